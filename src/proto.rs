@@ -1,0 +1,28 @@
+//! Generated protobuf types, one module per protobuf package, named as in Fabric.
+
+#![allow(clippy::all, missing_docs, rustdoc::all)]
+
+/// `gossip` package: Envelope, GossipMessage and its contents, the Gossip service.
+pub mod gossip {
+    include!(concat!(env!("OUT_DIR"), "/gossip.rs"));
+}
+
+/// `common` package: Envelope, Payload, headers, Block.
+pub mod common {
+    include!(concat!(env!("OUT_DIR"), "/common.rs"));
+}
+
+/// `msp` package: SerializedIdentity.
+pub mod msp {
+    include!(concat!(env!("OUT_DIR"), "/msp.rs"));
+}
+
+/// `orderer` package: SeekInfo, DeliverResponse, the AtomicBroadcast service.
+pub mod orderer {
+    include!(concat!(env!("OUT_DIR"), "/orderer.rs"));
+}
+
+/// `protos` package: collection configs and anchor peers.
+pub mod protos {
+    include!(concat!(env!("OUT_DIR"), "/protos.rs"));
+}
