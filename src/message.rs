@@ -12,9 +12,13 @@ use sha2::{Digest, Sha256};
 
 use crate::crypto::CryptoError;
 use crate::proto::gossip::{
-    secret, Acknowledgement, Envelope, GossipMessage, PullMsgType, Secret,
-    SecretEnvelope,
+    secret, Acknowledgement, AliveMessage, ConnEstablish, DataDigest, DataMessage, DataRequest,
+    DataUpdate, Envelope, GossipHello, GossipMessage, LeadershipMessage, Member, MembershipRequest,
+    MembershipResponse, PeerIdentity, PeerTime, Properties, PullMsgType, RemoteStateRequest,
+    RemoteStateResponse, Secret, SecretEnvelope, StateInfo, StateInfoPullRequest, StateInfoSnapshot,
 };
+/// The gossip `Payload` (a block and its private data), named apart from `common.Payload`.
+pub use crate::proto::gossip::Payload as GossipPayload;
 use crate::types::PkiId;
 
 pub use crate::proto::gossip::gossip_message::{Content, Tag};
@@ -296,6 +300,153 @@ pub fn new_msg(tag: Tag, channel: &[u8], nonce: u64, content: Content) -> Gossip
 /// `GossipMessage{tag EMPTY, empty{}}`.
 pub fn empty_msg() -> GossipMessage {
     new_msg(Tag::Empty, &[], 0, Content::Empty(crate::proto::gossip::Empty {}))
+}
+
+/// The handshake message: `{tag EMPTY, nonce 0, conn{pki_id, identity, tls_cert_hash, probe}}`.
+pub fn conn_msg(pki_id: &PkiId, identity: &[u8], tls_cert_hash: &[u8], probe: bool) -> GossipMessage {
+    new_msg(
+        Tag::Empty,
+        &[],
+        0,
+        Content::Conn(ConnEstablish {
+            pki_id: pki_id.0.clone(),
+            identity: identity.to_vec(),
+            tls_cert_hash: tls_cert_hash.to_vec(),
+            probe,
+        }),
+    )
+}
+
+/// An alive message (tag EMPTY). `identity` is sent only during the first publishCertPeriod.
+pub fn alive_msg(
+    endpoint: &str,
+    metadata: &[u8],
+    pki_id: &PkiId,
+    timestamp: PeerTime,
+    identity: Option<&[u8]>,
+) -> GossipMessage {
+    new_msg(
+        Tag::Empty,
+        &[],
+        0,
+        Content::AliveMsg(AliveMessage {
+            membership: Some(Member {
+                endpoint: endpoint.to_string(),
+                metadata: metadata.to_vec(),
+                pki_id: pki_id.0.clone(),
+            }),
+            timestamp: Some(timestamp),
+            identity: identity.unwrap_or_default().to_vec(),
+        }),
+    )
+}
+
+/// A membership request carrying the requester's signed alive envelope (tag EMPTY).
+pub fn mem_req_msg(nonce: u64, self_alive: Envelope) -> GossipMessage {
+    new_msg(
+        Tag::Empty,
+        &[],
+        nonce,
+        Content::MemReq(MembershipRequest { self_information: Some(self_alive), known: Vec::new() }),
+    )
+}
+
+/// A membership response echoing the request's nonce (tag EMPTY).
+pub fn mem_res_msg(nonce: u64, alive: Vec<Envelope>, dead: Vec<Envelope>) -> GossipMessage {
+    new_msg(Tag::Empty, &[], nonce, Content::MemRes(MembershipResponse { alive, dead }))
+}
+
+/// A block for `channel` (tag CHAN_AND_ORG); `block` is a marshaled `common.Block`.
+pub fn data_msg(channel: &[u8], seq_num: u64, block: Vec<u8>) -> GossipMessage {
+    new_msg(
+        Tag::ChanAndOrg,
+        channel,
+        0,
+        Content::DataMsg(DataMessage {
+            payload: Some(GossipPayload { seq_num, data: block, private_data: Vec::new() }),
+        }),
+    )
+}
+
+/// The tag a pull message of `msg_type` carries: CHAN_AND_ORG for blocks, EMPTY for identities.
+pub fn pull_tag(msg_type: PullMsgType) -> Tag {
+    match msg_type {
+        PullMsgType::IdentityMsg => Tag::Empty,
+        _ => Tag::ChanAndOrg,
+    }
+}
+
+/// Pull hello; `channel` is empty for identity pull.
+pub fn hello_msg(channel: &[u8], nonce: u64, msg_type: PullMsgType) -> GossipMessage {
+    let hello = GossipHello { nonce, metadata: Vec::new(), msg_type: msg_type as i32 };
+    new_msg(pull_tag(msg_type), channel, 0, Content::Hello(hello))
+}
+
+/// Pull digest: decimal sequence numbers for blocks, raw PKI-IDs for identities.
+pub fn data_dig_msg(channel: &[u8], nonce: u64, msg_type: PullMsgType, digests: Vec<Vec<u8>>) -> GossipMessage {
+    let dig = DataDigest { nonce, digests, msg_type: msg_type as i32 };
+    new_msg(pull_tag(msg_type), channel, 0, Content::DataDig(dig))
+}
+
+/// Pull request for the listed digests.
+pub fn data_req_msg(channel: &[u8], nonce: u64, msg_type: PullMsgType, digests: Vec<Vec<u8>>) -> GossipMessage {
+    let req = DataRequest { nonce, digests, msg_type: msg_type as i32 };
+    new_msg(pull_tag(msg_type), channel, 0, Content::DataReq(req))
+}
+
+/// Pull update with the stored envelopes (original bytes).
+pub fn data_update_msg(channel: &[u8], nonce: u64, msg_type: PullMsgType, data: Vec<Envelope>) -> GossipMessage {
+    let upd = DataUpdate { nonce, data, msg_type: msg_type as i32 };
+    new_msg(pull_tag(msg_type), channel, 0, Content::DataUpdate(upd))
+}
+
+/// A StateInfo for `channel`: the channel field stays empty, the MAC names the channel
+/// (tag CHAN_OR_ORG).
+pub fn state_info_msg(pki_id: &PkiId, channel: &[u8], timestamp: PeerTime, properties: Properties) -> GossipMessage {
+    new_msg(
+        Tag::ChanOrOrg,
+        &[],
+        0,
+        Content::StateInfo(StateInfo {
+            timestamp: Some(timestamp),
+            pki_id: pki_id.0.clone(),
+            channel_mac: channel_mac(pki_id, channel),
+            properties: Some(properties),
+        }),
+    )
+}
+
+/// A request for the StateInfo snapshot of the channel named by our MAC (tag CHAN_OR_ORG).
+pub fn state_info_pull_req_msg(channel_mac: Vec<u8>) -> GossipMessage {
+    new_msg(Tag::ChanOrOrg, &[], 0, Content::StateInfoPullReq(StateInfoPullRequest { channel_mac }))
+}
+
+/// The cached StateInfo envelopes of `channel` (tag CHAN_OR_ORG).
+pub fn state_snapshot_msg(channel: &[u8], elements: Vec<Envelope>) -> GossipMessage {
+    new_msg(Tag::ChanOrOrg, channel, 0, Content::StateSnapshot(StateInfoSnapshot { elements }))
+}
+
+/// Anti-entropy request for blocks `start..=end` (tag CHAN_OR_ORG).
+pub fn state_request_msg(channel: &[u8], nonce: u64, start_seq_num: u64, end_seq_num: u64) -> GossipMessage {
+    let req = RemoteStateRequest { start_seq_num, end_seq_num };
+    new_msg(Tag::ChanOrOrg, channel, nonce, Content::StateRequest(req))
+}
+
+/// Anti-entropy response echoing the request's nonce (tag CHAN_OR_ORG).
+pub fn state_response_msg(channel: &[u8], nonce: u64, payloads: Vec<GossipPayload>) -> GossipMessage {
+    new_msg(Tag::ChanOrOrg, channel, nonce, Content::StateResponse(RemoteStateResponse { payloads }))
+}
+
+/// A leadership proposal or declaration (tag CHAN_AND_ORG).
+pub fn leadership_msg(channel: &[u8], pki_id: &PkiId, timestamp: PeerTime, is_declaration: bool) -> GossipMessage {
+    let l = LeadershipMessage { pki_id: pki_id.0.clone(), timestamp: Some(timestamp), is_declaration };
+    new_msg(Tag::ChanAndOrg, channel, 0, Content::LeadershipMsg(l))
+}
+
+/// A peer identity as Fabric builds it for the identity pull (tag EMPTY).
+pub fn peer_identity_msg(pki_id: &PkiId, identity: &[u8]) -> GossipMessage {
+    let p = PeerIdentity { pki_id: pki_id.0.clone(), cert: identity.to_vec(), metadata: Vec::new() };
+    new_msg(Tag::Empty, &[], 0, Content::PeerIdentity(p))
 }
 
 /// The reply to a message sent with an ack request: same nonce, tag UNDEFINED, error text

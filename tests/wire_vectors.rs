@@ -711,3 +711,59 @@ fn vector_messages_carry_legal_tags() {
         }
     }
 }
+
+#[test]
+fn message_constructors_build_fabrics_bytes() {
+    use fabgossip::message::*;
+    use gossip::{Chaincode, PeerTime, Properties, PullMsgType};
+    let org1_id = vector("identity_org1_peer0").bytes;
+    let org1 = pki_id_of_identity(&org1_id).unwrap();
+    let org2 = pki_id_of_identity(&vector("identity_org2_peer0").bytes).unwrap();
+    let ts = PeerTime { inc_num: 1_700_000_000_000_000_000, seq_num: 7 };
+    let ch = b"mychannel";
+    let env = |name: &str| gossip::Envelope::decode(vector(name).bytes.as_slice()).unwrap();
+    let block = vector("block_5_signed").bytes;
+    let payload5 = GossipPayload { seq_num: 5, data: block.clone(), private_data: vec![] };
+    let conn = gossip::GossipMessage::decode(vector("msg_conn").bytes.as_slice()).unwrap();
+    let Some(Content::Conn(c)) = &conn.content else { panic!() };
+
+    let cases: Vec<(&str, gossip::GossipMessage)> = vec![
+        ("msg_alive", alive_msg("peer0.org1.example.com:7051", &[], &org1, ts, Some(&org1_id))),
+        ("msg_mem_req", mem_req_msg(42, env("env_alive_signed"))),
+        ("msg_mem_res", mem_res_msg(42, vec![env("env_alive_signed")], vec![])),
+        ("msg_data", data_msg(ch, 5, block.clone())),
+        ("msg_hello_block", hello_msg(ch, 99, PullMsgType::BlockMsg)),
+        ("msg_data_dig_block", data_dig_msg(ch, 99, PullMsgType::BlockMsg, vec![b"4".to_vec(), b"5".to_vec(), b"100".to_vec()])),
+        ("msg_data_req_block", data_req_msg(ch, 99, PullMsgType::BlockMsg, vec![b"5".to_vec()])),
+        ("msg_data_update_block", data_update_msg(ch, 99, PullMsgType::BlockMsg, vec![env("env_data_unsigned")])),
+        ("msg_data_dig_identity", data_dig_msg(&[], 7, PullMsgType::IdentityMsg, vec![org1.0.clone(), org2.0.clone()])),
+        ("msg_empty", empty_msg()),
+        ("msg_conn", conn_msg(&org1, &org1_id, &c.tls_cert_hash, false)),
+        (
+            "msg_state_info",
+            state_info_msg(
+                &org1,
+                ch,
+                ts,
+                Properties {
+                    ledger_height: 6,
+                    left_channel: false,
+                    chaincodes: vec![Chaincode { name: "basic".into(), version: "1.0".into(), metadata: vec![] }],
+                },
+            ),
+        ),
+        ("msg_state_snapshot", state_snapshot_msg(ch, vec![env("env_state_info_signed")])),
+        ("msg_state_info_pull_req", state_info_pull_req_msg(channel_mac(&org1, ch))),
+        ("msg_state_request", state_request_msg(ch, 5, 5, 14)),
+        ("msg_state_response", state_response_msg(ch, 5, vec![payload5])),
+        ("msg_leadership", leadership_msg(ch, &org1, ts, true)),
+        ("msg_peer_identity", peer_identity_msg(&org1, &org1_id)),
+        ("msg_ack", ack_msg(77, Some("no space"))),
+    ];
+    for (name, msg) in cases {
+        assert_eq!(hex::encode(msg.encode_to_vec()), hex::encode(vector(name).bytes), "{name}");
+    }
+    // Unsigned data envelope as Fabric sends it.
+    let unsigned = SignedGossipMessage::unsigned(data_msg(ch, 5, block));
+    assert_eq!(unsigned.envelope_bytes(), vector("env_data_unsigned").bytes);
+}
