@@ -8,6 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
@@ -151,12 +152,45 @@ impl Trust {
     }
 }
 
+/// What the built-in crypto has done and refused, for metrics and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CryptoCounters {
+    pub signatures_made: u64,
+    pub signatures_verified: u64,
+    /// Bad signatures, undecodable identities and non-members in `verify`/`verify_by_channel`.
+    pub signatures_rejected: u64,
+    /// Identities refused by `validate_identity`.
+    pub identities_rejected: u64,
+    pub blocks_verified: u64,
+    pub blocks_rejected: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    signatures_made: AtomicU64,
+    signatures_verified: AtomicU64,
+    signatures_rejected: AtomicU64,
+    identities_rejected: AtomicU64,
+    blocks_verified: AtomicU64,
+    blocks_rejected: AtomicU64,
+}
+
+/// Counts the outcome of `r` in `ok` or `err`, passing it through.
+fn tally<T, E>(r: Result<T, E>, ok: &AtomicU64, err: &AtomicU64) -> Result<T, E> {
+    match &r {
+        Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
+        Err(_) => err.fetch_add(1, Ordering::Relaxed),
+    };
+    r
+}
+
 /// The built-in `MessageCryptoService` and `SecurityAdvisor`.
 pub struct Ed25519Crypto {
     mspid: String,
     key: SigningKey,
     identity: Vec<u8>,
     trust: RwLock<Trust>,
+    counters: Counters,
 }
 
 impl std::fmt::Debug for Ed25519Crypto {
@@ -170,15 +204,56 @@ impl std::fmt::Debug for Ed25519Crypto {
 }
 
 impl Ed25519Crypto {
-    /// A peer of `mspid` signing with the key derived from `seed`. Its own org is always
-    /// trusted, in addition to `trusted_orgs`.
+    /// A peer of `mspid` (non-empty) signing with the key derived from `seed`. Its own org
+    /// is always trusted, in addition to `trusted_orgs`.
     pub fn new(mspid: String, seed: [u8; 32], trusted_orgs: Vec<String>) -> Arc<Self> {
         let key = SigningKey::from_bytes(&seed);
         let identity = serialize_identity(&mspid, &key.verifying_key().to_bytes());
         let mut trust = Trust::default();
         trust.orgs.extend(trusted_orgs);
         trust.orgs.insert(mspid.clone());
-        Arc::new(Ed25519Crypto { mspid, key, identity, trust: RwLock::new(trust) })
+        Arc::new(Ed25519Crypto {
+            mspid,
+            key,
+            identity,
+            trust: RwLock::new(trust),
+            counters: Counters::default(),
+        })
+    }
+
+    /// The peer's crypto from its config: the seed is `identity_seed_hex` (`fabgossip.identitySeed`,
+    /// 64 hex digits) when non-empty, else the seed file in `msp_dir` (created on first start).
+    pub fn open(
+        mspid: &str,
+        msp_dir: &Path,
+        identity_seed_hex: &str,
+        trusted_orgs: Vec<String>,
+    ) -> io::Result<Arc<Self>> {
+        if mspid.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "localMspId is empty"));
+        }
+        let seed = if identity_seed_hex.trim().is_empty() {
+            load_or_generate_seed(msp_dir)?
+        } else {
+            parse_seed_hex(identity_seed_hex).map_err(|e| {
+                io::Error::new(e.kind(), format!("fabgossip.identitySeed: {e}"))
+            })?
+        };
+        Ok(Self::new(mspid.to_string(), seed, trusted_orgs))
+    }
+
+    /// A snapshot of the counters.
+    pub fn counters(&self) -> CryptoCounters {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        CryptoCounters {
+            signatures_made: get(&c.signatures_made),
+            signatures_verified: get(&c.signatures_verified),
+            signatures_rejected: get(&c.signatures_rejected),
+            identities_rejected: get(&c.identities_rejected),
+            blocks_verified: get(&c.blocks_verified),
+            blocks_rejected: get(&c.blocks_rejected),
+        }
     }
 
     /// This peer's crypto as gossip consumes it.
@@ -263,17 +338,20 @@ impl MessageCryptoService for Ed25519Crypto {
 
     fn verify_block(&self, channel: &str, seq: u64, blk: &[u8]) -> Result<(), CryptoError> {
         let keys = self.read_trust().orderer_keys.get(channel).cloned().unwrap_or_default();
-        block::verify_block(channel, seq, blk, &keys).map(|_| ())
+        let c = &self.counters;
+        tally(block::verify_block(channel, seq, blk, &keys).map(|_| ()), &c.blocks_verified, &c.blocks_rejected)
     }
 
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.counters.signatures_made.fetch_add(1, Ordering::Relaxed);
         Ok(self.key.sign(msg).to_bytes().to_vec())
     }
 
     fn verify(&self, identity: &[u8], signature: &[u8], msg: &[u8]) -> Result<(), CryptoError> {
-        let sid = decode_identity(identity)?;
-        let key = verifying_key(&sid.id_bytes)?;
-        verify_signature(&key, signature, msg)
+        let r = decode_identity(identity)
+            .and_then(|sid| verifying_key(&sid.id_bytes))
+            .and_then(|key| verify_signature(&key, signature, msg));
+        tally(r, &self.counters.signatures_verified, &self.counters.signatures_rejected)
     }
 
     fn verify_by_channel(
@@ -283,26 +361,32 @@ impl MessageCryptoService for Ed25519Crypto {
         signature: &[u8],
         msg: &[u8],
     ) -> Result<(), CryptoError> {
-        let sid = decode_identity(identity)?;
-        let member = self
-            .read_trust()
-            .channels
-            .get(channel)
-            .is_some_and(|orgs| orgs.contains(&sid.mspid));
-        if !member {
-            return Err(CryptoError::NotInChannel(channel.to_string()));
-        }
-        let key = verifying_key(&sid.id_bytes)?;
-        verify_signature(&key, signature, msg)
+        let r = decode_identity(identity).and_then(|sid| {
+            let member = self
+                .read_trust()
+                .channels
+                .get(channel)
+                .is_some_and(|orgs| orgs.contains(&sid.mspid));
+            if !member {
+                return Err(CryptoError::NotInChannel(channel.to_string()));
+            }
+            verify_signature(&verifying_key(&sid.id_bytes)?, signature, msg)
+        });
+        tally(r, &self.counters.signatures_verified, &self.counters.signatures_rejected)
     }
 
     fn validate_identity(&self, identity: &[u8]) -> Result<(), CryptoError> {
-        let sid = decode_identity(identity)?;
-        verifying_key(&sid.id_bytes)?;
-        if !self.read_trust().trusts(&sid.mspid) {
-            return Err(CryptoError::UntrustedIdentity(format!("org {} is not trusted", sid.mspid)));
+        let r = decode_identity(identity).and_then(|sid| {
+            verifying_key(&sid.id_bytes)?;
+            if !self.read_trust().trusts(&sid.mspid) {
+                return Err(CryptoError::UntrustedIdentity(format!("org {} is not trusted", sid.mspid)));
+            }
+            Ok(())
+        });
+        if r.is_err() {
+            self.counters.identities_rejected.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(())
+        r
     }
 
     fn expiration(&self, identity: &[u8]) -> Result<Option<SystemTime>, CryptoError> {
@@ -418,6 +502,46 @@ mod tests {
         let err = load_or_generate_seed(&dir.join("msp")).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         assert!(err.to_string().contains("expected 32"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn counters_count_outcomes() {
+        let a = peer("Org1MSP", 1, &[]);
+        let sig = a.sign(b"m").unwrap();
+        a.verify(&a.serialized_identity(), &sig, b"m").unwrap();
+        let _ = a.verify(&a.serialized_identity(), &sig, b"x");
+        let _ = a.verify(b"\xff", &sig, b"m");
+        let _ = a.verify_by_channel("none", &a.serialized_identity(), &sig, b"m");
+        let _ = a.validate_identity(&peer("Org7MSP", 7, &[]).serialized_identity());
+        let _ = a.verify_block("ch", 1, b"\xff");
+        let c = a.counters();
+        assert_eq!(
+            c,
+            CryptoCounters {
+                signatures_made: 1,
+                signatures_verified: 1,
+                signatures_rejected: 3,
+                identities_rejected: 1,
+                blocks_verified: 0,
+                blocks_rejected: 1,
+            }
+        );
+    }
+
+    #[test]
+    fn open_prefers_the_configured_seed() {
+        let dir = std::env::temp_dir().join(format!("fg-open-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let fixed = Ed25519Crypto::open("Org1MSP", &dir, &"11".repeat(32), vec![]).unwrap();
+        assert_eq!(fixed.public_key(), peer("Org1MSP", 0x11, &[]).public_key());
+        assert!(!dir.join(SEED_FILE).exists(), "a configured seed writes no file");
+        let generated = Ed25519Crypto::open("Org1MSP", &dir, "", vec![]).unwrap();
+        let again = Ed25519Crypto::open("Org1MSP", &dir, "  ", vec![]).unwrap();
+        assert_eq!(generated.public_key(), again.public_key());
+        assert!(Ed25519Crypto::open("", &dir, "", vec![]).is_err());
+        let bad = Ed25519Crypto::open("Org1MSP", &dir, "xyz", vec![]).unwrap_err();
+        assert!(bad.to_string().contains("identitySeed"), "{bad}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

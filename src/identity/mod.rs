@@ -41,6 +41,25 @@ pub enum IdentityError {
     Crypto(#[from] CryptoError),
 }
 
+/// What the mapper refused and removed, for metrics and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct IdentityCounters {
+    /// `put` calls refused (invalid, expired, mismatched PKI-ID).
+    pub rejected: u64,
+    pub purged_expired: u64,
+    pub purged_idle: u64,
+    /// Suspected identities the MSP refused on re-validation.
+    pub revoked: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    rejected: AtomicU64,
+    purged_expired: AtomicU64,
+    purged_idle: AtomicU64,
+    revoked: AtomicU64,
+}
+
 struct Stored {
     identity: Vec<u8>,
     expires_at: Option<SystemTime>,
@@ -65,6 +84,7 @@ pub struct IdentityMapper {
     usage_threshold: Duration,
     clock: Clock,
     entries: RwLock<HashMap<PkiId, Stored>>,
+    counters: Counters,
 }
 
 impl std::fmt::Debug for IdentityMapper {
@@ -97,6 +117,7 @@ impl IdentityMapper {
             usage_threshold,
             clock,
             entries: RwLock::new(HashMap::new()),
+            counters: Counters::default(),
         };
         mapper.put(&self_pki_id, self_identity)?;
         Ok(mapper)
@@ -115,6 +136,14 @@ impl IdentityMapper {
     /// Stores `identity` under `pki_id` after checking it: valid per the MSP, not expired, and
     /// hashing to `pki_id`. An identity already stored under `pki_id` is kept as is.
     pub fn put(&self, pki_id: &PkiId, identity: &[u8]) -> Result<(), IdentityError> {
+        let r = self.try_put(pki_id, identity);
+        if r.is_err() {
+            self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn try_put(&self, pki_id: &PkiId, identity: &[u8]) -> Result<(), IdentityError> {
         if pki_id.is_empty() {
             return Err(IdentityError::EmptyPkiId);
         }
@@ -212,14 +241,16 @@ impl IdentityMapper {
         let now = (self.clock)();
         let now_ns = epoch_ns(now);
         let threshold_ns = self.usage_threshold.as_nanos().min(u64::MAX as u128) as u64;
-        let mut doomed = Vec::new();
+        let mut doomed: Vec<(PkiId, &AtomicU64)> = Vec::new();
         let mut suspects = Vec::new();
         {
             let entries = self.read();
             for (pki_id, s) in entries.iter() {
                 let idle = now_ns.saturating_sub(s.last_access_ns.load(Ordering::Relaxed));
-                if s.expired(now) || (*pki_id != self.self_pki_id && idle > threshold_ns) {
-                    doomed.push(pki_id.clone());
+                if s.expired(now) {
+                    doomed.push((pki_id.clone(), &self.counters.purged_expired));
+                } else if *pki_id != self.self_pki_id && idle > threshold_ns {
+                    doomed.push((pki_id.clone(), &self.counters.purged_idle));
                 } else if is_suspected(&s.identity) {
                     suspects.push((pki_id.clone(), s.identity.clone()));
                 }
@@ -228,15 +259,32 @@ impl IdentityMapper {
         // Validation may call into the host: do it without holding the lock.
         for (pki_id, identity) in suspects {
             if self.mcs.validate_identity(&identity).is_err() {
-                doomed.push(pki_id);
+                doomed.push((pki_id, &self.counters.revoked));
             }
         }
         if doomed.is_empty() {
-            return doomed;
+            return Vec::new();
         }
         let mut entries = self.write();
-        doomed.retain(|id| entries.remove(id).is_some());
         doomed
+            .into_iter()
+            .filter(|(id, _)| entries.remove(id).is_some())
+            .map(|(id, counter)| {
+                counter.fetch_add(1, Ordering::Relaxed);
+                id
+            })
+            .collect()
+    }
+
+    /// A snapshot of the counters.
+    pub fn counters(&self) -> IdentityCounters {
+        let c = &self.counters;
+        IdentityCounters {
+            rejected: c.rejected.load(Ordering::Relaxed),
+            purged_expired: c.purged_expired.load(Ordering::Relaxed),
+            purged_idle: c.purged_idle.load(Ordering::Relaxed),
+            revoked: c.revoked.load(Ordering::Relaxed),
+        }
     }
 
     fn read(&self) -> RwLockReadGuard<'_, HashMap<PkiId, Stored>> {
@@ -367,6 +415,7 @@ mod tests {
         // A second put of a known PKI-ID is accepted and changes nothing.
         f.mapper.put(&pki3, &id3).unwrap();
         assert_eq!(f.mapper.len(), 2);
+        assert_eq!(f.mapper.counters().rejected, 5);
     }
 
     #[test]
@@ -386,6 +435,7 @@ mod tests {
         assert_eq!(f.mapper.len(), 1);
         assert_eq!(f.mapper.put(&pki, &id), Err(IdentityError::Expired));
         assert_eq!(f.mapper.len(), 1);
+        assert_eq!(f.mapper.counters(), IdentityCounters { rejected: 1, purged_expired: 1, ..Default::default() });
     }
 
     #[test]
@@ -406,6 +456,7 @@ mod tests {
         f.advance(Duration::from_secs(2 * 3600));
         assert_eq!(f.mapper.purge(), vec![used]);
         assert_eq!(f.mapper.len(), 1, "own identity is never purged for idleness");
+        assert_eq!(f.mapper.counters().purged_idle, 2);
     }
 
     #[test]
@@ -425,6 +476,7 @@ mod tests {
         let removed = f.mapper.suspect_identities(|_| true);
         assert_eq!(removed, vec![b]);
         assert!(f.mapper.suspect_identities(|_| true).is_empty());
+        assert_eq!(f.mapper.counters().revoked, 2);
         assert!(f.mapper.remove(&f.mapper.self_pki_id().clone()));
         assert!(f.mapper.is_empty());
     }
