@@ -767,3 +767,48 @@ fn message_constructors_build_fabrics_bytes() {
     let unsigned = SignedGossipMessage::unsigned(data_msg(ch, 5, block));
     assert_eq!(unsigned.envelope_bytes(), vector("env_data_unsigned").bytes);
 }
+
+#[test]
+fn mutated_vectors_are_refused_without_panicking() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    let mcs = crypto_of("identity_org1_peer0");
+    let org1 = vector("identity_org1_peer0").bytes;
+    let orderer_key: [u8; 32] = extra_hex(&vector("identity_orderer0"), "public_key_hex").try_into().unwrap();
+    let block = vector("block_5_signed").bytes;
+    let mut block_accepted = 0;
+    for v in vectors() {
+        for round in 0..300 {
+            let mut b = v.bytes.clone();
+            match round % 3 {
+                0 => {
+                    let i = rng.gen_range(0..b.len());
+                    b[i] ^= 1 << rng.gen_range(0..8);
+                }
+                1 => b.truncate(rng.gen_range(0..b.len())),
+                _ => {
+                    let i = rng.gen_range(0..b.len());
+                    b[i] = rng.gen();
+                }
+            }
+            // Whatever the bytes, every entry point answers with a value or an error.
+            if let Ok(sm) = SignedGossipMessage::from_bytes(&b) {
+                let _ = sm.verify(|p, s| mcs.verify(&org1, s, p));
+                let _ = is_tag_legal(&sm.msg);
+                let _ = internal_endpoint(&sm.envelope);
+            }
+            let _ = mcs.validate_identity(&b);
+            let _ = mcs.pki_id_of(&b);
+            if verify_block("mychannel", 5, &b, &[orderer_key]).is_ok() {
+                block_accepted += 1;
+                // Only mutations that leave the signed content intact may pass.
+                let got = common::Block::decode(b.as_slice()).unwrap();
+                let want = common::Block::decode(block.as_slice()).unwrap();
+                assert_eq!(got.header, want.header);
+                assert_eq!(got.data, want.data);
+            }
+        }
+    }
+    // Flips inside the unsigned metadata slots (e.g. the transactions filter) keep a block valid.
+    assert!(block_accepted < 300);
+}
