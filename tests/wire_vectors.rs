@@ -12,12 +12,14 @@ use std::sync::Arc;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use fabgossip::crypto::block::{
-    block_data_hash, block_header_bytes, block_header_hash, block_signed_bytes, sign_block, verify_block,
+    block_data_hash, block_header_bytes, block_header_hash, block_signed_bytes, sign_block,
+    verify_block,
 };
 use fabgossip::crypto::ed25519::{pki_id_of_identity, Ed25519Crypto};
 use fabgossip::crypto::{CryptoError, MessageCryptoService};
 use fabgossip::message::{
-    channel_mac, internal_endpoint, is_tag_legal, sign_secret_internal_endpoint, SignedGossipMessage, TagError,
+    channel_mac, internal_endpoint, is_tag_legal, sign_secret_internal_endpoint,
+    SignedGossipMessage, TagError,
 };
 use fabgossip::proto::gossip::gossip_message::{Content, Tag};
 use fabgossip::proto::{common, gossip, msp, orderer};
@@ -54,7 +56,10 @@ fn vectors() -> Vec<Vector> {
 }
 
 fn vector(name: &str) -> Vector {
-    vectors().into_iter().find(|v| v.name == name).unwrap_or_else(|| panic!("no vector {name}"))
+    vectors()
+        .into_iter()
+        .find(|v| v.name == name)
+        .unwrap_or_else(|| panic!("no vector {name}"))
 }
 
 fn extra_hex(v: &Vector, key: &str) -> Vec<u8> {
@@ -69,7 +74,11 @@ fn extra_str(v: &Vector, key: &str) -> String {
 fn crypto_of(identity_vector: &str) -> Arc<Ed25519Crypto> {
     let v = vector(identity_vector);
     let seed: [u8; 32] = extra_hex(&v, "ed25519_seed_hex").try_into().unwrap();
-    Ed25519Crypto::new(extra_str(&v, "mspid"), seed, vec!["Org1MSP".into(), "Org2MSP".into()])
+    Ed25519Crypto::new(
+        extra_str(&v, "mspid"),
+        seed,
+        vec!["Org1MSP".into(), "Org2MSP".into()],
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -105,7 +114,10 @@ impl J {
     }
     fn rep_bytes(mut self, k: &str, v: &[Vec<u8>]) -> Self {
         if !v.is_empty() {
-            self.0.insert(k.into(), Value::Array(v.iter().map(|b| Value::String(B64.encode(b))).collect()));
+            self.0.insert(
+                k.into(),
+                Value::Array(v.iter().map(|b| Value::String(B64.encode(b))).collect()),
+            );
         }
         self
     }
@@ -145,7 +157,10 @@ fn j_envelope(e: &gossip::Envelope) -> Value {
         .msg(
             "secret_envelope",
             e.secret_envelope.as_ref().map(|s| {
-                J::default().bytes("payload", &s.payload).bytes("signature", &s.signature).done()
+                J::default()
+                    .bytes("payload", &s.payload)
+                    .bytes("signature", &s.signature)
+                    .done()
             }),
         )
         .done()
@@ -164,15 +179,26 @@ fn j_secret(s: &gossip::Secret) -> Value {
 }
 
 fn j_peer_time(t: &Option<gossip::PeerTime>) -> Option<Value> {
-    t.as_ref().map(|t| J::default().u64("inc_num", t.inc_num).u64("seq_num", t.seq_num).done())
+    t.as_ref().map(|t| {
+        J::default()
+            .u64("inc_num", t.inc_num)
+            .u64("seq_num", t.seq_num)
+            .done()
+    })
 }
 
 fn j_payload(p: &gossip::Payload) -> Value {
-    J::default().u64("seq_num", p.seq_num).bytes("data", &p.data).rep_bytes("private_data", &p.private_data).done()
+    J::default()
+        .u64("seq_num", p.seq_num)
+        .bytes("data", &p.data)
+        .rep_bytes("private_data", &p.private_data)
+        .done()
 }
 
 fn pull_type(v: i32) -> Option<&'static str> {
-    gossip::PullMsgType::try_from(v).ok().map(|t| t.as_str_name())
+    gossip::PullMsgType::try_from(v)
+        .ok()
+        .map(|t| t.as_str_name())
 }
 
 fn j_pvt_digest(d: &gossip::PvtDataDigest) -> Value {
@@ -207,15 +233,26 @@ fn j_content(c: &Content) -> (&'static str, Value) {
         Content::MemReq(r) => (
             "mem_req",
             J::default()
-                .msg("self_information", r.self_information.as_ref().map(j_envelope))
+                .msg(
+                    "self_information",
+                    r.self_information.as_ref().map(j_envelope),
+                )
                 .rep_bytes("known", &r.known)
                 .done(),
         ),
         Content::MemRes(r) => (
             "mem_res",
-            J::default().rep("alive", j_envelopes(&r.alive)).rep("dead", j_envelopes(&r.dead)).done(),
+            J::default()
+                .rep("alive", j_envelopes(&r.alive))
+                .rep("dead", j_envelopes(&r.dead))
+                .done(),
         ),
-        Content::DataMsg(d) => ("data_msg", J::default().msg("payload", d.payload.as_ref().map(j_payload)).done()),
+        Content::DataMsg(d) => (
+            "data_msg",
+            J::default()
+                .msg("payload", d.payload.as_ref().map(j_payload))
+                .done(),
+        ),
         Content::Hello(h) => (
             "hello",
             J::default()
@@ -288,17 +325,29 @@ fn j_content(c: &Content) -> (&'static str, Value) {
                 )
                 .done(),
         ),
-        Content::StateSnapshot(s) => ("state_snapshot", J::default().rep("elements", j_envelopes(&s.elements)).done()),
-        Content::StateInfoPullReq(r) => {
-            ("state_info_pull_req", J::default().bytes("channel_MAC", &r.channel_mac).done())
-        }
+        Content::StateSnapshot(s) => (
+            "state_snapshot",
+            J::default()
+                .rep("elements", j_envelopes(&s.elements))
+                .done(),
+        ),
+        Content::StateInfoPullReq(r) => (
+            "state_info_pull_req",
+            J::default().bytes("channel_MAC", &r.channel_mac).done(),
+        ),
         Content::StateRequest(r) => (
             "state_request",
-            J::default().u64("start_seq_num", r.start_seq_num).u64("end_seq_num", r.end_seq_num).done(),
+            J::default()
+                .u64("start_seq_num", r.start_seq_num)
+                .u64("end_seq_num", r.end_seq_num)
+                .done(),
         ),
-        Content::StateResponse(r) => {
-            ("state_response", J::default().rep("payloads", r.payloads.iter().map(j_payload).collect()).done())
-        }
+        Content::StateResponse(r) => (
+            "state_response",
+            J::default()
+                .rep("payloads", r.payloads.iter().map(j_payload).collect())
+                .done(),
+        ),
         Content::LeadershipMsg(l) => (
             "leadership_msg",
             J::default()
@@ -309,12 +358,19 @@ fn j_content(c: &Content) -> (&'static str, Value) {
         ),
         Content::PeerIdentity(p) => (
             "peer_identity",
-            J::default().bytes("pki_id", &p.pki_id).bytes("cert", &p.cert).bytes("metadata", &p.metadata).done(),
+            J::default()
+                .bytes("pki_id", &p.pki_id)
+                .bytes("cert", &p.cert)
+                .bytes("metadata", &p.metadata)
+                .done(),
         ),
         Content::Ack(a) => ("ack", J::default().string("error", &a.error).done()),
-        Content::PrivateReq(r) => {
-            ("privateReq", J::default().rep("digests", r.digests.iter().map(j_pvt_digest).collect()).done())
-        }
+        Content::PrivateReq(r) => (
+            "privateReq",
+            J::default()
+                .rep("digests", r.digests.iter().map(j_pvt_digest).collect())
+                .done(),
+        ),
         Content::PrivateRes(r) => (
             "privateRes",
             J::default()
@@ -338,7 +394,10 @@ fn j_content(c: &Content) -> (&'static str, Value) {
                 .msg(
                     "payload",
                     d.payload.as_ref().map(|p| {
-                        assert!(p.collection_configs.is_none(), "collection_configs rendering not needed by the vectors");
+                        assert!(
+                            p.collection_configs.is_none(),
+                            "collection_configs rendering not needed by the vectors"
+                        );
                         J::default()
                             .string("collection_name", &p.collection_name)
                             .string("namespace", &p.namespace)
@@ -354,8 +413,13 @@ fn j_content(c: &Content) -> (&'static str, Value) {
 }
 
 fn j_gossip_message(m: &gossip::GossipMessage) -> Value {
-    let tag = gossip::gossip_message::Tag::try_from(m.tag).ok().map(|t| t.as_str_name());
-    let mut j = J::default().u64("nonce", m.nonce).bytes("channel", &m.channel).enumeration("tag", m.tag, tag);
+    let tag = gossip::gossip_message::Tag::try_from(m.tag)
+        .ok()
+        .map(|t| t.as_str_name());
+    let mut j = J::default()
+        .u64("nonce", m.nonce)
+        .bytes("channel", &m.channel)
+        .enumeration("tag", m.tag, tag);
     if let Some(c) = &m.content {
         let (k, v) = j_content(c);
         j = j.oneof(k, v);
@@ -375,8 +439,18 @@ fn j_block(b: &common::Block) -> Value {
                     .done()
             }),
         )
-        .msg("data", b.data.as_ref().map(|d| J::default().rep_bytes("data", &d.data).done()))
-        .msg("metadata", b.metadata.as_ref().map(|m| J::default().rep_bytes("metadata", &m.metadata).done()))
+        .msg(
+            "data",
+            b.data
+                .as_ref()
+                .map(|d| J::default().rep_bytes("data", &d.data).done()),
+        )
+        .msg(
+            "metadata",
+            b.metadata
+                .as_ref()
+                .map(|m| J::default().rep_bytes("metadata", &m.metadata).done()),
+        )
         .done()
 }
 
@@ -384,7 +458,9 @@ fn j_deliver_response(r: &orderer::DeliverResponse) -> Value {
     let mut j = J::default();
     match &r.r#type {
         Some(orderer::deliver_response::Type::Status(s)) => {
-            let name = common::Status::try_from(*s).map(|s| s.as_str_name()).expect("known status");
+            let name = common::Status::try_from(*s)
+                .map(|s| s.as_str_name())
+                .expect("known status");
             j = j.oneof("status", Value::String(name.into()));
         }
         Some(orderer::deliver_response::Type::Block(b)) => j = j.oneof("block", j_block(b)),
@@ -401,17 +477,26 @@ fn decode_render_reencode(v: &Vector) -> (Value, Vec<u8>) {
     }
     match v.kind.as_str() {
         "msp.SerializedIdentity" => go::<msp::SerializedIdentity>(&v.bytes, |m| {
-            J::default().string("mspid", &m.mspid).bytes("id_bytes", &m.id_bytes).done()
+            J::default()
+                .string("mspid", &m.mspid)
+                .bytes("id_bytes", &m.id_bytes)
+                .done()
         }),
         "gossip.GossipMessage" => go(&v.bytes, j_gossip_message),
         "gossip.Envelope" => go(&v.bytes, j_envelope),
         "gossip.Secret" => go(&v.bytes, j_secret),
         "common.Block" => go(&v.bytes, j_block),
         "common.Envelope" => go::<common::Envelope>(&v.bytes, |e| {
-            J::default().bytes("payload", &e.payload).bytes("signature", &e.signature).done()
+            J::default()
+                .bytes("payload", &e.payload)
+                .bytes("signature", &e.signature)
+                .done()
         }),
         "orderer.DeliverResponse" => go(&v.bytes, j_deliver_response),
-        other => panic!("vector {} has kind {other} that this test does not know", v.name),
+        other => panic!(
+            "vector {} has kind {other} that this test does not know",
+            v.name
+        ),
     }
 }
 
@@ -430,9 +515,17 @@ fn every_vector_decodes_to_fabrics_protojson_and_reencodes_identically() {
             continue;
         }
         let (ours, reencoded) = decode_render_reencode(v);
-        let theirs = v.decoded.as_ref().unwrap_or_else(|| panic!("{} has no decoded form", v.name));
+        let theirs = v
+            .decoded
+            .as_ref()
+            .unwrap_or_else(|| panic!("{} has no decoded form", v.name));
         assert_eq!(&ours, theirs, "protojson of {}", v.name);
-        assert_eq!(hex::encode(&reencoded), hex::encode(&v.bytes), "re-encoding of {}", v.name);
+        assert_eq!(
+            hex::encode(&reencoded),
+            hex::encode(&v.bytes),
+            "re-encoding of {}",
+            v.name
+        );
         checked += 1;
     }
     assert_eq!(checked, 36);
@@ -451,11 +544,19 @@ fn every_vector_decodes_to_fabrics_protojson_and_reencodes_identically() {
 
 #[test]
 fn identities_and_pki_ids_match() {
-    for name in ["identity_org1_peer0", "identity_org2_peer0", "identity_orderer0"] {
+    for name in [
+        "identity_org1_peer0",
+        "identity_org2_peer0",
+        "identity_orderer0",
+    ] {
         let v = vector(name);
         let c = crypto_of(name);
         assert_eq!(c.serialized_identity(), v.bytes, "{name}");
-        assert_eq!(c.public_key().to_vec(), extra_hex(&v, "public_key_hex"), "{name}");
+        assert_eq!(
+            c.public_key().to_vec(),
+            extra_hex(&v, "public_key_hex"),
+            "{name}"
+        );
         let pki = pki_id_of_identity(&v.bytes).unwrap();
         assert_eq!(pki.0, extra_hex(&v, "pki_id_hex"), "{name}");
         assert_eq!(c.pki_id_of(&v.bytes).unwrap(), pki);
@@ -465,14 +566,21 @@ fn identities_and_pki_ids_match() {
     let org1 = PkiId(extra_hex(&vector("identity_org1_peer0"), "pki_id_hex"));
     let org2 = PkiId(extra_hex(&vector("identity_org2_peer0"), "pki_id_hex"));
     let alive = gossip::GossipMessage::decode(vector("msg_alive").bytes.as_slice()).unwrap();
-    let Some(Content::AliveMsg(a)) = alive.content else { panic!() };
+    let Some(Content::AliveMsg(a)) = alive.content else {
+        panic!()
+    };
     assert_eq!(a.membership.unwrap().pki_id, org1.0);
     assert_eq!(pki_id_of_identity(&a.identity).unwrap(), org1);
     let conn = gossip::GossipMessage::decode(vector("msg_conn").bytes.as_slice()).unwrap();
-    let Some(Content::Conn(c)) = conn.content else { panic!() };
+    let Some(Content::Conn(c)) = conn.content else {
+        panic!()
+    };
     assert_eq!(pki_id_of_identity(&c.identity).unwrap().0, c.pki_id);
-    let dig = gossip::GossipMessage::decode(vector("msg_data_dig_identity").bytes.as_slice()).unwrap();
-    let Some(Content::DataDig(d)) = dig.content else { panic!() };
+    let dig =
+        gossip::GossipMessage::decode(vector("msg_data_dig_identity").bytes.as_slice()).unwrap();
+    let Some(Content::DataDig(d)) = dig.content else {
+        panic!()
+    };
     assert_eq!(d.digests, vec![org1.0, org2.0]);
 }
 
@@ -482,10 +590,15 @@ fn channel_mac_matches() {
     let mac = channel_mac(&org1, b"mychannel");
     assert_eq!(mac, vector("channel_mac_org1_mychannel").bytes);
     let si = gossip::GossipMessage::decode(vector("msg_state_info").bytes.as_slice()).unwrap();
-    let Some(Content::StateInfo(s)) = si.content else { panic!() };
+    let Some(Content::StateInfo(s)) = si.content else {
+        panic!()
+    };
     assert_eq!(s.channel_mac, mac);
-    let req = gossip::GossipMessage::decode(vector("msg_state_info_pull_req").bytes.as_slice()).unwrap();
-    let Some(Content::StateInfoPullReq(r)) = req.content else { panic!() };
+    let req =
+        gossip::GossipMessage::decode(vector("msg_state_info_pull_req").bytes.as_slice()).unwrap();
+    let Some(Content::StateInfoPullReq(r)) = req.content else {
+        panic!()
+    };
     assert_eq!(r.channel_mac, mac);
 }
 
@@ -494,7 +607,10 @@ fn signed_envelopes() -> Vec<(String, gossip::Envelope)> {
     let mut out = Vec::new();
     for v in vectors() {
         match v.kind.as_str() {
-            "gossip.Envelope" => out.push((v.name.clone(), gossip::Envelope::decode(v.bytes.as_slice()).unwrap())),
+            "gossip.Envelope" => out.push((
+                v.name.clone(),
+                gossip::Envelope::decode(v.bytes.as_slice()).unwrap(),
+            )),
             "gossip.GossipMessage" => {
                 let m = gossip::GossipMessage::decode(v.bytes.as_slice()).unwrap();
                 let nested: Vec<gossip::Envelope> = match m.content {
@@ -532,29 +648,52 @@ fn every_signed_envelope_verifies_with_the_listed_key() {
         "msg_mem_res[0]",
         "msg_state_snapshot[0]",
     ] {
-        assert!(names.contains(expected), "{expected} missing from {names:?}");
+        assert!(
+            names.contains(expected),
+            "{expected} missing from {names:?}"
+        );
     }
     for (name, env) in &envs {
         let sm = SignedGossipMessage::from_envelope(env.clone()).unwrap();
-        sm.verify(|p, s| verifier.verify(&org1, s, p)).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(sm.verify(|p, s| verifier.verify(&org2, s, p)).is_err(), "{name} verified with the wrong key");
+        sm.verify(|p, s| verifier.verify(&org1, s, p))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            sm.verify(|p, s| verifier.verify(&org2, s, p)).is_err(),
+            "{name} verified with the wrong key"
+        );
         let mut tampered = env.clone();
         let last = tampered.payload.len() - 1;
         tampered.payload[last] ^= 0x01;
-        let t = SignedGossipMessage { envelope: tampered, msg: sm.msg.clone() };
-        assert!(t.verify(|p, s| verifier.verify(&org1, s, p)).is_err(), "{name} tamper undetected");
+        let t = SignedGossipMessage {
+            envelope: tampered,
+            msg: sm.msg.clone(),
+        };
+        assert!(
+            t.verify(|p, s| verifier.verify(&org1, s, p)).is_err(),
+            "{name} tamper undetected"
+        );
     }
     // The alive's secret internal endpoint is signed and readable.
     let alive = gossip::Envelope::decode(vector("env_alive_signed").bytes.as_slice()).unwrap();
-    assert_eq!(internal_endpoint(&alive).as_deref(), Some("peer0.org1:7051"));
+    assert_eq!(
+        internal_endpoint(&alive).as_deref(),
+        Some("peer0.org1:7051")
+    );
     let secret = alive.secret_envelope.as_ref().unwrap();
     assert_eq!(secret.payload, vector("secret_internal_endpoint").bytes);
-    verifier.verify(&org1, &secret.signature, &secret.payload).unwrap();
+    verifier
+        .verify(&org1, &secret.signature, &secret.payload)
+        .unwrap();
 
     // The orderer Deliver request is a signed common.Envelope.
     let seek = common::Envelope::decode(vector("deliver_seek_envelope").bytes.as_slice()).unwrap();
-    verifier.verify(&org1, &seek.signature, &seek.payload).unwrap();
-    assert_eq!(verifier.verify(&org2, &seek.signature, &seek.payload), Err(CryptoError::BadSignature));
+    verifier
+        .verify(&org1, &seek.signature, &seek.payload)
+        .unwrap();
+    assert_eq!(
+        verifier.verify(&org2, &seek.signature, &seek.payload),
+        Err(CryptoError::BadSignature)
+    );
 }
 
 #[test]
@@ -571,9 +710,14 @@ fn signing_with_the_vector_seed_reproduces_fabrics_envelopes() {
         let msg = gossip::GossipMessage::decode(vector(msg_name).bytes.as_slice()).unwrap();
         let mut sm = SignedGossipMessage::sign(msg, |p| signer.sign(p)).unwrap();
         if msg_name == "msg_alive" {
-            sign_secret_internal_endpoint(&mut sm.envelope, "peer0.org1:7051", |p| signer.sign(p)).unwrap();
+            sign_secret_internal_endpoint(&mut sm.envelope, "peer0.org1:7051", |p| signer.sign(p))
+                .unwrap();
         }
-        assert_eq!(hex::encode(sm.envelope_bytes()), hex::encode(vector(env_name).bytes), "{env_name}");
+        assert_eq!(
+            hex::encode(sm.envelope_bytes()),
+            hex::encode(vector(env_name).bytes),
+            "{env_name}"
+        );
     }
     let seek = common::Envelope::decode(vector("deliver_seek_envelope").bytes.as_slice()).unwrap();
     assert_eq!(signer.sign(&seek.payload).unwrap(), seek.signature);
@@ -592,10 +736,22 @@ fn deliver_seek_request_layout() {
     assert_eq!(sh.nonce.len(), 24);
     let info = orderer::SeekInfo::decode(payload.data.as_slice()).unwrap();
     use orderer::seek_position::Type;
-    assert_eq!(info.start.unwrap().r#type, Some(Type::Specified(orderer::SeekSpecified { number: 6 })));
-    assert_eq!(info.stop.unwrap().r#type, Some(Type::Specified(orderer::SeekSpecified { number: u64::MAX })));
-    assert_eq!(info.behavior, orderer::seek_info::SeekBehavior::BlockUntilReady as i32);
-    assert_eq!(info.content_type, orderer::seek_info::SeekContentType::Block as i32);
+    assert_eq!(
+        info.start.unwrap().r#type,
+        Some(Type::Specified(orderer::SeekSpecified { number: 6 }))
+    );
+    assert_eq!(
+        info.stop.unwrap().r#type,
+        Some(Type::Specified(orderer::SeekSpecified { number: u64::MAX }))
+    );
+    assert_eq!(
+        info.behavior,
+        orderer::seek_info::SeekBehavior::BlockUntilReady as i32
+    );
+    assert_eq!(
+        info.content_type,
+        orderer::seek_info::SeekContentType::Block as i32
+    );
     assert_eq!(payload.data, info.encode_to_vec());
 }
 
@@ -608,10 +764,14 @@ fn block_hash_header_bytes_and_orderer_signature() {
 
     assert_eq!(block_data_hash(&data), extra_hex(&v, "data_hash_hex"));
     assert_eq!(header.data_hash, extra_hex(&v, "data_hash_hex"));
-    assert_eq!(block_header_bytes(&header), extra_hex(&v, "header_asn1_hex"));
+    assert_eq!(
+        block_header_bytes(&header),
+        extra_hex(&v, "header_asn1_hex")
+    );
     assert_eq!(block_header_hash(&header), extra_hex(&v, "header_hash_hex"));
 
-    let md = common::Metadata::decode(block.metadata.as_ref().unwrap().metadata[0].as_slice()).unwrap();
+    let md =
+        common::Metadata::decode(block.metadata.as_ref().unwrap().metadata[0].as_slice()).unwrap();
     assert_eq!(md.signatures.len(), 1);
     let ms = &md.signatures[0];
     let signed = block_signed_bytes(&md.value, &ms.signature_header, &header);
@@ -627,15 +787,25 @@ fn block_hash_header_bytes_and_orderer_signature() {
     let orderer = crypto_of("identity_orderer0");
     let mut resigned = block.clone();
     resigned.metadata.as_mut().unwrap().metadata[0].clear();
-    sign_block(&mut resigned, md.value.clone(), ms.signature_header.clone(), |m| orderer.sign(m)).unwrap();
+    sign_block(
+        &mut resigned,
+        md.value.clone(),
+        ms.signature_header.clone(),
+        |m| orderer.sign(m),
+    )
+    .unwrap();
     assert_eq!(hex::encode(resigned.encode_to_vec()), hex::encode(&v.bytes));
 }
 
 #[test]
 fn verify_block_accepts_fabrics_block_and_rejects_variants() {
     let v = vector("block_5_signed");
-    let orderer_key: [u8; 32] = extra_hex(&vector("identity_orderer0"), "public_key_hex").try_into().unwrap();
-    let wrong_key: [u8; 32] = extra_hex(&vector("identity_org1_peer0"), "public_key_hex").try_into().unwrap();
+    let orderer_key: [u8; 32] = extra_hex(&vector("identity_orderer0"), "public_key_hex")
+        .try_into()
+        .unwrap();
+    let wrong_key: [u8; 32] = extra_hex(&vector("identity_org1_peer0"), "public_key_hex")
+        .try_into()
+        .unwrap();
     let invalid = |r: Result<common::Block, CryptoError>| match r {
         Err(CryptoError::InvalidBlock(reason)) => reason,
         other => panic!("expected InvalidBlock, got {other:?}"),
@@ -650,12 +820,19 @@ fn verify_block_accepts_fabrics_block_and_rejects_variants() {
 
     let mut flipped = common::Block::decode(v.bytes.as_slice()).unwrap();
     flipped.data.as_mut().unwrap().data[1][2] ^= 0x01;
-    let hash = invalid(verify_block("mychannel", 5, &flipped.encode_to_vec(), &[orderer_key]));
+    let hash = invalid(verify_block(
+        "mychannel",
+        5,
+        &flipped.encode_to_vec(),
+        &[orderer_key],
+    ));
     assert!(hash.contains("data hash"), "{hash}");
 
     // The data message vector carries exactly this block under its sequence number.
     let data_msg = gossip::GossipMessage::decode(vector("msg_data").bytes.as_slice()).unwrap();
-    let Some(Content::DataMsg(dm)) = data_msg.content else { panic!() };
+    let Some(Content::DataMsg(dm)) = data_msg.content else {
+        panic!()
+    };
     let payload = dm.payload.unwrap();
     assert_eq!(payload.seq_num, 5);
     assert_eq!(payload.data, v.bytes);
@@ -664,47 +841,88 @@ fn verify_block_accepts_fabrics_block_and_rejects_variants() {
     let mcs = crypto_of("identity_org1_peer0");
     mcs.verify_block("mychannel", 5, &v.bytes).unwrap();
     mcs.set_orderer_keys("mychannel", vec![wrong_key]);
-    assert!(matches!(mcs.verify_block("mychannel", 5, &v.bytes), Err(CryptoError::InvalidBlock(_))));
+    assert!(matches!(
+        mcs.verify_block("mychannel", 5, &v.bytes),
+        Err(CryptoError::InvalidBlock(_))
+    ));
     mcs.set_orderer_keys("mychannel", vec![orderer_key]);
     mcs.verify_block("mychannel", 5, &v.bytes).unwrap();
     assert!(mcs.verify_block("mychannel", 6, &v.bytes).is_err());
-    assert!(mcs.verify_block("mychannel", 5, &flipped.encode_to_vec()).is_err());
+    assert!(mcs
+        .verify_block("mychannel", 5, &flipped.encode_to_vec())
+        .is_err());
     assert!(mcs.verify_block("mychannel", 5, b"\x0a\xff").is_err());
 }
 
 #[test]
 fn reference_golden_vector_data_dig_and_data_req() {
     // gossip/protoext/compatibility_test.go (reference §3).
-    let dig_bytes = hex::decode("12096d796368616e6e656c52171201ff1202ffff1203ffffff1204ffffffff1203313030").unwrap();
-    let digests = vec![vec![0xff], vec![0xff, 0xff], vec![0xff, 0xff, 0xff], vec![0xff; 4], b"100".to_vec()];
+    let dig_bytes =
+        hex::decode("12096d796368616e6e656c52171201ff1202ffff1203ffffff1204ffffffff1203313030")
+            .unwrap();
+    let digests = vec![
+        vec![0xff],
+        vec![0xff, 0xff],
+        vec![0xff, 0xff, 0xff],
+        vec![0xff; 4],
+        b"100".to_vec(),
+    ];
 
     let dig = gossip::GossipMessage::decode(dig_bytes.as_slice()).unwrap();
     assert_eq!(dig.channel, b"mychannel");
-    assert_eq!(dig.content, Some(Content::DataDig(gossip::DataDigest { nonce: 0, digests: digests.clone(), msg_type: 0 })));
+    assert_eq!(
+        dig.content,
+        Some(Content::DataDig(gossip::DataDigest {
+            nonce: 0,
+            digests: digests.clone(),
+            msg_type: 0
+        }))
+    );
     assert_eq!(dig.encode_to_vec(), dig_bytes);
 
     let mut req_bytes = dig_bytes.clone();
     assert_eq!(req_bytes[11], 0x52);
     req_bytes[11] = 0x5a;
     let req = gossip::GossipMessage::decode(req_bytes.as_slice()).unwrap();
-    assert_eq!(req.content, Some(Content::DataReq(gossip::DataRequest { nonce: 0, digests, msg_type: 0 })));
+    assert_eq!(
+        req.content,
+        Some(Content::DataReq(gossip::DataRequest {
+            nonce: 0,
+            digests,
+            msg_type: 0
+        }))
+    );
     assert_eq!(req.encode_to_vec(), req_bytes);
 }
 
 #[test]
 fn vector_messages_carry_legal_tags() {
-    for v in vectors().into_iter().filter(|v| v.kind == "gossip.GossipMessage") {
+    for v in vectors()
+        .into_iter()
+        .filter(|v| v.kind == "gossip.GossipMessage")
+    {
         let m = gossip::GossipMessage::decode(v.bytes.as_slice()).unwrap();
         let r = is_tag_legal(&m);
         match v.name.as_str() {
             // Handshake, empty and ack messages are not dispatched by tag.
             "msg_conn" | "msg_empty" | "msg_ack" => {
-                assert!(matches!(r, Err(TagError::UnknownType(_)) | Err(TagError::Undefined)), "{}: {r:?}", v.name)
+                assert!(
+                    matches!(r, Err(TagError::UnknownType(_)) | Err(TagError::Undefined)),
+                    "{}: {r:?}",
+                    v.name
+                )
             }
             // Fabric builds PeerIdentity with EMPTY and only ships it inside IDENTITY_MSG pull
             // updates, where no tag check applies; on its own IsTagLegal refuses it.
             "msg_peer_identity" => assert!(
-                matches!(r, Err(TagError::Wrong { expected: Tag::OrgOnly, got: Tag::Empty, .. })),
+                matches!(
+                    r,
+                    Err(TagError::Wrong {
+                        expected: Tag::OrgOnly,
+                        got: Tag::Empty,
+                        ..
+                    })
+                ),
                 "{r:?}"
             ),
             _ => assert_eq!(r, Ok(()), "{}", v.name),
@@ -719,26 +937,77 @@ fn message_constructors_build_fabrics_bytes() {
     let org1_id = vector("identity_org1_peer0").bytes;
     let org1 = pki_id_of_identity(&org1_id).unwrap();
     let org2 = pki_id_of_identity(&vector("identity_org2_peer0").bytes).unwrap();
-    let ts = PeerTime { inc_num: 1_700_000_000_000_000_000, seq_num: 7 };
+    let ts = PeerTime {
+        inc_num: 1_700_000_000_000_000_000,
+        seq_num: 7,
+    };
     let ch = b"mychannel";
     let env = |name: &str| gossip::Envelope::decode(vector(name).bytes.as_slice()).unwrap();
     let block = vector("block_5_signed").bytes;
-    let payload5 = GossipPayload { seq_num: 5, data: block.clone(), private_data: vec![] };
+    let payload5 = GossipPayload {
+        seq_num: 5,
+        data: block.clone(),
+        private_data: vec![],
+    };
     let conn = gossip::GossipMessage::decode(vector("msg_conn").bytes.as_slice()).unwrap();
-    let Some(Content::Conn(c)) = &conn.content else { panic!() };
+    let Some(Content::Conn(c)) = &conn.content else {
+        panic!()
+    };
 
     let cases: Vec<(&str, gossip::GossipMessage)> = vec![
-        ("msg_alive", alive_msg("peer0.org1.example.com:7051", &[], &org1, ts, Some(&org1_id))),
+        (
+            "msg_alive",
+            alive_msg(
+                "peer0.org1.example.com:7051",
+                &[],
+                &org1,
+                ts,
+                Some(&org1_id),
+            ),
+        ),
         ("msg_mem_req", mem_req_msg(42, env("env_alive_signed"))),
-        ("msg_mem_res", mem_res_msg(42, vec![env("env_alive_signed")], vec![])),
+        (
+            "msg_mem_res",
+            mem_res_msg(42, vec![env("env_alive_signed")], vec![]),
+        ),
         ("msg_data", data_msg(ch, 5, block.clone())),
         ("msg_hello_block", hello_msg(ch, 99, PullMsgType::BlockMsg)),
-        ("msg_data_dig_block", data_dig_msg(ch, 99, PullMsgType::BlockMsg, vec![b"4".to_vec(), b"5".to_vec(), b"100".to_vec()])),
-        ("msg_data_req_block", data_req_msg(ch, 99, PullMsgType::BlockMsg, vec![b"5".to_vec()])),
-        ("msg_data_update_block", data_update_msg(ch, 99, PullMsgType::BlockMsg, vec![env("env_data_unsigned")])),
-        ("msg_data_dig_identity", data_dig_msg(&[], 7, PullMsgType::IdentityMsg, vec![org1.0.clone(), org2.0.clone()])),
+        (
+            "msg_data_dig_block",
+            data_dig_msg(
+                ch,
+                99,
+                PullMsgType::BlockMsg,
+                vec![b"4".to_vec(), b"5".to_vec(), b"100".to_vec()],
+            ),
+        ),
+        (
+            "msg_data_req_block",
+            data_req_msg(ch, 99, PullMsgType::BlockMsg, vec![b"5".to_vec()]),
+        ),
+        (
+            "msg_data_update_block",
+            data_update_msg(
+                ch,
+                99,
+                PullMsgType::BlockMsg,
+                vec![env("env_data_unsigned")],
+            ),
+        ),
+        (
+            "msg_data_dig_identity",
+            data_dig_msg(
+                &[],
+                7,
+                PullMsgType::IdentityMsg,
+                vec![org1.0.clone(), org2.0.clone()],
+            ),
+        ),
         ("msg_empty", empty_msg()),
-        ("msg_conn", conn_msg(&org1, &org1_id, &c.tls_cert_hash, false)),
+        (
+            "msg_conn",
+            conn_msg(&org1, &org1_id, &c.tls_cert_hash, false),
+        ),
         (
             "msg_state_info",
             state_info_msg(
@@ -748,20 +1017,37 @@ fn message_constructors_build_fabrics_bytes() {
                 Properties {
                     ledger_height: 6,
                     left_channel: false,
-                    chaincodes: vec![Chaincode { name: "basic".into(), version: "1.0".into(), metadata: vec![] }],
+                    chaincodes: vec![Chaincode {
+                        name: "basic".into(),
+                        version: "1.0".into(),
+                        metadata: vec![],
+                    }],
                 },
             ),
         ),
-        ("msg_state_snapshot", state_snapshot_msg(ch, vec![env("env_state_info_signed")])),
-        ("msg_state_info_pull_req", state_info_pull_req_msg(channel_mac(&org1, ch))),
+        (
+            "msg_state_snapshot",
+            state_snapshot_msg(ch, vec![env("env_state_info_signed")]),
+        ),
+        (
+            "msg_state_info_pull_req",
+            state_info_pull_req_msg(channel_mac(&org1, ch)),
+        ),
         ("msg_state_request", state_request_msg(ch, 5, 5, 14)),
-        ("msg_state_response", state_response_msg(ch, 5, vec![payload5])),
+        (
+            "msg_state_response",
+            state_response_msg(ch, 5, vec![payload5]),
+        ),
         ("msg_leadership", leadership_msg(ch, &org1, ts, true)),
         ("msg_peer_identity", peer_identity_msg(&org1, &org1_id)),
         ("msg_ack", ack_msg(77, Some("no space"))),
     ];
     for (name, msg) in cases {
-        assert_eq!(hex::encode(msg.encode_to_vec()), hex::encode(vector(name).bytes), "{name}");
+        assert_eq!(
+            hex::encode(msg.encode_to_vec()),
+            hex::encode(vector(name).bytes),
+            "{name}"
+        );
     }
     // Unsigned data envelope as Fabric sends it.
     let unsigned = SignedGossipMessage::unsigned(data_msg(ch, 5, block));
@@ -774,7 +1060,9 @@ fn mutated_vectors_are_refused_without_panicking() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
     let mcs = crypto_of("identity_org1_peer0");
     let org1 = vector("identity_org1_peer0").bytes;
-    let orderer_key: [u8; 32] = extra_hex(&vector("identity_orderer0"), "public_key_hex").try_into().unwrap();
+    let orderer_key: [u8; 32] = extra_hex(&vector("identity_orderer0"), "public_key_hex")
+        .try_into()
+        .unwrap();
     let block = vector("block_5_signed").bytes;
     let mut block_accepted = 0;
     for v in vectors() {

@@ -74,7 +74,9 @@ impl Stored {
 }
 
 fn epoch_ns(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_nanos().min(u64::MAX as u128) as u64).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos().min(u64::MAX as u128) as u64)
+        .unwrap_or(0)
 }
 
 /// The PKI-ID → identity map. See the module docs.
@@ -99,8 +101,16 @@ impl std::fmt::Debug for IdentityMapper {
 impl IdentityMapper {
     /// A mapper on the system clock with Fabric's 1 h usage threshold, holding our own
     /// identity (which must be valid).
-    pub fn new(mcs: Arc<dyn MessageCryptoService>, self_identity: &[u8]) -> Result<Self, IdentityError> {
-        Self::with_clock(mcs, self_identity, DEFAULT_USAGE_THRESHOLD, Arc::new(SystemTime::now))
+    pub fn new(
+        mcs: Arc<dyn MessageCryptoService>,
+        self_identity: &[u8],
+    ) -> Result<Self, IdentityError> {
+        Self::with_clock(
+            mcs,
+            self_identity,
+            DEFAULT_USAGE_THRESHOLD,
+            Arc::new(SystemTime::now),
+        )
     }
 
     /// As [`new`](Self::new) with a chosen usage threshold and time source.
@@ -153,7 +163,9 @@ impl IdentityMapper {
         let expires_at = self.mcs.expiration(identity)?;
         self.mcs.validate_identity(identity)?;
         if self.mcs.pki_id_of(identity)? != *pki_id {
-            return Err(IdentityError::PkiIdMismatch { claimed: pki_id.clone() });
+            return Err(IdentityError::PkiIdMismatch {
+                claimed: pki_id.clone(),
+            });
         }
         let now = (self.clock)();
         if expires_at.is_some_and(|t| now >= t) {
@@ -185,7 +197,9 @@ impl IdentityMapper {
         if stored.expired(now) {
             return None;
         }
-        stored.last_access_ns.store(epoch_ns(now), Ordering::Relaxed);
+        stored
+            .last_access_ns
+            .store(epoch_ns(now), Ordering::Relaxed);
         Some(stored.identity.clone())
     }
 
@@ -195,9 +209,18 @@ impl IdentityMapper {
     }
 
     /// Checks that `signature` over `msg` was made by the peer known as `pki_id`.
-    pub fn verify(&self, pki_id: &PkiId, signature: &[u8], msg: &[u8]) -> Result<(), IdentityError> {
-        let identity = self.get(pki_id).ok_or_else(|| IdentityError::NotFound(pki_id.clone()))?;
-        self.mcs.verify(&identity, signature, msg).map_err(IdentityError::from)
+    pub fn verify(
+        &self,
+        pki_id: &PkiId,
+        signature: &[u8],
+        msg: &[u8],
+    ) -> Result<(), IdentityError> {
+        let identity = self
+            .get(pki_id)
+            .ok_or_else(|| IdentityError::NotFound(pki_id.clone()))?;
+        self.mcs
+            .verify(&identity, signature, msg)
+            .map_err(IdentityError::from)
     }
 
     pub fn pki_id_of(&self, identity: &[u8]) -> Result<PkiId, CryptoError> {
@@ -324,7 +347,13 @@ mod tests {
         fn verify(&self, id: &[u8], sig: &[u8], msg: &[u8]) -> Result<(), CryptoError> {
             self.inner.verify(id, sig, msg)
         }
-        fn verify_by_channel(&self, c: &str, id: &[u8], sig: &[u8], msg: &[u8]) -> Result<(), CryptoError> {
+        fn verify_by_channel(
+            &self,
+            c: &str,
+            id: &[u8],
+            sig: &[u8],
+            msg: &[u8],
+        ) -> Result<(), CryptoError> {
             self.inner.verify_by_channel(c, id, sig, msg)
         }
         fn validate_identity(&self, id: &[u8]) -> Result<(), CryptoError> {
@@ -349,7 +378,11 @@ mod tests {
         fn new() -> Self {
             let inner = Ed25519Crypto::new("Org1MSP".into(), [1; 32], vec!["Org2MSP".into()]);
             let self_id = inner.serialized_identity();
-            let mcs = Arc::new(TestMcs { inner, expiry: Mutex::default(), revoked: Mutex::default() });
+            let mcs = Arc::new(TestMcs {
+                inner,
+                expiry: Mutex::default(),
+                revoked: Mutex::default(),
+            });
             let now = Arc::new(Mutex::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000)));
             let clock_now = now.clone();
             let mapper = IdentityMapper::with_clock(
@@ -392,10 +425,15 @@ mod tests {
             Err(IdentityError::Crypto(CryptoError::BadSignature))
         );
         let (_, unknown, _) = peer("Org2MSP", 3);
-        assert_eq!(f.mapper.verify(&unknown, &sig, b"msg"), Err(IdentityError::NotFound(unknown.clone())));
+        assert_eq!(
+            f.mapper.verify(&unknown, &sig, b"msg"),
+            Err(IdentityError::NotFound(unknown.clone()))
+        );
         // Our own signatures verify against our own entry.
         let own = f.mapper.sign(b"x").unwrap();
-        f.mapper.verify(&f.mapper.self_pki_id().clone(), &own, b"x").unwrap();
+        f.mapper
+            .verify(&f.mapper.self_pki_id().clone(), &own, b"x")
+            .unwrap();
         assert_eq!(f.mapper.identities().len(), 2);
     }
 
@@ -404,12 +442,26 @@ mod tests {
         let f = Fixture::new();
         let (_, pki2, id2) = peer("Org2MSP", 2);
         let (_, pki3, id3) = peer("Org2MSP", 3);
-        assert_eq!(f.mapper.put(&pki2, &id3), Err(IdentityError::PkiIdMismatch { claimed: pki2.clone() }));
-        assert_eq!(f.mapper.put(&PkiId::default(), &id2), Err(IdentityError::EmptyPkiId));
+        assert_eq!(
+            f.mapper.put(&pki2, &id3),
+            Err(IdentityError::PkiIdMismatch {
+                claimed: pki2.clone()
+            })
+        );
+        assert_eq!(
+            f.mapper.put(&PkiId::default(), &id2),
+            Err(IdentityError::EmptyPkiId)
+        );
         assert_eq!(f.mapper.put(&pki2, &[]), Err(IdentityError::EmptyIdentity));
-        assert!(matches!(f.mapper.put(&pki2, &[0xff, 0x01]), Err(IdentityError::Crypto(CryptoError::MalformedIdentity(_)))));
+        assert!(matches!(
+            f.mapper.put(&pki2, &[0xff, 0x01]),
+            Err(IdentityError::Crypto(CryptoError::MalformedIdentity(_)))
+        ));
         let (_, pki9, id9) = peer("Org9MSP", 9);
-        assert!(matches!(f.mapper.put(&pki9, &id9), Err(IdentityError::Crypto(CryptoError::UntrustedIdentity(_)))));
+        assert!(matches!(
+            f.mapper.put(&pki9, &id9),
+            Err(IdentityError::Crypto(CryptoError::UntrustedIdentity(_)))
+        ));
         assert_eq!(f.mapper.len(), 1);
         f.mapper.put(&pki3, &id3).unwrap();
         // A second put of a known PKI-ID is accepted and changes nothing.
@@ -422,20 +474,34 @@ mod tests {
     fn expired_identities_are_refused_hidden_and_purged() {
         let f = Fixture::new();
         let (_, pki, id) = peer("Org2MSP", 2);
-        f.mcs.expiry.lock().unwrap().insert(id.clone(), f.now() + Duration::from_secs(10));
+        f.mcs
+            .expiry
+            .lock()
+            .unwrap()
+            .insert(id.clone(), f.now() + Duration::from_secs(10));
         f.mapper.put(&pki, &id).unwrap();
         f.advance(Duration::from_secs(9));
         assert!(f.mapper.get(&pki).is_some());
         assert!(f.mapper.purge().is_empty());
         f.advance(Duration::from_secs(1));
         assert_eq!(f.mapper.get(&pki), None);
-        assert!(matches!(f.mapper.verify(&pki, &[0; 64], b"m"), Err(IdentityError::NotFound(_))));
+        assert!(matches!(
+            f.mapper.verify(&pki, &[0; 64], b"m"),
+            Err(IdentityError::NotFound(_))
+        ));
         assert!(f.mapper.identities().iter().all(|(p, _)| *p != pki));
         assert_eq!(f.mapper.purge(), vec![pki.clone()]);
         assert_eq!(f.mapper.len(), 1);
         assert_eq!(f.mapper.put(&pki, &id), Err(IdentityError::Expired));
         assert_eq!(f.mapper.len(), 1);
-        assert_eq!(f.mapper.counters(), IdentityCounters { rejected: 1, purged_expired: 1, ..Default::default() });
+        assert_eq!(
+            f.mapper.counters(),
+            IdentityCounters {
+                rejected: 1,
+                purged_expired: 1,
+                ..Default::default()
+            }
+        );
     }
 
     #[test]
@@ -455,7 +521,11 @@ mod tests {
         assert!(f.mapper.get(f.mapper.self_pki_id()).is_some());
         f.advance(Duration::from_secs(2 * 3600));
         assert_eq!(f.mapper.purge(), vec![used]);
-        assert_eq!(f.mapper.len(), 1, "own identity is never purged for idleness");
+        assert_eq!(
+            f.mapper.len(),
+            1,
+            "own identity is never purged for idleness"
+        );
         assert_eq!(f.mapper.counters().purged_idle, 2);
     }
 
