@@ -11,9 +11,14 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 
 use crate::crypto::CryptoError;
+/// The gossip `Payload` (a block and its private data), named apart from `common.Payload`.
+pub use crate::proto::gossip::Payload as GossipPayload;
 use crate::proto::gossip::{
-    secret, Acknowledgement, Envelope, GossipMessage, PullMsgType, Secret,
-    SecretEnvelope,
+    secret, Acknowledgement, AliveMessage, ConnEstablish, DataDigest, DataMessage, DataRequest,
+    DataUpdate, Envelope, GossipHello, GossipMessage, LeadershipMessage, Member, MembershipRequest,
+    MembershipResponse, PeerIdentity, PeerTime, Properties, PullMsgType, RemoteStateRequest,
+    RemoteStateResponse, Secret, SecretEnvelope, StateInfo, StateInfoPullRequest,
+    StateInfoSnapshot,
 };
 use crate::types::PkiId;
 
@@ -48,7 +53,11 @@ pub fn sign_envelope(
 ) -> Result<Envelope, CryptoError> {
     let payload = msg.encode_to_vec();
     let signature = signer(&payload)?;
-    Ok(Envelope { payload, signature, secret_envelope: None })
+    Ok(Envelope {
+        payload,
+        signature,
+        secret_envelope: None,
+    })
 }
 
 impl SignedGossipMessage {
@@ -63,7 +72,11 @@ impl SignedGossipMessage {
 
     /// An unsigned envelope, for the kinds Fabric sends unsigned (data, pull, responses, acks).
     pub fn unsigned(msg: GossipMessage) -> Self {
-        let envelope = Envelope { payload: msg.encode_to_vec(), signature: Vec::new(), secret_envelope: None };
+        let envelope = Envelope {
+            payload: msg.encode_to_vec(),
+            signature: Vec::new(),
+            secret_envelope: None,
+        };
         SignedGossipMessage { envelope, msg }
     }
 
@@ -98,7 +111,8 @@ impl SignedGossipMessage {
         if self.envelope.signature.is_empty() {
             return Err(MessageError::EmptySignature);
         }
-        verifier(&self.envelope.payload, &self.envelope.signature).map_err(MessageError::Signature)?;
+        verifier(&self.envelope.payload, &self.envelope.signature)
+            .map_err(MessageError::Signature)?;
         if let Some(secret) = &self.envelope.secret_envelope {
             if secret.payload.is_empty() || secret.signature.is_empty() {
                 return Err(MessageError::EmptySecret);
@@ -130,7 +144,9 @@ pub fn sign_secret_internal_endpoint(
     signer: impl FnOnce(&[u8]) -> Result<Vec<u8>, CryptoError>,
 ) -> Result<(), CryptoError> {
     let payload = Secret {
-        content: Some(secret::Content::InternalEndpoint(internal_endpoint.to_string())),
+        content: Some(secret::Content::InternalEndpoint(
+            internal_endpoint.to_string(),
+        )),
     }
     .encode_to_vec();
     let signature = signer(&payload)?;
@@ -169,7 +185,10 @@ pub fn tag_of(msg: &GossipMessage) -> Tag {
 
 /// Whether the message may only travel inside its channel.
 pub fn is_channel_restricted(msg: &GossipMessage) -> bool {
-    matches!(tag_of(msg), Tag::ChanAndOrg | Tag::ChanOnly | Tag::ChanOrOrg)
+    matches!(
+        tag_of(msg),
+        Tag::ChanAndOrg | Tag::ChanOnly | Tag::ChanOrOrg
+    )
 }
 
 /// Whether the message may only travel inside the organization.
@@ -179,20 +198,25 @@ pub fn is_org_restricted(msg: &GossipMessage) -> bool {
 
 /// The pull phase's message type (blocks or identities); `Undefined` for non-pull messages.
 pub fn pull_msg_type(msg: &GossipMessage) -> PullMsgType {
-    let raw = match &msg.content {
+    PullMsgType::try_from(raw_pull_msg_type(msg)).unwrap_or(PullMsgType::Undefined)
+}
+
+fn raw_pull_msg_type(msg: &GossipMessage) -> i32 {
+    match &msg.content {
         Some(Content::Hello(m)) => m.msg_type,
         Some(Content::DataDig(m)) => m.msg_type,
         Some(Content::DataReq(m)) => m.msg_type,
         Some(Content::DataUpdate(m)) => m.msg_type,
         _ => 0,
-    };
-    PullMsgType::try_from(raw).unwrap_or(PullMsgType::Undefined)
+    }
 }
 
 pub fn is_pull_msg(msg: &GossipMessage) -> bool {
     matches!(
         msg.content,
-        Some(Content::Hello(_) | Content::DataDig(_) | Content::DataReq(_) | Content::DataUpdate(_))
+        Some(
+            Content::Hello(_) | Content::DataDig(_) | Content::DataReq(_) | Content::DataUpdate(_)
+        )
     )
 }
 
@@ -234,7 +258,11 @@ pub enum TagError {
     #[error("unknown tag value {0}")]
     UnknownTag(i32),
     #[error("{kind} must be tagged {expected:?}, got {got:?}")]
-    Wrong { kind: &'static str, expected: Tag, got: Tag },
+    Wrong {
+        kind: &'static str,
+        expected: Tag,
+        got: Tag,
+    },
     #[error("pull message with invalid PullMsgType {0}")]
     InvalidPullMsgType(i32),
     #[error("message kind {0} has no tag rule")]
@@ -252,24 +280,19 @@ pub fn is_tag_legal(msg: &GossipMessage) -> Result<(), TagError> {
     let kind = kind_name(msg);
     let expected = match &msg.content {
         Some(Content::DataMsg(_)) | Some(Content::LeadershipMsg(_)) => Tag::ChanAndOrg,
-        Some(Content::AliveMsg(_)) | Some(Content::MemReq(_)) | Some(Content::MemRes(_)) => Tag::Empty,
-        Some(Content::PeerIdentity(_)) => Tag::OrgOnly,
-        Some(Content::Hello(_) | Content::DataDig(_) | Content::DataReq(_) | Content::DataUpdate(_)) => {
-            match pull_msg_type(msg) {
-                PullMsgType::BlockMsg => Tag::ChanAndOrg,
-                PullMsgType::IdentityMsg => Tag::Empty,
-                PullMsgType::Undefined => {
-                    let raw = match &msg.content {
-                        Some(Content::Hello(m)) => m.msg_type,
-                        Some(Content::DataDig(m)) => m.msg_type,
-                        Some(Content::DataReq(m)) => m.msg_type,
-                        Some(Content::DataUpdate(m)) => m.msg_type,
-                        _ => 0,
-                    };
-                    return Err(TagError::InvalidPullMsgType(raw));
-                }
-            }
+        Some(Content::AliveMsg(_)) | Some(Content::MemReq(_)) | Some(Content::MemRes(_)) => {
+            Tag::Empty
         }
+        Some(Content::PeerIdentity(_)) => Tag::OrgOnly,
+        Some(
+            Content::Hello(_) | Content::DataDig(_) | Content::DataReq(_) | Content::DataUpdate(_),
+        ) => match pull_msg_type(msg) {
+            PullMsgType::BlockMsg => Tag::ChanAndOrg,
+            PullMsgType::IdentityMsg => Tag::Empty,
+            PullMsgType::Undefined => {
+                return Err(TagError::InvalidPullMsgType(raw_pull_msg_type(msg)))
+            }
+        },
         Some(
             Content::StateInfo(_)
             | Content::StateInfoPullReq(_)
@@ -277,25 +300,281 @@ pub fn is_tag_legal(msg: &GossipMessage) -> Result<(), TagError> {
             | Content::StateRequest(_)
             | Content::StateResponse(_),
         ) => Tag::ChanOrOrg,
-        Some(Content::PrivateReq(_) | Content::PrivateRes(_) | Content::PrivateData(_)) => Tag::ChanOnly,
+        Some(Content::PrivateReq(_) | Content::PrivateRes(_) | Content::PrivateData(_)) => {
+            Tag::ChanOnly
+        }
         Some(Content::Conn(_) | Content::Empty(_) | Content::Ack(_)) | None => {
             return Err(TagError::UnknownType(kind))
         }
     };
     if got != expected {
-        return Err(TagError::Wrong { kind, expected, got });
+        return Err(TagError::Wrong {
+            kind,
+            expected,
+            got,
+        });
     }
     Ok(())
 }
 
 /// A message with the given header fields and content.
 pub fn new_msg(tag: Tag, channel: &[u8], nonce: u64, content: Content) -> GossipMessage {
-    GossipMessage { nonce, channel: channel.to_vec(), tag: tag as i32, content: Some(content) }
+    GossipMessage {
+        nonce,
+        channel: channel.to_vec(),
+        tag: tag as i32,
+        content: Some(content),
+    }
 }
 
 /// `GossipMessage{tag EMPTY, empty{}}`.
 pub fn empty_msg() -> GossipMessage {
-    new_msg(Tag::Empty, &[], 0, Content::Empty(crate::proto::gossip::Empty {}))
+    new_msg(
+        Tag::Empty,
+        &[],
+        0,
+        Content::Empty(crate::proto::gossip::Empty {}),
+    )
+}
+
+/// The handshake message: `{tag EMPTY, nonce 0, conn{pki_id, identity, tls_cert_hash, probe}}`.
+pub fn conn_msg(
+    pki_id: &PkiId,
+    identity: &[u8],
+    tls_cert_hash: &[u8],
+    probe: bool,
+) -> GossipMessage {
+    new_msg(
+        Tag::Empty,
+        &[],
+        0,
+        Content::Conn(ConnEstablish {
+            pki_id: pki_id.0.clone(),
+            identity: identity.to_vec(),
+            tls_cert_hash: tls_cert_hash.to_vec(),
+            probe,
+        }),
+    )
+}
+
+/// An alive message (tag EMPTY). `identity` is sent only during the first publishCertPeriod.
+pub fn alive_msg(
+    endpoint: &str,
+    metadata: &[u8],
+    pki_id: &PkiId,
+    timestamp: PeerTime,
+    identity: Option<&[u8]>,
+) -> GossipMessage {
+    new_msg(
+        Tag::Empty,
+        &[],
+        0,
+        Content::AliveMsg(AliveMessage {
+            membership: Some(Member {
+                endpoint: endpoint.to_string(),
+                metadata: metadata.to_vec(),
+                pki_id: pki_id.0.clone(),
+            }),
+            timestamp: Some(timestamp),
+            identity: identity.unwrap_or_default().to_vec(),
+        }),
+    )
+}
+
+/// A membership request carrying the requester's signed alive envelope (tag EMPTY).
+pub fn mem_req_msg(nonce: u64, self_alive: Envelope) -> GossipMessage {
+    new_msg(
+        Tag::Empty,
+        &[],
+        nonce,
+        Content::MemReq(MembershipRequest {
+            self_information: Some(self_alive),
+            known: Vec::new(),
+        }),
+    )
+}
+
+/// A membership response echoing the request's nonce (tag EMPTY).
+pub fn mem_res_msg(nonce: u64, alive: Vec<Envelope>, dead: Vec<Envelope>) -> GossipMessage {
+    new_msg(
+        Tag::Empty,
+        &[],
+        nonce,
+        Content::MemRes(MembershipResponse { alive, dead }),
+    )
+}
+
+/// A block for `channel` (tag CHAN_AND_ORG); `block` is a marshaled `common.Block`.
+pub fn data_msg(channel: &[u8], seq_num: u64, block: Vec<u8>) -> GossipMessage {
+    new_msg(
+        Tag::ChanAndOrg,
+        channel,
+        0,
+        Content::DataMsg(DataMessage {
+            payload: Some(GossipPayload {
+                seq_num,
+                data: block,
+                private_data: Vec::new(),
+            }),
+        }),
+    )
+}
+
+/// The tag a pull message of `msg_type` carries: CHAN_AND_ORG for blocks, EMPTY for identities.
+pub fn pull_tag(msg_type: PullMsgType) -> Tag {
+    match msg_type {
+        PullMsgType::IdentityMsg => Tag::Empty,
+        _ => Tag::ChanAndOrg,
+    }
+}
+
+/// Pull hello; `channel` is empty for identity pull.
+pub fn hello_msg(channel: &[u8], nonce: u64, msg_type: PullMsgType) -> GossipMessage {
+    let hello = GossipHello {
+        nonce,
+        metadata: Vec::new(),
+        msg_type: msg_type as i32,
+    };
+    new_msg(pull_tag(msg_type), channel, 0, Content::Hello(hello))
+}
+
+/// Pull digest: decimal sequence numbers for blocks, raw PKI-IDs for identities.
+pub fn data_dig_msg(
+    channel: &[u8],
+    nonce: u64,
+    msg_type: PullMsgType,
+    digests: Vec<Vec<u8>>,
+) -> GossipMessage {
+    let dig = DataDigest {
+        nonce,
+        digests,
+        msg_type: msg_type as i32,
+    };
+    new_msg(pull_tag(msg_type), channel, 0, Content::DataDig(dig))
+}
+
+/// Pull request for the listed digests.
+pub fn data_req_msg(
+    channel: &[u8],
+    nonce: u64,
+    msg_type: PullMsgType,
+    digests: Vec<Vec<u8>>,
+) -> GossipMessage {
+    let req = DataRequest {
+        nonce,
+        digests,
+        msg_type: msg_type as i32,
+    };
+    new_msg(pull_tag(msg_type), channel, 0, Content::DataReq(req))
+}
+
+/// Pull update with the stored envelopes (original bytes).
+pub fn data_update_msg(
+    channel: &[u8],
+    nonce: u64,
+    msg_type: PullMsgType,
+    data: Vec<Envelope>,
+) -> GossipMessage {
+    let upd = DataUpdate {
+        nonce,
+        data,
+        msg_type: msg_type as i32,
+    };
+    new_msg(pull_tag(msg_type), channel, 0, Content::DataUpdate(upd))
+}
+
+/// A StateInfo for `channel`: the channel field stays empty, the MAC names the channel
+/// (tag CHAN_OR_ORG).
+pub fn state_info_msg(
+    pki_id: &PkiId,
+    channel: &[u8],
+    timestamp: PeerTime,
+    properties: Properties,
+) -> GossipMessage {
+    new_msg(
+        Tag::ChanOrOrg,
+        &[],
+        0,
+        Content::StateInfo(StateInfo {
+            timestamp: Some(timestamp),
+            pki_id: pki_id.0.clone(),
+            channel_mac: channel_mac(pki_id, channel),
+            properties: Some(properties),
+        }),
+    )
+}
+
+/// A request for the StateInfo snapshot of the channel named by our MAC (tag CHAN_OR_ORG).
+pub fn state_info_pull_req_msg(channel_mac: Vec<u8>) -> GossipMessage {
+    new_msg(
+        Tag::ChanOrOrg,
+        &[],
+        0,
+        Content::StateInfoPullReq(StateInfoPullRequest { channel_mac }),
+    )
+}
+
+/// The cached StateInfo envelopes of `channel` (tag CHAN_OR_ORG).
+pub fn state_snapshot_msg(channel: &[u8], elements: Vec<Envelope>) -> GossipMessage {
+    new_msg(
+        Tag::ChanOrOrg,
+        channel,
+        0,
+        Content::StateSnapshot(StateInfoSnapshot { elements }),
+    )
+}
+
+/// Anti-entropy request for blocks `start..=end` (tag CHAN_OR_ORG).
+pub fn state_request_msg(
+    channel: &[u8],
+    nonce: u64,
+    start_seq_num: u64,
+    end_seq_num: u64,
+) -> GossipMessage {
+    let req = RemoteStateRequest {
+        start_seq_num,
+        end_seq_num,
+    };
+    new_msg(Tag::ChanOrOrg, channel, nonce, Content::StateRequest(req))
+}
+
+/// Anti-entropy response echoing the request's nonce (tag CHAN_OR_ORG).
+pub fn state_response_msg(
+    channel: &[u8],
+    nonce: u64,
+    payloads: Vec<GossipPayload>,
+) -> GossipMessage {
+    new_msg(
+        Tag::ChanOrOrg,
+        channel,
+        nonce,
+        Content::StateResponse(RemoteStateResponse { payloads }),
+    )
+}
+
+/// A leadership proposal or declaration (tag CHAN_AND_ORG).
+pub fn leadership_msg(
+    channel: &[u8],
+    pki_id: &PkiId,
+    timestamp: PeerTime,
+    is_declaration: bool,
+) -> GossipMessage {
+    let l = LeadershipMessage {
+        pki_id: pki_id.0.clone(),
+        timestamp: Some(timestamp),
+        is_declaration,
+    };
+    new_msg(Tag::ChanAndOrg, channel, 0, Content::LeadershipMsg(l))
+}
+
+/// A peer identity as Fabric builds it for the identity pull (tag EMPTY).
+pub fn peer_identity_msg(pki_id: &PkiId, identity: &[u8]) -> GossipMessage {
+    let p = PeerIdentity {
+        pki_id: pki_id.0.clone(),
+        cert: identity.to_vec(),
+        metadata: Vec::new(),
+    };
+    new_msg(Tag::Empty, &[], 0, Content::PeerIdentity(p))
 }
 
 /// The reply to a message sent with an ack request: same nonce, tag UNDEFINED, error text
@@ -305,7 +584,9 @@ pub fn ack_msg(nonce: u64, error: Option<&str>) -> GossipMessage {
         nonce,
         channel: Vec::new(),
         tag: Tag::Undefined as i32,
-        content: Some(Content::Ack(Acknowledgement { error: error.unwrap_or_default().to_string() })),
+        content: Some(Content::Ack(Acknowledgement {
+            error: error.unwrap_or_default().to_string(),
+        })),
     }
 }
 
@@ -320,8 +601,15 @@ mod tests {
             &[],
             0,
             Content::AliveMsg(AliveMessage {
-                membership: Some(Member { endpoint: "p:1".into(), metadata: vec![], pki_id: vec![1; 32] }),
-                timestamp: Some(PeerTime { inc_num: 10, seq_num: 2 }),
+                membership: Some(Member {
+                    endpoint: "p:1".into(),
+                    metadata: vec![],
+                    pki_id: vec![1; 32],
+                }),
+                timestamp: Some(PeerTime {
+                    inc_num: 10,
+                    seq_num: 2,
+                }),
                 identity: vec![],
             }),
         )
@@ -354,7 +642,10 @@ mod tests {
         let stripped = strip_secret(sm.envelope.clone());
         assert_eq!(internal_endpoint(&stripped), None);
         assert_eq!(stripped.payload, sm.envelope.payload);
-        SignedGossipMessage::from_envelope(stripped).unwrap().verify(toy_verify).unwrap();
+        SignedGossipMessage::from_envelope(stripped)
+            .unwrap()
+            .verify(toy_verify)
+            .unwrap();
     }
 
     #[test]
@@ -364,14 +655,30 @@ mod tests {
 
         let mut t = sm.clone();
         t.envelope.payload[4] ^= 1;
-        assert_eq!(t.verify(toy_verify), Err(MessageError::Signature(CryptoError::BadSignature)));
+        assert_eq!(
+            t.verify(toy_verify),
+            Err(MessageError::Signature(CryptoError::BadSignature))
+        );
 
         let mut t = sm.clone();
-        t.envelope.secret_envelope.as_mut().unwrap().payload.push(b'0');
-        assert_eq!(t.verify(toy_verify), Err(MessageError::Signature(CryptoError::BadSignature)));
+        t.envelope
+            .secret_envelope
+            .as_mut()
+            .unwrap()
+            .payload
+            .push(b'0');
+        assert_eq!(
+            t.verify(toy_verify),
+            Err(MessageError::Signature(CryptoError::BadSignature))
+        );
 
         let mut t = sm.clone();
-        t.envelope.secret_envelope.as_mut().unwrap().signature.clear();
+        t.envelope
+            .secret_envelope
+            .as_mut()
+            .unwrap()
+            .signature
+            .clear();
         assert_eq!(t.verify(toy_verify), Err(MessageError::EmptySecret));
 
         let mut t = sm.clone();
@@ -388,13 +695,26 @@ mod tests {
 
     #[test]
     fn garbage_is_refused_not_panicking() {
-        let env = Envelope { payload: vec![0xff, 0xff, 0xff], signature: vec![], secret_envelope: None };
-        assert!(matches!(SignedGossipMessage::from_envelope(env), Err(MessageError::Undecodable(_))));
-        assert!(matches!(SignedGossipMessage::from_bytes(&[0x0a, 0x05, 1]), Err(MessageError::Undecodable(_))));
+        let env = Envelope {
+            payload: vec![0xff, 0xff, 0xff],
+            signature: vec![],
+            secret_envelope: None,
+        };
+        assert!(matches!(
+            SignedGossipMessage::from_envelope(env),
+            Err(MessageError::Undecodable(_))
+        ));
+        assert!(matches!(
+            SignedGossipMessage::from_bytes(&[0x0a, 0x05, 1]),
+            Err(MessageError::Undecodable(_))
+        ));
         let bad_secret = Envelope {
             payload: vec![],
             signature: vec![],
-            secret_envelope: Some(SecretEnvelope { payload: vec![0xff], signature: vec![1] }),
+            secret_envelope: Some(SecretEnvelope {
+                payload: vec![0xff],
+                signature: vec![1],
+            }),
         };
         assert_eq!(internal_endpoint(&bad_secret), None);
     }
@@ -408,10 +728,34 @@ mod tests {
         use Tag::*;
         let block = PullMsgType::BlockMsg as i32;
         let ident = PullMsgType::IdentityMsg as i32;
-        let hello = |t| Content::Hello(GossipHello { nonce: 1, metadata: vec![], msg_type: t });
-        let dig = |t| Content::DataDig(DataDigest { nonce: 1, digests: vec![], msg_type: t });
-        let req = |t| Content::DataReq(DataRequest { nonce: 1, digests: vec![], msg_type: t });
-        let upd = |t| Content::DataUpdate(DataUpdate { nonce: 1, data: vec![], msg_type: t });
+        let hello = |t| {
+            Content::Hello(GossipHello {
+                nonce: 1,
+                metadata: vec![],
+                msg_type: t,
+            })
+        };
+        let dig = |t| {
+            Content::DataDig(DataDigest {
+                nonce: 1,
+                digests: vec![],
+                msg_type: t,
+            })
+        };
+        let req = |t| {
+            Content::DataReq(DataRequest {
+                nonce: 1,
+                digests: vec![],
+                msg_type: t,
+            })
+        };
+        let upd = |t| {
+            Content::DataUpdate(DataUpdate {
+                nonce: 1,
+                data: vec![],
+                msg_type: t,
+            })
+        };
         let cases: Vec<(Content, Tag)> = vec![
             (Content::DataMsg(DataMessage::default()), ChanAndOrg),
             (Content::AliveMsg(AliveMessage::default()), Empty),
@@ -427,14 +771,38 @@ mod tests {
             (req(ident), Empty),
             (upd(ident), Empty),
             (Content::StateInfo(StateInfo::default()), ChanOrOrg),
-            (Content::StateInfoPullReq(StateInfoPullRequest::default()), ChanOrOrg),
-            (Content::StateSnapshot(StateInfoSnapshot::default()), ChanOrOrg),
-            (Content::StateRequest(RemoteStateRequest::default()), ChanOrOrg),
-            (Content::StateResponse(RemoteStateResponse::default()), ChanOrOrg),
-            (Content::LeadershipMsg(LeadershipMessage::default()), ChanAndOrg),
-            (Content::PrivateReq(RemotePvtDataRequest::default()), ChanOnly),
-            (Content::PrivateRes(RemotePvtDataResponse::default()), ChanOnly),
-            (Content::PrivateData(PrivateDataMessage::default()), ChanOnly),
+            (
+                Content::StateInfoPullReq(StateInfoPullRequest::default()),
+                ChanOrOrg,
+            ),
+            (
+                Content::StateSnapshot(StateInfoSnapshot::default()),
+                ChanOrOrg,
+            ),
+            (
+                Content::StateRequest(RemoteStateRequest::default()),
+                ChanOrOrg,
+            ),
+            (
+                Content::StateResponse(RemoteStateResponse::default()),
+                ChanOrOrg,
+            ),
+            (
+                Content::LeadershipMsg(LeadershipMessage::default()),
+                ChanAndOrg,
+            ),
+            (
+                Content::PrivateReq(RemotePvtDataRequest::default()),
+                ChanOnly,
+            ),
+            (
+                Content::PrivateRes(RemotePvtDataResponse::default()),
+                ChanOnly,
+            ),
+            (
+                Content::PrivateData(PrivateDataMessage::default()),
+                ChanOnly,
+            ),
         ];
         let all = [Empty, OrgOnly, ChanOnly, ChanAndOrg, ChanOrOrg];
         for (content, legal) in cases {
@@ -451,15 +819,30 @@ mod tests {
                     );
                 }
             }
-            assert_eq!(is_tag_legal(&with(Undefined, content.clone())), Err(TagError::Undefined));
+            assert_eq!(
+                is_tag_legal(&with(Undefined, content.clone())),
+                Err(TagError::Undefined)
+            );
             let mut odd = with(Empty, content);
             odd.tag = 42;
             assert_eq!(is_tag_legal(&odd), Err(TagError::UnknownTag(42)));
         }
-        assert_eq!(is_tag_legal(&with(ChanAndOrg, hello(0))), Err(TagError::InvalidPullMsgType(0)));
-        assert_eq!(is_tag_legal(&with(ChanAndOrg, dig(7))), Err(TagError::InvalidPullMsgType(7)));
-        assert_eq!(is_tag_legal(&empty_msg()), Err(TagError::UnknownType("empty")));
-        assert_eq!(is_tag_legal(&with(Empty, Content::Conn(ConnEstablish::default()))), Err(TagError::UnknownType("conn")));
+        assert_eq!(
+            is_tag_legal(&with(ChanAndOrg, hello(0))),
+            Err(TagError::InvalidPullMsgType(0))
+        );
+        assert_eq!(
+            is_tag_legal(&with(ChanAndOrg, dig(7))),
+            Err(TagError::InvalidPullMsgType(7))
+        );
+        assert_eq!(
+            is_tag_legal(&empty_msg()),
+            Err(TagError::UnknownType("empty"))
+        );
+        assert_eq!(
+            is_tag_legal(&with(Empty, Content::Conn(ConnEstablish::default()))),
+            Err(TagError::UnknownType("conn"))
+        );
         let mut none = empty_msg();
         none.content = None;
         assert_eq!(is_tag_legal(&none), Err(TagError::UnknownType("none")));
@@ -482,7 +865,13 @@ mod tests {
             assert_eq!(is_org_restricted(&m), org, "{t:?}");
         }
         let a = ack_msg(77, Some("no space"));
-        assert_eq!(a.encode_to_vec(), hex::decode("084db2010a0a086e6f207370616365").unwrap());
-        assert_eq!(empty_msg().encode_to_vec(), hex::decode("18016a00").unwrap());
+        assert_eq!(
+            a.encode_to_vec(),
+            hex::decode("084db2010a0a086e6f207370616365").unwrap()
+        );
+        assert_eq!(
+            empty_msg().encode_to_vec(),
+            hex::decode("18016a00").unwrap()
+        );
     }
 }

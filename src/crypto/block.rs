@@ -105,13 +105,19 @@ pub fn block_signed_bytes(value: &[u8], signature_header: &[u8], header: &BlockH
 
 /// Encodes `common.SignatureHeader{creator, nonce}`.
 pub fn signature_header(creator: &[u8], nonce: &[u8]) -> Vec<u8> {
-    SignatureHeader { creator: creator.to_vec(), nonce: nonce.to_vec() }.encode_to_vec()
+    SignatureHeader {
+        creator: creator.to_vec(),
+        nonce: nonce.to_vec(),
+    }
+    .encode_to_vec()
 }
 
 /// Encodes the `OrdererBlockMetadata{last_config{index}}` an orderer signs.
 pub fn orderer_block_metadata(last_config_index: u64) -> Vec<u8> {
     OrdererBlockMetadata {
-        last_config: Some(LastConfig { index: last_config_index }),
+        last_config: Some(LastConfig {
+            index: last_config_index,
+        }),
         consenter_metadata: Vec::new(),
     }
     .encode_to_vec()
@@ -122,10 +128,18 @@ pub fn orderer_block_metadata(last_config_index: u64) -> Vec<u8> {
 /// provider requires that filter to have one byte per transaction).
 pub fn new_block(number: u64, previous_hash: Vec<u8>, data: Vec<Vec<u8>>) -> Block {
     let data = BlockData { data };
-    let header = BlockHeader { number, previous_hash, data_hash: block_data_hash(&data) };
+    let header = BlockHeader {
+        number,
+        previous_hash,
+        data_hash: block_data_hash(&data),
+    };
     let mut metadata = vec![Vec::new(); METADATA_SLOTS];
     metadata[BlockMetadataIndex::TransactionsFilter as usize] = vec![0u8; data.data.len()];
-    Block { header: Some(header), data: Some(data), metadata: Some(BlockMetadata { metadata }) }
+    Block {
+        header: Some(header),
+        data: Some(data),
+        metadata: Some(BlockMetadata { metadata }),
+    }
 }
 
 /// Adds an orderer signature to `metadata[SIGNATURES]`: `signer` signs
@@ -149,9 +163,16 @@ pub fn sign_block(
     }
     let mut md = match Metadata::decode(slots[idx].as_slice()) {
         Ok(existing) if existing.value == value && !slots[idx].is_empty() => existing,
-        _ => Metadata { value, signatures: Vec::new() },
+        _ => Metadata {
+            value,
+            signatures: Vec::new(),
+        },
     };
-    md.signatures.push(MetadataSignature { signature_header, signature, identifier_header: Vec::new() });
+    md.signatures.push(MetadataSignature {
+        signature_header,
+        signature,
+        identifier_header: Vec::new(),
+    });
     slots[idx] = md.encode_to_vec();
     Ok(())
 }
@@ -171,14 +192,26 @@ pub fn verify_block(
     block_bytes: &[u8],
     orderer_keys: &[[u8; 32]],
 ) -> Result<Block, CryptoError> {
-    let block = Block::decode(block_bytes).map_err(|e| invalid(format!("undecodable block: {e}")))?;
-    let header = block.header.as_ref().ok_or_else(|| invalid("block has no header"))?;
+    let block =
+        Block::decode(block_bytes).map_err(|e| invalid(format!("undecodable block: {e}")))?;
+    let header = block
+        .header
+        .as_ref()
+        .ok_or_else(|| invalid("block has no header"))?;
     if header.number != seq {
-        return Err(invalid(format!("block number {} but sequence {seq} was claimed", header.number)));
+        return Err(invalid(format!(
+            "block number {} but sequence {seq} was claimed",
+            header.number
+        )));
     }
-    let data = block.data.as_ref().ok_or_else(|| invalid(format!("block {seq} has no data")))?;
+    let data = block
+        .data
+        .as_ref()
+        .ok_or_else(|| invalid(format!("block {seq} has no data")))?;
     if block_data_hash(data) != header.data_hash {
-        return Err(invalid(format!("block {seq} data hash does not match its header")));
+        return Err(invalid(format!(
+            "block {seq} data hash does not match its header"
+        )));
     }
     let metadata = match block.metadata.as_ref() {
         Some(m) if !m.metadata.is_empty() => m,
@@ -186,7 +219,9 @@ pub fn verify_block(
     };
     if let Some(other) = channel_of_block(data) {
         if other != channel {
-            return Err(invalid(format!("block {seq} belongs to channel {other:?}, not {channel:?}")));
+            return Err(invalid(format!(
+                "block {seq} belongs to channel {other:?}, not {channel:?}"
+            )));
         }
     }
     if !orderer_keys.is_empty() {
@@ -220,13 +255,23 @@ fn check_orderer_signature(
     let header_bytes = block_header_bytes(header);
     for ms in &md.signatures {
         // Signatures naming their signer only by a BFT identifier cannot be mapped to a key here.
-        let Ok(sh) = SignatureHeader::decode(ms.signature_header.as_slice()) else { continue };
-        let Ok(creator) = decode_identity(&sh.creator) else { continue };
-        if !orderer_keys.iter().any(|k| k.as_slice() == creator.id_bytes.as_slice()) {
+        let Ok(sh) = SignatureHeader::decode(ms.signature_header.as_slice()) else {
+            continue;
+        };
+        let Ok(creator) = decode_identity(&sh.creator) else {
+            continue;
+        };
+        if !orderer_keys
+            .iter()
+            .any(|k| k.as_slice() == creator.id_bytes.as_slice())
+        {
             continue;
         }
-        let Ok(key) = verifying_key(&creator.id_bytes) else { continue };
-        let mut signed = Vec::with_capacity(md.value.len() + ms.signature_header.len() + header_bytes.len());
+        let Ok(key) = verifying_key(&creator.id_bytes) else {
+            continue;
+        };
+        let mut signed =
+            Vec::with_capacity(md.value.len() + ms.signature_header.len() + header_bytes.len());
         signed.extend_from_slice(&md.value);
         signed.extend_from_slice(&ms.signature_header);
         signed.extend_from_slice(&header_bytes);
@@ -234,7 +279,9 @@ fn check_orderer_signature(
             return Ok(());
         }
     }
-    Err(invalid(format!("block {seq} carries no valid signature from a trusted orderer")))
+    Err(invalid(format!(
+        "block {seq} carries no valid signature from a trusted orderer"
+    )))
 }
 
 #[cfg(test)]
@@ -254,33 +301,53 @@ mod tests {
         assert_eq!(enc(0x7f), [0x02, 0x01, 0x7f]);
         assert_eq!(enc(0x80), [0x02, 0x02, 0x00, 0x80]);
         assert_eq!(enc(0x1234), [0x02, 0x02, 0x12, 0x34]);
-        assert_eq!(enc(u64::MAX), [0x02, 0x09, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(
+            enc(u64::MAX),
+            [0x02, 0x09, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
+        );
     }
 
     #[test]
     fn der_long_lengths() {
-        let h = BlockHeader { number: 1, previous_hash: vec![1; 200], data_hash: vec![2; 32] };
+        let h = BlockHeader {
+            number: 1,
+            previous_hash: vec![1; 200],
+            data_hash: vec![2; 32],
+        };
         let b = block_header_bytes(&h);
         // 3 (integer) + 3+200 (0x81 length form) + 2+32 = 240 → long form 0x81 0xf0.
         assert_eq!(&b[..3], &[0x30, 0x81, 240]);
         assert_eq!(&b[6..9], &[0x04, 0x81, 200]);
         assert_eq!(b.len(), 3 + 240);
         let empty = BlockHeader::default();
-        assert_eq!(block_header_bytes(&empty), [0x30, 0x07, 0x02, 0x01, 0x00, 0x04, 0x00, 0x04, 0x00]);
+        assert_eq!(
+            block_header_bytes(&empty),
+            [0x30, 0x07, 0x02, 0x01, 0x00, 0x04, 0x00, 0x04, 0x00]
+        );
     }
 
     fn orderer() -> (SigningKey, Vec<u8>) {
         let key = SigningKey::from_bytes(&[9; 32]);
-        let id = super::super::ed25519::serialize_identity("OrdererMSP", &key.verifying_key().to_bytes());
+        let id = super::super::ed25519::serialize_identity(
+            "OrdererMSP",
+            &key.verifying_key().to_bytes(),
+        );
         (key, id)
     }
 
     fn signed_block(number: u64) -> (Block, [u8; 32]) {
         let (key, id) = orderer();
-        let mut b = new_block(number, vec![0; 32], vec![b"tx-a".to_vec(), b"tx-b".to_vec()]);
-        sign_block(&mut b, orderer_block_metadata(0), signature_header(&id, b"nonce"), |m| {
-            Ok(key.sign(m).to_bytes().to_vec())
-        })
+        let mut b = new_block(
+            number,
+            vec![0; 32],
+            vec![b"tx-a".to_vec(), b"tx-b".to_vec()],
+        );
+        sign_block(
+            &mut b,
+            orderer_block_metadata(0),
+            signature_header(&id, b"nonce"),
+            |m| Ok(key.sign(m).to_bytes().to_vec()),
+        )
         .unwrap();
         (b, key.verifying_key().to_bytes())
     }
@@ -311,7 +378,9 @@ mod tests {
 
         let mut tampered = b.clone();
         tampered.data.as_mut().unwrap().data[0][0] ^= 1;
-        assert!(reason(verify_block("ch", 3, &tampered.encode_to_vec(), &[pk])).contains("data hash"));
+        assert!(
+            reason(verify_block("ch", 3, &tampered.encode_to_vec(), &[pk])).contains("data hash")
+        );
 
         let mut nodata = b.clone();
         nodata.data = None;
@@ -323,11 +392,15 @@ mod tests {
 
         let mut nosig = b.clone();
         nosig.metadata.as_mut().unwrap().metadata[0].clear();
-        assert!(reason(verify_block("ch", 3, &nosig.encode_to_vec(), &[pk])).contains("no SIGNATURES"));
+        assert!(
+            reason(verify_block("ch", 3, &nosig.encode_to_vec(), &[pk])).contains("no SIGNATURES")
+        );
 
         let mut garbage = b.clone();
         garbage.metadata.as_mut().unwrap().metadata[0] = vec![0xff, 0xff];
-        assert!(reason(verify_block("ch", 3, &garbage.encode_to_vec(), &[pk])).contains("undecodable"));
+        assert!(
+            reason(verify_block("ch", 3, &garbage.encode_to_vec(), &[pk])).contains("undecodable")
+        );
 
         let other = SigningKey::from_bytes(&[8; 32]).verifying_key().to_bytes();
         assert!(reason(verify_block("ch", 3, &bytes, &[other])).contains("no valid signature"));
@@ -335,12 +408,18 @@ mod tests {
         // A signature over a different header (renumbered block) does not carry over.
         let mut renumbered = b.clone();
         renumbered.header.as_mut().unwrap().number = 4;
-        assert!(reason(verify_block("ch", 4, &renumbered.encode_to_vec(), &[pk])).contains("no valid signature"));
+        assert!(
+            reason(verify_block("ch", 4, &renumbered.encode_to_vec(), &[pk]))
+                .contains("no valid signature")
+        );
     }
 
     #[test]
     fn verify_rejects_a_block_of_another_channel() {
-        let ch = ChannelHeader { channel_id: "other".into(), ..Default::default() };
+        let ch = ChannelHeader {
+            channel_id: "other".into(),
+            ..Default::default()
+        };
         let payload = Payload {
             header: Some(crate::proto::common::Header {
                 channel_header: ch.encode_to_vec(),
@@ -348,10 +427,15 @@ mod tests {
             }),
             data: b"x".to_vec(),
         };
-        let env = Envelope { payload: payload.encode_to_vec(), signature: b"s".to_vec() };
+        let env = Envelope {
+            payload: payload.encode_to_vec(),
+            signature: b"s".to_vec(),
+        };
         let b = new_block(1, Vec::new(), vec![env.encode_to_vec()]);
         let bytes = b.encode_to_vec();
-        assert!(matches!(verify_block("mine", 1, &bytes, &[]), Err(CryptoError::InvalidBlock(s)) if s.contains("channel")));
+        assert!(
+            matches!(verify_block("mine", 1, &bytes, &[]), Err(CryptoError::InvalidBlock(s)) if s.contains("channel"))
+        );
         assert!(verify_block("other", 1, &bytes, &[]).is_ok());
     }
 
@@ -359,10 +443,16 @@ mod tests {
     fn second_orderer_signature_is_appended() {
         let (mut b, pk1) = signed_block(7);
         let key2 = SigningKey::from_bytes(&[10; 32]);
-        let id2 = super::super::ed25519::serialize_identity("OrdererMSP", &key2.verifying_key().to_bytes());
-        sign_block(&mut b, orderer_block_metadata(0), signature_header(&id2, b"n2"), |m| {
-            Ok(key2.sign(m).to_bytes().to_vec())
-        })
+        let id2 = super::super::ed25519::serialize_identity(
+            "OrdererMSP",
+            &key2.verifying_key().to_bytes(),
+        );
+        sign_block(
+            &mut b,
+            orderer_block_metadata(0),
+            signature_header(&id2, b"n2"),
+            |m| Ok(key2.sign(m).to_bytes().to_vec()),
+        )
         .unwrap();
         let md = Metadata::decode(b.metadata.as_ref().unwrap().metadata[0].as_slice()).unwrap();
         assert_eq!(md.signatures.len(), 2);
@@ -374,7 +464,11 @@ mod tests {
     #[test]
     fn chained_blocks_link_by_header_hash() {
         let b0 = new_block(0, Vec::new(), vec![b"genesis".to_vec()]);
-        let b1 = new_block(1, block_header_hash(b0.header.as_ref().unwrap()), vec![b"t".to_vec()]);
+        let b1 = new_block(
+            1,
+            block_header_hash(b0.header.as_ref().unwrap()),
+            vec![b"t".to_vec()],
+        );
         assert_eq!(b1.header.as_ref().unwrap().previous_hash.len(), 32);
         assert_eq!(orderer_block_metadata(0), vec![0x0a, 0x00]);
         assert_eq!(orderer_block_metadata(3), vec![0x0a, 0x02, 0x08, 0x03]);

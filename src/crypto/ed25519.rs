@@ -8,6 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
@@ -24,7 +25,11 @@ pub const SEED_FILE: &str = "ed25519.seed";
 
 /// Encodes `msp.SerializedIdentity{mspid, id_bytes = public_key}`.
 pub fn serialize_identity(mspid: &str, public_key: &[u8; 32]) -> Vec<u8> {
-    SerializedIdentity { mspid: mspid.to_string(), id_bytes: public_key.to_vec() }.encode_to_vec()
+    SerializedIdentity {
+        mspid: mspid.to_string(),
+        id_bytes: public_key.to_vec(),
+    }
+    .encode_to_vec()
 }
 
 /// Decodes a serialized identity without judging the key inside it.
@@ -63,21 +68,31 @@ pub fn verifying_key(id_bytes: &[u8]) -> Result<VerifyingKey, CryptoError> {
     let key = VerifyingKey::from_bytes(&raw)
         .map_err(|_| CryptoError::MalformedIdentity("id_bytes is not an Ed25519 point".into()))?;
     if key.is_weak() {
-        return Err(CryptoError::MalformedIdentity("id_bytes is a small-order Ed25519 point".into()));
+        return Err(CryptoError::MalformedIdentity(
+            "id_bytes is a small-order Ed25519 point".into(),
+        ));
     }
     Ok(key)
 }
 
 /// Checks an Ed25519 signature strictly (canonical encodings only, no weak keys).
-pub fn verify_signature(key: &VerifyingKey, signature: &[u8], msg: &[u8]) -> Result<(), CryptoError> {
+pub fn verify_signature(
+    key: &VerifyingKey,
+    signature: &[u8],
+    msg: &[u8],
+) -> Result<(), CryptoError> {
     let sig = Signature::from_slice(signature).map_err(|_| CryptoError::BadSignature)?;
-    key.verify_strict(msg, &sig).map_err(|_| CryptoError::BadSignature)
+    key.verify_strict(msg, &sig)
+        .map_err(|_| CryptoError::BadSignature)
 }
 
 /// Parses 64 hex digits (surrounding whitespace allowed) into an Ed25519 seed.
 pub fn parse_seed_hex(text: &str) -> io::Result<[u8; 32]> {
     let bytes = hex::decode(text.trim()).map_err(|e| {
-        io::Error::new(io::ErrorKind::InvalidData, format!("Ed25519 seed is not hex: {e}"))
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("Ed25519 seed is not hex: {e}"),
+        )
     })?;
     bytes.as_slice().try_into().map_err(|_| {
         io::Error::new(
@@ -93,12 +108,16 @@ pub fn load_or_generate_seed(dir: &Path) -> io::Result<[u8; 32]> {
     let path = dir.join(SEED_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
-            return parse_seed_hex(&text).map_err(|e| {
-                io::Error::new(e.kind(), format!("{}: {}", path.display(), e))
-            })
+            return parse_seed_hex(&text)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {}", path.display(), e)))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {}", path.display(), e))),
+        Err(e) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("{}: {}", path.display(), e),
+            ))
+        }
     }
     std::fs::create_dir_all(dir)?;
 
@@ -151,12 +170,45 @@ impl Trust {
     }
 }
 
+/// What the built-in crypto has done and refused, for metrics and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CryptoCounters {
+    pub signatures_made: u64,
+    pub signatures_verified: u64,
+    /// Bad signatures, undecodable identities and non-members in `verify`/`verify_by_channel`.
+    pub signatures_rejected: u64,
+    /// Identities refused by `validate_identity`.
+    pub identities_rejected: u64,
+    pub blocks_verified: u64,
+    pub blocks_rejected: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    signatures_made: AtomicU64,
+    signatures_verified: AtomicU64,
+    signatures_rejected: AtomicU64,
+    identities_rejected: AtomicU64,
+    blocks_verified: AtomicU64,
+    blocks_rejected: AtomicU64,
+}
+
+/// Counts the outcome of `r` in `ok` or `err`, passing it through.
+fn tally<T, E>(r: Result<T, E>, ok: &AtomicU64, err: &AtomicU64) -> Result<T, E> {
+    match &r {
+        Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
+        Err(_) => err.fetch_add(1, Ordering::Relaxed),
+    };
+    r
+}
+
 /// The built-in `MessageCryptoService` and `SecurityAdvisor`.
 pub struct Ed25519Crypto {
     mspid: String,
     key: SigningKey,
     identity: Vec<u8>,
     trust: RwLock<Trust>,
+    counters: Counters,
 }
 
 impl std::fmt::Debug for Ed25519Crypto {
@@ -170,20 +222,66 @@ impl std::fmt::Debug for Ed25519Crypto {
 }
 
 impl Ed25519Crypto {
-    /// A peer of `mspid` signing with the key derived from `seed`. Its own org is always
-    /// trusted, in addition to `trusted_orgs`.
+    /// A peer of `mspid` (non-empty) signing with the key derived from `seed`. Its own org
+    /// is always trusted, in addition to `trusted_orgs`.
     pub fn new(mspid: String, seed: [u8; 32], trusted_orgs: Vec<String>) -> Arc<Self> {
         let key = SigningKey::from_bytes(&seed);
         let identity = serialize_identity(&mspid, &key.verifying_key().to_bytes());
         let mut trust = Trust::default();
         trust.orgs.extend(trusted_orgs);
         trust.orgs.insert(mspid.clone());
-        Arc::new(Ed25519Crypto { mspid, key, identity, trust: RwLock::new(trust) })
+        Arc::new(Ed25519Crypto {
+            mspid,
+            key,
+            identity,
+            trust: RwLock::new(trust),
+            counters: Counters::default(),
+        })
+    }
+
+    /// The peer's crypto from its config: the seed is `identity_seed_hex` (`fabgossip.identitySeed`,
+    /// 64 hex digits) when non-empty, else the seed file in `msp_dir` (created on first start).
+    pub fn open(
+        mspid: &str,
+        msp_dir: &Path,
+        identity_seed_hex: &str,
+        trusted_orgs: Vec<String>,
+    ) -> io::Result<Arc<Self>> {
+        if mspid.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "localMspId is empty",
+            ));
+        }
+        let seed = if identity_seed_hex.trim().is_empty() {
+            load_or_generate_seed(msp_dir)?
+        } else {
+            parse_seed_hex(identity_seed_hex)
+                .map_err(|e| io::Error::new(e.kind(), format!("fabgossip.identitySeed: {e}")))?
+        };
+        Ok(Self::new(mspid.to_string(), seed, trusted_orgs))
+    }
+
+    /// A snapshot of the counters.
+    pub fn counters(&self) -> CryptoCounters {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        CryptoCounters {
+            signatures_made: get(&c.signatures_made),
+            signatures_verified: get(&c.signatures_verified),
+            signatures_rejected: get(&c.signatures_rejected),
+            identities_rejected: get(&c.identities_rejected),
+            blocks_verified: get(&c.blocks_verified),
+            blocks_rejected: get(&c.blocks_rejected),
+        }
     }
 
     /// This peer's crypto as gossip consumes it.
     pub fn context(self: &Arc<Self>) -> CryptoContext {
-        let pki_id = PkiId(pki_id_digest(&self.mspid, self.key.verifying_key().as_bytes()));
+        let pki_id = PkiId(pki_id_digest(
+            &self.mspid,
+            self.key.verifying_key().as_bytes(),
+        ));
         CryptoContext {
             mcs: self.clone(),
             advisor: self.clone(),
@@ -213,7 +311,9 @@ impl Ed25519Crypto {
 
     /// Sets the member orgs of `channel` (used by `verify_by_channel`); they become trusted.
     pub fn set_channel_orgs(&self, channel: &str, orgs: Vec<OrgId>) {
-        self.write_trust().channels.insert(channel.to_string(), orgs.into_iter().collect());
+        self.write_trust()
+            .channels
+            .insert(channel.to_string(), orgs.into_iter().collect());
     }
 
     /// Sets the orderer public keys whose signature `verify_block` requires on `channel`'s
@@ -262,18 +362,36 @@ impl MessageCryptoService for Ed25519Crypto {
     }
 
     fn verify_block(&self, channel: &str, seq: u64, blk: &[u8]) -> Result<(), CryptoError> {
-        let keys = self.read_trust().orderer_keys.get(channel).cloned().unwrap_or_default();
-        block::verify_block(channel, seq, blk, &keys).map(|_| ())
+        let keys = self
+            .read_trust()
+            .orderer_keys
+            .get(channel)
+            .cloned()
+            .unwrap_or_default();
+        let c = &self.counters;
+        tally(
+            block::verify_block(channel, seq, blk, &keys).map(|_| ()),
+            &c.blocks_verified,
+            &c.blocks_rejected,
+        )
     }
 
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.counters
+            .signatures_made
+            .fetch_add(1, Ordering::Relaxed);
         Ok(self.key.sign(msg).to_bytes().to_vec())
     }
 
     fn verify(&self, identity: &[u8], signature: &[u8], msg: &[u8]) -> Result<(), CryptoError> {
-        let sid = decode_identity(identity)?;
-        let key = verifying_key(&sid.id_bytes)?;
-        verify_signature(&key, signature, msg)
+        let r = decode_identity(identity)
+            .and_then(|sid| verifying_key(&sid.id_bytes))
+            .and_then(|key| verify_signature(&key, signature, msg));
+        tally(
+            r,
+            &self.counters.signatures_verified,
+            &self.counters.signatures_rejected,
+        )
     }
 
     fn verify_by_channel(
@@ -283,26 +401,41 @@ impl MessageCryptoService for Ed25519Crypto {
         signature: &[u8],
         msg: &[u8],
     ) -> Result<(), CryptoError> {
-        let sid = decode_identity(identity)?;
-        let member = self
-            .read_trust()
-            .channels
-            .get(channel)
-            .is_some_and(|orgs| orgs.contains(&sid.mspid));
-        if !member {
-            return Err(CryptoError::NotInChannel(channel.to_string()));
-        }
-        let key = verifying_key(&sid.id_bytes)?;
-        verify_signature(&key, signature, msg)
+        let r = decode_identity(identity).and_then(|sid| {
+            let member = self
+                .read_trust()
+                .channels
+                .get(channel)
+                .is_some_and(|orgs| orgs.contains(&sid.mspid));
+            if !member {
+                return Err(CryptoError::NotInChannel(channel.to_string()));
+            }
+            verify_signature(&verifying_key(&sid.id_bytes)?, signature, msg)
+        });
+        tally(
+            r,
+            &self.counters.signatures_verified,
+            &self.counters.signatures_rejected,
+        )
     }
 
     fn validate_identity(&self, identity: &[u8]) -> Result<(), CryptoError> {
-        let sid = decode_identity(identity)?;
-        verifying_key(&sid.id_bytes)?;
-        if !self.read_trust().trusts(&sid.mspid) {
-            return Err(CryptoError::UntrustedIdentity(format!("org {} is not trusted", sid.mspid)));
+        let r = decode_identity(identity).and_then(|sid| {
+            verifying_key(&sid.id_bytes)?;
+            if !self.read_trust().trusts(&sid.mspid) {
+                return Err(CryptoError::UntrustedIdentity(format!(
+                    "org {} is not trusted",
+                    sid.mspid
+                )));
+            }
+            Ok(())
+        });
+        if r.is_err() {
+            self.counters
+                .identities_rejected
+                .fetch_add(1, Ordering::Relaxed);
         }
-        Ok(())
+        r
     }
 
     fn expiration(&self, identity: &[u8]) -> Result<Option<SystemTime>, CryptoError> {
@@ -335,13 +468,25 @@ mod tests {
         let b = peer("Org2MSP", 2, &["Org1MSP"]);
         let sig = a.sign(b"hello").unwrap();
         b.verify(&a.serialized_identity(), &sig, b"hello").unwrap();
-        assert_eq!(b.verify(&a.serialized_identity(), &sig, b"hellp"), Err(CryptoError::BadSignature));
+        assert_eq!(
+            b.verify(&a.serialized_identity(), &sig, b"hellp"),
+            Err(CryptoError::BadSignature)
+        );
         let mut bad = sig.clone();
         bad[3] ^= 1;
-        assert_eq!(b.verify(&a.serialized_identity(), &bad, b"hello"), Err(CryptoError::BadSignature));
-        assert_eq!(b.verify(&a.serialized_identity(), &sig[..63], b"hello"), Err(CryptoError::BadSignature));
+        assert_eq!(
+            b.verify(&a.serialized_identity(), &bad, b"hello"),
+            Err(CryptoError::BadSignature)
+        );
+        assert_eq!(
+            b.verify(&a.serialized_identity(), &sig[..63], b"hello"),
+            Err(CryptoError::BadSignature)
+        );
         // Signed by a, claimed by b.
-        assert_eq!(b.verify(&b.serialized_identity(), &sig, b"hello"), Err(CryptoError::BadSignature));
+        assert_eq!(
+            b.verify(&b.serialized_identity(), &sig, b"hello"),
+            Err(CryptoError::BadSignature)
+        );
     }
 
     #[test]
@@ -351,23 +496,42 @@ mod tests {
         let org3 = peer("Org3MSP", 3, &[]).serialized_identity();
         a.validate_identity(&a.serialized_identity()).unwrap();
         a.validate_identity(&org2).unwrap();
-        assert!(matches!(a.validate_identity(&org3), Err(CryptoError::UntrustedIdentity(_))));
+        assert!(matches!(
+            a.validate_identity(&org3),
+            Err(CryptoError::UntrustedIdentity(_))
+        ));
         a.add_trusted_org("Org3MSP");
         a.validate_identity(&org3).unwrap();
 
         let short = serialize_identity_raw("Org1MSP", &[7; 31]);
-        assert!(matches!(a.validate_identity(&short), Err(CryptoError::MalformedIdentity(_))));
+        assert!(matches!(
+            a.validate_identity(&short),
+            Err(CryptoError::MalformedIdentity(_))
+        ));
         // The identity point (a small-order key) is refused.
         let mut weak = [0u8; 32];
         weak[0] = 1;
         let weak = serialize_identity_raw("Org1MSP", &weak);
-        assert!(matches!(a.validate_identity(&weak), Err(CryptoError::MalformedIdentity(_))));
-        assert!(matches!(a.validate_identity(&[0xff, 0xff]), Err(CryptoError::MalformedIdentity(_))));
-        assert!(matches!(a.validate_identity(&[]), Err(CryptoError::MalformedIdentity(_))));
+        assert!(matches!(
+            a.validate_identity(&weak),
+            Err(CryptoError::MalformedIdentity(_))
+        ));
+        assert!(matches!(
+            a.validate_identity(&[0xff, 0xff]),
+            Err(CryptoError::MalformedIdentity(_))
+        ));
+        assert!(matches!(
+            a.validate_identity(&[]),
+            Err(CryptoError::MalformedIdentity(_))
+        ));
     }
 
     fn serialize_identity_raw(mspid: &str, id_bytes: &[u8]) -> Vec<u8> {
-        SerializedIdentity { mspid: mspid.into(), id_bytes: id_bytes.to_vec() }.encode_to_vec()
+        SerializedIdentity {
+            mspid: mspid.into(),
+            id_bytes: id_bytes.to_vec(),
+        }
+        .encode_to_vec()
     }
 
     #[test]
@@ -376,13 +540,22 @@ mod tests {
         let c = peer("Org3MSP", 3, &[]);
         let sig = c.sign(b"m").unwrap();
         let id = c.serialized_identity();
-        assert_eq!(a.verify_by_channel("ch", &id, &sig, b"m"), Err(CryptoError::NotInChannel("ch".into())));
+        assert_eq!(
+            a.verify_by_channel("ch", &id, &sig, b"m"),
+            Err(CryptoError::NotInChannel("ch".into()))
+        );
         assert!(a.validate_identity(&id).is_err());
         a.set_channel_orgs("ch", vec!["Org1MSP".into(), "Org3MSP".into()]);
         a.verify_by_channel("ch", &id, &sig, b"m").unwrap();
         a.validate_identity(&id).unwrap();
-        assert_eq!(a.verify_by_channel("other", &id, &sig, b"m"), Err(CryptoError::NotInChannel("other".into())));
-        assert_eq!(a.verify_by_channel("ch", &id, &sig, b"x"), Err(CryptoError::BadSignature));
+        assert_eq!(
+            a.verify_by_channel("other", &id, &sig, b"m"),
+            Err(CryptoError::NotInChannel("other".into()))
+        );
+        assert_eq!(
+            a.verify_by_channel("ch", &id, &sig, b"x"),
+            Err(CryptoError::BadSignature)
+        );
     }
 
     #[test]
@@ -392,18 +565,30 @@ mod tests {
         assert_eq!(ctx.self_org, "Org1MSP");
         assert_eq!(ctx.self_pki_id, a.pki_id_of(&ctx.self_identity).unwrap());
         assert_eq!(ctx.self_pki_id.0.len(), 32);
-        assert_eq!(a.org_by_peer_identity(&ctx.self_identity).as_deref(), Some("Org1MSP"));
+        assert_eq!(
+            a.org_by_peer_identity(&ctx.self_identity).as_deref(),
+            Some("Org1MSP")
+        );
         assert_eq!(a.org_by_peer_identity(b"\xff\xff"), None);
         assert_eq!(a.expiration(&ctx.self_identity), Ok(None));
         assert!(a.expiration(b"").is_err());
         // Checked against the trait object too.
-        let via = CryptoContext::new(ctx.mcs.clone(), ctx.advisor.clone(), ctx.self_identity.clone()).unwrap();
+        let via = CryptoContext::new(
+            ctx.mcs.clone(),
+            ctx.advisor.clone(),
+            ctx.self_identity.clone(),
+        )
+        .unwrap();
         assert_eq!(via.self_pki_id, ctx.self_pki_id);
     }
 
     #[test]
     fn seed_file_is_created_private_and_reused() {
-        let dir = std::env::temp_dir().join(format!("fg-seed-{}-{:?}", std::process::id(), std::thread::current().id()));
+        let dir = std::env::temp_dir().join(format!(
+            "fg-seed-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         let s1 = load_or_generate_seed(&dir.join("msp")).unwrap();
         let s2 = load_or_generate_seed(&dir.join("msp")).unwrap();
@@ -411,7 +596,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.join("msp").join(SEED_FILE)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.join("msp").join(SEED_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         std::fs::write(dir.join("msp").join(SEED_FILE), "abcd").unwrap();
@@ -422,8 +610,54 @@ mod tests {
     }
 
     #[test]
+    fn counters_count_outcomes() {
+        let a = peer("Org1MSP", 1, &[]);
+        let sig = a.sign(b"m").unwrap();
+        a.verify(&a.serialized_identity(), &sig, b"m").unwrap();
+        let _ = a.verify(&a.serialized_identity(), &sig, b"x");
+        let _ = a.verify(b"\xff", &sig, b"m");
+        let _ = a.verify_by_channel("none", &a.serialized_identity(), &sig, b"m");
+        let _ = a.validate_identity(&peer("Org7MSP", 7, &[]).serialized_identity());
+        let _ = a.verify_block("ch", 1, b"\xff");
+        let c = a.counters();
+        assert_eq!(
+            c,
+            CryptoCounters {
+                signatures_made: 1,
+                signatures_verified: 1,
+                signatures_rejected: 3,
+                identities_rejected: 1,
+                blocks_verified: 0,
+                blocks_rejected: 1,
+            }
+        );
+    }
+
+    #[test]
+    fn open_prefers_the_configured_seed() {
+        let dir = std::env::temp_dir().join(format!("fg-open-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let fixed = Ed25519Crypto::open("Org1MSP", &dir, &"11".repeat(32), vec![]).unwrap();
+        assert_eq!(fixed.public_key(), peer("Org1MSP", 0x11, &[]).public_key());
+        assert!(
+            !dir.join(SEED_FILE).exists(),
+            "a configured seed writes no file"
+        );
+        let generated = Ed25519Crypto::open("Org1MSP", &dir, "", vec![]).unwrap();
+        let again = Ed25519Crypto::open("Org1MSP", &dir, "  ", vec![]).unwrap();
+        assert_eq!(generated.public_key(), again.public_key());
+        assert!(Ed25519Crypto::open("", &dir, "", vec![]).is_err());
+        let bad = Ed25519Crypto::open("Org1MSP", &dir, "xyz", vec![]).unwrap_err();
+        assert!(bad.to_string().contains("identitySeed"), "{bad}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn parse_seed_hex_accepts_only_32_bytes() {
-        assert_eq!(parse_seed_hex(&format!(" {}\n", "ab".repeat(32))).unwrap(), [0xab; 32]);
+        assert_eq!(
+            parse_seed_hex(&format!(" {}\n", "ab".repeat(32))).unwrap(),
+            [0xab; 32]
+        );
         assert!(parse_seed_hex("zz").is_err());
         assert!(parse_seed_hex(&"ab".repeat(33)).is_err());
     }

@@ -41,6 +41,25 @@ pub enum IdentityError {
     Crypto(#[from] CryptoError),
 }
 
+/// What the mapper refused and removed, for metrics and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct IdentityCounters {
+    /// `put` calls refused (invalid, expired, mismatched PKI-ID).
+    pub rejected: u64,
+    pub purged_expired: u64,
+    pub purged_idle: u64,
+    /// Suspected identities the MSP refused on re-validation.
+    pub revoked: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    rejected: AtomicU64,
+    purged_expired: AtomicU64,
+    purged_idle: AtomicU64,
+    revoked: AtomicU64,
+}
+
 struct Stored {
     identity: Vec<u8>,
     expires_at: Option<SystemTime>,
@@ -55,7 +74,9 @@ impl Stored {
 }
 
 fn epoch_ns(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_nanos().min(u64::MAX as u128) as u64).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos().min(u64::MAX as u128) as u64)
+        .unwrap_or(0)
 }
 
 /// The PKI-ID → identity map. See the module docs.
@@ -65,6 +86,7 @@ pub struct IdentityMapper {
     usage_threshold: Duration,
     clock: Clock,
     entries: RwLock<HashMap<PkiId, Stored>>,
+    counters: Counters,
 }
 
 impl std::fmt::Debug for IdentityMapper {
@@ -79,8 +101,16 @@ impl std::fmt::Debug for IdentityMapper {
 impl IdentityMapper {
     /// A mapper on the system clock with Fabric's 1 h usage threshold, holding our own
     /// identity (which must be valid).
-    pub fn new(mcs: Arc<dyn MessageCryptoService>, self_identity: &[u8]) -> Result<Self, IdentityError> {
-        Self::with_clock(mcs, self_identity, DEFAULT_USAGE_THRESHOLD, Arc::new(SystemTime::now))
+    pub fn new(
+        mcs: Arc<dyn MessageCryptoService>,
+        self_identity: &[u8],
+    ) -> Result<Self, IdentityError> {
+        Self::with_clock(
+            mcs,
+            self_identity,
+            DEFAULT_USAGE_THRESHOLD,
+            Arc::new(SystemTime::now),
+        )
     }
 
     /// As [`new`](Self::new) with a chosen usage threshold and time source.
@@ -97,6 +127,7 @@ impl IdentityMapper {
             usage_threshold,
             clock,
             entries: RwLock::new(HashMap::new()),
+            counters: Counters::default(),
         };
         mapper.put(&self_pki_id, self_identity)?;
         Ok(mapper)
@@ -115,6 +146,14 @@ impl IdentityMapper {
     /// Stores `identity` under `pki_id` after checking it: valid per the MSP, not expired, and
     /// hashing to `pki_id`. An identity already stored under `pki_id` is kept as is.
     pub fn put(&self, pki_id: &PkiId, identity: &[u8]) -> Result<(), IdentityError> {
+        let r = self.try_put(pki_id, identity);
+        if r.is_err() {
+            self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn try_put(&self, pki_id: &PkiId, identity: &[u8]) -> Result<(), IdentityError> {
         if pki_id.is_empty() {
             return Err(IdentityError::EmptyPkiId);
         }
@@ -124,7 +163,9 @@ impl IdentityMapper {
         let expires_at = self.mcs.expiration(identity)?;
         self.mcs.validate_identity(identity)?;
         if self.mcs.pki_id_of(identity)? != *pki_id {
-            return Err(IdentityError::PkiIdMismatch { claimed: pki_id.clone() });
+            return Err(IdentityError::PkiIdMismatch {
+                claimed: pki_id.clone(),
+            });
         }
         let now = (self.clock)();
         if expires_at.is_some_and(|t| now >= t) {
@@ -156,7 +197,9 @@ impl IdentityMapper {
         if stored.expired(now) {
             return None;
         }
-        stored.last_access_ns.store(epoch_ns(now), Ordering::Relaxed);
+        stored
+            .last_access_ns
+            .store(epoch_ns(now), Ordering::Relaxed);
         Some(stored.identity.clone())
     }
 
@@ -166,9 +209,18 @@ impl IdentityMapper {
     }
 
     /// Checks that `signature` over `msg` was made by the peer known as `pki_id`.
-    pub fn verify(&self, pki_id: &PkiId, signature: &[u8], msg: &[u8]) -> Result<(), IdentityError> {
-        let identity = self.get(pki_id).ok_or_else(|| IdentityError::NotFound(pki_id.clone()))?;
-        self.mcs.verify(&identity, signature, msg).map_err(IdentityError::from)
+    pub fn verify(
+        &self,
+        pki_id: &PkiId,
+        signature: &[u8],
+        msg: &[u8],
+    ) -> Result<(), IdentityError> {
+        let identity = self
+            .get(pki_id)
+            .ok_or_else(|| IdentityError::NotFound(pki_id.clone()))?;
+        self.mcs
+            .verify(&identity, signature, msg)
+            .map_err(IdentityError::from)
     }
 
     pub fn pki_id_of(&self, identity: &[u8]) -> Result<PkiId, CryptoError> {
@@ -212,14 +264,16 @@ impl IdentityMapper {
         let now = (self.clock)();
         let now_ns = epoch_ns(now);
         let threshold_ns = self.usage_threshold.as_nanos().min(u64::MAX as u128) as u64;
-        let mut doomed = Vec::new();
+        let mut doomed: Vec<(PkiId, &AtomicU64)> = Vec::new();
         let mut suspects = Vec::new();
         {
             let entries = self.read();
             for (pki_id, s) in entries.iter() {
                 let idle = now_ns.saturating_sub(s.last_access_ns.load(Ordering::Relaxed));
-                if s.expired(now) || (*pki_id != self.self_pki_id && idle > threshold_ns) {
-                    doomed.push(pki_id.clone());
+                if s.expired(now) {
+                    doomed.push((pki_id.clone(), &self.counters.purged_expired));
+                } else if *pki_id != self.self_pki_id && idle > threshold_ns {
+                    doomed.push((pki_id.clone(), &self.counters.purged_idle));
                 } else if is_suspected(&s.identity) {
                     suspects.push((pki_id.clone(), s.identity.clone()));
                 }
@@ -228,15 +282,32 @@ impl IdentityMapper {
         // Validation may call into the host: do it without holding the lock.
         for (pki_id, identity) in suspects {
             if self.mcs.validate_identity(&identity).is_err() {
-                doomed.push(pki_id);
+                doomed.push((pki_id, &self.counters.revoked));
             }
         }
         if doomed.is_empty() {
-            return doomed;
+            return Vec::new();
         }
         let mut entries = self.write();
-        doomed.retain(|id| entries.remove(id).is_some());
         doomed
+            .into_iter()
+            .filter(|(id, _)| entries.remove(id).is_some())
+            .map(|(id, counter)| {
+                counter.fetch_add(1, Ordering::Relaxed);
+                id
+            })
+            .collect()
+    }
+
+    /// A snapshot of the counters.
+    pub fn counters(&self) -> IdentityCounters {
+        let c = &self.counters;
+        IdentityCounters {
+            rejected: c.rejected.load(Ordering::Relaxed),
+            purged_expired: c.purged_expired.load(Ordering::Relaxed),
+            purged_idle: c.purged_idle.load(Ordering::Relaxed),
+            revoked: c.revoked.load(Ordering::Relaxed),
+        }
     }
 
     fn read(&self) -> RwLockReadGuard<'_, HashMap<PkiId, Stored>> {
@@ -276,7 +347,13 @@ mod tests {
         fn verify(&self, id: &[u8], sig: &[u8], msg: &[u8]) -> Result<(), CryptoError> {
             self.inner.verify(id, sig, msg)
         }
-        fn verify_by_channel(&self, c: &str, id: &[u8], sig: &[u8], msg: &[u8]) -> Result<(), CryptoError> {
+        fn verify_by_channel(
+            &self,
+            c: &str,
+            id: &[u8],
+            sig: &[u8],
+            msg: &[u8],
+        ) -> Result<(), CryptoError> {
             self.inner.verify_by_channel(c, id, sig, msg)
         }
         fn validate_identity(&self, id: &[u8]) -> Result<(), CryptoError> {
@@ -301,7 +378,11 @@ mod tests {
         fn new() -> Self {
             let inner = Ed25519Crypto::new("Org1MSP".into(), [1; 32], vec!["Org2MSP".into()]);
             let self_id = inner.serialized_identity();
-            let mcs = Arc::new(TestMcs { inner, expiry: Mutex::default(), revoked: Mutex::default() });
+            let mcs = Arc::new(TestMcs {
+                inner,
+                expiry: Mutex::default(),
+                revoked: Mutex::default(),
+            });
             let now = Arc::new(Mutex::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000)));
             let clock_now = now.clone();
             let mapper = IdentityMapper::with_clock(
@@ -344,10 +425,15 @@ mod tests {
             Err(IdentityError::Crypto(CryptoError::BadSignature))
         );
         let (_, unknown, _) = peer("Org2MSP", 3);
-        assert_eq!(f.mapper.verify(&unknown, &sig, b"msg"), Err(IdentityError::NotFound(unknown.clone())));
+        assert_eq!(
+            f.mapper.verify(&unknown, &sig, b"msg"),
+            Err(IdentityError::NotFound(unknown.clone()))
+        );
         // Our own signatures verify against our own entry.
         let own = f.mapper.sign(b"x").unwrap();
-        f.mapper.verify(&f.mapper.self_pki_id().clone(), &own, b"x").unwrap();
+        f.mapper
+            .verify(&f.mapper.self_pki_id().clone(), &own, b"x")
+            .unwrap();
         assert_eq!(f.mapper.identities().len(), 2);
     }
 
@@ -356,36 +442,66 @@ mod tests {
         let f = Fixture::new();
         let (_, pki2, id2) = peer("Org2MSP", 2);
         let (_, pki3, id3) = peer("Org2MSP", 3);
-        assert_eq!(f.mapper.put(&pki2, &id3), Err(IdentityError::PkiIdMismatch { claimed: pki2.clone() }));
-        assert_eq!(f.mapper.put(&PkiId::default(), &id2), Err(IdentityError::EmptyPkiId));
+        assert_eq!(
+            f.mapper.put(&pki2, &id3),
+            Err(IdentityError::PkiIdMismatch {
+                claimed: pki2.clone()
+            })
+        );
+        assert_eq!(
+            f.mapper.put(&PkiId::default(), &id2),
+            Err(IdentityError::EmptyPkiId)
+        );
         assert_eq!(f.mapper.put(&pki2, &[]), Err(IdentityError::EmptyIdentity));
-        assert!(matches!(f.mapper.put(&pki2, &[0xff, 0x01]), Err(IdentityError::Crypto(CryptoError::MalformedIdentity(_)))));
+        assert!(matches!(
+            f.mapper.put(&pki2, &[0xff, 0x01]),
+            Err(IdentityError::Crypto(CryptoError::MalformedIdentity(_)))
+        ));
         let (_, pki9, id9) = peer("Org9MSP", 9);
-        assert!(matches!(f.mapper.put(&pki9, &id9), Err(IdentityError::Crypto(CryptoError::UntrustedIdentity(_)))));
+        assert!(matches!(
+            f.mapper.put(&pki9, &id9),
+            Err(IdentityError::Crypto(CryptoError::UntrustedIdentity(_)))
+        ));
         assert_eq!(f.mapper.len(), 1);
         f.mapper.put(&pki3, &id3).unwrap();
         // A second put of a known PKI-ID is accepted and changes nothing.
         f.mapper.put(&pki3, &id3).unwrap();
         assert_eq!(f.mapper.len(), 2);
+        assert_eq!(f.mapper.counters().rejected, 5);
     }
 
     #[test]
     fn expired_identities_are_refused_hidden_and_purged() {
         let f = Fixture::new();
         let (_, pki, id) = peer("Org2MSP", 2);
-        f.mcs.expiry.lock().unwrap().insert(id.clone(), f.now() + Duration::from_secs(10));
+        f.mcs
+            .expiry
+            .lock()
+            .unwrap()
+            .insert(id.clone(), f.now() + Duration::from_secs(10));
         f.mapper.put(&pki, &id).unwrap();
         f.advance(Duration::from_secs(9));
         assert!(f.mapper.get(&pki).is_some());
         assert!(f.mapper.purge().is_empty());
         f.advance(Duration::from_secs(1));
         assert_eq!(f.mapper.get(&pki), None);
-        assert!(matches!(f.mapper.verify(&pki, &[0; 64], b"m"), Err(IdentityError::NotFound(_))));
+        assert!(matches!(
+            f.mapper.verify(&pki, &[0; 64], b"m"),
+            Err(IdentityError::NotFound(_))
+        ));
         assert!(f.mapper.identities().iter().all(|(p, _)| *p != pki));
         assert_eq!(f.mapper.purge(), vec![pki.clone()]);
         assert_eq!(f.mapper.len(), 1);
         assert_eq!(f.mapper.put(&pki, &id), Err(IdentityError::Expired));
         assert_eq!(f.mapper.len(), 1);
+        assert_eq!(
+            f.mapper.counters(),
+            IdentityCounters {
+                rejected: 1,
+                purged_expired: 1,
+                ..Default::default()
+            }
+        );
     }
 
     #[test]
@@ -405,7 +521,12 @@ mod tests {
         assert!(f.mapper.get(f.mapper.self_pki_id()).is_some());
         f.advance(Duration::from_secs(2 * 3600));
         assert_eq!(f.mapper.purge(), vec![used]);
-        assert_eq!(f.mapper.len(), 1, "own identity is never purged for idleness");
+        assert_eq!(
+            f.mapper.len(),
+            1,
+            "own identity is never purged for idleness"
+        );
+        assert_eq!(f.mapper.counters().purged_idle, 2);
     }
 
     #[test]
@@ -425,6 +546,7 @@ mod tests {
         let removed = f.mapper.suspect_identities(|_| true);
         assert_eq!(removed, vec![b]);
         assert!(f.mapper.suspect_identities(|_| true).is_empty());
+        assert_eq!(f.mapper.counters().revoked, 2);
         assert!(f.mapper.remove(&f.mapper.self_pki_id().clone()));
         assert!(f.mapper.is_empty());
     }
