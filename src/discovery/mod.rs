@@ -23,7 +23,6 @@ pub mod membership;
 pub mod membership_msg;
 pub mod signer;
 
-
 pub use alive::{decode_alive, AliveFields, PeerTime, VerifiedAlive};
 pub use config::DiscoveryConfig;
 pub use counters::DiscoveryCounters;
