@@ -296,3 +296,127 @@ impl SecurityAdvisor for HostCrypto {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ffi::reentry::inside_callback;
+    use crate::ffi::status::FG_STATUS_CALLBACK_FAILED;
+    use std::ffi::c_void;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Per-test host state, reached through `user_data`.
+    #[derive(Default)]
+    struct Host {
+        releases: AtomicUsize,
+        sign_calls: AtomicUsize,
+        saw_reentry_flag: AtomicBool,
+    }
+
+    unsafe fn host<'a>(ud: *mut c_void) -> &'a Host {
+        &*(ud as *const Host)
+    }
+
+    unsafe extern "C" fn release(ud: *mut c_void) {
+        host(ud).releases.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Writes a 200-byte signature, so the first 128-byte buffer is too small.
+    unsafe extern "C" fn sign(ud: *mut c_void, _m: *const u8, _ml: usize, out: *mut u8, cap: usize, len: *mut usize) -> fg_status {
+        let h = host(ud);
+        h.sign_calls.fetch_add(1, Ordering::SeqCst);
+        h.saw_reentry_flag.store(inside_callback(), Ordering::SeqCst);
+        *len = 200;
+        if cap < 200 {
+            return FG_STATUS_BUFFER_TOO_SMALL;
+        }
+        std::ptr::write_bytes(out, 7, 200);
+        FG_STATUS_OK
+    }
+
+    /// Always claims to need more room than offered.
+    unsafe extern "C" fn greedy_org(_ud: *mut c_void, _i: *const u8, _il: usize, _o: *mut u8, cap: usize, len: *mut usize) -> fg_status {
+        *len = cap + 1;
+        FG_STATUS_BUFFER_TOO_SMALL
+    }
+
+    unsafe extern "C" fn refuse(_ud: *mut c_void, _i: *const u8, _il: usize) -> fg_status {
+        FG_STATUS_CALLBACK_FAILED
+    }
+
+    unsafe extern "C" fn never_expires(_ud: *mut c_void, _i: *const u8, _il: usize, _out: *mut i64) -> fg_status {
+        FG_STATUS_NOT_FOUND
+    }
+
+    fn table(h: &Host) -> fg_callbacks {
+        fg_callbacks {
+            user_data: h as *const Host as *mut c_void,
+            release: Some(release),
+            self_identity: std::ptr::null(),
+            self_identity_len: 0,
+            self_identity_fn: None,
+            sign: Some(sign),
+            verify: None,
+            verify_by_channel: None,
+            verify_block: None,
+            validate_identity: Some(refuse),
+            pki_id_of: None,
+            org_of_identity: Some(greedy_org),
+            expiration: Some(never_expires),
+        }
+    }
+
+    #[test]
+    fn sign_retries_once_with_the_size_the_host_asks_for() {
+        let h = Host::default();
+        let c = HostCrypto::new(table(&h));
+        let sig = c.sign(b"payload").unwrap();
+        assert_eq!(sig, vec![7u8; 200]);
+        assert_eq!(h.sign_calls.load(Ordering::SeqCst), 2);
+        assert!(h.saw_reentry_flag.load(Ordering::SeqCst), "callbacks run inside a CallbackScope");
+        assert!(!inside_callback());
+    }
+
+    #[test]
+    fn a_host_that_keeps_asking_for_more_is_an_error_not_a_loop() {
+        let h = Host::default();
+        let c = HostCrypto::new(table(&h));
+        assert_eq!(c.org_by_peer_identity(b"id"), None);
+    }
+
+    #[test]
+    fn refusals_map_to_errors_and_missing_callbacks_are_named() {
+        let h = Host::default();
+        let c = HostCrypto::new(table(&h));
+        assert!(matches!(c.validate_identity(b"x"), Err(CryptoError::UntrustedIdentity(m)) if m.contains("FG_STATUS_CALLBACK_FAILED")));
+        assert_eq!(c.expiration(b"x").unwrap(), None);
+        assert_eq!(c.check_required().unwrap_err(), "fg_callbacks.verify is NULL");
+    }
+
+    #[test]
+    fn release_runs_once_and_closes_the_table() {
+        let h = Host::default();
+        {
+            let c = HostCrypto::new(table(&h));
+            c.release();
+            c.release();
+            assert!(matches!(c.sign(b"m"), Err(CryptoError::Host(_))));
+            assert_eq!(h.sign_calls.load(Ordering::SeqCst), 0, "no callback after release");
+        } // drop must not release again
+        assert_eq!(h.releases.load(Ordering::SeqCst), 1);
+        {
+            let _c = HostCrypto::new(table(&h));
+        } // dropped without release(): released by Drop
+        assert_eq!(h.releases.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn default_pki_id_is_sha256_of_mspid_and_key() {
+        let sid = SerializedIdentity { mspid: "Org1MSP".into(), id_bytes: vec![1, 2, 3] };
+        let id = default_pki_id(&sid.encode_to_vec()).unwrap();
+        let mut h = Sha256::new();
+        h.update(b"Org1MSP\x01\x02\x03");
+        assert_eq!(id.0, h.finalize().to_vec());
+        assert!(default_pki_id(&[0xff, 0xff]).is_err());
+    }
+}

@@ -2,29 +2,7 @@
 
 use serde::Serialize;
 
-#[derive(Debug)]
-pub struct ConfigError(String);
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-pub struct Config {
-    listen: String,
-}
-
-impl Config {
-    pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
-        let listen = v
-            .get("peer")
-            .and_then(|p| p.get("listenAddress"))
-            .and_then(|a| a.as_str())
-            .ok_or_else(|| ConfigError("peer.listenAddress: missing".into()))?;
-        Ok(Config { listen: listen.to_string() })
-    }
-}
+pub use crate::config::Config;
 
 #[derive(Debug)]
 pub struct NodeError(String);
@@ -50,7 +28,7 @@ pub struct GossipService {
 
 impl GossipService {
     pub async fn start(config: Config, crypto: crate::crypto::CryptoContext) -> Result<GossipService, NodeError> {
-        let l = tokio::net::TcpListener::bind(&config.listen).await.map_err(|e| NodeError(e.to_string()))?;
+        let l = tokio::net::TcpListener::bind(&config.peer.listen_address).await.map_err(|e| NodeError(e.to_string()))?;
         let ep = l.local_addr().map_err(|e| NodeError(e.to_string()))?.to_string();
         Ok(GossipService { me: (crypto.self_pki_id.to_hex(), ep, crypto.self_org), _listener: l })
     }
