@@ -8,7 +8,6 @@
 
 import ctypes
 import json
-import threading
 
 from . import _lib
 from .errors import FabgossipError, check, error_for  # noqa: F401  (re-exported)
@@ -19,7 +18,6 @@ LOG_OFF, LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE = range(6)
 # Objects the library holds pointers to; kept here so the garbage collector leaves them.
 _log_fn = None
 _callbacks = None
-_lock = threading.Lock()
 
 
 def version():
@@ -60,22 +58,23 @@ def init(config_text, log=None, crypto=None, log_level=LOG_DEBUG):
     buf = ctypes.create_string_buffer(data, len(data))
     err = _lib.fg_bytes()
     table = CallbackTable(crypto) if crypto is not None else None
-    with _lock:
-        status = _lib.lib.fg_init(ctypes.cast(buf, ctypes.c_void_p) if data else None, len(data),
-                                  ctypes.byref(table.table) if table else None, ctypes.byref(err))
-        if status != 0:
-            detail = _lib.take_bytes(err).decode("utf-8", "replace")
-            raise error_for(status, detail)
-        _callbacks = table
+    # No Python lock around the call: a callback running on a library thread may need the
+    # GIL-free path back into Python while this thread waits inside the library.
+    status = _lib.lib.fg_init(ctypes.cast(buf, ctypes.c_void_p) if data else None, len(data),
+                              ctypes.byref(table.table) if table else None, ctypes.byref(err))
+    if status != 0:
+        detail = _lib.take_bytes(err).decode("utf-8", "replace")
+        raise error_for(status, detail)
+    _callbacks = table
     return table
 
 
 def shutdown():
     """Stops the service; harmless when it is not running."""
     global _callbacks
-    with _lock:
-        check(_lib.lib.fg_shutdown())
-        _callbacks = None
+    check(_lib.lib.fg_shutdown())
+    # The library released the table; now the ctypes objects may go.
+    _callbacks = None
 
 
 def _json_call(fn):
