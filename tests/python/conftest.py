@@ -71,12 +71,17 @@ def peer_config(data_dir, mspid, port, *, bootstrap=(), external=True, anchors=(
     return json.dumps(cfg, indent=1)
 
 
+def default_peer_argv():
+    """The peer program: $FABGOSSIP_PEER_CMD (e.g. the C peer) or the Python peer."""
+    cmd = os.environ.get("FABGOSSIP_PEER_CMD")
+    return cmd.split() if cmd else [sys.executable, "-m", "fabgossip.peer"]
+
+
 class PeerProcess:
     """One peer process speaking the peer process protocol."""
 
-    def __init__(self, config_path, log_path):
-        cmd = os.environ.get("FABGOSSIP_PEER_CMD")
-        argv = cmd.split() if cmd else [sys.executable, "-m", "fabgossip.peer"]
+    def __init__(self, config_path, log_path, argv=None):
+        argv = argv or default_peer_argv()
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BINDINGS), env.get("PYTHONPATH")]))
         env.setdefault("FABGOSSIP_LOG", "info")
@@ -143,15 +148,15 @@ class PeerProcess:
 
 @pytest.fixture
 def spawn_peer(tmp_path):
-    """spawn_peer(name, config_text) -> PeerProcess; all are stopped after the test."""
+    """spawn_peer(name, config_text, argv=None) -> PeerProcess; all are stopped after the test."""
     started = []
 
-    def spawn(name, config_text):
+    def spawn(name, config_text, argv=None):
         d = tmp_path / name
         d.mkdir(exist_ok=True)
         cfg = d / "config.yaml"
         cfg.write_text(config_text)
-        p = PeerProcess(cfg, d / "peer.log")
+        p = PeerProcess(cfg, d / "peer.log", argv)
         started.append(p)
         return p
 
