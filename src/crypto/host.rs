@@ -14,7 +14,9 @@ use sha2::{Digest, Sha256};
 use crate::crypto::{CryptoError, MessageCryptoService, SecurityAdvisor};
 use crate::ffi::callbacks::fg_callbacks;
 use crate::ffi::reentry::CallbackScope;
-use crate::ffi::status::{status_label, fg_status, FG_STATUS_BUFFER_TOO_SMALL, FG_STATUS_NOT_FOUND, FG_STATUS_OK};
+use crate::ffi::status::{
+    fg_status, status_label, FG_STATUS_BUFFER_TOO_SMALL, FG_STATUS_NOT_FOUND, FG_STATUS_OK,
+};
 use crate::proto::msp::SerializedIdentity;
 use crate::types::{OrgId, PkiId};
 
@@ -39,7 +41,11 @@ impl HostCrypto {
     /// Takes ownership of the table: `release(user_data)` runs exactly once, at
     /// [`HostCrypto::release`] or when this value is dropped.
     pub fn new(table: fg_callbacks) -> HostCrypto {
-        HostCrypto { table, open: RwLock::new(true), released: AtomicBool::new(false) }
+        HostCrypto {
+            table,
+            open: RwLock::new(true),
+            released: AtomicBool::new(false),
+        }
     }
 
     /// Checks that every required callback is present; the error names the missing one.
@@ -52,7 +58,10 @@ impl HostCrypto {
             ("verify_block", t.verify_block.is_none()),
             ("validate_identity", t.validate_identity.is_none()),
             ("org_of_identity", t.org_of_identity.is_none()),
-            ("self_identity", t.self_identity.is_null() && t.self_identity_fn.is_none()),
+            (
+                "self_identity",
+                t.self_identity.is_null() && t.self_identity_fn.is_none(),
+            ),
         ];
         match missing.iter().find(|(_, m)| *m) {
             Some((name, _)) => Err(format!("fg_callbacks.{name} is NULL")),
@@ -65,17 +74,26 @@ impl HostCrypto {
         let t = &self.table;
         if !t.self_identity.is_null() {
             if t.self_identity_len == 0 {
-                return Err(CryptoError::MalformedIdentity("self_identity_len is 0".into()));
+                return Err(CryptoError::MalformedIdentity(
+                    "self_identity_len is 0".into(),
+                ));
             }
             // SAFETY: the host promises `self_identity_len` readable bytes during fg_init.
-            return Ok(unsafe { std::slice::from_raw_parts(t.self_identity, t.self_identity_len) }.to_vec());
+            return Ok(
+                unsafe { std::slice::from_raw_parts(t.self_identity, t.self_identity_len) }
+                    .to_vec(),
+            );
         }
-        let f = t.self_identity_fn.ok_or_else(|| host_err("self_identity", "missing"))?;
+        let f = t
+            .self_identity_fn
+            .ok_or_else(|| host_err("self_identity", "missing"))?;
         let id = self.call_out("self_identity_fn", IDENTITY_CAP, |out, cap, len| unsafe {
             f(t.user_data, out, cap, len)
         })?;
         if id.is_empty() {
-            return Err(CryptoError::MalformedIdentity("host returned an empty identity".into()));
+            return Err(CryptoError::MalformedIdentity(
+                "host returned an empty identity".into(),
+            ));
         }
         Ok(id)
     }
@@ -125,13 +143,21 @@ impl HostCrypto {
                     return Ok(buf);
                 }
                 FG_STATUS_OK => {
-                    return Err(host_err(name, &format!("reported {len} bytes in a {cap}-byte buffer")))
+                    return Err(host_err(
+                        name,
+                        &format!("reported {len} bytes in a {cap}-byte buffer"),
+                    ))
                 }
-                FG_STATUS_BUFFER_TOO_SMALL if attempt == 0 && len > cap && len <= MAX_HOST_OUTPUT => {
+                FG_STATUS_BUFFER_TOO_SMALL
+                    if attempt == 0 && len > cap && len <= MAX_HOST_OUTPUT =>
+                {
                     cap = len;
                 }
                 FG_STATUS_BUFFER_TOO_SMALL => {
-                    return Err(host_err(name, &format!("asked for {len} bytes (had {cap}, limit {MAX_HOST_OUTPUT})")))
+                    return Err(host_err(
+                        name,
+                        &format!("asked for {len} bytes (had {cap}, limit {MAX_HOST_OUTPUT})"),
+                    ))
                 }
                 other => return Err(host_err(name, status_label(other))),
             }
@@ -140,7 +166,12 @@ impl HostCrypto {
     }
 
     /// Turns a status from a yes/no callback into a result.
-    fn check(&self, name: &str, status: Result<fg_status, CryptoError>, refused: impl FnOnce(String) -> CryptoError) -> Result<(), CryptoError> {
+    fn check(
+        &self,
+        name: &str,
+        status: Result<fg_status, CryptoError>,
+        refused: impl FnOnce(String) -> CryptoError,
+    ) -> Result<(), CryptoError> {
         match status? {
             FG_STATUS_OK => Ok(()),
             other => Err(refused(format!("{name}: {}", status_label(other)))),
@@ -161,8 +192,9 @@ fn host_err(name: &str, what: &str) -> CryptoError {
 /// PKI-ID of an `msp.SerializedIdentity`: SHA-256(mspid ‖ id_bytes), as the built-in
 /// identities compute it.
 pub fn default_pki_id(identity: &[u8]) -> Result<PkiId, CryptoError> {
-    let sid = SerializedIdentity::decode(identity)
-        .map_err(|e| CryptoError::MalformedIdentity(format!("not an msp.SerializedIdentity: {e}")))?;
+    let sid = SerializedIdentity::decode(identity).map_err(|e| {
+        CryptoError::MalformedIdentity(format!("not an msp.SerializedIdentity: {e}"))
+    })?;
     let mut h = Sha256::new();
     h.update(sid.mspid.as_bytes());
     h.update(&sid.id_bytes);
@@ -172,9 +204,18 @@ pub fn default_pki_id(identity: &[u8]) -> Result<PkiId, CryptoError> {
 impl MessageCryptoService for HostCrypto {
     fn pki_id_of(&self, identity: &[u8]) -> Result<PkiId, CryptoError> {
         let t = &self.table;
-        let Some(f) = t.pki_id_of else { return default_pki_id(identity) };
+        let Some(f) = t.pki_id_of else {
+            return default_pki_id(identity);
+        };
         let id = self.call_out("pki_id_of", PKI_ID_CAP, |out, cap, len| unsafe {
-            f(t.user_data, identity.as_ptr(), identity.len(), out, cap, len)
+            f(
+                t.user_data,
+                identity.as_ptr(),
+                identity.len(),
+                out,
+                cap,
+                len,
+            )
         })?;
         if id.is_empty() {
             return Err(host_err("pki_id_of", "empty PKI-ID"));
@@ -184,9 +225,18 @@ impl MessageCryptoService for HostCrypto {
 
     fn verify_block(&self, channel: &str, seq: u64, block: &[u8]) -> Result<(), CryptoError> {
         let t = &self.table;
-        let f = t.verify_block.ok_or_else(|| host_err("verify_block", "NULL"))?;
+        let f = t
+            .verify_block
+            .ok_or_else(|| host_err("verify_block", "NULL"))?;
         let st = self.call("verify_block", || unsafe {
-            f(t.user_data, channel.as_ptr(), channel.len(), seq, block.as_ptr(), block.len())
+            f(
+                t.user_data,
+                channel.as_ptr(),
+                channel.len(),
+                seq,
+                block.as_ptr(),
+                block.len(),
+            )
         });
         self.check("verify_block", st, CryptoError::InvalidBlock)
     }
@@ -228,7 +278,9 @@ impl MessageCryptoService for HostCrypto {
         msg: &[u8],
     ) -> Result<(), CryptoError> {
         let t = &self.table;
-        let f = t.verify_by_channel.ok_or_else(|| host_err("verify_by_channel", "NULL"))?;
+        let f = t
+            .verify_by_channel
+            .ok_or_else(|| host_err("verify_by_channel", "NULL"))?;
         let st = self.call("verify_by_channel", || unsafe {
             f(
                 t.user_data,
@@ -242,21 +294,31 @@ impl MessageCryptoService for HostCrypto {
                 msg.len(),
             )
         });
-        self.check("verify_by_channel", st, |_| CryptoError::NotInChannel(channel.to_string()))
+        self.check("verify_by_channel", st, |_| {
+            CryptoError::NotInChannel(channel.to_string())
+        })
     }
 
     fn validate_identity(&self, identity: &[u8]) -> Result<(), CryptoError> {
         let t = &self.table;
-        let f = t.validate_identity.ok_or_else(|| host_err("validate_identity", "NULL"))?;
-        let st = self.call("validate_identity", || unsafe { f(t.user_data, identity.as_ptr(), identity.len()) });
+        let f = t
+            .validate_identity
+            .ok_or_else(|| host_err("validate_identity", "NULL"))?;
+        let st = self.call("validate_identity", || unsafe {
+            f(t.user_data, identity.as_ptr(), identity.len())
+        });
         self.check("validate_identity", st, CryptoError::UntrustedIdentity)
     }
 
     fn expiration(&self, identity: &[u8]) -> Result<Option<SystemTime>, CryptoError> {
         let t = &self.table;
-        let Some(f) = t.expiration else { return Ok(None) };
+        let Some(f) = t.expiration else {
+            return Ok(None);
+        };
         let mut secs = 0i64;
-        let st = self.call("expiration", || unsafe { f(t.user_data, identity.as_ptr(), identity.len(), &mut secs) })?;
+        let st = self.call("expiration", || unsafe {
+            f(t.user_data, identity.as_ptr(), identity.len(), &mut secs)
+        })?;
         match st {
             FG_STATUS_OK => {
                 let at = if secs >= 0 {
@@ -264,7 +326,8 @@ impl MessageCryptoService for HostCrypto {
                 } else {
                     UNIX_EPOCH.checked_sub(Duration::from_secs(secs.unsigned_abs()))
                 };
-                at.map(Some).ok_or_else(|| host_err("expiration", "time out of range"))
+                at.map(Some)
+                    .ok_or_else(|| host_err("expiration", "time out of range"))
             }
             FG_STATUS_NOT_FOUND => Ok(None),
             other => Err(host_err("expiration", status_label(other))),
@@ -278,10 +341,18 @@ impl SecurityAdvisor for HostCrypto {
         let f = t.org_of_identity?;
         let res = self
             .call_out("org_of_identity", ORG_CAP, |out, cap, len| unsafe {
-                f(t.user_data, identity.as_ptr(), identity.len(), out, cap, len)
+                f(
+                    t.user_data,
+                    identity.as_ptr(),
+                    identity.len(),
+                    out,
+                    cap,
+                    len,
+                )
             })
             .and_then(|org| {
-                String::from_utf8(org).map_err(|_| host_err("org_of_identity", "MSP ID is not UTF-8"))
+                String::from_utf8(org)
+                    .map_err(|_| host_err("org_of_identity", "MSP ID is not UTF-8"))
             });
         match res {
             Ok(org) if !org.is_empty() => Some(org),
@@ -322,10 +393,18 @@ mod tests {
     }
 
     /// Writes a 200-byte signature, so the first 128-byte buffer is too small.
-    unsafe extern "C" fn sign(ud: *mut c_void, _m: *const u8, _ml: usize, out: *mut u8, cap: usize, len: *mut usize) -> fg_status {
+    unsafe extern "C" fn sign(
+        ud: *mut c_void,
+        _m: *const u8,
+        _ml: usize,
+        out: *mut u8,
+        cap: usize,
+        len: *mut usize,
+    ) -> fg_status {
         let h = host(ud);
         h.sign_calls.fetch_add(1, Ordering::SeqCst);
-        h.saw_reentry_flag.store(inside_callback(), Ordering::SeqCst);
+        h.saw_reentry_flag
+            .store(inside_callback(), Ordering::SeqCst);
         *len = 200;
         if cap < 200 {
             return FG_STATUS_BUFFER_TOO_SMALL;
@@ -335,7 +414,14 @@ mod tests {
     }
 
     /// Always claims to need more room than offered.
-    unsafe extern "C" fn greedy_org(_ud: *mut c_void, _i: *const u8, _il: usize, _o: *mut u8, cap: usize, len: *mut usize) -> fg_status {
+    unsafe extern "C" fn greedy_org(
+        _ud: *mut c_void,
+        _i: *const u8,
+        _il: usize,
+        _o: *mut u8,
+        cap: usize,
+        len: *mut usize,
+    ) -> fg_status {
         *len = cap + 1;
         FG_STATUS_BUFFER_TOO_SMALL
     }
@@ -344,7 +430,12 @@ mod tests {
         FG_STATUS_CALLBACK_FAILED
     }
 
-    unsafe extern "C" fn never_expires(_ud: *mut c_void, _i: *const u8, _il: usize, _out: *mut i64) -> fg_status {
+    unsafe extern "C" fn never_expires(
+        _ud: *mut c_void,
+        _i: *const u8,
+        _il: usize,
+        _out: *mut i64,
+    ) -> fg_status {
         FG_STATUS_NOT_FOUND
     }
 
@@ -373,7 +464,10 @@ mod tests {
         let sig = c.sign(b"payload").unwrap();
         assert_eq!(sig, vec![7u8; 200]);
         assert_eq!(h.sign_calls.load(Ordering::SeqCst), 2);
-        assert!(h.saw_reentry_flag.load(Ordering::SeqCst), "callbacks run inside a CallbackScope");
+        assert!(
+            h.saw_reentry_flag.load(Ordering::SeqCst),
+            "callbacks run inside a CallbackScope"
+        );
         assert!(!inside_callback());
     }
 
@@ -388,9 +482,14 @@ mod tests {
     fn refusals_map_to_errors_and_missing_callbacks_are_named() {
         let h = Host::default();
         let c = HostCrypto::new(table(&h));
-        assert!(matches!(c.validate_identity(b"x"), Err(CryptoError::UntrustedIdentity(m)) if m.contains("FG_STATUS_CALLBACK_FAILED")));
+        assert!(
+            matches!(c.validate_identity(b"x"), Err(CryptoError::UntrustedIdentity(m)) if m.contains("FG_STATUS_CALLBACK_FAILED"))
+        );
         assert_eq!(c.expiration(b"x").unwrap(), None);
-        assert_eq!(c.check_required().unwrap_err(), "fg_callbacks.verify is NULL");
+        assert_eq!(
+            c.check_required().unwrap_err(),
+            "fg_callbacks.verify is NULL"
+        );
     }
 
     #[test]
@@ -401,7 +500,11 @@ mod tests {
             c.release();
             c.release();
             assert!(matches!(c.sign(b"m"), Err(CryptoError::Host(_))));
-            assert_eq!(h.sign_calls.load(Ordering::SeqCst), 0, "no callback after release");
+            assert_eq!(
+                h.sign_calls.load(Ordering::SeqCst),
+                0,
+                "no callback after release"
+            );
         } // drop must not release again
         assert_eq!(h.releases.load(Ordering::SeqCst), 1);
         {
@@ -412,7 +515,10 @@ mod tests {
 
     #[test]
     fn default_pki_id_is_sha256_of_mspid_and_key() {
-        let sid = SerializedIdentity { mspid: "Org1MSP".into(), id_bytes: vec![1, 2, 3] };
+        let sid = SerializedIdentity {
+            mspid: "Org1MSP".into(),
+            id_bytes: vec![1, 2, 3],
+        };
         let id = default_pki_id(&sid.encode_to_vec()).unwrap();
         let mut h = Sha256::new();
         h.update(b"Org1MSP\x01\x02\x03");

@@ -22,7 +22,10 @@ impl fg_bytes {
         data.push(0);
         // A boxed slice has exactly `len + 1` bytes, so `fg_bytes_free` can rebuild it.
         let raw = Box::into_raw(data.into_boxed_slice());
-        fg_bytes { ptr: raw.cast::<u8>(), len }
+        fg_bytes {
+            ptr: raw.cast::<u8>(),
+            len,
+        }
     }
 
     /// Writes `data` into `out` when `out` is not NULL.

@@ -91,7 +91,11 @@ pub type fg_verify_block_fn = Option<
 
 /// Returns `FG_STATUS_OK` when `identity` is well formed, trusted and not revoked.
 pub type fg_validate_identity_fn = Option<
-    unsafe extern "C" fn(user_data: *mut c_void, identity: *const u8, identity_len: usize) -> fg_status,
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        identity: *const u8,
+        identity_len: usize,
+    ) -> fg_status,
 >;
 
 /// Writes a value derived from `identity` (its PKI-ID, or its organization's MSP ID as

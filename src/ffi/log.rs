@@ -152,7 +152,10 @@ impl Visit for LineVisitor {
 fn install_subscriber() -> bool {
     INSTALL.call_once(|| {
         let subscriber = tracing_subscriber::registry().with(HostLogLayer);
-        INSTALLED.store(tracing::subscriber::set_global_default(subscriber).is_ok(), Ordering::Release);
+        INSTALLED.store(
+            tracing::subscriber::set_global_default(subscriber).is_ok(),
+            Ordering::Release,
+        );
     });
     INSTALLED.load(Ordering::Acquire)
 }
@@ -170,7 +173,11 @@ fn install_subscriber() -> bool {
 /// # Safety
 /// `cb` must be safe to call from any thread with `user_data` until it is replaced.
 #[no_mangle]
-pub unsafe extern "C" fn fg_set_log_callback(cb: fg_log_fn, user_data: *mut c_void, max_level: i32) -> fg_status {
+pub unsafe extern "C" fn fg_set_log_callback(
+    cb: fg_log_fn,
+    user_data: *mut c_void,
+    max_level: i32,
+) -> fg_status {
     ffi_boundary!(FG_STATUS_PANIC, {
         reject_reentry!();
         if !(FG_LOG_OFF..=FG_LOG_TRACE).contains(&max_level) {
@@ -183,7 +190,11 @@ pub unsafe extern "C" fn fg_set_log_callback(cb: fg_log_fn, user_data: *mut c_vo
         if new_sink.is_some() && !install_subscriber() {
             return FG_STATUS_INTERNAL;
         }
-        let level = if new_sink.is_some() { max_level } else { FG_LOG_OFF };
+        let level = if new_sink.is_some() {
+            max_level
+        } else {
+            FG_LOG_OFF
+        };
         {
             let mut sink = SINK.write().unwrap_or_else(|e| e.into_inner());
             *sink = new_sink;

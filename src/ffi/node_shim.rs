@@ -27,10 +27,21 @@ pub struct GossipService {
 }
 
 impl GossipService {
-    pub async fn start(config: Config, crypto: crate::crypto::CryptoContext) -> Result<GossipService, NodeError> {
-        let l = tokio::net::TcpListener::bind(&config.peer.listen_address).await.map_err(|e| NodeError(e.to_string()))?;
-        let ep = l.local_addr().map_err(|e| NodeError(e.to_string()))?.to_string();
-        Ok(GossipService { me: (crypto.self_pki_id.to_hex(), ep, crypto.self_org), _listener: l })
+    pub async fn start(
+        config: Config,
+        crypto: crate::crypto::CryptoContext,
+    ) -> Result<GossipService, NodeError> {
+        let l = tokio::net::TcpListener::bind(&config.peer.listen_address)
+            .await
+            .map_err(|e| NodeError(e.to_string()))?;
+        let ep = l
+            .local_addr()
+            .map_err(|e| NodeError(e.to_string()))?
+            .to_string();
+        Ok(GossipService {
+            me: (crypto.self_pki_id.to_hex(), ep, crypto.self_org),
+            _listener: l,
+        })
     }
     pub fn peers(&self) -> Vec<PeerInfo> {
         Vec::new()
@@ -48,5 +59,7 @@ impl GossipService {
 }
 
 pub fn builtin_crypto(_config: &Config) -> Result<crate::crypto::CryptoContext, NodeError> {
-    Err(NodeError("built-in crypto not available in this build".into()))
+    Err(NodeError(
+        "built-in crypto not available in this build".into(),
+    ))
 }

@@ -7,6 +7,7 @@
 use std::ffi::c_char;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::node_shim::{builtin_crypto, Config, GossipService, NodeError};
 use crate::crypto::host::HostCrypto;
 use crate::crypto::CryptoContext;
 use crate::ffi::bytes::fg_bytes;
@@ -14,7 +15,6 @@ use crate::ffi::callbacks::fg_callbacks;
 use crate::ffi::panic::ffi_boundary;
 use crate::ffi::reentry::reject_reentry;
 use crate::ffi::status::*;
-use super::node_shim::{builtin_crypto, Config, GossipService, NodeError};
 
 /// What `fg_init` started and `fg_shutdown` tears down.
 struct Running {
@@ -71,7 +71,8 @@ fn build_runtime() -> Result<tokio::runtime::Runtime, InitError> {
 }
 
 fn host_crypto(host: &Arc<HostCrypto>) -> Result<CryptoContext, InitError> {
-    host.check_required().map_err(|e| InitError(FG_STATUS_INVALID_ARG, e))?;
+    host.check_required()
+        .map_err(|e| InitError(FG_STATUS_INVALID_ARG, e))?;
     let identity = host
         .self_identity()
         .map_err(|e| InitError(FG_STATUS_CRYPTO, format!("self identity: {e}")))?;
@@ -80,11 +81,18 @@ fn host_crypto(host: &Arc<HostCrypto>) -> Result<CryptoContext, InitError> {
 }
 
 fn init(config_text: &[u8], host: Option<Arc<HostCrypto>>) -> Result<(), InitError> {
-    let text = std::str::from_utf8(config_text)
-        .map_err(|e| InitError(FG_STATUS_INVALID_ARG, format!("config text is not UTF-8: {e}")))?;
+    let text = std::str::from_utf8(config_text).map_err(|e| {
+        InitError(
+            FG_STATUS_INVALID_ARG,
+            format!("config text is not UTF-8: {e}"),
+        )
+    })?;
     let mut lifecycle = lock(&LIFECYCLE);
     if lifecycle.is_some() {
-        return Err(InitError(FG_STATUS_ALREADY_INITIALIZED, "the gossip service is already running".into()));
+        return Err(InitError(
+            FG_STATUS_ALREADY_INITIALIZED,
+            "the gossip service is already running".into(),
+        ));
     }
     let config = Config::parse(text).map_err(|e| InitError(FG_STATUS_CONFIG, e.to_string()))?;
     let crypto = match &host {
@@ -97,7 +105,11 @@ fn init(config_text: &[u8], host: Option<Arc<HostCrypto>>) -> Result<(), InitErr
         .map_err(|e| InitError(node_status(&e), e.to_string()))?;
     let service = Arc::new(service);
     *lock(&RUNNING) = Some(service.clone());
-    *lifecycle = Some(Running { runtime, service, host });
+    *lifecycle = Some(Running {
+        runtime,
+        service,
+        host,
+    });
     Ok(())
 }
 
@@ -130,7 +142,10 @@ pub unsafe extern "C" fn fg_init(
         let host = callbacks.as_ref().map(|cb| Arc::new(HostCrypto::new(*cb)));
         reject_reentry!();
         let result = if config_text.is_null() || config_len == 0 {
-            Err(InitError(FG_STATUS_INVALID_ARG, "config_text is NULL or empty".into()))
+            Err(InitError(
+                FG_STATUS_INVALID_ARG,
+                "config_text is NULL or empty".into(),
+            ))
         } else {
             let text = std::slice::from_raw_parts(config_text.cast::<u8>(), config_len);
             let host = host.clone();
@@ -162,7 +177,12 @@ pub extern "C" fn fg_shutdown() -> fg_status {
         reject_reentry!();
         off_runtime(|| {
             let mut lifecycle = lock(&LIFECYCLE);
-            let Some(Running { runtime, service, host }) = lifecycle.take() else {
+            let Some(Running {
+                runtime,
+                service,
+                host,
+            }) = lifecycle.take()
+            else {
                 return FG_STATUS_OK;
             };
             lock(&RUNNING).take();
@@ -195,7 +215,9 @@ pub unsafe extern "C" fn fg_peers(out_json: *mut fg_bytes) -> fg_status {
         if out_json.is_null() {
             return FG_STATUS_INVALID_ARG;
         }
-        let Some(service) = current() else { return FG_STATUS_NOT_INITIALIZED };
+        let Some(service) = current() else {
+            return FG_STATUS_NOT_INITIALIZED;
+        };
         match serde_json::to_vec(&service.peers()) {
             Ok(json) => {
                 fg_bytes::write_to(out_json, json);
@@ -219,7 +241,9 @@ pub unsafe extern "C" fn fg_self(out_json: *mut fg_bytes) -> fg_status {
         if out_json.is_null() {
             return FG_STATUS_INVALID_ARG;
         }
-        let Some(service) = current() else { return FG_STATUS_NOT_INITIALIZED };
+        let Some(service) = current() else {
+            return FG_STATUS_NOT_INITIALIZED;
+        };
         match serde_json::to_vec(&service.self_info()) {
             Ok(json) => {
                 fg_bytes::write_to(out_json, json);
@@ -252,7 +276,11 @@ mod tests {
     }
 
     unsafe fn input<'a>(p: *const u8, n: usize) -> &'a [u8] {
-        if n == 0 { &[] } else { std::slice::from_raw_parts(p, n) }
+        if n == 0 {
+            &[]
+        } else {
+            std::slice::from_raw_parts(p, n)
+        }
     }
 
     unsafe fn output(data: &[u8], out: *mut u8, cap: usize, len: *mut usize) -> fg_status {
@@ -267,35 +295,88 @@ mod tests {
     fn key_of(identity: &[u8]) -> Option<(String, ed25519_dalek::VerifyingKey)> {
         let sid = crate::proto::msp::SerializedIdentity::decode(identity).ok()?;
         let bytes: [u8; 32] = sid.id_bytes.as_slice().try_into().ok()?;
-        Some((sid.mspid, ed25519_dalek::VerifyingKey::from_bytes(&bytes).ok()?))
+        Some((
+            sid.mspid,
+            ed25519_dalek::VerifyingKey::from_bytes(&bytes).ok()?,
+        ))
     }
 
     unsafe extern "C" fn release(ud: *mut c_void) {
         host(ud).releases.fetch_add(1, Ordering::SeqCst);
     }
-    unsafe extern "C" fn sign(ud: *mut c_void, m: *const u8, ml: usize, out: *mut u8, cap: usize, len: *mut usize) -> fg_status {
+    unsafe extern "C" fn sign(
+        ud: *mut c_void,
+        m: *const u8,
+        ml: usize,
+        out: *mut u8,
+        cap: usize,
+        len: *mut usize,
+    ) -> fg_status {
         let h = host(ud);
         h.signs.fetch_add(1, Ordering::SeqCst);
         output(&h.key.sign(input(m, ml)).to_bytes(), out, cap, len)
     }
-    unsafe extern "C" fn verify(_ud: *mut c_void, i: *const u8, il: usize, s: *const u8, sl: usize, m: *const u8, ml: usize) -> fg_status {
+    unsafe extern "C" fn verify(
+        _ud: *mut c_void,
+        i: *const u8,
+        il: usize,
+        s: *const u8,
+        sl: usize,
+        m: *const u8,
+        ml: usize,
+    ) -> fg_status {
         let ok = key_of(input(i, il)).is_some_and(|(_, k)| {
-            ed25519_dalek::Signature::from_slice(input(s, sl)).is_ok_and(|sig| k.verify(input(m, ml), &sig).is_ok())
+            ed25519_dalek::Signature::from_slice(input(s, sl))
+                .is_ok_and(|sig| k.verify(input(m, ml), &sig).is_ok())
         });
-        if ok { FG_STATUS_OK } else { FG_STATUS_CRYPTO }
+        if ok {
+            FG_STATUS_OK
+        } else {
+            FG_STATUS_CRYPTO
+        }
     }
     unsafe extern "C" fn verify_by_channel(
-        ud: *mut c_void, _c: *const u8, _cl: usize, i: *const u8, il: usize, s: *const u8, sl: usize, m: *const u8, ml: usize,
+        ud: *mut c_void,
+        _c: *const u8,
+        _cl: usize,
+        i: *const u8,
+        il: usize,
+        s: *const u8,
+        sl: usize,
+        m: *const u8,
+        ml: usize,
     ) -> fg_status {
         verify(ud, i, il, s, sl, m, ml)
     }
-    unsafe extern "C" fn verify_block(_ud: *mut c_void, _c: *const u8, _cl: usize, _seq: u64, _b: *const u8, bl: usize) -> fg_status {
-        if bl > 0 { FG_STATUS_OK } else { FG_STATUS_CRYPTO }
+    unsafe extern "C" fn verify_block(
+        _ud: *mut c_void,
+        _c: *const u8,
+        _cl: usize,
+        _seq: u64,
+        _b: *const u8,
+        bl: usize,
+    ) -> fg_status {
+        if bl > 0 {
+            FG_STATUS_OK
+        } else {
+            FG_STATUS_CRYPTO
+        }
     }
     unsafe extern "C" fn validate_identity(_ud: *mut c_void, i: *const u8, il: usize) -> fg_status {
-        if key_of(input(i, il)).is_some() { FG_STATUS_OK } else { FG_STATUS_CRYPTO }
+        if key_of(input(i, il)).is_some() {
+            FG_STATUS_OK
+        } else {
+            FG_STATUS_CRYPTO
+        }
     }
-    unsafe extern "C" fn org_of_identity(_ud: *mut c_void, i: *const u8, il: usize, out: *mut u8, cap: usize, len: *mut usize) -> fg_status {
+    unsafe extern "C" fn org_of_identity(
+        _ud: *mut c_void,
+        i: *const u8,
+        il: usize,
+        out: *mut u8,
+        cap: usize,
+        len: *mut usize,
+    ) -> fg_status {
         match key_of(input(i, il)) {
             Some((org, _)) => output(org.as_bytes(), out, cap, len),
             None => FG_STATUS_CRYPTO,
@@ -309,7 +390,12 @@ mod tests {
             id_bytes: key.verifying_key().to_bytes().to_vec(),
         }
         .encode_to_vec();
-        Box::new(Host { key, identity, releases: AtomicUsize::new(0), signs: AtomicUsize::new(0) })
+        Box::new(Host {
+            key,
+            identity,
+            releases: AtomicUsize::new(0),
+            signs: AtomicUsize::new(0),
+        })
     }
 
     fn table(h: &Host) -> fg_callbacks {
@@ -341,7 +427,10 @@ mod tests {
     unsafe fn init_with(h: &Host) -> (fg_status, String) {
         let text = config();
         let t = table(h);
-        let mut err = fg_bytes { ptr: std::ptr::null_mut(), len: 0 };
+        let mut err = fg_bytes {
+            ptr: std::ptr::null_mut(),
+            len: 0,
+        };
         let st = fg_init(text.as_ptr().cast(), text.len(), &t, &mut err);
         let detail = if err.ptr.is_null() {
             String::new()
@@ -353,7 +442,10 @@ mod tests {
     }
 
     unsafe fn self_json() -> serde_json::Value {
-        let mut out = fg_bytes { ptr: std::ptr::null_mut(), len: 0 };
+        let mut out = fg_bytes {
+            ptr: std::ptr::null_mut(),
+            len: 0,
+        };
         assert_eq!(fg_self(&mut out), FG_STATUS_OK);
         let v = serde_json::from_slice(std::slice::from_raw_parts(out.ptr, out.len)).unwrap();
         fg_bytes_free(&mut out);
@@ -363,10 +455,16 @@ mod tests {
     #[test]
     fn singleton_life_cycle_with_host_callbacks() {
         unsafe {
-            let mut out = fg_bytes { ptr: std::ptr::null_mut(), len: 0 };
+            let mut out = fg_bytes {
+                ptr: std::ptr::null_mut(),
+                len: 0,
+            };
             assert_eq!(fg_peers(&mut out), FG_STATUS_NOT_INITIALIZED);
             assert!(out.ptr.is_null(), "out-param untouched on failure");
-            assert_eq!(fg_init(std::ptr::null(), 0, std::ptr::null(), std::ptr::null_mut()), FG_STATUS_INVALID_ARG);
+            assert_eq!(
+                fg_init(std::ptr::null(), 0, std::ptr::null(), std::ptr::null_mut()),
+                FG_STATUS_INVALID_ARG
+            );
 
             let h = new_host();
             let (st, detail) = init_with(&h);
@@ -390,10 +488,17 @@ mod tests {
             assert_eq!(fg_shutdown(), FG_STATUS_OK);
             assert_eq!(h.releases.load(Ordering::SeqCst), 1, "release exactly once");
             std::thread::sleep(std::time::Duration::from_millis(200));
-            assert_eq!(h.signs.load(Ordering::SeqCst), signs, "no callback after fg_shutdown");
+            assert_eq!(
+                h.signs.load(Ordering::SeqCst),
+                signs,
+                "no callback after fg_shutdown"
+            );
 
             // Init and shutdown from inside a host's own Tokio runtime.
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             let h2 = new_host();
             rt.block_on(async {
                 let (st, detail) = init_with(&h2);

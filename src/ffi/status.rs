@@ -84,8 +84,13 @@ mod tests {
     fn every_status_has_a_distinct_name() {
         let mut seen = std::collections::HashSet::new();
         for s in 0..=FG_STATUS_CALLBACK_FAILED {
-            let name = unsafe { CStr::from_ptr(fg_status_str(s)) }.to_str().unwrap();
-            assert!(name.starts_with("FG_STATUS_") && name != "FG_STATUS_UNKNOWN", "{s}: {name}");
+            let name = unsafe { CStr::from_ptr(fg_status_str(s)) }
+                .to_str()
+                .unwrap();
+            assert!(
+                name.starts_with("FG_STATUS_") && name != "FG_STATUS_UNKNOWN",
+                "{s}: {name}"
+            );
             assert!(seen.insert(name), "duplicate name {name}");
         }
         let unknown = unsafe { CStr::from_ptr(fg_status_str(9999)) };
