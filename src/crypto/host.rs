@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::crypto::{CryptoError, MessageCryptoService, SecurityAdvisor};
 use crate::ffi::callbacks::fg_callbacks;
+use crate::ffi::counters;
 use crate::ffi::reentry::CallbackScope;
 use crate::ffi::status::{
     fg_status, status_label, FG_STATUS_BUFFER_TOO_SMALL, FG_STATUS_NOT_FOUND, FG_STATUS_OK,
@@ -186,6 +187,7 @@ impl Drop for HostCrypto {
 }
 
 fn host_err(name: &str, what: &str) -> CryptoError {
+    counters::bump(&counters::counters().host_callback_failures);
     CryptoError::Host(format!("{name}: {what}"))
 }
 

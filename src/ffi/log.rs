@@ -181,7 +181,7 @@ pub unsafe extern "C" fn fg_set_log_callback(
     ffi_boundary!(FG_STATUS_PANIC, {
         reject_reentry!();
         if !(FG_LOG_OFF..=FG_LOG_TRACE).contains(&max_level) {
-            return FG_STATUS_INVALID_ARG;
+            return crate::ffi::counters::invalid_arg();
         }
         let new_sink = match cb {
             Some(cb) if max_level > FG_LOG_OFF => Some(Sink { cb, user_data }),

@@ -10,12 +10,14 @@
 //! - the library owns its Tokio runtime and installs no signal handler.
 //!
 //! Files: [`status`], [`bytes`], [`panic`], [`reentry`], [`callbacks`] (host crypto
-//! table), [`log`] (tracing → host), [`service`] (the singleton and its calls).
+//! table), [`log`] (tracing → host), [`service`] (the singleton and its calls),
+//! [`counters`] (refusals and caught panics).
 
 #![allow(non_camel_case_types)]
 
 pub mod bytes;
 pub mod callbacks;
+pub mod counters;
 pub mod log;
 mod node_shim;
 pub mod panic;

@@ -20,6 +20,7 @@ pub(crate) use ffi_boundary;
 
 /// Logs a caught panic with its message.
 pub(crate) fn report(payload: &(dyn std::any::Any + Send)) {
+    crate::ffi::counters::bump(&crate::ffi::counters::counters().panics_caught);
     let msg = payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

@@ -36,6 +36,7 @@ impl Drop for CallbackScope {
 macro_rules! reject_reentry {
     () => {
         if $crate::ffi::reentry::inside_callback() {
+            $crate::ffi::counters::bump(&$crate::ffi::counters::counters().reentrant_refused);
             return $crate::ffi::status::FG_STATUS_REENTRANT;
         }
     };

@@ -12,6 +12,7 @@ use crate::crypto::host::HostCrypto;
 use crate::crypto::CryptoContext;
 use crate::ffi::bytes::fg_bytes;
 use crate::ffi::callbacks::fg_callbacks;
+use crate::ffi::counters;
 use crate::ffi::panic::ffi_boundary;
 use crate::ffi::reentry::reject_reentry;
 use crate::ffi::status::*;
@@ -154,6 +155,10 @@ pub unsafe extern "C" fn fg_init(
         match result {
             Ok(()) => FG_STATUS_OK,
             Err(InitError(status, detail)) => {
+                counters::bump(&counters::counters().init_failures);
+                if status == FG_STATUS_INVALID_ARG {
+                    counters::bump(&counters::counters().invalid_args);
+                }
                 // The runtime and every task are gone by now; close the table even if a
                 // clone of it leaked somewhere.
                 if let Some(h) = host {
@@ -213,7 +218,7 @@ pub unsafe extern "C" fn fg_peers(out_json: *mut fg_bytes) -> fg_status {
     ffi_boundary!(FG_STATUS_PANIC, {
         reject_reentry!();
         if out_json.is_null() {
-            return FG_STATUS_INVALID_ARG;
+            return counters::invalid_arg();
         }
         let Some(service) = current() else {
             return FG_STATUS_NOT_INITIALIZED;
@@ -239,7 +244,7 @@ pub unsafe extern "C" fn fg_self(out_json: *mut fg_bytes) -> fg_status {
     ffi_boundary!(FG_STATUS_PANIC, {
         reject_reentry!();
         if out_json.is_null() {
-            return FG_STATUS_INVALID_ARG;
+            return counters::invalid_arg();
         }
         let Some(service) = current() else {
             return FG_STATUS_NOT_INITIALIZED;
@@ -461,6 +466,9 @@ mod tests {
             };
             assert_eq!(fg_peers(&mut out), FG_STATUS_NOT_INITIALIZED);
             assert!(out.ptr.is_null(), "out-param untouched on failure");
+            let before = counters::counters().snapshot();
+            assert_eq!(fg_peers(std::ptr::null_mut()), FG_STATUS_INVALID_ARG);
+            assert!(counters::counters().snapshot().invalid_args > before.invalid_args);
             assert_eq!(
                 fg_init(std::ptr::null(), 0, std::ptr::null(), std::ptr::null_mut()),
                 FG_STATUS_INVALID_ARG
