@@ -37,8 +37,8 @@ class HostCrypto:
     def org_of_identity(self, identity):
         raise NotImplementedError
 
-    # Optional: return None from pki_id_of to use the library's default is not possible per
-    # call; set ``use_default_pki_id = True`` to leave the slot NULL.
+    # When true the pki_id_of slot stays NULL and the library computes
+    # SHA-256(mspid || id_bytes); set it to False to have pki_id_of called instead.
     use_default_pki_id = True
 
     def pki_id_of(self, identity):
