@@ -170,10 +170,25 @@ typedef fg_status (*fg_expiration_fn)(void *user_data,
                                       int64_t *out_unix_s);
 
 /**
- * The host's crypto services. Pass to `fg_init`; the library copies the table (not the
- * bytes behind `self_identity`, which it copies separately) before `fg_init` returns.
+ * The host's crypto services (Fabric's `MessageCryptoService` and `SecurityAdvisor`).
+ * Pass to `fg_init`, which copies the table and the `self_identity` bytes before returning.
  * Required: `sign`, `verify`, `verify_by_channel`, `verify_block`, `validate_identity`,
  * `org_of_identity`, and one of `self_identity` / `self_identity_fn`.
+ *
+ * Rules for every callback:
+ * - Thread: called from library worker threads (`fg-worker`) and from the thread inside
+ *   `fg_init`; calls overlap, so callbacks must be thread-safe.
+ * - Borrowing: input pointers are valid only during the call; copy what you keep. Text
+ *   inputs (`channel`) are UTF-8 with a length, not NUL-terminated.
+ * - Outputs go to a library buffer `(out, cap, out_len)`. When `cap` is too small, write the
+ *   needed length to `*out_len` and return `FG_STATUS_BUFFER_TOO_SMALL`; the library retries
+ *   once with that size.
+ * - Do not block for long: gossip traffic waits on the answer.
+ * - Any `fg_*` call made inside a callback returns `FG_STATUS_REENTRANT`.
+ * - A status other than `FG_STATUS_OK` means "refused" or "failed"; never a crash.
+ * - No callback runs after `fg_shutdown` returns. `release(user_data)` runs exactly once per
+ *   `fg_init` given this table: in `fg_shutdown` when `fg_init` succeeded, else before
+ *   `fg_init` returns.
  */
 typedef struct fg_callbacks {
   /**
