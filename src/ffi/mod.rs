@@ -19,7 +19,6 @@ pub mod bytes;
 pub mod callbacks;
 pub mod counters;
 pub mod log;
-mod node_shim;
 pub mod panic;
 pub mod reentry;
 pub mod service;

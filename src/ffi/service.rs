@@ -7,7 +7,7 @@
 use std::ffi::c_char;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::node_shim::{builtin_crypto, Config, GossipService, NodeError};
+use crate::config::Config;
 use crate::crypto::host::HostCrypto;
 use crate::crypto::CryptoContext;
 use crate::ffi::bytes::fg_bytes;
@@ -16,6 +16,7 @@ use crate::ffi::counters;
 use crate::ffi::panic::ffi_boundary;
 use crate::ffi::reentry::reject_reentry;
 use crate::ffi::status::*;
+use crate::node::{builtin_crypto, GossipService, NodeError};
 
 /// What `fg_init` started and `fg_shutdown` tears down.
 struct Running {
@@ -43,8 +44,11 @@ fn current() -> Option<Arc<GossipService>> {
 struct InitError(fg_status, String);
 
 fn node_status(e: &NodeError) -> fg_status {
-    let _ = e;
-    FG_STATUS_IO
+    match e {
+        NodeError::Config(_) => FG_STATUS_CONFIG,
+        NodeError::Io(_) | NodeError::Comm(_) => FG_STATUS_IO,
+        NodeError::Crypto(_) => FG_STATUS_CRYPTO,
+    }
 }
 
 /// Runs `work` where blocking is allowed: inline, or on a helper thread when the caller is
@@ -98,7 +102,9 @@ fn init(config_text: &[u8], host: Option<Arc<HostCrypto>>) -> Result<(), InitErr
     let config = Config::parse(text).map_err(|e| InitError(FG_STATUS_CONFIG, e.to_string()))?;
     let crypto = match &host {
         Some(h) => host_crypto(h)?,
-        None => builtin_crypto(&config).map_err(|e| InitError(node_status(&e), e.to_string()))?,
+        None => builtin_crypto(&config)
+            .map(|(_, ctx)| ctx)
+            .map_err(|e| InitError(node_status(&e), e.to_string()))?,
     };
     let runtime = build_runtime()?;
     let service = runtime

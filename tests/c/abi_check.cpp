@@ -1,9 +1,11 @@
 // Exercises the C ABI from C++17: the header must compile as C++ with -Wall -Werror, and
 // the error paths must behave as documented. Exit status 0 means every check passed.
 //
-// Usage: abi_check [CONFIG_FILE]   (with a config, also starts, queries and restarts a peer)
+// Usage: abi_check [CONFIG_FILE]. Without a file, a peer on 127.0.0.1 with a free port and a
+// temporary data directory is configured; either way a peer is started, queried and restarted.
 
 #include <atomic>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -62,10 +64,20 @@ int main(int argc, char **argv) {
   expect(fg_set_log_callback(on_log, nullptr, 99) == FG_STATUS_INVALID_ARG, "log level out of range");
   expect(fg_set_log_callback(on_log, nullptr, FG_LOG_DEBUG) == FG_STATUS_OK, "set log callback");
 
+  std::string config;
   if (argc > 1) {
     std::ifstream f(argv[1]);
-    std::string config((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    expect(!config.empty(), "config file read");
+    config.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  } else {
+    char dir[] = "/tmp/fabgossip-abi-check-XXXXXX";
+    if (mkdtemp(dir) != nullptr) {
+      config = std::string("peer:\n  id: abi-check\n  localMspId: Org1MSP\n") +
+               "  listenAddress: 127.0.0.1:0\n  address: 127.0.0.1:0\n  fileSystemPath: " + dir +
+               "\n  gossip:\n    bootstrap: \"\"\n";
+    }
+  }
+  expect(!config.empty(), "config available");
+  {
     for (int round = 0; round < 2; ++round) {
       fg_bytes e{nullptr, 0};
       fg_status st = fg_init(config.data(), config.size(), nullptr, &e);
