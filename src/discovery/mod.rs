@@ -23,6 +23,8 @@ pub mod membership;
 pub mod membership_msg;
 pub mod signer;
 
+#[cfg(test)]
+mod tests;
 
 pub use alive::{decode_alive, AliveFields, PeerTime, VerifiedAlive};
 pub use config::DiscoveryConfig;
