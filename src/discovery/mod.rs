@@ -24,6 +24,8 @@ pub mod membership_msg;
 pub mod signer;
 
 #[cfg(test)]
+mod sim;
+#[cfg(test)]
 mod tests;
 
 pub use alive::{decode_alive, AliveFields, PeerTime, VerifiedAlive};
