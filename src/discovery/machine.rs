@@ -66,8 +66,6 @@ pub struct Discovery {
     signer: Box<dyn Signer>,
     rng: StdRng,
     members: Membership,
-    /// Registered connections and the org of each.
-    connected: BTreeMap<PkiId, OrgId>,
     /// Bootstrap and anchor peers, in the order they were given.
     attempts: Vec<ConnectAttempt>,
     /// When a membership request last went to a peer (avoids duplicates on connect).
@@ -124,7 +122,6 @@ impl Discovery {
             signer,
             rng: StdRng::seed_from_u64(rng_seed),
             members: Membership::default(),
-            connected: BTreeMap::new(),
             attempts: Vec::new(),
             recent_mem_req: BTreeMap::new(),
             secret: None,
@@ -163,8 +160,9 @@ impl Discovery {
                 org,
                 endpoint,
             } => self.on_connected(now, pki_id, org, endpoint, &mut out),
+            // A request in flight on that connection may be lost: let the next one through.
             Input::Disconnected { pki_id } => {
-                self.connected.remove(&pki_id);
+                self.recent_mem_req.remove(&pki_id);
             }
             Input::PresumedDead { pki_id } => self.expire(&pki_id, &mut out),
             Input::IdentitySwitch { old_pki_id } => {
@@ -268,7 +266,6 @@ impl Discovery {
         if pki_id == self.me.pki_id {
             return;
         }
-        self.connected.insert(pki_id.clone(), org.clone());
         let known_alive = self
             .members
             .get(&pki_id)

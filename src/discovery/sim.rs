@@ -23,13 +23,15 @@ struct Node {
     up: bool,
 }
 
+// Test-only queue entries; their size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Event {
     Tick(usize),
     Input(usize, Input),
     Envelope {
         from: usize,
         to: usize,
-        env: Envelope,
+        env: Box<Envelope>,
     },
 }
 
@@ -184,7 +186,7 @@ impl Net {
                     return;
                 }
                 self.delivered += 1;
-                match self.to_input(from, env) {
+                match self.to_input(from, *env) {
                     Some(input) => (to, input),
                     None => return,
                 }
@@ -278,7 +280,7 @@ impl Net {
                     Event::Envelope {
                         from: i,
                         to: j,
-                        env: envelope,
+                        env: Box::new(envelope),
                     },
                 );
             }
@@ -351,7 +353,10 @@ fn ten_peers_converge_then_a_stopped_one_is_seen_dead() {
     let mut net = Net::new(&same_org_specs(n), DiscoveryConfig::default());
     let full = |net: &Net| (0..n).all(|i| net.alive_view(i).len() == n - 1);
     let took = net.run_until_pred(10_000, full).expect("full view");
-    eprintln!("10 peers: full view after {took:?}, {} envelopes", net.delivered);
+    eprintln!(
+        "10 peers: full view after {took:?}, {} envelopes",
+        net.delivered
+    );
     assert!(took < Duration::from_secs(1), "full view after {took:?}");
 
     net.stop(3);
@@ -467,7 +472,10 @@ fn two_orgs_converge_without_leaking_hidden_peers_or_internal_endpoints() {
     let took = net.run_until_pred(10_000, converged);
     let views: Vec<_> = (0..10).map(|i| net.alive_view(i)).collect();
     let took = took.unwrap_or_else(|| panic!("views {views:?}"));
-    eprintln!("2 orgs: converged after {took:?}, {} envelopes", net.delivered);
+    eprintln!(
+        "2 orgs: converged after {took:?}, {} envelopes",
+        net.delivered
+    );
     assert!(took < Duration::from_secs(1), "converged after {took:?}");
 
     // Let the periodic rounds run: still no leak.
@@ -510,7 +518,10 @@ fn forty_peers_converge_fast_and_steady_state_traffic_stays_bounded() {
     let mut net = Net::new(&same_org_specs(n), DiscoveryConfig::default());
     let full = |net: &Net| (0..n).all(|i| net.alive_view(i).len() == n - 1);
     let took = net.run_until_pred(10_000, full).expect("full view");
-    eprintln!("40 peers: full view after {took:?}, {} envelopes", net.delivered);
+    eprintln!(
+        "40 peers: full view after {took:?}, {} envelopes",
+        net.delivered
+    );
     assert!(took < Duration::from_secs(1), "full view after {took:?}");
 
     net.run_until(30_000);
@@ -520,6 +531,9 @@ fn forty_peers_converge_fast_and_steady_state_traffic_stays_bounded() {
     eprintln!("40 peers: {per_peer_per_s:.1} envelopes per peer per second in steady state");
     // Each alive round (5 s) floods one alive per peer with fan-out 3 (about 3 receipts per
     // peer per alive), plus 3 membership exchanges per 4 s.
-    assert!(per_peer_per_s < 3.0 * n as f64 / 5.0 * 1.5, "{per_peer_per_s}");
+    assert!(
+        per_peer_per_s < 3.0 * n as f64 / 5.0 * 1.5,
+        "{per_peer_per_s}"
+    );
     assert!((0..n).all(|i| net.alive_view(i).len() == n - 1));
 }

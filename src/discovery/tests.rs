@@ -977,17 +977,22 @@ fn membership_request_right_after_connected() {
     );
     assert_eq!(decode_alive(&own).unwrap().pki_id, f.d.self_info().pki_id);
 
-    // Not again while the first request is pending, nor once the peer is known alive.
+    // Not again while the first request is pending on the same connection...
     f.at(1_000);
-    f.input(Input::Disconnected {
-        pki_id: b.pki.clone(),
-    });
-    let out = f.input(Input::Connected {
+    let connected = Input::Connected {
         pki_id: b.pki.clone(),
         org: ORG1.into(),
         endpoint: b.internal.clone(),
-    });
+    };
+    let out = f.input(connected.clone());
     assert!(mem_reqs(&out).is_empty());
+    // ...but again when that connection dropped (the request may be lost)...
+    f.input(Input::Disconnected {
+        pki_id: b.pki.clone(),
+    });
+    let out = f.input(connected);
+    assert_eq!(mem_reqs(&out).len(), 1);
+    // ...and not once the peer is known alive.
     f.learn(&b, 1);
     f.at(3_000); // before the periodic request at 4 s
     let out = f.input(Input::Connected {
@@ -1247,4 +1252,26 @@ fn next_deadline_tracks_the_earliest_timer() {
         f.t0 + Duration::from_millis(2_500),
         "alive check"
     );
+}
+
+#[test]
+fn discovery_can_move_between_threads() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Discovery>();
+    assert_send::<Input>();
+    assert_send::<Output>();
+}
+
+#[test]
+fn update_keeps_the_org_when_the_new_alive_has_none() {
+    let mut f = Fixture::new(ORG1, "", &[]);
+    let b = peer(1, ORG1, false);
+    f.learn(&b, 1);
+    let mut a = alive_of(&b, 100, 2);
+    a.org = String::new();
+    f.input(Input::Alive {
+        from: b.pki.clone(),
+        alive: a,
+    });
+    assert_eq!(f.d.lookup(&b.pki).unwrap().org, ORG1);
 }
