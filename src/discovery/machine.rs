@@ -275,7 +275,7 @@ impl Discovery {
         }
         // Our alive would not be disclosed to a foreign peer if we have no external endpoint,
         // and it would close the connection: do not ask.
-        if org != self.me.org && self.me.endpoint.is_empty() {
+        if !may_ask(&self.me, &org) {
             return;
         }
         let target = RemoteTarget { pki_id, endpoint };
@@ -566,7 +566,12 @@ impl Discovery {
         }
         if now >= self.next_reconnect {
             self.next_reconnect = now + self.cfg.reconnect_interval;
-            for m in self.members.dead() {
+            let me = &self.me;
+            let pingable = self
+                .members
+                .dead()
+                .filter(|m| !m.view.preferred_endpoint().is_empty() && may_ask(me, &m.view.org));
+            for m in pingable {
                 self.counters.ping_sent += 1;
                 out.push(Output::Ping {
                     pki_id: m.view.pki_id.clone(),
@@ -660,9 +665,11 @@ impl Discovery {
 
     /// Membership request to `mem_req_peers` random alive peers (Fabric's `InitiateSync`).
     fn sync(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let me = &self.me;
         let alive: Vec<(RemoteTarget, OrgId)> = self
             .members
             .alive()
+            .filter(|m| may_ask(me, &m.view.org))
             .map(|m| (target_of(&m.view), m.view.org.clone()))
             .collect();
         let chosen: Vec<_> = alive
@@ -678,6 +685,9 @@ impl Discovery {
 
     /// Signs a new own alive and pushes it to `propagate_peer_num` peers allowed to see it.
     fn push_self_alive(&mut self, now: Instant, out: &mut Vec<Output>) {
+        if self.members.alive_count() == 0 {
+            return;
+        }
         let Some(env) = self.fresh_self_alive(now) else {
             return;
         };
@@ -852,6 +862,12 @@ impl Discovery {
                 })
         })
     }
+}
+
+/// A foreign peer refuses (closes the connection on) a membership request from a peer
+/// without an external endpoint, since our alive may not be disclosed to it.
+fn may_ask(me: &SelfInfo, target_org: &str) -> bool {
+    target_org == me.org || !me.endpoint.is_empty()
 }
 
 fn target_of(v: &MemberView) -> RemoteTarget {

@@ -1275,3 +1275,35 @@ fn update_keeps_the_org_when_the_new_alive_has_none() {
     });
     assert_eq!(f.d.lookup(&b.pki).unwrap().org, ORG1);
 }
+
+#[test]
+fn without_external_endpoint_foreign_peers_are_not_asked_nor_pinged() {
+    let mut f = Fixture::new(ORG1, "", &[]);
+    let (a, b) = (peer(1, ORG1, false), peer(2, ORG2, true));
+    f.learn(&a, 1);
+    f.learn(&b, 1);
+    let out = f.run_until(4_000);
+    let targets: Vec<_> = mem_reqs(&out)
+        .iter()
+        .map(|(t, _)| t.pki_id.clone())
+        .collect();
+    assert_eq!(targets, vec![a.pki.clone()]);
+    f.input(Input::PresumedDead {
+        pki_id: b.pki.clone(),
+    });
+    let out = f.run_until(25_000);
+    assert!(!out
+        .iter()
+        .any(|o| matches!(o, Output::Ping { pki_id, .. } if *pki_id == b.pki)));
+}
+
+#[test]
+fn no_alive_is_signed_while_alone() {
+    let mut f = Fixture::new(ORG1, "", &[]);
+    let out = f.run_until(30_000);
+    assert!(sends(&out).is_empty());
+    let b = peer(1, ORG1, false);
+    f.learn(&b, 1);
+    let out = f.run_until(35_000);
+    assert_eq!(alive_sends(&out).len(), 1);
+}
