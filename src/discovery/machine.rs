@@ -55,7 +55,10 @@ enum Source {
 ///   is forwarded like a pushed one, so a joining peer is known everywhere in a few hops;
 /// - learning a new member from a third party makes us send it our current alive, so it
 ///   knows us without waiting for the next alive round;
-/// - membership requests carry the internal endpoint only to peers of our org.
+/// - membership requests carry the internal endpoint only to peers of our org, and go to
+///   foreign peers only when we have an external endpoint (they would refuse us otherwise);
+/// - a bootstrap peer of a foreign org is re-probed with the same backoff, up to
+///   `maxConnectionAttempts`, and never asked for membership.
 pub struct Discovery {
     cfg: DiscoveryConfig,
     me: SelfInfo,
@@ -778,7 +781,8 @@ impl Discovery {
         org: &str,
         out: &mut Vec<Output>,
     ) -> Option<u64> {
-        let own = self.current_self_alive(now)?;
+        // A fresh alive, as in Fabric: it resurrects us at a peer that took us for dead.
+        let own = self.fresh_self_alive(now)?;
         let nonce: u64 = self.rng.gen();
         self.recent_mem_req.insert(to.pki_id.clone(), now);
         self.counters.mem_req_sent += 1;

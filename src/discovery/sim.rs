@@ -374,9 +374,10 @@ fn ten_peers_converge_then_a_stopped_one_is_seen_dead() {
         .run_until_pred(60_000, seen_dead)
         .expect("stopped peer seen dead by all");
     eprintln!("stopped peer seen dead after {took:?}");
-    // Silent for more than 25 s, detected at the next 2.5 s check.
+    // Silent for more than 25 s after the last peer got its latest alive (which may still
+    // travel in membership responses for a few seconds), detected at the next 2.5 s check.
     assert!(
-        took > Duration::from_secs(25) && took < Duration::from_secs(29),
+        took > Duration::from_secs(25) && took < Duration::from_secs(36),
         "dead after {took:?}"
     );
 
