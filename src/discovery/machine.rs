@@ -429,7 +429,8 @@ impl Discovery {
     ) {
         self.counters.mem_res_received += 1;
         for a in self.attempts.iter_mut() {
-            if matches!(a.phase, Phase::AwaitingMemRes { nonce: n, .. } if n == nonce) {
+            let awaited = matches!(a.phase, Phase::AwaitingMemRes { nonce: n, .. } if n == nonce);
+            if awaited && a.pki_id.as_ref() == Some(&from) {
                 debug!(endpoint = %a.endpoint, "membership response from bootstrap/anchor peer");
                 a.phase = Phase::Done;
             }

@@ -1073,9 +1073,18 @@ fn bootstrap_without_response_is_retried() {
     let mut f = Fixture::new(ORG1, "", &["10.0.0.1:7051"]);
     let b = peer(1, ORG1, false);
     f.input(Input::Tick);
-    f.input(Input::ProbeResult {
+    let out = f.input(Input::ProbeResult {
         endpoint: b.internal.clone(),
         result: Ok((b.pki.clone(), ORG1.into())),
+    });
+    let nonce = nonce_of(mem_reqs(&out)[0].1);
+    // The right nonce from another peer does not complete the attempt.
+    let stranger = peer(6, ORG1, false);
+    f.input(Input::MemRes {
+        from: stranger.pki.clone(),
+        nonce,
+        alive: vec![],
+        dead: vec![],
     });
     let out = f.run_until(5_400);
     assert!(probes(&out).is_empty());
