@@ -57,6 +57,8 @@ enum Source {
 ///   knows us without waiting for the next alive round;
 /// - membership requests carry the internal endpoint only to peers of our org, and go to
 ///   foreign peers only when we have an external endpoint (they would refuse us otherwise);
+/// - the internal endpoint of a peer of another org is dropped on receipt (Fabric keeps it,
+///   and would dial it);
 /// - a bootstrap peer of a foreign org is re-probed with the same backoff, up to
 ///   `maxConnectionAttempts`, and never asked for membership.
 pub struct Discovery {
@@ -309,6 +311,13 @@ impl Discovery {
                 );
             }
             return;
+        }
+        let mut a = a;
+        if a.org != self.me.org && a.envelope.secret_envelope.is_some() {
+            // Fabric peers put their internal endpoint in every membership request, even to
+            // other orgs. Another org's internal endpoint is neither ours to dial nor to pass on.
+            a.envelope.secret_envelope = None;
+            a.internal_endpoint = None;
         }
         let learned = self.members.learn_alive(&a, now);
         match learned {

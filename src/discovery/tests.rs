@@ -1316,3 +1316,34 @@ fn no_alive_is_signed_while_alone() {
     let out = f.run_until(35_000);
     assert_eq!(alive_sends(&out).len(), 1);
 }
+
+#[test]
+fn internal_endpoint_of_a_foreign_peer_is_dropped_on_receipt() {
+    let mut f = Fixture::new(ORG1, "me.org1:7051", &[]);
+    let (b, a) = (peer(2, ORG2, true), peer(1, ORG1, true));
+    f.learn(&a, 1);
+    // A Fabric peer of Org2 sends its membership request with its secret envelope.
+    let out = f.input(Input::MemReq {
+        from: b.pki.clone(),
+        from_org: ORG2.into(),
+        nonce: 1,
+        alive: alive_of(&b, 1, 1),
+    });
+    let v = f.d.lookup(&b.pki).unwrap();
+    assert_eq!(v.internal_endpoint, "");
+    assert_eq!(v.preferred_endpoint(), b.endpoint);
+    assert!(f
+        .d
+        .alive_envelope(&b.pki)
+        .unwrap()
+        .secret_envelope
+        .is_none());
+    // Its alive forwarded to our own org carries no secret either.
+    let forwarded: Vec<_> = sends(&out)
+        .into_iter()
+        .filter(|(_, e)| matches!(content(e), gossip_message::Content::AliveMsg(_)))
+        .collect();
+    assert_eq!(forwarded.len(), 1);
+    assert_eq!(forwarded[0].0.pki_id, a.pki);
+    assert!(forwarded[0].1.secret_envelope.is_none());
+}
