@@ -1347,3 +1347,52 @@ fn internal_endpoint_of_a_foreign_peer_is_dropped_on_receipt() {
     assert_eq!(forwarded[0].0.pki_id, a.pki);
     assert!(forwarded[0].1.secret_envelope.is_none());
 }
+
+#[test]
+fn random_bytes_never_panic_and_clock_going_back_is_harmless() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(99);
+    let good = alive_of(&peer(1, ORG1, false), 1, 1).envelope;
+    let mut rejected = 0;
+    for _ in 0..2_000 {
+        let mut env = good.clone();
+        // Flip a few bytes of the payload or the secret, or replace them outright.
+        match rng.gen_range(0..3) {
+            0 => {
+                let i = rng.gen_range(0..env.payload.len());
+                env.payload[i] ^= rng.gen::<u8>() | 1;
+            }
+            1 => {
+                let se = env.secret_envelope.as_mut().unwrap();
+                let i = rng.gen_range(0..se.payload.len());
+                se.payload[i] ^= rng.gen::<u8>() | 1;
+            }
+            _ => {
+                let n = rng.gen_range(0..64);
+                env.payload = (0..n).map(|_| rng.gen()).collect();
+            }
+        }
+        if let Ok(fields) = decode_alive(&env) {
+            // Whatever decodes is a usable alive: PKI-ID present.
+            assert!(!fields.pki_id.is_empty());
+        } else {
+            rejected += 1;
+        }
+    }
+    assert!(rejected > 500, "corruption is mostly detected: {rejected}");
+
+    let mut f = Fixture::new(ORG1, "", &["10.0.0.1:7051"]);
+    f.run_until(10_000);
+    let earlier = f.t0.checked_sub(Duration::from_secs(5)).unwrap_or(f.t0);
+    let b = peer(1, ORG1, false);
+    f.d.handle(earlier, Input::Tick);
+    f.d.handle(
+        earlier,
+        Input::Alive {
+            from: b.pki.clone(),
+            alive: alive_of(&b, 1, 1),
+        },
+    );
+    f.d.handle(earlier, Input::PresumedDead { pki_id: b.pki });
+    f.run_until(40_000);
+}
