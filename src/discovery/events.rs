@@ -5,7 +5,8 @@ use crate::proto::gossip::Envelope;
 use crate::types::{OrgId, PkiId};
 
 /// Where to send: the PKI-ID (use its connection if one exists) and the endpoint to dial
-/// otherwise (the internal endpoint for same-org peers when known).
+/// otherwise (the internal endpoint for same-org peers when known, else the external one;
+/// empty when neither is known, so only an existing connection can carry the message).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RemoteTarget {
     pub pki_id: PkiId,

@@ -55,7 +55,12 @@ enum Source {
 ///   is forwarded like a pushed one, so a joining peer is known everywhere in a few hops;
 /// - learning a new member from a third party makes us send it our current alive, so it
 ///   knows us without waiting for the next alive round;
-/// - membership requests carry the internal endpoint only to peers of our org.
+/// - membership requests carry the internal endpoint only to peers of our org, and go to
+///   foreign peers only when we have an external endpoint (they would refuse us otherwise);
+/// - the internal endpoint of a peer of another org is dropped on receipt (Fabric keeps it,
+///   and would dial it);
+/// - a bootstrap peer of a foreign org is re-probed with the same backoff, up to
+///   `maxConnectionAttempts`, and never asked for membership.
 pub struct Discovery {
     cfg: DiscoveryConfig,
     me: SelfInfo,
@@ -66,8 +71,6 @@ pub struct Discovery {
     signer: Box<dyn Signer>,
     rng: StdRng,
     members: Membership,
-    /// Registered connections and the org of each.
-    connected: BTreeMap<PkiId, OrgId>,
     /// Bootstrap and anchor peers, in the order they were given.
     attempts: Vec<ConnectAttempt>,
     /// When a membership request last went to a peer (avoids duplicates on connect).
@@ -124,7 +127,6 @@ impl Discovery {
             signer,
             rng: StdRng::seed_from_u64(rng_seed),
             members: Membership::default(),
-            connected: BTreeMap::new(),
             attempts: Vec::new(),
             recent_mem_req: BTreeMap::new(),
             secret: None,
@@ -163,8 +165,9 @@ impl Discovery {
                 org,
                 endpoint,
             } => self.on_connected(now, pki_id, org, endpoint, &mut out),
+            // A request in flight on that connection may be lost: let the next one through.
             Input::Disconnected { pki_id } => {
-                self.connected.remove(&pki_id);
+                self.recent_mem_req.remove(&pki_id);
             }
             Input::PresumedDead { pki_id } => self.expire(&pki_id, &mut out),
             Input::IdentitySwitch { old_pki_id } => {
@@ -268,7 +271,6 @@ impl Discovery {
         if pki_id == self.me.pki_id {
             return;
         }
-        self.connected.insert(pki_id.clone(), org.clone());
         let known_alive = self
             .members
             .get(&pki_id)
@@ -278,7 +280,7 @@ impl Discovery {
         }
         // Our alive would not be disclosed to a foreign peer if we have no external endpoint,
         // and it would close the connection: do not ask.
-        if org != self.me.org && self.me.endpoint.is_empty() {
+        if !may_ask(&self.me, &org) {
             return;
         }
         let target = RemoteTarget { pki_id, endpoint };
@@ -309,6 +311,13 @@ impl Discovery {
                 );
             }
             return;
+        }
+        let mut a = a;
+        if a.org != self.me.org && a.envelope.secret_envelope.is_some() {
+            // Fabric peers put their internal endpoint in every membership request, even to
+            // other orgs. Another org's internal endpoint is neither ours to dial nor to pass on.
+            a.envelope.secret_envelope = None;
+            a.internal_endpoint = None;
         }
         let learned = self.members.learn_alive(&a, now);
         match learned {
@@ -429,7 +438,8 @@ impl Discovery {
     ) {
         self.counters.mem_res_received += 1;
         for a in self.attempts.iter_mut() {
-            if matches!(a.phase, Phase::AwaitingMemRes { nonce: n, .. } if n == nonce) {
+            let awaited = matches!(a.phase, Phase::AwaitingMemRes { nonce: n, .. } if n == nonce);
+            if awaited && a.pki_id.as_ref() == Some(&from) {
                 debug!(endpoint = %a.endpoint, "membership response from bootstrap/anchor peer");
                 a.phase = Phase::Done;
             }
@@ -569,7 +579,12 @@ impl Discovery {
         }
         if now >= self.next_reconnect {
             self.next_reconnect = now + self.cfg.reconnect_interval;
-            for m in self.members.dead() {
+            let me = &self.me;
+            let pingable = self
+                .members
+                .dead()
+                .filter(|m| !m.view.preferred_endpoint().is_empty() && may_ask(me, &m.view.org));
+            for m in pingable {
                 self.counters.ping_sent += 1;
                 out.push(Output::Ping {
                     pki_id: m.view.pki_id.clone(),
@@ -663,9 +678,11 @@ impl Discovery {
 
     /// Membership request to `mem_req_peers` random alive peers (Fabric's `InitiateSync`).
     fn sync(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let me = &self.me;
         let alive: Vec<(RemoteTarget, OrgId)> = self
             .members
             .alive()
+            .filter(|m| may_ask(me, &m.view.org))
             .map(|m| (target_of(&m.view), m.view.org.clone()))
             .collect();
         let chosen: Vec<_> = alive
@@ -681,6 +698,9 @@ impl Discovery {
 
     /// Signs a new own alive and pushes it to `propagate_peer_num` peers allowed to see it.
     fn push_self_alive(&mut self, now: Instant, out: &mut Vec<Output>) {
+        if self.members.alive_count() == 0 {
+            return;
+        }
         let Some(env) = self.fresh_self_alive(now) else {
             return;
         };
@@ -771,7 +791,8 @@ impl Discovery {
         org: &str,
         out: &mut Vec<Output>,
     ) -> Option<u64> {
-        let own = self.current_self_alive(now)?;
+        // A fresh alive, as in Fabric: it resurrects us at a peer that took us for dead.
+        let own = self.fresh_self_alive(now)?;
         let nonce: u64 = self.rng.gen();
         self.recent_mem_req.insert(to.pki_id.clone(), now);
         self.counters.mem_req_sent += 1;
@@ -855,6 +876,12 @@ impl Discovery {
                 })
         })
     }
+}
+
+/// A foreign peer refuses (closes the connection on) a membership request from a peer
+/// without an external endpoint, since our alive may not be disclosed to it.
+fn may_ask(me: &SelfInfo, target_org: &str) -> bool {
+    target_org == me.org || !me.endpoint.is_empty()
 }
 
 fn target_of(v: &MemberView) -> RemoteTarget {

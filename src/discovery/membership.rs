@@ -123,7 +123,11 @@ impl Membership {
                 }
                 let was_dead = m.view.liveness == Liveness::Dead;
                 let previous_internal = std::mem::take(&mut m.view.internal_endpoint);
+                let previous_org = std::mem::take(&mut m.view.org);
                 *m = member_from(a, Liveness::Alive, now, &previous_internal);
+                if m.view.org.is_empty() {
+                    m.view.org = previous_org;
+                }
                 if was_dead {
                     Learned::Resurrected
                 } else {
