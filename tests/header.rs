@@ -46,7 +46,8 @@ fn macro_value(header: &str, name: &str) -> String {
         .lines()
         .find_map(|l| {
             let mut it = l.split_whitespace();
-            (it.next() == Some("#define") && it.next() == Some(name)).then(|| it.next().unwrap_or("").to_string())
+            (it.next() == Some("#define") && it.next() == Some(name))
+                .then(|| it.next().unwrap_or("").to_string())
         })
         .unwrap_or_else(|| panic!("{name} is not defined in the header"))
 }
@@ -54,9 +55,18 @@ fn macro_value(header: &str, name: &str) -> String {
 #[test]
 fn version_macros_equal_crate_version() {
     let header = std::fs::read_to_string(root().join("include/fabgossip.h")).unwrap();
-    assert_eq!(macro_value(&header, "FG_VERSION_MAJOR"), env!("CARGO_PKG_VERSION_MAJOR"));
-    assert_eq!(macro_value(&header, "FG_VERSION_MINOR"), env!("CARGO_PKG_VERSION_MINOR"));
-    assert_eq!(macro_value(&header, "FG_VERSION_PATCH"), env!("CARGO_PKG_VERSION_PATCH"));
+    assert_eq!(
+        macro_value(&header, "FG_VERSION_MAJOR"),
+        env!("CARGO_PKG_VERSION_MAJOR")
+    );
+    assert_eq!(
+        macro_value(&header, "FG_VERSION_MINOR"),
+        env!("CARGO_PKG_VERSION_MINOR")
+    );
+    assert_eq!(
+        macro_value(&header, "FG_VERSION_PATCH"),
+        env!("CARGO_PKG_VERSION_PATCH")
+    );
     let v = unsafe { std::ffi::CStr::from_ptr(fabgossip::ffi::fg_version()) };
     assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
 }
@@ -69,12 +79,23 @@ fn every_exported_item_is_documented() {
     for (i, line) in lines.iter().enumerate() {
         let t = line.trim_start();
         let is_item = (t.starts_with("#define FG_") && !t.starts_with("#define FG_VERSION"))
-            || (t.starts_with("typedef ") && !lines.get(i.wrapping_sub(1)).is_some_and(|p| p.trim() == "}"))
-            || (t.starts_with("fg_status fg_") || t.starts_with("const char *fg_") || t.starts_with("void fg_"));
+            || t.starts_with("typedef ")
+            || (t.starts_with("fg_status fg_")
+                || t.starts_with("const char *fg_")
+                || t.starts_with("void fg_"));
         if !is_item {
             continue;
         }
-        let prev = lines[..i].iter().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim()).unwrap_or("");
-        assert!(prev.ends_with("*/"), "undocumented item at line {}: {line}", i + 1);
+        let prev = lines[..i]
+            .iter()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map(|l| l.trim())
+            .unwrap_or("");
+        assert!(
+            prev.ends_with("*/"),
+            "undocumented item at line {}: {line}",
+            i + 1
+        );
     }
 }
