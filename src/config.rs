@@ -290,7 +290,10 @@ impl Config {
 
     /// Where the built-in identity's seed lives.
     pub fn msp_dir(&self) -> PathBuf {
-        self.peer.msp_config_path.clone().unwrap_or_else(|| self.peer.file_system_path.join("msp"))
+        self.peer
+            .msp_config_path
+            .clone()
+            .unwrap_or_else(|| self.peer.file_system_path.join("msp"))
     }
 
     fn parse_peer(&mut self, s: &mut Section) -> Result<(), ConfigError> {
@@ -333,8 +336,8 @@ impl Config {
                 Value::Null => {}
                 Value::String(h) if h.is_empty() => {}
                 Value::String(h) => {
-                    let bytes = hex::decode(h.trim())
-                        .or_else(|e| err(&key, format!("not hex: {e}")))?;
+                    let bytes =
+                        hex::decode(h.trim()).or_else(|e| err(&key, format!("not hex: {e}")))?;
                     let seed: [u8; 32] = bytes
                         .try_into()
                         .or_else(|_| err(&key, "must be 32 bytes (64 hex digits)"))?;
@@ -350,7 +353,11 @@ impl Config {
             };
             for (i, item) in items.into_iter().enumerate() {
                 let mut a = Section::new(&format!("{key}[{i}]"), item)?;
-                let mut anchor = AnchorPeerConfig { host: String::new(), port: 0, mspid: String::new() };
+                let mut anchor = AnchorPeerConfig {
+                    host: String::new(),
+                    port: 0,
+                    mspid: String::new(),
+                };
                 a.string("host", &mut anchor.host)?;
                 let mut port = 0u32;
                 a.uint("port", &mut port)?;
@@ -385,7 +392,10 @@ impl Config {
         }
         for (key, d) in [
             ("peer.gossip.aliveTimeInterval", g.alive_time_interval),
-            ("peer.gossip.aliveExpirationTimeout", g.alive_expiration_timeout),
+            (
+                "peer.gossip.aliveExpirationTimeout",
+                g.alive_expiration_timeout,
+            ),
             ("peer.gossip.reconnectInterval", g.reconnect_interval),
             ("peer.gossip.pullInterval", g.pull_interval),
             ("peer.gossip.dialTimeout", g.dial_timeout),
@@ -413,22 +423,39 @@ fn parse_gossip(s: &mut Section, g: &mut GossipConfig) -> Result<(), ConfigError
             // core.yaml lists bootstrap peers separated by spaces.
             Value::String(text) => text.split_whitespace().map(str::to_owned).collect(),
             seq @ Value::Sequence(_) => string_list(&key, seq)?,
-            _ => return err(&key, "expected a space-separated string or a list of endpoints"),
+            _ => {
+                return err(
+                    &key,
+                    "expected a space-separated string or a list of endpoints",
+                )
+            }
         };
     }
     s.bool("useLeaderElection", &mut g.use_leader_election)?;
     s.bool("orgLeader", &mut g.org_leader)?;
-    s.duration("membershipTrackerInterval", &mut g.membership_tracker_interval)?;
+    s.duration(
+        "membershipTrackerInterval",
+        &mut g.membership_tracker_interval,
+    )?;
     s.string("endpoint", &mut g.endpoint)?;
     s.uint("maxBlockCountToStore", &mut g.max_block_count_to_store)?;
-    s.duration("maxPropagationBurstLatency", &mut g.max_propagation_burst_latency)?;
+    s.duration(
+        "maxPropagationBurstLatency",
+        &mut g.max_propagation_burst_latency,
+    )?;
     s.uint("maxPropagationBurstSize", &mut g.max_propagation_burst_size)?;
     s.uint("propagateIterations", &mut g.propagate_iterations)?;
     s.uint("propagatePeerNum", &mut g.propagate_peer_num)?;
     s.duration("pullInterval", &mut g.pull_interval)?;
     s.uint("pullPeerNum", &mut g.pull_peer_num)?;
-    s.duration("requestStateInfoInterval", &mut g.request_state_info_interval)?;
-    s.duration("publishStateInfoInterval", &mut g.publish_state_info_interval)?;
+    s.duration(
+        "requestStateInfoInterval",
+        &mut g.request_state_info_interval,
+    )?;
+    s.duration(
+        "publishStateInfoInterval",
+        &mut g.publish_state_info_interval,
+    )?;
     if let Some(v) = s.take("stateInfoRetentionInterval") {
         let key = s.key("stateInfoRetentionInterval");
         g.state_info_retention_interval = match v {
@@ -455,7 +482,10 @@ fn parse_gossip(s: &mut Section, g: &mut GossipConfig) -> Result<(), ConfigError
         let e = &mut g.election;
         let mut c = s.child("election", v)?;
         c.duration("startupGracePeriod", &mut e.startup_grace_period)?;
-        c.duration("membershipSampleInterval", &mut e.membership_sample_interval)?;
+        c.duration(
+            "membershipSampleInterval",
+            &mut e.membership_sample_interval,
+        )?;
         c.duration("leaderAliveThreshold", &mut e.leader_alive_threshold)?;
         c.duration("leaderElectionDuration", &mut e.leader_election_duration)?;
         c.finish()?;
@@ -464,7 +494,10 @@ fn parse_gossip(s: &mut Section, g: &mut GossipConfig) -> Result<(), ConfigError
         let p = &mut g.pvt_data;
         let mut c = s.child("pvtData", v)?;
         c.duration("pullRetryThreshold", &mut p.pull_retry_threshold)?;
-        c.uint("transientstoreMaxBlockRetention", &mut p.transientstore_max_block_retention)?;
+        c.uint(
+            "transientstoreMaxBlockRetention",
+            &mut p.transientstore_max_block_retention,
+        )?;
         c.duration("pushAckTimeout", &mut p.push_ack_timeout)?;
         c.uint("btlPullMargin", &mut p.btl_pull_margin)?;
         c.uint("reconcileBatchSize", &mut p.reconcile_batch_size)?;
@@ -523,7 +556,10 @@ impl Section {
                 return err(path, "expected a mapping of keys");
             }
         };
-        Ok(Section { path: path.to_owned(), entries })
+        Ok(Section {
+            path: path.to_owned(),
+            entries,
+        })
     }
 
     fn key(&self, k: &str) -> String {
@@ -658,13 +694,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = 0f64;
     let mut rest = s;
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
         if num_len == 0 {
             return Err(bad());
         }
         let n: f64 = rest[..num_len].parse().map_err(|_| bad())?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,
@@ -706,7 +746,10 @@ mod tests {
         assert_eq!(c.gossip.bootstrap, vec!["127.0.0.1:7052", "127.0.0.1:7053"]);
         assert_eq!(c.gossip.alive_time_interval, Duration::from_millis(200));
         assert_eq!(c.gossip.external_endpoint, "");
-        assert_eq!(c.gossip.election.leader_alive_threshold, Duration::from_secs(90));
+        assert_eq!(
+            c.gossip.election.leader_alive_threshold,
+            Duration::from_secs(90)
+        );
         assert_eq!(c.gossip.state.batch_size, 40);
         assert_eq!(c.fabgossip.trusted_orgs, vec!["Org2MSP"]);
         assert_eq!(c.fabgossip.anchor_peers[0].endpoint(), "127.0.0.1:7051");
@@ -714,8 +757,10 @@ mod tests {
 
     #[test]
     fn json_is_accepted() {
-        let c = Config::parse(r#"{"peer": {"gossip": {"bootstrap": ["a:1", "b:2"], "sendBuffSize": 5}}}"#)
-            .unwrap();
+        let c = Config::parse(
+            r#"{"peer": {"gossip": {"bootstrap": ["a:1", "b:2"], "sendBuffSize": 5}}}"#,
+        )
+        .unwrap();
         assert_eq!(c.gossip.bootstrap, vec!["a:1", "b:2"]);
         assert_eq!(c.gossip.send_buff_size, 5);
     }
@@ -758,7 +803,10 @@ mod tests {
 
     #[test]
     fn go_durations() {
-        assert_eq!(parse_duration("1500ms").unwrap(), Duration::from_millis(1500));
+        assert_eq!(
+            parse_duration("1500ms").unwrap(),
+            Duration::from_millis(1500)
+        );
         assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("2.5s").unwrap(), Duration::from_millis(2500));
         assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);

@@ -13,7 +13,9 @@ use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::ParsedCertificate;
-use rustls::{ClientConfig, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
+use rustls::{
+    ClientConfig, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme,
+};
 use sha2::{Digest, Sha256};
 
 use super::CommError;
@@ -55,9 +57,11 @@ impl TlsIdentity {
         let key_pem = std::fs::read(key_path)
             .map_err(|e| tls_err(format!("reading {}: {e}", key_path.display())))?;
         Self::from_pem(&cert_pem, &key_pem).map_err(|e| match e {
-            CommError::Tls(m) => {
-                tls_err(format!("{} / {}: {m}", cert_path.display(), key_path.display()))
-            }
+            CommError::Tls(m) => tls_err(format!(
+                "{} / {}: {m}",
+                cert_path.display(),
+                key_path.display()
+            )),
             other => other,
         })
     }
@@ -71,7 +75,10 @@ impl TlsIdentity {
         let key = rustls_pemfile::private_key(&mut &key_pem[..])
             .map_err(|e| tls_err(format!("bad private key PEM: {e}")))?
             .ok_or_else(|| tls_err("no private key block in PEM"))?;
-        let id = TlsIdentity { cert_der: cert.to_vec(), key_der: key.secret_der().to_vec() };
+        let id = TlsIdentity {
+            cert_der: cert.to_vec(),
+            key_der: key.secret_der().to_vec(),
+        };
         id.check()?;
         Ok(id)
     }
@@ -146,7 +153,9 @@ impl TlsIdentity {
 
     /// Client side: presents this certificate, accepts any well-formed server certificate.
     pub(crate) fn client_config(&self) -> Result<Arc<ClientConfig>, CommError> {
-        let verifier = Arc::new(AnyServerCert { algs: provider().signature_verification_algorithms });
+        let verifier = Arc::new(AnyServerCert {
+            algs: provider().signature_verification_algorithms,
+        });
         let mut cfg = ClientConfig::builder_with_provider(Arc::new(provider()))
             .with_safe_default_protocol_versions()
             .map_err(tls_err)?
@@ -165,10 +174,17 @@ fn provider() -> CryptoProvider {
 
 fn generate_self_signed() -> Result<(String, String), CommError> {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(tls_err)?;
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).map_err(tls_err)?;
-    params.subject_alt_names.push(rcgen::SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
-    params.subject_alt_names.push(rcgen::SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()));
-    params.distinguished_name.push(rcgen::DnType::CommonName, "fabgossip peer");
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".to_string()]).map_err(tls_err)?;
+    params.subject_alt_names.push(rcgen::SanType::IpAddress(
+        std::net::Ipv4Addr::LOCALHOST.into(),
+    ));
+    params.subject_alt_names.push(rcgen::SanType::IpAddress(
+        std::net::Ipv6Addr::LOCALHOST.into(),
+    ));
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "fabgossip peer");
     let cert = params.self_signed(&key).map_err(tls_err)?;
     Ok((cert.pem(), key.serialize_pem()))
 }
@@ -183,8 +199,11 @@ fn write_private(path: &PathBuf, data: &[u8]) -> Result<(), CommError> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).map_err(|e| tls_err(format!("writing {}: {e}", path.display())))?;
-    f.write_all(data).map_err(|e| tls_err(format!("writing {}: {e}", path.display())))
+    let mut f = opts
+        .open(path)
+        .map_err(|e| tls_err(format!("writing {}: {e}", path.display())))?;
+    f.write_all(data)
+        .map_err(|e| tls_err(format!("writing {}: {e}", path.display())))
 }
 
 fn parse_cert(cert: &CertificateDer<'_>) -> Result<(), rustls::Error> {

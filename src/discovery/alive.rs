@@ -6,8 +6,8 @@ use super::error::AliveError;
 use super::signer::Signer;
 use crate::crypto::CryptoError;
 use crate::proto::gossip::{
-    gossip_message, secret, AliveMessage, Envelope, GossipMessage, Member, PeerTime as WirePeerTime,
-    Secret, SecretEnvelope,
+    gossip_message, secret, AliveMessage, Envelope, GossipMessage, Member,
+    PeerTime as WirePeerTime, Secret, SecretEnvelope,
 };
 use crate::types::{OrgId, PkiId};
 
@@ -22,7 +22,8 @@ impl PeerTime {
     /// Fabric's rule: a larger inc_num wins; with the same inc_num a larger seq_num wins;
     /// equal timestamps are duplicates (not newer).
     pub fn is_newer_than(&self, other: &PeerTime) -> bool {
-        self.inc_num > other.inc_num || (self.inc_num == other.inc_num && self.seq_num > other.seq_num)
+        self.inc_num > other.inc_num
+            || (self.inc_num == other.inc_num && self.seq_num > other.seq_num)
     }
 }
 
@@ -96,15 +97,23 @@ pub fn decode_alive(envelope: &Envelope) -> Result<AliveFields, AliveError> {
         pki_id: PkiId(member.pki_id),
         endpoint: member.endpoint,
         internal_endpoint,
-        timestamp: PeerTime { inc_num: ts.inc_num, seq_num: ts.seq_num },
-        identity: if alive.identity.is_empty() { None } else { Some(alive.identity) },
+        timestamp: PeerTime {
+            inc_num: ts.inc_num,
+            seq_num: ts.seq_num,
+        },
+        identity: if alive.identity.is_empty() {
+            None
+        } else {
+            Some(alive.identity)
+        },
         metadata: member.metadata,
     })
 }
 
 /// The internal endpoint carried by a secret envelope; `None` when empty.
 pub fn internal_endpoint_of(se: &SecretEnvelope) -> Result<Option<String>, AliveError> {
-    let s = Secret::decode(se.payload.as_slice()).map_err(|e| AliveError::BadSecret(e.to_string()))?;
+    let s =
+        Secret::decode(se.payload.as_slice()).map_err(|e| AliveError::BadSecret(e.to_string()))?;
     Ok(match s.content {
         Some(secret::Content::InternalEndpoint(ep)) if !ep.is_empty() => Some(ep),
         _ => None,
@@ -156,7 +165,11 @@ pub(crate) fn sign_self_alive(
     };
     let payload = msg.encode_to_vec();
     let signature = signer.sign(&payload)?;
-    Ok(Envelope { payload, signature, secret_envelope: secret.cloned() })
+    Ok(Envelope {
+        payload,
+        signature,
+        secret_envelope: secret.cloned(),
+    })
 }
 
 /// Signs `Secret{internalEndpoint}`; done once, since the internal endpoint never changes.
@@ -165,7 +178,9 @@ pub(crate) fn sign_secret(
     signer: &dyn Signer,
 ) -> Result<SecretEnvelope, CryptoError> {
     let payload = Secret {
-        content: Some(secret::Content::InternalEndpoint(internal_endpoint.to_string())),
+        content: Some(secret::Content::InternalEndpoint(
+            internal_endpoint.to_string(),
+        )),
     }
     .encode_to_vec();
     let signature = signer.sign(&payload)?;

@@ -63,7 +63,8 @@ impl Default for DiscoveryConfig {
 impl DiscoveryConfig {
     /// A dead peer not heard of for this long is purged (expiration × factor, 500 s).
     pub fn purge_after(&self) -> Duration {
-        self.alive_expiration_timeout.saturating_mul(self.msg_expiration_factor)
+        self.alive_expiration_timeout
+            .saturating_mul(self.msg_expiration_factor)
     }
 
     /// Rejects values that would make the timers spin or never fire.
@@ -71,7 +72,10 @@ impl DiscoveryConfig {
         let positive = [
             ("aliveTimeInterval", self.alive_time_interval),
             ("aliveExpirationTimeout", self.alive_expiration_timeout),
-            ("aliveExpirationCheckInterval", self.alive_expiration_check_interval),
+            (
+                "aliveExpirationCheckInterval",
+                self.alive_expiration_check_interval,
+            ),
             ("reconnectInterval", self.reconnect_interval),
             ("memReqInterval", self.mem_req_interval),
             ("memResTimeout", self.mem_res_timeout),
@@ -80,7 +84,9 @@ impl DiscoveryConfig {
         ];
         for (name, d) in positive {
             if d.is_zero() {
-                return Err(DiscoveryError::InvalidConfig(format!("{name} must be positive")));
+                return Err(DiscoveryError::InvalidConfig(format!(
+                    "{name} must be positive"
+                )));
             }
         }
         if self.alive_expiration_timeout <= self.alive_time_interval {
@@ -90,7 +96,9 @@ impl DiscoveryConfig {
             )));
         }
         if self.msg_expiration_factor == 0 {
-            return Err(DiscoveryError::InvalidConfig("msgExpirationFactor must be positive".into()));
+            return Err(DiscoveryError::InvalidConfig(
+                "msgExpirationFactor must be positive".into(),
+            ));
         }
         if self.max_connection_attempts == 0 {
             return Err(DiscoveryError::InvalidConfig(

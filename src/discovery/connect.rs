@@ -59,7 +59,9 @@ impl ConnectAttempt {
             self.phase = Phase::GaveUp;
             return false;
         }
-        self.phase = Phase::Waiting { at: now + self.backoff };
+        self.phase = Phase::Waiting {
+            at: now + self.backoff,
+        };
         self.backoff = (self.backoff * 2).min(max_backoff);
         true
     }
@@ -76,7 +78,12 @@ impl ConnectAttempt {
 
 /// Is `endpoint` one of ours? Fabric compares with both own endpoints and with
 /// 127.0.0.1/localhost at the own port.
-pub(crate) fn is_own_endpoint(endpoint: &str, external: &str, internal: &str, port: Option<u16>) -> bool {
+pub(crate) fn is_own_endpoint(
+    endpoint: &str,
+    external: &str,
+    internal: &str,
+    port: Option<u16>,
+) -> bool {
     if endpoint.is_empty() {
         return false;
     }
@@ -101,7 +108,12 @@ mod tests {
     #[test]
     fn backoff_doubles_up_to_the_cap_then_gives_up() {
         let t0 = Instant::now();
-        let mut a = ConnectAttempt::new("h:1".into(), ConnectKind::Bootstrap, t0, Duration::from_secs(1));
+        let mut a = ConnectAttempt::new(
+            "h:1".into(),
+            ConnectKind::Bootstrap,
+            t0,
+            Duration::from_secs(1),
+        );
         let mut waits = Vec::new();
         for _ in 0..3 {
             a.attempts += 1;
@@ -120,11 +132,26 @@ mod tests {
 
     #[test]
     fn own_endpoints_are_recognised() {
-        assert!(is_own_endpoint("127.0.0.1:7051", "", "peer0:7051", Some(7051)));
-        assert!(is_own_endpoint("localhost:7051", "", "peer0:7051", Some(7051)));
+        assert!(is_own_endpoint(
+            "127.0.0.1:7051",
+            "",
+            "peer0:7051",
+            Some(7051)
+        ));
+        assert!(is_own_endpoint(
+            "localhost:7051",
+            "",
+            "peer0:7051",
+            Some(7051)
+        ));
         assert!(is_own_endpoint("peer0:7051", "", "peer0:7051", Some(7051)));
         assert!(is_own_endpoint("ext:1", "ext:1", "peer0:7051", Some(7051)));
-        assert!(!is_own_endpoint("127.0.0.1:7052", "", "peer0:7051", Some(7051)));
+        assert!(!is_own_endpoint(
+            "127.0.0.1:7052",
+            "",
+            "peer0:7051",
+            Some(7051)
+        ));
         assert!(!is_own_endpoint("", "", "", None));
         assert_eq!(port_of("h:7051"), Some(7051));
         assert_eq!(port_of("[::1]:80"), Some(80));

@@ -36,7 +36,13 @@ pub fn may_forward(
         return false;
     }
     if alive_org == my_org {
-        return may_disclose(my_org, alive_org, alive_endpoint, target_org, target_endpoint);
+        return may_disclose(
+            my_org,
+            alive_org,
+            alive_endpoint,
+            target_org,
+            target_endpoint,
+        );
     }
     (target_org == my_org || target_org == alive_org) && !target_endpoint.is_empty()
 }

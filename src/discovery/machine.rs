@@ -8,7 +8,9 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use tracing::{debug, info, warn};
 
-use super::alive::{sign_secret, sign_self_alive, without_secret, PeerTime, SelfAliveParts, VerifiedAlive};
+use super::alive::{
+    sign_secret, sign_self_alive, without_secret, PeerTime, SelfAliveParts, VerifiedAlive,
+};
 use super::config::DiscoveryConfig;
 use super::connect::{is_own_endpoint, port_of, ConnectAttempt, ConnectKind, Phase};
 use super::counters::DiscoveryCounters;
@@ -53,7 +55,12 @@ enum Source {
 ///   is forwarded like a pushed one, so a joining peer is known everywhere in a few hops;
 /// - learning a new member from a third party makes us send it our current alive, so it
 ///   knows us without waiting for the next alive round;
-/// - membership requests carry the internal endpoint only to peers of our org.
+/// - membership requests carry the internal endpoint only to peers of our org, and go to
+///   foreign peers only when we have an external endpoint (they would refuse us otherwise);
+/// - the internal endpoint of a peer of another org is dropped on receipt (Fabric keeps it,
+///   and would dial it);
+/// - a bootstrap peer of a foreign org is re-probed with the same backoff, up to
+///   `maxConnectionAttempts`, and never asked for membership.
 pub struct Discovery {
     cfg: DiscoveryConfig,
     me: SelfInfo,
@@ -64,8 +71,6 @@ pub struct Discovery {
     signer: Box<dyn Signer>,
     rng: StdRng,
     members: Membership,
-    /// Registered connections and the org of each.
-    connected: BTreeMap<PkiId, OrgId>,
     /// Bootstrap and anchor peers, in the order they were given.
     attempts: Vec<ConnectAttempt>,
     /// When a membership request last went to a peer (avoids duplicates on connect).
@@ -122,7 +127,6 @@ impl Discovery {
             signer,
             rng: StdRng::seed_from_u64(rng_seed),
             members: Membership::default(),
-            connected: BTreeMap::new(),
             attempts: Vec::new(),
             recent_mem_req: BTreeMap::new(),
             secret: None,
@@ -140,7 +144,12 @@ impl Discovery {
                 continue;
             }
             let backoff = d.cfg.connect_backoff_min;
-            d.attempts.push(ConnectAttempt::new(ep, ConnectKind::Bootstrap, now, backoff));
+            d.attempts.push(ConnectAttempt::new(
+                ep,
+                ConnectKind::Bootstrap,
+                now,
+                backoff,
+            ));
         }
         Ok(d)
     }
@@ -151,21 +160,38 @@ impl Discovery {
         let mut out = Vec::new();
         match input {
             Input::Tick => {}
-            Input::Connected { pki_id, org, endpoint } => self.on_connected(now, pki_id, org, endpoint, &mut out),
+            Input::Connected {
+                pki_id,
+                org,
+                endpoint,
+            } => self.on_connected(now, pki_id, org, endpoint, &mut out),
+            // A request in flight on that connection may be lost: let the next one through.
             Input::Disconnected { pki_id } => {
-                self.connected.remove(&pki_id);
+                self.recent_mem_req.remove(&pki_id);
             }
             Input::PresumedDead { pki_id } => self.expire(&pki_id, &mut out),
             Input::IdentitySwitch { old_pki_id } => {
                 info!(pki_id = %old_pki_id, "peer switched identity; forgetting the old PKI-ID");
                 self.purge(&old_pki_id, &mut out);
             }
-            Input::Alive { from, alive } => self.on_alive(now, &from, alive, Source::Push, &mut out),
-            Input::MemReq { from, from_org, nonce, alive } => {
-                self.on_mem_req(now, from, from_org, nonce, alive, &mut out)
+            Input::Alive { from, alive } => {
+                self.on_alive(now, &from, alive, Source::Push, &mut out)
             }
-            Input::MemRes { from, nonce, alive, dead } => self.on_mem_res(now, from, nonce, alive, dead, &mut out),
-            Input::ProbeResult { endpoint, result } => self.on_probe_result(now, endpoint, result, &mut out),
+            Input::MemReq {
+                from,
+                from_org,
+                nonce,
+                alive,
+            } => self.on_mem_req(now, from, from_org, nonce, alive, &mut out),
+            Input::MemRes {
+                from,
+                nonce,
+                alive,
+                dead,
+            } => self.on_mem_res(now, from, nonce, alive, dead, &mut out),
+            Input::ProbeResult { endpoint, result } => {
+                self.on_probe_result(now, endpoint, result, &mut out)
+            }
             Input::PingResult { pki_id, ok } => self.on_ping_result(now, pki_id, ok, &mut out),
             Input::AddAnchor { endpoint, org } => self.on_add_anchor(now, endpoint, org),
         }
@@ -175,7 +201,11 @@ impl Discovery {
 
     /// The earliest instant at which a timer needs `handle(.., Input::Tick)`.
     pub fn next_deadline(&self) -> Instant {
-        let mut t = self.next_alive.min(self.next_check).min(self.next_reconnect).min(self.next_mem_req);
+        let mut t = self
+            .next_alive
+            .min(self.next_check)
+            .min(self.next_reconnect)
+            .min(self.next_mem_req);
         for a in &self.attempts {
             if let Some(d) = a.deadline() {
                 t = t.min(d);
@@ -230,29 +260,48 @@ impl Discovery {
 
     // ---- events ----
 
-    fn on_connected(&mut self, now: Instant, pki_id: PkiId, org: OrgId, endpoint: String, out: &mut Vec<Output>) {
+    fn on_connected(
+        &mut self,
+        now: Instant,
+        pki_id: PkiId,
+        org: OrgId,
+        endpoint: String,
+        out: &mut Vec<Output>,
+    ) {
         if pki_id == self.me.pki_id {
             return;
         }
-        self.connected.insert(pki_id.clone(), org.clone());
-        let known_alive = self.members.get(&pki_id).is_some_and(|m| m.view.liveness == Liveness::Alive);
+        let known_alive = self
+            .members
+            .get(&pki_id)
+            .is_some_and(|m| m.view.liveness == Liveness::Alive);
         if known_alive || self.requested_recently(&pki_id, now) {
             return;
         }
         // Our alive would not be disclosed to a foreign peer if we have no external endpoint,
         // and it would close the connection: do not ask.
-        if org != self.me.org && self.me.endpoint.is_empty() {
+        if !may_ask(&self.me, &org) {
             return;
         }
         let target = RemoteTarget { pki_id, endpoint };
         self.send_mem_req(now, target, &org, out);
     }
 
-    fn on_alive(&mut self, now: Instant, from: &PkiId, a: VerifiedAlive, source: Source, out: &mut Vec<Output>) {
+    fn on_alive(
+        &mut self,
+        now: Instant,
+        from: &PkiId,
+        a: VerifiedAlive,
+        source: Source,
+        out: &mut Vec<Output>,
+    ) {
         self.counters.alive_received += 1;
         if a.pki_id == self.me.pki_id {
             self.counters.alive_about_self += 1;
-            let other_internal = a.internal_endpoint.as_deref().is_some_and(|ep| ep != self.me.internal_endpoint);
+            let other_internal = a
+                .internal_endpoint
+                .as_deref()
+                .is_some_and(|ep| ep != self.me.internal_endpoint);
             if a.endpoint != self.me.endpoint || other_internal {
                 self.counters.self_conflict += 1;
                 warn!(
@@ -262,6 +311,13 @@ impl Discovery {
                 );
             }
             return;
+        }
+        let mut a = a;
+        if a.org != self.me.org && a.envelope.secret_envelope.is_some() {
+            // Fabric peers put their internal endpoint in every membership request, even to
+            // other orgs. Another org's internal endpoint is neither ours to dial nor to pass on.
+            a.envelope.secret_envelope = None;
+            a.internal_endpoint = None;
         }
         let learned = self.members.learn_alive(&a, now);
         match learned {
@@ -316,7 +372,13 @@ impl Discovery {
         self.on_alive(now, &from, alive, Source::MemReq, out);
 
         let my_org = self.me.org.clone();
-        if !may_disclose(&my_org, &my_org, &self.me.endpoint, &from_org, &requester_endpoint) {
+        if !may_disclose(
+            &my_org,
+            &my_org,
+            &self.me.endpoint,
+            &from_org,
+            &requester_endpoint,
+        ) {
             self.counters.mem_req_not_disclosable += 1;
             warn!(
                 pki_id = %from,
@@ -326,12 +388,20 @@ impl Discovery {
             out.push(Output::CloseConn { pki_id: from });
             return;
         }
-        let Some(own) = self.current_self_alive(now) else { return };
+        let Some(own) = self.current_self_alive(now) else {
+            return;
+        };
         let mut alive_envs = Vec::new();
         let mut dead_envs = Vec::new();
         for m in self.members.iter() {
             if m.view.pki_id == from
-                || !may_disclose(&my_org, &m.view.org, &m.view.endpoint, &from_org, &requester_endpoint)
+                || !may_disclose(
+                    &my_org,
+                    &m.view.org,
+                    &m.view.endpoint,
+                    &from_org,
+                    &requester_endpoint,
+                )
             {
                 continue;
             }
@@ -349,7 +419,10 @@ impl Discovery {
             .unwrap_or(requester_endpoint);
         self.counters.mem_res_sent += 1;
         out.push(Output::Send {
-            to: RemoteTarget { pki_id: from, endpoint },
+            to: RemoteTarget {
+                pki_id: from,
+                endpoint,
+            },
             envelope: mem_res_envelope(nonce, alive_envs, dead_envs),
         });
     }
@@ -365,7 +438,8 @@ impl Discovery {
     ) {
         self.counters.mem_res_received += 1;
         for a in self.attempts.iter_mut() {
-            if matches!(a.phase, Phase::AwaitingMemRes { nonce: n, .. } if n == nonce) {
+            let awaited = matches!(a.phase, Phase::AwaitingMemRes { nonce: n, .. } if n == nonce);
+            if awaited && a.pki_id.as_ref() == Some(&from) {
                 debug!(endpoint = %a.endpoint, "membership response from bootstrap/anchor peer");
                 a.phase = Phase::Done;
             }
@@ -430,8 +504,13 @@ impl Discovery {
         self.attempts[i].pki_id = Some(pki_id.clone());
         let nonce = self.send_mem_req(now, RemoteTarget { pki_id, endpoint }, &org, out);
         self.attempts[i].phase = match nonce {
-            Some(nonce) => Phase::AwaitingMemRes { nonce, deadline: now + self.cfg.mem_res_timeout },
-            None => Phase::Waiting { at: now + self.cfg.connect_backoff_min },
+            Some(nonce) => Phase::AwaitingMemRes {
+                nonce,
+                deadline: now + self.cfg.mem_res_timeout,
+            },
+            None => Phase::Waiting {
+                at: now + self.cfg.connect_backoff_min,
+            },
         };
     }
 
@@ -445,7 +524,10 @@ impl Discovery {
         }
         debug!(pki_id = %pki_id, "dead peer answers ping; asking it for membership");
         let org = m.view.org.clone();
-        let target = RemoteTarget { pki_id, endpoint: m.view.preferred_endpoint().to_string() };
+        let target = RemoteTarget {
+            pki_id,
+            endpoint: m.view.preferred_endpoint().to_string(),
+        };
         self.send_mem_req(now, target, &org, out);
     }
 
@@ -465,12 +547,22 @@ impl Discovery {
         }
         if let Some(a) = self.attempts.iter_mut().find(|a| a.endpoint == endpoint) {
             if a.phase == Phase::GaveUp {
-                *a = ConnectAttempt::new(endpoint, ConnectKind::Anchor { org }, now, self.cfg.connect_backoff_min);
+                *a = ConnectAttempt::new(
+                    endpoint,
+                    ConnectKind::Anchor { org },
+                    now,
+                    self.cfg.connect_backoff_min,
+                );
             }
             return;
         }
         let backoff = self.cfg.connect_backoff_min;
-        self.attempts.push(ConnectAttempt::new(endpoint, ConnectKind::Anchor { org }, now, backoff));
+        self.attempts.push(ConnectAttempt::new(
+            endpoint,
+            ConnectKind::Anchor { org },
+            now,
+            backoff,
+        ));
     }
 
     // ---- timers ----
@@ -487,7 +579,12 @@ impl Discovery {
         }
         if now >= self.next_reconnect {
             self.next_reconnect = now + self.cfg.reconnect_interval;
-            for m in self.members.dead() {
+            let me = &self.me;
+            let pingable = self
+                .members
+                .dead()
+                .filter(|m| !m.view.preferred_endpoint().is_empty() && may_ask(me, &m.view.org));
+            for m in pingable {
                 self.counters.ping_sent += 1;
                 out.push(Output::Ping {
                     pki_id: m.view.pki_id.clone(),
@@ -507,9 +604,13 @@ impl Discovery {
             match a.phase {
                 Phase::Waiting { at } if at <= now => {
                     a.attempts += 1;
-                    a.phase = Phase::Probing { deadline: now + self.cfg.probe_timeout };
+                    a.phase = Phase::Probing {
+                        deadline: now + self.cfg.probe_timeout,
+                    };
                     self.counters.probe_sent += 1;
-                    out.push(Output::Probe { endpoint: a.endpoint.clone() });
+                    out.push(Output::Probe {
+                        endpoint: a.endpoint.clone(),
+                    });
                 }
                 Phase::Probing { deadline } if deadline <= now => {
                     self.counters.probe_failed += 1;
@@ -527,7 +628,11 @@ impl Discovery {
 
     fn retry(&mut self, i: usize, now: Instant) {
         let a = &mut self.attempts[i];
-        if !a.fail(now, self.cfg.max_connection_attempts, self.cfg.reconnect_interval) {
+        if !a.fail(
+            now,
+            self.cfg.max_connection_attempts,
+            self.cfg.reconnect_interval,
+        ) {
             self.counters.connect_gave_up += 1;
             warn!(endpoint = %a.endpoint, attempts = a.attempts, "giving up on bootstrap/anchor peer");
         }
@@ -535,7 +640,10 @@ impl Discovery {
 
     /// Dead on silence; forgotten after expiration × factor unless bootstrap or anchor.
     fn check_alive(&mut self, now: Instant, out: &mut Vec<Output>) {
-        for pki_id in self.members.silent_since(now, self.cfg.alive_expiration_timeout) {
+        for pki_id in self
+            .members
+            .silent_since(now, self.cfg.alive_expiration_timeout)
+        {
             warn!(pki_id = %pki_id, "no alive message for too long; peer is dead");
             self.expire(&pki_id, out);
         }
@@ -545,14 +653,17 @@ impl Discovery {
             }
         }
         let keep = self.cfg.mem_res_timeout;
-        self.recent_mem_req.retain(|_, t| now.saturating_duration_since(*t) < keep);
+        self.recent_mem_req
+            .retain(|_, t| now.saturating_duration_since(*t) < keep);
     }
 
     fn expire(&mut self, pki_id: &PkiId, out: &mut Vec<Output>) {
         if self.members.mark_dead(pki_id) {
             self.counters.expired += 1;
             out.push(Output::PeerDead(pki_id.clone()));
-            out.push(Output::CloseConn { pki_id: pki_id.clone() });
+            out.push(Output::CloseConn {
+                pki_id: pki_id.clone(),
+            });
         }
     }
 
@@ -567,12 +678,17 @@ impl Discovery {
 
     /// Membership request to `mem_req_peers` random alive peers (Fabric's `InitiateSync`).
     fn sync(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let me = &self.me;
         let alive: Vec<(RemoteTarget, OrgId)> = self
             .members
             .alive()
+            .filter(|m| may_ask(me, &m.view.org))
             .map(|m| (target_of(&m.view), m.view.org.clone()))
             .collect();
-        let chosen: Vec<_> = alive.choose_multiple(&mut self.rng, self.cfg.mem_req_peers).cloned().collect();
+        let chosen: Vec<_> = alive
+            .choose_multiple(&mut self.rng, self.cfg.mem_req_peers)
+            .cloned()
+            .collect();
         for (target, org) in chosen {
             self.send_mem_req(now, target, &org, out);
         }
@@ -582,19 +698,37 @@ impl Discovery {
 
     /// Signs a new own alive and pushes it to `propagate_peer_num` peers allowed to see it.
     fn push_self_alive(&mut self, now: Instant, out: &mut Vec<Output>) {
-        let Some(env) = self.fresh_self_alive(now) else { return };
+        if self.members.alive_count() == 0 {
+            return;
+        }
+        let Some(env) = self.fresh_self_alive(now) else {
+            return;
+        };
         let my_org = self.me.org.clone();
         let candidates: Vec<(RemoteTarget, OrgId)> = self
             .members
             .alive()
-            .filter(|m| may_forward(&my_org, &my_org, &self.me.endpoint, &m.view.org, &m.view.endpoint))
+            .filter(|m| {
+                may_forward(
+                    &my_org,
+                    &my_org,
+                    &self.me.endpoint,
+                    &m.view.org,
+                    &m.view.endpoint,
+                )
+            })
             .map(|m| (target_of(&m.view), m.view.org.clone()))
             .collect();
-        let chosen: Vec<_> =
-            candidates.choose_multiple(&mut self.rng, self.cfg.propagate_peer_num).cloned().collect();
+        let chosen: Vec<_> = candidates
+            .choose_multiple(&mut self.rng, self.cfg.propagate_peer_num)
+            .cloned()
+            .collect();
         for (to, org) in chosen {
             self.counters.alive_sent += 1;
-            out.push(Output::Send { to, envelope: for_target(&env, &my_org, &org) });
+            out.push(Output::Send {
+                to,
+                envelope: for_target(&env, &my_org, &org),
+            });
         }
     }
 
@@ -609,36 +743,64 @@ impl Discovery {
             .filter(|m| may_forward(&my_org, &a.org, &a.endpoint, &m.view.org, &m.view.endpoint))
             .map(|m| (target_of(&m.view), m.view.org.clone()))
             .collect();
-        let chosen: Vec<_> =
-            candidates.choose_multiple(&mut self.rng, self.cfg.propagate_peer_num).cloned().collect();
+        let chosen: Vec<_> = candidates
+            .choose_multiple(&mut self.rng, self.cfg.propagate_peer_num)
+            .cloned()
+            .collect();
         for (to, org) in chosen {
             self.counters.alive_sent += 1;
-            out.push(Output::Send { to, envelope: for_target(&a.envelope, &my_org, &org) });
+            out.push(Output::Send {
+                to,
+                envelope: for_target(&a.envelope, &my_org, &org),
+            });
         }
     }
 
     /// Sends our current alive to a member we just learned of through someone else.
     fn introduce(&mut self, now: Instant, pki_id: &PkiId, out: &mut Vec<Output>) {
-        let Some(m) = self.members.get(pki_id) else { return };
+        let Some(m) = self.members.get(pki_id) else {
+            return;
+        };
         let my_org = self.me.org.clone();
-        if !may_forward(&my_org, &my_org, &self.me.endpoint, &m.view.org, &m.view.endpoint) {
+        if !may_forward(
+            &my_org,
+            &my_org,
+            &self.me.endpoint,
+            &m.view.org,
+            &m.view.endpoint,
+        ) {
             return;
         }
         let (to, org) = (target_of(&m.view), m.view.org.clone());
-        let Some(env) = self.current_self_alive(now) else { return };
+        let Some(env) = self.current_self_alive(now) else {
+            return;
+        };
         self.counters.alive_sent += 1;
-        out.push(Output::Send { to, envelope: for_target(&env, &my_org, &org) });
+        out.push(Output::Send {
+            to,
+            envelope: for_target(&env, &my_org, &org),
+        });
     }
 
     /// Sends a membership request with a random nonce; returns the nonce, or `None` when the
     /// own alive could not be signed.
-    fn send_mem_req(&mut self, now: Instant, to: RemoteTarget, org: &str, out: &mut Vec<Output>) -> Option<u64> {
-        let own = self.current_self_alive(now)?;
+    fn send_mem_req(
+        &mut self,
+        now: Instant,
+        to: RemoteTarget,
+        org: &str,
+        out: &mut Vec<Output>,
+    ) -> Option<u64> {
+        // A fresh alive, as in Fabric: it resurrects us at a peer that took us for dead.
+        let own = self.fresh_self_alive(now)?;
         let nonce: u64 = self.rng.gen();
         self.recent_mem_req.insert(to.pki_id.clone(), now);
         self.counters.mem_req_sent += 1;
         let self_info = for_target(&own, &self.me.org, org);
-        out.push(Output::Send { to, envelope: mem_req_envelope(nonce, self_info) });
+        out.push(Output::Send {
+            to,
+            envelope: mem_req_envelope(nonce, self_info),
+        });
         Some(nonce)
     }
 
@@ -662,12 +824,16 @@ impl Discovery {
             }
         }
         self.seq_num += 1;
-        let in_cert_period = now.saturating_duration_since(self.started) < self.cfg.publish_cert_period;
+        let in_cert_period =
+            now.saturating_duration_since(self.started) < self.cfg.publish_cert_period;
         let parts = SelfAliveParts {
             pki_id: &self.me.pki_id,
             endpoint: &self.me.endpoint,
             metadata: &self.me.metadata,
-            timestamp: PeerTime { inc_num: self.inc_num, seq_num: self.seq_num },
+            timestamp: PeerTime {
+                inc_num: self.inc_num,
+                seq_num: self.seq_num,
+            },
             identity: in_cert_period.then_some(self.me.identity.as_slice()),
         };
         match sign_self_alive(&parts, self.secret.as_ref(), self.signer.as_ref()) {
@@ -686,7 +852,12 @@ impl Discovery {
     // ---- helpers ----
 
     fn is_own(&self, endpoint: &str) -> bool {
-        is_own_endpoint(endpoint, &self.me.endpoint, &self.me.internal_endpoint, self.my_port)
+        is_own_endpoint(
+            endpoint,
+            &self.me.endpoint,
+            &self.me.internal_endpoint,
+            self.my_port,
+        )
     }
 
     fn requested_recently(&self, pki_id: &PkiId, now: Instant) -> bool {
@@ -700,13 +871,24 @@ impl Discovery {
         let m = self.members.get(pki_id);
         self.attempts.iter().any(|a| {
             a.pki_id.as_ref() == Some(pki_id)
-                || m.is_some_and(|m| a.endpoint == m.view.endpoint || a.endpoint == m.view.internal_endpoint)
+                || m.is_some_and(|m| {
+                    a.endpoint == m.view.endpoint || a.endpoint == m.view.internal_endpoint
+                })
         })
     }
 }
 
+/// A foreign peer refuses (closes the connection on) a membership request from a peer
+/// without an external endpoint, since our alive may not be disclosed to it.
+fn may_ask(me: &SelfInfo, target_org: &str) -> bool {
+    target_org == me.org || !me.endpoint.is_empty()
+}
+
 fn target_of(v: &MemberView) -> RemoteTarget {
-    RemoteTarget { pki_id: v.pki_id.clone(), endpoint: v.preferred_endpoint().to_string() }
+    RemoteTarget {
+        pki_id: v.pki_id.clone(),
+        endpoint: v.preferred_endpoint().to_string(),
+    }
 }
 
 /// The envelope as a peer of `target_org` may see it: without the secret when foreign.

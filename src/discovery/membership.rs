@@ -89,11 +89,15 @@ impl Membership {
     }
 
     pub fn alive(&self) -> impl Iterator<Item = &Member> {
-        self.members.values().filter(|m| m.view.liveness == Liveness::Alive)
+        self.members
+            .values()
+            .filter(|m| m.view.liveness == Liveness::Alive)
     }
 
     pub fn dead(&self) -> impl Iterator<Item = &Member> {
-        self.members.values().filter(|m| m.view.liveness == Liveness::Dead)
+        self.members
+            .values()
+            .filter(|m| m.view.liveness == Liveness::Dead)
     }
 
     pub fn alive_count(&self) -> usize {
@@ -105,7 +109,8 @@ impl Membership {
     pub fn learn_alive(&mut self, a: &VerifiedAlive, now: Instant) -> Learned {
         match self.members.get_mut(&a.pki_id) {
             None => {
-                self.members.insert(a.pki_id.clone(), member_from(a, Liveness::Alive, now, ""));
+                self.members
+                    .insert(a.pki_id.clone(), member_from(a, Liveness::Alive, now, ""));
                 Learned::New
             }
             Some(m) => {
@@ -118,7 +123,11 @@ impl Membership {
                 }
                 let was_dead = m.view.liveness == Liveness::Dead;
                 let previous_internal = std::mem::take(&mut m.view.internal_endpoint);
+                let previous_org = std::mem::take(&mut m.view.org);
                 *m = member_from(a, Liveness::Alive, now, &previous_internal);
+                if m.view.org.is_empty() {
+                    m.view.org = previous_org;
+                }
                 if was_dead {
                     Learned::Resurrected
                 } else {
@@ -134,7 +143,8 @@ impl Membership {
         if self.members.contains_key(&a.pki_id) {
             return false;
         }
-        self.members.insert(a.pki_id.clone(), member_from(a, Liveness::Dead, now, ""));
+        self.members
+            .insert(a.pki_id.clone(), member_from(a, Liveness::Dead, now, ""));
         true
     }
 
@@ -170,7 +180,12 @@ impl Membership {
     }
 }
 
-fn member_from(a: &VerifiedAlive, liveness: Liveness, now: Instant, previous_internal: &str) -> Member {
+fn member_from(
+    a: &VerifiedAlive,
+    liveness: Liveness,
+    now: Instant,
+    previous_internal: &str,
+) -> Member {
     let internal_endpoint = match &a.internal_endpoint {
         Some(ep) => ep.clone(),
         None => previous_internal.to_string(),

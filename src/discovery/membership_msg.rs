@@ -3,7 +3,9 @@
 
 use prost::Message;
 
-use crate::proto::gossip::{gossip_message, Envelope, GossipMessage, MembershipRequest, MembershipResponse};
+use crate::proto::gossip::{
+    gossip_message, Envelope, GossipMessage, MembershipRequest, MembershipResponse,
+};
 
 /// `GossipMessage{nonce, tag EMPTY, mem_req{self_information, known: []}}`.
 pub fn mem_req_envelope(nonce: u64, self_alive: Envelope) -> Envelope {
@@ -24,10 +26,17 @@ pub fn mem_res_envelope(nonce: u64, alive: Vec<Envelope>, dead: Vec<Envelope>) -
         nonce,
         channel: Vec::new(),
         tag: gossip_message::Tag::Empty as i32,
-        content: Some(gossip_message::Content::MemRes(MembershipResponse { alive, dead })),
+        content: Some(gossip_message::Content::MemRes(MembershipResponse {
+            alive,
+            dead,
+        })),
     })
 }
 
 fn unsigned(msg: GossipMessage) -> Envelope {
-    Envelope { payload: msg.encode_to_vec(), signature: Vec::new(), secret_envelope: None }
+    Envelope {
+        payload: msg.encode_to_vec(),
+        signature: Vec::new(),
+        secret_envelope: None,
+    }
 }

@@ -48,21 +48,32 @@ pub fn verify_alive(
     }
     let identity = match &fields.identity {
         Some(identity) => {
-            mapper.put(&fields.pki_id, identity).map_err(|_| AliveReject::BadIdentity)?;
+            mapper
+                .put(&fields.pki_id, identity)
+                .map_err(|_| AliveReject::BadIdentity)?;
             identity.clone()
         }
-        None => mapper.get(&fields.pki_id).ok_or(AliveReject::UnknownIdentity)?,
+        None => mapper
+            .get(&fields.pki_id)
+            .ok_or(AliveReject::UnknownIdentity)?,
     };
     crypto
         .mcs
         .verify(&identity, &envelope.signature, &envelope.payload)
         .map_err(|_| AliveReject::BadSignature)?;
-    let org = crypto.advisor.org_by_peer_identity(&identity).ok_or(AliveReject::NoOrg)?;
+    let org = crypto
+        .advisor
+        .org_by_peer_identity(&identity)
+        .ok_or(AliveReject::NoOrg)?;
 
     let mut envelope = envelope.clone();
     let mut bad_secret = false;
     if let Some(secret) = &envelope.secret_envelope {
-        if crypto.mcs.verify(&identity, &secret.signature, &secret.payload).is_err() {
+        if crypto
+            .mcs
+            .verify(&identity, &secret.signature, &secret.payload)
+            .is_err()
+        {
             envelope.secret_envelope = None;
             bad_secret = true;
         }

@@ -21,7 +21,13 @@ pub fn builtin_crypto(config: &Config) -> Result<(Arc<Ed25519Crypto>, CryptoCont
         }
     };
     let mut trusted = config.fabgossip.trusted_orgs.clone();
-    trusted.extend(config.fabgossip.anchor_peers.iter().map(|a| a.mspid.clone()));
+    trusted.extend(
+        config
+            .fabgossip
+            .anchor_peers
+            .iter()
+            .map(|a| a.mspid.clone()),
+    );
     let crypto = Ed25519Crypto::new(config.peer.local_msp_id.clone(), seed, trusted);
     let ctx = crypto.context();
     Ok((crypto, ctx))

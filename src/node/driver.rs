@@ -39,10 +39,21 @@ pub(super) struct Driver {
 }
 
 impl Driver {
-    pub async fn run(mut self, mut events: mpsc::Receiver<CommEvent>, mut stop: watch::Receiver<bool>) {
+    pub async fn run(
+        mut self,
+        initial: Vec<Input>,
+        mut events: mpsc::Receiver<CommEvent>,
+        mut stop: watch::Receiver<bool>,
+    ) {
         self.step(Input::Tick);
+        for input in initial {
+            self.step(input);
+        }
         loop {
-            let deadline = self.discovery.next_deadline().min(Instant::now() + MAX_TICK);
+            let deadline = self
+                .discovery
+                .next_deadline()
+                .min(Instant::now() + MAX_TICK);
             tokio::select! {
                 biased;
                 _ = stop.changed() => break,
@@ -87,7 +98,11 @@ impl Driver {
             self.comm.close_conn(&info.pki_id);
             return None;
         };
-        Some(Input::Connected { pki_id: info.pki_id.clone(), org, endpoint: info.endpoint.clone() })
+        Some(Input::Connected {
+            pki_id: info.pki_id.clone(),
+            org,
+            endpoint: info.endpoint.clone(),
+        })
     }
 
     fn on_message(&self, m: ReceivedMessage) -> Option<Input> {
@@ -109,12 +124,30 @@ impl Driver {
                 };
                 let alive = self.check_alive(&env)?;
                 let from_org = self.crypto.advisor.org_by_peer_identity(&m.conn.identity)?;
-                Some(Input::MemReq { from, from_org, nonce: m.msg.nonce, alive })
+                Some(Input::MemReq {
+                    from,
+                    from_org,
+                    nonce: m.msg.nonce,
+                    alive,
+                })
             }
             Some(Content::MemRes(res)) => {
-                let alive = res.alive.iter().filter_map(|e| self.check_alive(e)).collect();
-                let dead = res.dead.iter().filter_map(|e| self.check_alive(e)).collect();
-                Some(Input::MemRes { from, nonce: m.msg.nonce, alive, dead })
+                let alive = res
+                    .alive
+                    .iter()
+                    .filter_map(|e| self.check_alive(e))
+                    .collect();
+                let dead = res
+                    .dead
+                    .iter()
+                    .filter_map(|e| self.check_alive(e))
+                    .collect();
+                Some(Input::MemRes {
+                    from,
+                    nonce: m.msg.nonce,
+                    alive,
+                    dead,
+                })
             }
             // Channels, pull, state and private data arrive with later parts of the node.
             _ => {
@@ -166,7 +199,13 @@ impl Driver {
     fn execute(&self, out: Output) -> bool {
         match out {
             Output::Send { to, envelope } => {
-                self.comm.send(envelope, &RemotePeer { endpoint: to.endpoint, pki_id: to.pki_id });
+                self.comm.send(
+                    envelope,
+                    &RemotePeer {
+                        endpoint: to.endpoint,
+                        pki_id: to.pki_id,
+                    },
+                );
                 false
             }
             Output::Probe { endpoint } => {
@@ -230,7 +269,11 @@ impl Driver {
                 endpoint: m.endpoint,
                 internal_endpoint: m.internal_endpoint,
                 org: m.org,
-                state: if m.liveness == Liveness::Alive { PeerState::Alive } else { PeerState::Dead },
+                state: if m.liveness == Liveness::Alive {
+                    PeerState::Alive
+                } else {
+                    PeerState::Dead
+                },
             })
             .collect();
         *self.view.write().unwrap_or_else(|e| e.into_inner()) = snapshot;

@@ -103,8 +103,9 @@ impl GossipService {
             recv_buff_size: g.recv_buff_size as usize,
             max_message_size: config.fabgossip.max_message_size,
         };
-        let (comm, events) =
-            Comm::start(comm_cfg, crypto.clone()).await.map_err(|e| NodeError::Comm(e.to_string()))?;
+        let (comm, events) = Comm::start(comm_cfg, crypto.clone())
+            .await
+            .map_err(|e| NodeError::Comm(e.to_string()))?;
         let bound = comm.local_addr();
 
         let internal_endpoint = effective_endpoint(config.internal_endpoint(), bound);
@@ -124,8 +125,10 @@ impl GossipService {
         let mcs = crypto.mcs.clone();
         let signer = Box::new(move |payload: &[u8]| mcs.sign(payload));
         let now = Instant::now();
-        let inc_num = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-        let mut discovery = Discovery::new(
+        let inc_num = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let discovery = Discovery::new(
             discovery_config(&config),
             me,
             g.bootstrap.clone(),
@@ -135,9 +138,16 @@ impl GossipService {
             inc_num ^ u64::from_le_bytes(crypto.self_pki_id.0[..8].try_into().unwrap_or([0; 8])),
         )
         .map_err(|e| NodeError::Config(e.to_string()))?;
-        for anchor in &config.fabgossip.anchor_peers {
-            discovery.handle(now, Input::AddAnchor { endpoint: anchor.endpoint(), org: anchor.mspid.clone() });
-        }
+        // Fed through the driver so the probes they cause are carried out.
+        let initial: Vec<Input> = config
+            .fabgossip
+            .anchor_peers
+            .iter()
+            .map(|a| Input::AddAnchor {
+                endpoint: a.endpoint(),
+                org: a.mspid.clone(),
+            })
+            .collect();
         let mapper = IdentityMapper::new(crypto.mcs.clone(), &crypto.self_identity)
             .map_err(|e| NodeError::Crypto(e.to_string()))?;
 
@@ -157,7 +167,7 @@ impl GossipService {
             next_purge: now,
             next_view_refresh: now,
         };
-        let handle = tokio::spawn(driver.run(events, stop_rx));
+        let handle = tokio::spawn(driver.run(initial, events, stop_rx));
         info!(pki_id = %crypto.self_pki_id, org = %crypto.self_org, listen = %bound,
               endpoint = %internal_endpoint, "gossip service started");
         Ok(GossipService {
@@ -256,7 +266,9 @@ async fn resolve(addr: &str) -> Result<SocketAddr, NodeError> {
     let mut addrs = tokio::net::lookup_host(addr)
         .await
         .map_err(|e| NodeError::Config(format!("peer.listenAddress {addr:?}: {e}")))?;
-    addrs.next().ok_or_else(|| NodeError::Config(format!("peer.listenAddress {addr:?}: no address")))
+    addrs
+        .next()
+        .ok_or_else(|| NodeError::Config(format!("peer.listenAddress {addr:?}: no address")))
 }
 
 #[cfg(test)]
