@@ -16,7 +16,7 @@ build:
 	$(CARGO) build --release --locked
 
 deps-python:
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r requirements-test.txt
 
 demo: build
 	$(PYTHON) examples/demo.py

@@ -1,0 +1,114 @@
+"""Driving peer processes that speak the peer process protocol.
+
+Every peer program of this project (`python3 -m fabgossip.peer`, the C peer, the Fabric node of
+the interop harness) prints JSON lines on stdout (`ready` first) and takes the words `peers`,
+`stats` and `shutdown` on stdin. `PeerProcess` starts one and talks to it; tests, the demo and the
+benchmarks all use it, so they drive every kind of peer the same way.
+"""
+
+import json
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+BINDINGS = Path(__file__).resolve().parent.parent
+
+
+def free_port():
+    """A port the OS just gave out; the peer binds it right after."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def python_peer_argv(config_path):
+    return [sys.executable, "-m", "fabgossip.peer", "--config", str(config_path)]
+
+
+class PeerProcess:
+    """One peer process. `argv` is the whole command line; stderr goes to `log_path`."""
+
+    def __init__(self, argv, log_path=None, env=None, ready_timeout=20):
+        full_env = dict(os.environ)
+        full_env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(BINDINGS), full_env.get("PYTHONPATH")]))
+        full_env.update(env or {})
+        self.log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.log, env=full_env)
+        self.lines = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.ready = self.expect("ready", timeout=ready_timeout)
+        self.pki_id = self.ready["pki_id"]
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            try:
+                self.lines.put(json.loads(raw))
+            except ValueError:
+                self.lines.put({"event": "garbage", "line": raw.decode(errors="replace")})
+        self.lines.put(None)
+
+    def expect(self, event, timeout=10):
+        """Waits for the next line of kind `event`; an `error` line or an exit raises."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no {event!r} line within {timeout}s")
+            try:
+                msg = self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if msg is None:
+                raise RuntimeError(f"peer exited (rc={self.proc.wait()}) before {event!r}")
+            if msg.get("event") == event:
+                return msg
+            if msg.get("event") == "error":
+                raise RuntimeError(f"peer error: {msg.get('message')}")
+
+    def command(self, word, event, timeout=10):
+        self.proc.stdin.write((word + "\n").encode())
+        self.proc.stdin.flush()
+        return self.expect(event, timeout)
+
+    def peers(self):
+        return self.command("peers", "peers")["peers"]
+
+    def alive_ids(self):
+        return {p["pki_id"] for p in self.peers() if p["state"] == "alive"}
+
+    def stats(self):
+        return self.command("stats", "stats")
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def stop(self):
+        """Graceful shutdown; falls back to kill."""
+        if self.proc.poll() is None:
+            try:
+                self.command("shutdown", "shutdown", timeout=10)
+                self.proc.wait(timeout=10)
+            except Exception:
+                self.kill()
+        if self.log is not subprocess.DEVNULL:
+            self.log.close()
+
+
+def wait_until(predicate, timeout, interval=0.05):
+    """Polls predicate() until it returns a true value; returns it, or the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
