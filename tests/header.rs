@@ -79,10 +79,7 @@ fn every_exported_item_is_documented() {
     for (i, line) in lines.iter().enumerate() {
         let t = line.trim_start();
         let is_item = (t.starts_with("#define FG_") && !t.starts_with("#define FG_VERSION"))
-            || (t.starts_with("typedef ")
-                && !lines
-                    .get(i.wrapping_sub(1))
-                    .is_some_and(|p| p.trim() == "}"))
+            || t.starts_with("typedef ")
             || (t.starts_with("fg_status fg_")
                 || t.starts_with("const char *fg_")
                 || t.starts_with("void fg_"));

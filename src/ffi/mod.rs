@@ -7,11 +7,12 @@
 //!   [`fg_bytes`](bytes::fg_bytes), freed with `fg_bytes_free`;
 //! - no panic crosses the boundary ([`panic`]); an `fg_*` call from inside a library
 //!   callback returns `FG_STATUS_REENTRANT` ([`reentry`]);
-//! - the library owns its Tokio runtime and installs no signal handler.
+//! - the library owns its Tokio runtime and installs no signal handler; its threads block
+//!   SIGPIPE in their own masks.
 //!
 //! Files: [`status`], [`bytes`], [`panic`], [`reentry`], [`callbacks`] (host crypto
 //! table), [`log`] (tracing → host), [`service`] (the singleton and its calls),
-//! [`counters`] (refusals and caught panics).
+//! [`counters`] (refusals and caught panics), `sigpipe` (library threads block SIGPIPE).
 
 #![allow(non_camel_case_types)]
 
@@ -22,6 +23,7 @@ pub mod log;
 pub mod panic;
 pub mod reentry;
 pub mod service;
+mod sigpipe;
 pub mod status;
 
 use std::ffi::c_char;

@@ -51,15 +51,28 @@ fn node_status(e: &NodeError) -> fg_status {
     }
 }
 
-/// Runs `work` where blocking is allowed: inline, or on a helper thread when the caller is
-/// itself inside a Tokio runtime (a Rust host), where `block_on` and dropping a runtime panic.
-fn off_runtime<R: Send>(work: impl FnOnce() -> R + Send) -> R {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return work();
-    }
-    std::thread::scope(|s| match s.spawn(work).join() {
-        Ok(r) => r,
-        Err(payload) => std::panic::resume_unwind(payload),
+/// Runs `work` (init or shutdown) on a short-lived library thread: blocking is allowed
+/// there even when the caller is inside a Tokio runtime (a Rust host), and SIGPIPE is
+/// blocked like on every library thread. Host callbacks made during `work` run there too.
+/// `None` when the thread cannot be created.
+fn on_control_thread<R: Send>(work: impl FnOnce() -> R + Send) -> Option<R> {
+    std::thread::scope(|s| {
+        let handle = std::thread::Builder::new()
+            .name("fg-control".into())
+            .spawn_scoped(s, || {
+                crate::ffi::sigpipe::block_on_this_thread();
+                work()
+            });
+        match handle {
+            Ok(h) => match h.join() {
+                Ok(r) => Some(r),
+                Err(payload) => std::panic::resume_unwind(payload),
+            },
+            Err(e) => {
+                tracing::error!(target: "fabgossip::ffi", "cannot start a control thread: {e}");
+                None
+            }
+        }
     })
 }
 
@@ -71,6 +84,7 @@ fn build_runtime() -> Result<tokio::runtime::Runtime, InitError> {
         .thread_name("fg-worker")
         .enable_io()
         .enable_time()
+        .on_thread_start(crate::ffi::sigpipe::block_on_this_thread)
         .build()
         .map_err(|e| InitError(FG_STATUS_INTERNAL, format!("cannot build the runtime: {e}")))
 }
@@ -156,7 +170,12 @@ pub unsafe extern "C" fn fg_init(
         } else {
             let text = std::slice::from_raw_parts(config_text.cast::<u8>(), config_len);
             let host = host.clone();
-            off_runtime(move || init(text, host))
+            on_control_thread(move || init(text, host)).unwrap_or_else(|| {
+                Err(InitError(
+                    FG_STATUS_INTERNAL,
+                    "cannot start a control thread".into(),
+                ))
+            })
         };
         match result {
             Ok(()) => FG_STATUS_OK,
@@ -186,7 +205,7 @@ pub unsafe extern "C" fn fg_init(
 pub extern "C" fn fg_shutdown() -> fg_status {
     ffi_boundary!(FG_STATUS_PANIC, {
         reject_reentry!();
-        off_runtime(|| {
+        on_control_thread(|| {
             let mut lifecycle = lock(&LIFECYCLE);
             let Some(Running {
                 runtime,
@@ -206,6 +225,7 @@ pub extern "C" fn fg_shutdown() -> fg_status {
             }
             FG_STATUS_OK
         })
+        .unwrap_or(FG_STATUS_INTERNAL)
     })
 }
 
@@ -461,6 +481,21 @@ mod tests {
         let v = serde_json::from_slice(std::slice::from_raw_parts(out.ptr, out.len)).unwrap();
         fg_bytes_free(&mut out);
         v
+    }
+
+    #[test]
+    fn runtime_threads_block_sigpipe() {
+        let Ok(rt) = build_runtime() else {
+            panic!("runtime")
+        };
+        let blocked = rt.block_on(async {
+            tokio::spawn(async { crate::ffi::sigpipe::blocked_on_this_thread() })
+                .await
+                .unwrap()
+        });
+        assert!(blocked);
+        let control = on_control_thread(crate::ffi::sigpipe::blocked_on_this_thread);
+        assert_eq!(control, Some(true));
     }
 
     #[test]

@@ -6,6 +6,7 @@ import hashlib
 import re
 import secrets
 import time
+from pathlib import Path
 
 import pytest
 from cryptography.exceptions import InvalidSignature
@@ -159,15 +160,29 @@ def test_bad_config_is_a_config_error_naming_the_key(service, tmp_path):
         service.peers()
 
 
+def worker_threads():
+    """Threads of this process named by the library's runtime."""
+    names = []
+    for comm in Path("/proc/self/task").glob("*/comm"):
+        try:
+            names.append(comm.read_text().strip())
+        except OSError:  # the thread ended meanwhile
+            pass
+    return [n for n in names if n == "fg-worker"]
+
+
 def test_lifecycle_double_init_shutdown_twice_restart(service, tmp_path):
     text = in_process_config(tmp_path)
     service.init(text)
+    # A new thread takes its name a moment after it starts.
+    assert wait_until(lambda: len(worker_threads()) >= 2, 5), "the runtime runs two named workers"
     me = service.self_info()
     assert me["org"] == "Org1MSP" and re.fullmatch(r"[0-9a-f]{64}", me["pki_id"])
     with pytest.raises(errors.AlreadyInitializedError):
         service.init(text)
     assert service.self_info() == me, "a refused init leaves the running service alone"
     service.shutdown()
+    assert worker_threads() == [], "fg_shutdown joined the runtime's threads"
     service.shutdown()
     with pytest.raises(errors.NotInitializedError):
         service.self_info()

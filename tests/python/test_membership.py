@@ -79,9 +79,9 @@ def test_a_killed_peer_is_seen_dead_then_alive_after_restart(network):
     def seen_dead_by_all():
         return all(any(e["pki_id"] == victim_id and e["state"] == "dead" for e in o.peers()) for o in observers)
 
-    started = time.monotonic()
+    # A lost connection may declare it dead at once (Fabric's "presumed dead"); otherwise
+    # the alive expiration does.
     assert wait_until(seen_dead_by_all, EXPIRE_S, 0.2), [o.peers() for o in observers]
-    assert time.monotonic() - started >= 0.5, "declared dead faster than the expiration allows"
 
     restarted = network.start("b1")
     assert restarted.pki_id == victim_id, "same identity seed, same PKI-ID"
