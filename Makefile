@@ -28,6 +28,9 @@ test-rust:
 
 test-c: build
 	$(MAKE) -C tests/c check
+	mkdir -p build/c
+	$(CC) -std=c11 -Wall -Werror -pedantic -Iinclude examples/c/minimal.c -Ltarget/release -lfabgossip -o build/c/minimal
+	LD_LIBRARY_PATH=target/release build/c/minimal
 
 test-python: build deps-python
 	$(PYTHON) -m pytest -q tests/python
