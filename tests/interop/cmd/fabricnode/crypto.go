@@ -61,8 +61,8 @@ type edCrypto struct {
 	signer  ed25519.PrivateKey
 	trusted map[string]bool
 
-	mu           sync.RWMutex
-	channelOrgs  map[string]map[string]bool // channel → orgs allowed to sign for it
+	mu          sync.RWMutex
+	channelOrgs map[string]map[string]bool // channel → orgs allowed to sign for it
 }
 
 func newEdCrypto(signer ed25519.PrivateKey, trustedOrgs []string) *edCrypto {
