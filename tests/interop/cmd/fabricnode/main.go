@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -86,7 +87,33 @@ func parseOptions(args []string) (*options, error) {
 	if o.reconnectInterval < 0 {
 		return nil, fmt.Errorf("--reconnect-interval must be positive")
 	}
+	for _, b := range o.bootstrapPeers() {
+		if err := checkEndpoint(b); err != nil {
+			return nil, fmt.Errorf("--bootstrap: %w", err)
+		}
+	}
+	if o.externalEndpoint != "" {
+		if err := checkEndpoint(o.externalEndpoint); err != nil {
+			return nil, fmt.Errorf("--external-endpoint: %w", err)
+		}
+	}
+	if _, err := o.signer(); err != nil {
+		return nil, err
+	}
 	return o, nil
+}
+
+// checkEndpoint accepts host:port with a port in 1..65535.
+func checkEndpoint(ep string) error {
+	host, port, err := net.SplitHostPort(ep)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %w", ep, err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 || host == "" {
+		return fmt.Errorf("%q is not host:port with a port in 1..65535", ep)
+	}
+	return nil
 }
 
 func (o *options) signer() (ed25519.PrivateKey, error) {
