@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -340,22 +341,43 @@ func newIdentity(t *testing.T, mspID string) identity {
 	return identity{seedHex: hex.EncodeToString(seed), pkiID: hex.EncodeToString(sum[:])}
 }
 
-// freeAddrs reserves n loopback ports and releases them together right before
-// use, so that every node's address is known before any node starts.
+// freeAddrs picks n free loopback ports below the kernel's ephemeral range, so
+// that no outgoing connection of an already started node can take a port
+// before the node meant to listen on it binds it. Every node's address is thus
+// known before any node starts.
 func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	var ls []net.Listener
-	var addrs []string
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("reserve port: %v", err)
+	low := 32768
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(data)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil && v > 12000 {
+				low = v
+			}
 		}
-		ls = append(ls, l)
-		addrs = append(addrs, l.Addr().String())
 	}
-	for _, l := range ls {
+	const base = 10000
+	var addrs []string
+	taken := map[int]bool{}
+	for tries := 0; len(addrs) < n; tries++ {
+		if tries > 1000 {
+			t.Fatalf("no %d free loopback ports in %d..%d", n, base, low)
+		}
+		var b [2]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			t.Fatalf("random port: %v", err)
+		}
+		port := base + (int(b[0])<<8|int(b[1]))%(low-base)
+		if taken[port] {
+			continue
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
 		l.Close()
+		taken[port] = true
+		addrs = append(addrs, addr)
 	}
 	return addrs
 }
