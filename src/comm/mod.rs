@@ -1,1 +1,263 @@
-//! (in progress)
+//! Authenticated gRPC comm (reference §4.1): the `gossip.Gossip` server, the dialer, the
+//! ConnEstablish handshake with its TLS-certificate binding, and one connection per PKI-ID.
+//!
+//! - [`tls`]: TLS material and the verifiers of both roles.
+//! - [`handshake`]: building and checking ConnEstablish.
+//! - [`conn`]: one stream: send queue, close signal, read loop.
+//! - [`conn_store`]: one connection per PKI-ID, dials in flight.
+//! - `dialer` / `server`: the client and server sides; `io`: the byte streams under gRPC.
+//! - `shared`: state shared by the tasks; [`metrics`]: counters.
+//!
+//! Deviation from Fabric, documented in [`conn_store`]: when two peers dial each other at the
+//! same moment, both keep the stream dialed by the smaller PKI-ID, where Fabric can close both.
+
+pub mod conn;
+pub mod conn_store;
+mod dialer;
+pub mod handshake;
+mod io;
+pub mod metrics;
+mod server;
+mod shared;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+pub use handshake::HandshakeError;
+pub use metrics::{CommMetricsSnapshot, HandshakeFailure, HandshakeFailureCounts};
+pub use tls::TlsIdentity;
+
+use crate::crypto::{CryptoContext, CryptoError};
+use crate::proto::gossip::{Envelope, GossipMessage};
+use crate::types::PkiId;
+use shared::{Shared, TlsContext};
+
+/// Comm settings; defaults are Fabric's (`peer.gossip.*` of core.yaml).
+#[derive(Debug, Clone)]
+pub struct CommConfig {
+    /// Where the gossip gRPC server listens; port 0 picks a free port (see `Comm::local_addr`).
+    pub listen_addr: SocketAddr,
+    /// `None` = plaintext. With TLS, the same certificate is the server and the client cert.
+    pub tls: Option<TlsIdentity>,
+    /// Refuse TLS clients that present no certificate (`peer.tls.clientAuthRequired`).
+    pub client_auth_required: bool,
+    /// `peer.gossip.dialTimeout`, 3 s.
+    pub dial_timeout: Duration,
+    /// `peer.gossip.connTimeout`, 2 s: Ping and ConnEstablish deadlines.
+    pub conn_timeout: Duration,
+    /// `peer.gossip.sendBuffSize`, 200: envelopes queued per connection before dropping.
+    pub send_buff_size: usize,
+    /// `peer.gossip.recvBuffSize`, 20. The events channel holds
+    /// `recv_buff_size × EVENTS_PER_RECV_SLOT` events (1000 by default), shared by all
+    /// connections.
+    pub recv_buff_size: usize,
+    /// Largest gRPC message sent or accepted, 100 MiB.
+    pub max_message_size: usize,
+}
+
+/// Events channel capacity per unit of `recv_buff_size`.
+pub const EVENTS_PER_RECV_SLOT: usize = 50;
+
+impl Default for CommConfig {
+    fn default() -> Self {
+        CommConfig {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: None,
+            client_auth_required: false,
+            dial_timeout: Duration::from_secs(3),
+            conn_timeout: Duration::from_secs(2),
+            send_buff_size: 200,
+            recv_buff_size: 20,
+            max_message_size: 100 * 1024 * 1024,
+        }
+    }
+}
+
+/// Why a comm operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommError {
+    #[error("invalid comm config: {0}")]
+    Config(String),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("invalid endpoint {0}")]
+    InvalidEndpoint(String),
+    #[error("dialing {endpoint}: {reason}")]
+    Dial { endpoint: String, reason: String },
+    #[error("handshake with {endpoint} failed: {error}")]
+    Handshake {
+        endpoint: String,
+        error: HandshakeError,
+    },
+    #[error("{0} is this peer")]
+    SelfConnection(String),
+    #[error("crypto: {0}")]
+    Crypto(#[from] CryptoError),
+    #[error("comm is stopped")]
+    Stopped,
+}
+
+impl CommError {
+    /// The handshake failure reason, when this is a handshake failure.
+    pub fn handshake_failure(&self) -> Option<HandshakeFailure> {
+        match self {
+            CommError::Handshake { error, .. } => Some(error.reason),
+            _ => None,
+        }
+    }
+}
+
+/// A peer to send to. `pki_id` may be empty when only the endpoint is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemotePeer {
+    pub endpoint: String,
+    pub pki_id: PkiId,
+}
+
+/// The remote's signed ConnEstablish, kept as a credential (Fabric's `AuthInfo`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthInfo {
+    /// The envelope payload (a marshaled GossipMessage carrying the ConnEstablish).
+    pub signed_data: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+/// An authenticated remote peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    pub pki_id: PkiId,
+    /// Serialized identity (`msp.SerializedIdentity` bytes).
+    pub identity: Vec<u8>,
+    /// The endpoint we dialed, or the remote socket address of an inbound stream.
+    pub endpoint: String,
+    pub auth: AuthInfo,
+}
+
+/// A gossip message received on an authenticated stream.
+#[derive(Debug, Clone)]
+pub struct ReceivedMessage {
+    pub conn: Arc<ConnectionInfo>,
+    /// The envelope exactly as received (forward these bytes, never a re-encoding).
+    pub envelope: Envelope,
+    /// `envelope.payload` decoded.
+    pub msg: GossipMessage,
+}
+
+#[derive(Debug, Clone)]
+pub enum CommEvent {
+    Message(ReceivedMessage),
+    /// After a successful non-probe handshake, either direction.
+    Connected(Arc<ConnectionInfo>),
+    /// The connection closed, a dial failed, a send failed, or the peer switched identity.
+    Disconnected(PkiId),
+}
+
+/// The comm service. Cheap to clone.
+#[derive(Clone)]
+pub struct Comm {
+    shared: Arc<Shared>,
+}
+
+impl Comm {
+    /// Binds the listener and starts serving. Must be called within a Tokio runtime.
+    pub async fn start(
+        cfg: CommConfig,
+        crypto: CryptoContext,
+    ) -> Result<(Comm, mpsc::Receiver<CommEvent>), CommError> {
+        if cfg.send_buff_size == 0 || cfg.recv_buff_size == 0 {
+            return Err(CommError::Config(
+                "sendBuffSize and recvBuffSize must be positive".into(),
+            ));
+        }
+        if cfg.max_message_size == 0 || cfg.dial_timeout.is_zero() || cfg.conn_timeout.is_zero() {
+            return Err(CommError::Config(
+                "timeouts and max message size must be positive".into(),
+            ));
+        }
+        let tls = match &cfg.tls {
+            None => None,
+            Some(id) => Some(TlsContext {
+                server: id.server_config(cfg.client_auth_required)?,
+                client: id.client_config()?,
+                cert_hash: id.cert_hash(),
+            }),
+        };
+        let listener = tokio::net::TcpListener::bind(cfg.listen_addr)
+            .await
+            .map_err(|source| CommError::Bind {
+                addr: cfg.listen_addr,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| CommError::Bind {
+            addr: cfg.listen_addr,
+            source,
+        })?;
+        let (tx, rx) = mpsc::channel(cfg.recv_buff_size.saturating_mul(EVENTS_PER_RECV_SLOT));
+        let shared = Arc::new(Shared::new(
+            cfg,
+            crypto,
+            tls,
+            local_addr,
+            tx,
+            tokio::runtime::Handle::current(),
+        ));
+        server::spawn(&shared, listener);
+        tracing::info!(
+            addr = %local_addr,
+            tls = shared.tls.is_some(),
+            pki_id = %shared.crypto.self_pki_id,
+            "comm listening"
+        );
+        Ok((Comm { shared }, rx))
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// Non-blocking. Uses the existing connection to `to.pki_id` if any, otherwise dials
+    /// `to.endpoint` in the background (concurrent dials deduplicated) and sends once
+    /// connected. A full queue drops the envelope (`overflow_count`).
+    pub fn send(&self, env: Envelope, to: &RemotePeer) {
+        self.shared.send(env, to)
+    }
+
+    /// Dial + handshake with probe=true: learns who is at `endpoint` without registering.
+    pub async fn handshake(&self, endpoint: &str) -> Result<ConnectionInfo, CommError> {
+        self.shared.handshake(endpoint).await
+    }
+
+    /// Dial + Ping only.
+    pub async fn probe(&self, endpoint: &str) -> Result<(), CommError> {
+        self.shared.probe(endpoint).await
+    }
+
+    /// Closes the connection to `pki_id`, if any. No `Disconnected` event follows.
+    pub fn close_conn(&self, pki_id: &PkiId) {
+        self.shared.close_conn(pki_id)
+    }
+
+    /// PKI-IDs with a registered connection.
+    pub fn connected(&self) -> Vec<PkiId> {
+        self.shared.store.connected()
+    }
+
+    pub fn metrics(&self) -> CommMetricsSnapshot {
+        self.shared.metrics.snapshot()
+    }
+
+    /// Closes the listener, every connection and task. Idempotent.
+    pub async fn stop(&self) {
+        self.shared.stop().await
+    }
+}

@@ -1,0 +1,261 @@
+//! Counters of the comm layer. Plain atomics: cheap to bump from any task,
+//! read as a consistent-enough snapshot by `Comm::metrics`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why a handshake (ConnEstablish exchange, or the TLS/transport part before it) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HandshakeFailure {
+    /// The envelope did not decode, or the first message was not a ConnEstablish.
+    BadMessage,
+    /// The ConnEstablish carried no PKI-ID.
+    MissingPkiId,
+    /// `validate_identity` refused the identity, or its PKI-ID could not be computed.
+    InvalidIdentity,
+    /// The claimed PKI-ID is not the PKI-ID of the claimed identity.
+    PkiIdMismatch,
+    /// TLS is on but the remote presented no certificate.
+    NoTlsCert,
+    /// The ConnEstablish's `tls_cert_hash` is not the hash of the certificate seen.
+    CertHashMismatch,
+    /// The envelope signature did not verify with the claimed identity.
+    BadSignature,
+    /// No ConnEstablish arrived within `conn_timeout`.
+    Timeout,
+    /// Dialing an expected PKI-ID reached a peer of another organization.
+    UnexpectedPeer,
+    /// The stream ended, the TLS handshake or the transport failed.
+    Transport,
+}
+
+impl HandshakeFailure {
+    /// Short stable name, used in logs and by tests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandshakeFailure::BadMessage => "bad_message",
+            HandshakeFailure::MissingPkiId => "missing_pki_id",
+            HandshakeFailure::InvalidIdentity => "invalid_identity",
+            HandshakeFailure::PkiIdMismatch => "pki_id_mismatch",
+            HandshakeFailure::NoTlsCert => "no_tls_cert",
+            HandshakeFailure::CertHashMismatch => "cert_hash_mismatch",
+            HandshakeFailure::BadSignature => "bad_signature",
+            HandshakeFailure::Timeout => "timeout",
+            HandshakeFailure::UnexpectedPeer => "unexpected_peer",
+            HandshakeFailure::Transport => "transport",
+        }
+    }
+}
+
+impl std::fmt::Display for HandshakeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Handshake failures, one counter per reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HandshakeFailureCounts {
+    pub bad_message: u64,
+    pub missing_pki_id: u64,
+    pub invalid_identity: u64,
+    pub pki_id_mismatch: u64,
+    pub no_tls_cert: u64,
+    pub cert_hash_mismatch: u64,
+    pub bad_signature: u64,
+    pub timeout: u64,
+    pub unexpected_peer: u64,
+    pub transport: u64,
+}
+
+impl HandshakeFailureCounts {
+    pub fn get(&self, reason: HandshakeFailure) -> u64 {
+        match reason {
+            HandshakeFailure::BadMessage => self.bad_message,
+            HandshakeFailure::MissingPkiId => self.missing_pki_id,
+            HandshakeFailure::InvalidIdentity => self.invalid_identity,
+            HandshakeFailure::PkiIdMismatch => self.pki_id_mismatch,
+            HandshakeFailure::NoTlsCert => self.no_tls_cert,
+            HandshakeFailure::CertHashMismatch => self.cert_hash_mismatch,
+            HandshakeFailure::BadSignature => self.bad_signature,
+            HandshakeFailure::Timeout => self.timeout,
+            HandshakeFailure::UnexpectedPeer => self.unexpected_peer,
+            HandshakeFailure::Transport => self.transport,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.bad_message
+            + self.missing_pki_id
+            + self.invalid_identity
+            + self.pki_id_mismatch
+            + self.no_tls_cert
+            + self.cert_hash_mismatch
+            + self.bad_signature
+            + self.timeout
+            + self.unexpected_peer
+            + self.transport
+    }
+}
+
+/// A point-in-time copy of the comm counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommMetricsSnapshot {
+    /// Envelopes handed to gRPC for sending (Fabric: `gossip_comm_messages_sent`).
+    pub messages_sent: u64,
+    /// Envelopes received on an authenticated stream (Fabric: `gossip_comm_messages_received`).
+    pub messages_received: u64,
+    /// Envelopes dropped because a send queue was full (Fabric: `gossip_comm_overflow_count`).
+    pub overflow_count: u64,
+    /// Streams closed because an envelope's payload was not a GossipMessage.
+    pub bad_messages: u64,
+    /// Message events dropped because the events channel was full.
+    pub events_dropped: u64,
+    /// Envelopes dropped because the connection they were queued on closed first, or the
+    /// dial they waited for failed.
+    pub send_failures: u64,
+    /// Dials (TCP/TLS connect, Ping, stream open, handshake) that failed.
+    pub dial_failures: u64,
+    /// Connections registered after a successful handshake, both directions.
+    pub connections_opened: u64,
+    /// Registered connections that were closed, for any reason.
+    pub connections_closed: u64,
+    /// Handshake failures by reason, both directions.
+    pub handshake_failures: HandshakeFailureCounts,
+}
+
+#[derive(Default)]
+pub(crate) struct CommMetrics {
+    messages_sent: AtomicU64,
+    messages_received: AtomicU64,
+    overflow_count: AtomicU64,
+    bad_messages: AtomicU64,
+    events_dropped: AtomicU64,
+    send_failures: AtomicU64,
+    dial_failures: AtomicU64,
+    connections_opened: AtomicU64,
+    connections_closed: AtomicU64,
+    hs_bad_message: AtomicU64,
+    hs_missing_pki_id: AtomicU64,
+    hs_invalid_identity: AtomicU64,
+    hs_pki_id_mismatch: AtomicU64,
+    hs_no_tls_cert: AtomicU64,
+    hs_cert_hash_mismatch: AtomicU64,
+    hs_bad_signature: AtomicU64,
+    hs_timeout: AtomicU64,
+    hs_unexpected_peer: AtomicU64,
+    hs_transport: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+fn load(c: &AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
+}
+
+impl CommMetrics {
+    pub(crate) fn sent(&self) {
+        bump(&self.messages_sent)
+    }
+    pub(crate) fn received(&self) {
+        bump(&self.messages_received)
+    }
+    pub(crate) fn overflow(&self) {
+        bump(&self.overflow_count)
+    }
+    pub(crate) fn bad_message(&self) {
+        bump(&self.bad_messages)
+    }
+    pub(crate) fn event_dropped(&self) {
+        bump(&self.events_dropped)
+    }
+    pub(crate) fn send_failed(&self) {
+        bump(&self.send_failures)
+    }
+    pub(crate) fn send_failed_n(&self, n: usize) {
+        self.send_failures.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    pub(crate) fn dial_failed(&self) {
+        bump(&self.dial_failures)
+    }
+    pub(crate) fn conn_opened(&self) {
+        bump(&self.connections_opened)
+    }
+    pub(crate) fn conn_closed(&self) {
+        bump(&self.connections_closed)
+    }
+
+    pub(crate) fn handshake_failed(&self, reason: HandshakeFailure) {
+        bump(match reason {
+            HandshakeFailure::BadMessage => &self.hs_bad_message,
+            HandshakeFailure::MissingPkiId => &self.hs_missing_pki_id,
+            HandshakeFailure::InvalidIdentity => &self.hs_invalid_identity,
+            HandshakeFailure::PkiIdMismatch => &self.hs_pki_id_mismatch,
+            HandshakeFailure::NoTlsCert => &self.hs_no_tls_cert,
+            HandshakeFailure::CertHashMismatch => &self.hs_cert_hash_mismatch,
+            HandshakeFailure::BadSignature => &self.hs_bad_signature,
+            HandshakeFailure::Timeout => &self.hs_timeout,
+            HandshakeFailure::UnexpectedPeer => &self.hs_unexpected_peer,
+            HandshakeFailure::Transport => &self.hs_transport,
+        })
+    }
+
+    pub(crate) fn snapshot(&self) -> CommMetricsSnapshot {
+        CommMetricsSnapshot {
+            messages_sent: load(&self.messages_sent),
+            messages_received: load(&self.messages_received),
+            overflow_count: load(&self.overflow_count),
+            bad_messages: load(&self.bad_messages),
+            events_dropped: load(&self.events_dropped),
+            send_failures: load(&self.send_failures),
+            dial_failures: load(&self.dial_failures),
+            connections_opened: load(&self.connections_opened),
+            connections_closed: load(&self.connections_closed),
+            handshake_failures: HandshakeFailureCounts {
+                bad_message: load(&self.hs_bad_message),
+                missing_pki_id: load(&self.hs_missing_pki_id),
+                invalid_identity: load(&self.hs_invalid_identity),
+                pki_id_mismatch: load(&self.hs_pki_id_mismatch),
+                no_tls_cert: load(&self.hs_no_tls_cert),
+                cert_hash_mismatch: load(&self.hs_cert_hash_mismatch),
+                bad_signature: load(&self.hs_bad_signature),
+                timeout: load(&self.hs_timeout),
+                unexpected_peer: load(&self.hs_unexpected_peer),
+                transport: load(&self.hs_transport),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_reason_has_its_own_counter() {
+        let m = CommMetrics::default();
+        let all = [
+            HandshakeFailure::BadMessage,
+            HandshakeFailure::MissingPkiId,
+            HandshakeFailure::InvalidIdentity,
+            HandshakeFailure::PkiIdMismatch,
+            HandshakeFailure::NoTlsCert,
+            HandshakeFailure::CertHashMismatch,
+            HandshakeFailure::BadSignature,
+            HandshakeFailure::Timeout,
+            HandshakeFailure::UnexpectedPeer,
+            HandshakeFailure::Transport,
+        ];
+        for (i, r) in all.iter().enumerate() {
+            for _ in 0..=i {
+                m.handshake_failed(*r);
+            }
+        }
+        let s = m.snapshot().handshake_failures;
+        for (i, r) in all.iter().enumerate() {
+            assert_eq!(s.get(*r), i as u64 + 1, "{r}");
+        }
+        assert_eq!(s.total(), (1..=all.len() as u64).sum::<u64>());
+    }
+}

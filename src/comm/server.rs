@@ -1,0 +1,237 @@
+//! The server side: the listener (TLS accepted off the accept loop), the tonic server and the
+//! `gossip.Gossip` service (`GossipStream`, `Ping`).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tonic::{Request, Response, Status};
+
+use super::conn::{Connection, Direction, Pipe};
+use super::handshake::{self, HandshakeError};
+use super::io::{PeerConnInfo, ServerIo};
+use super::metrics::HandshakeFailure;
+use super::shared::Shared;
+use super::ConnectionInfo;
+use crate::proto::gossip::gossip_server::{Gossip, GossipServer};
+use crate::proto::gossip::{Empty, Envelope};
+
+/// Fabric's `handshakeTimeout`: a TLS handshake that takes longer is abandoned.
+const TLS_ACCEPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Server keepalive as Fabric's peer server (7200 s interval, 20 s timeout).
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(7200);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Pause after a failed accept (e.g. out of file descriptors) so the loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Starts the accept loop and the gRPC server on `listener`, both as tracked tasks that end
+/// on shutdown.
+pub(crate) fn spawn(shared: &Arc<Shared>, listener: TcpListener) {
+    let (tx, rx) = mpsc::channel::<Result<ServerIo, std::io::Error>>(64);
+    let s = shared.clone();
+    shared.spawn(async move { accept_loop(s, listener, tx).await });
+
+    let s = shared.clone();
+    shared.spawn(async move {
+        let max = s.cfg.max_message_size;
+        let svc = GossipServer::new(GossipService { shared: s.clone() })
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let incoming = tokio_stream::wrappers::ReceiverStream::new(rx);
+        let result = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+            .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+            .add_service(svc)
+            .serve_with_incoming_shutdown(incoming, s.wait_shutdown())
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "gossip gRPC server failed");
+        }
+    });
+}
+
+async fn accept_loop(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    tx: mpsc::Sender<Result<ServerIo, std::io::Error>>,
+) {
+    let acceptor = shared
+        .tls
+        .as_ref()
+        .map(|t| tokio_rustls::TlsAcceptor::from(t.server.clone()));
+    loop {
+        let accepted = tokio::select! {
+            _ = shared.wait_shutdown() => return,
+            a = listener.accept() => a,
+        };
+        let (tcp, remote) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        match &acceptor {
+            None => {
+                if tx.send(Ok(ServerIo::Plain(tcp))).await.is_err() {
+                    return;
+                }
+            }
+            Some(acceptor) => {
+                // The TLS handshake runs in its own task so a slow client cannot stall accepts.
+                let (acceptor, tx, s) = (acceptor.clone(), tx.clone(), shared.clone());
+                shared.spawn(async move {
+                    let hs = tokio::select! {
+                        _ = s.wait_shutdown() => return,
+                        r = tokio::time::timeout(TLS_ACCEPT_TIMEOUT, acceptor.accept(tcp)) => r,
+                    };
+                    match hs {
+                        Ok(Ok(tls)) => {
+                            let _ = tx.send(Ok(ServerIo::Tls(Box::new(tls)))).await;
+                        }
+                        Ok(Err(e)) => {
+                            s.metrics.handshake_failed(HandshakeFailure::Transport);
+                            tracing::info!(%remote, error = %e, "TLS handshake failed");
+                        }
+                        Err(_) => {
+                            s.metrics.handshake_failed(HandshakeFailure::Timeout);
+                            tracing::info!(%remote, "TLS handshake timed out");
+                        }
+                    }
+                });
+            }
+        }
+    }
+}
+
+struct GossipService {
+    shared: Arc<Shared>,
+}
+
+type OutStream = Pin<Box<dyn Stream<Item = Result<Envelope, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl Gossip for GossipService {
+    type GossipStreamStream = OutStream;
+
+    async fn gossip_stream(
+        &self,
+        request: Request<tonic::Streaming<Envelope>>,
+    ) -> Result<Response<OutStream>, Status> {
+        let shared = &self.shared;
+        if shared.is_stopping() {
+            return Err(Status::unavailable("shutting down"));
+        }
+        let peer = request
+            .extensions()
+            .get::<PeerConnInfo>()
+            .cloned()
+            .unwrap_or(PeerConnInfo {
+                remote_addr: None,
+                peer_cert: None,
+            });
+        let remote = peer.remote_addr.map(|a| a.to_string()).unwrap_or_default();
+        if shared.tls.is_some() && peer.peer_cert.is_none() {
+            shared.metrics.handshake_failed(HandshakeFailure::NoTlsCert);
+            tracing::warn!(%remote, "handshake failed: no_tls_cert: client presented no TLS certificate");
+            return Err(Status::unauthenticated("no TLS certificate"));
+        }
+        let own = handshake::conn_establish(&shared.crypto, shared.self_cert_hash(), false)
+            .map_err(|e| Status::internal(format!("signing ConnEstablish: {e}")))?;
+        let (pipe, outbound) = Pipe::new(shared.cfg.send_buff_size, shared.metrics.clone());
+        // Cannot fail: the queue is empty and has room for the ConnEstablish.
+        let _ = pipe.out.try_send(Ok(own));
+        let inbound = request.into_inner();
+        let s = shared.clone();
+        shared.spawn(async move { serve_inbound(s, pipe, inbound, peer, remote).await });
+        Ok(Response::new(Box::pin(outbound)))
+    }
+
+    async fn ping(&self, _request: Request<Empty>) -> Result<Response<Empty>, Status> {
+        Ok(Response::new(Empty {}))
+    }
+}
+
+/// Reads and checks the remote's ConnEstablish, then registers and serves the stream.
+async fn serve_inbound(
+    shared: Arc<Shared>,
+    pipe: Pipe,
+    mut inbound: tonic::Streaming<Envelope>,
+    peer: PeerConnInfo,
+    remote: String,
+) {
+    let timeout = shared.cfg.conn_timeout;
+    let first = tokio::select! {
+        _ = shared.wait_shutdown() => return,
+        r = tokio::time::timeout(timeout, inbound.message()) => r,
+    };
+    let verified = match first {
+        Ok(Ok(Some(env))) => handshake::verify_conn_establish(
+            &shared.crypto,
+            &env,
+            shared.tls.is_some(),
+            peer.peer_cert.as_deref(),
+        ),
+        Ok(Ok(None)) => Err(HandshakeError::new(
+            HandshakeFailure::Transport,
+            "stream ended before ConnEstablish",
+        )),
+        Ok(Err(status)) => Err(HandshakeError::new(
+            if status.code() == tonic::Code::Internal {
+                HandshakeFailure::BadMessage
+            } else {
+                HandshakeFailure::Transport
+            },
+            format!("reading ConnEstablish: {}", status.message()),
+        )),
+        Err(_) => Err(HandshakeError::new(
+            HandshakeFailure::Timeout,
+            format!("no ConnEstablish within {timeout:?}"),
+        )),
+    };
+    let remote_id = match verified {
+        Ok(r) => r,
+        Err(e) => {
+            shared.metrics.handshake_failed(e.reason);
+            tracing::warn!(%remote, reason = %e.reason, "inbound handshake failed: {}", e.detail);
+            // Queued after our ConnEstablish; dropping the pipe lets both drain, then ends the stream.
+            let _ = pipe
+                .out
+                .try_send(Err(Status::unauthenticated(e.to_string())));
+            return;
+        }
+    };
+    if remote_id.probe {
+        tracing::debug!(%remote, pki_id = %remote_id.pki_id, "probe handshake answered");
+        return;
+    }
+    if remote_id.pki_id == shared.crypto.self_pki_id {
+        tracing::warn!(%remote, "refusing a gossip stream from ourselves");
+        let _ = pipe
+            .out
+            .try_send(Err(Status::failed_precondition("connection to self")));
+        return;
+    }
+    let org = shared
+        .crypto
+        .advisor
+        .org_by_peer_identity(&remote_id.identity);
+    let info = Arc::new(ConnectionInfo {
+        pki_id: remote_id.pki_id,
+        identity: remote_id.identity,
+        endpoint: remote,
+        auth: remote_id.auth,
+    });
+    let conn = Arc::new(Connection::new(
+        shared.next_conn_id(),
+        info,
+        Direction::Inbound,
+        pipe,
+    ));
+    shared.serve_registered(conn, org, inbound, None).await;
+}

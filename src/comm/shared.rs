@@ -1,0 +1,424 @@
+//! State shared by every comm task: config, crypto, connection store, counters, events,
+//! shutdown signal and the set of tasks `stop()` waits for.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustls::{ClientConfig, ServerConfig};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use super::conn::{read_loop, Connection, Direction, MessageSink, QueueResult, ReadEnd};
+use super::conn_store::{ConnStore, DialKey, Flush, Register, Route};
+use super::dialer;
+use super::metrics::{CommMetrics, HandshakeFailure};
+use super::{CommConfig, CommError, CommEvent, ConnectionInfo, ReceivedMessage, RemotePeer};
+use crate::crypto::CryptoContext;
+use crate::proto::gossip::Envelope;
+use crate::types::{OrgId, PkiId};
+
+/// TLS material ready for both roles.
+pub(crate) struct TlsContext {
+    pub server: Arc<ServerConfig>,
+    pub client: Arc<ClientConfig>,
+    pub cert_hash: Vec<u8>,
+}
+
+pub(crate) struct Shared {
+    pub cfg: CommConfig,
+    pub crypto: CryptoContext,
+    pub tls: Option<TlsContext>,
+    pub store: ConnStore,
+    pub metrics: Arc<CommMetrics>,
+    pub local_addr: SocketAddr,
+    events: mpsc::Sender<CommEvent>,
+    stopping: AtomicBool,
+    shutdown: watch::Sender<bool>,
+    tasks: Mutex<JoinSet<()>>,
+    next_id: AtomicU64,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        cfg: CommConfig,
+        crypto: CryptoContext,
+        tls: Option<TlsContext>,
+        local_addr: SocketAddr,
+        events: mpsc::Sender<CommEvent>,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
+        Shared {
+            cfg,
+            crypto,
+            tls,
+            store: ConnStore::default(),
+            metrics: Arc::default(),
+            local_addr,
+            events,
+            stopping: AtomicBool::new(false),
+            shutdown: watch::channel(false).0,
+            tasks: Mutex::new(JoinSet::new()),
+            next_id: AtomicU64::new(1),
+            runtime,
+        }
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Hash of our TLS certificate; empty without TLS.
+    pub(crate) fn self_cert_hash(&self) -> Vec<u8> {
+        self.tls
+            .as_ref()
+            .map(|t| t.cert_hash.clone())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn next_conn_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Two peers dialing each other overlap at most for a dial plus a handshake.
+    fn concurrency_window(&self) -> Duration {
+        self.cfg.dial_timeout + self.cfg.conn_timeout
+    }
+
+    /// Resolves when shutdown starts.
+    pub(crate) fn wait_shutdown(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.shutdown.subscribe();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    }
+
+    /// Spawns a task `stop()` will wait for. Refused once stopping.
+    pub(crate) fn spawn<F>(&self, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        if self.is_stopping() {
+            return;
+        }
+        // Reap finished tasks so the set stays as small as the live ones.
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn_on(fut, &self.runtime);
+    }
+
+    fn emit(self: &Arc<Self>, ev: CommEvent) {
+        if self.is_stopping() {
+            return;
+        }
+        match self.events.try_send(ev) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(ev)) => {
+                // Connection state must not be lost, and the network must not wait for the
+                // consumer: hand it to a task that waits for room.
+                let events = self.events.clone();
+                let stop = self.wait_shutdown();
+                self.spawn(async move {
+                    tokio::select! {
+                        _ = stop => {}
+                        _ = events.send(ev) => {}
+                    }
+                });
+            }
+        }
+    }
+
+    fn emit_disconnected(self: &Arc<Self>, pki_id: PkiId) {
+        self.emit(CommEvent::Disconnected(pki_id))
+    }
+
+    /// Queues `env` on the connection, counting overflow; a closed connection is reported.
+    fn queue_on(self: &Arc<Self>, conn: &Arc<Connection>, env: Envelope) {
+        match conn.try_send(env) {
+            QueueResult::Queued => {}
+            QueueResult::Overflow => self.metrics.overflow(),
+            QueueResult::Closed => {
+                self.metrics.send_failed();
+                // Fabric: a send error closes the connection and reports the peer dead.
+                if self
+                    .store
+                    .remove_if_current(&conn.info.pki_id, conn.id)
+                    .is_some()
+                {
+                    conn.close();
+                    tracing::info!(pki_id = %conn.info.pki_id, "connection lost on send");
+                    self.emit_disconnected(conn.info.pki_id.clone());
+                }
+            }
+        }
+    }
+
+    pub(crate) fn send(self: &Arc<Self>, env: Envelope, to: &RemotePeer) {
+        let queue_max = self.cfg.send_buff_size;
+        match self.store.route(env, &to.pki_id, &to.endpoint, queue_max) {
+            Route::Conn(conn, env) => self.queue_on(&conn, env),
+            Route::Queued => {}
+            Route::Overflow => self.metrics.overflow(),
+            Route::Stopping => self.metrics.send_failed(),
+            Route::StartDial => {
+                let key = if to.pki_id.is_empty() {
+                    DialKey::Endpoint(to.endpoint.clone())
+                } else {
+                    DialKey::Pki(to.pki_id.clone())
+                };
+                let (s, to) = (self.clone(), to.clone());
+                self.spawn(async move { s.dial_task(key, to).await });
+            }
+        }
+    }
+
+    fn count_flush(&self, f: &Flush) {
+        for _ in 0..f.overflow {
+            self.metrics.overflow();
+        }
+        self.metrics.send_failed_n(f.dropped);
+    }
+
+    fn dial_failed(self: &Arc<Self>, key: &DialKey, to: &RemotePeer, err: &CommError) {
+        self.metrics.dial_failed();
+        let (has_conn, flush) = self.store.fail_dial(key, &to.pki_id);
+        self.count_flush(&flush);
+        if has_conn {
+            return;
+        }
+        tracing::warn!(endpoint = %to.endpoint, pki_id = %to.pki_id, error = %err, "dial failed");
+        if !to.pki_id.is_empty() {
+            // Fabric reports a peer it cannot reach as presumed dead.
+            self.emit_disconnected(to.pki_id.clone());
+        }
+    }
+
+    /// Dials for `send`, then registers the connection and serves it.
+    async fn dial_task(self: Arc<Self>, key: DialKey, to: RemotePeer) {
+        let dialed = tokio::select! {
+            _ = self.wait_shutdown() => return,
+            d = dialer::dial(&self, &to.endpoint, false) => d,
+        };
+        let dialed = match dialed {
+            Ok(d) => d,
+            Err(e) => return self.dial_failed(&key, &to, &e),
+        };
+        let actual = dialed.info.pki_id.clone();
+        if actual == self.crypto.self_pki_id {
+            let e = CommError::SelfConnection(to.endpoint.clone());
+            return self.dial_failed(&key, &to, &e);
+        }
+        let org = self
+            .crypto
+            .advisor
+            .org_by_peer_identity(&dialed.info.identity);
+        if !to.pki_id.is_empty() && actual != to.pki_id {
+            if let Err(e) = self.identity_switch(&to, &actual, org.as_ref()) {
+                return self.dial_failed(&key, &to, &e);
+            }
+        }
+        let conn = Arc::new(Connection::new(
+            self.next_conn_id(),
+            Arc::new(dialed.info),
+            Direction::Outbound,
+            dialed.pipe,
+        ));
+        let (outcome, flush) = self.store.register_dialed(
+            conn.clone(),
+            &key,
+            &self.crypto.self_pki_id,
+            org,
+            self.concurrency_window(),
+        );
+        self.count_flush(&flush);
+        self.serve_outcome(conn, outcome, dialed.inbound, Some(dialed.channel))
+            .await;
+    }
+
+    /// Dialing `to.pki_id` reached `actual`: accepted only when both are of the same org, as a
+    /// peer that changed its identity; the old PKI-ID is then reported gone.
+    fn identity_switch(
+        self: &Arc<Self>,
+        to: &RemotePeer,
+        actual: &PkiId,
+        actual_org: Option<&OrgId>,
+    ) -> Result<(), CommError> {
+        let expected_org = self.store.org_of(&to.pki_id);
+        if expected_org.is_none() || expected_org.as_ref() != actual_org {
+            self.metrics
+                .handshake_failed(HandshakeFailure::UnexpectedPeer);
+            return Err(CommError::Handshake {
+                endpoint: to.endpoint.clone(),
+                error: super::HandshakeError::new(
+                    HandshakeFailure::UnexpectedPeer,
+                    format!(
+                        "expected {} but reached {} of org {:?}",
+                        to.pki_id, actual, actual_org
+                    ),
+                ),
+            });
+        }
+        tracing::info!(endpoint = %to.endpoint, old = %to.pki_id, new = %actual, "peer changed identity");
+        if let Some(old) = self.store.remove(&to.pki_id) {
+            old.close();
+        }
+        self.emit_disconnected(to.pki_id.clone());
+        Ok(())
+    }
+
+    /// Registers an authenticated inbound connection and serves it until it ends.
+    pub(crate) async fn serve_registered(
+        self: Arc<Self>,
+        conn: Arc<Connection>,
+        org: Option<OrgId>,
+        inbound: tonic::Streaming<Envelope>,
+        channel: Option<tonic::transport::Channel>,
+    ) {
+        let outcome = self.store.register(
+            conn.clone(),
+            &self.crypto.self_pki_id,
+            org,
+            self.concurrency_window(),
+        );
+        self.serve_outcome(conn, outcome, inbound, channel).await;
+    }
+
+    async fn serve_outcome(
+        self: &Arc<Self>,
+        conn: Arc<Connection>,
+        outcome: Register,
+        inbound: tonic::Streaming<Envelope>,
+        channel: Option<tonic::transport::Channel>,
+    ) {
+        let dir = conn.direction;
+        match outcome {
+            Register::Rejected { existing } => {
+                tracing::debug!(pki_id = %conn.info.pki_id, ?dir, kept = existing.id, "duplicate connection discarded");
+                conn.close();
+                return;
+            }
+            Register::Registered { replaced } => {
+                self.metrics.conn_opened();
+                tracing::info!(
+                    pki_id = %conn.info.pki_id,
+                    endpoint = %conn.info.endpoint,
+                    ?dir,
+                    replaced = replaced.is_some(),
+                    "connected"
+                );
+                self.emit(CommEvent::Connected(conn.info.clone()));
+            }
+        }
+        let sink = EventSink(self.clone());
+        let end = read_loop(&conn, inbound, &self.metrics, &sink).await;
+        drop(channel);
+        conn.close();
+        self.metrics.conn_closed();
+        let pki = conn.info.pki_id.clone();
+        match &end {
+            ReadEnd::BadMessage(why) => tracing::warn!(pki_id = %pki, "closing stream: {why}"),
+            ReadEnd::Error(status) => {
+                tracing::info!(pki_id = %pki, code = ?status.code(), "stream failed: {}", status.message())
+            }
+            ReadEnd::Eof | ReadEnd::Closed => {}
+        }
+        if self.store.remove_if_current(&pki, conn.id).is_some() {
+            tracing::info!(pki_id = %pki, ?dir, "disconnected");
+            self.emit_disconnected(pki);
+        } else {
+            tracing::debug!(pki_id = %pki, ?dir, "connection closed (replaced or closed locally)");
+        }
+    }
+
+    /// Dial + handshake with probe=true: the remote does not register us.
+    pub(crate) async fn handshake(&self, endpoint: &str) -> Result<ConnectionInfo, CommError> {
+        if self.is_stopping() {
+            return Err(CommError::Stopped);
+        }
+        let d = tokio::select! {
+            _ = self.wait_shutdown() => return Err(CommError::Stopped),
+            d = dialer::dial(self, endpoint, true) => d,
+        };
+        match d {
+            Ok(d) => {
+                d.pipe.close();
+                Ok(d.info)
+            }
+            Err(e) => {
+                self.metrics.dial_failed();
+                Err(e)
+            }
+        }
+    }
+
+    pub(crate) async fn probe(&self, endpoint: &str) -> Result<(), CommError> {
+        if self.is_stopping() {
+            return Err(CommError::Stopped);
+        }
+        tokio::select! {
+            _ = self.wait_shutdown() => Err(CommError::Stopped),
+            r = dialer::probe(self, endpoint) => r,
+        }
+    }
+
+    pub(crate) fn close_conn(&self, pki_id: &PkiId) {
+        if let Some(c) = self.store.remove(pki_id) {
+            tracing::info!(pki_id = %pki_id, "closing connection on request");
+            c.close();
+        }
+    }
+
+    /// Closes everything and waits (bounded) for every task. Only the first call does work.
+    pub(crate) async fn stop(&self) {
+        if self.stopping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tracing::info!(addr = %self.local_addr, "comm stopping");
+        let (conns, queued) = self.store.shutdown();
+        self.metrics.send_failed_n(queued);
+        for c in &conns {
+            c.close();
+        }
+        self.shutdown.send_replace(true);
+        let mut tasks = {
+            let mut g = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+            std::mem::take(&mut *g)
+        };
+        let drained = tokio::time::timeout(STOP_GRACE, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                left = tasks.len(),
+                "comm tasks did not end in time; aborting them"
+            );
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+        tracing::info!(addr = %self.local_addr, "comm stopped");
+    }
+}
+
+/// How long `stop()` lets tasks finish on their own before aborting them.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Delivers received messages as events; a full channel drops them (counted).
+struct EventSink(Arc<Shared>);
+
+impl MessageSink for EventSink {
+    fn deliver(&self, msg: ReceivedMessage) {
+        if self.0.is_stopping() {
+            return;
+        }
+        if let Err(mpsc::error::TrySendError::Full(_)) =
+            self.0.events.try_send(CommEvent::Message(msg))
+        {
+            self.0.metrics.event_dropped();
+        }
+    }
+}
