@@ -259,6 +259,8 @@ func viewOK(view []peerRecord, alive, dead []*peerProc, org string) error {
 			problems = append(problems, fmt.Sprintf("%s org %q, want %q", q.name, r.Org, org))
 		case r.InternalEndpoint != q.address:
 			problems = append(problems, fmt.Sprintf("%s internal_endpoint %q, want %q", q.name, r.InternalEndpoint, q.address))
+		case r.Endpoint != q.address: // every node publishes its address as external endpoint
+			problems = append(problems, fmt.Sprintf("%s endpoint %q, want %q", q.name, r.Endpoint, q.address))
 		}
 	}
 	for _, q := range dead {

@@ -81,6 +81,8 @@ func TestMixedTLS_ThreeFabricThreeFabgossip_ReachFullView_ThenBothKindsSeeStoppe
 		}
 	}
 	waitForViews(t, "mixed full view (each of 6 sees the other 5 alive)", nodes, nodes, nil, org, fullViewLimit)
+	logView(t, nodes[0])
+	logView(t, nodes[1])
 
 	fabricStopped, fabgossipStopped := nodes[2], nodes[3]
 	fabricStopped.shutdown()
@@ -97,5 +99,18 @@ func TestMixedTLS_ThreeFabricThreeFabgossip_ReachFullView_ThenBothKindsSeeStoppe
 
 	for _, n := range rest {
 		n.shutdown()
+	}
+}
+
+// logView records one process's membership view in the test log.
+func logView(t *testing.T, p *peerProc) {
+	t.Helper()
+	view, err := p.peers()
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	for _, r := range view {
+		t.Logf("%s (%s) sees %s… endpoint=%s internal=%s org=%s %s",
+			p.name, p.kind, r.PKIID[:12], r.Endpoint, r.InternalEndpoint, r.Org, r.State)
 	}
 }
