@@ -46,6 +46,7 @@ type options struct {
 	aliveExpiration   time.Duration
 	reconnectInterval time.Duration
 	logSpec           string
+	trackInterval     time.Duration
 }
 
 func parseOptions(args []string) (*options, error) {
@@ -63,6 +64,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.DurationVar(&o.aliveExpiration, "alive-expiration", 0, "peer.gossip.aliveExpirationTimeout (default 5 × alive interval)")
 	fs.DurationVar(&o.reconnectInterval, "reconnect-interval", 0, "peer.gossip.reconnectInterval (default = alive expiration)")
 	fs.StringVar(&o.logSpec, "log-spec", "error", "Fabric logging spec, written to stderr")
+	fs.DurationVar(&o.trackInterval, "track-interval", time.Second, "how often the alive view is sampled to derive dead members (0: only on `peers`)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -83,6 +85,9 @@ func parseOptions(args []string) (*options, error) {
 	}
 	if o.reconnectInterval == 0 {
 		o.reconnectInterval = o.aliveExpiration
+	}
+	if o.trackInterval < 0 {
+		return nil, fmt.Errorf("--track-interval must not be negative")
 	}
 	if o.reconnectInterval < 0 {
 		return nil, fmt.Errorf("--reconnect-interval must be positive")
@@ -266,7 +271,9 @@ func main() {
 	}
 	tracker := newMembershipTracker(n.gossip)
 	stopTracker := make(chan struct{})
-	go tracker.run(100*time.Millisecond, stopTracker)
+	if o.trackInterval > 0 {
+		go tracker.run(o.trackInterval, stopTracker)
+	}
 	w.emit(readyEvent{Event: "ready", PKIID: hex.EncodeToString(n.pkiID), Endpoint: published, Org: o.mspID})
 
 	done := make(chan struct{})

@@ -40,11 +40,15 @@ func newMembershipTracker(src membershipSource) *membershipTracker {
 }
 
 // refresh reads the alive view once and updates every known member's state.
-func (t *membershipTracker) refresh() {
+// Orgs come from the identity store, read only when a `peers` answer needs them
+// (withOrgs) to keep the periodic sampling cheap.
+func (t *membershipTracker) refresh(withOrgs bool) {
 	alive := t.src.Peers()
 	orgs := map[string]string{}
-	for _, info := range t.src.IdentityInfo() {
-		orgs[hex.EncodeToString(info.PKIId)] = string(info.Organization)
+	if withOrgs {
+		for _, info := range t.src.IdentityInfo() {
+			orgs[hex.EncodeToString(info.PKIId)] = string(info.Organization)
+		}
 	}
 
 	t.mu.Lock()
@@ -69,12 +73,15 @@ func (t *membershipTracker) refresh() {
 		if !now[id] {
 			e.State = "dead"
 		}
+		if e.Org == "" {
+			e.Org = orgs[id]
+		}
 	}
 }
 
 // snapshot refreshes and returns all known members sorted by PKI-ID.
 func (t *membershipTracker) snapshot() []peerEntry {
-	t.refresh()
+	t.refresh(true)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := make([]peerEntry, 0, len(t.seen))
@@ -95,7 +102,7 @@ func (t *membershipTracker) run(every time.Duration, stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-tick.C:
-			t.refresh()
+			t.refresh(false)
 		}
 	}
 }
