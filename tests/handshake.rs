@@ -259,6 +259,12 @@ async fn oversized_message_closes_the_stream() {
     let mut b = Node::start("Org2MSP", CommConfig { max_message_size: 4096, ..config(false) }).await;
     a.comm.send(data_envelope(1, vec![0; 100]), &b.remote());
     b.wait_event("message 1", |e| is_message(e, &a.peer.pki_id, 1)).await;
+    // b refuses to send what exceeds its own limit, and keeps the connection.
+    b.comm.send(data_envelope(9, vec![0; 8192]), &a.remote());
+    assert_eq!(b.comm.metrics().send_failures, 1);
+    b.comm.send(data_envelope(10, vec![]), &a.remote());
+    a.wait_event("message 10", |e| is_message(e, &b.peer.pki_id, 10)).await;
+    // a does not know b's limit: b's decoder refuses the message and the stream closes.
     a.comm.send(data_envelope(2, vec![0; 64 * 1024]), &b.remote());
     b.wait_event("Disconnected(a)", |e| is_disconnected(e, &a.peer.pki_id)).await;
     a.wait_event("Disconnected(b) at a", |e| is_disconnected(e, &b.peer.pki_id)).await;
@@ -428,5 +434,14 @@ async fn stop_is_idempotent_and_the_other_side_sees_disconnected() {
     assert_eq!(a.comm.metrics().send_failures, before + 1);
     assert!(matches!(a.comm.handshake(&b.endpoint()).await, Err(fabgossip::comm::CommError::Stopped)));
     assert!(b.comm.probe(&a.endpoint()).await.is_err(), "listener closed");
+
+    // Dropping the last handle without stop() still closes connections and the listener.
+    let c = Node::start("Org1MSP", config(true)).await;
+    c.comm.send(data_envelope(3, vec![]), &b.remote());
+    b.wait_event("message from c", |e| is_message(e, &c.peer.pki_id, 3)).await;
+    let (c_pki, c_endpoint) = (c.peer.pki_id.clone(), c.endpoint());
+    drop(c);
+    b.wait_event("Disconnected(c)", |e| is_disconnected(e, &c_pki)).await;
+    eventually("c's listener is closed", || std::net::TcpStream::connect(&c_endpoint).is_err()).await;
     b.comm.stop().await;
 }

@@ -155,10 +155,21 @@ pub enum CommEvent {
     Disconnected(PkiId),
 }
 
-/// The comm service. Cheap to clone.
+/// The comm service. Cheap to clone. Call [`Comm::stop`] to shut it down; dropping the last
+/// handle without it still closes the listener and connections, without waiting.
 #[derive(Clone)]
 pub struct Comm {
     shared: Arc<Shared>,
+    _last_handle: Arc<StopOnDrop>,
+}
+
+/// Held only by `Comm` handles (never by comm's own tasks), so it drops with the last one.
+struct StopOnDrop(Arc<Shared>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.begin_stop();
+    }
 }
 
 impl Comm {
@@ -202,7 +213,8 @@ impl Comm {
             pki_id = %shared.crypto.self_pki_id,
             "comm listening"
         );
-        Ok((Comm { shared }, rx))
+        let guard = Arc::new(StopOnDrop(shared.clone()));
+        Ok((Comm { shared, _last_handle: guard }, rx))
     }
 
     /// The address actually bound.

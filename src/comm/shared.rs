@@ -40,6 +40,7 @@ pub(crate) struct Shared {
     tasks: Mutex<JoinSet<()>>,
     next_id: AtomicU64,
     runtime: tokio::runtime::Handle,
+    stop_lock: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -64,6 +65,7 @@ impl Shared {
             tasks: Mutex::new(JoinSet::new()),
             next_id: AtomicU64::new(1),
             runtime,
+            stop_lock: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -151,6 +153,13 @@ impl Shared {
     }
 
     pub(crate) fn send(self: &Arc<Self>, env: Envelope, to: &RemotePeer) {
+        // The remote would reset the stream for it: refuse it here, the connection lives on.
+        let size = prost::Message::encoded_len(&env);
+        if size > self.cfg.max_message_size {
+            self.metrics.send_failed();
+            tracing::warn!(size, max = self.cfg.max_message_size, pki_id = %to.pki_id, "envelope too large, dropped");
+            return;
+        }
         let queue_max = self.cfg.send_buff_size;
         match self.store.route(env, &to.pki_id, &to.endpoint, queue_max) {
             Route::Conn(conn, env) => self.queue_on(&conn, env),
@@ -347,10 +356,11 @@ impl Shared {
         }
     }
 
-    /// Closes everything and waits (bounded) for every task. Only the first call does work.
-    pub(crate) async fn stop(&self) {
+    /// Refuses new work, closes every connection and signals every task to end.
+    /// Returns false if shutdown had already begun.
+    pub(crate) fn begin_stop(&self) -> bool {
         if self.stopping.swap(true, Ordering::AcqRel) {
-            return;
+            return false;
         }
         tracing::info!(addr = %self.local_addr, "comm stopping");
         let (conns, queued) = self.store.shutdown();
@@ -359,6 +369,14 @@ impl Shared {
             c.close();
         }
         self.shutdown.send_replace(true);
+        true
+    }
+
+    /// Closes everything and waits (bounded) for every task. Only the first call does work;
+    /// later ones wait for it to finish.
+    pub(crate) async fn stop(&self) {
+        let _serial = self.stop_lock.lock().await;
+        self.begin_stop();
         let mut tasks = {
             let mut g = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
             std::mem::take(&mut *g)
