@@ -403,6 +403,16 @@ async fn unexpected_pki_id_is_accepted_only_from_the_same_org() {
     a.wait_event("Disconnected(b1) on refusal", |e| is_disconnected(e, &b1.peer.pki_id)).await;
     assert_eq!(a.comm.metrics().handshake_failures.unexpected_peer, 2);
     assert_eq!(a.comm.connected(), vec![b2.peer.pki_id.clone()]);
+
+    // An identity learned elsewhere (never connected) counts too; a forged one is ignored.
+    let known = TestPeer::new("Org2MSP");
+    a.comm.learn_identity(&known.pki_id, &b1.peer.identity);
+    a.comm.send(data_envelope(5, vec![]), &RemotePeer { endpoint: c.endpoint(), pki_id: known.pki_id.clone() });
+    a.wait_event("Disconnected(known) on refusal", |e| is_disconnected(e, &known.pki_id)).await;
+    assert_eq!(a.comm.metrics().handshake_failures.unexpected_peer, 3);
+    a.comm.learn_identity(&known.pki_id, &known.identity);
+    a.comm.send(data_envelope(6, vec![]), &RemotePeer { endpoint: c.endpoint(), pki_id: known.pki_id.clone() });
+    a.wait_event("Connected(c) as known's new identity", |e| is_connected(e, &c.peer.pki_id)).await;
     for n in [&a, &b1, &b2, &c] {
         n.comm.stop().await;
     }

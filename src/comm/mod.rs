@@ -244,6 +244,21 @@ impl Comm {
         self.shared.close_conn(pki_id)
     }
 
+    /// Tells comm the identity of a peer learned elsewhere (alive message, identity pull).
+    /// Dialing that PKI-ID and reaching another one is accepted only when both are of the
+    /// same org (Fabric's identity switch); comm otherwise knows only the orgs of the peers it
+    /// has handshaken with. Ignored when `identity` does not hash to `pki_id` or has no org.
+    pub fn learn_identity(&self, pki_id: &PkiId, identity: &[u8]) {
+        let crypto = &self.shared.crypto;
+        match crypto.mcs.pki_id_of(identity) {
+            Ok(p) if &p == pki_id => {}
+            _ => return,
+        }
+        if let Some(org) = crypto.advisor.org_by_peer_identity(identity) {
+            self.shared.store.learn_org(pki_id.clone(), org);
+        }
+    }
+
     /// PKI-IDs with a registered connection.
     pub fn connected(&self) -> Vec<PkiId> {
         self.shared.store.connected()
