@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use comm_support::*;
 use ed25519_dalek::{Signature, Verifier};
 use fabgossip::comm::{CommConfig, CommEvent, HandshakeFailure, RemotePeer};
-use fabgossip::proto::gossip::{gossip_message, AliveMessage, Envelope, GossipMessage, Member, PeerTime};
+use fabgossip::proto::gossip::{
+    gossip_message, AliveMessage, Envelope, GossipMessage, Member, PeerTime,
+};
 use fabgossip::types::PkiId;
 use sha2::{Digest, Sha256};
 
@@ -29,32 +31,52 @@ fn is_message(ev: &CommEvent, from: &PkiId, seq: u64) -> bool {
 
 async fn exchange(tls: bool) {
     let cfg_a = config(tls);
-    let a_cert_hash = cfg_a.tls.as_ref().map(|t| t.cert_hash()).unwrap_or_default();
+    let a_cert_hash = cfg_a
+        .tls
+        .as_ref()
+        .map(|t| t.cert_hash())
+        .unwrap_or_default();
     let mut a = Node::start("Org1MSP", cfg_a).await;
     let mut b = Node::start("Org2MSP", config(tls)).await;
 
     let sent = data_envelope(1, b"hello".to_vec());
     a.comm.send(sent.clone(), &b.remote());
-    let ev = b.wait_event("Connected(a) at b", |e| is_connected(e, &a.peer.pki_id)).await;
+    let ev = b
+        .wait_event("Connected(a) at b", |e| is_connected(e, &a.peer.pki_id))
+        .await;
     let info = connection_info(&ev).unwrap().clone();
     assert_eq!(info.identity, a.peer.identity);
 
     // The credential kept is a's signed ConnEstablish, with the TLS binding when TLS is on.
-    let ce = as_conn(&Envelope { payload: info.auth.signed_data.clone(), ..Default::default() });
+    let ce = as_conn(&Envelope {
+        payload: info.auth.signed_data.clone(),
+        ..Default::default()
+    });
     assert_eq!(ce.pki_id, a.peer.pki_id.0);
     assert_eq!(ce.tls_cert_hash, a_cert_hash);
     assert!(!ce.probe);
     let sig = Signature::from_slice(&info.auth.signature).unwrap();
-    a.peer.key.verifying_key().verify(&info.auth.signed_data, &sig).unwrap();
+    a.peer
+        .key
+        .verifying_key()
+        .verify(&info.auth.signed_data, &sig)
+        .unwrap();
 
-    let ev = b.wait_event("message 1 at b", |e| is_message(e, &a.peer.pki_id, 1)).await;
-    let CommEvent::Message(m) = ev else { unreachable!() };
+    let ev = b
+        .wait_event("message 1 at b", |e| is_message(e, &a.peer.pki_id, 1))
+        .await;
+    let CommEvent::Message(m) = ev else {
+        unreachable!()
+    };
     assert_eq!(m.envelope, sent, "envelope delivered byte for byte");
 
     // The reply rides the same connection: no second dial.
-    b.comm.send(data_envelope(2, b"world".to_vec()), &a.remote());
-    a.wait_event("Connected(b) at a", |e| is_connected(e, &b.peer.pki_id)).await;
-    a.wait_event("message 2 at a", |e| is_message(e, &b.peer.pki_id, 2)).await;
+    b.comm
+        .send(data_envelope(2, b"world".to_vec()), &a.remote());
+    a.wait_event("Connected(b) at a", |e| is_connected(e, &b.peer.pki_id))
+        .await;
+    a.wait_event("message 2 at a", |e| is_message(e, &b.peer.pki_id, 2))
+        .await;
 
     assert_eq!(a.comm.connected(), vec![b.peer.pki_id.clone()]);
     assert_eq!(b.comm.connected(), vec![a.peer.pki_id.clone()]);
@@ -62,7 +84,10 @@ async fn exchange(tls: bool) {
     assert_eq!((ma.connections_opened, mb.connections_opened), (1, 1));
     assert_eq!((ma.messages_sent, ma.messages_received), (1, 1));
     assert_eq!((mb.messages_sent, mb.messages_received), (1, 1));
-    assert_eq!(ma.handshake_failures.total() + mb.handshake_failures.total(), 0);
+    assert_eq!(
+        ma.handshake_failures.total() + mb.handshake_failures.total(),
+        0
+    );
 
     a.comm.stop().await;
     b.comm.stop().await;
@@ -82,7 +107,11 @@ async fn tls_handshake_and_messages() {
 async fn raw_to(node: &Node, tls: Option<&fabgossip::comm::TlsIdentity>) -> (RawStream, Envelope) {
     let mut client = raw_client(&node.endpoint(), tls).await;
     let mut s = raw_stream(&mut client).await;
-    let theirs = s.next().await.expect("server ConnEstablish").expect("not EOF");
+    let theirs = s
+        .next()
+        .await
+        .expect("server ConnEstablish")
+        .expect("not EOF");
     (s, theirs)
 }
 
@@ -96,10 +125,18 @@ async fn expect_rejected(first: Envelope, reason: HandshakeFailure) {
     assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
     assert!(status.message().contains(reason.as_str()), "{status:?}");
     let m = b.comm.metrics();
-    assert_eq!(m.handshake_failures.get(reason), 1, "{:?}", m.handshake_failures);
+    assert_eq!(
+        m.handshake_failures.get(reason),
+        1,
+        "{:?}",
+        m.handshake_failures
+    );
     assert_eq!(m.handshake_failures.total(), 1);
     assert!(b.comm.connected().is_empty());
-    b.assert_no_event(Duration::from_millis(200), "Connected", |e| matches!(e, CommEvent::Connected(_))).await;
+    b.assert_no_event(Duration::from_millis(200), "Connected", |e| {
+        matches!(e, CommEvent::Connected(_))
+    })
+    .await;
     b.comm.stop().await;
 }
 
@@ -121,14 +158,26 @@ async fn pki_id_not_matching_identity_is_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_pki_id_and_untrusted_org_are_rejected() {
     let p = TestPeer::new("Org1MSP");
-    expect_rejected(p.conn_establish(vec![], false, |ce| ce.pki_id.clear()), HandshakeFailure::MissingPkiId).await;
+    expect_rejected(
+        p.conn_establish(vec![], false, |ce| ce.pki_id.clear()),
+        HandshakeFailure::MissingPkiId,
+    )
+    .await;
     let stranger = TestPeer::new("Org3MSP");
-    expect_rejected(stranger.conn_establish(vec![], false, |_| {}), HandshakeFailure::InvalidIdentity).await;
+    expect_rejected(
+        stranger.conn_establish(vec![], false, |_| {}),
+        HandshakeFailure::InvalidIdentity,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_payload_in_handshake_is_rejected() {
-    let env = Envelope { payload: vec![0xff, 0xff, 0xff, 0x07], signature: vec![1; 64], secret_envelope: None };
+    let env = Envelope {
+        payload: vec![0xff, 0xff, 0xff, 0x07],
+        signature: vec![1; 64],
+        secret_envelope: None,
+    };
     expect_rejected(env, HandshakeFailure::BadMessage).await;
 }
 
@@ -140,8 +189,15 @@ async fn non_conn_first_message_is_rejected() {
         channel: vec![],
         tag: gossip_message::Tag::Empty as i32,
         content: Some(gossip_message::Content::AliveMsg(AliveMessage {
-            membership: Some(Member { endpoint: "127.0.0.1:1".into(), metadata: vec![], pki_id: p.pki_id.0.clone() }),
-            timestamp: Some(PeerTime { inc_num: 1, seq_num: 1 }),
+            membership: Some(Member {
+                endpoint: "127.0.0.1:1".into(),
+                metadata: vec![],
+                pki_id: p.pki_id.0.clone(),
+            }),
+            timestamp: Some(PeerTime {
+                inc_num: 1,
+                seq_num: 1,
+            }),
             identity: vec![],
         })),
     };
@@ -150,16 +206,26 @@ async fn non_conn_first_message_is_rejected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_client_times_out() {
-    let cfg = CommConfig { conn_timeout: Duration::from_millis(300), ..config(false) };
+    let cfg = CommConfig {
+        conn_timeout: Duration::from_millis(300),
+        ..config(false)
+    };
     let mut b = Node::start("Org2MSP", cfg).await;
     let (mut s, _) = raw_to(&b, None).await;
     let t0 = Instant::now();
     let status = s.expect_end().await.expect("stream ends with a status");
     assert!(status.message().contains("timeout"), "{status:?}");
-    assert!(t0.elapsed() < Duration::from_secs(3), "ended after {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "ended after {:?}",
+        t0.elapsed()
+    );
     assert_eq!(b.comm.metrics().handshake_failures.timeout, 1);
     assert!(b.comm.connected().is_empty());
-    b.assert_no_event(Duration::from_millis(100), "Connected", |e| matches!(e, CommEvent::Connected(_))).await;
+    b.assert_no_event(Duration::from_millis(100), "Connected", |e| {
+        matches!(e, CommEvent::Connected(_))
+    })
+    .await;
     drop(s);
     b.comm.stop().await;
 }
@@ -174,24 +240,38 @@ async fn wrong_tls_cert_hash_is_rejected_and_right_one_accepted() {
 
     // The hash of another certificate than the one presented.
     let (mut s, theirs) = raw_to(&b, Some(&raw_tls)).await;
-    assert_eq!(as_conn(&theirs).tls_cert_hash, server_hash, "server binds its own certificate");
+    assert_eq!(
+        as_conn(&theirs).tls_cert_hash,
+        server_hash,
+        "server binds its own certificate"
+    );
     let other = Sha256::digest(tls_identity().cert_der).to_vec();
-    s.tx.send(p.conn_establish(other, false, |_| {})).await.unwrap();
+    s.tx.send(p.conn_establish(other, false, |_| {}))
+        .await
+        .unwrap();
     let status = s.expect_end().await.expect("status");
-    assert!(status.message().contains("cert_hash_mismatch"), "{status:?}");
+    assert!(
+        status.message().contains("cert_hash_mismatch"),
+        "{status:?}"
+    );
     assert_eq!(b.comm.metrics().handshake_failures.cert_hash_mismatch, 1);
     assert!(b.comm.connected().is_empty());
 
     // No hash at all.
     let (mut s, _) = raw_to(&b, Some(&raw_tls)).await;
-    s.tx.send(p.conn_establish(vec![], false, |_| {})).await.unwrap();
+    s.tx.send(p.conn_establish(vec![], false, |_| {}))
+        .await
+        .unwrap();
     s.expect_end().await.expect("status");
     assert_eq!(b.comm.metrics().handshake_failures.cert_hash_mismatch, 2);
 
     // The same raw client with the right hash is accepted: the rejections were about the hash.
     let (s, _) = raw_to(&b, Some(&raw_tls)).await;
-    s.tx.send(p.conn_establish(raw_tls.cert_hash(), false, |_| {})).await.unwrap();
-    b.wait_event("Connected(raw)", |e| is_connected(e, &p.pki_id)).await;
+    s.tx.send(p.conn_establish(raw_tls.cert_hash(), false, |_| {}))
+        .await
+        .unwrap();
+    b.wait_event("Connected(raw)", |e| is_connected(e, &p.pki_id))
+        .await;
     assert_eq!(b.comm.connected(), vec![p.pki_id.clone()]);
     b.comm.stop().await;
 }
@@ -200,8 +280,13 @@ async fn wrong_tls_cert_hash_is_rejected_and_right_one_accepted() {
 async fn tls_client_without_certificate_is_rejected() {
     // Client auth optional at the TLS layer: TLS succeeds, the gossip handshake refuses.
     let mut b = Node::start("Org2MSP", config(true)).await;
-    let mut client = try_raw_client(&b.endpoint(), RawTls::NoCert).await.expect("TLS without client cert");
-    client.ping(fabgossip::proto::gossip::Empty {}).await.expect("Ping needs no certificate");
+    let mut client = try_raw_client(&b.endpoint(), RawTls::NoCert)
+        .await
+        .expect("TLS without client cert");
+    client
+        .ping(fabgossip::proto::gossip::Empty {})
+        .await
+        .expect("Ping needs no certificate");
     let (tx, rx) = tokio::sync::mpsc::channel::<Envelope>(1);
     let status = client
         .gossip_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
@@ -216,20 +301,37 @@ async fn tls_client_without_certificate_is_rejected() {
     if let Ok(mut c) = plain {
         assert!(c.ping(fabgossip::proto::gossip::Empty {}).await.is_err());
     }
-    eventually("the failed TLS handshake is counted", || b.comm.metrics().handshake_failures.transport >= 1).await;
-    b.assert_no_event(Duration::from_millis(100), "Connected", |e| matches!(e, CommEvent::Connected(_))).await;
+    eventually("the failed TLS handshake is counted", || {
+        b.comm.metrics().handshake_failures.transport >= 1
+    })
+    .await;
+    b.assert_no_event(Duration::from_millis(100), "Connected", |e| {
+        matches!(e, CommEvent::Connected(_))
+    })
+    .await;
     b.comm.stop().await;
 
     // Client auth required: the TLS handshake itself fails.
-    let b = Node::start("Org2MSP", CommConfig { client_auth_required: true, ..config(true) }).await;
+    let b = Node::start(
+        "Org2MSP",
+        CommConfig {
+            client_auth_required: true,
+            ..config(true)
+        },
+    )
+    .await;
     let refused = match try_raw_client(&b.endpoint(), RawTls::NoCert).await {
         Err(_) => true,
         Ok(mut c) => c.ping(fabgossip::proto::gossip::Empty {}).await.is_err(),
     };
     assert!(refused, "a certificate is required");
     // With a certificate it works.
-    let mut c = try_raw_client(&b.endpoint(), RawTls::Cert(&tls_identity())).await.expect("TLS with cert");
-    c.ping(fabgossip::proto::gossip::Empty {}).await.expect("Ping");
+    let mut c = try_raw_client(&b.endpoint(), RawTls::Cert(&tls_identity()))
+        .await
+        .expect("TLS with cert");
+    c.ping(fabgossip::proto::gossip::Empty {})
+        .await
+        .expect("Ping");
     b.comm.stop().await;
 }
 
@@ -238,13 +340,27 @@ async fn garbage_after_handshake_closes_only_that_stream() {
     let mut b = Node::start("Org2MSP", config(false)).await;
     let p = TestPeer::new("Org1MSP");
     let (mut s, _) = raw_to(&b, None).await;
-    s.tx.send(p.conn_establish(vec![], false, |_| {})).await.unwrap();
-    b.wait_event("Connected(raw)", |e| is_connected(e, &p.pki_id)).await;
+    s.tx.send(p.conn_establish(vec![], false, |_| {}))
+        .await
+        .unwrap();
+    b.wait_event("Connected(raw)", |e| is_connected(e, &p.pki_id))
+        .await;
     s.tx.send(data_envelope(7, vec![1, 2, 3])).await.unwrap();
-    b.wait_event("message 7", |e| is_message(e, &p.pki_id, 7)).await;
-    s.tx.send(Envelope { payload: vec![0xff; 5], signature: vec![], secret_envelope: None }).await.unwrap();
-    b.wait_event("Disconnected(raw)", |e| is_disconnected(e, &p.pki_id)).await;
-    assert!(s.expect_end().await.is_none(), "server ends the stream cleanly");
+    b.wait_event("message 7", |e| is_message(e, &p.pki_id, 7))
+        .await;
+    s.tx.send(Envelope {
+        payload: vec![0xff; 5],
+        signature: vec![],
+        secret_envelope: None,
+    })
+    .await
+    .unwrap();
+    b.wait_event("Disconnected(raw)", |e| is_disconnected(e, &p.pki_id))
+        .await;
+    assert!(
+        s.expect_end().await.is_none(),
+        "server ends the stream cleanly"
+    );
     let m = b.comm.metrics();
     assert_eq!(m.bad_messages, 1);
     assert_eq!(m.messages_received, 1);
@@ -256,18 +372,32 @@ async fn garbage_after_handshake_closes_only_that_stream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_message_closes_the_stream() {
     let mut a = Node::start("Org1MSP", config(false)).await;
-    let mut b = Node::start("Org2MSP", CommConfig { max_message_size: 4096, ..config(false) }).await;
+    let mut b = Node::start(
+        "Org2MSP",
+        CommConfig {
+            max_message_size: 4096,
+            ..config(false)
+        },
+    )
+    .await;
     a.comm.send(data_envelope(1, vec![0; 100]), &b.remote());
-    b.wait_event("message 1", |e| is_message(e, &a.peer.pki_id, 1)).await;
+    b.wait_event("message 1", |e| is_message(e, &a.peer.pki_id, 1))
+        .await;
     // b refuses to send what exceeds its own limit, and keeps the connection.
     b.comm.send(data_envelope(9, vec![0; 8192]), &a.remote());
     assert_eq!(b.comm.metrics().send_failures, 1);
     b.comm.send(data_envelope(10, vec![]), &a.remote());
-    a.wait_event("message 10", |e| is_message(e, &b.peer.pki_id, 10)).await;
+    a.wait_event("message 10", |e| is_message(e, &b.peer.pki_id, 10))
+        .await;
     // a does not know b's limit: b's decoder refuses the message and the stream closes.
-    a.comm.send(data_envelope(2, vec![0; 64 * 1024]), &b.remote());
-    b.wait_event("Disconnected(a)", |e| is_disconnected(e, &a.peer.pki_id)).await;
-    a.wait_event("Disconnected(b) at a", |e| is_disconnected(e, &b.peer.pki_id)).await;
+    a.comm
+        .send(data_envelope(2, vec![0; 64 * 1024]), &b.remote());
+    b.wait_event("Disconnected(a)", |e| is_disconnected(e, &a.peer.pki_id))
+        .await;
+    a.wait_event("Disconnected(b) at a", |e| {
+        is_disconnected(e, &b.peer.pki_id)
+    })
+    .await;
     assert_eq!(b.comm.metrics().messages_received, 1);
     a.comm.stop().await;
     b.comm.stop().await;
@@ -282,8 +412,14 @@ async fn probe_handshake_does_not_register() {
     assert_eq!(info.identity, b.peer.identity);
     assert_eq!(info.endpoint, b.endpoint());
     a.comm.probe(&b.endpoint()).await.expect("probe");
-    b.assert_no_event(Duration::from_millis(300), "Connected", |e| matches!(e, CommEvent::Connected(_))).await;
-    a.assert_no_event(Duration::from_millis(10), "Connected", |e| matches!(e, CommEvent::Connected(_))).await;
+    b.assert_no_event(Duration::from_millis(300), "Connected", |e| {
+        matches!(e, CommEvent::Connected(_))
+    })
+    .await;
+    a.assert_no_event(Duration::from_millis(10), "Connected", |e| {
+        matches!(e, CommEvent::Connected(_))
+    })
+    .await;
     assert!(a.comm.connected().is_empty());
     assert!(b.comm.connected().is_empty());
     assert_eq!(b.comm.metrics().connections_opened, 0);
@@ -295,7 +431,10 @@ async fn probe_handshake_does_not_register() {
     };
     assert!(a.comm.probe(&dead).await.is_err());
     assert!(a.comm.handshake(&dead).await.is_err());
-    assert!(matches!(a.comm.handshake("not an endpoint").await, Err(fabgossip::comm::CommError::InvalidEndpoint(_))));
+    assert!(matches!(
+        a.comm.handshake("not an endpoint").await,
+        Err(fabgossip::comm::CommError::InvalidEndpoint(_))
+    ));
     a.comm.stop().await;
     b.comm.stop().await;
 }
@@ -307,24 +446,52 @@ async fn mutual_dial_keeps_one_connection_per_pki_id() {
         let mut b = Node::start("Org1MSP", config(round % 2 == 1)).await;
         a.comm.send(data_envelope(1, vec![]), &b.remote());
         b.comm.send(data_envelope(1, vec![]), &a.remote());
-        b.wait_event("message from a", |e| is_message(e, &a.peer.pki_id, 1)).await;
-        a.wait_event("message from b", |e| is_message(e, &b.peer.pki_id, 1)).await;
+        b.wait_event("message from a", |e| is_message(e, &a.peer.pki_id, 1))
+            .await;
+        a.wait_event("message from b", |e| is_message(e, &b.peer.pki_id, 1))
+            .await;
         // Let the losing streams close, then the survivors must be stable and agree.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(a.comm.connected(), vec![b.peer.pki_id.clone()], "round {round}");
-        assert_eq!(b.comm.connected(), vec![a.peer.pki_id.clone()], "round {round}");
+        assert_eq!(
+            a.comm.connected(),
+            vec![b.peer.pki_id.clone()],
+            "round {round}"
+        );
+        assert_eq!(
+            b.comm.connected(),
+            vec![a.peer.pki_id.clone()],
+            "round {round}"
+        );
         let (ma, mb) = (a.comm.metrics(), b.comm.metrics());
-        assert_eq!(ma.connections_opened - ma.connections_closed, 1, "round {round}: {ma:?}");
-        assert_eq!(mb.connections_opened - mb.connections_closed, 1, "round {round}: {mb:?}");
+        assert_eq!(
+            ma.connections_opened - ma.connections_closed,
+            1,
+            "round {round}: {ma:?}"
+        );
+        assert_eq!(
+            mb.connections_opened - mb.connections_closed,
+            1,
+            "round {round}: {mb:?}"
+        );
         for seq in 2..5 {
             a.comm.send(data_envelope(seq, vec![]), &b.remote());
             b.comm.send(data_envelope(seq, vec![]), &a.remote());
-            b.wait_event("message from a", |e| is_message(e, &a.peer.pki_id, seq)).await;
-            a.wait_event("message from b", |e| is_message(e, &b.peer.pki_id, seq)).await;
+            b.wait_event("message from a", |e| is_message(e, &a.peer.pki_id, seq))
+                .await;
+            a.wait_event("message from b", |e| is_message(e, &b.peer.pki_id, seq))
+                .await;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(a.comm.metrics().connections_opened, ma.connections_opened, "no reconnection");
-        assert_eq!(b.comm.metrics().connections_opened, mb.connections_opened, "no reconnection");
+        assert_eq!(
+            a.comm.metrics().connections_opened,
+            ma.connections_opened,
+            "no reconnection"
+        );
+        assert_eq!(
+            b.comm.metrics().connections_opened,
+            mb.connections_opened,
+            "no reconnection"
+        );
         a.comm.stop().await;
         b.comm.stop().await;
     }
@@ -332,24 +499,45 @@ async fn mutual_dial_keeps_one_connection_per_pki_id() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_queue_overflow_counts_drops() {
-    let mut a = Node::start("Org1MSP", CommConfig { send_buff_size: 4, ..config(false) }).await;
+    let mut a = Node::start(
+        "Org1MSP",
+        CommConfig {
+            send_buff_size: 4,
+            ..config(false)
+        },
+    )
+    .await;
     // A peer that authenticates and then never reads.
     let p = TestPeer::new("Org2MSP");
     let (s, _) = raw_to(&a, None).await;
-    s.tx.send(p.conn_establish(vec![], false, |_| {})).await.unwrap();
-    a.wait_event("Connected(raw)", |e| is_connected(e, &p.pki_id)).await;
+    s.tx.send(p.conn_establish(vec![], false, |_| {}))
+        .await
+        .unwrap();
+    a.wait_event("Connected(raw)", |e| is_connected(e, &p.pki_id))
+        .await;
 
-    let to = RemotePeer { endpoint: "127.0.0.1:1".into(), pki_id: p.pki_id.clone() };
+    let to = RemotePeer {
+        endpoint: "127.0.0.1:1".into(),
+        pki_id: p.pki_id.clone(),
+    };
     let big = data_envelope(1, vec![7; 1 << 20]);
     let t0 = Instant::now();
     for _ in 0..60 {
         a.comm.send(big.clone(), &to);
     }
-    assert!(t0.elapsed() < Duration::from_secs(1), "send must not block: {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(1),
+        "send must not block: {:?}",
+        t0.elapsed()
+    );
     let m = a.comm.metrics();
     assert!(m.overflow_count >= 40, "{m:?}");
     assert!(m.overflow_count < 60, "some were queued: {m:?}");
-    assert_eq!(a.comm.connected(), vec![p.pki_id.clone()], "overflow does not close the connection");
+    assert_eq!(
+        a.comm.connected(),
+        vec![p.pki_id.clone()],
+        "overflow does not close the connection"
+    );
     drop(s);
     a.comm.stop().await;
 }
@@ -358,14 +546,24 @@ async fn send_queue_overflow_counts_drops() {
 async fn full_events_channel_drops_messages_with_a_counter() {
     let a = Node::start("Org1MSP", config(false)).await;
     // recv_buff_size 1 → 50 events; nobody reads b's events.
-    let b = Node::start("Org2MSP", CommConfig { recv_buff_size: 1, ..config(false) }).await;
+    let b = Node::start(
+        "Org2MSP",
+        CommConfig {
+            recv_buff_size: 1,
+            ..config(false)
+        },
+    )
+    .await;
     for seq in 0..200 {
         a.comm.send(data_envelope(seq, vec![]), &b.remote());
         if seq % 50 == 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    eventually("all 200 arrive", || b.comm.metrics().messages_received == 200).await;
+    eventually("all 200 arrive", || {
+        b.comm.metrics().messages_received == 200
+    })
+    .await;
     let m = b.comm.metrics();
     // One slot went to Connected.
     assert_eq!(m.events_dropped, 200 - 49, "{m:?}");
@@ -383,36 +581,81 @@ async fn unexpected_pki_id_is_accepted_only_from_the_same_org() {
 
     // Expecting a PKI-ID never seen: its org is unknown, so whoever answers is refused.
     let ghost = random_pki();
-    a.comm.send(data_envelope(1, vec![]), &RemotePeer { endpoint: c.endpoint(), pki_id: ghost.clone() });
-    a.wait_event("Disconnected(ghost)", |e| is_disconnected(e, &ghost)).await;
+    a.comm.send(
+        data_envelope(1, vec![]),
+        &RemotePeer {
+            endpoint: c.endpoint(),
+            pki_id: ghost.clone(),
+        },
+    );
+    a.wait_event("Disconnected(ghost)", |e| is_disconnected(e, &ghost))
+        .await;
     assert_eq!(a.comm.metrics().handshake_failures.unexpected_peer, 1);
     assert!(a.comm.connected().is_empty());
 
     // b1 is known (Org1). A peer of Org1 answering at another endpoint for b1 is b1 with a new identity.
     a.comm.send(data_envelope(2, vec![]), &b1.remote());
-    a.wait_event("Connected(b1)", |e| is_connected(e, &b1.peer.pki_id)).await;
+    a.wait_event("Connected(b1)", |e| is_connected(e, &b1.peer.pki_id))
+        .await;
     a.comm.close_conn(&b1.peer.pki_id);
     assert!(a.comm.connected().is_empty());
-    a.comm.send(data_envelope(3, vec![]), &RemotePeer { endpoint: b2.endpoint(), pki_id: b1.peer.pki_id.clone() });
-    a.wait_event("Disconnected(b1) on identity switch", |e| is_disconnected(e, &b1.peer.pki_id)).await;
-    a.wait_event("Connected(b2)", |e| is_connected(e, &b2.peer.pki_id)).await;
+    a.comm.send(
+        data_envelope(3, vec![]),
+        &RemotePeer {
+            endpoint: b2.endpoint(),
+            pki_id: b1.peer.pki_id.clone(),
+        },
+    );
+    a.wait_event("Disconnected(b1) on identity switch", |e| {
+        is_disconnected(e, &b1.peer.pki_id)
+    })
+    .await;
+    a.wait_event("Connected(b2)", |e| is_connected(e, &b2.peer.pki_id))
+        .await;
     assert_eq!(a.comm.connected(), vec![b2.peer.pki_id.clone()]);
 
     // c (Org2) answering for b1 (Org1) is refused.
-    a.comm.send(data_envelope(4, vec![]), &RemotePeer { endpoint: c.endpoint(), pki_id: b1.peer.pki_id.clone() });
-    a.wait_event("Disconnected(b1) on refusal", |e| is_disconnected(e, &b1.peer.pki_id)).await;
+    a.comm.send(
+        data_envelope(4, vec![]),
+        &RemotePeer {
+            endpoint: c.endpoint(),
+            pki_id: b1.peer.pki_id.clone(),
+        },
+    );
+    a.wait_event("Disconnected(b1) on refusal", |e| {
+        is_disconnected(e, &b1.peer.pki_id)
+    })
+    .await;
     assert_eq!(a.comm.metrics().handshake_failures.unexpected_peer, 2);
     assert_eq!(a.comm.connected(), vec![b2.peer.pki_id.clone()]);
 
     // An identity learned elsewhere (never connected) counts too; a forged one is ignored.
     let known = TestPeer::new("Org2MSP");
     a.comm.learn_identity(&known.pki_id, &b1.peer.identity);
-    a.comm.send(data_envelope(5, vec![]), &RemotePeer { endpoint: c.endpoint(), pki_id: known.pki_id.clone() });
-    a.wait_event("Disconnected(known) on refusal", |e| is_disconnected(e, &known.pki_id)).await;
+    a.comm.send(
+        data_envelope(5, vec![]),
+        &RemotePeer {
+            endpoint: c.endpoint(),
+            pki_id: known.pki_id.clone(),
+        },
+    );
+    a.wait_event("Disconnected(known) on refusal", |e| {
+        is_disconnected(e, &known.pki_id)
+    })
+    .await;
     assert_eq!(a.comm.metrics().handshake_failures.unexpected_peer, 3);
     a.comm.learn_identity(&known.pki_id, &known.identity);
-    a.comm.send(data_envelope(6, vec![]), &RemotePeer { endpoint: c.endpoint(), pki_id: known.pki_id.clone() });
-    a.wait_event("Connected(c) as known's new identity", |e| is_connected(e, &c.peer.pki_id)).await;
+    a.comm.send(
+        data_envelope(6, vec![]),
+        &RemotePeer {
+            endpoint: c.endpoint(),
+            pki_id: known.pki_id.clone(),
+        },
+    );
+    a.wait_event("Connected(c) as known's new identity", |e| {
+        is_connected(e, &c.peer.pki_id)
+    })
+    .await;
     for n in [&a, &b1, &b2, &c] {
         n.comm.stop().await;
     }
@@ -423,13 +666,19 @@ async fn stop_is_idempotent_and_the_other_side_sees_disconnected() {
     let a = Node::start("Org1MSP", config(true)).await;
     let mut b = Node::start("Org2MSP", config(true)).await;
     a.comm.send(data_envelope(1, vec![]), &b.remote());
-    b.wait_event("message", |e| is_message(e, &a.peer.pki_id, 1)).await;
+    b.wait_event("message", |e| is_message(e, &a.peer.pki_id, 1))
+        .await;
 
     let t0 = Instant::now();
     a.comm.stop().await;
     // Well under the 5 s grace: every task ended by itself, none was aborted.
-    assert!(t0.elapsed() < Duration::from_secs(3), "stop took {:?}", t0.elapsed());
-    b.wait_event("Disconnected(a)", |e| is_disconnected(e, &a.peer.pki_id)).await;
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "stop took {:?}",
+        t0.elapsed()
+    );
+    b.wait_event("Disconnected(a)", |e| is_disconnected(e, &a.peer.pki_id))
+        .await;
     assert!(b.comm.connected().is_empty());
 
     let t1 = Instant::now();
@@ -442,16 +691,27 @@ async fn stop_is_idempotent_and_the_other_side_sees_disconnected() {
     let before = a.comm.metrics().send_failures;
     a.comm.send(data_envelope(2, vec![]), &b.remote());
     assert_eq!(a.comm.metrics().send_failures, before + 1);
-    assert!(matches!(a.comm.handshake(&b.endpoint()).await, Err(fabgossip::comm::CommError::Stopped)));
-    assert!(b.comm.probe(&a.endpoint()).await.is_err(), "listener closed");
+    assert!(matches!(
+        a.comm.handshake(&b.endpoint()).await,
+        Err(fabgossip::comm::CommError::Stopped)
+    ));
+    assert!(
+        b.comm.probe(&a.endpoint()).await.is_err(),
+        "listener closed"
+    );
 
     // Dropping the last handle without stop() still closes connections and the listener.
     let c = Node::start("Org1MSP", config(true)).await;
     c.comm.send(data_envelope(3, vec![]), &b.remote());
-    b.wait_event("message from c", |e| is_message(e, &c.peer.pki_id, 3)).await;
+    b.wait_event("message from c", |e| is_message(e, &c.peer.pki_id, 3))
+        .await;
     let (c_pki, c_endpoint) = (c.peer.pki_id.clone(), c.endpoint());
     drop(c);
-    b.wait_event("Disconnected(c)", |e| is_disconnected(e, &c_pki)).await;
-    eventually("c's listener is closed", || std::net::TcpStream::connect(&c_endpoint).is_err()).await;
+    b.wait_event("Disconnected(c)", |e| is_disconnected(e, &c_pki))
+        .await;
+    eventually("c's listener is closed", || {
+        std::net::TcpStream::connect(&c_endpoint).is_err()
+    })
+    .await;
     b.comm.stop().await;
 }

@@ -97,7 +97,12 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    pub(crate) fn new(id: u64, info: Arc<ConnectionInfo>, direction: Direction, pipe: Pipe) -> Self {
+    pub(crate) fn new(
+        id: u64,
+        info: Arc<ConnectionInfo>,
+        direction: Direction,
+        pipe: Pipe,
+    ) -> Self {
         Connection {
             id,
             info,
@@ -171,7 +176,11 @@ pub(crate) async fn read_loop(
             Ok(Some(envelope)) => match GossipMessage::decode(envelope.payload.as_slice()) {
                 Ok(msg) => {
                     metrics.received();
-                    sink.deliver(ReceivedMessage { conn: conn.info.clone(), envelope, msg });
+                    sink.deliver(ReceivedMessage {
+                        conn: conn.info.clone(),
+                        envelope,
+                        msg,
+                    });
                 }
                 Err(e) => {
                     metrics.bad_message();

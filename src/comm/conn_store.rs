@@ -75,7 +75,13 @@ impl ConnStore {
     }
 
     /// Chooses the connection for an envelope, or queues it on a dial (at most `queue_max`).
-    pub(crate) fn route(&self, env: Envelope, pki_id: &PkiId, endpoint: &str, queue_max: usize) -> Route {
+    pub(crate) fn route(
+        &self,
+        env: Envelope,
+        pki_id: &PkiId,
+        endpoint: &str,
+        queue_max: usize,
+    ) -> Route {
         let mut g = self.lock();
         if g.stopping {
             return Route::Stopping;
@@ -149,7 +155,11 @@ impl ConnStore {
     pub(crate) fn fail_dial(&self, key: &DialKey, pki_id: &PkiId) -> (bool, Flush) {
         let mut g = self.lock();
         let queued = g.dials.remove(key).unwrap_or_default();
-        let target = if pki_id.is_empty() { None } else { g.conns.get(pki_id).cloned() };
+        let target = if pki_id.is_empty() {
+            None
+        } else {
+            g.conns.get(pki_id).cloned()
+        };
         (target.is_some(), flush_into(queued, target.as_deref()))
     }
 
@@ -212,7 +222,12 @@ fn remember_org(g: &mut Inner, pki: PkiId, org: OrgId) {
     if g.known_orgs.len() >= KNOWN_ORGS_MAX && !g.known_orgs.contains_key(&pki) {
         // Forget peers we are not connected to; they are re-learned on reconnection.
         let conns = &g.conns;
-        let stale: Vec<PkiId> = g.known_orgs.keys().filter(|k| !conns.contains_key(*k)).cloned().collect();
+        let stale: Vec<PkiId> = g
+            .known_orgs
+            .keys()
+            .filter(|k| !conns.contains_key(*k))
+            .cloned()
+            .collect();
         for k in stale {
             g.known_orgs.remove(&k);
         }
@@ -252,7 +267,9 @@ fn register_locked(
         }
         existing.close();
         g.conns.insert(pki, conn);
-        return Register::Registered { replaced: Some(existing) };
+        return Register::Registered {
+            replaced: Some(existing),
+        };
     }
     g.conns.insert(pki, conn);
     Register::Registered { replaced: None }
@@ -286,13 +303,23 @@ mod tests {
     fn inbound_replaces_an_old_connection() {
         let s = ConnStore::default();
         let me = PkiId(vec![1]);
-        assert!(registered(&s.register(conn(1, &[9], Direction::Outbound), &me, None, LONG)));
+        assert!(registered(&s.register(
+            conn(1, &[9], Direction::Outbound),
+            &me,
+            None,
+            LONG
+        )));
         // With a zero window every existing connection is old: Fabric's rule applies.
         let r = s.register(conn(2, &[9], Direction::Inbound), &me, None, Duration::ZERO);
         assert!(registered(&r));
         assert_eq!(s.get(&PkiId(vec![9])).unwrap().id, 2);
         // A later outbound is discarded.
-        let r = s.register(conn(3, &[9], Direction::Outbound), &me, None, Duration::ZERO);
+        let r = s.register(
+            conn(3, &[9], Direction::Outbound),
+            &me,
+            None,
+            Duration::ZERO,
+        );
         assert!(!registered(&r));
         assert_eq!(s.get(&PkiId(vec![9])).unwrap().id, 2);
     }
@@ -346,15 +373,37 @@ mod tests {
     fn dial_queue_is_bounded() {
         let s = ConnStore::default();
         let p = PkiId(vec![5]);
-        assert!(matches!(s.route(Envelope::default(), &p, "e", 2), Route::StartDial));
-        assert!(matches!(s.route(Envelope::default(), &p, "e", 2), Route::Queued));
-        assert!(matches!(s.route(Envelope::default(), &p, "e", 2), Route::Overflow));
+        assert!(matches!(
+            s.route(Envelope::default(), &p, "e", 2),
+            Route::StartDial
+        ));
+        assert!(matches!(
+            s.route(Envelope::default(), &p, "e", 2),
+            Route::Queued
+        ));
+        assert!(matches!(
+            s.route(Envelope::default(), &p, "e", 2),
+            Route::Overflow
+        ));
         let (has_conn, flush) = s.fail_dial(&DialKey::Pki(p.clone()), &p);
         assert!(!has_conn);
-        assert_eq!(flush, Flush { queued: 0, overflow: 0, dropped: 2 });
-        assert!(matches!(s.route(Envelope::default(), &p, "e", 2), Route::StartDial));
+        assert_eq!(
+            flush,
+            Flush {
+                queued: 0,
+                overflow: 0,
+                dropped: 2
+            }
+        );
+        assert!(matches!(
+            s.route(Envelope::default(), &p, "e", 2),
+            Route::StartDial
+        ));
         let (_, queued) = s.shutdown();
         assert_eq!(queued, 1);
-        assert!(matches!(s.route(Envelope::default(), &p, "e", 2), Route::Stopping));
+        assert!(matches!(
+            s.route(Envelope::default(), &p, "e", 2),
+            Route::Stopping
+        ));
     }
 }

@@ -33,12 +33,17 @@ pub(crate) struct Dialed {
 /// `host:port` → (`http://host:port` URI, host without IPv6 brackets, port).
 fn parse_endpoint(endpoint: &str) -> Result<(Uri, String, u16), CommError> {
     let bad = |why: &str| CommError::InvalidEndpoint(format!("{endpoint:?}: {why}"));
-    let uri: Uri = format!("http://{endpoint}").parse().map_err(|_| bad("not host:port"))?;
+    let uri: Uri = format!("http://{endpoint}")
+        .parse()
+        .map_err(|_| bad("not host:port"))?;
     if uri.path() != "/" || uri.query().is_some() {
         return Err(bad("not host:port"));
     }
     let host = uri.host().ok_or_else(|| bad("no host"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     let port = uri.port_u16().ok_or_else(|| bad("no port"))?;
     if host.is_empty() || port == 0 {
         return Err(bad("empty host or port 0"));
@@ -66,8 +71,15 @@ async fn connect(
                 Some(cfg) => {
                     let name = rustls::pki_types::ServerName::try_from(host)
                         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-                    let s = tokio_rustls::TlsConnector::from(cfg).connect(name, tcp).await?;
-                    let cert = s.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
+                    let s = tokio_rustls::TlsConnector::from(cfg)
+                        .connect(name, tcp)
+                        .await?;
+                    let cert = s
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .map(|c| c.to_vec());
                     *slot.lock().unwrap_or_else(|p| p.into_inner()) = cert;
                     ClientIo::Tls(Box::new(s))
                 }
@@ -79,25 +91,42 @@ async fn connect(
         .connect_timeout(shared.cfg.dial_timeout)
         .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
         .keep_alive_timeout(KEEPALIVE_TIMEOUT);
-    let channel = tokio::time::timeout(shared.cfg.dial_timeout, ep.connect_with_connector(connector))
-        .await
-        .map_err(|_| CommError::Dial { endpoint: endpoint.to_string(), reason: "dial timeout".into() })?
-        .map_err(|e| CommError::Dial { endpoint: endpoint.to_string(), reason: error_chain(&e) })?;
+    let channel = tokio::time::timeout(
+        shared.cfg.dial_timeout,
+        ep.connect_with_connector(connector),
+    )
+    .await
+    .map_err(|_| CommError::Dial {
+        endpoint: endpoint.to_string(),
+        reason: "dial timeout".into(),
+    })?
+    .map_err(|e| CommError::Dial {
+        endpoint: endpoint.to_string(),
+        reason: error_chain(&e),
+    })?;
     let max = shared.cfg.max_message_size;
-    let client =
-        GossipClient::new(channel.clone()).max_decoding_message_size(max).max_encoding_message_size(max);
+    let client = GossipClient::new(channel.clone())
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
     Ok((client, channel, seen_cert))
 }
 
 /// `Ping` within `conn_timeout`.
-async fn ping(shared: &Shared, client: &mut GossipClient<Channel>, endpoint: &str) -> Result<(), CommError> {
+async fn ping(
+    shared: &Shared,
+    client: &mut GossipClient<Channel>,
+    endpoint: &str,
+) -> Result<(), CommError> {
     match tokio::time::timeout(shared.cfg.conn_timeout, client.ping(Empty {})).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(status)) => Err(CommError::Dial {
             endpoint: endpoint.to_string(),
             reason: format!("Ping failed: {}", status.message()),
         }),
-        Err(_) => Err(CommError::Dial { endpoint: endpoint.to_string(), reason: "Ping timed out".into() }),
+        Err(_) => Err(CommError::Dial {
+            endpoint: endpoint.to_string(),
+            reason: "Ping timed out".into(),
+        }),
     }
 }
 
@@ -108,16 +137,26 @@ pub(crate) async fn probe(shared: &Shared, endpoint: &str) -> Result<(), CommErr
 }
 
 /// Dial, Ping, open the stream and authenticate the remote. Handshake failures are counted.
-pub(crate) async fn dial(shared: &Shared, endpoint: &str, probe: bool) -> Result<Dialed, CommError> {
+pub(crate) async fn dial(
+    shared: &Shared,
+    endpoint: &str,
+    probe: bool,
+) -> Result<Dialed, CommError> {
     let (mut client, channel, seen_cert) = connect(shared, endpoint).await?;
     ping(shared, &mut client, endpoint).await?;
     let remote_cert = seen_cert.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let hs = |e: HandshakeError| {
         shared.metrics.handshake_failed(e.reason);
-        CommError::Handshake { endpoint: endpoint.to_string(), error: e }
+        CommError::Handshake {
+            endpoint: endpoint.to_string(),
+            error: e,
+        }
     };
     if shared.tls.is_some() && remote_cert.is_none() {
-        return Err(hs(HandshakeError::new(HandshakeFailure::NoTlsCert, "server presented no certificate")));
+        return Err(hs(HandshakeError::new(
+            HandshakeFailure::NoTlsCert,
+            "server presented no certificate",
+        )));
     }
     let own = handshake::conn_establish(&shared.crypto, shared.self_cert_hash(), probe)?;
     let (pipe, outbound) = Pipe::new(shared.cfg.send_buff_size, shared.metrics.clone());
@@ -134,22 +173,32 @@ pub(crate) async fn dial(shared: &Shared, endpoint: &str, probe: bool) -> Result
             )))
         }
         Err(_) => {
-            return Err(hs(HandshakeError::new(HandshakeFailure::Timeout, "GossipStream not opened in time")))
+            return Err(hs(HandshakeError::new(
+                HandshakeFailure::Timeout,
+                "GossipStream not opened in time",
+            )))
         }
     };
     let mut inbound = response.into_inner();
     let first = match tokio::time::timeout(timeout, inbound.message()).await {
         Ok(Ok(Some(env))) => env,
         Ok(Ok(None)) => {
-            return Err(hs(HandshakeError::new(HandshakeFailure::Transport, "stream ended before ConnEstablish")))
+            return Err(hs(HandshakeError::new(
+                HandshakeFailure::Transport,
+                "stream ended before ConnEstablish",
+            )))
         }
         Ok(Err(status)) => {
-            let reason = if status.code() == tonic::Code::Internal && status.message().contains("decode") {
-                HandshakeFailure::BadMessage
-            } else {
-                HandshakeFailure::Transport
-            };
-            return Err(hs(HandshakeError::new(reason, format!("reading ConnEstablish: {}", status.message()))));
+            let reason =
+                if status.code() == tonic::Code::Internal && status.message().contains("decode") {
+                    HandshakeFailure::BadMessage
+                } else {
+                    HandshakeFailure::Transport
+                };
+            return Err(hs(HandshakeError::new(
+                reason,
+                format!("reading ConnEstablish: {}", status.message()),
+            )));
         }
         Err(_) => {
             return Err(hs(HandshakeError::new(
@@ -158,16 +207,25 @@ pub(crate) async fn dial(shared: &Shared, endpoint: &str, probe: bool) -> Result
             )))
         }
     };
-    let remote =
-        handshake::verify_conn_establish(&shared.crypto, &first, shared.tls.is_some(), remote_cert.as_deref())
-            .map_err(hs)?;
+    let remote = handshake::verify_conn_establish(
+        &shared.crypto,
+        &first,
+        shared.tls.is_some(),
+        remote_cert.as_deref(),
+    )
+    .map_err(hs)?;
     let info = ConnectionInfo {
         pki_id: remote.pki_id,
         identity: remote.identity,
         endpoint: endpoint.to_string(),
         auth: remote.auth,
     };
-    Ok(Dialed { info, pipe, inbound, channel })
+    Ok(Dialed {
+        info,
+        pipe,
+        inbound,
+        channel,
+    })
 }
 
 /// A transport error with its sources, for one log line.

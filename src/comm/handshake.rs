@@ -22,7 +22,10 @@ pub struct HandshakeError {
 
 impl HandshakeError {
     pub(crate) fn new(reason: HandshakeFailure, detail: impl Into<String>) -> Self {
-        HandshakeError { reason, detail: detail.into() }
+        HandshakeError {
+            reason,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -61,7 +64,11 @@ pub(crate) fn conn_establish(
     };
     let payload = msg.encode_to_vec();
     let signature = crypto.mcs.sign(&payload)?;
-    Ok(Envelope { payload, signature, secret_envelope: None })
+    Ok(Envelope {
+        payload,
+        signature,
+        secret_envelope: None,
+    })
 }
 
 /// Checks a received ConnEstablish envelope.
@@ -75,37 +82,51 @@ pub(crate) fn verify_conn_establish(
     remote_cert: Option<&[u8]>,
 ) -> Result<RemoteIdentity, HandshakeError> {
     use HandshakeFailure as F;
-    let msg = GossipMessage::decode(env.payload.as_slice())
-        .map_err(|e| HandshakeError::new(F::BadMessage, format!("payload is not a GossipMessage: {e}")))?;
+    let msg = GossipMessage::decode(env.payload.as_slice()).map_err(|e| {
+        HandshakeError::new(
+            F::BadMessage,
+            format!("payload is not a GossipMessage: {e}"),
+        )
+    })?;
     let conn = match msg.content {
         Some(gossip_message::Content::Conn(c)) => c,
         other => {
             return Err(HandshakeError::new(
                 F::BadMessage,
-                format!("expected a ConnEstablish, got {}", content_name(other.as_ref())),
+                format!(
+                    "expected a ConnEstablish, got {}",
+                    content_name(other.as_ref())
+                ),
             ))
         }
     };
     if conn.pki_id.is_empty() {
-        return Err(HandshakeError::new(F::MissingPkiId, "ConnEstablish without a PKI-ID"));
+        return Err(HandshakeError::new(
+            F::MissingPkiId,
+            "ConnEstablish without a PKI-ID",
+        ));
     }
     crypto
         .mcs
         .validate_identity(&conn.identity)
         .map_err(|e| HandshakeError::new(F::InvalidIdentity, format!("identity refused: {e}")))?;
-    let computed = crypto
-        .mcs
-        .pki_id_of(&conn.identity)
-        .map_err(|e| HandshakeError::new(F::InvalidIdentity, format!("no PKI-ID for identity: {e}")))?;
+    let computed = crypto.mcs.pki_id_of(&conn.identity).map_err(|e| {
+        HandshakeError::new(F::InvalidIdentity, format!("no PKI-ID for identity: {e}"))
+    })?;
     if computed.0 != conn.pki_id {
         return Err(HandshakeError::new(
             F::PkiIdMismatch,
-            format!("claimed PKI-ID {} but the identity's is {}", hex::encode(&conn.pki_id), computed),
+            format!(
+                "claimed PKI-ID {} but the identity's is {}",
+                hex::encode(&conn.pki_id),
+                computed
+            ),
         ));
     }
     if tls_on {
-        let cert = remote_cert
-            .ok_or_else(|| HandshakeError::new(F::NoTlsCert, "remote presented no TLS certificate"))?;
+        let cert = remote_cert.ok_or_else(|| {
+            HandshakeError::new(F::NoTlsCert, "remote presented no TLS certificate")
+        })?;
         let seen = super::tls::cert_hash(cert);
         if seen != conn.tls_cert_hash {
             return Err(HandshakeError::new(
@@ -121,12 +142,17 @@ pub(crate) fn verify_conn_establish(
     crypto
         .mcs
         .verify(&conn.identity, &env.signature, &env.payload)
-        .map_err(|e| HandshakeError::new(F::BadSignature, format!("ConnEstablish signature: {e}")))?;
+        .map_err(|e| {
+            HandshakeError::new(F::BadSignature, format!("ConnEstablish signature: {e}"))
+        })?;
     Ok(RemoteIdentity {
         pki_id: PkiId(conn.pki_id),
         identity: conn.identity,
         probe: conn.probe,
-        auth: AuthInfo { signed_data: env.payload.clone(), signature: env.signature.clone() },
+        auth: AuthInfo {
+            signed_data: env.payload.clone(),
+            signature: env.signature.clone(),
+        },
     })
 }
 

@@ -35,7 +35,10 @@ impl tonic::transport::server::Connected for ServerIo {
 
     fn connect_info(&self) -> PeerConnInfo {
         match self {
-            ServerIo::Plain(s) => PeerConnInfo { remote_addr: s.peer_addr().ok(), peer_cert: None },
+            ServerIo::Plain(s) => PeerConnInfo {
+                remote_addr: s.peer_addr().ok(),
+                peer_cert: None,
+            },
             ServerIo::Tls(s) => {
                 let (tcp, session) = s.get_ref();
                 PeerConnInfo {

@@ -85,13 +85,19 @@ pub enum CommError {
     #[error("TLS: {0}")]
     Tls(String),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("invalid endpoint {0}")]
     InvalidEndpoint(String),
     #[error("dialing {endpoint}: {reason}")]
     Dial { endpoint: String, reason: String },
     #[error("handshake with {endpoint} failed: {error}")]
-    Handshake { endpoint: String, error: HandshakeError },
+    Handshake {
+        endpoint: String,
+        error: HandshakeError,
+    },
     #[error("{0} is this peer")]
     SelfConnection(String),
     #[error("crypto: {0}")]
@@ -146,6 +152,9 @@ pub struct ReceivedMessage {
     pub msg: GossipMessage,
 }
 
+/// What comm reports. Messages are the common case and stay unboxed: one allocation less
+/// per message outweighs the larger channel slots.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum CommEvent {
     Message(ReceivedMessage),
@@ -179,10 +188,14 @@ impl Comm {
         crypto: CryptoContext,
     ) -> Result<(Comm, mpsc::Receiver<CommEvent>), CommError> {
         if cfg.send_buff_size == 0 || cfg.recv_buff_size == 0 {
-            return Err(CommError::Config("sendBuffSize and recvBuffSize must be positive".into()));
+            return Err(CommError::Config(
+                "sendBuffSize and recvBuffSize must be positive".into(),
+            ));
         }
         if cfg.max_message_size == 0 || cfg.dial_timeout.is_zero() || cfg.conn_timeout.is_zero() {
-            return Err(CommError::Config("timeouts and max message size must be positive".into()));
+            return Err(CommError::Config(
+                "timeouts and max message size must be positive".into(),
+            ));
         }
         let tls = match &cfg.tls {
             None => None,
@@ -194,9 +207,14 @@ impl Comm {
         };
         let listener = tokio::net::TcpListener::bind(cfg.listen_addr)
             .await
-            .map_err(|source| CommError::Bind { addr: cfg.listen_addr, source })?;
-        let local_addr =
-            listener.local_addr().map_err(|source| CommError::Bind { addr: cfg.listen_addr, source })?;
+            .map_err(|source| CommError::Bind {
+                addr: cfg.listen_addr,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| CommError::Bind {
+            addr: cfg.listen_addr,
+            source,
+        })?;
         let (tx, rx) = mpsc::channel(cfg.recv_buff_size.saturating_mul(EVENTS_PER_RECV_SLOT));
         let shared = Arc::new(Shared::new(
             cfg,
@@ -214,7 +232,13 @@ impl Comm {
             "comm listening"
         );
         let guard = Arc::new(StopOnDrop(shared.clone()));
-        Ok((Comm { shared, _last_handle: guard }, rx))
+        Ok((
+            Comm {
+                shared,
+                _last_handle: guard,
+            },
+            rx,
+        ))
     }
 
     /// The address actually bound.

@@ -58,7 +58,10 @@ async fn accept_loop(
     listener: TcpListener,
     tx: mpsc::Sender<Result<ServerIo, std::io::Error>>,
 ) {
-    let acceptor = shared.tls.as_ref().map(|t| tokio_rustls::TlsAcceptor::from(t.server.clone()));
+    let acceptor = shared
+        .tls
+        .as_ref()
+        .map(|t| tokio_rustls::TlsAcceptor::from(t.server.clone()));
     loop {
         let accepted = tokio::select! {
             _ = shared.wait_shutdown() => return,
@@ -128,7 +131,10 @@ impl Gossip for GossipService {
             .extensions()
             .get::<PeerConnInfo>()
             .cloned()
-            .unwrap_or(PeerConnInfo { remote_addr: None, peer_cert: None });
+            .unwrap_or(PeerConnInfo {
+                remote_addr: None,
+                peer_cert: None,
+            });
         let remote = peer.remote_addr.map(|a| a.to_string()).unwrap_or_default();
         if shared.tls.is_some() && peer.peer_cert.is_none() {
             shared.metrics.handshake_failed(HandshakeFailure::NoTlsCert);
@@ -171,12 +177,22 @@ async fn serve_inbound(
             shared.tls.is_some(),
             peer.peer_cert.as_deref(),
         ),
-        Ok(Ok(None)) => Err(HandshakeError::new(HandshakeFailure::Transport, "stream ended before ConnEstablish")),
+        Ok(Ok(None)) => Err(HandshakeError::new(
+            HandshakeFailure::Transport,
+            "stream ended before ConnEstablish",
+        )),
         Ok(Err(status)) => Err(HandshakeError::new(
-            if status.code() == tonic::Code::Internal { HandshakeFailure::BadMessage } else { HandshakeFailure::Transport },
+            if status.code() == tonic::Code::Internal {
+                HandshakeFailure::BadMessage
+            } else {
+                HandshakeFailure::Transport
+            },
             format!("reading ConnEstablish: {}", status.message()),
         )),
-        Err(_) => Err(HandshakeError::new(HandshakeFailure::Timeout, format!("no ConnEstablish within {timeout:?}"))),
+        Err(_) => Err(HandshakeError::new(
+            HandshakeFailure::Timeout,
+            format!("no ConnEstablish within {timeout:?}"),
+        )),
     };
     let remote_id = match verified {
         Ok(r) => r,
@@ -184,7 +200,9 @@ async fn serve_inbound(
             shared.metrics.handshake_failed(e.reason);
             tracing::warn!(%remote, reason = %e.reason, "inbound handshake failed: {}", e.detail);
             // Queued after our ConnEstablish; dropping the pipe lets both drain, then ends the stream.
-            let _ = pipe.out.try_send(Err(Status::unauthenticated(e.to_string())));
+            let _ = pipe
+                .out
+                .try_send(Err(Status::unauthenticated(e.to_string())));
             return;
         }
     };
@@ -194,16 +212,26 @@ async fn serve_inbound(
     }
     if remote_id.pki_id == shared.crypto.self_pki_id {
         tracing::warn!(%remote, "refusing a gossip stream from ourselves");
-        let _ = pipe.out.try_send(Err(Status::failed_precondition("connection to self")));
+        let _ = pipe
+            .out
+            .try_send(Err(Status::failed_precondition("connection to self")));
         return;
     }
-    let org = shared.crypto.advisor.org_by_peer_identity(&remote_id.identity);
+    let org = shared
+        .crypto
+        .advisor
+        .org_by_peer_identity(&remote_id.identity);
     let info = Arc::new(ConnectionInfo {
         pki_id: remote_id.pki_id,
         identity: remote_id.identity,
         endpoint: remote,
         auth: remote_id.auth,
     });
-    let conn = Arc::new(Connection::new(shared.next_conn_id(), info, Direction::Inbound, pipe));
+    let conn = Arc::new(Connection::new(
+        shared.next_conn_id(),
+        info,
+        Direction::Inbound,
+        pipe,
+    ));
     shared.serve_registered(conn, org, inbound, None).await;
 }

@@ -75,7 +75,10 @@ impl Shared {
 
     /// Hash of our TLS certificate; empty without TLS.
     pub(crate) fn self_cert_hash(&self) -> Vec<u8> {
-        self.tls.as_ref().map(|t| t.cert_hash.clone()).unwrap_or_default()
+        self.tls
+            .as_ref()
+            .map(|t| t.cert_hash.clone())
+            .unwrap_or_default()
     }
 
     pub(crate) fn next_conn_id(&self) -> u64 {
@@ -143,7 +146,11 @@ impl Shared {
             QueueResult::Closed => {
                 self.metrics.send_failed();
                 // Fabric: a send error closes the connection and reports the peer dead.
-                if self.store.remove_if_current(&conn.info.pki_id, conn.id).is_some() {
+                if self
+                    .store
+                    .remove_if_current(&conn.info.pki_id, conn.id)
+                    .is_some()
+                {
                     conn.close();
                     tracing::info!(pki_id = %conn.info.pki_id, "connection lost on send");
                     self.emit_disconnected(conn.info.pki_id.clone());
@@ -214,7 +221,10 @@ impl Shared {
             let e = CommError::SelfConnection(to.endpoint.clone());
             return self.dial_failed(&key, &to, &e);
         }
-        let org = self.crypto.advisor.org_by_peer_identity(&dialed.info.identity);
+        let org = self
+            .crypto
+            .advisor
+            .org_by_peer_identity(&dialed.info.identity);
         if !to.pki_id.is_empty() && actual != to.pki_id {
             if let Err(e) = self.identity_switch(&to, &actual, org.as_ref()) {
                 return self.dial_failed(&key, &to, &e);
@@ -226,10 +236,16 @@ impl Shared {
             Direction::Outbound,
             dialed.pipe,
         ));
-        let (outcome, flush) =
-            self.store.register_dialed(conn.clone(), &key, &self.crypto.self_pki_id, org, self.concurrency_window());
+        let (outcome, flush) = self.store.register_dialed(
+            conn.clone(),
+            &key,
+            &self.crypto.self_pki_id,
+            org,
+            self.concurrency_window(),
+        );
         self.count_flush(&flush);
-        self.serve_outcome(conn, outcome, dialed.inbound, Some(dialed.channel)).await;
+        self.serve_outcome(conn, outcome, dialed.inbound, Some(dialed.channel))
+            .await;
     }
 
     /// Dialing `to.pki_id` reached `actual`: accepted only when both are of the same org, as a
@@ -242,12 +258,16 @@ impl Shared {
     ) -> Result<(), CommError> {
         let expected_org = self.store.org_of(&to.pki_id);
         if expected_org.is_none() || expected_org.as_ref() != actual_org {
-            self.metrics.handshake_failed(HandshakeFailure::UnexpectedPeer);
+            self.metrics
+                .handshake_failed(HandshakeFailure::UnexpectedPeer);
             return Err(CommError::Handshake {
                 endpoint: to.endpoint.clone(),
                 error: super::HandshakeError::new(
                     HandshakeFailure::UnexpectedPeer,
-                    format!("expected {} but reached {} of org {:?}", to.pki_id, actual, actual_org),
+                    format!(
+                        "expected {} but reached {} of org {:?}",
+                        to.pki_id, actual, actual_org
+                    ),
                 ),
             });
         }
@@ -267,7 +287,12 @@ impl Shared {
         inbound: tonic::Streaming<Envelope>,
         channel: Option<tonic::transport::Channel>,
     ) {
-        let outcome = self.store.register(conn.clone(), &self.crypto.self_pki_id, org, self.concurrency_window());
+        let outcome = self.store.register(
+            conn.clone(),
+            &self.crypto.self_pki_id,
+            org,
+            self.concurrency_window(),
+        );
         self.serve_outcome(conn, outcome, inbound, channel).await;
     }
 
@@ -386,7 +411,10 @@ impl Shared {
         })
         .await;
         if drained.is_err() {
-            tracing::warn!(left = tasks.len(), "comm tasks did not end in time; aborting them");
+            tracing::warn!(
+                left = tasks.len(),
+                "comm tasks did not end in time; aborting them"
+            );
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
         }
@@ -405,7 +433,9 @@ impl MessageSink for EventSink {
         if self.0.is_stopping() {
             return;
         }
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.0.events.try_send(CommEvent::Message(msg)) {
+        if let Err(mpsc::error::TrySendError::Full(_)) =
+            self.0.events.try_send(CommEvent::Message(msg))
+        {
             self.0.metrics.event_dropped();
         }
     }

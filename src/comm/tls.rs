@@ -13,7 +13,9 @@ use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::ParsedCertificate;
-use rustls::{ClientConfig, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
+use rustls::{
+    ClientConfig, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme,
+};
 use sha2::{Digest, Sha256};
 
 use super::CommError;
@@ -55,9 +57,11 @@ impl TlsIdentity {
         let key_pem = std::fs::read(key_path)
             .map_err(|e| tls_err(format!("reading {}: {e}", key_path.display())))?;
         Self::from_pem(&cert_pem, &key_pem).map_err(|e| match e {
-            CommError::Tls(m) => {
-                tls_err(format!("{} / {}: {m}", cert_path.display(), key_path.display()))
-            }
+            CommError::Tls(m) => tls_err(format!(
+                "{} / {}: {m}",
+                cert_path.display(),
+                key_path.display()
+            )),
             other => other,
         })
     }
@@ -71,7 +75,10 @@ impl TlsIdentity {
         let key = rustls_pemfile::private_key(&mut &key_pem[..])
             .map_err(|e| tls_err(format!("bad private key PEM: {e}")))?
             .ok_or_else(|| tls_err("no private key block in PEM"))?;
-        let id = TlsIdentity { cert_der: cert.to_vec(), key_der: key.secret_der().to_vec() };
+        let id = TlsIdentity {
+            cert_der: cert.to_vec(),
+            key_der: key.secret_der().to_vec(),
+        };
         id.check()?;
         Ok(id)
     }
@@ -153,7 +160,9 @@ impl TlsIdentity {
 
     /// Client side: presents this certificate, accepts any well-formed server certificate.
     pub(crate) fn client_config(&self) -> Result<Arc<ClientConfig>, CommError> {
-        let verifier = Arc::new(AnyServerCert { algs: provider().signature_verification_algorithms });
+        let verifier = Arc::new(AnyServerCert {
+            algs: provider().signature_verification_algorithms,
+        });
         let mut cfg = ClientConfig::builder_with_provider(Arc::new(provider()))
             .with_safe_default_protocol_versions()
             .map_err(tls_err)?
@@ -172,7 +181,11 @@ fn provider() -> CryptoProvider {
 
 fn generate_self_signed(hosts: &[&str]) -> Result<(String, String), CommError> {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(tls_err)?;
-    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let mut names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
     for h in hosts {
         let h = h.trim().trim_start_matches('[').trim_end_matches(']');
         if h.is_empty() {
@@ -184,7 +197,9 @@ fn generate_self_signed(hosts: &[&str]) -> Result<(String, String), CommError> {
     }
     // rcgen turns names that parse as IP addresses into IP SANs, the rest into DNS SANs.
     let mut params = rcgen::CertificateParams::new(names).map_err(tls_err)?;
-    params.distinguished_name.push(rcgen::DnType::CommonName, "fabgossip peer");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "fabgossip peer");
     let cert = params.self_signed(&key).map_err(tls_err)?;
     Ok((cert.pem(), key.serialize_pem()))
 }
@@ -199,8 +214,11 @@ fn write_private(path: &PathBuf, data: &[u8]) -> Result<(), CommError> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).map_err(|e| tls_err(format!("writing {}: {e}", path.display())))?;
-    f.write_all(data).map_err(|e| tls_err(format!("writing {}: {e}", path.display())))
+    let mut f = opts
+        .open(path)
+        .map_err(|e| tls_err(format!("writing {}: {e}", path.display())))?;
+    f.write_all(data)
+        .map_err(|e| tls_err(format!("writing {}: {e}", path.display())))
 }
 
 fn parse_cert(cert: &CertificateDer<'_>) -> Result<(), rustls::Error> {
@@ -332,7 +350,8 @@ mod tests {
     #[test]
     fn self_signed_for_names_the_given_hosts() {
         let dir = tmpdir("hosts");
-        let id = TlsIdentity::self_signed_for(&dir, &["peer0.org1.example.com", "10.0.0.7"]).unwrap();
+        let id =
+            TlsIdentity::self_signed_for(&dir, &["peer0.org1.example.com", "10.0.0.7"]).unwrap();
         let der = &id.cert_der;
         let contains = |needle: &[u8]| der.windows(needle.len()).any(|w| w == needle);
         assert!(contains(b"peer0.org1.example.com"));

@@ -53,7 +53,9 @@ impl MessageCryptoService for TestMcs {
         Ok(pki_id_of(&mspid, vk.as_bytes()))
     }
     fn verify_block(&self, _channel: &str, _seq: u64, _block: &[u8]) -> Result<(), CryptoError> {
-        Err(CryptoError::InvalidBlock("the comm test MCS does not verify blocks".into()))
+        Err(CryptoError::InvalidBlock(
+            "the comm test MCS does not verify blocks".into(),
+        ))
     }
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
         Ok(self.key.sign(msg).to_bytes().to_vec())
@@ -61,9 +63,16 @@ impl MessageCryptoService for TestMcs {
     fn verify(&self, identity: &[u8], signature: &[u8], msg: &[u8]) -> Result<(), CryptoError> {
         let (_, vk) = decode_identity(identity)?;
         let sig = Signature::from_slice(signature).map_err(|_| CryptoError::BadSignature)?;
-        vk.verify_strict(msg, &sig).map_err(|_| CryptoError::BadSignature)
+        vk.verify_strict(msg, &sig)
+            .map_err(|_| CryptoError::BadSignature)
     }
-    fn verify_by_channel(&self, _c: &str, identity: &[u8], signature: &[u8], msg: &[u8]) -> Result<(), CryptoError> {
+    fn verify_by_channel(
+        &self,
+        _c: &str,
+        identity: &[u8],
+        signature: &[u8],
+        msg: &[u8],
+    ) -> Result<(), CryptoError> {
         self.verify(identity, signature, msg)
     }
     fn validate_identity(&self, identity: &[u8]) -> Result<(), CryptoError> {
@@ -99,20 +108,41 @@ pub struct TestPeer {
 impl TestPeer {
     pub fn new(org: &str) -> Self {
         let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
-        let identity = SerializedIdentity { mspid: org.to_string(), id_bytes: key.verifying_key().to_bytes().to_vec() }
-            .encode_to_vec();
+        let identity = SerializedIdentity {
+            mspid: org.to_string(),
+            id_bytes: key.verifying_key().to_bytes().to_vec(),
+        }
+        .encode_to_vec();
         let pki_id = pki_id_of(org, key.verifying_key().as_bytes());
-        TestPeer { key, org: org.to_string(), identity, pki_id }
+        TestPeer {
+            key,
+            org: org.to_string(),
+            identity,
+            pki_id,
+        }
     }
 
     pub fn crypto(&self, trusted: &[&str]) -> CryptoContext {
-        let mcs = Arc::new(TestMcs { key: self.key.clone(), trusted: trusted.iter().map(|s| s.to_string()).collect() });
+        let mcs = Arc::new(TestMcs {
+            key: self.key.clone(),
+            trusted: trusted.iter().map(|s| s.to_string()).collect(),
+        });
         CryptoContext::new(mcs, Arc::new(TestAdvisor), self.identity.clone()).expect("own identity")
     }
 
     /// A ConnEstablish envelope; `tweak` may alter the message before signing.
-    pub fn conn_establish(&self, tls_cert_hash: Vec<u8>, probe: bool, tweak: impl FnOnce(&mut ConnEstablish)) -> Envelope {
-        let mut ce = ConnEstablish { pki_id: self.pki_id.0.clone(), identity: self.identity.clone(), tls_cert_hash, probe };
+    pub fn conn_establish(
+        &self,
+        tls_cert_hash: Vec<u8>,
+        probe: bool,
+        tweak: impl FnOnce(&mut ConnEstablish),
+    ) -> Envelope {
+        let mut ce = ConnEstablish {
+            pki_id: self.pki_id.0.clone(),
+            identity: self.identity.clone(),
+            tls_cert_hash,
+            probe,
+        };
         tweak(&mut ce);
         let msg = GossipMessage {
             nonce: 0,
@@ -126,7 +156,11 @@ impl TestPeer {
     pub fn sign(&self, msg: GossipMessage) -> Envelope {
         let payload = msg.encode_to_vec();
         let signature = self.key.sign(&payload).to_bytes().to_vec();
-        Envelope { payload, signature, secret_envelope: None }
+        Envelope {
+            payload,
+            signature,
+            secret_envelope: None,
+        }
     }
 }
 
@@ -134,7 +168,11 @@ pub const ORGS: &[&str] = &["Org1MSP", "Org2MSP"];
 
 /// A fresh temporary directory.
 pub fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("fabgossip-comm-{tag}-{}-{:016x}", std::process::id(), rand::random::<u64>()));
+    let d = std::env::temp_dir().join(format!(
+        "fabgossip-comm-{tag}-{}-{:016x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
@@ -147,7 +185,10 @@ pub fn tls_identity() -> TlsIdentity {
 }
 
 pub fn config(tls: bool) -> CommConfig {
-    CommConfig { tls: if tls { Some(tls_identity()) } else { None }, ..CommConfig::default() }
+    CommConfig {
+        tls: if tls { Some(tls_identity()) } else { None },
+        ..CommConfig::default()
+    }
 }
 
 pub struct Node {
@@ -159,7 +200,9 @@ pub struct Node {
 impl Node {
     pub async fn start(org: &str, cfg: CommConfig) -> Node {
         let peer = TestPeer::new(org);
-        let (comm, events) = Comm::start(cfg, peer.crypto(ORGS)).await.expect("comm starts");
+        let (comm, events) = Comm::start(cfg, peer.crypto(ORGS))
+            .await
+            .expect("comm starts");
         Node { peer, comm, events }
     }
 
@@ -168,7 +211,10 @@ impl Node {
     }
 
     pub fn remote(&self) -> fabgossip::comm::RemotePeer {
-        fabgossip::comm::RemotePeer { endpoint: self.endpoint(), pki_id: self.peer.pki_id.clone() }
+        fabgossip::comm::RemotePeer {
+            endpoint: self.endpoint(),
+            pki_id: self.peer.pki_id.clone(),
+        }
     }
 
     /// Waits for the first event matching `pred`, skipping others.
@@ -177,7 +223,12 @@ impl Node {
     }
 
     /// No event matching `pred` within `d`.
-    pub async fn assert_no_event(&mut self, d: Duration, what: &str, pred: impl Fn(&CommEvent) -> bool) {
+    pub async fn assert_no_event(
+        &mut self,
+        d: Duration,
+        what: &str,
+        pred: impl Fn(&CommEvent) -> bool,
+    ) {
         let deadline = tokio::time::Instant::now() + d;
         loop {
             match tokio::time::timeout_at(deadline, self.events.recv()).await {
@@ -188,7 +239,11 @@ impl Node {
     }
 }
 
-pub async fn wait_event(rx: &mut mpsc::Receiver<CommEvent>, what: &str, pred: impl Fn(&CommEvent) -> bool) -> CommEvent {
+pub async fn wait_event(
+    rx: &mut mpsc::Receiver<CommEvent>,
+    what: &str,
+    pred: impl Fn(&CommEvent) -> bool,
+) -> CommEvent {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -223,10 +278,18 @@ pub fn data_envelope(seq: u64, data: Vec<u8>) -> Envelope {
         channel: b"mychannel".to_vec(),
         tag: gossip_message::Tag::ChanAndOrg as i32,
         content: Some(gossip_message::Content::DataMsg(DataMessage {
-            payload: Some(Payload { seq_num: seq, data, private_data: vec![] }),
+            payload: Some(Payload {
+                seq_num: seq,
+                data,
+                private_data: vec![],
+            }),
         })),
     };
-    Envelope { payload: msg.encode_to_vec(), signature: vec![], secret_envelope: None }
+    Envelope {
+        payload: msg.encode_to_vec(),
+        signature: vec![],
+        secret_envelope: None,
+    }
 }
 
 /// Polls `f` until it holds, for at most 10 s.
@@ -297,7 +360,10 @@ pub async fn raw_client(addr: &str, tls: Option<&TlsIdentity>) -> GossipClient<C
     try_raw_client(addr, mode).await.expect("raw connect")
 }
 
-pub async fn try_raw_client(addr: &str, tls: RawTls<'_>) -> Result<GossipClient<Channel>, tonic::transport::Error> {
+pub async fn try_raw_client(
+    addr: &str,
+    tls: RawTls<'_>,
+) -> Result<GossipClient<Channel>, tonic::transport::Error> {
     let uri: Uri = format!("http://{addr}").parse().unwrap();
     let tls_cfg = match tls {
         RawTls::Off => None,
@@ -331,7 +397,11 @@ pub async fn try_raw_client(addr: &str, tls: RawTls<'_>) -> Result<GossipClient<
                 None => Box::new(tcp),
                 Some(cfg) => {
                     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-                    Box::new(tokio_rustls::TlsConnector::from(cfg).connect(name, tcp).await?)
+                    Box::new(
+                        tokio_rustls::TlsConnector::from(cfg)
+                            .connect(name, tcp)
+                            .await?,
+                    )
                 }
             };
             Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(io))
@@ -355,14 +425,22 @@ pub struct RawStream {
 
 pub async fn raw_stream(client: &mut GossipClient<Channel>) -> RawStream {
     let (tx, rx) = mpsc::channel(1024);
-    let resp = client.gossip_stream(tokio_stream::wrappers::ReceiverStream::new(rx)).await.expect("stream opens");
-    RawStream { tx, rx: resp.into_inner() }
+    let resp = client
+        .gossip_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect("stream opens");
+    RawStream {
+        tx,
+        rx: resp.into_inner(),
+    }
 }
 
 impl RawStream {
     /// Reads one message within 5 s: `Ok(None)` on end of stream, `Err` on a status.
     pub async fn next(&mut self) -> Result<Option<Envelope>, tonic::Status> {
-        tokio::time::timeout(Duration::from_secs(5), self.rx.message()).await.expect("stream read timed out")
+        tokio::time::timeout(Duration::from_secs(5), self.rx.message())
+            .await
+            .expect("stream read timed out")
     }
 
     /// Reads until the stream ends (EOF or a status), discarding messages.
@@ -379,7 +457,10 @@ impl RawStream {
 
 /// Decodes a ConnEstablish from an envelope.
 pub fn as_conn(env: &Envelope) -> ConnEstablish {
-    match GossipMessage::decode(env.payload.as_slice()).expect("GossipMessage").content {
+    match GossipMessage::decode(env.payload.as_slice())
+        .expect("GossipMessage")
+        .content
+    {
         Some(gossip_message::Content::Conn(c)) => c,
         other => panic!("expected a ConnEstablish, got {other:?}"),
     }
