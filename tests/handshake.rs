@@ -715,3 +715,67 @@ async fn stop_is_idempotent_and_the_other_side_sees_disconnected() {
     .await;
     b.comm.stop().await;
 }
+
+/// Server-side sockets of `port` still ESTABLISHED (Linux `/proc/net/tcp*`).
+fn established_on(port: u16) -> usize {
+    let mut n = 0;
+    for f in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(f) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let local_port = cols
+                .get(1)
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            if local_port == Some(port) && cols.get(3) == Some(&"01") {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_cuts_a_peer_that_never_reads() {
+    let a = Node::start(
+        "Org1MSP",
+        CommConfig {
+            send_buff_size: 4,
+            ..config(false)
+        },
+    )
+    .await;
+    let port = a.comm.local_addr().port();
+    let p = TestPeer::new("Org2MSP");
+    let (mut s, _) = raw_to(&a, None).await;
+    s.tx.send(p.conn_establish(vec![], false, |_| {}))
+        .await
+        .unwrap();
+    let mut a = a;
+    a.wait_event("Connected(raw)", |e| is_connected(e, &p.pki_id))
+        .await;
+    let to = RemotePeer {
+        endpoint: "127.0.0.1:1".into(),
+        pki_id: p.pki_id.clone(),
+    };
+    for _ in 0..20 {
+        a.comm.send(data_envelope(1, vec![7; 1 << 20]), &to);
+    }
+    assert_eq!(established_on(port), 1);
+    let t0 = Instant::now();
+    a.comm.stop().await;
+    assert!(
+        t0.elapsed() < Duration::from_secs(4),
+        "stop took {:?}",
+        t0.elapsed()
+    );
+    // The HTTP/2 connection, stuck on a full window, was cut rather than left behind.
+    eventually("the stuck connection is closed", || {
+        established_on(port) == 0
+    })
+    .await;
+    s.expect_end().await;
+}

@@ -177,7 +177,7 @@ struct StopOnDrop(Arc<Shared>);
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        self.0.begin_stop();
+        self.0.stop_detached();
     }
 }
 

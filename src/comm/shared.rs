@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use super::conn::{read_loop, Connection, Direction, MessageSink, QueueResult, ReadEnd};
 use super::conn_store::{ConnStore, DialKey, Flush, Register, Route};
 use super::dialer;
+use super::io::IoKills;
 use super::metrics::{CommMetrics, HandshakeFailure};
 use super::{CommConfig, CommError, CommEvent, ConnectionInfo, ReceivedMessage, RemotePeer};
 use crate::crypto::CryptoContext;
@@ -34,6 +35,8 @@ pub(crate) struct Shared {
     pub store: ConnStore,
     pub metrics: Arc<CommMetrics>,
     pub local_addr: SocketAddr,
+    /// Kill switches of every TCP stream, server and client side.
+    pub io_kills: IoKills,
     events: mpsc::Sender<CommEvent>,
     stopping: AtomicBool,
     shutdown: watch::Sender<bool>,
@@ -59,6 +62,7 @@ impl Shared {
             store: ConnStore::default(),
             metrics: Arc::default(),
             local_addr,
+            io_kills: IoKills::default(),
             events,
             stopping: AtomicBool::new(false),
             shutdown: watch::channel(false).0,
@@ -397,6 +401,20 @@ impl Shared {
         true
     }
 
+    /// For a stop nobody waits for (the last handle dropped): shut down now, cut the streams
+    /// still open after the grace period.
+    pub(crate) fn stop_detached(self: &Arc<Self>) {
+        if !self.begin_stop() {
+            return;
+        }
+        let s = self.clone();
+        // Not tracked: stopping refuses tracked spawns, and nobody would join it.
+        self.runtime.spawn(async move {
+            tokio::time::sleep(STOP_GRACE).await;
+            s.io_kills.kill_all();
+        });
+    }
+
     /// Closes everything and waits (bounded) for every task. Only the first call does work;
     /// later ones wait for it to finish.
     pub(crate) async fn stop(&self) {
@@ -406,24 +424,36 @@ impl Shared {
             let mut g = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
             std::mem::take(&mut *g)
         };
+        // Closed streams end with a status and GOAWAY; give them a moment to go out.
         let drained = tokio::time::timeout(STOP_GRACE, async {
             while tasks.join_next().await.is_some() {}
         })
         .await;
+        // What is still open (HTTP/2 connections tonic runs in its own tasks, or ours) waits
+        // on a peer that does not read: cut every stream.
+        let killed = self.io_kills.kill_all();
         if drained.is_err() {
-            tracing::warn!(
-                left = tasks.len(),
-                "comm tasks did not end in time; aborting them"
-            );
-            tasks.abort_all();
-            while tasks.join_next().await.is_some() {}
+            let ended = tokio::time::timeout(STOP_GRACE, async {
+                while tasks.join_next().await.is_some() {}
+            })
+            .await;
+            if ended.is_err() {
+                tracing::warn!(
+                    left = tasks.len(),
+                    killed,
+                    "comm tasks did not end in time; aborting them"
+                );
+                tasks.abort_all();
+                while tasks.join_next().await.is_some() {}
+            }
         }
         tracing::info!(addr = %self.local_addr, "comm stopped");
     }
 }
 
-/// How long `stop()` lets tasks finish on their own before aborting them.
-const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long `stop()` lets tasks finish on their own, first before cutting the TCP streams, then
+/// before aborting the tasks.
+const STOP_GRACE: Duration = Duration::from_secs(1);
 
 /// Delivers received messages as events; a full channel drops them (counted).
 struct EventSink(Arc<Shared>);
