@@ -446,10 +446,14 @@ async fn mutual_dial_keeps_one_connection_per_pki_id() {
         let mut b = Node::start("Org1MSP", config(round % 2 == 1)).await;
         a.comm.send(data_envelope(1, vec![]), &b.remote());
         b.comm.send(data_envelope(1, vec![]), &a.remote());
-        b.wait_event("message from a", |e| is_message(e, &a.peer.pki_id, 1))
-            .await;
-        a.wait_event("message from b", |e| is_message(e, &b.peer.pki_id, 1))
-            .await;
+        // Messages queued on a stream that loses the race are lost (as in Fabric); what
+        // matters is that both sides settle on the same single stream.
+        let (ca, cb) = (a.comm.clone(), b.comm.clone());
+        let (pa, pb) = (a.peer.pki_id.clone(), b.peer.pki_id.clone());
+        eventually("both sides connected", || {
+            ca.connected() == vec![pb.clone()] && cb.connected() == vec![pa.clone()]
+        })
+        .await;
         // Let the losing streams close, then the survivors must be stable and agree.
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(
