@@ -3,16 +3,37 @@
 //!
 //! - [`tls`]: TLS material and the verifiers of both roles.
 //! - [`handshake`]: building and checking ConnEstablish.
-//! - [`conn`]: one stream: send queue, close signal, read loop.
-//! - [`conn_store`]: one connection per PKI-ID, dials in flight.
+//! - `conn`: one stream: send queue, close signal, read loop.
+//! - `conn_store`: one connection per PKI-ID, dials in flight.
 //! - `dialer` / `server`: the client and server sides; `io`: the byte streams under gRPC.
 //! - `shared`: state shared by the tasks; [`metrics`]: counters.
 //!
-//! Deviation from Fabric, documented in [`conn_store`]: when two peers dial each other at the
-//! same moment, both keep the stream dialed by the smaller PKI-ID, where Fabric can close both.
+//! # Events
+//!
+//! [`Comm::start`] returns the receiving end of a bounded channel of [`CommEvent`]s. Nothing
+//! in comm ever waits for its consumer: a message that finds the channel full is dropped and
+//! counted (`events_dropped`); a `Connected` or `Disconnected` that finds it full is handed to
+//! a task that waits for room, so connection state is never lost.
+//!
+//! - `Connected(info)` after every successful non-probe handshake that registers a stream,
+//!   either direction, including one that replaces an older stream to the same PKI-ID.
+//! - `Message` for every envelope received on a registered stream whose payload decodes; an
+//!   envelope that does not decode closes that stream (`bad_messages`).
+//! - `Disconnected(pki_id)` when the registered stream ends (remote closed, transport error,
+//!   bad message, send error), when a dial for `send` fails (Fabric's "presumed dead"), and for
+//!   the old PKI-ID when a peer of the same org answers for it (Fabric's identity switch). Not
+//!   after [`Comm::close_conn`], nor for a stream replaced by a newer one.
+//!
+//! # Deviation from Fabric
+//!
+//! When two peers dial each other at the same moment, Fabric's rule (inbound replaces, late
+//! outbound discarded) can leave each side keeping the stream the other closed. Here, while the
+//! existing stream is younger than `dial_timeout + conn_timeout`, both sides keep the stream
+//! dialed by the smaller PKI-ID. Against a Fabric peer this never does worse than Fabric's own
+//! rule. Envelopes queued on the losing stream are lost, as in Fabric.
 
-pub mod conn;
-pub mod conn_store;
+mod conn;
+mod conn_store;
 mod dialer;
 pub mod handshake;
 mod io;
