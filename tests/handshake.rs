@@ -783,3 +783,87 @@ async fn stop_cuts_a_peer_that_never_reads() {
     .await;
     s.expect_end().await;
 }
+
+fn seq_of(ev: &CommEvent) -> Option<u64> {
+    match ev {
+        CommEvent::Message(m) => match &m.msg.content {
+            Some(gossip_message::Content::DataMsg(d)) => d.payload.as_ref().map(|p| p.seq_num),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_before_the_connection_is_up_share_one_dial_in_order() {
+    for by_endpoint_only in [false, true] {
+        let a = Node::start("Org1MSP", config(true)).await;
+        let mut b = Node::start("Org2MSP", config(true)).await;
+        let to = if by_endpoint_only {
+            RemotePeer {
+                endpoint: b.endpoint(),
+                pki_id: PkiId::default(),
+            }
+        } else {
+            b.remote()
+        };
+        for seq in 0..50 {
+            a.comm.send(data_envelope(seq, vec![]), &to);
+        }
+        let mut got = Vec::new();
+        while got.len() < 50 {
+            let ev = b.wait_event("messages", |e| seq_of(e).is_some()).await;
+            got.push(seq_of(&ev).unwrap());
+        }
+        assert_eq!(
+            got,
+            (0..50).collect::<Vec<_>>(),
+            "queued on the dial, delivered in order"
+        );
+        // Later sends reuse the connection, found by PKI-ID or by the endpoint dialed.
+        a.comm.send(data_envelope(50, vec![]), &to);
+        b.wait_event("message 50", |e| seq_of(e) == Some(50)).await;
+        let m = a.comm.metrics();
+        assert_eq!(
+            (m.connections_opened, m.dial_failures, m.overflow_count),
+            (1, 0, 0),
+            "{m:?}"
+        );
+        assert_eq!(a.comm.connected(), vec![b.peer.pki_id.clone()]);
+        a.comm.stop().await;
+        b.comm.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_dial_reports_the_peer_and_counts_the_queued_envelopes() {
+    let mut a = Node::start("Org1MSP", config(false)).await;
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let ghost = random_pki();
+    let to = RemotePeer {
+        endpoint: dead,
+        pki_id: ghost.clone(),
+    };
+    for seq in 0..3 {
+        a.comm.send(data_envelope(seq, vec![]), &to);
+    }
+    a.wait_event("Disconnected(ghost)", |e| is_disconnected(e, &ghost))
+        .await;
+    let m = a.comm.metrics();
+    assert_eq!((m.dial_failures, m.send_failures), (1, 3), "{m:?}");
+    // A malformed endpoint fails the same way, without a panic.
+    a.comm.send(
+        data_envelope(9, vec![]),
+        &RemotePeer {
+            endpoint: "no port".into(),
+            pki_id: ghost.clone(),
+        },
+    );
+    a.wait_event("Disconnected(ghost) again", |e| is_disconnected(e, &ghost))
+        .await;
+    assert_eq!(a.comm.metrics().dial_failures, 2);
+    a.comm.stop().await;
+}
