@@ -867,3 +867,57 @@ async fn failed_dial_reports_the_peer_and_counts_the_queued_envelopes() {
     assert_eq!(a.comm.metrics().dial_failures, 2);
     a.comm.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_fails_cleanly_on_a_used_port_or_a_bad_config() {
+    use fabgossip::comm::{Comm, CommError};
+    let a = Node::start("Org1MSP", config(false)).await;
+    let p = TestPeer::new("Org1MSP");
+    let used = CommConfig {
+        listen_addr: a.comm.local_addr(),
+        ..config(false)
+    };
+    let err = Comm::start(used, p.crypto(ORGS))
+        .await
+        .err()
+        .expect("port in use");
+    assert!(matches!(err, CommError::Bind { .. }), "{err}");
+    for bad in [
+        CommConfig {
+            send_buff_size: 0,
+            ..config(false)
+        },
+        CommConfig {
+            recv_buff_size: 0,
+            ..config(false)
+        },
+        CommConfig {
+            conn_timeout: Duration::ZERO,
+            ..config(false)
+        },
+        CommConfig {
+            max_message_size: 0,
+            ..config(false)
+        },
+    ] {
+        let err = Comm::start(bad, p.crypto(ORGS))
+            .await
+            .err()
+            .expect("bad config");
+        assert!(matches!(err, CommError::Config(_)), "{err}");
+    }
+    let broken_tls = fabgossip::comm::TlsIdentity {
+        cert_der: vec![1, 2, 3],
+        key_der: vec![4, 5, 6],
+    };
+    let cfg = CommConfig {
+        tls: Some(broken_tls),
+        ..config(false)
+    };
+    let err = Comm::start(cfg, p.crypto(ORGS))
+        .await
+        .err()
+        .expect("bad TLS material");
+    assert!(matches!(err, CommError::Tls(_)), "{err}");
+    a.comm.stop().await;
+}
