@@ -65,7 +65,6 @@ impl ConnStore {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    #[cfg(test)]
     pub(crate) fn get(&self, pki_id: &PkiId) -> Option<Arc<Connection>> {
         self.lock().conns.get(pki_id).cloned()
     }

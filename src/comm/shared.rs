@@ -144,22 +144,25 @@ impl Shared {
 
     /// Queues `env` on the connection, counting overflow; a closed connection is reported.
     fn queue_on(self: &Arc<Self>, conn: &Arc<Connection>, env: Envelope) {
-        match conn.try_send(env) {
-            QueueResult::Queued => {}
-            QueueResult::Overflow => self.metrics.overflow(),
-            QueueResult::Closed => {
-                self.metrics.send_failed();
-                // Fabric: a send error closes the connection and reports the peer dead.
-                if self
-                    .store
-                    .remove_if_current(&conn.info.pki_id, conn.id)
-                    .is_some()
-                {
-                    conn.close();
-                    tracing::info!(pki_id = %conn.info.pki_id, "connection lost on send");
-                    self.emit_disconnected(conn.info.pki_id.clone());
-                }
-            }
+        let env = match conn.try_send_or_return(env) {
+            Ok(QueueResult::Queued) => return,
+            Ok(_) => return self.metrics.overflow(),
+            Err(env) => env,
+        };
+        let pki = &conn.info.pki_id;
+        if self.store.remove_if_current(pki, conn.id).is_some() {
+            // Fabric: a send error closes the connection and reports the peer dead.
+            self.metrics.send_failed();
+            conn.close();
+            tracing::info!(pki_id = %pki, "connection lost on send");
+            self.emit_disconnected(pki.clone());
+            return;
+        }
+        // It was just replaced: the envelope goes to its successor, if that one is open.
+        match self.store.get(pki).map(|c| c.try_send(env)) {
+            Some(QueueResult::Queued) => {}
+            Some(QueueResult::Overflow) => self.metrics.overflow(),
+            Some(QueueResult::Closed) | None => self.metrics.send_failed(),
         }
     }
 
