@@ -80,9 +80,17 @@ impl CryptoContext {
         self_identity: Vec<u8>,
     ) -> Result<Self, CryptoError> {
         let self_pki_id = mcs.pki_id_of(&self_identity)?;
-        let self_org = advisor.org_by_peer_identity(&self_identity).ok_or_else(|| {
-            CryptoError::MalformedIdentity("no organization for own identity".into())
-        })?;
-        Ok(CryptoContext { mcs, advisor, self_identity, self_pki_id, self_org })
+        let self_org = advisor
+            .org_by_peer_identity(&self_identity)
+            .ok_or_else(|| {
+                CryptoError::MalformedIdentity("no organization for own identity".into())
+            })?;
+        Ok(CryptoContext {
+            mcs,
+            advisor,
+            self_identity,
+            self_pki_id,
+            self_org,
+        })
     }
 }

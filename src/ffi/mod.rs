@@ -1,1 +1,35 @@
-//! (in progress)
+//! The C ABI: `fg_*` functions over one process-wide gossip service.
+//!
+//! Conventions (see `include/fabgossip.h`):
+//! - every fallible call returns an [`fg_status`](status::fg_status) with a stable number;
+//!   out-params are written only on success, and error detail comes back in the same call;
+//! - byte inputs are `(ptr, len)` and copied; library-owned outputs are
+//!   [`fg_bytes`](bytes::fg_bytes), freed with `fg_bytes_free`;
+//! - no panic crosses the boundary ([`panic`]); an `fg_*` call from inside a library
+//!   callback returns `FG_STATUS_REENTRANT` ([`reentry`]);
+//! - the library owns its Tokio runtime and installs no signal handler.
+//!
+//! Files: [`status`], [`bytes`], [`panic`], [`reentry`], [`callbacks`] (host crypto
+//! table), [`log`] (tracing → host), [`service`] (the singleton and its calls),
+//! [`counters`] (refusals and caught panics).
+
+#![allow(non_camel_case_types)]
+
+pub mod bytes;
+pub mod callbacks;
+pub mod counters;
+pub mod log;
+pub mod panic;
+pub mod reentry;
+pub mod service;
+pub mod status;
+
+use std::ffi::c_char;
+
+/// The crate version as a NUL-terminated string, e.g. `"0.1.0"`; equals the
+/// `FG_VERSION_MAJOR.FG_VERSION_MINOR.FG_VERSION_PATCH` the header was generated for.
+/// Static; never NULL; do not free.
+#[no_mangle]
+pub extern "C" fn fg_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}

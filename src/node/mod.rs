@@ -1,1 +1,286 @@
-//! (in progress)
+//! `GossipService`: one gossip peer. It owns comm and the membership machine and runs them on
+//! the caller's Tokio runtime. Everything is a plain value: a test can run many services in one
+//! process; the process-wide singleton lives only in the FFI layer.
+
+mod alive_check;
+mod builtin;
+mod counters;
+mod driver;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::info;
+
+pub use alive_check::{verify_alive, AliveReject};
+pub use builtin::builtin_crypto;
+pub use counters::NodeCounters;
+
+use crate::comm::{Comm, CommConfig, CommMetricsSnapshot, TlsIdentity};
+use crate::config::Config;
+use crate::crypto::CryptoContext;
+use crate::discovery::{Discovery, DiscoveryConfig, Input, SelfInfo};
+use crate::identity::IdentityMapper;
+use driver::Driver;
+
+/// Why the service could not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    #[error("config: {0}")]
+    Config(String),
+    #[error("io: {0}")]
+    Io(String),
+    #[error("crypto: {0}")]
+    Crypto(String),
+    #[error("comm: {0}")]
+    Comm(String),
+}
+
+/// Liveness of a member as reported to hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerState {
+    Alive,
+    Dead,
+}
+
+/// One member of the view, as `fg_peers` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PeerInfo {
+    /// Lowercase hex.
+    pub pki_id: String,
+    /// External endpoint; empty when the peer publishes none.
+    pub endpoint: String,
+    /// Internal endpoint; known only for peers of this org.
+    pub internal_endpoint: String,
+    pub org: String,
+    pub state: PeerState,
+}
+
+/// A running gossip peer.
+pub struct GossipService {
+    comm: Comm,
+    crypto: CryptoContext,
+    self_info: PeerInfo,
+    view: Arc<RwLock<Vec<PeerInfo>>>,
+    counters: Arc<NodeCounters>,
+    stop_tx: watch::Sender<bool>,
+    driver: Mutex<Option<JoinHandle<()>>>,
+    stopped: AtomicBool,
+}
+
+impl GossipService {
+    /// Binds the listener and starts every task on the current Tokio runtime.
+    pub async fn start(config: Config, crypto: CryptoContext) -> Result<GossipService, NodeError> {
+        let listen_addr = resolve(&config.peer.listen_address).await?;
+        let tls = if config.peer.tls.enabled {
+            let tls = match (&config.peer.tls.cert_file, &config.peer.tls.key_file) {
+                (Some(cert), Some(key)) => TlsIdentity::from_pem_files(cert, key),
+                (None, None) => TlsIdentity::self_signed(&config.peer.file_system_path),
+                _ => {
+                    return Err(NodeError::Config(
+                        "peer.tls.cert.file and peer.tls.key.file go together".into(),
+                    ))
+                }
+            };
+            Some(tls.map_err(|e| NodeError::Comm(e.to_string()))?)
+        } else {
+            None
+        };
+        let g = &config.gossip;
+        let comm_cfg = CommConfig {
+            listen_addr,
+            tls,
+            client_auth_required: config.peer.tls.client_auth_required,
+            dial_timeout: g.dial_timeout,
+            conn_timeout: g.conn_timeout,
+            send_buff_size: g.send_buff_size as usize,
+            recv_buff_size: g.recv_buff_size as usize,
+            max_message_size: config.fabgossip.max_message_size,
+        };
+        let (comm, events) = Comm::start(comm_cfg, crypto.clone())
+            .await
+            .map_err(|e| NodeError::Comm(e.to_string()))?;
+        let bound = comm.local_addr();
+
+        let internal_endpoint = effective_endpoint(config.internal_endpoint(), bound);
+        let external_endpoint = if g.external_endpoint.is_empty() {
+            String::new()
+        } else {
+            effective_endpoint(&g.external_endpoint, bound)
+        };
+        let me = SelfInfo {
+            pki_id: crypto.self_pki_id.clone(),
+            org: crypto.self_org.clone(),
+            endpoint: external_endpoint.clone(),
+            internal_endpoint: internal_endpoint.clone(),
+            identity: crypto.self_identity.clone(),
+            metadata: Vec::new(),
+        };
+        let mcs = crypto.mcs.clone();
+        let signer = Box::new(move |payload: &[u8]| mcs.sign(payload));
+        let now = Instant::now();
+        let inc_num = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let discovery = Discovery::new(
+            discovery_config(&config),
+            me,
+            g.bootstrap.clone(),
+            signer,
+            now,
+            inc_num,
+            inc_num ^ u64::from_le_bytes(crypto.self_pki_id.0[..8].try_into().unwrap_or([0; 8])),
+        )
+        .map_err(|e| NodeError::Config(e.to_string()))?;
+        // Fed through the driver so the probes they cause are carried out.
+        let initial: Vec<Input> = config
+            .fabgossip
+            .anchor_peers
+            .iter()
+            .map(|a| Input::AddAnchor {
+                endpoint: a.endpoint(),
+                org: a.mspid.clone(),
+            })
+            .collect();
+        let mapper = IdentityMapper::new(crypto.mcs.clone(), &crypto.self_identity)
+            .map_err(|e| NodeError::Crypto(e.to_string()))?;
+
+        let view = Arc::new(RwLock::new(Vec::new()));
+        let counters = Arc::new(NodeCounters::default());
+        let (results_tx, results_rx) = mpsc::channel(256);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let driver = Driver {
+            discovery,
+            comm: comm.clone(),
+            crypto: crypto.clone(),
+            mapper: Arc::new(mapper),
+            counters: counters.clone(),
+            view: view.clone(),
+            results_tx,
+            results_rx,
+            next_purge: now,
+            next_view_refresh: now,
+        };
+        let handle = tokio::spawn(driver.run(initial, events, stop_rx));
+        info!(pki_id = %crypto.self_pki_id, org = %crypto.self_org, listen = %bound,
+              endpoint = %internal_endpoint, "gossip service started");
+        Ok(GossipService {
+            comm,
+            self_info: PeerInfo {
+                pki_id: crypto.self_pki_id.to_hex(),
+                endpoint: external_endpoint,
+                internal_endpoint,
+                org: crypto.self_org.clone(),
+                state: PeerState::Alive,
+            },
+            crypto,
+            view,
+            counters,
+            stop_tx,
+            driver: Mutex::new(Some(handle)),
+            stopped: AtomicBool::new(false),
+        })
+    }
+
+    /// The membership view (self excluded); a snapshot, never blocks on the network.
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// This peer: PKI-ID, the endpoints it announces, org.
+    pub fn self_info(&self) -> PeerInfo {
+        self.self_info.clone()
+    }
+
+    /// The address the gossip server is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.comm.local_addr()
+    }
+
+    pub fn crypto(&self) -> &CryptoContext {
+        &self.crypto
+    }
+
+    pub fn comm_metrics(&self) -> CommMetricsSnapshot {
+        self.comm.metrics()
+    }
+
+    pub fn node_counters(&self) -> &NodeCounters {
+        &self.counters
+    }
+
+    /// Stops every task and closes every connection. Idempotent.
+    pub async fn stop(&self) {
+        if self.stopped.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let _ = self.stop_tx.send(true);
+        let handle = self.driver.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(handle) = handle {
+            let _ = handle.await;
+        }
+        self.comm.stop().await;
+        info!(pki_id = %self.crypto.self_pki_id, "gossip service stopped");
+    }
+}
+
+/// Membership timers from the `peer.gossip` keys; what core.yaml does not name keeps the
+/// machine's defaults.
+fn discovery_config(config: &Config) -> DiscoveryConfig {
+    let g = &config.gossip;
+    let mut d = DiscoveryConfig {
+        alive_time_interval: g.alive_time_interval,
+        alive_expiration_timeout: g.alive_expiration_timeout,
+        alive_expiration_check_interval: g.alive_expiration_timeout / 10,
+        reconnect_interval: g.reconnect_interval,
+        msg_expiration_factor: g.msg_expiration_factor,
+        max_connection_attempts: g.max_connection_attempts,
+        publish_cert_period: g.publish_cert_period,
+        mem_req_interval: g.pull_interval,
+        mem_req_peers: g.pull_peer_num as usize,
+        propagate_peer_num: g.propagate_peer_num as usize,
+        ..DiscoveryConfig::default()
+    };
+    // Re-probe a silent bootstrap peer no slower than the reconnect interval.
+    d.connect_backoff_min = d.connect_backoff_min.min(g.reconnect_interval);
+    d
+}
+
+/// A configured endpoint whose port is 0 (or that is empty) means "where the server is bound".
+fn effective_endpoint(configured: &str, bound: SocketAddr) -> String {
+    match configured.rsplit_once(':') {
+        Some((host, "0")) if !host.is_empty() => format!("{host}:{}", bound.port()),
+        Some(_) => configured.to_owned(),
+        None if configured.is_empty() => bound.to_string(),
+        None => format!("{configured}:{}", bound.port()),
+    }
+}
+
+async fn resolve(addr: &str) -> Result<SocketAddr, NodeError> {
+    let mut addrs = tokio::net::lookup_host(addr)
+        .await
+        .map_err(|e| NodeError::Config(format!("peer.listenAddress {addr:?}: {e}")))?;
+    addrs
+        .next()
+        .ok_or_else(|| NodeError::Config(format!("peer.listenAddress {addr:?}: no address")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_with_port_zero_takes_the_bound_port() {
+        let bound: SocketAddr = "127.0.0.1:4567".parse().unwrap();
+        assert_eq!(effective_endpoint("127.0.0.1:0", bound), "127.0.0.1:4567");
+        assert_eq!(effective_endpoint("peer0:7051", bound), "peer0:7051");
+        assert_eq!(effective_endpoint("", bound), "127.0.0.1:4567");
+        assert_eq!(effective_endpoint("peer0", bound), "peer0:4567");
+    }
+}

@@ -1,0 +1,43 @@
+# Entry points. `make demo` runs the demo; `make test` runs every test (CI calls it).
+# Both start from a fresh machine: they install what the tests need from this repository's own
+# files (Rust crates via cargo, Python packages via requirements-test.txt, Go modules via go.mod).
+
+CARGO ?= cargo
+PYTHON ?= python3
+LIB := target/release/libfabgossip.so
+export FABGOSSIP_LIB := $(CURDIR)/$(LIB)
+export PYTHONPATH := $(CURDIR)/bindings/python
+
+.PHONY: all build demo test test-rust test-c test-python test-interop deps-python fabricnode bench
+
+all: build
+
+build:
+	$(CARGO) build --release --locked
+
+deps-python:
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+
+demo: build
+	$(PYTHON) examples/demo.py
+
+test: build deps-python test-rust test-c test-python test-interop
+
+test-rust:
+	$(CARGO) test --release --locked
+
+test-c: build
+	$(MAKE) -C tests/c check
+
+test-python: build deps-python
+	$(PYTHON) -m pytest -q tests/python
+
+fabricnode:
+	cd tests/interop && go build -o $(CURDIR)/build/fabricnode ./cmd/fabricnode
+
+test-interop: build
+	cd tests/interop && go test -count=1 -timeout 20m ./...
+
+bench: build fabricnode
+	$(MAKE) -C tests/c peer
+	$(PYTHON) bench/membership.py

@@ -1,0 +1,94 @@
+"""Python binding of libfabgossip (Hyperledger Fabric gossip) over its C ABI.
+
+    import fabgossip
+    fabgossip.init(config_text, log=lambda level, target, msg: print(level, target, msg))
+    print(fabgossip.self_info(), fabgossip.peers())
+    fabgossip.shutdown()
+"""
+
+import ctypes
+import json
+
+from . import _lib
+from .errors import FabgossipError, check, error_for  # noqa: F401  (re-exported)
+from .host import CallbackTable, HostCrypto  # noqa: F401
+
+LOG_OFF, LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE = range(6)
+
+# Objects the library holds pointers to; kept here so the garbage collector leaves them.
+_log_fn = None
+_callbacks = None
+
+
+def version():
+    """The library version, e.g. ``"0.1.0"``."""
+    return _lib.lib.fg_version().decode()
+
+
+def set_log(log, max_level=LOG_DEBUG):
+    """Routes library log lines to ``log(level, target, msg)``; ``None`` turns logging off.
+    Exceptions raised by ``log`` are swallowed (a log line is not worth a crash)."""
+    global _log_fn
+    if log is None:
+        check(_lib.lib.fg_set_log_callback(_lib.LOG_FN(), None, LOG_OFF))
+        _log_fn = None
+        return
+
+    def trampoline(_ud, level, target, tlen, msg, mlen):
+        try:
+            log(level, ctypes.string_at(target, tlen).decode("utf-8", "replace"),
+                ctypes.string_at(msg, mlen).decode("utf-8", "replace"))
+        except BaseException:
+            pass
+
+    fn = _lib.LOG_FN(trampoline)
+    check(_lib.lib.fg_set_log_callback(fn, None, max_level))
+    # Keep the new trampoline alive; the old one is no longer called once the swap returned.
+    _log_fn = fn
+
+
+def init(config_text, log=None, crypto=None, log_level=LOG_DEBUG):
+    """Starts the gossip service. ``config_text``: YAML or JSON (str or bytes).
+    ``log``: optional ``log(level, target, msg)``. ``crypto``: optional :class:`HostCrypto`;
+    without it the built-in Ed25519 identities are used. Raises :class:`FabgossipError`."""
+    global _callbacks
+    if log is not None:
+        set_log(log, log_level)
+    data = config_text.encode() if isinstance(config_text, str) else bytes(config_text)
+    buf = ctypes.create_string_buffer(data, len(data))
+    err = _lib.fg_bytes()
+    table = CallbackTable(crypto) if crypto is not None else None
+    # No Python lock around the call: a callback running on a library thread may need the
+    # GIL-free path back into Python while this thread waits inside the library.
+    status = _lib.lib.fg_init(ctypes.cast(buf, ctypes.c_void_p) if data else None, len(data),
+                              ctypes.byref(table.table) if table else None, ctypes.byref(err))
+    if status != 0:
+        detail = _lib.take_bytes(err).decode("utf-8", "replace")
+        raise error_for(status, detail)
+    _callbacks = table
+    return table
+
+
+def shutdown():
+    """Stops the service; harmless when it is not running."""
+    global _callbacks
+    check(_lib.lib.fg_shutdown())
+    # The library released the table; now the ctypes objects may go.
+    _callbacks = None
+
+
+def _json_call(fn):
+    out = _lib.fg_bytes()
+    check(fn(ctypes.byref(out)))
+    return json.loads(_lib.take_bytes(out))
+
+
+def peers():
+    """The known peers (self excluded): list of dicts with pki_id, endpoint,
+    internal_endpoint, org, state."""
+    return _json_call(_lib.lib.fg_peers)
+
+
+def self_info():
+    """This peer: dict with pki_id, endpoint (as bound), internal_endpoint, org, state."""
+    return _json_call(_lib.lib.fg_self)

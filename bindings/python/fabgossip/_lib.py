@@ -1,0 +1,98 @@
+"""Loads libfabgossip and declares the C signature of every exported function.
+
+The library is found at ``$FABGOSSIP_LIB``, else ``<repo>/target/release/libfabgossip.so``,
+else ``<repo>/target/debug/libfabgossip.so``.
+"""
+
+import ctypes
+import os
+from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_int32, c_int64, c_size_t,
+                    c_uint32, c_uint64, c_void_p)
+from pathlib import Path
+
+fg_status = c_uint32
+
+
+class fg_bytes(Structure):
+    """Library-owned bytes; release with ``fg_bytes_free``."""
+    _fields_ = [("ptr", c_void_p), ("len", c_size_t)]
+
+
+# Callback types, as in include/fabgossip.h. Pointer arguments are c_void_p so that ctypes
+# does not copy or decode them; the adapters read them with ctypes.string_at.
+LOG_FN = CFUNCTYPE(None, c_void_p, c_int32, c_void_p, c_size_t, c_void_p, c_size_t)
+RELEASE_FN = CFUNCTYPE(None, c_void_p)
+SELF_IDENTITY_FN = CFUNCTYPE(fg_status, c_void_p, c_void_p, c_size_t, POINTER(c_size_t))
+SIGN_FN = CFUNCTYPE(fg_status, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t, POINTER(c_size_t))
+VERIFY_FN = CFUNCTYPE(fg_status, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t, c_void_p, c_size_t)
+VERIFY_BY_CHANNEL_FN = CFUNCTYPE(fg_status, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t,
+                                 c_void_p, c_size_t, c_void_p, c_size_t)
+VERIFY_BLOCK_FN = CFUNCTYPE(fg_status, c_void_p, c_void_p, c_size_t, c_uint64, c_void_p, c_size_t)
+VALIDATE_IDENTITY_FN = CFUNCTYPE(fg_status, c_void_p, c_void_p, c_size_t)
+IDENTITY_QUERY_FN = CFUNCTYPE(fg_status, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t,
+                              POINTER(c_size_t))
+EXPIRATION_FN = CFUNCTYPE(fg_status, c_void_p, c_void_p, c_size_t, POINTER(c_int64))
+
+
+class fg_callbacks(Structure):
+    _fields_ = [
+        ("user_data", c_void_p),
+        ("release", RELEASE_FN),
+        ("self_identity", c_void_p),
+        ("self_identity_len", c_size_t),
+        ("self_identity_fn", SELF_IDENTITY_FN),
+        ("sign", SIGN_FN),
+        ("verify", VERIFY_FN),
+        ("verify_by_channel", VERIFY_BY_CHANNEL_FN),
+        ("verify_block", VERIFY_BLOCK_FN),
+        ("validate_identity", VALIDATE_IDENTITY_FN),
+        ("pki_id_of", IDENTITY_QUERY_FN),
+        ("org_of_identity", IDENTITY_QUERY_FN),
+        ("expiration", EXPIRATION_FN),
+    ]
+
+
+def _find():
+    env = os.environ.get("FABGOSSIP_LIB")
+    if env:
+        return env
+    repo = Path(__file__).resolve().parents[3]
+    for profile in ("release", "debug"):
+        candidate = repo / "target" / profile / "libfabgossip.so"
+        if candidate.exists():
+            return str(candidate)
+    raise OSError(f"libfabgossip.so not found under {repo}/target; build it or set FABGOSSIP_LIB")
+
+
+PATH = _find()
+# CDLL releases the GIL during each call, so library threads can run Python callbacks
+# while a Python thread waits in fg_shutdown.
+lib = ctypes.CDLL(PATH)
+
+_SIGNATURES = {
+    "fg_version": ([], c_char_p),
+    "fg_status_str": ([fg_status], c_char_p),
+    "fg_bytes_free": ([POINTER(fg_bytes)], None),
+    "fg_init": ([c_void_p, c_size_t, POINTER(fg_callbacks), POINTER(fg_bytes)], fg_status),
+    "fg_shutdown": ([], fg_status),
+    "fg_peers": ([POINTER(fg_bytes)], fg_status),
+    "fg_self": ([POINTER(fg_bytes)], fg_status),
+    "fg_set_log_callback": ([LOG_FN, c_void_p, c_int32], fg_status),
+}
+for _name, (_args, _res) in _SIGNATURES.items():
+    _fn = getattr(lib, _name)
+    _fn.argtypes = _args
+    _fn.restype = _res
+
+
+def status_str(status):
+    """The static name of a status, e.g. ``"FG_STATUS_CONFIG"``."""
+    return lib.fg_status_str(status).decode()
+
+
+def take_bytes(b):
+    """Copies an fg_bytes out and frees it."""
+    try:
+        return ctypes.string_at(b.ptr, b.len) if b.ptr else b""
+    finally:
+        lib.fg_bytes_free(ctypes.byref(b))

@@ -1,0 +1,73 @@
+"""A gossip peer process: ``python3 -m fabgossip.peer --config FILE``.
+
+Speaks the peer process protocol shared with the C example peer and the Fabric-node
+program: JSON lines on stdout (``ready`` or ``error`` first), plain-word commands on stdin
+(``peers``, ``stats``, ``shutdown``; EOF means shutdown). ``FABGOSSIP_LOG=<level>``
+(error/warn/info/debug/trace) copies library log lines to stderr.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import fabgossip
+
+_LEVELS = {"error": 1, "warn": 2, "info": 3, "debug": 4, "trace": 5}
+
+
+def emit(obj):
+    sys.stdout.write(json.dumps(obj, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def rss_kb():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="fabgossip.peer")
+    ap.add_argument("--config", required=True, help="peer config file (YAML or JSON)")
+    args = ap.parse_args(argv)
+    log = None
+    level = _LEVELS.get(os.environ.get("FABGOSSIP_LOG", "").lower())
+    if level:
+        def log(lvl, target, msg):
+            sys.stderr.write(f"[{lvl}] {target}: {msg}\n")
+    try:
+        with open(args.config, encoding="utf-8") as f:
+            text = f.read()
+        fabgossip.init(text, log=log, log_level=level or fabgossip.LOG_OFF)
+        me = fabgossip.self_info()
+    except (OSError, fabgossip.FabgossipError) as e:
+        emit({"event": "error", "message": str(e)})
+        return 1
+    emit({"event": "ready", "pki_id": me["pki_id"], "endpoint": me["endpoint"], "org": me["org"]})
+    try:
+        for line in sys.stdin:
+            word = line.strip()
+            if word == "peers":
+                emit({"event": "peers", "peers": fabgossip.peers()})
+            elif word == "stats":
+                t = os.times()
+                emit({"event": "stats", "rss_kb": rss_kb(), "cpu_s": round(t.user + t.system, 3)})
+            elif word == "shutdown":
+                break
+            elif word:
+                emit({"event": "error", "message": f"unknown command: {word}"})
+    except KeyboardInterrupt:
+        pass
+    fabgossip.shutdown()
+    emit({"event": "shutdown"})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

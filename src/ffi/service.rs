@@ -1,0 +1,525 @@
+//! The process-wide gossip service behind `fg_init` / `fg_shutdown`, and the queries on it.
+//!
+//! The singleton is the only global of the library: everything under it is an ordinary
+//! `GossipService` value. `LIFECYCLE` serializes init and shutdown; `RUNNING` is held only
+//! for a moment by queries, so `fg_peers` never waits on a starting or stopping service.
+
+use std::ffi::c_char;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::config::Config;
+use crate::crypto::host::HostCrypto;
+use crate::crypto::CryptoContext;
+use crate::ffi::bytes::fg_bytes;
+use crate::ffi::callbacks::fg_callbacks;
+use crate::ffi::counters;
+use crate::ffi::panic::ffi_boundary;
+use crate::ffi::reentry::reject_reentry;
+use crate::ffi::status::*;
+use crate::node::{builtin_crypto, GossipService, NodeError};
+
+/// What `fg_init` started and `fg_shutdown` tears down.
+struct Running {
+    runtime: tokio::runtime::Runtime,
+    service: Arc<GossipService>,
+    host: Option<Arc<HostCrypto>>,
+}
+
+/// Held across the whole of `fg_init` and `fg_shutdown`.
+static LIFECYCLE: Mutex<Option<Running>> = Mutex::new(None);
+/// The running service for queries; set last by `fg_init`, cleared first by `fg_shutdown`.
+static RUNNING: Mutex<Option<Arc<GossipService>>> = Mutex::new(None);
+
+fn lock<T>(m: &'static Mutex<T>) -> MutexGuard<'static, T> {
+    // A panic while holding the lock was caught at the boundary; the data is still consistent
+    // because every critical section only swaps an Option.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn current() -> Option<Arc<GossipService>> {
+    lock(&RUNNING).clone()
+}
+
+/// A failure of `fg_init`: a status and the detail text for `err_out`.
+struct InitError(fg_status, String);
+
+fn node_status(e: &NodeError) -> fg_status {
+    match e {
+        NodeError::Config(_) => FG_STATUS_CONFIG,
+        NodeError::Io(_) | NodeError::Comm(_) => FG_STATUS_IO,
+        NodeError::Crypto(_) => FG_STATUS_CRYPTO,
+    }
+}
+
+/// Runs `work` where blocking is allowed: inline, or on a helper thread when the caller is
+/// itself inside a Tokio runtime (a Rust host), where `block_on` and dropping a runtime panic.
+fn off_runtime<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return work();
+    }
+    std::thread::scope(|s| match s.spawn(work).join() {
+        Ok(r) => r,
+        Err(payload) => std::panic::resume_unwind(payload),
+    })
+}
+
+/// Builds the runtime the library owns: two named workers, io and time drivers, and no
+/// signal handling (signal handlers break Go hosts).
+fn build_runtime() -> Result<tokio::runtime::Runtime, InitError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("fg-worker")
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| InitError(FG_STATUS_INTERNAL, format!("cannot build the runtime: {e}")))
+}
+
+fn host_crypto(host: &Arc<HostCrypto>) -> Result<CryptoContext, InitError> {
+    host.check_required()
+        .map_err(|e| InitError(FG_STATUS_INVALID_ARG, e))?;
+    let identity = host
+        .self_identity()
+        .map_err(|e| InitError(FG_STATUS_CRYPTO, format!("self identity: {e}")))?;
+    CryptoContext::new(host.clone(), host.clone(), identity)
+        .map_err(|e| InitError(FG_STATUS_CRYPTO, format!("self identity: {e}")))
+}
+
+fn init(config_text: &[u8], host: Option<Arc<HostCrypto>>) -> Result<(), InitError> {
+    let text = std::str::from_utf8(config_text).map_err(|e| {
+        InitError(
+            FG_STATUS_INVALID_ARG,
+            format!("config text is not UTF-8: {e}"),
+        )
+    })?;
+    let mut lifecycle = lock(&LIFECYCLE);
+    if lifecycle.is_some() {
+        return Err(InitError(
+            FG_STATUS_ALREADY_INITIALIZED,
+            "the gossip service is already running".into(),
+        ));
+    }
+    let config = Config::parse(text).map_err(|e| InitError(FG_STATUS_CONFIG, e.to_string()))?;
+    let crypto = match &host {
+        Some(h) => host_crypto(h)?,
+        None => builtin_crypto(&config)
+            .map(|(_, ctx)| ctx)
+            .map_err(|e| InitError(node_status(&e), e.to_string()))?,
+    };
+    let runtime = build_runtime()?;
+    let service = runtime
+        .block_on(GossipService::start(config, crypto))
+        .map_err(|e| InitError(node_status(&e), e.to_string()))?;
+    let service = Arc::new(service);
+    *lock(&RUNNING) = Some(service.clone());
+    *lifecycle = Some(Running {
+        runtime,
+        service,
+        host,
+    });
+    Ok(())
+}
+
+/// Starts the gossip service from config text (YAML or JSON, the `peer` keys of Fabric's
+/// `core.yaml` plus the `fabgossip` section).
+///
+/// - `config_text`, `config_len`: the text, copied before return; must not be NULL/empty.
+/// - `callbacks`: the host's crypto services, copied; NULL selects the built-in Ed25519
+///   identities configured in the text. See `fg_callbacks` for when `release` runs.
+/// - `err_out`: NULL, or receives the error detail (e.g. the offending config key) when the
+///   call fails; free it with `fg_bytes_free`. Untouched on success.
+///
+/// Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG`, `FG_STATUS_ALREADY_INITIALIZED`,
+/// `FG_STATUS_CONFIG`, `FG_STATUS_CRYPTO`, `FG_STATUS_IO` (e.g. the port is taken),
+/// `FG_STATUS_INTERNAL`, `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`. Blocks until the
+/// listener is bound. After `fg_shutdown`, `fg_init` may be called again.
+///
+/// # Safety
+/// `config_text` points to `config_len` readable bytes; `callbacks` is NULL or a valid
+/// table; `err_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fg_init(
+    config_text: *const c_char,
+    config_len: usize,
+    callbacks: *const fg_callbacks,
+    err_out: *mut fg_bytes,
+) -> fg_status {
+    ffi_boundary!(FG_STATUS_PANIC, {
+        // Owning the table first makes `release` run exactly once on every failure path.
+        let host = callbacks.as_ref().map(|cb| Arc::new(HostCrypto::new(*cb)));
+        reject_reentry!();
+        let result = if config_text.is_null() || config_len == 0 {
+            Err(InitError(
+                FG_STATUS_INVALID_ARG,
+                "config_text is NULL or empty".into(),
+            ))
+        } else {
+            let text = std::slice::from_raw_parts(config_text.cast::<u8>(), config_len);
+            let host = host.clone();
+            off_runtime(move || init(text, host))
+        };
+        match result {
+            Ok(()) => FG_STATUS_OK,
+            Err(InitError(status, detail)) => {
+                counters::bump(&counters::counters().init_failures);
+                if status == FG_STATUS_INVALID_ARG {
+                    counters::bump(&counters::counters().invalid_args);
+                }
+                // The runtime and every task are gone by now; close the table even if a
+                // clone of it leaked somewhere.
+                if let Some(h) = host {
+                    h.release();
+                }
+                tracing::warn!(target: "fabgossip::ffi", "fg_init failed: {detail}");
+                fg_bytes::write_to(err_out, detail.into_bytes());
+                status
+            }
+        }
+    })
+}
+
+/// Stops the gossip service: closes connections, joins the runtime's threads and calls the
+/// host's `release(user_data)`. When it returns no callback is running or will run.
+/// Idempotent: returns `FG_STATUS_OK` when nothing is running. Returns
+/// `FG_STATUS_REENTRANT` inside a callback.
+#[no_mangle]
+pub extern "C" fn fg_shutdown() -> fg_status {
+    ffi_boundary!(FG_STATUS_PANIC, {
+        reject_reentry!();
+        off_runtime(|| {
+            let mut lifecycle = lock(&LIFECYCLE);
+            let Some(Running {
+                runtime,
+                service,
+                host,
+            }) = lifecycle.take()
+            else {
+                return FG_STATUS_OK;
+            };
+            lock(&RUNNING).take();
+            runtime.block_on(service.stop());
+            drop(service);
+            // Dropping the runtime joins its worker and blocking threads.
+            drop(runtime);
+            if let Some(host) = host {
+                host.release();
+            }
+            FG_STATUS_OK
+        })
+    })
+}
+
+/// Writes the peers this peer knows (self excluded) to `*out_json` as a JSON array of
+/// `{"pki_id","endpoint","internal_endpoint","org","state":"alive"|"dead"}`. Never blocks
+/// on the network. Free the result with `fg_bytes_free`.
+///
+/// Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL `out_json`),
+/// `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_REENTRANT`, `FG_STATUS_INTERNAL` or
+/// `FG_STATUS_PANIC`.
+///
+/// # Safety
+/// `out_json` is NULL or points to a writable `fg_bytes`.
+#[no_mangle]
+pub unsafe extern "C" fn fg_peers(out_json: *mut fg_bytes) -> fg_status {
+    ffi_boundary!(FG_STATUS_PANIC, {
+        reject_reentry!();
+        if out_json.is_null() {
+            return counters::invalid_arg();
+        }
+        let Some(service) = current() else {
+            return FG_STATUS_NOT_INITIALIZED;
+        };
+        match serde_json::to_vec(&service.peers()) {
+            Ok(json) => {
+                fg_bytes::write_to(out_json, json);
+                FG_STATUS_OK
+            }
+            Err(_) => FG_STATUS_INTERNAL,
+        }
+    })
+}
+
+/// Writes this peer as JSON (`{"pki_id","endpoint","internal_endpoint","org","state"}`,
+/// with the endpoint actually bound) to `*out_json`. Free it with `fg_bytes_free`.
+/// Same statuses as `fg_peers`.
+///
+/// # Safety
+/// `out_json` is NULL or points to a writable `fg_bytes`.
+#[no_mangle]
+pub unsafe extern "C" fn fg_self(out_json: *mut fg_bytes) -> fg_status {
+    ffi_boundary!(FG_STATUS_PANIC, {
+        reject_reentry!();
+        if out_json.is_null() {
+            return counters::invalid_arg();
+        }
+        let Some(service) = current() else {
+            return FG_STATUS_NOT_INITIALIZED;
+        };
+        match serde_json::to_vec(&service.self_info()) {
+            Ok(json) => {
+                fg_bytes::write_to(out_json, json);
+                FG_STATUS_OK
+            }
+            Err(_) => FG_STATUS_INTERNAL,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The singleton is process-wide, so its whole life cycle is one test.
+    use super::*;
+    use crate::ffi::bytes::fg_bytes_free;
+    use ed25519_dalek::{Signer, SigningKey, Verifier};
+    use prost::Message;
+    use std::ffi::c_void;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Host {
+        key: SigningKey,
+        identity: Vec<u8>,
+        releases: AtomicUsize,
+        signs: AtomicUsize,
+    }
+
+    unsafe fn host<'a>(ud: *mut c_void) -> &'a Host {
+        &*(ud as *const Host)
+    }
+
+    unsafe fn input<'a>(p: *const u8, n: usize) -> &'a [u8] {
+        if n == 0 {
+            &[]
+        } else {
+            std::slice::from_raw_parts(p, n)
+        }
+    }
+
+    unsafe fn output(data: &[u8], out: *mut u8, cap: usize, len: *mut usize) -> fg_status {
+        *len = data.len();
+        if data.len() > cap {
+            return FG_STATUS_BUFFER_TOO_SMALL;
+        }
+        std::ptr::copy_nonoverlapping(data.as_ptr(), out, data.len());
+        FG_STATUS_OK
+    }
+
+    fn key_of(identity: &[u8]) -> Option<(String, ed25519_dalek::VerifyingKey)> {
+        let sid = crate::proto::msp::SerializedIdentity::decode(identity).ok()?;
+        let bytes: [u8; 32] = sid.id_bytes.as_slice().try_into().ok()?;
+        Some((
+            sid.mspid,
+            ed25519_dalek::VerifyingKey::from_bytes(&bytes).ok()?,
+        ))
+    }
+
+    unsafe extern "C" fn release(ud: *mut c_void) {
+        host(ud).releases.fetch_add(1, Ordering::SeqCst);
+    }
+    unsafe extern "C" fn sign(
+        ud: *mut c_void,
+        m: *const u8,
+        ml: usize,
+        out: *mut u8,
+        cap: usize,
+        len: *mut usize,
+    ) -> fg_status {
+        let h = host(ud);
+        h.signs.fetch_add(1, Ordering::SeqCst);
+        output(&h.key.sign(input(m, ml)).to_bytes(), out, cap, len)
+    }
+    unsafe extern "C" fn verify(
+        _ud: *mut c_void,
+        i: *const u8,
+        il: usize,
+        s: *const u8,
+        sl: usize,
+        m: *const u8,
+        ml: usize,
+    ) -> fg_status {
+        let ok = key_of(input(i, il)).is_some_and(|(_, k)| {
+            ed25519_dalek::Signature::from_slice(input(s, sl))
+                .is_ok_and(|sig| k.verify(input(m, ml), &sig).is_ok())
+        });
+        if ok {
+            FG_STATUS_OK
+        } else {
+            FG_STATUS_CRYPTO
+        }
+    }
+    unsafe extern "C" fn verify_by_channel(
+        ud: *mut c_void,
+        _c: *const u8,
+        _cl: usize,
+        i: *const u8,
+        il: usize,
+        s: *const u8,
+        sl: usize,
+        m: *const u8,
+        ml: usize,
+    ) -> fg_status {
+        verify(ud, i, il, s, sl, m, ml)
+    }
+    unsafe extern "C" fn verify_block(
+        _ud: *mut c_void,
+        _c: *const u8,
+        _cl: usize,
+        _seq: u64,
+        _b: *const u8,
+        bl: usize,
+    ) -> fg_status {
+        if bl > 0 {
+            FG_STATUS_OK
+        } else {
+            FG_STATUS_CRYPTO
+        }
+    }
+    unsafe extern "C" fn validate_identity(_ud: *mut c_void, i: *const u8, il: usize) -> fg_status {
+        if key_of(input(i, il)).is_some() {
+            FG_STATUS_OK
+        } else {
+            FG_STATUS_CRYPTO
+        }
+    }
+    unsafe extern "C" fn org_of_identity(
+        _ud: *mut c_void,
+        i: *const u8,
+        il: usize,
+        out: *mut u8,
+        cap: usize,
+        len: *mut usize,
+    ) -> fg_status {
+        match key_of(input(i, il)) {
+            Some((org, _)) => output(org.as_bytes(), out, cap, len),
+            None => FG_STATUS_CRYPTO,
+        }
+    }
+
+    fn new_host() -> Box<Host> {
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        let identity = crate::proto::msp::SerializedIdentity {
+            mspid: "Org1MSP".into(),
+            id_bytes: key.verifying_key().to_bytes().to_vec(),
+        }
+        .encode_to_vec();
+        Box::new(Host {
+            key,
+            identity,
+            releases: AtomicUsize::new(0),
+            signs: AtomicUsize::new(0),
+        })
+    }
+
+    fn table(h: &Host) -> fg_callbacks {
+        fg_callbacks {
+            user_data: h as *const Host as *mut c_void,
+            release: Some(release),
+            self_identity: h.identity.as_ptr(),
+            self_identity_len: h.identity.len(),
+            self_identity_fn: None,
+            sign: Some(sign),
+            verify: Some(verify),
+            verify_by_channel: Some(verify_by_channel),
+            verify_block: Some(verify_block),
+            validate_identity: Some(validate_identity),
+            pki_id_of: None,
+            org_of_identity: Some(org_of_identity),
+            expiration: None,
+        }
+    }
+
+    fn config() -> String {
+        let dir = std::env::temp_dir().join(format!("fabgossip-ffi-{}", std::process::id()));
+        format!(
+            "peer:\n  id: ffi-unit\n  localMspId: Org1MSP\n  listenAddress: 127.0.0.1:0\n  address: 127.0.0.1:0\n  fileSystemPath: {}\n  gossip:\n    bootstrap: \"\"\n",
+            dir.display()
+        )
+    }
+
+    unsafe fn init_with(h: &Host) -> (fg_status, String) {
+        let text = config();
+        let t = table(h);
+        let mut err = fg_bytes {
+            ptr: std::ptr::null_mut(),
+            len: 0,
+        };
+        let st = fg_init(text.as_ptr().cast(), text.len(), &t, &mut err);
+        let detail = if err.ptr.is_null() {
+            String::new()
+        } else {
+            String::from_utf8_lossy(std::slice::from_raw_parts(err.ptr, err.len)).into_owned()
+        };
+        fg_bytes_free(&mut err);
+        (st, detail)
+    }
+
+    unsafe fn self_json() -> serde_json::Value {
+        let mut out = fg_bytes {
+            ptr: std::ptr::null_mut(),
+            len: 0,
+        };
+        assert_eq!(fg_self(&mut out), FG_STATUS_OK);
+        let v = serde_json::from_slice(std::slice::from_raw_parts(out.ptr, out.len)).unwrap();
+        fg_bytes_free(&mut out);
+        v
+    }
+
+    #[test]
+    fn singleton_life_cycle_with_host_callbacks() {
+        unsafe {
+            let mut out = fg_bytes {
+                ptr: std::ptr::null_mut(),
+                len: 0,
+            };
+            assert_eq!(fg_peers(&mut out), FG_STATUS_NOT_INITIALIZED);
+            assert!(out.ptr.is_null(), "out-param untouched on failure");
+            let before = counters::counters().snapshot();
+            assert_eq!(fg_peers(std::ptr::null_mut()), FG_STATUS_INVALID_ARG);
+            assert!(counters::counters().snapshot().invalid_args > before.invalid_args);
+            assert_eq!(
+                fg_init(std::ptr::null(), 0, std::ptr::null(), std::ptr::null_mut()),
+                FG_STATUS_INVALID_ARG
+            );
+
+            let h = new_host();
+            let (st, detail) = init_with(&h);
+            assert_eq!(st, FG_STATUS_OK, "{detail}");
+            let me = self_json();
+            let mut d = <sha2::Sha256 as sha2::Digest>::new();
+            sha2::Digest::update(&mut d, b"Org1MSP");
+            sha2::Digest::update(&mut d, h.key.verifying_key().to_bytes());
+            assert_eq!(me["pki_id"], hex::encode(sha2::Digest::finalize(d)));
+            assert_eq!(me["org"], "Org1MSP");
+
+            // A second init is refused and releases the table it was given, not the running one.
+            let other = new_host();
+            assert_eq!(init_with(&other).0, FG_STATUS_ALREADY_INITIALIZED);
+            assert_eq!(other.releases.load(Ordering::SeqCst), 1);
+            assert_eq!(h.releases.load(Ordering::SeqCst), 0);
+
+            assert_eq!(fg_shutdown(), FG_STATUS_OK);
+            assert_eq!(h.releases.load(Ordering::SeqCst), 1);
+            let signs = h.signs.load(Ordering::SeqCst);
+            assert_eq!(fg_shutdown(), FG_STATUS_OK);
+            assert_eq!(h.releases.load(Ordering::SeqCst), 1, "release exactly once");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            assert_eq!(
+                h.signs.load(Ordering::SeqCst),
+                signs,
+                "no callback after fg_shutdown"
+            );
+
+            // Init and shutdown from inside a host's own Tokio runtime.
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let h2 = new_host();
+            rt.block_on(async {
+                let (st, detail) = init_with(&h2);
+                assert_eq!(st, FG_STATUS_OK, "{detail}");
+                assert_eq!(fg_shutdown(), FG_STATUS_OK);
+            });
+            assert_eq!(h2.releases.load(Ordering::SeqCst), 1);
+        }
+    }
+}

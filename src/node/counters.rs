@@ -1,0 +1,60 @@
+//! Counters of what the node refused or could not handle. Bad input is counted, never fatal.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::alive_check::AliveReject;
+
+/// Monotonic counters, shared between the driver task and readers.
+#[derive(Debug, Default)]
+pub struct NodeCounters {
+    pub alive_malformed: AtomicU64,
+    pub alive_bad_identity: AtomicU64,
+    pub alive_unknown_identity: AtomicU64,
+    pub alive_bad_signature: AtomicU64,
+    pub alive_no_org: AtomicU64,
+    /// Alive messages whose secret envelope (internal endpoint) did not verify; the alive
+    /// was kept without it.
+    pub alive_bad_secret: AtomicU64,
+    /// Messages whose tag is illegal for their content kind (Fabric's `IsTagLegal`).
+    pub illegal_tag: AtomicU64,
+    /// Membership requests without a self alive.
+    pub mem_req_malformed: AtomicU64,
+    /// Connections whose identity has no organization or failed the mapper.
+    pub conn_rejected: AtomicU64,
+    /// Message kinds this node does not handle yet, dropped.
+    pub unhandled: AtomicU64,
+}
+
+impl NodeCounters {
+    pub fn alive_rejected(&self, reason: AliveReject) {
+        let c = match reason {
+            AliveReject::Malformed => &self.alive_malformed,
+            AliveReject::BadIdentity => &self.alive_bad_identity,
+            AliveReject::UnknownIdentity => &self.alive_unknown_identity,
+            AliveReject::BadSignature => &self.alive_bad_signature,
+            AliveReject::NoOrg => &self.alive_no_org,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn inc(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Name → value, for metrics and diagnostics.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        vec![
+            ("alive_malformed", r(&self.alive_malformed)),
+            ("alive_bad_identity", r(&self.alive_bad_identity)),
+            ("alive_unknown_identity", r(&self.alive_unknown_identity)),
+            ("alive_bad_signature", r(&self.alive_bad_signature)),
+            ("alive_no_org", r(&self.alive_no_org)),
+            ("alive_bad_secret", r(&self.alive_bad_secret)),
+            ("illegal_tag", r(&self.illegal_tag)),
+            ("mem_req_malformed", r(&self.mem_req_malformed)),
+            ("conn_rejected", r(&self.conn_rejected)),
+            ("unhandled", r(&self.unhandled)),
+        ]
+    }
+}
