@@ -921,3 +921,31 @@ async fn start_fails_cleanly_on_a_used_port_or_a_bad_config() {
     assert!(matches!(err, CommError::Tls(_)), "{err}");
     a.comm.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_never_connects_to_itself() {
+    let mut a = Node::start("Org1MSP", config(true)).await;
+    // A probe handshake tells who is there: ourselves (how a peer spots itself in a bootstrap list).
+    let me = a
+        .comm
+        .handshake(&a.endpoint())
+        .await
+        .expect("probe ourselves");
+    assert_eq!(me.pki_id, a.peer.pki_id);
+    // A gossip stream to ourselves is refused on both ends.
+    let to = RemotePeer {
+        endpoint: a.endpoint(),
+        pki_id: PkiId::default(),
+    };
+    a.comm.send(data_envelope(1, vec![]), &to);
+    eventually("the dial to ourselves fails", || {
+        a.comm.metrics().dial_failures == 1
+    })
+    .await;
+    a.assert_no_event(Duration::from_millis(200), "Connected", |e| {
+        matches!(e, CommEvent::Connected(_))
+    })
+    .await;
+    assert!(a.comm.connected().is_empty());
+    a.comm.stop().await;
+}
