@@ -549,8 +549,9 @@ async fn send_queue_overflow_counts_drops() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_events_channel_drops_messages_with_a_counter() {
     let a = Node::start("Org1MSP", config(false)).await;
+    let a2 = Node::start("Org1MSP", config(false)).await;
     // recv_buff_size 1 → 50 events; nobody reads b's events.
-    let b = Node::start(
+    let mut b = Node::start(
         "Org2MSP",
         CommConfig {
             recv_buff_size: 1,
@@ -572,7 +573,42 @@ async fn full_events_channel_drops_messages_with_a_counter() {
     // One slot went to Connected.
     assert_eq!(m.events_dropped, 200 - 49, "{m:?}");
     assert_eq!(b.comm.connected(), vec![a.peer.pki_id.clone()]);
+
+    // Connection events are never dropped nor reordered, even with the channel full.
     a.comm.stop().await;
+    a2.comm.send(data_envelope(0, vec![]), &b.remote());
+    eventually("a2 connected", || {
+        b.comm.connected() == vec![a2.peer.pki_id.clone()]
+    })
+    .await;
+    a2.comm.stop().await;
+    eventually("a2 gone", || b.comm.connected().is_empty()).await;
+    let mut kinds = Vec::new();
+    while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(300), b.events.recv()).await
+    {
+        kinds.push(match ev {
+            CommEvent::Message(_) => "message".to_string(),
+            CommEvent::Connected(i) => format!("connected {}", i.pki_id),
+            CommEvent::Disconnected(p) => format!("disconnected {p}"),
+        });
+    }
+    let control: Vec<&String> = kinds.iter().filter(|k| *k != "message").collect();
+    let (pa, pa2) = (a.peer.pki_id.to_hex(), a2.peer.pki_id.to_hex());
+    assert_eq!(
+        control,
+        vec![
+            &format!("connected {pa}"),
+            &format!("disconnected {pa}"),
+            &format!("connected {pa2}"),
+            &format!("disconnected {pa2}"),
+        ]
+    );
+    assert_eq!(kinds.len(), 4 + 49, "{kinds:?}");
+    assert_eq!(
+        b.comm.metrics().events_dropped,
+        200 - 49 + 1,
+        "a2's message found no room"
+    );
     b.comm.stop().await;
 }
 

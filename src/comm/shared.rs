@@ -44,7 +44,19 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     runtime: tokio::runtime::Handle,
     stop_lock: tokio::sync::Mutex<()>,
+    backlog: Mutex<Backlog>,
 }
+
+/// Connection events waiting for room in the events channel.
+#[derive(Default)]
+struct Backlog {
+    queue: std::collections::VecDeque<CommEvent>,
+    /// A task is draining `queue`; new events queue behind it to keep their order.
+    forwarding: bool,
+}
+
+/// Connection events kept while the consumer does not read; beyond, they are dropped.
+const CONTROL_BACKLOG_MAX: usize = 10_000;
 
 impl Shared {
     pub(crate) fn new(
@@ -70,6 +82,7 @@ impl Shared {
             next_id: AtomicU64::new(1),
             runtime,
             stop_lock: tokio::sync::Mutex::new(()),
+            backlog: Mutex::default(),
         }
     }
 
@@ -116,24 +129,50 @@ impl Shared {
         tasks.spawn_on(fut, &self.runtime);
     }
 
+    /// Connection-state events must not be lost, reordered, or make the network wait for the
+    /// consumer: when the channel is full they queue, in order, behind one forwarding task.
     fn emit(self: &Arc<Self>, ev: CommEvent) {
         if self.is_stopping() {
             return;
         }
+        let mut backlog = self.backlog.lock().unwrap_or_else(|p| p.into_inner());
+        if backlog.forwarding {
+            if backlog.queue.len() >= CONTROL_BACKLOG_MAX {
+                self.metrics.event_dropped();
+                tracing::warn!("events consumer stalled: connection event dropped");
+            } else {
+                backlog.queue.push_back(ev);
+            }
+            return;
+        }
         match self.events.try_send(ev) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
             Err(mpsc::error::TrySendError::Full(ev)) => {
-                // Connection state must not be lost, and the network must not wait for the
-                // consumer: hand it to a task that waits for room.
-                let events = self.events.clone();
-                let stop = self.wait_shutdown();
-                self.spawn(async move {
-                    tokio::select! {
-                        _ = stop => {}
-                        _ = events.send(ev) => {}
-                    }
-                });
+                backlog.queue.push_back(ev);
+                backlog.forwarding = true;
+                drop(backlog);
+                let s = self.clone();
+                self.spawn(async move { s.forward_backlog().await });
+            }
+        }
+    }
+
+    async fn forward_backlog(self: Arc<Self>) {
+        let stop = self.wait_shutdown();
+        tokio::pin!(stop);
+        loop {
+            let next = {
+                let mut backlog = self.backlog.lock().unwrap_or_else(|p| p.into_inner());
+                let next = backlog.queue.pop_front();
+                if next.is_none() {
+                    backlog.forwarding = false;
+                }
+                next
+            };
+            let Some(ev) = next else { return };
+            tokio::select! {
+                _ = &mut stop => return,
+                r = self.events.send(ev) => if r.is_err() { return },
             }
         }
     }
