@@ -12,8 +12,9 @@
 //!
 //! [`Comm::start`] returns the receiving end of a bounded channel of [`CommEvent`]s. Nothing
 //! in comm ever waits for its consumer: a message that finds the channel full is dropped and
-//! counted (`events_dropped`); a `Connected` or `Disconnected` that finds it full is handed to
-//! a task that waits for room, so connection state is never lost.
+//! counted (`events_dropped`); a `Connected` or `Disconnected` that finds it full waits, in
+//! order, in a backlog one task forwards as room frees (up to 10 000 events, then counted as
+//! dropped), so connection state is neither lost nor reordered.
 //!
 //! - `Connected(info)` after every successful non-probe handshake that registers a stream,
 //!   either direction, including one that replaces an older stream to the same PKI-ID.
