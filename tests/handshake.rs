@@ -985,3 +985,48 @@ async fn a_peer_never_connects_to_itself() {
     assert!(a.comm.connected().is_empty());
     a.comm.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ca_issued_certificate_with_a_sec1_or_pkcs8_key_works() {
+    // A CA-issued ECDSA P-256 leaf (chain file: leaf then CA), as Fabric's tooling produces,
+    // with its key in SEC1 ("EC PRIVATE KEY") and PKCS#8 form.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/comm_support/fixtures");
+    let chain = dir.join("org1-peer0-tls-chain.pem");
+    let sec1 =
+        fabgossip::comm::TlsIdentity::from_pem_files(&chain, &dir.join("org1-peer0-tls-sec1.key"))
+            .expect("SEC1 key");
+    let pkcs8 =
+        fabgossip::comm::TlsIdentity::from_pem_files(&chain, &dir.join("org1-peer0-tls-pkcs8.key"))
+            .expect("PKCS#8 key");
+    assert_eq!(
+        sec1.cert_der, pkcs8.cert_der,
+        "the leaf is the first certificate"
+    );
+
+    for id in [sec1, pkcs8] {
+        let hash = id.cert_hash();
+        let a = Node::start(
+            "Org1MSP",
+            CommConfig {
+                tls: Some(id),
+                ..CommConfig::default()
+            },
+        )
+        .await;
+        let mut b = Node::start("Org2MSP", config(true)).await;
+        a.comm.send(data_envelope(1, vec![]), &b.remote());
+        let ev = b
+            .wait_event("Connected(a)", |e| is_connected(e, &a.peer.pki_id))
+            .await;
+        let info = connection_info(&ev).unwrap();
+        let ce = as_conn(&Envelope {
+            payload: info.auth.signed_data.clone(),
+            ..Default::default()
+        });
+        assert_eq!(ce.tls_cert_hash, hash);
+        b.wait_event("message", |e| is_message(e, &a.peer.pki_id, 1))
+            .await;
+        a.comm.stop().await;
+        b.comm.stop().await;
+    }
+}
