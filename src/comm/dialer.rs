@@ -190,12 +190,7 @@ pub(crate) async fn dial(
             )))
         }
         Ok(Err(status)) => {
-            let reason =
-                if status.code() == tonic::Code::Internal && status.message().contains("decode") {
-                    HandshakeFailure::BadMessage
-                } else {
-                    HandshakeFailure::Transport
-                };
+            let reason = handshake::read_failure(&status);
             return Err(hs(HandshakeError::new(
                 reason,
                 format!("reading ConnEstablish: {}", status.message()),

@@ -156,6 +156,16 @@ pub(crate) fn verify_conn_establish(
     })
 }
 
+/// Classifies a gRPC error met while reading the ConnEstablish: bytes that are not an
+/// Envelope are a bad message, anything else a transport failure.
+pub(crate) fn read_failure(status: &tonic::Status) -> HandshakeFailure {
+    if status.code() == tonic::Code::Internal && status.message().contains("decode") {
+        HandshakeFailure::BadMessage
+    } else {
+        HandshakeFailure::Transport
+    }
+}
+
 /// Name of a message's content kind, for logs.
 pub(crate) fn content_name(c: Option<&gossip_message::Content>) -> &'static str {
     use gossip_message::Content as C;

@@ -187,11 +187,7 @@ async fn serve_inbound(
             "stream ended before ConnEstablish",
         )),
         Ok(Err(status)) => Err(HandshakeError::new(
-            if status.code() == tonic::Code::Internal {
-                HandshakeFailure::BadMessage
-            } else {
-                HandshakeFailure::Transport
-            },
+            handshake::read_failure(&status),
             format!("reading ConnEstablish: {}", status.message()),
         )),
         Err(_) => Err(HandshakeError::new(
