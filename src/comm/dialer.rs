@@ -62,9 +62,19 @@ async fn connect(
     let seen_cert: Arc<Mutex<Option<Vec<u8>>>> = Arc::default();
     let slot = seen_cert.clone();
     let kill = shared.io_kills.register();
+    // One TCP connection per channel: a silent reconnect would carry the stream over a
+    // connection whose certificate is not the one the handshake checks.
+    let used = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let connector = tower::service_fn(move |_: Uri| {
         let (host, tls, slot, kill) = (host.clone(), tls.clone(), slot.clone(), kill.clone());
+        let first = !used.swap(true, std::sync::atomic::Ordering::AcqRel);
         async move {
+            if !first {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    "gossip connections are not re-dialed under a stream",
+                ));
+            }
             let tcp = TcpStream::connect((host.as_str(), port)).await?;
             let _ = tcp.set_nodelay(true);
             let io = match tls {
