@@ -125,6 +125,20 @@ impl Connection {
         }
     }
 
+    /// As `try_send`, but hands the envelope back when the connection is closing.
+    pub(crate) fn try_send_or_return(&self, env: Envelope) -> Result<QueueResult, Envelope> {
+        if self.is_closing() {
+            return Err(env);
+        }
+        match self.pipe.out.try_send(Ok(env)) {
+            Ok(()) => Ok(QueueResult::Queued),
+            Err(mpsc::error::TrySendError::Full(_)) => Ok(QueueResult::Overflow),
+            Err(mpsc::error::TrySendError::Closed(Ok(env))) => Err(env),
+            // Only `Ok` items are sent here.
+            Err(mpsc::error::TrySendError::Closed(Err(_))) => Ok(QueueResult::Closed),
+        }
+    }
+
     /// Ends both directions of the stream. Idempotent; returns true the first time.
     pub(crate) fn close(&self) -> bool {
         let first = !self.closing.swap(true, Ordering::AcqRel);

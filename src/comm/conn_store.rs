@@ -65,7 +65,6 @@ impl ConnStore {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    #[cfg(test)]
     pub(crate) fn get(&self, pki_id: &PkiId) -> Option<Arc<Connection>> {
         self.lock().conns.get(pki_id).cloned()
     }
@@ -177,6 +176,12 @@ impl ConnStore {
         self.lock().conns.remove(pki_id)
     }
 
+    /// Remembers the org of a peer learned elsewhere (e.g. from its alive message).
+    pub(crate) fn learn_org(&self, pki_id: PkiId, org: OrgId) {
+        let mut g = self.lock();
+        remember_org(&mut g, pki_id, org);
+    }
+
     pub(crate) fn org_of(&self, pki_id: &PkiId) -> Option<OrgId> {
         self.lock().known_orgs.get(pki_id).cloned()
     }
@@ -212,6 +217,23 @@ fn flush_into(queued: Vec<Envelope>, target: Option<&Connection>) -> Flush {
     f
 }
 
+fn remember_org(g: &mut Inner, pki: PkiId, org: OrgId) {
+    if g.known_orgs.len() >= KNOWN_ORGS_MAX && !g.known_orgs.contains_key(&pki) {
+        // Forget peers we are not connected to; they are re-learned on reconnection.
+        let conns = &g.conns;
+        let stale: Vec<PkiId> = g
+            .known_orgs
+            .keys()
+            .filter(|k| !conns.contains_key(*k))
+            .cloned()
+            .collect();
+        for k in stale {
+            g.known_orgs.remove(&k);
+        }
+    }
+    g.known_orgs.insert(pki, org);
+}
+
 fn register_locked(
     g: &mut Inner,
     conn: Arc<Connection>,
@@ -224,20 +246,7 @@ fn register_locked(
     }
     let pki = conn.info.pki_id.clone();
     if let Some(org) = org {
-        if g.known_orgs.len() >= KNOWN_ORGS_MAX && !g.known_orgs.contains_key(&pki) {
-            // Forget peers we are not connected to; they are re-learned on reconnection.
-            let conns = &g.conns;
-            let stale: Vec<PkiId> = g
-                .known_orgs
-                .keys()
-                .filter(|k| !conns.contains_key(*k))
-                .cloned()
-                .collect();
-            for k in stale {
-                g.known_orgs.remove(&k);
-            }
-        }
-        g.known_orgs.insert(pki.clone(), org);
+        remember_org(g, pki.clone(), org);
     }
     if let Some(existing) = g.conns.get(&pki).cloned() {
         let young = existing.established.elapsed() < window;

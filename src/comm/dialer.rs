@@ -10,7 +10,7 @@ use tonic::transport::{Channel, Endpoint, Uri};
 
 use super::conn::Pipe;
 use super::handshake::{self, HandshakeError};
-use super::io::ClientIo;
+use super::io::{ClientStream, Killable};
 use super::metrics::HandshakeFailure;
 use super::shared::Shared;
 use super::{CommError, ConnectionInfo};
@@ -61,13 +61,24 @@ async fn connect(
     let tls = shared.tls.as_ref().map(|t| t.client.clone());
     let seen_cert: Arc<Mutex<Option<Vec<u8>>>> = Arc::default();
     let slot = seen_cert.clone();
+    let kill = shared.io_kills.register();
+    // One TCP connection per channel: a silent reconnect would carry the stream over a
+    // connection whose certificate is not the one the handshake checks.
+    let used = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let connector = tower::service_fn(move |_: Uri| {
-        let (host, tls, slot) = (host.clone(), tls.clone(), slot.clone());
+        let (host, tls, slot, kill) = (host.clone(), tls.clone(), slot.clone(), kill.clone());
+        let first = !used.swap(true, std::sync::atomic::Ordering::AcqRel);
         async move {
+            if !first {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    "gossip connections are not re-dialed under a stream",
+                ));
+            }
             let tcp = TcpStream::connect((host.as_str(), port)).await?;
             let _ = tcp.set_nodelay(true);
             let io = match tls {
-                None => ClientIo::Plain(tcp),
+                None => ClientStream::Plain(tcp),
                 Some(cfg) => {
                     let name = rustls::pki_types::ServerName::try_from(host)
                         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
@@ -81,10 +92,10 @@ async fn connect(
                         .and_then(|c| c.first())
                         .map(|c| c.to_vec());
                     *slot.lock().unwrap_or_else(|p| p.into_inner()) = cert;
-                    ClientIo::Tls(Box::new(s))
+                    ClientStream::Tls(Box::new(s))
                 }
             };
-            Ok::<_, std::io::Error>(TokioIo::new(io))
+            Ok::<_, std::io::Error>(TokioIo::new(Killable::new(io, kill)))
         }
     });
     let ep = Endpoint::from(uri)
@@ -189,12 +200,7 @@ pub(crate) async fn dial(
             )))
         }
         Ok(Err(status)) => {
-            let reason =
-                if status.code() == tonic::Code::Internal && status.message().contains("decode") {
-                    HandshakeFailure::BadMessage
-                } else {
-                    HandshakeFailure::Transport
-                };
+            let reason = handshake::read_failure(&status);
             return Err(hs(HandshakeError::new(
                 reason,
                 format!("reading ConnEstablish: {}", status.message()),

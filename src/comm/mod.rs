@@ -3,16 +3,38 @@
 //!
 //! - [`tls`]: TLS material and the verifiers of both roles.
 //! - [`handshake`]: building and checking ConnEstablish.
-//! - [`conn`]: one stream: send queue, close signal, read loop.
-//! - [`conn_store`]: one connection per PKI-ID, dials in flight.
+//! - `conn`: one stream: send queue, close signal, read loop.
+//! - `conn_store`: one connection per PKI-ID, dials in flight.
 //! - `dialer` / `server`: the client and server sides; `io`: the byte streams under gRPC.
 //! - `shared`: state shared by the tasks; [`metrics`]: counters.
 //!
-//! Deviation from Fabric, documented in [`conn_store`]: when two peers dial each other at the
-//! same moment, both keep the stream dialed by the smaller PKI-ID, where Fabric can close both.
+//! # Events
+//!
+//! [`Comm::start`] returns the receiving end of a bounded channel of [`CommEvent`]s. Nothing
+//! in comm ever waits for its consumer: a message that finds the channel full is dropped and
+//! counted (`events_dropped`); a `Connected` or `Disconnected` that finds it full waits, in
+//! order, in a backlog one task forwards as room frees (up to 10 000 events, then counted as
+//! dropped), so connection state is neither lost nor reordered.
+//!
+//! - `Connected(info)` after every successful non-probe handshake that registers a stream,
+//!   either direction, including one that replaces an older stream to the same PKI-ID.
+//! - `Message` for every envelope received on a registered stream whose payload decodes; an
+//!   envelope that does not decode closes that stream (`bad_messages`).
+//! - `Disconnected(pki_id)` when the registered stream ends (remote closed, transport error,
+//!   bad message, send error), when a dial for `send` fails (Fabric's "presumed dead"), and for
+//!   the old PKI-ID when a peer of the same org answers for it (Fabric's identity switch). Not
+//!   after [`Comm::close_conn`], nor for a stream replaced by a newer one.
+//!
+//! # Deviation from Fabric
+//!
+//! When two peers dial each other at the same moment, Fabric's rule (inbound replaces, late
+//! outbound discarded) can leave each side keeping the stream the other closed. Here, while the
+//! existing stream is younger than `dial_timeout + conn_timeout`, both sides keep the stream
+//! dialed by the smaller PKI-ID. Against a Fabric peer this never does worse than Fabric's own
+//! rule. Envelopes queued on the losing stream are lost, as in Fabric.
 
-pub mod conn;
-pub mod conn_store;
+mod conn;
+mod conn_store;
 mod dialer;
 pub mod handshake;
 mod io;
@@ -152,6 +174,9 @@ pub struct ReceivedMessage {
     pub msg: GossipMessage,
 }
 
+/// What comm reports. Messages are the common case and stay unboxed: one allocation less
+/// per message outweighs the larger channel slots.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum CommEvent {
     Message(ReceivedMessage),
@@ -161,10 +186,21 @@ pub enum CommEvent {
     Disconnected(PkiId),
 }
 
-/// The comm service. Cheap to clone.
+/// The comm service. Cheap to clone. Call [`Comm::stop`] to shut it down; dropping the last
+/// handle without it still closes the listener and connections, without waiting.
 #[derive(Clone)]
 pub struct Comm {
     shared: Arc<Shared>,
+    _last_handle: Arc<StopOnDrop>,
+}
+
+/// Held only by `Comm` handles (never by comm's own tasks), so it drops with the last one.
+struct StopOnDrop(Arc<Shared>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop_detached();
+    }
 }
 
 impl Comm {
@@ -217,7 +253,14 @@ impl Comm {
             pki_id = %shared.crypto.self_pki_id,
             "comm listening"
         );
-        Ok((Comm { shared }, rx))
+        let guard = Arc::new(StopOnDrop(shared.clone()));
+        Ok((
+            Comm {
+                shared,
+                _last_handle: guard,
+            },
+            rx,
+        ))
     }
 
     /// The address actually bound.
@@ -245,6 +288,21 @@ impl Comm {
     /// Closes the connection to `pki_id`, if any. No `Disconnected` event follows.
     pub fn close_conn(&self, pki_id: &PkiId) {
         self.shared.close_conn(pki_id)
+    }
+
+    /// Tells comm the identity of a peer learned elsewhere (alive message, identity pull).
+    /// Dialing that PKI-ID and reaching another one is accepted only when both are of the
+    /// same org (Fabric's identity switch); comm otherwise knows only the orgs of the peers it
+    /// has handshaken with. Ignored when `identity` does not hash to `pki_id` or has no org.
+    pub fn learn_identity(&self, pki_id: &PkiId, identity: &[u8]) {
+        let crypto = &self.shared.crypto;
+        match crypto.mcs.pki_id_of(identity) {
+            Ok(p) if &p == pki_id => {}
+            _ => return,
+        }
+        if let Some(org) = crypto.advisor.org_by_peer_identity(identity) {
+            self.shared.store.learn_org(pki_id.clone(), org);
+        }
     }
 
     /// PKI-IDs with a registered connection.

@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 
 use super::conn::{Connection, Direction, Pipe};
 use super::handshake::{self, HandshakeError};
-use super::io::{PeerConnInfo, ServerIo};
+use super::io::{Killable, PeerConnInfo, ServerIo, ServerStream};
 use super::metrics::HandshakeFailure;
 use super::shared::Shared;
 use super::ConnectionInfo;
@@ -78,7 +78,8 @@ async fn accept_loop(
         let _ = tcp.set_nodelay(true);
         match &acceptor {
             None => {
-                if tx.send(Ok(ServerIo::Plain(tcp))).await.is_err() {
+                let io = Killable::new(ServerStream::Plain(tcp), shared.io_kills.register());
+                if tx.send(Ok(io)).await.is_err() {
                     return;
                 }
             }
@@ -92,7 +93,11 @@ async fn accept_loop(
                     };
                     match hs {
                         Ok(Ok(tls)) => {
-                            let _ = tx.send(Ok(ServerIo::Tls(Box::new(tls)))).await;
+                            let io = Killable::new(
+                                ServerStream::Tls(Box::new(tls)),
+                                s.io_kills.register(),
+                            );
+                            let _ = tx.send(Ok(io)).await;
                         }
                         Ok(Err(e)) => {
                             s.metrics.handshake_failed(HandshakeFailure::Transport);
@@ -182,11 +187,7 @@ async fn serve_inbound(
             "stream ended before ConnEstablish",
         )),
         Ok(Err(status)) => Err(HandshakeError::new(
-            if status.code() == tonic::Code::Internal {
-                HandshakeFailure::BadMessage
-            } else {
-                HandshakeFailure::Transport
-            },
+            handshake::read_failure(&status),
             format!("reading ConnEstablish: {}", status.message()),
         )),
         Err(_) => Err(HandshakeError::new(

@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use super::conn::{read_loop, Connection, Direction, MessageSink, QueueResult, ReadEnd};
 use super::conn_store::{ConnStore, DialKey, Flush, Register, Route};
 use super::dialer;
+use super::io::IoKills;
 use super::metrics::{CommMetrics, HandshakeFailure};
 use super::{CommConfig, CommError, CommEvent, ConnectionInfo, ReceivedMessage, RemotePeer};
 use crate::crypto::CryptoContext;
@@ -34,13 +35,28 @@ pub(crate) struct Shared {
     pub store: ConnStore,
     pub metrics: Arc<CommMetrics>,
     pub local_addr: SocketAddr,
+    /// Kill switches of every TCP stream, server and client side.
+    pub io_kills: IoKills,
     events: mpsc::Sender<CommEvent>,
     stopping: AtomicBool,
     shutdown: watch::Sender<bool>,
     tasks: Mutex<JoinSet<()>>,
     next_id: AtomicU64,
     runtime: tokio::runtime::Handle,
+    stop_lock: tokio::sync::Mutex<()>,
+    backlog: Mutex<Backlog>,
 }
+
+/// Connection events waiting for room in the events channel.
+#[derive(Default)]
+struct Backlog {
+    queue: std::collections::VecDeque<CommEvent>,
+    /// A task is draining `queue`; new events queue behind it to keep their order.
+    forwarding: bool,
+}
+
+/// Connection events kept while the consumer does not read; beyond, they are dropped.
+const CONTROL_BACKLOG_MAX: usize = 10_000;
 
 impl Shared {
     pub(crate) fn new(
@@ -58,12 +74,15 @@ impl Shared {
             store: ConnStore::default(),
             metrics: Arc::default(),
             local_addr,
+            io_kills: IoKills::default(),
             events,
             stopping: AtomicBool::new(false),
             shutdown: watch::channel(false).0,
             tasks: Mutex::new(JoinSet::new()),
             next_id: AtomicU64::new(1),
             runtime,
+            stop_lock: tokio::sync::Mutex::new(()),
+            backlog: Mutex::default(),
         }
     }
 
@@ -110,24 +129,50 @@ impl Shared {
         tasks.spawn_on(fut, &self.runtime);
     }
 
+    /// Connection-state events must not be lost, reordered, or make the network wait for the
+    /// consumer: when the channel is full they queue, in order, behind one forwarding task.
     fn emit(self: &Arc<Self>, ev: CommEvent) {
         if self.is_stopping() {
             return;
         }
+        let mut backlog = self.backlog.lock().unwrap_or_else(|p| p.into_inner());
+        if backlog.forwarding {
+            if backlog.queue.len() >= CONTROL_BACKLOG_MAX {
+                self.metrics.event_dropped();
+                tracing::warn!("events consumer stalled: connection event dropped");
+            } else {
+                backlog.queue.push_back(ev);
+            }
+            return;
+        }
         match self.events.try_send(ev) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
             Err(mpsc::error::TrySendError::Full(ev)) => {
-                // Connection state must not be lost, and the network must not wait for the
-                // consumer: hand it to a task that waits for room.
-                let events = self.events.clone();
-                let stop = self.wait_shutdown();
-                self.spawn(async move {
-                    tokio::select! {
-                        _ = stop => {}
-                        _ = events.send(ev) => {}
-                    }
-                });
+                backlog.queue.push_back(ev);
+                backlog.forwarding = true;
+                drop(backlog);
+                let s = self.clone();
+                self.spawn(async move { s.forward_backlog().await });
+            }
+        }
+    }
+
+    async fn forward_backlog(self: Arc<Self>) {
+        let stop = self.wait_shutdown();
+        tokio::pin!(stop);
+        loop {
+            let next = {
+                let mut backlog = self.backlog.lock().unwrap_or_else(|p| p.into_inner());
+                let next = backlog.queue.pop_front();
+                if next.is_none() {
+                    backlog.forwarding = false;
+                }
+                next
+            };
+            let Some(ev) = next else { return };
+            tokio::select! {
+                _ = &mut stop => return,
+                r = self.events.send(ev) => if r.is_err() { return },
             }
         }
     }
@@ -138,26 +183,36 @@ impl Shared {
 
     /// Queues `env` on the connection, counting overflow; a closed connection is reported.
     fn queue_on(self: &Arc<Self>, conn: &Arc<Connection>, env: Envelope) {
-        match conn.try_send(env) {
-            QueueResult::Queued => {}
-            QueueResult::Overflow => self.metrics.overflow(),
-            QueueResult::Closed => {
-                self.metrics.send_failed();
-                // Fabric: a send error closes the connection and reports the peer dead.
-                if self
-                    .store
-                    .remove_if_current(&conn.info.pki_id, conn.id)
-                    .is_some()
-                {
-                    conn.close();
-                    tracing::info!(pki_id = %conn.info.pki_id, "connection lost on send");
-                    self.emit_disconnected(conn.info.pki_id.clone());
-                }
-            }
+        let env = match conn.try_send_or_return(env) {
+            Ok(QueueResult::Queued) => return,
+            Ok(_) => return self.metrics.overflow(),
+            Err(env) => env,
+        };
+        let pki = &conn.info.pki_id;
+        if self.store.remove_if_current(pki, conn.id).is_some() {
+            // Fabric: a send error closes the connection and reports the peer dead.
+            self.metrics.send_failed();
+            conn.close();
+            tracing::info!(pki_id = %pki, "connection lost on send");
+            self.emit_disconnected(pki.clone());
+            return;
+        }
+        // It was just replaced: the envelope goes to its successor, if that one is open.
+        match self.store.get(pki).map(|c| c.try_send(env)) {
+            Some(QueueResult::Queued) => {}
+            Some(QueueResult::Overflow) => self.metrics.overflow(),
+            Some(QueueResult::Closed) | None => self.metrics.send_failed(),
         }
     }
 
     pub(crate) fn send(self: &Arc<Self>, env: Envelope, to: &RemotePeer) {
+        // The remote would reset the stream for it: refuse it here, the connection lives on.
+        let size = prost::Message::encoded_len(&env);
+        if size > self.cfg.max_message_size {
+            self.metrics.send_failed();
+            tracing::warn!(size, max = self.cfg.max_message_size, pki_id = %to.pki_id, "envelope too large, dropped");
+            return;
+        }
         let queue_max = self.cfg.send_buff_size;
         match self.store.route(env, &to.pki_id, &to.endpoint, queue_max) {
             Route::Conn(conn, env) => self.queue_on(&conn, env),
@@ -372,10 +427,11 @@ impl Shared {
         }
     }
 
-    /// Closes everything and waits (bounded) for every task. Only the first call does work.
-    pub(crate) async fn stop(&self) {
+    /// Refuses new work, closes every connection and signals every task to end.
+    /// Returns false if shutdown had already begun.
+    pub(crate) fn begin_stop(&self) -> bool {
         if self.stopping.swap(true, Ordering::AcqRel) {
-            return;
+            return false;
         }
         tracing::info!(addr = %self.local_addr, "comm stopping");
         let (conns, queued) = self.store.shutdown();
@@ -384,28 +440,62 @@ impl Shared {
             c.close();
         }
         self.shutdown.send_replace(true);
+        true
+    }
+
+    /// For a stop nobody waits for (the last handle dropped): shut down now, cut the streams
+    /// still open after the grace period.
+    pub(crate) fn stop_detached(self: &Arc<Self>) {
+        if !self.begin_stop() {
+            return;
+        }
+        let s = self.clone();
+        // Not tracked: stopping refuses tracked spawns, and nobody would join it.
+        self.runtime.spawn(async move {
+            tokio::time::sleep(STOP_GRACE).await;
+            s.io_kills.kill_all();
+        });
+    }
+
+    /// Closes everything and waits (bounded) for every task. Only the first call does work;
+    /// later ones wait for it to finish.
+    pub(crate) async fn stop(&self) {
+        let _serial = self.stop_lock.lock().await;
+        self.begin_stop();
         let mut tasks = {
             let mut g = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
             std::mem::take(&mut *g)
         };
+        // Closed streams end with a status and GOAWAY; give them a moment to go out.
         let drained = tokio::time::timeout(STOP_GRACE, async {
             while tasks.join_next().await.is_some() {}
         })
         .await;
+        // What is still open (HTTP/2 connections tonic runs in its own tasks, or ours) waits
+        // on a peer that does not read: cut every stream.
+        let killed = self.io_kills.kill_all();
         if drained.is_err() {
-            tracing::warn!(
-                left = tasks.len(),
-                "comm tasks did not end in time; aborting them"
-            );
-            tasks.abort_all();
-            while tasks.join_next().await.is_some() {}
+            let ended = tokio::time::timeout(STOP_GRACE, async {
+                while tasks.join_next().await.is_some() {}
+            })
+            .await;
+            if ended.is_err() {
+                tracing::warn!(
+                    left = tasks.len(),
+                    killed,
+                    "comm tasks did not end in time; aborting them"
+                );
+                tasks.abort_all();
+                while tasks.join_next().await.is_some() {}
+            }
         }
         tracing::info!(addr = %self.local_addr, "comm stopped");
     }
 }
 
-/// How long `stop()` lets tasks finish on their own before aborting them.
-const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long `stop()` lets tasks finish on their own, first before cutting the TCP streams, then
+/// before aborting the tasks.
+const STOP_GRACE: Duration = Duration::from_secs(1);
 
 /// Delivers received messages as events; a full channel drops them (counted).
 struct EventSink(Arc<Shared>);

@@ -86,12 +86,19 @@ impl TlsIdentity {
     /// Loads `dir/tls-cert.pem` and `dir/tls-key.pem`, or generates a self-signed ECDSA
     /// P-256 certificate (SANs `localhost`, 127.0.0.1, ::1) there when they are absent.
     pub fn self_signed(dir: &Path) -> Result<Self, CommError> {
+        Self::self_signed_for(dir, &[])
+    }
+
+    /// As [`TlsIdentity::self_signed`], with `hosts` (DNS names or IP addresses, e.g. the
+    /// host of the peer's endpoint) added to the SANs of a newly generated certificate, so that
+    /// peers verifying host names (Go Fabric peers) accept it.
+    pub fn self_signed_for(dir: &Path, hosts: &[&str]) -> Result<Self, CommError> {
         let cert_path = dir.join("tls-cert.pem");
         let key_path = dir.join("tls-key.pem");
         if cert_path.exists() && key_path.exists() {
             return Self::from_pem_files(&cert_path, &key_path);
         }
-        let (cert_pem, key_pem) = generate_self_signed()?;
+        let (cert_pem, key_pem) = generate_self_signed(hosts)?;
         std::fs::create_dir_all(dir)
             .map_err(|e| tls_err(format!("creating {}: {e}", dir.display())))?;
         write_private(&key_path, key_pem.as_bytes())?;
@@ -172,16 +179,24 @@ fn provider() -> CryptoProvider {
     rustls::crypto::ring::default_provider()
 }
 
-fn generate_self_signed() -> Result<(String, String), CommError> {
+fn generate_self_signed(hosts: &[&str]) -> Result<(String, String), CommError> {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(tls_err)?;
-    let mut params =
-        rcgen::CertificateParams::new(vec!["localhost".to_string()]).map_err(tls_err)?;
-    params.subject_alt_names.push(rcgen::SanType::IpAddress(
-        std::net::Ipv4Addr::LOCALHOST.into(),
-    ));
-    params.subject_alt_names.push(rcgen::SanType::IpAddress(
-        std::net::Ipv6Addr::LOCALHOST.into(),
-    ));
+    let mut names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
+    for h in hosts {
+        let h = h.trim().trim_start_matches('[').trim_end_matches(']');
+        if h.is_empty() {
+            return Err(tls_err("empty host name for the certificate"));
+        }
+        if !names.iter().any(|n| n == h) {
+            names.push(h.to_string());
+        }
+    }
+    // rcgen turns names that parse as IP addresses into IP SANs, the rest into DNS SANs.
+    let mut params = rcgen::CertificateParams::new(names).map_err(tls_err)?;
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, "fabgossip peer");
@@ -330,6 +345,21 @@ mod tests {
         a.server_config(true).unwrap();
         a.client_config().unwrap();
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn self_signed_for_names_the_given_hosts() {
+        let dir = tmpdir("hosts");
+        let id =
+            TlsIdentity::self_signed_for(&dir, &["peer0.org1.example.com", "10.0.0.7"]).unwrap();
+        let der = &id.cert_der;
+        let contains = |needle: &[u8]| der.windows(needle.len()).any(|w| w == needle);
+        assert!(contains(b"peer0.org1.example.com"));
+        assert!(contains(b"localhost"));
+        assert!(contains(&[10, 0, 0, 7]));
+        assert!(contains(&[127, 0, 0, 1]));
+        std::fs::remove_dir_all(&dir).ok();
+        assert!(TlsIdentity::self_signed_for(&tmpdir("empty"), &[" "]).is_err());
     }
 
     #[test]

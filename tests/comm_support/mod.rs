@@ -197,8 +197,17 @@ pub struct Node {
     pub events: mpsc::Receiver<CommEvent>,
 }
 
+/// Logs to the test output (shown for failing tests only).
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_test_writer()
+        .try_init();
+}
+
 impl Node {
     pub async fn start(org: &str, cfg: CommConfig) -> Node {
+        init_logs();
         let peer = TestPeer::new(org);
         let (comm, events) = Comm::start(cfg, peer.crypto(ORGS))
             .await
