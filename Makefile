@@ -43,4 +43,5 @@ test-interop: build
 
 bench: build fabricnode
 	$(MAKE) -C tests/c peer
-	$(PYTHON) bench/membership.py
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r requirements-bench.txt
+	$(PYTHON) bench/membership.py --out docs/membership.json --plot docs/membership.png

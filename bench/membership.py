@@ -6,96 +6,38 @@ and resident memory per peer, for each N and both kinds, with the ratios.
 Both kinds speak the same peer process protocol (ready / peers / stats / shutdown on stdin and
 stdout), so the same driver measures both in the same run. Timers are core.yaml's defaults.
 
-    python3 bench/membership.py [--sizes 10,20,40] [--idle 10] [--out docs/membership.json]
+    python3 bench/membership.py [--sizes 10,20,40] [--idle 10] [--out F.json] [--plot F.png]
 """
 
 import argparse
 import json
-import os
-import select
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bindings" / "python"))
+
+from fabgossip.process import PeerProcess, free_port, python_peer_argv  # noqa: E402
 LIB = REPO / "target" / "release" / "libfabgossip.so"
 C_PEER = REPO / "build" / "c" / "peer"
 FABRIC_NODE = REPO / "build" / "fabricnode"
 
 
 def free_ports(n):
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
+    ports = set()
+    while len(ports) < n:
+        ports.add(free_port())
+    return list(ports)
 
 
-class Peer:
-    """One peer process driven over its stdin/stdout."""
-
-    def __init__(self, argv, env=None):
-        self.proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            text=True,
-            bufsize=1,
-        )
-        self.ready = None
-
-    def read_event(self, timeout):
-        r, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        if not r:
-            raise TimeoutError("peer did not answer")
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"peer exited with {self.proc.wait()}")
-        return json.loads(line)
-
-    def wait_ready(self, timeout=30):
-        ev = self.read_event(timeout)
-        if ev.get("event") != "ready":
-            raise RuntimeError(f"peer failed to start: {ev}")
-        self.ready = ev
-        return ev
-
-    def ask(self, cmd, event, timeout=10):
-        self.proc.stdin.write(cmd + "\n")
-        self.proc.stdin.flush()
-        while True:
-            ev = self.read_event(timeout)
-            if ev.get("event") == event:
-                return ev
-
-    def stop(self):
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.write("shutdown\n")
-                self.proc.stdin.flush()
-                self.proc.wait(timeout=10)
-            except Exception:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def start_fabgossip(n, workdir):
+def fabgossip_argvs(n, workdir):
     ports = free_ports(n)
-    env = dict(os.environ, LD_LIBRARY_PATH=str(LIB.parent), FABGOSSIP_LIB=str(LIB),
-               PYTHONPATH=str(REPO / "bindings" / "python"))
-    peers = []
+    argvs = []
     for i, port in enumerate(ports):
-        boot = ports[1] if i == 0 else ports[0]
+        boot = f"127.0.0.1:{ports[0]}" if i else ""
         d = Path(workdir) / f"fg{i}"
         d.mkdir()
         cfg = d / "core.yaml"
@@ -105,64 +47,93 @@ def start_fabgossip(n, workdir):
             f"  listenAddress: 127.0.0.1:{port}\n  address: 127.0.0.1:{port}\n"
             f"  fileSystemPath: {d}\n"
             "  gossip:\n"
-            f"    bootstrap: 127.0.0.1:{boot}\n"
+            f"    bootstrap: '{boot}'\n"
             f"    externalEndpoint: 127.0.0.1:{port}\n"
         )
-        if C_PEER.exists():
-            argv = [str(C_PEER), "--config", str(cfg)]
-        else:
-            argv = [sys.executable, "-m", "fabgossip.peer", "--config", str(cfg)]
-        peers.append(Peer(argv, env))
-    return peers
+        argvs.append([str(C_PEER), "--config", str(cfg)] if C_PEER.exists()
+                     else python_peer_argv(cfg))
+    return argvs
 
 
-def start_fabric(n, workdir):
+def fabric_argvs(n, workdir):
     ports = free_ports(n)
-    peers = []
+    argvs = []
     for i, port in enumerate(ports):
-        boot = ports[1] if i == 0 else ports[0]
+        boot = f"127.0.0.1:{ports[0]}" if i else ""
         argv = [
             str(FABRIC_NODE),
             "--listen", f"127.0.0.1:{port}",
             "--msp", "Org1MSP",
-            "--bootstrap", f"127.0.0.1:{boot}",
+            "--bootstrap", boot,
             "--external-endpoint", f"127.0.0.1:{port}",
         ]
-        peers.append(Peer(argv))
-    return peers
+        argvs.append(argv)
+    return argvs
 
 
 def measure(kind, n, idle_s):
+    """Starts the first peer, then the others (each bootstrapping to the first), and times from
+    the moment the last one is ready until every view holds all N-1 others alive."""
     workdir = tempfile.mkdtemp(prefix=f"bench-{kind}-")
-    starter = start_fabgossip if kind == "fabgossip" else start_fabric
-    peers = starter(n, workdir)
+    argvs = (fabgossip_argvs if kind == "fabgossip" else fabric_argvs)(n, workdir)
+    env = {"LD_LIBRARY_PATH": str(LIB.parent), "FABGOSSIP_LIB": str(LIB)}
+    peers = []
     try:
-        for p in peers:
-            p.wait_ready()
+        for argv in argvs:
+            peers.append(PeerProcess(argv, env=env))
         t0 = time.monotonic()
-        done = set()
+        done = {}  # peer index -> seconds until its view was complete
         deadline = t0 + 120
         while len(done) < n and time.monotonic() < deadline:
             for i, p in enumerate(peers):
-                if i in done:
-                    continue
-                view = p.ask("peers", "peers")["peers"]
-                if sum(1 for m in view if m["state"] == "alive") >= n - 1:
-                    done.add(i)
-            time.sleep(0.02)
-        converge = time.monotonic() - t0 if len(done) == n else None
+                if i not in done and sum(1 for m in p.peers() if m["state"] == "alive") >= n - 1:
+                    done[i] = time.monotonic() - t0
+            time.sleep(0.01)
+        converge = max(done.values()) if len(done) == n else None
         time.sleep(2)
-        s1 = [p.ask("stats", "stats") for p in peers]
+        s1 = [p.stats() for p in peers]
         time.sleep(idle_s)
-        s2 = [p.ask("stats", "stats") for p in peers]
+        s2 = [p.stats() for p in peers]
         cpu_pct = sum(b["cpu_s"] - a["cpu_s"] for a, b in zip(s1, s2)) / n / idle_s * 100
         rss_mb = sum(s["rss_kb"] for s in s2) / n / 1024
-        return {"kind": kind, "n": n, "converge_s": converge, "idle_cpu_pct": cpu_pct,
-                "rss_mb": rss_mb}
+        return {"kind": kind, "n": n, "converge_s": converge, "per_peer_s": sorted(done.values()),
+                "idle_cpu_pct": cpu_pct, "rss_mb": rss_mb}
     finally:
         for p in peers:
             p.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def plot(results, path):
+    """Per-peer time to a full view (each dot a peer), idle CPU and RSS, both kinds side by side."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is missing (pip install -r requirements-bench.txt): no plot")
+        return
+    sizes = sorted({r["n"] for r in results})
+    colors = {"fabgossip": "tab:blue", "fabric": "tab:orange"}
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.5))
+    for r in results:
+        x = sizes.index(r["n"]) + (-0.15 if r["kind"] == "fabgossip" else 0.15)
+        axes[0].scatter([x] * len(r["per_peer_s"]), [max(t, 1e-3) for t in r["per_peer_s"]],
+                        s=12, alpha=0.6, color=colors[r["kind"]])
+        axes[1].bar(x, r["idle_cpu_pct"], width=0.3, color=colors[r["kind"]])
+        axes[2].bar(x, r["rss_mb"], width=0.3, color=colors[r["kind"]])
+    axes[0].set_yscale("log")
+    titles = ["time until the peer sees all others (s, log)", "idle CPU per peer (%)",
+              "resident memory per peer (MB)"]
+    for ax, title in zip(axes, titles):
+        ax.set_xticks(range(len(sizes)), [f"N={n}" for n in sizes])
+        ax.set_title(title, fontsize=10)
+    handles = [plt.Line2D([], [], marker="o", ls="", color=c, label=k) for k, c in colors.items()]
+    axes[0].legend(handles=handles, labels=["fabgossip", "Fabric"])
+    fig.suptitle("Membership: fabgossip beside Fabric gossip, separate processes, core.yaml timers")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"plot written to {path}")
 
 
 def fmt(v, spec):
@@ -174,6 +145,7 @@ def main():
     ap.add_argument("--sizes", default="10,20,40")
     ap.add_argument("--idle", type=float, default=10.0, help="seconds of idle measurement")
     ap.add_argument("--out", help="write the results as JSON here")
+    ap.add_argument("--plot", help="draw the figure into this PNG")
     args = ap.parse_args()
     if not LIB.exists():
         sys.exit(f"{LIB} is missing: run `cargo build --release` first")
@@ -205,6 +177,8 @@ def main():
               f"{fg['rss_mb']:.1f} | {format(fa['rss_mb'], '.1f') if fa else 'n/a'} |")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    if args.plot:
+        plot(results, args.plot)
 
 
 if __name__ == "__main__":

@@ -163,6 +163,10 @@ impl Driver {
                 if bad_secret {
                     NodeCounters::inc(&self.counters.alive_bad_secret);
                 }
+                // Lets comm accept a same-org identity switch when it dials this peer.
+                if let Some(identity) = &alive.identity {
+                    self.comm.learn_identity(&alive.pki_id, identity);
+                }
                 Some(alive)
             }
             Err(reason) => {
