@@ -243,19 +243,7 @@ pub extern "C" fn fg_shutdown() -> fg_status {
 pub unsafe extern "C" fn fg_peers(out_json: *mut fg_bytes) -> fg_status {
     ffi_boundary!(FG_STATUS_PANIC, {
         reject_reentry!();
-        if out_json.is_null() {
-            return counters::invalid_arg();
-        }
-        let Some(service) = current() else {
-            return FG_STATUS_NOT_INITIALIZED;
-        };
-        match serde_json::to_vec(&service.peers()) {
-            Ok(json) => {
-                fg_bytes::write_to(out_json, json);
-                FG_STATUS_OK
-            }
-            Err(_) => FG_STATUS_INTERNAL,
-        }
+        write_json(out_json, |service| service.peers())
     })
 }
 
@@ -269,20 +257,31 @@ pub unsafe extern "C" fn fg_peers(out_json: *mut fg_bytes) -> fg_status {
 pub unsafe extern "C" fn fg_self(out_json: *mut fg_bytes) -> fg_status {
     ffi_boundary!(FG_STATUS_PANIC, {
         reject_reentry!();
-        if out_json.is_null() {
-            return counters::invalid_arg();
-        }
-        let Some(service) = current() else {
-            return FG_STATUS_NOT_INITIALIZED;
-        };
-        match serde_json::to_vec(&service.self_info()) {
-            Ok(json) => {
-                fg_bytes::write_to(out_json, json);
-                FG_STATUS_OK
-            }
-            Err(_) => FG_STATUS_INTERNAL,
-        }
+        write_json(out_json, |service| service.self_info())
     })
+}
+
+/// The body of every JSON query: checks `out_json`, reads the running service, serializes.
+///
+/// # Safety
+/// `out_json` is NULL or points to a writable `fg_bytes`.
+unsafe fn write_json<T: serde::Serialize>(
+    out_json: *mut fg_bytes,
+    query: impl FnOnce(&GossipService) -> T,
+) -> fg_status {
+    if out_json.is_null() {
+        return counters::invalid_arg();
+    }
+    let Some(service) = current() else {
+        return FG_STATUS_NOT_INITIALIZED;
+    };
+    match serde_json::to_vec(&query(&service)) {
+        Ok(json) => {
+            fg_bytes::write_to(out_json, json);
+            FG_STATUS_OK
+        }
+        Err(_) => FG_STATUS_INTERNAL,
+    }
 }
 
 #[cfg(test)]
