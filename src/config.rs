@@ -167,6 +167,8 @@ pub struct LibConfig {
     pub anchor_peers: Vec<AnchorPeerConfig>,
     /// Largest gossip message accepted or sent, in bytes (Fabric: 100 MiB).
     pub max_message_size: usize,
+    /// Most members (alive and dead) a peer holds; new ones beyond are refused and counted.
+    pub max_members: usize,
 }
 
 impl Default for GossipConfig {
@@ -252,6 +254,7 @@ impl Default for Config {
                 identity_seed: None,
                 anchor_peers: Vec::new(),
                 max_message_size: 100 * 1024 * 1024,
+                max_members: 10_000,
             },
         }
     }
@@ -376,6 +379,7 @@ impl Config {
         let mut max = l.max_message_size as u64;
         s.uint("maxMessageSize", &mut max)?;
         l.max_message_size = usize::try_from(max).unwrap_or(usize::MAX);
+        s.uint("maxMembers", &mut l.max_members)?;
         Ok(())
     }
 
@@ -407,6 +411,9 @@ impl Config {
         }
         if g.send_buff_size == 0 {
             return err("peer.gossip.sendBuffSize", "must be greater than zero");
+        }
+        if self.fabgossip.max_members == 0 {
+            return err("fabgossip.maxMembers", "must be greater than zero");
         }
         if self.fabgossip.max_message_size < 1024 {
             return err("fabgossip.maxMessageSize", "must be at least 1024 bytes");

@@ -36,6 +36,8 @@ pub struct DiscoveryConfig {
     /// `reconnect_interval`. Fabric always waits `reconnect_interval`; starting small lets
     /// peers started together find each other at once.
     pub connect_backoff_min: Duration,
+    /// Most members (alive and dead) held; new ones beyond it are refused and counted.
+    pub max_members: usize,
 }
 
 impl Default for DiscoveryConfig {
@@ -56,6 +58,7 @@ impl Default for DiscoveryConfig {
             mem_res_timeout: Duration::from_secs(5),
             probe_timeout: Duration::from_secs(15),
             connect_backoff_min: Duration::from_millis(500),
+            max_members: 10_000,
         }
     }
 }
@@ -88,6 +91,11 @@ impl DiscoveryConfig {
                     "{name} must be positive"
                 )));
             }
+        }
+        if self.max_members == 0 {
+            return Err(DiscoveryError::InvalidConfig(
+                "maxMembers must be positive".into(),
+            ));
         }
         if self.alive_expiration_timeout <= self.alive_time_interval {
             return Err(DiscoveryError::InvalidConfig(format!(

@@ -13,6 +13,8 @@ pub struct DiscoveryCounters {
     pub alive_duplicate: u64,
     /// Alives older than the one held (ignored, not forwarded).
     pub alive_stale: u64,
+    /// New members refused because membership held `max_members` already.
+    pub members_full: u64,
     /// Alives carrying our own PKI-ID.
     pub alive_about_self: u64,
     /// Alives with our PKI-ID but other endpoints: two peers share an identity.

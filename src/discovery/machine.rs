@@ -113,6 +113,7 @@ impl Discovery {
                 me.internal_endpoint
             )));
         }
+        let max_members = cfg.max_members;
         let mut d = Discovery {
             next_alive: now + cfg.alive_time_interval,
             next_check: now + cfg.alive_expiration_check_interval,
@@ -126,7 +127,7 @@ impl Discovery {
             started: now,
             signer,
             rng: StdRng::seed_from_u64(rng_seed),
-            members: Membership::default(),
+            members: Membership::with_capacity(max_members),
             attempts: Vec::new(),
             recent_mem_req: BTreeMap::new(),
             secret: None,
@@ -334,6 +335,10 @@ impl Discovery {
             }
             Learned::Duplicate => self.counters.alive_duplicate += 1,
             Learned::Stale => self.counters.alive_stale += 1,
+            Learned::Full => {
+                self.counters.members_full += 1;
+                warn!(pki_id = %a.pki_id, org = %a.org, "membership is full; new member refused");
+            }
         }
         let news = matches!(learned, Learned::New | Learned::Resurrected);
         let forward = match source {

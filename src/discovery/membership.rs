@@ -63,6 +63,9 @@ pub(crate) enum Learned {
     Duplicate,
     /// Older than the one held.
     Stale,
+    /// A new member while the store is full: refused, so forged identities cannot grow it
+    /// without bound.
+    Full,
 }
 
 impl Learned {
@@ -74,12 +77,21 @@ impl Learned {
 
 /// Members keyed by PKI-ID. A BTreeMap keeps iteration order stable, so random choices
 /// are reproducible from the RNG seed.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Membership {
     members: BTreeMap<PkiId, Member>,
+    /// Most members held, alive and dead together.
+    capacity: usize,
 }
 
 impl Membership {
+    pub fn with_capacity(capacity: usize) -> Self {
+        Membership {
+            members: BTreeMap::new(),
+            capacity,
+        }
+    }
+
     pub fn get(&self, pki_id: &PkiId) -> Option<&Member> {
         self.members.get(pki_id)
     }
@@ -107,7 +119,9 @@ impl Membership {
     /// Learns an alive message under Fabric's timestamp rule. A newer alive replaces the
     /// held one; the internal endpoint is kept when the new envelope has no secret.
     pub fn learn_alive(&mut self, a: &VerifiedAlive, now: Instant) -> Learned {
+        let full = self.members.len() >= self.capacity;
         match self.members.get_mut(&a.pki_id) {
+            None if full => Learned::Full,
             None => {
                 self.members
                     .insert(a.pki_id.clone(), member_from(a, Liveness::Alive, now, ""));
@@ -140,7 +154,7 @@ impl Membership {
     /// Learns a peer reported dead by someone else; only an unknown peer is added (Fabric
     /// ignores dead reports about peers it already knows). Returns whether it was added.
     pub fn learn_dead(&mut self, a: &VerifiedAlive, now: Instant) -> bool {
-        if self.members.contains_key(&a.pki_id) {
+        if self.members.contains_key(&a.pki_id) || self.members.len() >= self.capacity {
             return false;
         }
         self.members

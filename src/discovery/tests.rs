@@ -361,6 +361,37 @@ fn signing_failure_is_counted_and_nothing_is_sent() {
 // ---------------------------------------------------------------- learning
 
 #[test]
+fn membership_is_bounded_new_members_beyond_the_cap_are_refused() {
+    let cfg = DiscoveryConfig {
+        max_members: 3,
+        ..DiscoveryConfig::default()
+    };
+    let mut f = Fixture::with_config(cfg, ORG1, "", &[]);
+    let peers: Vec<_> = (1..=4).map(|i| peer(i, ORG1, false)).collect();
+    for p in &peers[..3] {
+        f.learn(p, 1);
+    }
+    let out = f.input(Input::Alive {
+        from: peers[0].pki.clone(),
+        alive: alive_of(&peers[3], 100, 1),
+    });
+    assert!(
+        f.d.lookup(&peers[3].pki).is_none(),
+        "a fourth member was stored"
+    );
+    assert!(
+        alive_sends(&out)
+            .iter()
+            .all(|(_, a)| a.pki_id != peers[3].pki),
+        "a refused alive was forwarded"
+    );
+    assert_eq!(f.d.counters().members_full, 1);
+    // Known members still update while full.
+    f.learn(&peers[0], 2);
+    assert_eq!(f.d.alive_count(), 3);
+}
+
+#[test]
 fn alive_from_a_new_peer_is_learned_and_forwarded() {
     let mut f = Fixture::new(ORG1, "", &[]);
     let (b, c, d, e) = (

@@ -245,6 +245,7 @@ fn discovery_config(config: &Config) -> DiscoveryConfig {
         mem_req_interval: g.pull_interval,
         mem_req_peers: g.pull_peer_num as usize,
         propagate_peer_num: g.propagate_peer_num as usize,
+        max_members: config.fabgossip.max_members,
         ..DiscoveryConfig::default()
     };
     // Re-probe a silent bootstrap peer no slower than the reconnect interval.
