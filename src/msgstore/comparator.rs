@@ -140,8 +140,7 @@ fn well_formed(msg: &GossipMessage) -> bool {
     match &msg.content {
         None => false,
         Some(Content::AliveMsg(a)) => {
-            a.timestamp.is_some()
-                && a.membership.as_ref().is_some_and(|m| !m.pki_id.is_empty())
+            a.timestamp.is_some() && a.membership.as_ref().is_some_and(|m| !m.pki_id.is_empty())
         }
         Some(Content::StateInfo(s)) => s.timestamp.is_some() && !s.pki_id.is_empty(),
         Some(Content::LeadershipMsg(l)) => l.timestamp.is_some() && !l.pki_id.is_empty(),

@@ -95,11 +95,26 @@ fn leadership_timestamp_rule() {
 #[test]
 fn compare_timestamps_table() {
     use super::comparator::compare_timestamps;
-    assert_eq!(compare_timestamps(&ts(1, 2), &ts(1, 1)), Verdict::Invalidates);
-    assert_eq!(compare_timestamps(&ts(1, 1), &ts(1, 1)), Verdict::Invalidated);
-    assert_eq!(compare_timestamps(&ts(1, 0), &ts(1, 1)), Verdict::Invalidated);
-    assert_eq!(compare_timestamps(&ts(2, 0), &ts(1, 9)), Verdict::Invalidates);
-    assert_eq!(compare_timestamps(&ts(0, 9), &ts(1, 0)), Verdict::Invalidated);
+    assert_eq!(
+        compare_timestamps(&ts(1, 2), &ts(1, 1)),
+        Verdict::Invalidates
+    );
+    assert_eq!(
+        compare_timestamps(&ts(1, 1), &ts(1, 1)),
+        Verdict::Invalidated
+    );
+    assert_eq!(
+        compare_timestamps(&ts(1, 0), &ts(1, 1)),
+        Verdict::Invalidated
+    );
+    assert_eq!(
+        compare_timestamps(&ts(2, 0), &ts(1, 9)),
+        Verdict::Invalidates
+    );
+    assert_eq!(
+        compare_timestamps(&ts(0, 9), &ts(1, 0)),
+        Verdict::Invalidated
+    );
 }
 
 #[test]
@@ -256,8 +271,8 @@ fn zero_ttl_is_an_error() {
 #[test]
 fn clock_going_back_does_not_expire_or_panic() {
     let t0 = Instant::now() + Duration::from_secs(1000);
-    let mut s = MessageStore::with_ttl(GossipComparator::new(10), Duration::from_secs(1), t0)
-        .unwrap();
+    let mut s =
+        MessageStore::with_ttl(GossipComparator::new(10), Duration::from_secs(1), t0).unwrap();
     assert!(s.add(t0, block(1)));
     s.tick(t0 + Duration::from_millis(20));
     s.tick(t0 - Duration::from_secs(500));

@@ -498,8 +498,7 @@ impl PullEngine {
             self.counters.update_wrong_peer += 1;
             return;
         }
-        if !matches!(round.phase, Phase::Responses { .. }) || g.requested.is_empty() || g.answered
-        {
+        if !matches!(round.phase, Phase::Responses { .. }) || g.requested.is_empty() || g.answered {
             self.counters.update_unsolicited += 1;
             return;
         }

@@ -13,15 +13,35 @@ pub enum Input {
     /// caller may pass an empty list otherwise.
     ///
     /// [`round_due`]: super::PullEngine::round_due
-    Tick { peers: Vec<PkiId> },
+    Tick {
+        peers: Vec<PkiId>,
+    },
     /// Start a round now with these peers, outside the schedule (a later block or a higher
     /// StateInfo height revealed a gap). With a non-empty `hint` only those digests are
     /// requested.
-    PullNow { peers: Vec<PkiId>, hint: Vec<Digest> },
-    Hello { from: PkiId, nonce: u64 },
-    Digest { from: PkiId, nonce: u64, digests: Vec<Digest> },
-    Request { from: PkiId, nonce: u64, digests: Vec<Digest> },
-    Update { from: PkiId, nonce: u64, items: Vec<Envelope> },
+    PullNow {
+        peers: Vec<PkiId>,
+        hint: Vec<Digest>,
+    },
+    Hello {
+        from: PkiId,
+        nonce: u64,
+    },
+    Digest {
+        from: PkiId,
+        nonce: u64,
+        digests: Vec<Digest>,
+    },
+    Request {
+        from: PkiId,
+        nonce: u64,
+        digests: Vec<Digest>,
+    },
+    Update {
+        from: PkiId,
+        nonce: u64,
+        items: Vec<Envelope>,
+    },
 }
 
 /// An action for the caller.
@@ -33,7 +53,11 @@ pub enum Output {
     /// A pulled item passed validation and is now held by the engine: store it (block store,
     /// ledger, identity mapper). If the caller's store refuses it, call
     /// [`remove_item`](super::PullEngine::remove_item).
-    Received { from: PkiId, digest: Digest, item: Envelope },
+    Received {
+        from: PkiId,
+        digest: Digest,
+        item: Envelope,
+    },
     /// A `DataUpdate` from `from` held an invalid item; none of its items were taken.
     UpdateRejected { from: PkiId, reason: String },
 }
@@ -58,25 +82,37 @@ pub fn pull_input(
     channel: &[u8],
 ) -> Result<Input, PullInputError> {
     let (got, input) = match &msg.content {
-        Some(Content::Hello(h)) => (h.msg_type, Input::Hello {
-            from,
-            nonce: h.nonce,
-        }),
-        Some(Content::DataDig(d)) => (d.msg_type, Input::Digest {
-            from,
-            nonce: d.nonce,
-            digests: d.digests.clone(),
-        }),
-        Some(Content::DataReq(r)) => (r.msg_type, Input::Request {
-            from,
-            nonce: r.nonce,
-            digests: r.digests.clone(),
-        }),
-        Some(Content::DataUpdate(u)) => (u.msg_type, Input::Update {
-            from,
-            nonce: u.nonce,
-            items: u.data.clone(),
-        }),
+        Some(Content::Hello(h)) => (
+            h.msg_type,
+            Input::Hello {
+                from,
+                nonce: h.nonce,
+            },
+        ),
+        Some(Content::DataDig(d)) => (
+            d.msg_type,
+            Input::Digest {
+                from,
+                nonce: d.nonce,
+                digests: d.digests.clone(),
+            },
+        ),
+        Some(Content::DataReq(r)) => (
+            r.msg_type,
+            Input::Request {
+                from,
+                nonce: r.nonce,
+                digests: r.digests.clone(),
+            },
+        ),
+        Some(Content::DataUpdate(u)) => (
+            u.msg_type,
+            Input::Update {
+                from,
+                nonce: u.nonce,
+                items: u.data.clone(),
+            },
+        ),
         _ => return Err(PullInputError::NotPull),
     };
     if got != msg_type as i32 {
