@@ -33,6 +33,10 @@ pub struct PullConfig {
     pub response_wait_time: Duration,
     /// Bound on the nonces of hellos being honoured at once; more hellos are dropped.
     pub max_incoming_nonces: usize,
+    /// Bound on the missing digests taken from one `DataDigest` and on the items sent for
+    /// one `DataRequest`; the rest wait for a later round (a block store holds about
+    /// `maxBlockCountToStore` blocks, so real lists are short).
+    pub max_digests_per_message: usize,
     /// Bound on on-demand rounds ([`Input::PullNow`](super::Input::PullNow)) running at once.
     pub max_on_demand_rounds: usize,
 }
@@ -48,6 +52,7 @@ impl PullConfig {
             request_wait_time: g.request_wait_time,
             response_wait_time: g.response_wait_time,
             max_incoming_nonces: 4096,
+            max_digests_per_message: 4096,
             max_on_demand_rounds: 2,
         }
     }
@@ -80,6 +85,9 @@ impl PullConfig {
             if d.is_zero() {
                 return Err(PullConfigError::Zero(name));
             }
+        }
+        if self.max_digests_per_message == 0 {
+            return Err(PullConfigError::Zero("max_digests_per_message"));
         }
         if self.max_incoming_nonces == 0 {
             return Err(PullConfigError::Zero("max_incoming_nonces"));

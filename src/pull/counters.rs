@@ -32,6 +32,8 @@ pub struct PullCounters {
     pub digests_filtered_ingress: u64,
     /// Held items not offered or sent because of the egress filter.
     pub digests_filtered_egress: u64,
+    /// Digests left unread because `max_digests_per_message` was reached.
+    pub digests_truncated: u64,
     pub requests_sent: u64,
     pub requests_received: u64,
     /// Requests whose nonce is not (or no longer) honoured.

@@ -370,15 +370,23 @@ impl PullEngine {
             return;
         }
         g.digest_seen = true;
-        for d in digests {
-            if self.items.contains_key(&d) || !round.wants(&d) {
+        let max = self.cfg.max_digests_per_message;
+        let mut taken = 0usize;
+        for (k, d) in digests.iter().enumerate() {
+            if self.items.contains_key(d) || !round.wants(d) {
                 continue;
             }
-            if !policy.ingress(&d) {
+            // Held items are skipped before the cap, so a long list is read over rounds.
+            if taken == max {
+                self.counters.digests_truncated += (digests.len() - k) as u64;
+                break;
+            }
+            if !policy.ingress(d) {
                 self.counters.digests_filtered_ingress += 1;
                 continue;
             }
-            let owners = round.owners.entry(d).or_default();
+            taken += 1;
+            let owners = round.owners.entry(d.clone()).or_default();
             if !owners.contains(&nonce) {
                 owners.push(nonce);
             }
@@ -448,16 +456,21 @@ impl PullEngine {
             return;
         }
         h.answered = true;
+        let max = self.cfg.max_digests_per_message;
         let mut seen = BTreeSet::new();
         let mut items = Vec::new();
-        for d in digests {
+        for (k, d) in digests.iter().enumerate() {
+            if items.len() == max {
+                self.counters.digests_truncated += (digests.len() - k) as u64;
+                break;
+            }
             if !seen.insert(d.clone()) {
                 continue;
             }
-            let Some(env) = self.items.get(&d) else {
+            let Some(env) = self.items.get(d) else {
                 continue;
             };
-            if policy.egress(&from, &d) {
+            if policy.egress(&from, d) {
                 items.push(env.clone());
             } else {
                 self.counters.digests_filtered_egress += 1;

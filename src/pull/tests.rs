@@ -23,6 +23,7 @@ pub(super) fn cfg() -> PullConfig {
         request_wait_time: Duration::from_millis(1500),
         response_wait_time: Duration::from_secs(2),
         max_incoming_nonces: 64,
+        max_digests_per_message: 4096,
         max_on_demand_rounds: 2,
     }
 }
@@ -624,6 +625,56 @@ fn no_peers_no_round_and_duplicates_collapse() {
         &mut pa,
     );
     assert_eq!(sends(&out).len(), 1);
+}
+
+#[test]
+fn oversized_digest_lists_are_cut() {
+    let t0 = Instant::now();
+    let (a, b) = (pki(1), pki(2));
+    let mut small = cfg();
+    small.max_digests_per_message = 8;
+    let mut ea = PullEngine::new(small.clone(), t0, 1).unwrap();
+    for s in 1..=3 {
+        ea.add_item(block_digest(s), block(s));
+    }
+    let mut eb = PullEngine::new(small, t0, 2).unwrap();
+    for s in 1..=20 {
+        eb.add_item(block_digest(s), block(s));
+    }
+    let (mut pa, mut pb) = (TestPolicy::default(), TestPolicy::default());
+    let t = t0 + Duration::from_secs(4);
+    let (_, hello) = only_send(&tick(&mut ea, t, vec![b.clone()], &mut pa));
+    // The responder offers all it holds; the initiator takes 8 of the 17 it lacks.
+    let (_, dig) = only_send(&deliver(&mut eb, t, &a, &hello, &mut pb));
+    assert_eq!(digests_of(&dig).len(), 20);
+    let (_, req) = only_send(&deliver(&mut ea, t, &b, &dig, &mut pa));
+    let first = digests_of(&req);
+    assert_eq!(first.len(), 8);
+    assert!(
+        first.iter().all(|s| *s > 3),
+        "held items do not use up the cap"
+    );
+    assert!(ea.counters().digests_truncated > 0);
+    let (_, upd) = only_send(&deliver(&mut eb, t, &a, &req, &mut pb));
+    assert_eq!(received(&deliver(&mut ea, t, &b, &upd, &mut pa)).len(), 8);
+    // The next round takes the next 8: a long list is read over rounds.
+    let t2 = t + Duration::from_secs(4);
+    let (_, hello) = only_send(&tick(&mut ea, t2, vec![b.clone()], &mut pa));
+    let (_, dig) = only_send(&deliver(&mut eb, t2, &a, &hello, &mut pb));
+    let (_, req) = only_send(&deliver(&mut ea, t2, &b, &dig, &mut pa));
+    let second = digests_of(&req);
+    assert_eq!(second.len(), 8);
+    assert!(second.iter().all(|s| !first.contains(s) && *s > 3));
+    // A responder reads at most 8 digests of a request too.
+    let h = hello_msg(b"ch", 5, PullMsgType::BlockMsg);
+    deliver(&mut eb, t, &a, &h, &mut pb);
+    let all: Vec<Digest> = (1..=20).map(block_digest).collect();
+    let big = crate::message::data_req_msg(b"ch", 5, PullMsgType::BlockMsg, all);
+    let (_, upd) = only_send(&deliver(&mut eb, t, &a, &big, &mut pb));
+    let Some(Content::DataUpdate(u)) = &upd.content else {
+        unreachable!()
+    };
+    assert_eq!(u.data.len(), 8);
 }
 
 #[test]
