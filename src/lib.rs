@@ -13,6 +13,8 @@
 //!   TLS binding and one connection per PKI-ID.
 //! - [`discovery`]: membership as a sans-IO state machine: alive, membership request/response,
 //!   expiration, resurrection, purge, disclosure between orgs.
+//! - [`msgstore`]: Fabric's message store: replacing rules per kind, block window, TTL expiry.
+//! - [`pull`]: Fabric's pull engine (hello, digest, request, update) as a sans-IO machine.
 //! - [`node`]: `GossipService`, the value that drives the state machines over comm.
 //! - [`ffi`]: the process-wide singleton and the `fg_*` C ABI.
 
@@ -23,6 +25,8 @@ pub mod discovery;
 pub mod ffi;
 pub mod identity;
 pub mod message;
+pub mod msgstore;
 pub mod node;
 pub mod proto;
+pub mod pull;
 pub mod types;
