@@ -13,6 +13,8 @@
 //!   TLS binding and one connection per PKI-ID.
 //! - [`discovery`]: membership as a sans-IO state machine: alive, membership request/response,
 //!   expiration, resurrection, purge, disclosure between orgs.
+//! - [`ledger`]: the `Ledger` contract and the embedded append-only file ledger per channel.
+//! - [`state`]: the per-channel state provider: payload buffer, in-order commit, gap detection.
 //! - [`node`]: `GossipService`, the value that drives the state machines over comm.
 //! - [`ffi`]: the process-wide singleton and the `fg_*` C ABI.
 
@@ -22,7 +24,9 @@ pub mod crypto;
 pub mod discovery;
 pub mod ffi;
 pub mod identity;
+pub mod ledger;
 pub mod message;
 pub mod node;
 pub mod proto;
+pub mod state;
 pub mod types;

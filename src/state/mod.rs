@@ -1,0 +1,1 @@
+//! The per-channel state provider.
