@@ -52,6 +52,9 @@ impl Default for FileLedgerOptions {
     }
 }
 
+/// A block and its private data, as stored.
+type StoredBlock = (Vec<u8>, Vec<Vec<u8>>);
+
 /// What opening the ledger had to repair.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recovery {
@@ -178,7 +181,8 @@ impl FileLedger {
 
     /// Reads and checks the record at `offset`, which must carry `seq` and end by `limit`.
     fn read_record_at(&self, offset: u64, seq: u64, limit: u64) -> Result<RecordHeader, String> {
-        if offset + HEADER_LEN as u64 > limit {
+        // Offsets may come from a damaged index: compare without overflowing.
+        if offset > limit || limit - offset < HEADER_LEN as u64 {
             return Err(format!("record {seq} header runs past the end of the file"));
         }
         let mut hb = [0u8; HEADER_LEN];
@@ -192,7 +196,7 @@ impl FileLedger {
                 header.seq
             ));
         }
-        if offset + header.record_len() > limit {
+        if limit - offset < header.record_len() {
             return Err(format!("record {seq} body runs past the end of the file"));
         }
         let mut body = vec![0u8; header.body_len as usize];
@@ -281,7 +285,11 @@ impl FileLedger {
         let Some(&last) = stored.last() else {
             return Some(0);
         };
-        if stored[0] != 0 || stored.windows(2).any(|w| w[1] < w[0] + HEADER_LEN as u64) {
+        if stored[0] != 0
+            || stored
+                .windows(2)
+                .any(|w| w[1] < w[0].saturating_add(HEADER_LEN as u64))
+        {
             return None;
         }
         let seq = stored.len() as u64 - 1;
@@ -291,11 +299,7 @@ impl FileLedger {
     }
 
     /// Blocks `start..=end` with their private data, read in one go and checked.
-    fn read_records(
-        &self,
-        start: u64,
-        end: u64,
-    ) -> Result<Vec<(Vec<u8>, Vec<Vec<u8>>)>, LedgerError> {
+    fn read_records(&self, start: u64, end: u64) -> Result<Vec<StoredBlock>, LedgerError> {
         let height = self.height();
         if start > end || end >= height {
             return Err(LedgerError::OutOfRange { start, end, height });

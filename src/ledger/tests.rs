@@ -213,6 +213,20 @@ fn garbage_index_is_rebuilt() {
 }
 
 #[test]
+fn index_with_huge_offsets_is_rebuilt() {
+    let d = TempDir::new();
+    filled(d.path(), 3);
+    let idx = chan_file(d.path(), "blocks.idx");
+    let mut bytes = 0u64.to_le_bytes().to_vec();
+    bytes.extend_from_slice(&(u64::MAX - 3).to_le_bytes());
+    bytes.extend_from_slice(&u64::MAX.to_le_bytes());
+    std::fs::write(&idx, bytes).unwrap();
+    let l = FileLedger::open(d.path(), "mychannel").unwrap();
+    assert!(l.recovery().index_rebuilt);
+    assert_eq!(l.height(), 3);
+}
+
+#[test]
 fn out_of_order_and_malformed_blocks_are_refused() {
     let d = TempDir::new();
     let mut l = filled(d.path(), 2);

@@ -69,7 +69,7 @@ impl GapTracker {
             Some(r) if now < r.at + retry => {
                 if to > r.to {
                     // The hole grew: report only the new part; the old part keeps its timer.
-                    let new_from = from.max(r.to + 1);
+                    let new_from = from.max(r.to.saturating_add(1));
                     self.reported = Some(Reported { to, at: r.at });
                     GapAction::Report { from: new_from, to }
                 } else {

@@ -260,7 +260,7 @@ impl StateProvider {
             return;
         }
         self.in_flight = None;
-        self.height = seq + 1;
+        self.height = seq.saturating_add(1);
         self.counters.committed += 1;
     }
 
@@ -308,9 +308,13 @@ impl StateProvider {
     /// Reports the hole between the ledger and the highest known block, within the gossip
     /// window (blocks beyond it would be refused anyway).
     fn check_gap(&mut self, now: Instant, out: &mut Vec<Output>) {
-        let lo = self.height + u64::from(self.in_flight.is_some());
+        let lo = self
+            .height
+            .saturating_add(u64::from(self.in_flight.is_some()));
         let missing = self.gap.known_tip().and_then(|tip| {
-            let window_end = self.height + self.cfg.window(Source::Gossip) - 1;
+            let window_end = self
+                .height
+                .saturating_add(self.cfg.window(Source::Gossip) - 1);
             self.buffer.missing_span(lo, tip.min(window_end))
         });
         self.gap_deadline = None;

@@ -423,6 +423,25 @@ fn host_ledger_height_jump_drops_what_it_already_has() {
 }
 
 #[test]
+fn extreme_heights_and_seqs_do_not_overflow() {
+    let mut h = Harness::new(cfg());
+    h.auto_commit = false;
+    h.input(Input::RemoteHeight { height: u64::MAX });
+    h.input(Input::LedgerHeight {
+        height: u64::MAX - 1,
+    });
+    assert_eq!(h.sp.height(), u64::MAX - 1);
+    h.input(Input::RemoteHeight { height: u64::MAX });
+    h.add(u64::MAX - 1, Source::Gossip).unwrap();
+    h.add(u64::MAX, Source::Gossip).unwrap();
+    assert_eq!(h.commit_requests, vec![u64::MAX - 1]);
+    h.input(Input::Committed { seq: u64::MAX - 1 });
+    assert_eq!(h.sp.height(), u64::MAX);
+    assert_eq!(h.commit_requests, vec![u64::MAX - 1, u64::MAX]);
+    h.advance(Duration::from_secs(3));
+}
+
+#[test]
 fn a_later_block_reveals_a_gap_once() {
     let mut h = Harness::new(cfg());
     h.add(3, Source::Gossip).unwrap();
