@@ -103,6 +103,9 @@ fn survives_reopen() {
     assert_eq!(l.get_blocks(9, 9).unwrap(), vec![block(9)]);
     l.commit(&block(10), &[]).unwrap();
     assert_eq!(l.height(), 11);
+    // Usable behind the trait object the node holds.
+    let boxed: Box<dyn Ledger> = Box::new(l);
+    assert_ne!(boxed.digest().unwrap(), digest);
 }
 
 #[test]

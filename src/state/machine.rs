@@ -93,6 +93,15 @@ impl StateProvider {
         self.in_flight.as_ref().map(|f| f.payload.seq)
     }
 
+    /// Whether a payload numbered `seq` from `source` would be taken now (not committed,
+    /// not held, inside the window): the pull engine's ingress filter for block digests.
+    pub fn wants(&self, seq: u64, source: Source) -> bool {
+        seq >= self.height
+            && self.committing() != Some(seq)
+            && !self.buffer.contains(seq)
+            && seq - self.height < self.cfg.window(source)
+    }
+
     pub fn counters(&self) -> &StateCounters {
         &self.counters
     }

@@ -43,6 +43,13 @@ impl Payload {
     }
 }
 
+impl Payload {
+    /// A payload from a gossip `DataMessage` (pushed or pulled) or a `RemoteStateResponse`.
+    pub fn from_proto(p: crate::proto::gossip::Payload, source: Source) -> Self {
+        Payload::new(p.seq_num, p.data, p.private_data, source)
+    }
+}
+
 /// Fabric's `VerifyBlock` as the state provider needs it.
 pub trait BlockVerifier: Send + Sync {
     fn verify_block(&self, channel: &str, seq: u64, block: &[u8]) -> Result<(), CryptoError>;

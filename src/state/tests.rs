@@ -196,6 +196,33 @@ fn duplicates_are_refused_without_verification() {
 }
 
 #[test]
+fn wants_filters_pull_digests() {
+    let mut h = Harness::at_height(5, cfg());
+    h.auto_commit = false;
+    h.add(5, Source::Gossip).unwrap();
+    h.add(7, Source::Gossip).unwrap();
+    assert!(!h.sp.wants(4, Source::Gossip));
+    assert!(!h.sp.wants(5, Source::Gossip));
+    assert!(h.sp.wants(6, Source::Gossip));
+    assert!(!h.sp.wants(7, Source::Gossip));
+    assert!(h.sp.wants(24, Source::Gossip));
+    assert!(!h.sp.wants(25, Source::Gossip));
+    assert!(h.sp.wants(25, Source::StateTransfer));
+    let p = Payload::from_proto(
+        crate::proto::gossip::Payload {
+            seq_num: 6,
+            data: good(6),
+            private_data: vec![b"pvt".to_vec()],
+        },
+        Source::Gossip,
+    );
+    assert_eq!(
+        (p.seq, &*p.block, &*p.private_data),
+        (6, good(6).as_slice(), &[b"pvt".to_vec()][..])
+    );
+}
+
+#[test]
 fn old_seqs_are_refused() {
     let mut h = Harness::at_height(5, cfg());
     assert_eq!(
