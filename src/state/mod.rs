@@ -7,6 +7,7 @@
 //! - [`gap`]: when to report missing blocks.
 //! - [`events`]: inputs and outputs; [`error`]: why a payload is refused.
 //! - [`machine`]: the provider itself.
+//! - [`commit`]: carrying out a commit on a [`crate::ledger::Ledger`].
 //!
 //! # Driving it
 //!
@@ -16,7 +17,8 @@
 //!   already ran `VerifyBlock`). The `Result` says why a payload was refused: a deliverer
 //!   that gets [`Rejected::TooFarAhead`] should offer it again after commits progress.
 //! - [`Output::Commit`]: commit to the ledger (one at a time), then feed
-//!   `Input::Committed{seq}` or `Input::CommitFailed{seq, error}`.
+//!   `Input::Committed{seq}` or `Input::CommitFailed{seq, error}`;
+//!   [`commit_to_ledger`] does both for a [`crate::ledger::Ledger`].
 //! - [`Output::Forward`]: push the block to the org's channel peers.
 //! - [`Output::PullGap`]: start a block pull now (hello to channel peers of the org).
 //! - Feed `Input::RemoteHeight` for each StateInfo height received, `Input::LedgerHeight`
@@ -24,6 +26,7 @@
 //!   [`StateProvider::next_deadline`] passes.
 
 pub mod buffer;
+pub mod commit;
 pub mod config;
 pub mod counters;
 pub mod error;
@@ -35,6 +38,7 @@ pub mod payload;
 #[cfg(test)]
 mod tests;
 
+pub use commit::commit_to_ledger;
 pub use config::StateProviderConfig;
 pub use counters::StateCounters;
 pub use error::Rejected;
