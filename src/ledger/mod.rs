@@ -4,7 +4,7 @@
 //! - [`channel_name`]: which channel names are safe as a directory name.
 //! - `crc32`: the record checksum.
 //! - [`record`]: the on-disk record (length prefix, checksum, sequence, block, private data).
-//! - [`file`]: the append-only block file with its offset index, crash recovery included.
+//! - [`file`](mod@file): the append-only block file with its offset index, crash recovery included.
 
 pub mod channel_name;
 mod crc32;
