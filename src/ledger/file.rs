@@ -6,9 +6,10 @@
 //! offset (u64 LE) to `blocks.idx`. The index is derived data: on open it is trusted only if
 //! its offsets are increasing and its last entry points at a valid record carrying the
 //! right number; otherwise it is rebuilt by scanning `blocks.dat`. Records after the last
-//! indexed one are scanned and indexed. The first record that is short, fails its checksum
-//! or carries the wrong number ends the ledger: the file is truncated there (a torn last
-//! write), so the ledger is always a prefix of what was committed.
+//! indexed one are scanned and indexed. A last record that is short, fails its checksum or
+//! carries the wrong number is a torn write: the file is truncated there, so the ledger is
+//! always a prefix of what was committed. A damaged record with valid data after it is not
+//! a crash: open fails with [`LedgerError::Corrupt`] and the files are left untouched.
 //!
 //! # fsync policy
 //! With [`FileLedgerOptions::fsync`] (the default) every commit calls `fdatasync` on
@@ -50,6 +51,15 @@ impl Default for FileLedgerOptions {
     fn default() -> Self {
         FileLedgerOptions { fsync: true }
     }
+}
+
+/// Why the record at some offset cannot be read during recovery.
+enum Fault {
+    /// The last record is incomplete or fails its checks: a torn write, cut off.
+    Tail(String),
+    /// A record followed by more data fails its checks: damage, not a crash.
+    Damaged(String),
+    Io(LedgerError),
 }
 
 /// A block and its private data, as stored.
@@ -180,30 +190,36 @@ impl FileLedger {
     }
 
     /// Reads and checks the record at `offset`, which must carry `seq` and end by `limit`.
-    fn read_record_at(&self, offset: u64, seq: u64, limit: u64) -> Result<RecordHeader, String> {
+    fn read_record_at(&self, offset: u64, seq: u64, limit: u64) -> Result<RecordHeader, Fault> {
+        let path = self.data_path();
         // Offsets may come from a damaged index: compare without overflowing.
         if offset > limit || limit - offset < HEADER_LEN as u64 {
-            return Err(format!("record {seq} header runs past the end of the file"));
+            return Err(Fault::Tail(format!("record {seq} header cut short")));
         }
         let mut hb = [0u8; HEADER_LEN];
         self.data
             .read_exact_at(&mut hb, offset)
-            .map_err(|e| format!("reading record {seq} header: {e}"))?;
+            .map_err(|e| Fault::Io(io_err(&path)(e)))?;
         let header = RecordHeader::parse(&hb);
-        if header.seq != seq {
-            return Err(format!(
-                "record at offset {offset} carries {} instead of {seq}",
-                header.seq
-            ));
-        }
         if limit - offset < header.record_len() {
-            return Err(format!("record {seq} body runs past the end of the file"));
+            return Err(Fault::Tail(format!("record {seq} body cut short")));
+        }
+        // A complete record that fails its checks is a torn write only when it is the last.
+        let bad = |why: String| {
+            if limit - offset == header.record_len() {
+                Fault::Tail(why)
+            } else {
+                Fault::Damaged(format!("{why} at offset {offset}, with records after it"))
+            }
+        };
+        if header.seq != seq {
+            return Err(bad(format!("record {seq} carries number {}", header.seq)));
         }
         let mut body = vec![0u8; header.body_len as usize];
         self.data
             .read_exact_at(&mut body, offset + HEADER_LEN as u64)
-            .map_err(|e| format!("reading record {seq} body: {e}"))?;
-        record::check_body(&header, &body)?;
+            .map_err(|e| Fault::Io(io_err(&path)(e)))?;
+        record::check_body(&header, &body).map_err(bad)?;
         Ok(header)
     }
 
@@ -241,7 +257,15 @@ impl FileLedger {
                     offsets.push(pos);
                     pos += header.record_len();
                 }
-                Err(reason) => {
+                Err(Fault::Io(e)) => return Err(e),
+                Err(Fault::Damaged(why)) => {
+                    // Cutting here would drop valid blocks: leave the files alone.
+                    return Err(LedgerError::Corrupt(format!(
+                        "{}: block {seq}: {why}",
+                        data_path.display()
+                    )));
+                }
+                Err(Fault::Tail(reason)) => {
                     if pos < data_len {
                         warn!(
                             ledger = %self.dir.display(),

@@ -178,6 +178,23 @@ fn damaged_last_record_is_cut_and_index_follows() {
 }
 
 #[test]
+fn damage_before_valid_records_refuses_to_open() {
+    let d = TempDir::new();
+    filled(d.path(), 3);
+    let path = chan_file(d.path(), "blocks.dat");
+    std::fs::remove_file(chan_file(d.path(), "blocks.idx")).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[record::HEADER_LEN + 6] ^= 1; // inside block 0's body
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(matches!(
+        FileLedger::open(d.path(), "mychannel"),
+        Err(LedgerError::Corrupt(_))
+    ));
+    // Nothing was cut.
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
+
+#[test]
 fn short_index_is_extended() {
     let d = TempDir::new();
     filled(d.path(), 6);
