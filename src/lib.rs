@@ -15,6 +15,8 @@
 //!   expiration, resurrection, purge, disclosure between orgs.
 //! - [`msgstore`]: Fabric's message store: replacing rules per kind, block window, TTL expiry.
 //! - [`pull`]: Fabric's pull engine (hello, digest, request, update) as a sans-IO machine.
+//! - [`ledger`]: the `Ledger` contract and the embedded append-only file ledger per channel.
+//! - [`state`]: the per-channel state provider: payload buffer, in-order commit, gap detection.
 //! - [`node`]: `GossipService`, the value that drives the state machines over comm.
 //! - [`ffi`]: the process-wide singleton and the `fg_*` C ABI.
 
@@ -24,9 +26,11 @@ pub mod crypto;
 pub mod discovery;
 pub mod ffi;
 pub mod identity;
+pub mod ledger;
 pub mod message;
 pub mod msgstore;
 pub mod node;
 pub mod proto;
 pub mod pull;
+pub mod state;
 pub mod types;

@@ -1,0 +1,90 @@
+//! Where committed blocks live: the [`Ledger`] contract the state provider commits through,
+//! and [`FileLedger`], the embedded default used when the host gives no ledger callbacks.
+//!
+//! - [`channel_name`]: which channel names are safe as a directory name.
+//! - `crc32`: the record checksum.
+//! - [`record`]: the on-disk record (length prefix, checksum, sequence, block, private data).
+//! - [`file`](mod@file): the append-only block file with its offset index, crash recovery included.
+
+pub mod channel_name;
+mod crc32;
+pub mod file;
+pub mod record;
+
+#[cfg(test)]
+mod tests;
+
+use sha2::{Digest, Sha256};
+
+pub use channel_name::validate_channel_name;
+pub use file::{FileLedger, FileLedgerOptions};
+
+/// Why a ledger refused an operation.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The block offered is not the one the ledger expects next.
+    #[error("block number {got} offered, ledger expects {expected}")]
+    WrongNumber { expected: u64, got: u64 },
+    /// The block bytes are not a `common.Block` with a header.
+    #[error("malformed block: {0}")]
+    MalformedBlock(String),
+    /// The channel name cannot be used as a directory name.
+    #[error("bad channel name {name:?}: {reason}")]
+    BadChannelName { name: String, reason: &'static str },
+    /// A read asked for blocks the ledger does not have.
+    #[error("blocks {start}..={end} requested, ledger height is {height}")]
+    OutOfRange { start: u64, end: u64, height: u64 },
+    /// The files hold something that is not a valid record where one must be.
+    #[error("ledger corrupt: {0}")]
+    Corrupt(String),
+    /// Another open ledger (this process or another) holds the channel's directory.
+    #[error("ledger directory {0} is in use")]
+    Locked(String),
+    #[error("ledger I/O on {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A channel's block store, as the state provider uses it. Blocks are committed strictly in
+/// order: the block numbered `height()` is the only one `commit` accepts.
+pub trait Ledger: Send {
+    /// Number of committed blocks (the next block's number).
+    fn height(&self) -> u64;
+
+    /// Appends the block numbered `height()` and its private data; durable on return when the
+    /// implementation says so (see [`FileLedger`]'s fsync policy).
+    fn commit(&mut self, block_bytes: &[u8], private_data: &[Vec<u8>]) -> Result<(), LedgerError>;
+
+    /// The committed blocks `start..=end_inclusive`, in order (Fabric's state transfer
+    /// ranges are end-inclusive).
+    fn get_blocks(&self, start: u64, end_inclusive: u64) -> Result<Vec<Vec<u8>>, LedgerError>;
+
+    /// SHA-256 over every committed block in order, each preceded by its length as a
+    /// big-endian u64 (so block boundaries count). Two ledgers with the same digest hold the
+    /// same blocks; tests and the demo compare peers with it.
+    fn digest(&self) -> Result<[u8; 32], LedgerError> {
+        ledger_digest(self)
+    }
+}
+
+/// Blocks read per step by [`ledger_digest`], to bound memory on long ledgers.
+const DIGEST_CHUNK: u64 = 64;
+
+/// [`Ledger::digest`] for any ledger, reading it in chunks.
+pub fn ledger_digest<L: Ledger + ?Sized>(ledger: &L) -> Result<[u8; 32], LedgerError> {
+    let mut h = Sha256::new();
+    let height = ledger.height();
+    let mut start = 0;
+    while start < height {
+        let end = (start + DIGEST_CHUNK - 1).min(height - 1);
+        for block in ledger.get_blocks(start, end)? {
+            h.update((block.len() as u64).to_be_bytes());
+            h.update(&block);
+        }
+        start = end + 1;
+    }
+    Ok(h.finalize().into())
+}

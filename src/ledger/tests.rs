@@ -1,0 +1,340 @@
+//! FileLedger: commit and read back, restart, torn tail, index rebuild, refusals, digest.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use prost::Message;
+
+use super::*;
+use crate::crypto::block::new_block;
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "fabgossip-ledger-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn block(n: u64) -> Vec<u8> {
+    new_block(
+        n,
+        vec![n as u8; 32],
+        vec![format!("tx of block {n}").into_bytes(); (n % 3 + 1) as usize],
+    )
+    .encode_to_vec()
+}
+
+fn fast() -> FileLedgerOptions {
+    FileLedgerOptions { fsync: false }
+}
+
+fn filled(dir: &Path, n: u64) -> FileLedger {
+    let mut l = FileLedger::open_with(dir, "mychannel", fast()).unwrap();
+    for i in 0..n {
+        l.commit(&block(i), &[format!("pvt {i}").into_bytes()])
+            .unwrap();
+    }
+    l
+}
+
+fn chan_file(dir: &Path, name: &str) -> PathBuf {
+    dir.join("ledgers").join("mychannel").join(name)
+}
+
+#[test]
+fn commit_and_read_back() {
+    let d = TempDir::new();
+    let mut l = FileLedger::open(d.path(), "mychannel").unwrap();
+    assert_eq!(l.height(), 0);
+    for i in 0..5 {
+        l.commit(&block(i), &[format!("pvt {i}").into_bytes()])
+            .unwrap();
+    }
+    assert_eq!(l.height(), 5);
+    assert_eq!(
+        l.get_blocks(0, 4).unwrap(),
+        (0..5).map(block).collect::<Vec<_>>()
+    );
+    assert_eq!(l.get_blocks(2, 3).unwrap(), vec![block(2), block(3)]);
+    assert_eq!(l.get_private_data(3).unwrap(), vec![b"pvt 3".to_vec()]);
+    assert!(matches!(
+        l.get_blocks(3, 5),
+        Err(LedgerError::OutOfRange { height: 5, .. })
+    ));
+    assert!(matches!(
+        l.get_blocks(3, 2),
+        Err(LedgerError::OutOfRange { .. })
+    ));
+    assert!(d.path().join("ledgers/mychannel/blocks.dat").is_file());
+}
+
+#[test]
+fn survives_reopen() {
+    let d = TempDir::new();
+    let digest = {
+        let l = filled(d.path(), 10);
+        l.digest().unwrap()
+    };
+    let mut l = FileLedger::open(d.path(), "mychannel").unwrap();
+    assert_eq!(l.recovery(), &file::Recovery::default());
+    assert_eq!(l.height(), 10);
+    assert_eq!(l.digest().unwrap(), digest);
+    assert_eq!(l.get_blocks(9, 9).unwrap(), vec![block(9)]);
+    l.commit(&block(10), &[]).unwrap();
+    assert_eq!(l.height(), 11);
+    // Usable behind the trait object the node holds.
+    let boxed: Box<dyn Ledger> = Box::new(l);
+    assert_ne!(boxed.digest().unwrap(), digest);
+}
+
+#[test]
+fn second_open_is_refused_while_first_is_held() {
+    let d = TempDir::new();
+    let first = filled(d.path(), 1);
+    assert!(matches!(
+        FileLedger::open(d.path(), "mychannel"),
+        Err(LedgerError::Locked(_))
+    ));
+    drop(first);
+    assert_eq!(FileLedger::open(d.path(), "mychannel").unwrap().height(), 1);
+}
+
+#[test]
+fn torn_tail_is_truncated() {
+    let d = TempDir::new();
+    let full_len = {
+        filled(d.path(), 4);
+        std::fs::metadata(chan_file(d.path(), "blocks.dat"))
+            .unwrap()
+            .len()
+    };
+    // Half of a fifth record reached the disk before the crash.
+    let rec = record::encode(4, &block(4), &[]).unwrap();
+    let mut f = OpenOptions::new()
+        .append(true)
+        .open(chan_file(d.path(), "blocks.dat"))
+        .unwrap();
+    f.write_all(&rec[..rec.len() / 2]).unwrap();
+    drop(f);
+
+    let mut l = FileLedger::open_with(d.path(), "mychannel", fast()).unwrap();
+    assert_eq!(l.height(), 4);
+    assert_eq!(l.recovery().truncated_bytes, (rec.len() / 2) as u64);
+    assert_eq!(
+        std::fs::metadata(chan_file(d.path(), "blocks.dat"))
+            .unwrap()
+            .len(),
+        full_len
+    );
+    l.commit(&block(4), &[]).unwrap();
+    drop(l);
+    let l = FileLedger::open(d.path(), "mychannel").unwrap();
+    assert_eq!(l.height(), 5);
+    assert_eq!(l.get_blocks(4, 4).unwrap(), vec![block(4)]);
+}
+
+#[test]
+fn damaged_last_record_is_cut_and_index_follows() {
+    let d = TempDir::new();
+    filled(d.path(), 3);
+    let path = chan_file(d.path(), "blocks.dat");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xFF;
+    std::fs::write(&path, &bytes).unwrap();
+
+    let l = FileLedger::open(d.path(), "mychannel").unwrap();
+    assert_eq!(l.height(), 2);
+    assert!(l.recovery().index_rebuilt);
+    assert!(l.recovery().truncated_bytes > 0);
+    assert_eq!(l.get_blocks(0, 1).unwrap(), vec![block(0), block(1)]);
+    assert_eq!(
+        std::fs::metadata(chan_file(d.path(), "blocks.idx"))
+            .unwrap()
+            .len(),
+        16
+    );
+}
+
+#[test]
+fn damage_before_valid_records_refuses_to_open() {
+    let d = TempDir::new();
+    filled(d.path(), 3);
+    let path = chan_file(d.path(), "blocks.dat");
+    std::fs::remove_file(chan_file(d.path(), "blocks.idx")).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[record::HEADER_LEN + 6] ^= 1; // inside block 0's body
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(matches!(
+        FileLedger::open(d.path(), "mychannel"),
+        Err(LedgerError::Corrupt(_))
+    ));
+    // Nothing was cut.
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
+
+#[test]
+fn short_index_is_extended() {
+    let d = TempDir::new();
+    filled(d.path(), 6);
+    let idx = chan_file(d.path(), "blocks.idx");
+    // Two entries lost and a third half written.
+    let f = OpenOptions::new().write(true).open(&idx).unwrap();
+    f.set_len(3 * 8 + 5).unwrap();
+    drop(f);
+
+    let l = FileLedger::open(d.path(), "mychannel").unwrap();
+    assert_eq!(l.height(), 6);
+    assert_eq!(l.recovery().index_extended, 3);
+    assert!(!l.recovery().index_rebuilt);
+    assert_eq!(std::fs::metadata(&idx).unwrap().len(), 6 * 8);
+    assert_eq!(
+        l.get_blocks(0, 5).unwrap(),
+        (0..6).map(block).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn garbage_index_is_rebuilt() {
+    let d = TempDir::new();
+    let digest = filled(d.path(), 5).digest().unwrap();
+    let idx = chan_file(d.path(), "blocks.idx");
+    std::fs::write(&idx, [0xAAu8; 40]).unwrap();
+
+    let l = FileLedger::open(d.path(), "mychannel").unwrap();
+    assert!(l.recovery().index_rebuilt);
+    assert_eq!(l.height(), 5);
+    assert_eq!(l.digest().unwrap(), digest);
+    drop(l);
+    // The rewritten index is trusted the next time.
+    let l = FileLedger::open(d.path(), "mychannel").unwrap();
+    assert_eq!(l.recovery(), &file::Recovery::default());
+}
+
+#[test]
+fn index_with_huge_offsets_is_rebuilt() {
+    let d = TempDir::new();
+    filled(d.path(), 3);
+    let idx = chan_file(d.path(), "blocks.idx");
+    let mut bytes = 0u64.to_le_bytes().to_vec();
+    bytes.extend_from_slice(&(u64::MAX - 3).to_le_bytes());
+    bytes.extend_from_slice(&u64::MAX.to_le_bytes());
+    std::fs::write(&idx, bytes).unwrap();
+    let l = FileLedger::open(d.path(), "mychannel").unwrap();
+    assert!(l.recovery().index_rebuilt);
+    assert_eq!(l.height(), 3);
+}
+
+#[test]
+fn out_of_order_and_malformed_blocks_are_refused() {
+    let d = TempDir::new();
+    let mut l = filled(d.path(), 2);
+    assert!(matches!(
+        l.commit(&block(3), &[]),
+        Err(LedgerError::WrongNumber {
+            expected: 2,
+            got: 3
+        })
+    ));
+    assert!(matches!(
+        l.commit(&block(1), &[]),
+        Err(LedgerError::WrongNumber {
+            expected: 2,
+            got: 1
+        })
+    ));
+    assert!(matches!(
+        l.commit(b"\xff\xff\xff", &[]),
+        Err(LedgerError::MalformedBlock(_))
+    ));
+    assert!(matches!(
+        l.commit(&[], &[]),
+        Err(LedgerError::MalformedBlock(_))
+    ));
+    assert_eq!(l.height(), 2);
+    l.commit(&block(2), &[]).unwrap();
+    assert_eq!(l.height(), 3);
+}
+
+#[test]
+fn unsafe_channel_names_are_refused() {
+    let d = TempDir::new();
+    for name in [
+        "",
+        "..",
+        ".hidden",
+        "a/b",
+        "../x",
+        "a\\b",
+        "chan nel",
+        "é",
+        &"a".repeat(250),
+    ] {
+        assert!(
+            matches!(
+                FileLedger::open(d.path(), name),
+                Err(LedgerError::BadChannelName { .. })
+            ),
+            "{name:?} accepted"
+        );
+    }
+    for name in ["mychannel", "ch-1.test", "Org1_channel", "9lives"] {
+        FileLedger::open(d.path(), name).unwrap();
+    }
+    // Nothing was created outside `ledgers/`.
+    let entries: Vec<_> = std::fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(entries, vec![std::ffi::OsString::from("ledgers")]);
+}
+
+#[test]
+fn digest_tells_ledgers_apart() {
+    let a = TempDir::new();
+    let b = TempDir::new();
+    let la = filled(a.path(), 70);
+    let mut lb = filled(b.path(), 69);
+    assert_ne!(la.digest().unwrap(), lb.digest().unwrap());
+    lb.commit(&block(69), &[]).unwrap();
+    // Private data is not part of the digest: only blocks are compared.
+    assert_eq!(la.digest().unwrap(), lb.digest().unwrap());
+    let empty = TempDir::new();
+    let le = FileLedger::open(empty.path(), "mychannel").unwrap();
+    assert_ne!(le.digest().unwrap(), la.digest().unwrap());
+}
+
+#[test]
+fn reads_detect_damage_after_open() {
+    let d = TempDir::new();
+    let l = filled(d.path(), 3);
+    let path = chan_file(d.path(), "blocks.dat");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[HEADER_LEN_FOR_TEST + 6] ^= 1; // inside block 0's body
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(matches!(l.get_blocks(0, 0), Err(LedgerError::Corrupt(_))));
+    assert_eq!(l.get_blocks(1, 2).unwrap(), vec![block(1), block(2)]);
+}
+
+const HEADER_LEN_FOR_TEST: usize = record::HEADER_LEN;

@@ -1,0 +1,707 @@
+//! State provider: ordering, refusals, verification, forwarding, commit retries, gaps, and a
+//! seeded random run committing into a real `FileLedger`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+
+use super::*;
+use crate::crypto::CryptoError;
+
+const CH: &str = "ch";
+
+/// Accepts exactly `block-<seq>`; counts its calls.
+#[derive(Default)]
+struct TestVerifier {
+    calls: AtomicUsize,
+}
+
+impl BlockVerifier for TestVerifier {
+    fn verify_block(&self, channel: &str, seq: u64, block: &[u8]) -> Result<(), CryptoError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if channel != CH {
+            return Err(CryptoError::NotInChannel(channel.into()));
+        }
+        if block != good(seq).as_slice() {
+            return Err(CryptoError::InvalidBlock(format!("not block {seq}")));
+        }
+        Ok(())
+    }
+}
+
+fn good(seq: u64) -> Vec<u8> {
+    format!("block-{seq}").into_bytes()
+}
+
+/// Runs the machine with an in-memory ledger that commits at once unless told to fail.
+struct Harness {
+    sp: StateProvider,
+    verifier: Arc<TestVerifier>,
+    now: Instant,
+    ledger: Vec<u64>,
+    forwards: Vec<(u64, Source)>,
+    gaps: Vec<(u64, u64)>,
+    commit_requests: Vec<u64>,
+    /// Commits to fail before succeeding again.
+    fail_next: u32,
+    /// Confirm commits at once (otherwise they stay with the "driver").
+    auto_commit: bool,
+}
+
+impl Harness {
+    fn new(cfg: StateProviderConfig) -> Self {
+        Self::at_height(0, cfg)
+    }
+
+    fn at_height(height: u64, cfg: StateProviderConfig) -> Self {
+        let verifier = Arc::new(TestVerifier::default());
+        Harness {
+            sp: StateProvider::new(CH, height, cfg, verifier.clone()),
+            verifier,
+            now: Instant::now(),
+            ledger: (0..height).collect(),
+            forwards: Vec::new(),
+            gaps: Vec::new(),
+            commit_requests: Vec::new(),
+            fail_next: 0,
+            auto_commit: true,
+        }
+    }
+
+    fn add_bytes(&mut self, seq: u64, block: Vec<u8>, source: Source) -> Result<(), Rejected> {
+        let mut out = Vec::new();
+        let r = self
+            .sp
+            .add_payload(self.now, Payload::new(seq, block, vec![], source), &mut out);
+        self.process(out);
+        r
+    }
+
+    fn add(&mut self, seq: u64, source: Source) -> Result<(), Rejected> {
+        self.add_bytes(seq, good(seq), source)
+    }
+
+    fn input(&mut self, input: Input) {
+        let out = self.sp.handle(self.now, input);
+        self.process(out);
+    }
+
+    fn advance(&mut self, by: Duration) {
+        self.now += by;
+        self.input(Input::Tick);
+    }
+
+    fn process(&mut self, outs: Vec<Output>) {
+        for o in outs {
+            match o {
+                Output::Commit { seq, block, .. } => {
+                    assert_eq!(
+                        &*block,
+                        good(seq).as_slice(),
+                        "only verified blocks are committed"
+                    );
+                    self.commit_requests.push(seq);
+                    if !self.auto_commit {
+                        continue;
+                    }
+                    if self.fail_next > 0 {
+                        self.fail_next -= 1;
+                        self.input(Input::CommitFailed {
+                            seq,
+                            error: "disk full".into(),
+                        });
+                    } else {
+                        self.commit(seq);
+                    }
+                }
+                Output::Forward { seq, block, source } => {
+                    assert_eq!(
+                        &*block,
+                        good(seq).as_slice(),
+                        "only verified blocks are forwarded"
+                    );
+                    self.forwards.push((seq, source));
+                }
+                Output::PullGap { from, to } => self.gaps.push((from, to)),
+            }
+        }
+    }
+
+    fn commit(&mut self, seq: u64) {
+        assert_eq!(seq, self.ledger.len() as u64, "commits must come in order");
+        self.ledger.push(seq);
+        self.input(Input::Committed { seq });
+    }
+}
+
+fn cfg() -> StateProviderConfig {
+    StateProviderConfig::default()
+}
+
+#[test]
+fn in_order_commit_from_shuffled_input() {
+    let mut h = Harness::new(cfg());
+    let mut seqs: Vec<u64> = (0..15).collect();
+    seqs.shuffle(&mut StdRng::seed_from_u64(7));
+    for s in seqs {
+        h.add(s, Source::Gossip).unwrap();
+    }
+    assert_eq!(h.ledger, (0..15).collect::<Vec<_>>());
+    assert_eq!(h.commit_requests, (0..15).collect::<Vec<_>>());
+    assert_eq!(h.sp.height(), 15);
+    assert_eq!((h.sp.buffered(), h.sp.buffered_bytes()), (0, 0));
+    assert_eq!(h.sp.counters().committed, 15);
+}
+
+#[test]
+fn commits_wait_for_the_driver_one_at_a_time() {
+    let mut h = Harness::new(cfg());
+    h.auto_commit = false;
+    for s in [2, 0, 1] {
+        h.add(s, Source::Deliverer).unwrap();
+    }
+    assert_eq!(h.commit_requests, vec![0]);
+    assert_eq!(h.sp.committing(), Some(0));
+    assert_eq!(h.sp.buffered(), 2);
+    h.auto_commit = true;
+    h.commit(0);
+    assert_eq!(h.ledger, vec![0, 1, 2]);
+    assert_eq!(h.commit_requests, vec![0, 1, 2]);
+}
+
+#[test]
+fn duplicates_are_refused_without_verification() {
+    let mut h = Harness::new(cfg());
+    h.auto_commit = false;
+    h.add(0, Source::Gossip).unwrap(); // now being committed
+    h.add(3, Source::Gossip).unwrap(); // buffered
+    let calls = h.verifier.calls.load(Ordering::Relaxed);
+    assert_eq!(
+        h.add(0, Source::Gossip),
+        Err(Rejected::Duplicate { seq: 0 })
+    );
+    assert_eq!(
+        h.add(3, Source::Deliverer),
+        Err(Rejected::Duplicate { seq: 3 })
+    );
+    assert_eq!(h.verifier.calls.load(Ordering::Relaxed), calls);
+    assert_eq!(h.sp.counters().duplicate, 2);
+    // Each block forwarded once, at its first arrival.
+    assert_eq!(h.forwards, vec![(0, Source::Gossip), (3, Source::Gossip)]);
+    assert_eq!(h.commit_requests, vec![0]);
+}
+
+#[test]
+fn wants_filters_pull_digests() {
+    let mut h = Harness::at_height(5, cfg());
+    h.auto_commit = false;
+    h.add(5, Source::Gossip).unwrap();
+    h.add(7, Source::Gossip).unwrap();
+    assert!(!h.sp.wants(4, Source::Gossip));
+    assert!(!h.sp.wants(5, Source::Gossip));
+    assert!(h.sp.wants(6, Source::Gossip));
+    assert!(!h.sp.wants(7, Source::Gossip));
+    assert!(h.sp.wants(24, Source::Gossip));
+    assert!(!h.sp.wants(25, Source::Gossip));
+    assert!(h.sp.wants(25, Source::StateTransfer));
+    let p = Payload::from_proto(
+        crate::proto::gossip::Payload {
+            seq_num: 6,
+            data: good(6),
+            private_data: vec![b"pvt".to_vec()],
+        },
+        Source::Gossip,
+    );
+    assert_eq!(
+        (p.seq, &*p.block, &*p.private_data),
+        (6, good(6).as_slice(), &[b"pvt".to_vec()][..])
+    );
+}
+
+#[test]
+fn old_seqs_are_refused() {
+    let mut h = Harness::at_height(5, cfg());
+    assert_eq!(
+        h.add(4, Source::Gossip),
+        Err(Rejected::Old { seq: 4, height: 5 })
+    );
+    h.add(5, Source::Gossip).unwrap();
+    assert_eq!(
+        h.add(5, Source::StateTransfer),
+        Err(Rejected::Old { seq: 5, height: 6 })
+    );
+    assert_eq!(
+        h.add(0, Source::Deliverer),
+        Err(Rejected::Old { seq: 0, height: 6 })
+    );
+    assert_eq!(h.sp.counters().old, 3);
+    assert_eq!(h.ledger, (0..6).collect::<Vec<_>>());
+}
+
+#[test]
+fn too_far_ahead_is_refused_and_the_buffer_stays_bounded() {
+    let mut h = Harness::new(StateProviderConfig {
+        block_buffer_size: 20,
+        ..cfg()
+    });
+    h.auto_commit = false;
+    // Fabric's rule for gossip: seq − height ≥ blockBufferSize is refused.
+    assert_eq!(
+        h.add(20, Source::Gossip),
+        Err(Rejected::TooFarAhead {
+            seq: 20,
+            height: 0,
+            window: 20
+        })
+    );
+    h.add(19, Source::Gossip).unwrap();
+    // The deliverer and state transfer get twice the room.
+    h.add(39, Source::Deliverer).unwrap();
+    assert!(matches!(
+        h.add(40, Source::StateTransfer),
+        Err(Rejected::TooFarAhead { window: 40, .. })
+    ));
+    let calls = h.verifier.calls.load(Ordering::Relaxed);
+    let mut rng = StdRng::seed_from_u64(3);
+    for _ in 0..5000 {
+        let seq = rng.gen_range(1..u64::MAX / 2);
+        let source =
+            [Source::Gossip, Source::Deliverer, Source::StateTransfer][rng.gen_range(0..3)];
+        let _ = h.add(seq, source);
+        assert!(h.sp.buffered() <= 40);
+    }
+    assert!(h.sp.counters().too_far_ahead > 4900);
+    assert_eq!(
+        h.sp.counters().too_far_ahead
+            + h.sp.counters().payloads_accepted
+            + h.sp.counters().duplicate,
+        h.sp.counters().payloads_received
+    );
+    // Verification ran only for the few that fell inside the window.
+    assert!(h.verifier.calls.load(Ordering::Relaxed) - calls < 100);
+    assert_eq!(
+        h.add(u64::MAX, Source::Deliverer).unwrap_err(),
+        Rejected::TooFarAhead {
+            seq: u64::MAX,
+            height: 0,
+            window: 40
+        }
+    );
+}
+
+#[test]
+fn bad_block_is_counted_never_committed_or_forwarded() {
+    let mut h = Harness::new(cfg());
+    let err = h
+        .add_bytes(0, b"forged".to_vec(), Source::Gossip)
+        .unwrap_err();
+    assert!(matches!(err, Rejected::Invalid { seq: 0, .. }));
+    // A block claiming another seq than its own is as bad.
+    assert!(matches!(
+        h.add_bytes(1, good(2), Source::Deliverer),
+        Err(Rejected::Invalid { .. })
+    ));
+    assert_eq!(h.sp.counters().invalid, 2);
+    assert!(h.forwards.is_empty());
+    assert!(h.commit_requests.is_empty());
+    assert_eq!(h.sp.buffered(), 0);
+    // The genuine block is still accepted after a forged one.
+    h.add(0, Source::Gossip).unwrap();
+    assert_eq!(h.ledger, vec![0]);
+    assert_eq!(h.forwards, vec![(0, Source::Gossip)]);
+}
+
+#[test]
+fn state_transfer_payloads_are_not_forwarded() {
+    let mut h = Harness::new(cfg());
+    h.add(0, Source::StateTransfer).unwrap();
+    h.add(1, Source::Deliverer).unwrap();
+    h.add(2, Source::Gossip).unwrap();
+    assert_eq!(
+        h.forwards,
+        vec![(1, Source::Deliverer), (2, Source::Gossip)]
+    );
+    assert_eq!(h.sp.counters().forwarded, 2);
+    assert_eq!(h.ledger, vec![0, 1, 2]);
+}
+
+#[test]
+fn pre_verified_payloads_skip_verification_but_not_the_channel_check() {
+    let mut h = Harness::new(cfg());
+    let v = TestVerifier::default();
+    let ok =
+        VerifiedPayload::verify(&v, CH, Payload::new(0, good(0), vec![], Source::Gossip)).unwrap();
+    let mut out = Vec::new();
+    h.sp.add_verified(h.now, ok, &mut out).unwrap();
+    h.process(out);
+    assert_eq!(h.verifier.calls.load(Ordering::Relaxed), 0);
+    assert_eq!(h.ledger, vec![0]);
+
+    struct AnyChannel;
+    impl BlockVerifier for AnyChannel {
+        fn verify_block(&self, _: &str, _: u64, _: &[u8]) -> Result<(), CryptoError> {
+            Ok(())
+        }
+    }
+    let other = VerifiedPayload::verify(
+        &AnyChannel,
+        "other",
+        Payload::new(1, good(1), vec![], Source::Gossip),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    assert!(matches!(
+        h.sp.add_verified(h.now, other, &mut out),
+        Err(Rejected::WrongChannel { seq: 1, .. })
+    ));
+    assert!(out.is_empty());
+    assert_eq!(h.sp.counters().wrong_channel, 1);
+    let (back, _) = VerifiedPayload::verify(
+        &v,
+        CH,
+        Payload::new(1, b"bad".to_vec(), vec![], Source::Gossip),
+    )
+    .unwrap_err();
+    assert_eq!(back.seq, 1);
+}
+
+#[test]
+fn failed_commit_is_retried_with_backoff_then_succeeds() {
+    let mut h = Harness::new(cfg());
+    h.fail_next = 2;
+    h.add(1, Source::Gossip).unwrap();
+    h.add(0, Source::Gossip).unwrap();
+    assert_eq!(h.commit_requests, vec![0]);
+    assert!(h.ledger.is_empty());
+    let t0 = h.now;
+    assert_eq!(h.sp.next_deadline(), Some(t0 + Duration::from_millis(100)));
+    h.advance(Duration::from_millis(99));
+    assert_eq!(h.commit_requests, vec![0], "no retry before the backoff");
+    h.advance(Duration::from_millis(1));
+    // Second attempt fails too: the wait doubles.
+    assert_eq!(h.commit_requests, vec![0, 0]);
+    assert_eq!(
+        h.sp.next_deadline(),
+        Some(h.now + Duration::from_millis(200))
+    );
+    // Block 1 is never committed before 0, whatever happens meanwhile.
+    h.input(Input::RemoteHeight { height: 2 });
+    assert!(h.ledger.is_empty());
+    h.advance(Duration::from_millis(200));
+    assert_eq!(h.commit_requests, vec![0, 0, 0, 1]);
+    assert_eq!(h.ledger, vec![0, 1]);
+    let c = h.sp.counters();
+    assert_eq!((c.commit_failed, c.commit_retried, c.committed), (2, 2, 2));
+}
+
+#[test]
+fn backoff_is_capped() {
+    let c = StateProviderConfig::default();
+    assert_eq!(c.commit_backoff(1), Duration::from_millis(100));
+    assert_eq!(c.commit_backoff(3), Duration::from_millis(400));
+    assert_eq!(c.commit_backoff(7), Duration::from_secs(5));
+    assert_eq!(c.commit_backoff(u32::MAX), Duration::from_secs(5));
+}
+
+#[test]
+fn stray_commit_reports_are_counted_and_ignored() {
+    let mut h = Harness::new(cfg());
+    h.auto_commit = false;
+    h.add(0, Source::Gossip).unwrap();
+    h.input(Input::Committed { seq: 5 });
+    h.input(Input::CommitFailed {
+        seq: 3,
+        error: "x".into(),
+    });
+    assert_eq!(h.sp.counters().unexpected_report, 2);
+    assert_eq!(h.sp.height(), 0);
+    assert_eq!(h.sp.committing(), Some(0));
+    // A confirmation while the block waits for its retry is not taken either.
+    h.input(Input::CommitFailed {
+        seq: 0,
+        error: "x".into(),
+    });
+    h.input(Input::Committed { seq: 0 });
+    assert_eq!(h.sp.counters().unexpected_report, 3);
+    assert_eq!(h.sp.height(), 0);
+}
+
+#[test]
+fn host_ledger_height_jump_drops_what_it_already_has() {
+    let mut h = Harness::new(cfg());
+    h.auto_commit = false;
+    for s in [0, 2, 3, 5] {
+        h.add(s, Source::Gossip).unwrap();
+    }
+    h.input(Input::LedgerHeight { height: 3 });
+    assert_eq!(h.sp.height(), 3);
+    assert_eq!(h.sp.counters().dropped_committed_elsewhere, 1);
+    // Block 3 is handed out next; 0's outcome no longer matters.
+    assert_eq!(h.commit_requests, vec![0, 3]);
+    h.input(Input::Committed { seq: 0 });
+    assert_eq!(h.sp.counters().unexpected_report, 1);
+    h.input(Input::LedgerHeight { height: 1 });
+    assert_eq!((h.sp.height(), h.sp.counters().height_behind), (3, 1));
+    assert_eq!(h.sp.buffered(), 1);
+}
+
+#[test]
+fn extreme_heights_and_seqs_do_not_overflow() {
+    let mut h = Harness::new(cfg());
+    h.auto_commit = false;
+    h.input(Input::RemoteHeight { height: u64::MAX });
+    h.input(Input::LedgerHeight {
+        height: u64::MAX - 1,
+    });
+    assert_eq!(h.sp.height(), u64::MAX - 1);
+    h.input(Input::RemoteHeight { height: u64::MAX });
+    h.add(u64::MAX - 1, Source::Gossip).unwrap();
+    h.add(u64::MAX, Source::Gossip).unwrap();
+    assert_eq!(h.commit_requests, vec![u64::MAX - 1]);
+    h.input(Input::Committed { seq: u64::MAX - 1 });
+    assert_eq!(h.sp.height(), u64::MAX);
+    assert_eq!(h.commit_requests, vec![u64::MAX - 1, u64::MAX]);
+    h.advance(Duration::from_secs(3));
+}
+
+#[test]
+fn a_later_block_reveals_a_gap_once() {
+    let mut h = Harness::new(cfg());
+    h.add(3, Source::Gossip).unwrap();
+    assert_eq!(h.gaps, vec![(0, 2)]);
+    // More arrivals inside the reported range: nothing new to ask.
+    h.add(1, Source::Gossip).unwrap();
+    let _ = h.add(3, Source::Gossip);
+    assert_eq!(h.gaps, vec![(0, 2)]);
+    // The hole grows: only the new part is asked for.
+    h.add(6, Source::Gossip).unwrap();
+    assert_eq!(h.gaps, vec![(0, 2), (3, 5)]);
+    // Still open after the retry interval: asked again, whole.
+    h.advance(Duration::from_secs(2));
+    assert_eq!(h.gaps.last(), Some(&(0, 5)));
+    // Filled: no more reports, and the deadline is gone.
+    for s in [0, 2, 4, 5] {
+        h.add(s, Source::Gossip).unwrap();
+    }
+    let n = h.gaps.len();
+    h.advance(Duration::from_secs(10));
+    assert_eq!(h.gaps.len(), n);
+    assert_eq!(h.sp.next_deadline(), None);
+    assert_eq!(h.ledger, (0..7).collect::<Vec<_>>());
+    assert_eq!(h.sp.counters().gaps_reported, n as u64);
+}
+
+#[test]
+fn a_higher_remote_height_reveals_a_gap_within_the_window() {
+    let mut h = Harness::at_height(10, cfg());
+    h.input(Input::RemoteHeight { height: 10 });
+    h.input(Input::RemoteHeight { height: 0 });
+    assert!(h.gaps.is_empty());
+    h.input(Input::RemoteHeight { height: 1_000_000 });
+    // Clamped to what gossip may buffer: 10..=29.
+    assert_eq!(h.gaps, vec![(10, 29)]);
+    h.add(10, Source::Gossip).unwrap();
+    h.advance(Duration::from_secs(2));
+    assert_eq!(h.gaps.last(), Some(&(11, 30)));
+}
+
+#[test]
+fn grace_ignores_short_reordering() {
+    let mut h = Harness::new(StateProviderConfig {
+        gap_grace: Duration::from_millis(50),
+        ..cfg()
+    });
+    h.add(1, Source::Gossip).unwrap();
+    assert!(h.gaps.is_empty());
+    assert_eq!(
+        h.sp.next_deadline(),
+        Some(h.now + Duration::from_millis(50))
+    );
+    h.advance(Duration::from_millis(10));
+    h.add(0, Source::Gossip).unwrap();
+    h.advance(Duration::from_millis(100));
+    assert!(h.gaps.is_empty());
+    h.add(3, Source::Gossip).unwrap();
+    h.advance(Duration::from_millis(50));
+    assert_eq!(h.gaps, vec![(2, 2)]);
+}
+
+/// 1000 random arrivals of 150 real blocks (copies, reordering, forged copies, far-ahead
+/// seqs), commits that fail at random and take time, and pulls answering `PullGap`: every
+/// block ends in the file ledger exactly once, in order.
+#[test]
+fn random_arrivals_commit_every_block_once_in_order() {
+    use crate::crypto::block::{new_block, verify_block};
+    use crate::ledger::{FileLedger, FileLedgerOptions, Ledger};
+    use prost::Message;
+
+    struct RealVerifier;
+    impl BlockVerifier for RealVerifier {
+        fn verify_block(&self, channel: &str, seq: u64, block: &[u8]) -> Result<(), CryptoError> {
+            verify_block(channel, seq, block, &[]).map(|_| ())
+        }
+    }
+
+    const N: u64 = 150;
+    let blocks: Vec<Vec<u8>> = (0..N)
+        .map(|n| new_block(n, vec![], vec![format!("tx {n}").into_bytes()]).encode_to_vec())
+        .collect();
+    let forged = |n: u64| {
+        let mut b = new_block(n, vec![], vec![format!("tx {n}").into_bytes()]);
+        b.data.as_mut().unwrap().data[0] = b"stolen".to_vec();
+        b.encode_to_vec()
+    };
+
+    for seed in [1u64, 2, 3] {
+        let dir = std::env::temp_dir().join(format!(
+            "fabgossip-state-prop-{}-{seed}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut ledger =
+            FileLedger::open_with(&dir, CH, FileLedgerOptions { fsync: false }).unwrap();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut sp = StateProvider::new(
+            CH,
+            0,
+            StateProviderConfig::default(),
+            Arc::new(RealVerifier),
+        );
+        let mut now = Instant::now();
+        let mut pending_commit: Option<(u64, Vec<u8>, u32)> = None; // seq, block, ticks left
+        let mut pulls: Vec<(u64, u64)> = Vec::new();
+        let mut forwarded = std::collections::HashSet::new();
+        let mut committed_seqs = Vec::new();
+
+        // Each block is sent 6 times at jittered times around its slot: 900 copies plus
+        // 100 forged or far-ahead arrivals.
+        let mut arrivals: Vec<(f64, u64, bool)> = Vec::new();
+        for n in 0..N {
+            for _ in 0..6 {
+                arrivals.push((n as f64 + rng.gen_range(-15.0..15.0), n, false));
+            }
+        }
+        for _ in 0..100 {
+            // Forged copies arrive just before the genuine ones, so they reach verification.
+            // Others are genuine-looking blocks far beyond the source (seq ≥ N + 20).
+            let seq = if rng.gen_bool(0.8) {
+                rng.gen_range(0..N)
+            } else {
+                rng.gen_range(N + 20..N + 1000)
+            };
+            arrivals.push((seq as f64 - rng.gen_range(5.0..20.0), seq, true));
+        }
+        arrivals.sort_by(|a, b| a.0.total_cmp(&b.0));
+        assert_eq!(arrivals.len(), 1000);
+
+        let mut handle_outputs = |outs: Vec<Output>,
+                                  pending_commit: &mut Option<(u64, Vec<u8>, u32)>,
+                                  pulls: &mut Vec<(u64, u64)>,
+                                  rng: &mut StdRng| {
+            for o in outs {
+                match o {
+                    Output::Commit { seq, block, .. } => {
+                        assert!(pending_commit.is_none(), "one commit at a time");
+                        *pending_commit = Some((seq, block.to_vec(), rng.gen_range(0..3)));
+                    }
+                    Output::Forward { seq, block, .. } => {
+                        assert_eq!(&*block, blocks[seq as usize].as_slice());
+                        assert!(forwarded.insert(seq), "block {seq} forwarded twice");
+                    }
+                    Output::PullGap { from, to } => pulls.push((from, to)),
+                }
+            }
+        };
+
+        let mut i = 0;
+        let mut steps = 0;
+        let mut source_height = 0u64; // what the StateInfo of the other peers says
+        while ledger.height() < N {
+            steps += 1;
+            assert!(
+                steps < 20_000,
+                "seed {seed}: stuck at height {}",
+                ledger.height()
+            );
+            now += Duration::from_millis(10);
+            let mut out = Vec::new();
+            if let Some(&(_, seq, bad)) = arrivals.get(i) {
+                i += 1;
+                if !bad {
+                    source_height = source_height.max(seq + 1);
+                }
+                let (bytes, source) = if bad && seq < N {
+                    (forged(seq), Source::Gossip)
+                } else if bad {
+                    (
+                        new_block(seq, vec![], vec![]).encode_to_vec(),
+                        Source::Gossip,
+                    )
+                } else {
+                    let source =
+                        [Source::Gossip, Source::Gossip, Source::Deliverer][rng.gen_range(0..3)];
+                    (blocks[seq as usize].clone(), source)
+                };
+                let _ = sp.add_payload(now, Payload::new(seq, bytes, vec![], source), &mut out);
+            } else if let Some((from, to)) = pulls.pop() {
+                // A pull brings back what the other peers have (everything), one block.
+                let seq = rng.gen_range(from..=to).min(N - 1);
+                let _ = sp.add_payload(
+                    now,
+                    Payload::new(seq, blocks[seq as usize].clone(), vec![], Source::Gossip),
+                    &mut out,
+                );
+            }
+            handle_outputs(out, &mut pending_commit, &mut pulls, &mut rng);
+            // Blocks refused as too far ahead are only learned of again through StateInfo.
+            if steps % 50 == 0 {
+                let out = sp.handle(
+                    now,
+                    Input::RemoteHeight {
+                        height: source_height,
+                    },
+                );
+                handle_outputs(out, &mut pending_commit, &mut pulls, &mut rng);
+            }
+
+            // The ledger works on the outstanding commit; one in five attempts fails.
+            if let Some((seq, block, left)) = pending_commit.take() {
+                if left > 0 {
+                    pending_commit = Some((seq, block, left - 1));
+                } else if rng.gen_bool(0.2) {
+                    let out = sp.handle(
+                        now,
+                        Input::CommitFailed {
+                            seq,
+                            error: "io".into(),
+                        },
+                    );
+                    handle_outputs(out, &mut pending_commit, &mut pulls, &mut rng);
+                } else {
+                    ledger.commit(&block, &[]).unwrap();
+                    committed_seqs.push(seq);
+                    let out = sp.handle(now, Input::Committed { seq });
+                    handle_outputs(out, &mut pending_commit, &mut pulls, &mut rng);
+                }
+            }
+            let out = sp.handle(now, Input::Tick);
+            handle_outputs(out, &mut pending_commit, &mut pulls, &mut rng);
+        }
+
+        assert_eq!(committed_seqs, (0..N).collect::<Vec<_>>(), "seed {seed}");
+        assert_eq!(ledger.get_blocks(0, N - 1).unwrap(), blocks);
+        let c = sp.counters();
+        assert!(
+            c.invalid > 0 && c.duplicate > 0 && c.commit_failed > 0,
+            "seed {seed}: {c:?}"
+        );
+        assert_eq!(c.committed, N);
+        assert!(sp.buffered() == 0 || sp.height() == N);
+        drop(ledger);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
