@@ -18,7 +18,7 @@
 //!   outputs `AddAnchor` for discovery.
 //! - Received envelopes with content `state_info`, `state_info_pull_req` or `state_snapshot`:
 //!   decode into a `SignedGossipMessage` (keeping the envelope) and feed
-//!   `Input::Message(Received{from, from_org, message})` with the handshake's PKI-ID and
+//!   `Input::Message(Box::new(Received{from, from_org, message}))` with the handshake's PKI-ID and
 //!   org. The registry finds the channel (by MAC, or by the `channel` field for
 //!   snapshots) and verifies signatures itself through the verifier.
 //! - `Output::Send`: send the envelope to the target (dial `endpoint` when no connection

@@ -59,7 +59,7 @@ pub enum Input {
         chaincodes: Vec<Chaincode>,
     },
     /// A StateInfo, StateInfoPullRequest or StateInfoSnapshot from a peer.
-    Message(Received),
+    Message(Box<Received>),
 }
 
 /// Per-channel StateInfo and the peers of each channel, as Fabric's `gossipChannel`.
@@ -153,7 +153,7 @@ impl Channels {
                 chaincodes,
             } => self.update_chaincodes(now, view, &channel, chaincodes, &mut out),
             Input::Message(rcv) => {
-                self.on_message(now, view, rcv, &mut out);
+                self.on_message(now, view, *rcv, &mut out);
                 Ok(())
             }
         };
@@ -370,7 +370,9 @@ impl Channels {
         if ch.left {
             return Ok(());
         }
-        self.channels.get_mut(channel).map(|c| c.set_left());
+        if let Some(c) = self.channels.get_mut(channel) {
+            c.set_left();
+        }
         self.counters.left += 1;
         self.sign_and_publish_now(now, view, channel, out);
         Ok(())

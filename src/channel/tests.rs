@@ -35,7 +35,11 @@ fn peer(org: &str, i: u16, external: bool) -> Peer {
         crypto,
         pki,
         org: org.to_string(),
-        endpoint: if external { internal.clone() } else { String::new() },
+        endpoint: if external {
+            internal.clone()
+        } else {
+            String::new()
+        },
         internal,
     }
 }
@@ -59,7 +63,12 @@ struct View(BTreeMap<PkiId, MemberView>);
 
 impl View {
     fn of(peers: &[&Peer], now: Instant) -> View {
-        View(peers.iter().map(|p| (p.pki.clone(), member(p, now))).collect())
+        View(
+            peers
+                .iter()
+                .map(|p| (p.pki.clone(), member(p, now)))
+                .collect(),
+        )
     }
     fn set_dead(&mut self, p: &Peer) {
         self.0.get_mut(&p.pki).unwrap().liveness = Liveness::Dead;
@@ -108,14 +117,29 @@ impl StateInfoVerifier for Verifier {
 }
 
 fn registry(me: &Peer, known: &[&Peer], now: Instant, seed: u64) -> Channels {
+    registry_with(ChannelConfig::default(), me, known, now, seed)
+}
+
+fn registry_with(
+    cfg: ChannelConfig,
+    me: &Peer,
+    known: &[&Peer],
+    now: Instant,
+    seed: u64,
+) -> Channels {
     let ids = known
         .iter()
         .chain(std::iter::once(&me))
-        .map(|p| (p.pki.clone(), (p.org.clone(), p.crypto.serialized_identity())))
+        .map(|p| {
+            (
+                p.pki.clone(),
+                (p.org.clone(), p.crypto.serialized_identity()),
+            )
+        })
         .collect();
     let c = me.crypto.clone();
     Channels::new(
-        ChannelConfig::default(),
+        cfg,
         ChannelSelf {
             pki_id: me.pki.clone(),
             org: me.org.clone(),
@@ -188,7 +212,14 @@ fn state_infos(out: &[Output]) -> Vec<(PkiId, crate::proto::gossip::StateInfo)> 
 }
 
 /// A StateInfo signed by `p` for `channel`.
-fn signed_si(p: &Peer, channel: &str, inc: u64, seq: u64, height: u64, left: bool) -> SignedGossipMessage {
+fn signed_si(
+    p: &Peer,
+    channel: &str,
+    inc: u64,
+    seq: u64,
+    height: u64,
+    left: bool,
+) -> SignedGossipMessage {
     let msg = state_info_msg(
         &p.pki,
         channel.as_bytes(),
@@ -206,11 +237,11 @@ fn signed_si(p: &Peer, channel: &str, inc: u64, seq: u64, height: u64, left: boo
 }
 
 fn recv(from: &Peer, message: SignedGossipMessage) -> Input {
-    Input::Message(Received {
+    Input::Message(Box::new(Received {
         from: from.pki.clone(),
         from_org: from.org.clone(),
         message,
-    })
+    }))
 }
 
 // -------------------------------------------------------------------------------------------
@@ -272,7 +303,10 @@ fn join_creates_channel_with_initial_state_info_and_anchors() {
 
     let own = r.own_state_info("ch").unwrap();
     assert_eq!(own.tag(), crate::message::Tag::ChanOrOrg);
-    assert!(own.msg.channel.is_empty(), "StateInfo names its channel by MAC only");
+    assert!(
+        own.msg.channel.is_empty(),
+        "StateInfo names its channel by MAC only"
+    );
     let Some(Content::StateInfo(si)) = &own.msg.content else {
         panic!("not a StateInfo")
     };
@@ -302,8 +336,14 @@ fn bad_join_messages_are_refused() {
             },
         )
     };
-    assert!(matches!(j("", &["Org1MSP"]), Err(ChannelError::InvalidJoin { .. })));
-    assert!(matches!(j("ch", &[]), Err(ChannelError::InvalidJoin { .. })));
+    assert!(matches!(
+        j("", &["Org1MSP"]),
+        Err(ChannelError::InvalidJoin { .. })
+    ));
+    assert!(matches!(
+        j("ch", &[]),
+        Err(ChannelError::InvalidJoin { .. })
+    ));
     assert!(matches!(
         j("ch", &["Org2MSP"]),
         Err(ChannelError::NotInChannel { .. })
@@ -388,7 +428,12 @@ fn state_info_is_published_only_when_changed() {
     assert!(!sends(&out).is_empty(), "the pull request goes out");
 
     // A new height waits for the publish round, then goes out once.
-    let seq_before = r.state_info("ch", &me.pki).unwrap().fields.timestamp.seq_num;
+    let seq_before = r
+        .state_info("ch", &me.pki)
+        .unwrap()
+        .fields
+        .timestamp
+        .seq_num;
     let out = r
         .handle(
             t2 + Duration::from_secs(1),
@@ -420,7 +465,10 @@ fn state_info_is_published_only_when_changed() {
         },
     )
     .unwrap();
-    let si = state_infos(&r.handle(t3 + Duration::from_secs(4), &view, Input::Tick).unwrap());
+    let si = state_infos(
+        &r.handle(t3 + Duration::from_secs(4), &view, Input::Tick)
+            .unwrap(),
+    );
     assert!(si.is_empty());
     assert_eq!(r.counters().state_info_published, 2);
 }
@@ -577,7 +625,10 @@ impl Net {
             self.log.push((from, j, message.clone()));
             let sender = self.nodes[from].me.clone();
             let n = &mut self.nodes[j];
-            let out = n.reg.handle(self.now, &n.view, recv(&sender, message)).unwrap();
+            let out = n
+                .reg
+                .handle(self.now, &n.view, recv(&sender, message))
+                .unwrap();
             self.enqueue(j, out);
         }
     }
@@ -612,9 +663,15 @@ fn carried_state_infos(sm: &SignedGossipMessage) -> Vec<crate::proto::gossip::St
         Some(Content::StateSnapshot(s)) => s
             .elements
             .iter()
-            .filter_map(|e| match SignedGossipMessage::from_envelope(e.clone()).ok()?.msg.content {
-                Some(Content::StateInfo(si)) => Some(si),
-                _ => None,
+            .filter_map(|e| {
+                match SignedGossipMessage::from_envelope(e.clone())
+                    .ok()?
+                    .msg
+                    .content
+                {
+                    Some(Content::StateInfo(si)) => Some(si),
+                    _ => None,
+                }
             })
             .collect(),
         _ => vec![],
@@ -638,7 +695,13 @@ fn leave_publishes_left_channel_and_empties_peers_of_channel() {
         assert_eq!(net.peers_of(i, "ch").len(), 2, "node {i} sees the others");
     }
     let leaver = net.nodes[2].me.pki.clone();
-    net.input(2, Input::Leave { channel: "ch".into() }).unwrap();
+    net.input(
+        2,
+        Input::Leave {
+            channel: "ch".into(),
+        },
+    )
+    .unwrap();
     assert!(net.nodes[2].reg.has_left("ch"));
     assert!(net.peers_of(2, "ch").is_empty(), "after leave, no peers");
     let own = net.nodes[2].reg.own_state_info("ch").unwrap().clone();
@@ -647,11 +710,23 @@ fn leave_publishes_left_channel_and_empties_peers_of_channel() {
     };
     assert!(si.properties.unwrap().left_channel);
     assert!(matches!(
-        net.input(2, Input::UpdateLedgerHeight { channel: "ch".into(), height: 2 }),
+        net.input(
+            2,
+            Input::UpdateLedgerHeight {
+                channel: "ch".into(),
+                height: 2
+            }
+        ),
         Err(ChannelError::LeftChannel(_))
     ));
     // Leaving twice is harmless.
-    net.input(2, Input::Leave { channel: "ch".into() }).unwrap();
+    net.input(
+        2,
+        Input::Leave {
+            channel: "ch".into(),
+        },
+    )
+    .unwrap();
     assert_eq!(net.nodes[2].reg.counters().left, 1);
 
     net.run_for(Duration::from_secs(10));
@@ -712,7 +787,7 @@ fn data_isolation_between_two_channels() {
             carried += 1;
             let ch = channel_of(&si);
             assert!(
-                !(ch == "A" && org == "Org3MSP") && !(ch == "B" && org == "Org2MSP"),
+                !(ch == "A" && org == "Org3MSP" || ch == "B" && org == "Org2MSP"),
                 "StateInfo of {ch} reached a peer of {org}"
             );
         }
@@ -752,4 +827,437 @@ fn data_isolation_between_two_channels() {
         assert_eq!(c.state_info_bad_signature, 0, "node {i}");
         assert_eq!(c.sender_not_in_channel, 0, "node {i}");
     }
+}
+
+fn targets(out: &[Output]) -> Vec<PkiId> {
+    let mut t: Vec<PkiId> = sends(out).into_iter().map(|(to, _)| to).collect();
+    t.sort();
+    t
+}
+
+fn sorted(mut v: Vec<PkiId>) -> Vec<PkiId> {
+    v.sort();
+    v
+}
+
+#[test]
+fn acceptance_rules_count_each_rejection() {
+    let t0 = Instant::now();
+    let me = peer("Org1MSP", 0, true);
+    let o1 = peer("Org1MSP", 1, true);
+    let o2 = peer("Org2MSP", 2, true);
+    let o3 = peer("Org3MSP", 3, true);
+    let stranger = peer("Org2MSP", 9, true);
+    let view = View::of(&[&o1, &o2, &o3, &stranger], t0);
+    let mut r = registry(&me, &[&o1, &o2, &o3], t0, 1);
+    join(&mut r, &me, t0, &view, "ch", 1, &["Org1MSP", "Org2MSP"]);
+    let mut feed =
+        |from: &Peer, sm: SignedGossipMessage| r.handle(t0, &view, recv(from, sm)).unwrap();
+
+    // Accepted and forwarded to channel members (o2 has an external endpoint), never to
+    // the sender, which is also the originator here (o3's org is not in the channel).
+    let out = feed(&o2, signed_si(&o2, "ch", 10, 5, 3, false));
+    assert_eq!(
+        targets(&out),
+        sorted(vec![o1.pki.clone(), stranger.pki.clone()])
+    );
+    // Duplicate and older: stale, not forwarded.
+    assert!(feed(&o2, signed_si(&o2, "ch", 10, 5, 3, false)).is_empty());
+    assert!(feed(&o2, signed_si(&o2, "ch", 10, 4, 3, false)).is_empty());
+    // Sender of an org outside the channel.
+    feed(&o3, signed_si(&o2, "ch", 10, 6, 3, false));
+    // Originator of an org outside the channel.
+    feed(&o2, signed_si(&o3, "ch", 10, 1, 3, false));
+    // Originator unknown to the identity mapper.
+    feed(&o2, signed_si(&stranger, "ch", 10, 1, 3, false));
+    // Signed by someone else.
+    let mut forged = signed_si(&o2, "ch", 10, 7, 3, false);
+    forged.envelope.signature = o1.crypto.sign(&forged.envelope.payload).unwrap();
+    feed(&o2, forged);
+    // MAC of a channel we are not in, from another org.
+    feed(&o2, signed_si(&o2, "other", 10, 8, 3, false));
+    // Malformed: no timestamp, unsigned, wrong tag.
+    let mut no_ts = signed_si(&o2, "ch", 10, 9, 3, false).msg;
+    if let Some(Content::StateInfo(si)) = &mut no_ts.content {
+        si.timestamp = None;
+    }
+    feed(
+        &o2,
+        SignedGossipMessage::sign(no_ts, |b| o2.crypto.sign(b)).unwrap(),
+    );
+    feed(
+        &o2,
+        SignedGossipMessage::unsigned(signed_si(&o2, "ch", 10, 9, 3, false).msg),
+    );
+    let mut bad_tag = signed_si(&o2, "ch", 10, 9, 3, false).msg;
+    bad_tag.tag = crate::message::Tag::Empty as i32;
+    feed(
+        &o2,
+        SignedGossipMessage::sign(bad_tag, |b| o2.crypto.sign(b)).unwrap(),
+    );
+    // Our own StateInfo coming back.
+    feed(&o1, signed_si(&me, "ch", 10, 99, 3, false));
+    // Something else entirely.
+    feed(
+        &o2,
+        SignedGossipMessage::unsigned(crate::message::empty_msg()),
+    );
+
+    let c = r.counters();
+    assert_eq!(c.state_info_accepted, 1);
+    assert_eq!(c.state_info_forwarded, 2);
+    assert_eq!(c.state_info_stale, 2);
+    assert_eq!(c.sender_not_in_channel, 1);
+    assert_eq!(c.state_info_org_not_in_channel, 1);
+    assert_eq!(c.state_info_unknown_org, 1);
+    assert_eq!(c.state_info_bad_signature, 1);
+    assert_eq!(c.state_info_unknown_channel, 1);
+    assert_eq!(c.state_info_malformed, 3);
+    assert_eq!(c.state_info_about_self, 1);
+    assert_eq!(c.not_channel_state, 1);
+    // Only the good one is held, with its height.
+    let held = r.state_info("ch", &o2.pki).unwrap();
+    assert_eq!(held.fields.timestamp.seq_num, 5);
+    assert!(r.state_info("ch", &o3.pki).is_none());
+    assert!(r.state_info("ch", &stranger.pki).is_none());
+    let seen = r.peers_of_channel(&view, "ch");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        (
+            seen[0].pki_id.clone(),
+            seen[0].org.as_str(),
+            seen[0].ledger_height
+        ),
+        (o2.pki.clone(), "Org2MSP", 3)
+    );
+    assert_eq!(seen[0].endpoint, o2.endpoint);
+
+    // After leaving, nothing is accepted.
+    r.handle(
+        t0,
+        &view,
+        Input::Leave {
+            channel: "ch".into(),
+        },
+    )
+    .unwrap();
+    r.handle(t0, &view, recv(&o2, signed_si(&o2, "ch", 11, 1, 3, false)))
+        .unwrap();
+    assert_eq!(r.counters().after_leave, 1);
+}
+
+#[test]
+fn forwarding_follows_the_originator_endpoint() {
+    let t0 = Instant::now();
+    let me = peer("Org1MSP", 0, true);
+    let o1a = peer("Org1MSP", 1, true);
+    let o1b = peer("Org1MSP", 2, false);
+    let o2a = peer("Org2MSP", 3, true);
+    let o2b = peer("Org2MSP", 4, true);
+    let o2n = peer("Org2MSP", 5, false);
+    let all = [&o1a, &o1b, &o2a, &o2b, &o2n];
+    let view = View::of(&all, t0);
+    let mut r = registry(&me, &all, t0, 7);
+    join(&mut r, &me, t0, &view, "ch", 1, &["Org1MSP", "Org2MSP"]);
+
+    // Originator without an external endpoint: our org only, not back to the sender.
+    let out = r
+        .handle(t0, &view, recv(&o1a, signed_si(&o2n, "ch", 1, 1, 1, false)))
+        .unwrap();
+    assert_eq!(targets(&out), vec![o1b.pki.clone()]);
+    // With one: channel members, minus sender and originator.
+    let out = r
+        .handle(t0, &view, recv(&o1a, signed_si(&o2a, "ch", 1, 1, 1, false)))
+        .unwrap();
+    assert_eq!(
+        targets(&out),
+        sorted(vec![o1b.pki.clone(), o2b.pki.clone(), o2n.pki.clone()])
+    );
+    // Target endpoints: the internal one where known.
+    for o in &out {
+        let Output::Send { to, .. } = o else { panic!() };
+        assert_eq!(to.endpoint, view.0[&to.pki_id].internal_endpoint);
+    }
+
+    // Our own StateInfo, without an external endpoint, stays in our org.
+    let me_in = peer("Org1MSP", 6, false);
+    let mut r2 = registry(&me_in, &all, t0, 7);
+    let out = join(&mut r2, &me_in, t0, &view, "ch", 1, &["Org1MSP", "Org2MSP"]);
+    assert_eq!(
+        targets(&out),
+        sorted(vec![o1a.pki.clone(), o1b.pki.clone()])
+    );
+}
+
+#[test]
+fn snapshot_is_filtered_for_a_foreign_requester() {
+    let t0 = Instant::now();
+    let o1e = peer("Org1MSP", 1, true);
+    let o1n = peer("Org1MSP", 2, false);
+    let o2 = peer("Org2MSP", 3, true);
+    let o3 = peer("Org3MSP", 4, true);
+    let all = [&o1e, &o1n, &o2, &o3];
+    let view = View::of(&all, t0);
+    for me_external in [true, false] {
+        let me = peer("Org1MSP", 0, me_external);
+        let mut r = registry(&me, &all, t0, 1);
+        join(&mut r, &me, t0, &view, "ch", 1, &["Org1MSP", "Org2MSP"]);
+        for p in [&o1e, &o1n, &o2] {
+            r.handle(t0, &view, recv(p, signed_si(p, "ch", 1, 1, 2, false)))
+                .unwrap();
+        }
+        let ask = |r: &mut Channels, from: &Peer| {
+            let req = SignedGossipMessage::unsigned(crate::message::state_info_pull_req_msg(
+                channel_mac(&from.pki, b"ch"),
+            ));
+            sends(&r.handle(t0, &view, recv(from, req)).unwrap())
+        };
+        let snap_of = |s: &[(PkiId, SignedGossipMessage)]| {
+            assert_eq!(s.len(), 1);
+            assert_eq!(s[0].1.msg.channel, b"ch".to_vec());
+            assert_eq!(s[0].1.tag(), crate::message::Tag::ChanOrOrg);
+            sorted(
+                carried_state_infos(&s[0].1)
+                    .into_iter()
+                    .map(|si| PkiId(si.pki_id))
+                    .collect(),
+            )
+        };
+        // Foreign requester: our org's peers only with an external endpoint.
+        let s = ask(&mut r, &o2);
+        assert_eq!(s[0].0, o2.pki);
+        let mut want = vec![o1e.pki.clone(), o2.pki.clone()];
+        if me_external {
+            want.push(me.pki.clone());
+        }
+        assert_eq!(snap_of(&s), sorted(want), "me external: {me_external}");
+        // Same-org requester: everything.
+        let s = ask(&mut r, &o1n);
+        assert_eq!(
+            snap_of(&s),
+            sorted(vec![
+                me.pki.clone(),
+                o1e.pki.clone(),
+                o1n.pki.clone(),
+                o2.pki.clone()
+            ])
+        );
+        // A requester of an org outside the channel gets nothing.
+        assert!(ask(&mut r, &o3).is_empty());
+        assert_eq!(r.counters().sender_not_in_channel, 1);
+        // A MAC naming no channel of ours.
+        let req = SignedGossipMessage::unsigned(crate::message::state_info_pull_req_msg(
+            channel_mac(&o2.pki, b"other"),
+        ));
+        assert!(sends(&r.handle(t0, &view, recv(&o2, req)).unwrap()).is_empty());
+        assert_eq!(r.counters().pull_req_unknown_channel, 1);
+        assert_eq!(r.counters().snapshot_sent, 2);
+    }
+}
+
+#[test]
+fn snapshot_elements_are_checked_one_by_one() {
+    let t0 = Instant::now();
+    let me = peer("Org1MSP", 0, true);
+    let o1 = peer("Org1MSP", 1, true);
+    let o2 = peer("Org2MSP", 2, true);
+    let gone = peer("Org2MSP", 3, true);
+    let o3 = peer("Org3MSP", 4, true);
+    let view = View::of(&[&o1, &o2, &o3], t0);
+    let mut r = registry(&me, &[&o1, &o2, &gone, &o3], t0, 1);
+    join(&mut r, &me, t0, &view, "ch", 1, &["Org1MSP", "Org2MSP"]);
+
+    let mut forged = signed_si(&o1, "ch", 1, 1, 4, false);
+    forged.envelope.signature[0] ^= 1;
+    let elements = vec![
+        signed_si(&o1, "ch", 1, 1, 4, false).envelope,
+        signed_si(&o2, "ch", 1, 1, 9, false).envelope,
+        signed_si(&gone, "ch", 1, 1, 9, false).envelope,
+        signed_si(&o2, "other", 1, 2, 9, false).envelope,
+        signed_si(&me, "ch", 1, u64::MAX, 9, false).envelope,
+        forged.envelope,
+        Envelope {
+            payload: vec![0xff, 0xff],
+            signature: vec![1],
+            secret_envelope: None,
+        },
+    ];
+    let snap = |ch: &str, els: Vec<Envelope>| {
+        SignedGossipMessage::unsigned(crate::message::state_snapshot_msg(ch.as_bytes(), els))
+    };
+    let out = r
+        .handle(t0, &view, recv(&o2, snap("ch", elements.clone())))
+        .unwrap();
+    assert!(out.is_empty(), "snapshot elements are not forwarded");
+    let c = r.counters();
+    assert_eq!(c.state_info_accepted, 2);
+    assert_eq!(c.snapshot_not_member, 1);
+    assert_eq!(c.state_info_bad_mac, 1);
+    assert_eq!(c.state_info_about_self, 1);
+    assert_eq!(
+        c.state_info_bad_signature, 0,
+        "the forged copy is older than the good one"
+    );
+    assert_eq!(c.state_info_stale, 1);
+    assert_eq!(c.state_info_malformed, 1);
+    assert_eq!(r.peers_of_channel(&view, "ch").len(), 2);
+    assert_eq!(
+        r.state_info("ch", &me.pki)
+            .unwrap()
+            .fields
+            .properties
+            .ledger_height,
+        1
+    );
+
+    // A forged newer element is refused by signature.
+    let mut forged = signed_si(&o1, "ch", 1, 2, 4, false);
+    forged.envelope.signature[0] ^= 1;
+    r.handle(t0, &view, recv(&o2, snap("ch", vec![forged.envelope])))
+        .unwrap();
+    assert_eq!(r.counters().state_info_bad_signature, 1);
+    // Snapshots of unknown channels and from outside the channel are dropped whole.
+    r.handle(t0, &view, recv(&o2, snap("other", elements.clone())))
+        .unwrap();
+    assert_eq!(r.counters().snapshot_unknown_channel, 1);
+    r.handle(t0, &view, recv(&o3, snap("ch", elements)))
+        .unwrap();
+    assert_eq!(r.counters().sender_not_in_channel, 1);
+    assert_eq!(r.counters().state_info_accepted, 2);
+}
+
+#[test]
+fn entries_of_peers_gone_from_membership_are_swept() {
+    let t0 = Instant::now();
+    let me = peer("Org1MSP", 0, true);
+    let o1 = peer("Org1MSP", 1, true);
+    let o2 = peer("Org1MSP", 2, true);
+    let mut view = View::of(&[&o1, &o2], t0);
+    let mut r = registry(&me, &[&o1, &o2], t0, 1);
+    join(&mut r, &me, t0, &view, "ch", 1, &["Org1MSP"]);
+    for p in [&o1, &o2] {
+        r.handle(t0, &view, recv(p, signed_si(p, "ch", 1, 1, 2, false)))
+            .unwrap();
+    }
+    assert_eq!(r.peers_of_channel(&view, "ch").len(), 2);
+    // o1 dead: not a peer of the channel, but its entry is kept while it is a member.
+    view.set_dead(&o1);
+    assert_eq!(r.peers_of_channel(&view, "ch").len(), 1);
+    // o2 purged: its entry goes at the next sweep (pullInterval × 5 = 20 s).
+    view.0.remove(&o2.pki);
+    r.handle(t0 + Duration::from_secs(19), &view, Input::Tick)
+        .unwrap();
+    assert!(r.state_info("ch", &o2.pki).is_some());
+    r.handle(t0 + Duration::from_secs(20), &view, Input::Tick)
+        .unwrap();
+    assert!(r.state_info("ch", &o2.pki).is_none());
+    assert!(r.state_info("ch", &o1.pki).is_some());
+    assert!(r.state_info("ch", &me.pki).is_some());
+    assert_eq!(r.counters().swept, 1);
+}
+
+#[test]
+fn state_info_of_unjoined_channels_from_our_org_is_kept_and_passed_on_in_our_org() {
+    let t0 = Instant::now();
+    let me = peer("Org1MSP", 0, true);
+    let o1a = peer("Org1MSP", 1, true);
+    let o1b = peer("Org1MSP", 2, true);
+    let o2 = peer("Org2MSP", 3, true);
+    let all = [&o1a, &o1b, &o2];
+    let view = View::of(&all, t0);
+    let cfg = ChannelConfig {
+        unjoined_max: 2,
+        ..ChannelConfig::default()
+    };
+    let mut r = registry_with(cfg, &me, &all, t0, 1);
+    join(&mut r, &me, t0, &view, "ch", 1, &["Org1MSP", "Org2MSP"]);
+
+    // Same-org sender: stored and forwarded inside our org, even for a foreign originator
+    // with an external endpoint.
+    let out = r
+        .handle(
+            t0,
+            &view,
+            recv(&o1a, signed_si(&o2, "other", 1, 1, 1, false)),
+        )
+        .unwrap();
+    assert_eq!(targets(&out), vec![o1b.pki.clone()]);
+    assert_eq!(r.unjoined_len(), 1);
+    // Again: stale.
+    let out = r
+        .handle(
+            t0,
+            &view,
+            recv(&o1a, signed_si(&o2, "other", 1, 1, 1, false)),
+        )
+        .unwrap();
+    assert!(out.is_empty());
+    // Foreign sender: dropped.
+    r.handle(
+        t0,
+        &view,
+        recv(&o2, signed_si(&o2, "third", 1, 1, 1, false)),
+    )
+    .unwrap();
+    assert_eq!(r.counters().state_info_unknown_channel, 1);
+    // Bad signature: refused.
+    let mut forged = signed_si(&o1b, "other", 1, 1, 1, false);
+    forged.envelope.signature[3] ^= 1;
+    r.handle(t0, &view, recv(&o1a, forged)).unwrap();
+    assert_eq!(r.counters().state_info_bad_signature, 1);
+    // Bounded.
+    r.handle(
+        t0,
+        &view,
+        recv(&o1a, signed_si(&o1b, "other", 1, 1, 1, false)),
+    )
+    .unwrap();
+    r.handle(
+        t0,
+        &view,
+        recv(&o1a, signed_si(&o1a, "other", 1, 1, 1, false)),
+    )
+    .unwrap();
+    assert_eq!(r.unjoined_len(), 2);
+    assert_eq!(r.counters().state_info_unjoined_full, 1);
+    assert_eq!(r.counters().state_info_unjoined_stored, 2);
+    // Nothing of it reaches the joined channel's view.
+    assert!(r.state_info("ch", &o2.pki).is_none());
+    // Expired after publishStateInfoInterval × 100.
+    r.handle(t0 + Duration::from_secs(401), &view, Input::Tick)
+        .unwrap();
+    assert_eq!(r.unjoined_len(), 0);
+}
+
+#[test]
+fn pull_requests_go_to_channel_members_on_the_request_interval() {
+    let t0 = Instant::now();
+    let me = peer("Org1MSP", 0, true);
+    let o1 = peer("Org1MSP", 1, true);
+    let o2 = peer("Org2MSP", 2, true);
+    let o3 = peer("Org3MSP", 3, true);
+    let view = View::of(&[&o1, &o2, &o3], t0);
+    let mut r = registry(&me, &[&o1, &o2, &o3], t0, 1);
+    join(&mut r, &me, t0, &view, "ch", 1, &["Org1MSP", "Org2MSP"]);
+    assert!(r.next_deadline() <= t0 + Duration::from_secs(4));
+    let out = r
+        .handle(t0 + Duration::from_millis(3999), &view, Input::Tick)
+        .unwrap();
+    assert!(out.is_empty());
+    let out = r
+        .handle(t0 + Duration::from_secs(4), &view, Input::Tick)
+        .unwrap();
+    let reqs = sends(&out);
+    assert_eq!(
+        sorted(reqs.iter().map(|(to, _)| to.clone()).collect()),
+        sorted(vec![o1.pki.clone(), o2.pki.clone()])
+    );
+    for (_, sm) in &reqs {
+        assert!(!sm.is_signed());
+        let Some(Content::StateInfoPullReq(req)) = &sm.msg.content else {
+            panic!("not a pull request")
+        };
+        assert_eq!(req.channel_mac, channel_mac(&me.pki, b"ch"));
+    }
+    assert_eq!(r.counters().pull_req_sent, 2);
 }
