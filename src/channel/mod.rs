@@ -5,7 +5,8 @@
 //! - [`state_info`]: the timestamp rule, reading and signing StateInfo, the store.
 //! - `gossip_channel`: one joined channel's state.
 //! - [`registry`]: [`Channels`], every channel together: timers, acceptance, routing.
-//! - [`view`]: what the registry borrows from the node: membership and verification.
+//! - [`view`]: what the registry borrows from the node: membership and verification
+//!   ([`MapperVerifier`] over the identity mapper and the crypto contract).
 //! - [`events`]: join messages, received messages, outputs, channel peers.
 //!
 //! # Driving it
@@ -42,4 +43,4 @@ pub use error::ChannelError;
 pub use events::{AnchorPeer, ChannelPeer, JoinChannelMessage, Output, Received};
 pub use registry::{ChannelSelf, Channels, Input};
 pub use state_info::{compare_time, Freshness, StateInfoStore, StoredStateInfo};
-pub use view::{MembershipView, StateInfoVerifier};
+pub use view::{MapperVerifier, MembershipView, StateInfoVerifier};
