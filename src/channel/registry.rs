@@ -285,11 +285,6 @@ impl Channels {
             Err(invalid("empty channel name"))
         } else if msg.members.is_empty() || msg.members.iter().any(|o| o.is_empty()) {
             Err(invalid("no member orgs, or an empty org name"))
-        } else if !msg.members.contains(&self.me.org) {
-            Err(ChannelError::NotInChannel {
-                channel: channel.to_string(),
-                org: self.me.org.clone(),
-            })
         } else {
             Ok(())
         };
@@ -298,7 +293,8 @@ impl Channels {
             warn!(channel, error = %e, "join refused");
             return Err(e);
         }
-        if let Some(ch) = self.channels.get_mut(channel) {
+        // An older config is ignored whatever it says.
+        if let Some(ch) = self.channels.get(channel) {
             if msg.sequence < ch.sequence {
                 self.counters.join_stale += 1;
                 debug!(
@@ -309,6 +305,17 @@ impl Channels {
                 );
                 return Ok(());
             }
+        }
+        if !msg.members.contains(&self.me.org) {
+            let e = ChannelError::NotInChannel {
+                channel: channel.to_string(),
+                org: self.me.org.clone(),
+            };
+            self.counters.join_invalid += 1;
+            warn!(channel, error = %e, "join refused");
+            return Err(e);
+        }
+        if let Some(ch) = self.channels.get_mut(channel) {
             let dropped = ch.reconfigure(&msg);
             self.counters.reconfigured += 1;
             self.counters.revalidation_dropped += dropped as u64;

@@ -399,6 +399,75 @@ fn older_sequence_is_ignored_newer_reconfigures_and_revalidates() {
         .unwrap();
     assert_eq!(r.counters().sender_not_in_channel, 1);
     assert!(r.state_info("ch", &p2.pki).is_none());
+
+    // A newer config without our own org is refused; the current one stays.
+    me.crypto.set_channel_orgs("ch", vec!["Org2MSP".into()]);
+    let res = r.handle(
+        t0,
+        &view,
+        Input::Join {
+            channel: "ch".into(),
+            msg: join_msg(7, &["Org2MSP"]),
+        },
+    );
+    assert!(matches!(res, Err(ChannelError::NotInChannel { .. })));
+    assert_eq!(r.sequence("ch"), Some(6));
+    // An older one without our org is only stale.
+    join(&mut r, &me, t0, &view, "ch", 2, &["Org2MSP"]);
+    assert_eq!(r.counters().join_stale, 2);
+    assert_eq!(r.counters().join_invalid, 1);
+}
+
+#[test]
+fn a_failing_signer_is_counted_and_retried() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let t0 = Instant::now();
+    let me = peer("Org1MSP", 0, true);
+    let p1 = peer("Org1MSP", 1, true);
+    let view = View::of(&[&p1], t0);
+    let failures = Arc::new(AtomicU32::new(2));
+    let (c, f) = (me.crypto.clone(), failures.clone());
+    let signer = move |p: &[u8]| {
+        if f.load(Ordering::SeqCst) > 0 {
+            f.fetch_sub(1, Ordering::SeqCst);
+            return Err(CryptoError::Host("HSM offline".into()));
+        }
+        c.sign(p)
+    };
+    let mut r = Channels::new(
+        ChannelConfig::default(),
+        ChannelSelf {
+            pki_id: me.pki.clone(),
+            org: me.org.clone(),
+            endpoint: me.endpoint.clone(),
+        },
+        Box::new(signer),
+        Box::new(Verifier {
+            ids: BTreeMap::new(),
+            mcs: me.crypto.clone(),
+        }),
+        t0,
+        T0_NS,
+        1,
+    )
+    .unwrap();
+    // Creation and the immediate publish round both fail: nothing sent, no panic.
+    let out = join(&mut r, &me, t0, &view, "ch", 1, &["Org1MSP"]);
+    assert!(state_infos(&out).is_empty());
+    assert!(r.own_state_info("ch").is_none());
+    assert_eq!(r.counters().sign_failed, 2);
+    // The next round signs and publishes.
+    let out = r
+        .handle(t0 + Duration::from_secs(4), &view, Input::Tick)
+        .unwrap();
+    assert_eq!(state_infos(&out).len(), 1);
+    assert!(r.own_state_info("ch").is_some());
+}
+
+#[test]
+fn registry_can_move_to_a_driver_thread() {
+    fn is_send<T: Send>() {}
+    is_send::<Channels>();
 }
 
 #[test]
