@@ -1330,3 +1330,53 @@ fn pull_requests_go_to_channel_members_on_the_request_interval() {
     }
     assert_eq!(r.counters().pull_req_sent, 2);
 }
+
+#[test]
+fn ten_peers_converge_and_a_new_height_spreads_without_a_storm() {
+    let t0 = Instant::now();
+    let mut peers = Vec::new();
+    for i in 0..10u16 {
+        let org = if i < 5 { "Org1MSP" } else { "Org2MSP" };
+        peers.push(peer(org, i, true));
+    }
+    let mut net = Net::new(peers, t0);
+    for i in 0..10 {
+        net.join(i, "ch", &["Org1MSP", "Org2MSP"]);
+    }
+    // The first StateInfo of early joiners reached peers not yet in the channel; the
+    // pull rounds (every 4 s) carry them.
+    net.run_for(Duration::from_secs(20));
+    for i in 0..10 {
+        assert_eq!(net.peers_of(i, "ch").len(), 9, "node {i}");
+    }
+
+    let source = net.nodes[0].me.pki.clone();
+    let before = net.log.len();
+    net.input(
+        0,
+        Input::UpdateLedgerHeight {
+            channel: "ch".into(),
+            height: 42,
+        },
+    )
+    .unwrap();
+    net.run_for(Duration::from_secs(4));
+    for i in 1..10 {
+        let n = &net.nodes[i];
+        let p = n
+            .reg
+            .peers_of_channel(&n.view, "ch")
+            .into_iter()
+            .find(|p| p.pki_id == source)
+            .unwrap();
+        assert_eq!(p.ledger_height, 42, "node {i}");
+    }
+    // Each peer forwards the new StateInfo once, to at most propagatePeerNum peers.
+    let pushes = net.log[before..]
+        .iter()
+        .filter(|(_, _, sm)| {
+            matches!(&sm.msg.content, Some(Content::StateInfo(si)) if si.pki_id == source.0)
+        })
+        .count();
+    assert!(pushes <= 10 * 3, "{pushes} pushes");
+}
