@@ -132,7 +132,7 @@ impl Channels {
     }
 
     /// Feeds one event; returns the actions to perform, in order. Due timers run on every
-    /// call. Only the calls of the host (join, leave, updates) return errors; bad messages
+    /// successful call. Only the calls of the host (join, leave, updates) return errors; bad messages
     /// from the network are counted and dropped.
     pub fn handle(
         &mut self,
@@ -157,8 +157,11 @@ impl Channels {
                 Ok(())
             }
         };
+        // A refused call changes nothing; due timers wait for the next call, so no output
+        // is lost with the error.
+        res?;
         self.run_timers(now, view, &mut out);
-        res.map(|()| out)
+        Ok(out)
     }
 
     /// When the next timer is due.
