@@ -132,8 +132,8 @@ impl Channels {
     }
 
     /// Feeds one event; returns the actions to perform, in order. Due timers run on every
-    /// successful call. Only the calls of the host (join, leave, updates) return errors; bad messages
-    /// from the network are counted and dropped.
+    /// successful call. Only the calls of the host (join, leave, updates) return errors;
+    /// bad messages from the network are counted and dropped.
     pub fn handle(
         &mut self,
         now: Instant,
