@@ -12,8 +12,8 @@
 //! # Driving it
 //!
 //! - Build with [`Channels::new`] (own PKI-ID, org, external endpoint; a
-//!   [`Signer`](crate::discovery::Signer) for the own StateInfo; a [`StateInfoVerifier`] over the identity mapper and
-//!   `verify_by_channel`; the clock; an RNG seed).
+//!   [`Signer`](crate::discovery::Signer) for the own StateInfo; a [`StateInfoVerifier`]
+//!   such as [`MapperVerifier`]; the clock; an RNG seed).
 //! - Call `handle(now, &discovery, Input::Tick)` whenever [`Channels::next_deadline`] passes.
 //! - Host calls: `Input::Join`, `Leave`, `UpdateLedgerHeight`, `UpdateChaincodes`; join
 //!   outputs `AddAnchor` for discovery.
