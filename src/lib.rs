@@ -11,6 +11,7 @@
 //! - [`identity`]: the PKI-ID → identity mapper with expiration and purge.
 //! - [`comm`]: authenticated gRPC comm: the `gossip.Gossip` server, the dialer, the handshake,
 //!   TLS binding and one connection per PKI-ID.
+//! - [`channel`]: channels as a sans-IO state machine: join, StateInfo, the peers of a channel.
 //! - [`discovery`]: membership as a sans-IO state machine: alive, membership request/response,
 //!   expiration, resurrection, purge, disclosure between orgs.
 //! - [`msgstore`]: Fabric's message store: replacing rules per kind, block window, TTL expiry.
@@ -20,6 +21,7 @@
 //! - [`node`]: `GossipService`, the value that drives the state machines over comm.
 //! - [`ffi`]: the process-wide singleton and the `fg_*` C ABI.
 
+pub mod channel;
 pub mod comm;
 pub mod config;
 pub mod crypto;
