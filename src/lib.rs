@@ -20,6 +20,9 @@
 //! - [`state`]: the per-channel state provider: payload buffer, in-order commit, gap detection.
 //! - [`node`]: `GossipService`, the value that drives the state machines over comm.
 //! - [`ffi`]: the process-wide singleton and the `fg_*` C ABI.
+//!
+//! `channel`, `msgstore`, `pull`, `ledger` and `state` are complete, unit-tested machines that
+//! the node does not drive yet; wiring them in is the work of the channels issue.
 
 pub mod channel;
 pub mod comm;
