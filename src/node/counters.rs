@@ -23,6 +23,8 @@ pub struct NodeCounters {
     pub conn_rejected: AtomicU64,
     /// Message kinds this node does not handle yet, dropped.
     pub unhandled: AtomicU64,
+    /// StateInfo, StateInfo pull requests and snapshots handed to the channel registry.
+    pub channel_msgs: AtomicU64,
 }
 
 impl NodeCounters {
@@ -55,6 +57,7 @@ impl NodeCounters {
             ("mem_req_malformed", r(&self.mem_req_malformed)),
             ("conn_rejected", r(&self.conn_rejected)),
             ("unhandled", r(&self.unhandled)),
+            ("channel_msgs", r(&self.channel_msgs)),
         ]
     }
 }

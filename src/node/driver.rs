@@ -1,7 +1,9 @@
-//! The node's owner task: it feeds comm events and timers to the membership machine, carries
-//! out what the machine asks (send, probe, ping, close) and publishes the membership snapshot
-//! that `GossipService::peers` reads without blocking.
+//! The node's owner task: it feeds comm events, host commands and timers to the membership
+//! machine and the channel registry, carries out what they ask (send, probe, ping, close,
+//! add an anchor peer) and publishes the snapshots that `GossipService::peers` and
+//! `peers_of_channel` read without blocking.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -9,13 +11,17 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use super::alive_check::verify_alive;
+use super::channel_info::ChannelPeerInfo;
+use super::command::Command;
 use super::counters::NodeCounters;
 use super::{PeerInfo, PeerState};
+use crate::channel::{self, ChannelCounters, ChannelError, Channels, Received};
 use crate::comm::{Comm, CommEvent, ConnectionInfo, ReceivedMessage, RemotePeer};
+use crate::crypto::ed25519::Ed25519Crypto;
 use crate::crypto::CryptoContext;
 use crate::discovery::{Discovery, Input, Liveness, Output, VerifiedAlive};
 use crate::identity::IdentityMapper;
-use crate::message::is_tag_legal;
+use crate::message::{is_tag_legal, SignedGossipMessage};
 use crate::proto::gossip::gossip_message::Content;
 
 /// The longest the driver sleeps between ticks, so a late `next_deadline` never stalls it.
@@ -23,9 +29,22 @@ const MAX_TICK: Duration = Duration::from_millis(250);
 /// How stale the published view may get for changes that are not up/dead/purge events.
 const VIEW_REFRESH: Duration = Duration::from_millis(200);
 
+/// What the channel queries read: the peers of every joined channel and the registry's
+/// counters, as of the last publish.
+#[derive(Debug, Default, Clone)]
+pub(super) struct ChannelSnapshot {
+    pub peers: BTreeMap<String, Vec<ChannelPeerInfo>>,
+    pub counters: ChannelCounters,
+}
+
 /// Everything the owner task holds.
 pub(super) struct Driver {
     pub discovery: Discovery,
+    pub channels: Channels,
+    /// The built-in crypto, told each channel's member orgs for `verify_by_channel`; `None`
+    /// with host crypto, which applies its own channel policy.
+    pub builtin: Option<Arc<Ed25519Crypto>>,
+    pub channel_view: Arc<RwLock<ChannelSnapshot>>,
     pub comm: Comm,
     pub crypto: CryptoContext,
     pub mapper: Arc<IdentityMapper>,
@@ -43,6 +62,7 @@ impl Driver {
         mut self,
         initial: Vec<Input>,
         mut events: mpsc::Receiver<CommEvent>,
+        mut commands: mpsc::Receiver<Command>,
         mut stop: watch::Receiver<bool>,
     ) {
         self.step(Input::Tick);
@@ -53,19 +73,111 @@ impl Driver {
             let deadline = self
                 .discovery
                 .next_deadline()
+                .min(self.channels.next_deadline())
                 .min(Instant::now() + MAX_TICK);
             tokio::select! {
                 biased;
                 _ = stop.changed() => break,
+                Some(cmd) = commands.recv() => self.on_command(cmd),
                 ev = events.recv() => match ev {
                     Some(ev) => self.on_comm_event(ev),
                     None => break,
                 },
                 Some(input) = self.results_rx.recv() => self.step(input),
-                _ = tokio::time::sleep_until(deadline.into()) => self.step(Input::Tick),
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    self.step(Input::Tick);
+                    // A refused call is the only error; a tick is never refused.
+                    let _ = self.channel_step(channel::Input::Tick);
+                }
             }
         }
-        debug!("membership driver stopped");
+        debug!("node driver stopped");
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::JoinChannel {
+                channel,
+                msg,
+                reply,
+            } => {
+                let res = self.channel_step(channel::Input::Join {
+                    channel: channel.clone(),
+                    msg,
+                });
+                // The effective member orgs (an older sequence was ignored) drive the
+                // built-in readers policy of the channel.
+                if let (Some(ed), Some(orgs)) = (&self.builtin, self.channels.member_orgs(&channel))
+                {
+                    ed.set_channel_orgs(&channel, orgs);
+                }
+                self.publish_channels();
+                let _ = reply.send(res);
+            }
+            Command::LeaveChannel { channel, reply } => {
+                let res = self.channel_step(channel::Input::Leave { channel });
+                self.publish_channels();
+                let _ = reply.send(res);
+            }
+            Command::UpdateLedgerHeight {
+                channel,
+                height,
+                reply,
+            } => {
+                let _ = reply.send(
+                    self.channel_step(channel::Input::UpdateLedgerHeight { channel, height }),
+                );
+            }
+            Command::UpdateChaincodes {
+                channel,
+                chaincodes,
+                reply,
+            } => {
+                let _ = reply.send(self.channel_step(channel::Input::UpdateChaincodes {
+                    channel,
+                    chaincodes,
+                }));
+            }
+        }
+    }
+
+    /// Feeds one input to the channel registry and carries out its outputs.
+    fn channel_step(&mut self, input: channel::Input) -> Result<(), ChannelError> {
+        let now = Instant::now();
+        let outputs = self.channels.handle(now, &self.discovery, input)?;
+        for out in outputs {
+            match out {
+                channel::Output::Send { to, envelope } => self.comm.send(
+                    envelope,
+                    &RemotePeer {
+                        endpoint: to.endpoint,
+                        pki_id: to.pki_id,
+                    },
+                ),
+                channel::Output::AddAnchor { endpoint, org } => {
+                    self.step(Input::AddAnchor { endpoint, org })
+                }
+            }
+        }
+        self.refresh_views(now, false);
+        Ok(())
+    }
+
+    fn on_channel_message(&mut self, m: ReceivedMessage) {
+        let Some(from_org) = self.crypto.advisor.org_by_peer_identity(&m.conn.identity) else {
+            NodeCounters::inc(&self.counters.conn_rejected);
+            return;
+        };
+        let received = Received {
+            from: m.conn.pki_id.clone(),
+            from_org,
+            message: SignedGossipMessage {
+                envelope: m.envelope,
+                msg: m.msg,
+            },
+        };
+        // Bad messages are counted by the registry and never refused as a call.
+        let _ = self.channel_step(channel::Input::Message(Box::new(received)));
     }
 
     fn on_comm_event(&mut self, ev: CommEvent) {
@@ -77,8 +189,25 @@ impl Driver {
             }
             CommEvent::Disconnected(pki_id) => self.step(Input::Disconnected { pki_id }),
             CommEvent::Message(m) => {
-                if let Some(input) = self.on_message(m) {
-                    self.step(input);
+                if is_tag_legal(&m.msg).is_err() {
+                    NodeCounters::inc(&self.counters.illegal_tag);
+                    debug!(peer = %m.conn.pki_id, "message with an illegal tag dropped");
+                    return;
+                }
+                match m.msg.content {
+                    Some(
+                        Content::StateInfo(_)
+                        | Content::StateInfoPullReq(_)
+                        | Content::StateSnapshot(_),
+                    ) => {
+                        NodeCounters::inc(&self.counters.channel_msgs);
+                        self.on_channel_message(m)
+                    }
+                    _ => {
+                        if let Some(input) = self.on_message(m) {
+                            self.step(input);
+                        }
+                    }
                 }
             }
         }
@@ -106,11 +235,6 @@ impl Driver {
     }
 
     fn on_message(&self, m: ReceivedMessage) -> Option<Input> {
-        if is_tag_legal(&m.msg).is_err() {
-            NodeCounters::inc(&self.counters.illegal_tag);
-            debug!(peer = %m.conn.pki_id, "message with an illegal tag dropped");
-            return None;
-        }
         let from = m.conn.pki_id.clone();
         match m.msg.content {
             Some(Content::AliveMsg(_)) => {
@@ -191,12 +315,40 @@ impl Driver {
                 debug!(peer = %pki_id, "unused identity purged");
             }
         }
-        // Up/dead/purge publish at once; other updates (a newer alive with another
-        // endpoint) are picked up by the periodic refresh.
-        if changed || now >= self.next_view_refresh {
+        self.refresh_views(now, changed);
+    }
+
+    /// Up/dead/purge publish at once; other updates (a newer alive with another endpoint,
+    /// StateInfo received) are picked up by the periodic refresh.
+    fn refresh_views(&mut self, now: Instant, membership_changed: bool) {
+        if membership_changed || now >= self.next_view_refresh {
             self.next_view_refresh = now + VIEW_REFRESH;
             self.publish_view();
+            self.publish_channels();
         }
+    }
+
+    /// Publishes the peers of every joined channel and the registry counters.
+    pub fn publish_channels(&self) {
+        let peers = self
+            .channels
+            .channel_names()
+            .into_iter()
+            .map(|name| {
+                let list = self
+                    .channels
+                    .peers_of_channel(&self.discovery, &name)
+                    .iter()
+                    .map(ChannelPeerInfo::from)
+                    .collect();
+                (name, list)
+            })
+            .collect();
+        let snapshot = ChannelSnapshot {
+            peers,
+            counters: self.channels.counters(),
+        };
+        *self.channel_view.write().unwrap_or_else(|e| e.into_inner()) = snapshot;
     }
 
     /// Returns whether membership changed.

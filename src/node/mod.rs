@@ -1,9 +1,16 @@
-//! `GossipService`: one gossip peer. It owns comm and the membership machine and runs them on
-//! the caller's Tokio runtime. Everything is a plain value: a test can run many services in one
-//! process; the process-wide singleton lives only in the FFI layer.
+//! `GossipService`: one gossip peer. It owns comm, the membership machine and the channel
+//! registry and runs them on the caller's Tokio runtime. Everything is a plain value: a test
+//! can run many services in one process; the process-wide singleton lives only in the FFI
+//! layer.
+//!
+//! One owner task (`driver`) holds the machines. Host calls that change state reach it as
+//! commands with a oneshot reply (`command`); queries read snapshots it publishes, so they
+//! never wait on the network.
 
 mod alive_check;
 mod builtin;
+mod channel_info;
+mod command;
 mod counters;
 mod driver;
 
@@ -13,20 +20,27 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::info;
 
 pub use alive_check::{verify_alive, AliveReject};
 pub use builtin::builtin_crypto;
+pub use channel_info::{ChaincodeInfo, ChannelPeerInfo};
 pub use counters::NodeCounters;
 
+use crate::channel::{
+    ChannelConfig, ChannelCounters, ChannelError, ChannelSelf, Channels, JoinChannelMessage,
+    MapperVerifier,
+};
 use crate::comm::{Comm, CommConfig, CommMetricsSnapshot, TlsIdentity};
 use crate::config::Config;
+use crate::crypto::ed25519::Ed25519Crypto;
 use crate::crypto::CryptoContext;
 use crate::discovery::{Discovery, DiscoveryConfig, Input, SelfInfo};
 use crate::identity::IdentityMapper;
-use driver::Driver;
+use command::Command;
+use driver::{ChannelSnapshot, Driver};
 
 /// Why the service could not start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +53,17 @@ pub enum NodeError {
     Crypto(String),
     #[error("comm: {0}")]
     Comm(String),
+}
+
+/// Why a channel call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChannelCallError {
+    /// The registry refused the call (bad join message, unknown or left channel).
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    /// The service is stopped or stopping.
+    #[error("the gossip service is stopped")]
+    Stopped,
 }
 
 /// Liveness of a member as reported to hosts.
@@ -68,6 +93,8 @@ pub struct GossipService {
     crypto: CryptoContext,
     self_info: PeerInfo,
     view: Arc<RwLock<Vec<PeerInfo>>>,
+    channel_view: Arc<RwLock<ChannelSnapshot>>,
+    commands: mpsc::Sender<Command>,
     counters: Arc<NodeCounters>,
     stop_tx: watch::Sender<bool>,
     driver: Mutex<Option<JoinHandle<()>>>,
@@ -75,8 +102,34 @@ pub struct GossipService {
 }
 
 impl GossipService {
-    /// Binds the listener and starts every task on the current Tokio runtime.
+    /// Binds the listener and starts every task on the current Tokio runtime, with host
+    /// crypto (which applies its own channel policy in `verify_by_channel`).
     pub async fn start(config: Config, crypto: CryptoContext) -> Result<GossipService, NodeError> {
+        Self::start_inner(config, crypto, None).await
+    }
+
+    /// Starts with the built-in Ed25519 crypto of the configuration
+    /// ([`builtin_crypto`]); joined channels set its channel member orgs.
+    pub async fn start_builtin(config: Config) -> Result<GossipService, NodeError> {
+        let (ed, ctx) = builtin_crypto(&config)?;
+        Self::start_inner(config, ctx, Some(ed)).await
+    }
+
+    /// Like [`start`](Self::start) with crypto from [`builtin_crypto`]: `builtin` is told
+    /// the member orgs of each joined channel.
+    pub async fn start_with_builtin(
+        config: Config,
+        builtin: Arc<Ed25519Crypto>,
+    ) -> Result<GossipService, NodeError> {
+        let ctx = builtin.context();
+        Self::start_inner(config, ctx, Some(builtin)).await
+    }
+
+    async fn start_inner(
+        config: Config,
+        crypto: CryptoContext,
+        builtin: Option<Arc<Ed25519Crypto>>,
+    ) -> Result<GossipService, NodeError> {
         let listen_addr = resolve(&config.peer.listen_address).await?;
         let tls = if config.peer.tls.enabled {
             let tls = match (&config.peer.tls.cert_file, &config.peer.tls.key_file) {
@@ -128,6 +181,8 @@ impl GossipService {
         let inc_num = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
+        let seed =
+            inc_num ^ u64::from_le_bytes(crypto.self_pki_id.0[..8].try_into().unwrap_or([0; 8]));
         let discovery = Discovery::new(
             discovery_config(&config),
             me,
@@ -135,7 +190,7 @@ impl GossipService {
             signer,
             now,
             inc_num,
-            inc_num ^ u64::from_le_bytes(crypto.self_pki_id.0[..8].try_into().unwrap_or([0; 8])),
+            seed,
         )
         .map_err(|e| NodeError::Config(e.to_string()))?;
         // Fed through the driver so the probes they cause are carried out.
@@ -148,18 +203,44 @@ impl GossipService {
                 org: a.mspid.clone(),
             })
             .collect();
-        let mapper = IdentityMapper::new(crypto.mcs.clone(), &crypto.self_identity)
-            .map_err(|e| NodeError::Crypto(e.to_string()))?;
+        let mapper = Arc::new(
+            IdentityMapper::new(crypto.mcs.clone(), &crypto.self_identity)
+                .map_err(|e| NodeError::Crypto(e.to_string()))?,
+        );
+        let mcs = crypto.mcs.clone();
+        let channels = Channels::new(
+            ChannelConfig::from_gossip(g),
+            ChannelSelf {
+                pki_id: crypto.self_pki_id.clone(),
+                org: crypto.self_org.clone(),
+                endpoint: external_endpoint.clone(),
+            },
+            Box::new(move |payload: &[u8]| mcs.sign(payload)),
+            Box::new(MapperVerifier {
+                mapper: mapper.clone(),
+                mcs: crypto.mcs.clone(),
+                advisor: crypto.advisor.clone(),
+            }),
+            now,
+            inc_num,
+            seed.rotate_left(17),
+        )
+        .map_err(|e| NodeError::Config(e.to_string()))?;
 
         let view = Arc::new(RwLock::new(Vec::new()));
+        let channel_view = Arc::new(RwLock::new(ChannelSnapshot::default()));
         let counters = Arc::new(NodeCounters::default());
         let (results_tx, results_rx) = mpsc::channel(256);
+        let (commands_tx, commands_rx) = mpsc::channel(64);
         let (stop_tx, stop_rx) = watch::channel(false);
         let driver = Driver {
             discovery,
+            channels,
+            builtin,
+            channel_view: channel_view.clone(),
             comm: comm.clone(),
             crypto: crypto.clone(),
-            mapper: Arc::new(mapper),
+            mapper,
             counters: counters.clone(),
             view: view.clone(),
             results_tx,
@@ -167,7 +248,7 @@ impl GossipService {
             next_purge: now,
             next_view_refresh: now,
         };
-        let handle = tokio::spawn(driver.run(initial, events, stop_rx));
+        let handle = tokio::spawn(driver.run(initial, events, commands_rx, stop_rx));
         info!(pki_id = %crypto.self_pki_id, org = %crypto.self_org, listen = %bound,
               endpoint = %internal_endpoint, "gossip service started");
         Ok(GossipService {
@@ -181,6 +262,8 @@ impl GossipService {
             },
             crypto,
             view,
+            channel_view,
+            commands: commands_tx,
             counters,
             stop_tx,
             driver: Mutex::new(Some(handle)),
@@ -191,6 +274,93 @@ impl GossipService {
     /// The membership view (self excluded); a snapshot, never blocks on the network.
     pub fn peers(&self) -> Vec<PeerInfo> {
         self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Joins `channel`, or reconfigures it when `msg.sequence` is newer (an older one is
+    /// ignored). Anchor peers are handed to membership, the own StateInfo is published.
+    pub async fn join_channel(
+        &self,
+        channel: &str,
+        msg: JoinChannelMessage,
+    ) -> Result<(), ChannelCallError> {
+        self.call(|reply| Command::JoinChannel {
+            channel: channel.to_string(),
+            msg,
+            reply,
+        })
+        .await
+    }
+
+    /// Leaves `channel`: publishes `left_channel` and stops the channel's work.
+    pub async fn leave_channel(&self, channel: &str) -> Result<(), ChannelCallError> {
+        self.call(|reply| Command::LeaveChannel {
+            channel: channel.to_string(),
+            reply,
+        })
+        .await
+    }
+
+    /// The ledger of `channel` reached `height`; published with the next StateInfo round.
+    pub async fn update_ledger_height(
+        &self,
+        channel: &str,
+        height: u64,
+    ) -> Result<(), ChannelCallError> {
+        self.call(|reply| Command::UpdateLedgerHeight {
+            channel: channel.to_string(),
+            height,
+            reply,
+        })
+        .await
+    }
+
+    /// The chaincodes installed on `channel`; published at once.
+    pub async fn update_chaincodes(
+        &self,
+        channel: &str,
+        chaincodes: &[ChaincodeInfo],
+    ) -> Result<(), ChannelCallError> {
+        let chaincodes = chaincodes.iter().map(Into::into).collect();
+        self.call(|reply| Command::UpdateChaincodes {
+            channel: channel.to_string(),
+            chaincodes,
+            reply,
+        })
+        .await
+    }
+
+    /// The alive peers of a joined channel with their StateInfo (self excluded); empty
+    /// after leaving it; `None` for a channel never joined. A snapshot, never blocks on
+    /// the network.
+    pub fn peers_of_channel(&self, channel: &str) -> Option<Vec<ChannelPeerInfo>> {
+        self.channel_view
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .peers
+            .get(channel)
+            .cloned()
+    }
+
+    /// The channel registry's counters, as of the last snapshot.
+    pub fn channel_counters(&self) -> ChannelCounters {
+        self.channel_view
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .counters
+            .clone()
+    }
+
+    async fn call(
+        &self,
+        command: impl FnOnce(command::Reply) -> Command,
+    ) -> Result<(), ChannelCallError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(command(tx))
+            .await
+            .map_err(|_| ChannelCallError::Stopped)?;
+        rx.await.map_err(|_| ChannelCallError::Stopped)??;
+        Ok(())
     }
 
     /// This peer: PKI-ID, the endpoints it announces, org.

@@ -1,0 +1,32 @@
+//! Host calls that change the owner task's state travel as commands over an mpsc channel,
+//! each with a oneshot for its result; the task stays the only owner of the machines.
+
+use tokio::sync::oneshot;
+
+use crate::channel::{ChannelError, JoinChannelMessage};
+use crate::proto::gossip::Chaincode;
+
+pub(super) type Reply = oneshot::Sender<Result<(), ChannelError>>;
+
+/// A host call for the owner task.
+pub(super) enum Command {
+    JoinChannel {
+        channel: String,
+        msg: JoinChannelMessage,
+        reply: Reply,
+    },
+    LeaveChannel {
+        channel: String,
+        reply: Reply,
+    },
+    UpdateLedgerHeight {
+        channel: String,
+        height: u64,
+        reply: Reply,
+    },
+    UpdateChaincodes {
+        channel: String,
+        chaincodes: Vec<Chaincode>,
+        reply: Reply,
+    },
+}
