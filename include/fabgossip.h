@@ -345,6 +345,81 @@ const char *fg_version(void);
 void fg_bytes_free(struct fg_bytes *bytes);
 
 /**
+ * Joins `channel` (or reconfigures it when the sequence is newer; an older one is
+ * ignored). `join_json`: `{"sequence":N,"members":["Org1MSP",...],"anchor_peers":
+ * [{"org":"Org1MSP","host":"peer0","port":7051},...]}` (`anchor_peers` optional). Anchor
+ * peers are dialed and never purged from membership.
+ *
+ * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL/empty/non-UTF-8 arguments, bad
+ * JSON, no members, own org not a member), `FG_STATUS_NOT_INITIALIZED`,
+ * `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`.
+ *
+ * # Safety
+ * `channel` points to `channel_len` readable bytes, `join_json` to `join_len`.
+ */
+fg_status fg_join_channel(const char *channel,
+                          size_t channel_len,
+                          const char *join_json,
+                          size_t join_len);
+
+/**
+ * Leaves `channel`: publishes `left_channel` and stops its work; `fg_peers_of_channel`
+ * then reports no peers. Leaving twice is OK.
+ *
+ * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG`, `FG_STATUS_NOT_FOUND` (never joined),
+ * `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or
+ * `FG_STATUS_PANIC`.
+ *
+ * # Safety
+ * `channel` points to `channel_len` readable bytes.
+ */
+fg_status fg_leave_channel(const char *channel, size_t channel_len);
+
+/**
+ * Sets the ledger height this peer publishes for `channel` (sent with the next StateInfo
+ * round).
+ *
+ * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG`, `FG_STATUS_NOT_FOUND` (never joined or
+ * left), `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or
+ * `FG_STATUS_PANIC`.
+ *
+ * # Safety
+ * `channel` points to `channel_len` readable bytes.
+ */
+fg_status fg_update_ledger_height(const char *channel, size_t channel_len, uint64_t height);
+
+/**
+ * Sets the chaincodes this peer publishes for `channel` (sent at once).
+ * `chaincodes_json`: `[{"name":"mycc","version":"1.0"},...]`.
+ *
+ * Returns the statuses of `fg_update_ledger_height`; `FG_STATUS_INVALID_ARG` also for bad
+ * JSON.
+ *
+ * # Safety
+ * `channel` points to `channel_len` readable bytes, `chaincodes_json` to `json_len`.
+ */
+fg_status fg_update_chaincodes(const char *channel,
+                               size_t channel_len,
+                               const char *chaincodes_json,
+                               size_t json_len);
+
+/**
+ * Writes the alive peers of `channel` (self excluded) to `*out_json` as a JSON array of
+ * `{"pki_id","endpoint","internal_endpoint","org","ledger_height","chaincodes":[{"name",
+ * "version"}],"left_channel"}`; an empty array after leaving the channel. Never blocks on
+ * the network. Free the result with `fg_bytes_free`.
+ *
+ * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG`, `FG_STATUS_NOT_FOUND` (never joined),
+ * `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_REENTRANT`, `FG_STATUS_INTERNAL` or
+ * `FG_STATUS_PANIC`.
+ *
+ * # Safety
+ * `channel` points to `channel_len` readable bytes; `out_json` is NULL or points to a
+ * writable `fg_bytes`.
+ */
+fg_status fg_peers_of_channel(const char *channel, size_t channel_len, struct fg_bytes *out_json);
+
+/**
  * Sends the library's log lines at `max_level` and more severe (`FG_LOG_ERROR`..
  * `FG_LOG_TRACE`) to `cb`, replacing any previous callback. `cb == NULL` or
  * `max_level == FG_LOG_OFF` turns logging off. When this returns, the previous callback is

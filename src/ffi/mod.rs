@@ -12,12 +12,15 @@
 //!
 //! Files: [`status`], [`bytes`], [`panic`], [`reentry`], [`callbacks`] (host crypto
 //! table), [`log`] (tracing → host), [`service`] (the singleton and its calls),
+//! [`channel`] (join, leave, heights, chaincodes, peers of a channel), `wait` (a host
+//! thread waits for the owner task),
 //! [`counters`] (refusals and caught panics), `sigpipe` (library threads block SIGPIPE).
 
 #![allow(non_camel_case_types)]
 
 pub mod bytes;
 pub mod callbacks;
+pub mod channel;
 pub mod counters;
 pub mod log;
 pub mod panic;
@@ -25,6 +28,7 @@ pub mod reentry;
 pub mod service;
 mod sigpipe;
 pub mod status;
+mod wait;
 
 use std::ffi::c_char;
 

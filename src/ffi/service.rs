@@ -36,7 +36,7 @@ fn lock<T>(m: &'static Mutex<T>) -> MutexGuard<'static, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn current() -> Option<Arc<GossipService>> {
+pub(crate) fn current() -> Option<Arc<GossipService>> {
     lock(&RUNNING).clone()
 }
 
@@ -114,16 +114,22 @@ fn init(config_text: &[u8], host: Option<Arc<HostCrypto>>) -> Result<(), InitErr
         ));
     }
     let config = Config::parse(text).map_err(|e| InitError(FG_STATUS_CONFIG, e.to_string()))?;
-    let crypto = match &host {
-        Some(h) => host_crypto(h)?,
-        None => builtin_crypto(&config)
-            .map(|(_, ctx)| ctx)
-            .map_err(|e| InitError(node_status(&e), e.to_string()))?,
+    // The built-in crypto is kept by the service: joined channels set its member orgs.
+    let (crypto, builtin) = match &host {
+        Some(h) => (Some(host_crypto(h)?), None),
+        None => {
+            let (ed, _) =
+                builtin_crypto(&config).map_err(|e| InitError(node_status(&e), e.to_string()))?;
+            (None, Some(ed))
+        }
     };
     let runtime = build_runtime()?;
-    let service = runtime
-        .block_on(GossipService::start(config, crypto))
-        .map_err(|e| InitError(node_status(&e), e.to_string()))?;
+    let started = match (crypto, builtin) {
+        (Some(crypto), _) => runtime.block_on(GossipService::start(config, crypto)),
+        (None, Some(ed)) => runtime.block_on(GossipService::start_with_builtin(config, ed)),
+        (None, None) => Err(NodeError::Crypto("no crypto was chosen".into())),
+    };
+    let service = started.map_err(|e| InitError(node_status(&e), e.to_string()))?;
     let service = Arc::new(service);
     *lock(&RUNNING) = Some(service.clone());
     *lifecycle = Some(Running {
@@ -482,6 +488,88 @@ mod tests {
         v
     }
 
+    /// The channel calls against the running singleton (no other peer).
+    unsafe fn channel_calls() {
+        use crate::ffi::channel::*;
+        let ch = b"mychannel";
+        let call_join = |json: &[u8]| {
+            fg_join_channel(
+                ch.as_ptr().cast(),
+                ch.len(),
+                json.as_ptr().cast(),
+                json.len(),
+            )
+        };
+        let peers_of = |name: &[u8]| {
+            let mut out = fg_bytes {
+                ptr: std::ptr::null_mut(),
+                len: 0,
+            };
+            let st = fg_peers_of_channel(name.as_ptr().cast(), name.len(), &mut out);
+            let text = if out.ptr.is_null() {
+                None
+            } else {
+                Some(
+                    String::from_utf8_lossy(std::slice::from_raw_parts(out.ptr, out.len))
+                        .into_owned(),
+                )
+            };
+            fg_bytes_free(&mut out);
+            (st, text)
+        };
+        assert_eq!(peers_of(ch), (FG_STATUS_NOT_FOUND, None));
+        assert_eq!(
+            fg_update_ledger_height(ch.as_ptr().cast(), ch.len(), 5),
+            FG_STATUS_NOT_FOUND
+        );
+        // Bad JSON, unknown keys, own org missing, NULL arguments: refused.
+        assert_eq!(call_join(b"{"), FG_STATUS_INVALID_ARG);
+        assert_eq!(
+            call_join(br#"{"sequence":1,"members":["Org1MSP"],"extra":1}"#),
+            FG_STATUS_INVALID_ARG
+        );
+        assert_eq!(
+            call_join(br#"{"sequence":1,"members":["Org2MSP"]}"#),
+            FG_STATUS_INVALID_ARG
+        );
+        assert_eq!(
+            fg_join_channel(std::ptr::null(), 3, b"{}".as_ptr().cast(), 2),
+            FG_STATUS_INVALID_ARG
+        );
+        assert_eq!(peers_of(ch).0, FG_STATUS_NOT_FOUND);
+        let join = br#"{"sequence":1,"members":["Org1MSP","Org2MSP"],"anchor_peers":[{"org":"Org2MSP","host":"127.0.0.1","port":1}]}"#;
+        assert_eq!(call_join(join), FG_STATUS_OK);
+        assert_eq!(peers_of(ch), (FG_STATUS_OK, Some("[]".to_string())));
+        assert_eq!(
+            fg_peers_of_channel(ch.as_ptr().cast(), ch.len(), std::ptr::null_mut()),
+            FG_STATUS_INVALID_ARG
+        );
+        assert_eq!(
+            fg_update_ledger_height(ch.as_ptr().cast(), ch.len(), 5),
+            FG_STATUS_OK
+        );
+        let cc = br#"[{"name":"mycc","version":"1.0"}]"#;
+        assert_eq!(
+            fg_update_chaincodes(ch.as_ptr().cast(), ch.len(), cc.as_ptr().cast(), cc.len()),
+            FG_STATUS_OK
+        );
+        assert_eq!(
+            fg_update_chaincodes(ch.as_ptr().cast(), ch.len(), b"[1]".as_ptr().cast(), 3),
+            FG_STATUS_INVALID_ARG
+        );
+        assert_eq!(fg_leave_channel(ch.as_ptr().cast(), ch.len()), FG_STATUS_OK);
+        assert_eq!(fg_leave_channel(ch.as_ptr().cast(), ch.len()), FG_STATUS_OK);
+        assert_eq!(peers_of(ch), (FG_STATUS_OK, Some("[]".to_string())));
+        assert_eq!(
+            fg_update_ledger_height(ch.as_ptr().cast(), ch.len(), 6),
+            FG_STATUS_NOT_FOUND
+        );
+        assert_eq!(
+            fg_leave_channel(b"x".as_ptr().cast(), 1),
+            FG_STATUS_NOT_FOUND
+        );
+    }
+
     #[test]
     fn runtime_threads_block_sigpipe() {
         let Ok(rt) = build_runtime() else {
@@ -514,9 +602,21 @@ mod tests {
                 FG_STATUS_INVALID_ARG
             );
 
+            let join = br#"{"sequence":1,"members":["Org1MSP"]}"#;
+            assert_eq!(
+                crate::ffi::channel::fg_join_channel(
+                    b"ch".as_ptr().cast(),
+                    2,
+                    join.as_ptr().cast(),
+                    join.len()
+                ),
+                FG_STATUS_NOT_INITIALIZED
+            );
+
             let h = new_host();
             let (st, detail) = init_with(&h);
             assert_eq!(st, FG_STATUS_OK, "{detail}");
+            channel_calls();
             let me = self_json();
             let mut d = <sha2::Sha256 as sha2::Digest>::new();
             sha2::Digest::update(&mut d, b"Org1MSP");

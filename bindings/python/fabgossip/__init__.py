@@ -3,6 +3,9 @@
     import fabgossip
     fabgossip.init(config_text, log=lambda level, target, msg: print(level, target, msg))
     print(fabgossip.self_info(), fabgossip.peers())
+    fabgossip.join_channel("mychannel", {"sequence": 1, "members": ["Org1MSP"]})
+    fabgossip.update_ledger_height("mychannel", 10)
+    print(fabgossip.peers_of_channel("mychannel"))
     fabgossip.shutdown()
 """
 
@@ -10,7 +13,8 @@ import ctypes
 import json
 
 from . import _lib
-from .errors import FabgossipError, check, error_for  # noqa: F401  (re-exported)
+from .errors import (FabgossipError, InvalidArgError, NotFoundError,  # noqa: F401  (re-exported)
+                     NotInitializedError, check, error_for)
 from .host import CallbackTable, HostCrypto  # noqa: F401
 
 LOG_OFF, LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE = range(6)
@@ -92,3 +96,45 @@ def peers():
 def self_info():
     """This peer: dict with pki_id, endpoint (as bound), internal_endpoint, org, state."""
     return _json_call(_lib.lib.fg_self)
+
+
+def _arg(value):
+    """(buffer, length) for a str/bytes argument; the buffer must outlive the call."""
+    data = value.encode() if isinstance(value, str) else bytes(value)
+    return ctypes.create_string_buffer(data, len(data)), len(data)
+
+
+def join_channel(channel, join):
+    """Joins ``channel`` (or reconfigures it with a newer sequence). ``join``: dict or JSON
+    text ``{"sequence": N, "members": ["Org1MSP", ...], "anchor_peers": [{"org", "host",
+    "port"}, ...]}``."""
+    ch, ch_len = _arg(channel)
+    js, js_len = _arg(join if isinstance(join, (str, bytes)) else json.dumps(join))
+    check(_lib.lib.fg_join_channel(ch, ch_len, js, js_len))
+
+
+def leave_channel(channel):
+    """Leaves ``channel``: the others see it gone, it sees no channel peers."""
+    ch, ch_len = _arg(channel)
+    check(_lib.lib.fg_leave_channel(ch, ch_len))
+
+
+def update_ledger_height(channel, height):
+    """Publishes this peer's ledger height on ``channel``."""
+    ch, ch_len = _arg(channel)
+    check(_lib.lib.fg_update_ledger_height(ch, ch_len, height))
+
+
+def update_chaincodes(channel, chaincodes):
+    """Publishes the chaincodes of ``channel``: list of ``{"name", "version"}``."""
+    ch, ch_len = _arg(channel)
+    js, js_len = _arg(json.dumps(chaincodes))
+    check(_lib.lib.fg_update_chaincodes(ch, ch_len, js, js_len))
+
+
+def peers_of_channel(channel):
+    """The alive peers of a joined channel (self excluded): list of dicts with pki_id,
+    endpoint, internal_endpoint, org, ledger_height, chaincodes, left_channel. Raises
+    :class:`NotFoundError` for a channel never joined."""
+    ch, ch_len = _arg(channel)
+    return _json_call(lambda out: _lib.lib.fg_peers_of_channel(ch, ch_len, out))

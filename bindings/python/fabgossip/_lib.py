@@ -78,6 +78,11 @@ _SIGNATURES = {
     "fg_peers": ([POINTER(fg_bytes)], fg_status),
     "fg_self": ([POINTER(fg_bytes)], fg_status),
     "fg_set_log_callback": ([LOG_FN, c_void_p, c_int32], fg_status),
+    "fg_join_channel": ([c_void_p, c_size_t, c_void_p, c_size_t], fg_status),
+    "fg_leave_channel": ([c_void_p, c_size_t], fg_status),
+    "fg_update_ledger_height": ([c_void_p, c_size_t, c_uint64], fg_status),
+    "fg_update_chaincodes": ([c_void_p, c_size_t, c_void_p, c_size_t], fg_status),
+    "fg_peers_of_channel": ([c_void_p, c_size_t, POINTER(fg_bytes)], fg_status),
 }
 for _name, (_args, _res) in _SIGNATURES.items():
     _fn = getattr(lib, _name)

@@ -2,7 +2,9 @@
 
 Speaks the peer process protocol shared with the C example peer and the Fabric-node
 program: JSON lines on stdout (``ready`` or ``error`` first), plain-word commands on stdin
-(``peers``, ``stats``, ``shutdown``; EOF means shutdown). ``FABGOSSIP_LOG=<level>``
+(``peers``, ``stats``, ``shutdown``; EOF means shutdown; and the channel commands
+``join <channel> <json>``, ``leave <channel>``, ``height <channel> <n>``,
+``channel_peers <channel>``). ``FABGOSSIP_LOG=<level>``
 (error/warn/info/debug/trace) copies library log lines to stderr.
 """
 
@@ -32,6 +34,34 @@ def rss_kb():
     return 0
 
 
+def channel_command(line):
+    """``join <channel> <json>`` → ``joined``; ``leave <channel>`` → ``left``;
+    ``height <channel> <n>`` → ``height``; ``channel_peers <channel>`` → ``channel_peers``.
+    A refused call answers ``error``."""
+    parts = line.split(None, 2)
+    word = parts[0]
+    try:
+        if word == "join" and len(parts) == 3:
+            fabgossip.join_channel(parts[1], parts[2])
+            emit({"event": "joined", "channel": parts[1]})
+        elif word == "leave" and len(parts) == 2:
+            fabgossip.leave_channel(parts[1])
+            emit({"event": "left", "channel": parts[1]})
+        elif word == "height" and len(parts) == 3 and parts[2].isdigit():
+            fabgossip.update_ledger_height(parts[1], int(parts[2]))
+            emit({"event": "height", "channel": parts[1], "height": int(parts[2])})
+        elif word == "channel_peers" and len(parts) == 2:
+            emit({"event": "channel_peers", "channel": parts[1],
+                  "peers": fabgossip.peers_of_channel(parts[1])})
+        else:
+            emit({"event": "error", "message": f"bad command: {line}"})
+    except fabgossip.FabgossipError as e:
+        emit({"event": "error", "message": f"{word}: {e}"})
+
+
+_CHANNEL_COMMANDS = ("join", "leave", "height", "channel_peers")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="fabgossip.peer")
     ap.add_argument("--config", required=True, help="peer config file (YAML or JSON)")
@@ -53,7 +83,9 @@ def main(argv=None):
     try:
         for line in sys.stdin:
             word = line.strip()
-            if word == "peers":
+            if word.split(" ", 1)[0] in _CHANNEL_COMMANDS:
+                channel_command(word)
+            elif word == "peers":
                 emit({"event": "peers", "peers": fabgossip.peers()})
             elif word == "stats":
                 t = os.times()

@@ -2,7 +2,8 @@
 
 Every peer program of this project (`python3 -m fabgossip.peer`, the C peer, the Fabric node of
 the interop harness) prints JSON lines on stdout (`ready` first) and takes the words `peers`,
-`stats` and `shutdown` on stdin. `PeerProcess` starts one and talks to it; tests, the demo and the
+`stats` and `shutdown` on stdin (the Python peer also takes the channel commands `join`,
+`leave`, `height` and `channel_peers`). `PeerProcess` starts one and talks to it; tests, the demo and the
 benchmarks all use it, so they drive every kind of peer the same way.
 """
 
@@ -86,6 +87,20 @@ class PeerProcess:
 
     def stats(self):
         return self.command("stats", "stats")
+
+    def join(self, channel, join):
+        """``join``: dict (sent as JSON) or JSON text."""
+        text = join if isinstance(join, str) else json.dumps(join, separators=(",", ":"))
+        return self.command(f"join {channel} {text}", "joined")
+
+    def leave(self, channel):
+        return self.command(f"leave {channel}", "left")
+
+    def set_height(self, channel, height):
+        return self.command(f"height {channel} {int(height)}", "height")
+
+    def channel_peers(self, channel):
+        return self.command(f"channel_peers {channel}", "channel_peers")["peers"]
 
     def kill(self):
         if self.proc.poll() is None:
