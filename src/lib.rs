@@ -13,6 +13,8 @@
 //!   TLS binding and one connection per PKI-ID.
 //! - [`discovery`]: membership as a sans-IO state machine: alive, membership request/response,
 //!   expiration, resurrection, purge, disclosure between orgs.
+//! - [`push`]: the push emitter and its routing as a sans-IO machine: batching, fan-out
+//!   (Fabric's or adaptive), per-kind target rules.
 //! - [`node`]: `GossipService`, the value that drives the state machines over comm.
 //! - [`ffi`]: the process-wide singleton and the `fg_*` C ABI.
 
@@ -25,4 +27,5 @@ pub mod identity;
 pub mod message;
 pub mod node;
 pub mod proto;
+pub mod push;
 pub mod types;

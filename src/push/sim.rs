@@ -1,0 +1,1 @@
+//! A many-peer simulation of block push (written next).
