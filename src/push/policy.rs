@@ -16,10 +16,20 @@
 //!   got the block from it), so with consistent views the ring alone reaches every peer and
 //!   the few the random part misses are picked up one or two hops later.
 //!
-//! The simulation in `push::sim` (1000 peers, `cargo test --lib push::sim -- --nocapture`)
-//! measures it: Fabric's fan-out 3 leaves ~5 % of peers unreached by push; the adaptive
-//! policy reaches 100 % in 5–7 hops at 9 messages per peer per block (3× Fabric's cost, paid
-//! only in block pushes, to remove the pull wait from the tail latency).
+//! The simulation in `push::sim` (1000 peers of one org and channel, forward on first
+//! receipt, 1–5 ms per message, 10 ms batching; `cargo test --lib push::sim -- --nocapture`)
+//! measures, over 3 seeds × 8 blocks:
+//!
+//! | rule                         | reached  | hops max / mean | messages/peer/block | last peer |
+//! |------------------------------|----------|-----------------|---------------------|-----------|
+//! | Fabric, fan-out 3            | 94.2 %   | 13 / 6.0        | 2.8                 | ~170 ms   |
+//! | random fan-out 9, no ring    | 99.99 %, 22 of 24 blocks complete | 5 / 3.4 | 9.0 | ~67 ms |
+//! | adaptive (⌈ln n⌉ + 2, ring)  | 100 %    | 5 / 3.4         | 9.0                 | ~66 ms    |
+//!
+//! So the ln n term buys the hop count (log_fanout n) and most of the coverage, the ring
+//! successor closes the rest at no extra message, and the cost is 3× Fabric's block
+//! messages, paid to take the 4 s pull wait out of the tail latency. Pull stays the
+//! safety net for peers whose views disagree or whose links fail.
 
 /// Which block fan-out rule push follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
