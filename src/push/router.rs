@@ -139,13 +139,12 @@ pub fn route<R: Rng + ?Sized>(
             let pool = candidates(snap, exclude, Some(&originator), |p| {
                 may_forward(my_org, origin_org, &member.endpoint, &p.org, &p.endpoint)
             });
-            let (full, stripped): (Vec<_>, Vec<_>) =
-                pick(pool, params.propagate_peer_num, rng)
-                    .into_iter()
-                    .partition(|t| {
-                        let org = snap.lookup(&t.pki_id).map(|(o, _)| o).unwrap_or_default();
-                        keeps_secret(my_org, org)
-                    });
+            let (full, stripped): (Vec<_>, Vec<_>) = pick(pool, params.propagate_peer_num, rng)
+                .into_iter()
+                .partition(|t| {
+                    let org = snap.lookup(&t.pki_id).map(|(o, _)| o).unwrap_or_default();
+                    keeps_secret(my_org, org)
+                });
             Ok(Route {
                 kind: RouteKind::Alive,
                 full,

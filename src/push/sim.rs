@@ -57,14 +57,16 @@ impl Net {
         let view: Vec<RoutePeer> = pkis
             .iter()
             .enumerate()
-            .map(|(i, p)| RoutePeer {
-                pki_id: p.clone(),
-                org: "Org1MSP".into(),
-                endpoint: format!("peer{i}:7051"),
-                internal_endpoint: String::new(),
-                channels: Default::default(),
-            }
-            .in_channel(CH, true))
+            .map(|(i, p)| {
+                RoutePeer {
+                    pki_id: p.clone(),
+                    org: "Org1MSP".into(),
+                    endpoint: format!("peer{i}:7051"),
+                    internal_endpoint: String::new(),
+                    channels: Default::default(),
+                }
+                .in_channel(CH, true)
+            })
             .collect();
         let locals = pkis
             .iter()
@@ -79,7 +81,12 @@ impl Net {
         let emitters = (0..PEERS)
             .map(|i| PushEmitter::new(cfg.clone(), seed ^ (i as u64 + 1) << 16).unwrap())
             .collect();
-        let index = pkis.iter().cloned().enumerate().map(|(i, p)| (p, i)).collect();
+        let index = pkis
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, p)| (p, i))
+            .collect();
         Net {
             t0: Instant::now(),
             emitters,
@@ -108,10 +115,14 @@ impl Net {
         let start = seq * 1_000_000;
         hop[leader] = Some(0);
         first_us[leader] = start;
-        let mut pending = vec![(leader, start, Input::Add {
-            msg: block.clone(),
-            exclude: Vec::new(),
-        })];
+        let mut pending = vec![(
+            leader,
+            start,
+            Input::Add {
+                msg: block.clone(),
+                exclude: Vec::new(),
+            },
+        )];
         loop {
             for (peer, now_us, input) in pending.drain(..) {
                 let now = self.at(now_us);
@@ -123,10 +134,14 @@ impl Net {
                         let delay = self.rng.gen_range(1_000..=5_000);
                         messages += 1;
                         order += 1;
-                        queue.push(Reverse((now_us + delay, order, Kind::Deliver {
-                            from: peer,
-                            to: dest,
-                        })));
+                        queue.push(Reverse((
+                            now_us + delay,
+                            order,
+                            Kind::Deliver {
+                                from: peer,
+                                to: dest,
+                            },
+                        )));
                     }
                 }
                 if let Some(d) = self.emitters[peer].next_deadline() {
@@ -154,10 +169,14 @@ impl Net {
                     }
                     hop[to] = Some(hop[from].expect("senders have the block") + 1);
                     first_us[to] = now_us;
-                    pending.push((to, now_us, Input::Add {
-                        msg: block.clone(),
-                        exclude: vec![self.locals[from].pki_id.clone()],
-                    }));
+                    pending.push((
+                        to,
+                        now_us,
+                        Input::Add {
+                            msg: block.clone(),
+                            exclude: vec![self.locals[from].pki_id.clone()],
+                        },
+                    ));
                 }
             }
         }
@@ -237,7 +256,10 @@ fn fabric_fanout_three_misses_some_peers() {
         fractions.push(s.reached_fraction);
     }
     let mean = fractions.iter().sum::<f64>() / fractions.len() as f64;
-    println!("push sim Fabric fan-out 3: mean miss {:.2} %", (1.0 - mean) * 100.0);
+    println!(
+        "push sim Fabric fan-out 3: mean miss {:.2} %",
+        (1.0 - mean) * 100.0
+    );
     // Infect-and-die at fan-out 3 reaches r with r = 1 − e^(−3r): r ≈ 0.94.
     assert!((0.90..0.97).contains(&mean), "reached {mean}");
 }

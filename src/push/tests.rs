@@ -328,9 +328,25 @@ fn blocks_stay_in_my_org_and_channel() {
 fn block_fanout_follows_the_policy() {
     let me = me();
     let peers = eligible(100);
-    let fab = route_of(&block(1), &[], &me, &peers, params(3, PushPolicy::Fabric), 1).unwrap();
+    let fab = route_of(
+        &block(1),
+        &[],
+        &me,
+        &peers,
+        params(3, PushPolicy::Fabric),
+        1,
+    )
+    .unwrap();
     assert_eq!(fab.full.len(), 3);
-    let ada = route_of(&block(1), &[], &me, &peers, params(3, PushPolicy::Adaptive), 1).unwrap();
+    let ada = route_of(
+        &block(1),
+        &[],
+        &me,
+        &peers,
+        params(3, PushPolicy::Adaptive),
+        1,
+    )
+    .unwrap();
     // ⌈ln 100⌉ + 2 = 7, all distinct, the first the ring successor of "me".
     assert_eq!(ada.full.len(), 7);
     assert_eq!(names(&ada.full).len(), 7);
@@ -417,7 +433,15 @@ fn leadership_goes_to_every_eligible_peer_but_the_originator() {
     let mut peers = mixed_view();
     peers.extend(eligible(10).into_iter().skip(4));
     let msg = SignedGossipMessage::unsigned(leadership_msg(CH, &pki("a002"), ts(), true));
-    let r = route_of(&msg, &["a007"], &me, &peers, params(3, PushPolicy::Fabric), 1).unwrap();
+    let r = route_of(
+        &msg,
+        &["a007"],
+        &me,
+        &peers,
+        params(3, PushPolicy::Fabric),
+        1,
+    )
+    .unwrap();
     assert_eq!(r.kind, RouteKind::Leadership);
     let want: BTreeSet<String> = (0..10)
         .filter(|i| *i != 2 && *i != 7)
@@ -465,8 +489,15 @@ fn state_info_of_a_peer_with_external_endpoint_goes_to_channel_members() {
     let want: BTreeSet<String> = ["a1", "a2", "b1", "a-int"].map(String::from).into();
     assert_eq!(names(&r.full), want, "no C, no originator, no sender");
     // Our own StateInfo (we have an external endpoint) too.
-    let own = route_of(&state_info("me", CH), &[], &me, &peers, params(10, PushPolicy::Fabric), 1)
-        .unwrap();
+    let own = route_of(
+        &state_info("me", CH),
+        &[],
+        &me,
+        &peers,
+        params(10, PushPolicy::Fabric),
+        1,
+    )
+    .unwrap();
     assert!(names(&own.full).contains("b1"));
     assert!(!names(&own.full).contains("me"));
 }
@@ -504,8 +535,15 @@ fn state_info_without_external_endpoint_stays_in_my_org() {
 fn state_info_fanout_is_propagate_peer_num() {
     let me = me();
     let peers = eligible(30);
-    let r = route_of(&state_info("me", CH), &[], &me, &peers, params(3, PushPolicy::Adaptive), 4)
-        .unwrap();
+    let r = route_of(
+        &state_info("me", CH),
+        &[],
+        &me,
+        &peers,
+        params(3, PushPolicy::Adaptive),
+        4,
+    )
+    .unwrap();
     assert_eq!(r.full.len(), 3);
 }
 
@@ -541,7 +579,11 @@ fn alive_of_my_org_goes_where_it_may_be_disclosed() {
     let full: BTreeSet<String> = ["a1", "a2", "a-hidden"].map(String::from).into();
     let stripped: BTreeSet<String> = ["b1", "c1", "b-orig"].map(String::from).into();
     assert_eq!(names(&r.full), full);
-    assert_eq!(names(&r.stripped), stripped, "foreign peers need an external endpoint");
+    assert_eq!(
+        names(&r.stripped),
+        stripped,
+        "foreign peers need an external endpoint"
+    );
     // Without an external endpoint it stays in my org.
     let r = route_of(&alive_of("a-hidden", ""), &[], &me, &peers, p, 1).unwrap();
     let full: BTreeSet<String> = ["a1", "a2", "a-orig"].map(String::from).into();
@@ -554,10 +596,25 @@ fn foreign_alive_goes_to_my_org_or_its_own_and_never_without_endpoint() {
     let me = me();
     let peers = alive_view();
     let p = params(10, PushPolicy::Fabric);
-    let r = route_of(&alive_of("b-orig", "b-orig:7051"), &["b1"], &me, &peers, p, 1).unwrap();
+    let r = route_of(
+        &alive_of("b-orig", "b-orig:7051"),
+        &["b1"],
+        &me,
+        &peers,
+        p,
+        1,
+    )
+    .unwrap();
     let full: BTreeSet<String> = ["a1", "a-orig"].map(String::from).into();
-    assert_eq!(names(&r.full), full, "no A peer without an external endpoint");
-    assert!(r.stripped.is_empty(), "b1 is the sender, b2 has no endpoint, no C");
+    assert_eq!(
+        names(&r.full),
+        full,
+        "no A peer without an external endpoint"
+    );
+    assert!(
+        r.stripped.is_empty(),
+        "b1 is the sender, b2 has no endpoint, no C"
+    );
     // An alive of an org we cannot tell goes nowhere.
     let r = route_of(&alive_of("stranger", "x:1"), &[], &me, &peers, p, 1).unwrap();
     assert!(r.is_empty());
@@ -584,7 +641,10 @@ fn alive_secret_is_stripped_for_other_orgs_only() {
             assert!(envelope.secret_envelope.is_none());
             assert_eq!(envelope.payload, alive.envelope.payload);
         } else {
-            assert_eq!(**envelope, alive.envelope, "same-org peers get the original");
+            assert_eq!(
+                **envelope, alive.envelope,
+                "same-org peers get the original"
+            );
         }
     }
     assert_eq!(e.counters().secret_stripped, 3);
@@ -594,13 +654,17 @@ fn alive_secret_is_stripped_for_other_orgs_only() {
 fn org_restricted_messages_stay_in_my_org() {
     let me = me();
     let peers = alive_view();
-    let msg = SignedGossipMessage::unsigned(new_msg(
-        Tag::OrgOnly,
-        &[],
-        0,
-        Content::Empty(Empty {}),
-    ));
-    let r = route_of(&msg, &["a1"], &me, &peers, params(10, PushPolicy::Fabric), 1).unwrap();
+    let msg =
+        SignedGossipMessage::unsigned(new_msg(Tag::OrgOnly, &[], 0, Content::Empty(Empty {})));
+    let r = route_of(
+        &msg,
+        &["a1"],
+        &me,
+        &peers,
+        params(10, PushPolicy::Fabric),
+        1,
+    )
+    .unwrap();
     assert_eq!(r.kind, RouteKind::Org);
     let want: BTreeSet<String> = ["a2", "a-orig", "a-hidden"].map(String::from).into();
     assert_eq!(names(&r.full), want);
@@ -632,8 +696,15 @@ fn never_to_originator_or_sender_whatever_the_seed() {
     ];
     for (msg, originator) in &msgs {
         for seed in 0..40 {
-            let r = route_of(msg, &["a2"], &me, &peers, params(3, PushPolicy::Adaptive), seed)
-                .unwrap();
+            let r = route_of(
+                msg,
+                &["a2"],
+                &me,
+                &peers,
+                params(3, PushPolicy::Adaptive),
+                seed,
+            )
+            .unwrap();
             let all: HashSet<_> = names(&r.full).union(&names(&r.stripped)).cloned().collect();
             assert!(!all.contains(*originator));
             assert!(!all.contains("a2"));
