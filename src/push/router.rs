@@ -139,17 +139,19 @@ pub fn route<R: Rng + ?Sized>(
             let pool = candidates(snap, exclude, Some(&originator), |p| {
                 may_forward(my_org, origin_org, &member.endpoint, &p.org, &p.endpoint)
             });
-            let (full, stripped): (Vec<_>, Vec<_>) = pick(pool, params.propagate_peer_num, rng)
-                .into_iter()
-                .partition(|t| {
-                    let org = snap.lookup(&t.pki_id).map(|(o, _)| o).unwrap_or_default();
-                    keeps_secret(my_org, org)
-                });
-            Ok(Route {
+            let mut route = Route {
                 kind: RouteKind::Alive,
-                full,
-                stripped,
-            })
+                full: Vec::new(),
+                stripped: Vec::new(),
+            };
+            for p in pool.choose_multiple(rng, params.propagate_peer_num) {
+                if keeps_secret(my_org, &p.org) {
+                    route.full.push(p.target());
+                } else {
+                    route.stripped.push(p.target());
+                }
+            }
+            Ok(route)
         }
         // Requests, responses and pull rounds go to one peer, never through push.
         Content::MemReq(_)

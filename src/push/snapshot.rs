@@ -60,7 +60,8 @@ impl RoutePeer {
         self.channels.get(channel).copied().unwrap_or(false)
     }
 
-    /// Where to send: the internal endpoint when known, else the external one.
+    /// Where to send: the internal endpoint when known (discovery keeps it for peers of my
+    /// org only), else the external one.
     pub fn target(&self) -> RemoteTarget {
         let endpoint = if self.internal_endpoint.is_empty() {
             &self.endpoint

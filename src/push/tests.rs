@@ -140,6 +140,16 @@ fn flushes_after_burst_latency() {
 }
 
 #[test]
+fn idle_emitter_has_no_deadline_and_sends_nothing() {
+    let (me, peers) = (me(), eligible(5));
+    let snap = RoutingSnapshot::new(&me, &peers);
+    let mut e = emitter(fabric_cfg());
+    assert_eq!(e.next_deadline(), None);
+    assert!(e.handle(Instant::now(), Input::Tick, snap).is_empty());
+    assert_eq!(e.counters(), &PushCounters::default());
+}
+
+#[test]
 fn flushes_when_burst_size_is_reached() {
     let (me, peers) = (me(), eligible(5));
     let snap = RoutingSnapshot::new(&me, &peers);
