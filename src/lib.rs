@@ -13,8 +13,7 @@
 //!   TLS binding and one connection per PKI-ID.
 //! - [`discovery`]: membership as a sans-IO state machine: alive, membership request/response,
 //!   expiration, resurrection, purge, disclosure between orgs.
-//! - [`push`]: the push emitter and its routing as a sans-IO machine: batching, fan-out
-//!   (Fabric's or adaptive), per-kind target rules.
+//! - [`push`]: the push emitter and its routing, sans-IO (batching, Fabric's or adaptive fan-out).
 //! - [`node`]: `GossipService`, the value that drives the state machines over comm.
 //! - [`ffi`]: the process-wide singleton and the `fg_*` C ABI.
 
