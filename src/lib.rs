@@ -15,13 +15,14 @@
 //! - [`discovery`]: membership as a sans-IO state machine: alive, membership request/response,
 //!   expiration, resurrection, purge, disclosure between orgs.
 //! - [`msgstore`]: Fabric's message store: replacing rules per kind, block window, TTL expiry.
+//! - [`push`]: the push emitter and its routing, sans-IO (batching, Fabric's or adaptive fan-out).
 //! - [`pull`]: Fabric's pull engine (hello, digest, request, update) as a sans-IO machine.
 //! - [`ledger`]: the `Ledger` contract and the embedded append-only file ledger per channel.
 //! - [`state`]: the per-channel state provider: payload buffer, in-order commit, gap detection.
 //! - [`node`]: `GossipService`, the value that drives the state machines over comm.
 //! - [`ffi`]: the process-wide singleton and the `fg_*` C ABI.
 //!
-//! `channel`, `msgstore`, `pull`, `ledger` and `state` are complete, unit-tested machines that
+//! `channel`, `msgstore`, `push`, `pull`, `ledger` and `state` are complete, unit-tested machines that
 //! the node does not drive yet; wiring them in is the work of the channels issue.
 
 pub mod channel;
@@ -37,5 +38,6 @@ pub mod msgstore;
 pub mod node;
 pub mod proto;
 pub mod pull;
+pub mod push;
 pub mod state;
 pub mod types;
