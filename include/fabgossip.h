@@ -323,6 +323,12 @@ typedef struct fg_callbacks {
  */
 #define FG_STATUS_CALLBACK_FAILED 14
 
+/**
+ * The library cannot take this now (e.g. a block too far ahead of the ledger height);
+ * offer it again later.
+ */
+#define FG_STATUS_BUSY 15
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

@@ -65,6 +65,9 @@ fn call_status(call: &str, channel: &str, res: Result<(), ChannelCallError>) -> 
             ChannelError::UnknownChannel(_) | ChannelError::LeftChannel(_),
         ) => FG_STATUS_NOT_FOUND,
         ChannelCallError::Channel(_) => counters::invalid_arg(),
+        ChannelCallError::Ledger(_) => FG_STATUS_IO,
+        ChannelCallError::InvalidBlock(_) => FG_STATUS_CRYPTO,
+        ChannelCallError::TooFarAhead { .. } => FG_STATUS_BUSY,
     }
 }
 

@@ -3,10 +3,11 @@
 
 use tokio::sync::oneshot;
 
-use crate::channel::{ChannelError, JoinChannelMessage};
+use super::ChannelCallError;
+use crate::channel::JoinChannelMessage;
 use crate::proto::gossip::Chaincode;
 
-pub(super) type Reply = oneshot::Sender<Result<(), ChannelError>>;
+pub(super) type Reply = oneshot::Sender<Result<(), ChannelCallError>>;
 
 /// A host call for the owner task.
 pub(super) enum Command {
@@ -27,6 +28,13 @@ pub(super) enum Command {
     UpdateChaincodes {
         channel: String,
         chaincodes: Vec<Chaincode>,
+        reply: Reply,
+    },
+    /// A block the host obtained (`fg_add_payload`): verify, commit in order, gossip.
+    AddPayload {
+        channel: String,
+        seq: u64,
+        block: Vec<u8>,
         reply: Reply,
     },
 }

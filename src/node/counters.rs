@@ -25,6 +25,8 @@ pub struct NodeCounters {
     pub unhandled: AtomicU64,
     /// StateInfo, StateInfo pull requests and snapshots handed to the channel registry.
     pub channel_msgs: AtomicU64,
+    /// Block and block pull messages naming a channel this peer has not joined.
+    pub block_unknown_channel: AtomicU64,
 }
 
 impl NodeCounters {
@@ -58,6 +60,7 @@ impl NodeCounters {
             ("conn_rejected", r(&self.conn_rejected)),
             ("unhandled", r(&self.unhandled)),
             ("channel_msgs", r(&self.channel_msgs)),
+            ("block_unknown_channel", r(&self.block_unknown_channel)),
         ]
     }
 }

@@ -3,7 +3,8 @@
 //! add an anchor peer) and publishes the snapshots that `GossipService::peers` and
 //! `peers_of_channel` read without blocking.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -11,18 +12,25 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use super::alive_check::verify_alive;
+use super::blocks::{ChannelBlockStats, ChannelBlocks};
 use super::channel_info::ChannelPeerInfo;
 use super::command::Command;
 use super::counters::NodeCounters;
-use super::{PeerInfo, PeerState};
-use crate::channel::{self, ChannelCounters, ChannelError, Channels, Received};
+use super::{ChannelCallError, PeerInfo, PeerState};
+use crate::channel::{self, ChannelCounters, ChannelError, Channels, JoinChannelMessage, Received};
 use crate::comm::{Comm, CommEvent, ConnectionInfo, ReceivedMessage, RemotePeer};
+use crate::config::GossipConfig;
 use crate::crypto::ed25519::Ed25519Crypto;
 use crate::crypto::CryptoContext;
 use crate::discovery::{Discovery, Input, Liveness, Output, VerifiedAlive};
 use crate::identity::IdentityMapper;
-use crate::message::{is_tag_legal, SignedGossipMessage};
+use crate::message::{data_msg, is_tag_legal, SignedGossipMessage};
 use crate::proto::gossip::gossip_message::Content;
+use crate::proto::gossip::PullMsgType;
+use crate::pull::pull_input;
+use crate::push::{LocalPeer, PushEmitter, RoutePeer, RoutingSnapshot};
+use crate::state::{self, commit_to_ledger, BlockVerifier, Rejected, Source};
+use crate::types::PkiId;
 
 /// The longest the driver sleeps between ticks, so a late `next_deadline` never stalls it.
 const MAX_TICK: Duration = Duration::from_millis(250);
@@ -35,7 +43,12 @@ const VIEW_REFRESH: Duration = Duration::from_millis(200);
 pub(super) struct ChannelSnapshot {
     pub peers: BTreeMap<String, Vec<ChannelPeerInfo>>,
     pub counters: ChannelCounters,
+    /// Ledger height and block counters of each joined channel.
+    pub blocks: BTreeMap<String, ChannelBlockStats>,
 }
+
+/// A ledger commit's report, from the blocking thread that ran it.
+pub(super) type CommitReport = (String, state::Input);
 
 /// Everything the owner task holds.
 pub(super) struct Driver {
@@ -45,6 +58,18 @@ pub(super) struct Driver {
     /// with host crypto, which applies its own channel policy.
     pub builtin: Option<Arc<Ed25519Crypto>>,
     pub channel_view: Arc<RwLock<ChannelSnapshot>>,
+    /// Per joined (not left) channel: state provider, block store, block pull, ledger.
+    pub blocks: BTreeMap<String, ChannelBlocks>,
+    pub push: PushEmitter,
+    pub gossip_cfg: GossipConfig,
+    /// `peer.fileSystemPath`: channel ledgers live under it.
+    pub data_dir: PathBuf,
+    pub block_verifier: Arc<dyn BlockVerifier>,
+    /// This peer's external endpoint, for push routing.
+    pub self_endpoint: String,
+    pub commit_tx: mpsc::Sender<CommitReport>,
+    pub commit_rx: mpsc::Receiver<CommitReport>,
+    pub seed: u64,
     pub comm: Comm,
     pub crypto: CryptoContext,
     pub mapper: Arc<IdentityMapper>,
@@ -70,11 +95,17 @@ impl Driver {
             self.step(input);
         }
         loop {
-            let deadline = self
+            let mut deadline = self
                 .discovery
                 .next_deadline()
                 .min(self.channels.next_deadline())
                 .min(Instant::now() + MAX_TICK);
+            for b in self.blocks.values() {
+                deadline = deadline.min(b.next_deadline());
+            }
+            if let Some(d) = self.push.next_deadline() {
+                deadline = deadline.min(d);
+            }
             tokio::select! {
                 biased;
                 _ = stop.changed() => break,
@@ -84,10 +115,12 @@ impl Driver {
                     None => break,
                 },
                 Some(input) = self.results_rx.recv() => self.step(input),
+                Some((ch, report)) = self.commit_rx.recv() => self.on_commit_report(&ch, report),
                 _ = tokio::time::sleep_until(deadline.into()) => {
                     self.step(Input::Tick);
                     // A refused call is the only error; a tick is never refused.
                     let _ = self.channel_step(channel::Input::Tick);
+                    self.blocks_tick();
                 }
             }
         }
@@ -101,10 +134,7 @@ impl Driver {
                 msg,
                 reply,
             } => {
-                let res = self.channel_step(channel::Input::Join {
-                    channel: channel.clone(),
-                    msg,
-                });
+                let res = self.join(channel.clone(), msg);
                 // The effective member orgs (an older sequence was ignored) drive the
                 // built-in readers policy of the channel.
                 if let (Some(ed), Some(orgs)) = (&self.builtin, self.channels.member_orgs(&channel))
@@ -115,8 +145,23 @@ impl Driver {
                 let _ = reply.send(res);
             }
             Command::LeaveChannel { channel, reply } => {
-                let res = self.channel_step(channel::Input::Leave { channel });
+                let res = self.channel_step(channel::Input::Leave {
+                    channel: channel.clone(),
+                });
+                if res.is_ok() {
+                    // The channel's block work stops; its ledger file is closed.
+                    self.blocks.remove(&channel);
+                }
                 self.publish_channels();
+                let _ = reply.send(res.map_err(Into::into));
+            }
+            Command::AddPayload {
+                channel,
+                seq,
+                block,
+                reply,
+            } => {
+                let res = self.add_payload(&channel, seq, block);
                 let _ = reply.send(res);
             }
             Command::UpdateLedgerHeight {
@@ -125,7 +170,8 @@ impl Driver {
                 reply,
             } => {
                 let _ = reply.send(
-                    self.channel_step(channel::Input::UpdateLedgerHeight { channel, height }),
+                    self.channel_step(channel::Input::UpdateLedgerHeight { channel, height })
+                        .map_err(Into::into),
                 );
             }
             Command::UpdateChaincodes {
@@ -133,10 +179,13 @@ impl Driver {
                 chaincodes,
                 reply,
             } => {
-                let _ = reply.send(self.channel_step(channel::Input::UpdateChaincodes {
-                    channel,
-                    chaincodes,
-                }));
+                let _ = reply.send(
+                    self.channel_step(channel::Input::UpdateChaincodes {
+                        channel,
+                        chaincodes,
+                    })
+                    .map_err(Into::into),
+                );
             }
         }
     }
@@ -161,6 +210,397 @@ impl Driver {
         }
         self.refresh_views(now, false);
         Ok(())
+    }
+
+    /// Joins (or reconfigures) a channel; on first join its ledger is opened, and the own
+    /// StateInfo carries the ledger height.
+    fn join(&mut self, channel: String, msg: JoinChannelMessage) -> Result<(), ChannelCallError> {
+        let opened = if self.blocks.contains_key(&channel) || self.channels.is_joined(&channel) {
+            None
+        } else {
+            // Blocking file I/O on the owner task: a join is a rare host call.
+            let seed = self.seed ^ self.blocks.len() as u64;
+            Some(
+                ChannelBlocks::open(
+                    &channel,
+                    &self.data_dir,
+                    &self.gossip_cfg,
+                    self.block_verifier.clone(),
+                    Instant::now(),
+                    seed,
+                )
+                .map_err(ChannelCallError::Ledger)?,
+            )
+        };
+        self.channel_step(channel::Input::Join {
+            channel: channel.clone(),
+            msg,
+        })?;
+        if let Some(b) = opened {
+            let height = b.height();
+            self.blocks.insert(channel.clone(), b);
+            if height > 0 {
+                self.channel_step(channel::Input::UpdateLedgerHeight {
+                    channel: channel.clone(),
+                    height,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A block from the host: verified, buffered, committed in order and pushed to the org.
+    fn add_payload(
+        &mut self,
+        channel: &str,
+        seq: u64,
+        block: Vec<u8>,
+    ) -> Result<(), ChannelCallError> {
+        let now = Instant::now();
+        let Some(b) = self.blocks.get_mut(channel) else {
+            return Err(ChannelError::UnknownChannel(channel.to_string()).into());
+        };
+        let msg = SignedGossipMessage::unsigned(data_msg(channel.as_bytes(), seq, block));
+        let mut out = Vec::new();
+        let res = b.accept(now, msg, Source::Deliverer, false, &mut out);
+        let res = match res {
+            Ok(Some(new)) => {
+                b.counters.forwarded += 1;
+                self.push_block(now, new.msg, Vec::new());
+                Ok(())
+            }
+            // Already held: adding a block twice is harmless.
+            Ok(None) => Ok(()),
+            Err(Rejected::TooFarAhead { seq, height, .. }) => {
+                Err(ChannelCallError::TooFarAhead { seq, height })
+            }
+            Err(e) => Err(ChannelCallError::InvalidBlock(e.to_string())),
+        };
+        self.execute_state(channel, out);
+        res
+    }
+
+    /// A pushed block: taken when new and valid, then pushed on (never back to the sender).
+    fn on_block_message(&mut self, m: ReceivedMessage) {
+        let now = Instant::now();
+        let from = m.conn.pki_id.clone();
+        let Some((channel, org_ok)) = self.channel_of(&m, false) else {
+            NodeCounters::inc(&self.counters.block_unknown_channel);
+            return;
+        };
+        let Some(b) = self.blocks.get_mut(&channel) else {
+            return;
+        };
+        b.counters.pushed_in += 1;
+        if !org_ok {
+            b.counters.refused += 1;
+            return;
+        }
+        let msg = SignedGossipMessage {
+            envelope: m.envelope,
+            msg: m.msg,
+        };
+        let mut out = Vec::new();
+        if let Ok(Some(new)) = b.accept(now, msg, Source::Gossip, false, &mut out) {
+            b.counters.forwarded += 1;
+            self.push_block(now, new.msg, vec![from]);
+        }
+        self.execute_state(&channel, out);
+    }
+
+    /// A block pull message (hello, digest, request, update) from a peer of our org.
+    fn on_pull_message(&mut self, m: ReceivedMessage) {
+        let now = Instant::now();
+        let Some((channel, org_ok)) = self.channel_of(&m, true) else {
+            NodeCounters::inc(&self.counters.block_unknown_channel);
+            return;
+        };
+        let Some(b) = self.blocks.get_mut(&channel) else {
+            return;
+        };
+        if !org_ok {
+            b.counters.refused += 1;
+            return;
+        }
+        let input = match pull_input(
+            m.conn.pki_id.clone(),
+            &m.msg,
+            PullMsgType::BlockMsg,
+            channel.as_bytes(),
+        ) {
+            Ok(input) => input,
+            Err(e) => {
+                // Identity pull is not served yet; other mismatches are malformed.
+                debug!(peer = %m.conn.pki_id, error = %e, "pull message dropped");
+                NodeCounters::inc(&self.counters.unhandled);
+                return;
+            }
+        };
+        let out = b.pull_input(now, input);
+        self.execute_pull(&channel, out);
+    }
+
+    /// The joined channel a block or pull message names, and whether its sender may send
+    /// it: an org of the channel for blocks, our own org for block pull.
+    fn channel_of(&self, m: &ReceivedMessage, own_org_only: bool) -> Option<(String, bool)> {
+        let channel = std::str::from_utf8(&m.msg.channel).ok()?;
+        if !self.blocks.contains_key(channel) {
+            return None;
+        }
+        let org = self.crypto.advisor.org_by_peer_identity(&m.conn.identity);
+        let ok = org.is_some_and(|o| {
+            if own_org_only {
+                o == self.crypto.self_org
+            } else {
+                self.channels.is_org_in_channel(channel, &o)
+            }
+        });
+        Some((channel.to_string(), ok))
+    }
+
+    fn push_block(&mut self, now: Instant, msg: SignedGossipMessage, exclude: Vec<PkiId>) {
+        let (me, peers) = self.routing_view();
+        let out = self.push.handle(
+            now,
+            crate::push::Input::Add { msg, exclude },
+            RoutingSnapshot::new(&me, &peers),
+        );
+        self.execute_push(out);
+    }
+
+    /// This peer and the alive members as push routing sees them: per joined channel,
+    /// whether the member's org is in it and whether its StateInfo (not left) is held.
+    fn routing_view(&self) -> (LocalPeer, Vec<RoutePeer>) {
+        let names: Vec<&String> = self.blocks.keys().collect();
+        let me = LocalPeer {
+            pki_id: self.crypto.self_pki_id.clone(),
+            org: self.crypto.self_org.clone(),
+            endpoint: self.self_endpoint.clone(),
+            channels: names
+                .iter()
+                .map(|n| n.as_bytes().to_vec())
+                .collect::<BTreeSet<_>>(),
+        };
+        let peers = self
+            .discovery
+            .alive_members()
+            .iter()
+            .map(|m| {
+                let mut p = RoutePeer::from_member(m);
+                for name in &names {
+                    if self.channels.is_org_in_channel(name, &m.org) {
+                        let has_state_info = self
+                            .channels
+                            .state_info(name, &m.pki_id)
+                            .is_some_and(|si| !si.fields.properties.left_channel);
+                        p = p.in_channel(name.as_bytes(), has_state_info);
+                    }
+                }
+                p
+            })
+            .collect();
+        (me, peers)
+    }
+
+    fn execute_push(&self, out: Vec<crate::push::Output>) {
+        for crate::push::Output::Send { to, envelope } in out {
+            for t in to {
+                self.comm.send(
+                    (*envelope).clone(),
+                    &RemotePeer {
+                        endpoint: t.endpoint,
+                        pki_id: t.pki_id,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Carries out the state provider's outputs for `channel`.
+    fn execute_state(&mut self, channel: &str, out: Vec<state::Output>) {
+        for o in out {
+            match o {
+                state::Output::Commit {
+                    seq,
+                    block,
+                    private_data,
+                } => {
+                    let Some(b) = self.blocks.get(channel) else {
+                        return;
+                    };
+                    let ledger = b.ledger.clone();
+                    let tx = self.commit_tx.clone();
+                    let ch = channel.to_string();
+                    // Ledger I/O (fsync) stays off the async workers.
+                    tokio::task::spawn_blocking(move || {
+                        let report = {
+                            let mut l = ledger.lock().unwrap_or_else(|e| e.into_inner());
+                            commit_to_ledger(&mut **l, seq, &block, &private_data)
+                        };
+                        let _ = tx.blocking_send((ch, report));
+                    });
+                }
+                // New blocks were pushed when the block store took them, with their
+                // original envelope; the provider's forward request is met already.
+                state::Output::Forward { .. } => {}
+                state::Output::PullGap { from, to } => {
+                    let now = Instant::now();
+                    let peers = self.org_channel_peers(channel);
+                    let Some(b) = self.blocks.get_mut(channel) else {
+                        return;
+                    };
+                    let hint = ChannelBlocks::gap_digests(from, to);
+                    debug!(channel, from, to, "pulling missing blocks now");
+                    let out = b.pull_input(now, crate::pull::Input::PullNow { peers, hint });
+                    self.execute_pull(channel, out);
+                }
+            }
+        }
+    }
+
+    /// Carries out the block pull engine's outputs for `channel`.
+    fn execute_pull(&mut self, channel: &str, out: Vec<crate::pull::Output>) {
+        let now = Instant::now();
+        for o in out {
+            match o {
+                crate::pull::Output::Send { to, msg } => {
+                    let endpoint = self
+                        .discovery
+                        .lookup(&to)
+                        .map(|m| {
+                            if m.internal_endpoint.is_empty() {
+                                m.endpoint
+                            } else {
+                                m.internal_endpoint
+                            }
+                        })
+                        .unwrap_or_default();
+                    self.comm.send(
+                        SignedGossipMessage::unsigned(msg).envelope,
+                        &RemotePeer {
+                            endpoint,
+                            pki_id: to,
+                        },
+                    );
+                }
+                crate::pull::Output::Received { digest, item, .. } => {
+                    let Some(b) = self.blocks.get_mut(channel) else {
+                        return;
+                    };
+                    let Ok(msg) = SignedGossipMessage::from_envelope(item) else {
+                        b.forget_pulled(&digest);
+                        continue;
+                    };
+                    let mut st = Vec::new();
+                    match b.accept(now, msg, Source::Gossip, true, &mut st) {
+                        Ok(_) => {}
+                        // Let the engine ask for it again later.
+                        Err(_) => b.forget_pulled(&digest),
+                    }
+                    self.execute_state(channel, st);
+                }
+                crate::pull::Output::UpdateRejected { from, reason } => {
+                    warn!(channel, peer = %from, reason, "pulled blocks refused");
+                }
+            }
+        }
+    }
+
+    /// Channel members of our org with a StateInfo: the block pull's candidates.
+    fn org_channel_peers(&self, channel: &str) -> Vec<PkiId> {
+        self.channels
+            .peers_of_channel(&self.discovery, channel)
+            .into_iter()
+            .filter(|p| p.org == self.crypto.self_org)
+            .map(|p| p.pki_id)
+            .collect()
+    }
+
+    /// Due timers of every channel's state provider and block pull, and of push.
+    fn blocks_tick(&mut self) {
+        let now = Instant::now();
+        let names: Vec<String> = self.blocks.keys().cloned().collect();
+        for name in names {
+            let Some(b) = self.blocks.get_mut(&name) else {
+                continue;
+            };
+            let out = b.state_input(now, state::Input::Tick);
+            self.execute_state(&name, out);
+            let due = self
+                .blocks
+                .get(&name)
+                .is_some_and(|b| b.pull_round_due(now));
+            let peers = if due {
+                self.org_channel_peers(&name)
+            } else {
+                Vec::new()
+            };
+            if let Some(b) = self.blocks.get_mut(&name) {
+                let out = b.pull_input(now, crate::pull::Input::Tick { peers });
+                self.execute_pull(&name, out);
+            }
+        }
+        if self.push.next_deadline().is_some_and(|d| d <= now) {
+            let (me, peers) = self.routing_view();
+            let out = self.push.handle(
+                now,
+                crate::push::Input::Tick,
+                RoutingSnapshot::new(&me, &peers),
+            );
+            self.execute_push(out);
+        }
+    }
+
+    /// A ledger commit finished: the provider moves on, the StateInfo height follows.
+    fn on_commit_report(&mut self, channel: &str, report: state::Input) {
+        let now = Instant::now();
+        let Some(b) = self.blocks.get_mut(channel) else {
+            return;
+        };
+        if let state::Input::CommitFailed { seq, error } = &report {
+            warn!(channel, seq, error, "commit failed; it is retried");
+        }
+        let before = b.height();
+        let out = b.state_input(now, report);
+        let height = b.height();
+        if height != before {
+            b.prune_pull();
+        }
+        let stats = b.stats();
+        self.channel_view
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .blocks
+            .insert(channel.to_string(), stats);
+        self.execute_state(channel, out);
+        if height != before {
+            let _ = self.channel_step(channel::Input::UpdateLedgerHeight {
+                channel: channel.to_string(),
+                height,
+            });
+        }
+    }
+
+    /// The highest ledger height a channel peer of our org advertises reveals blocks we
+    /// miss; the state provider turns it into a pull at once.
+    fn feed_remote_heights(&mut self, now: Instant) {
+        let names: Vec<String> = self.blocks.keys().cloned().collect();
+        for name in names {
+            let max = self
+                .channels
+                .peers_of_channel(&self.discovery, &name)
+                .iter()
+                .filter(|p| p.org == self.crypto.self_org)
+                .map(|p| p.ledger_height)
+                .max();
+            let (Some(height), Some(b)) = (max, self.blocks.get_mut(&name)) else {
+                continue;
+            };
+            if height > b.height() {
+                let out = b.state_input(now, state::Input::RemoteHeight { height });
+                self.execute_state(&name, out);
+            }
+        }
     }
 
     fn on_channel_message(&mut self, m: ReceivedMessage) {
@@ -203,6 +643,13 @@ impl Driver {
                         NodeCounters::inc(&self.counters.channel_msgs);
                         self.on_channel_message(m)
                     }
+                    Some(Content::DataMsg(_)) => self.on_block_message(m),
+                    Some(
+                        Content::Hello(_)
+                        | Content::DataDig(_)
+                        | Content::DataReq(_)
+                        | Content::DataUpdate(_),
+                    ) => self.on_pull_message(m),
                     _ => {
                         if let Some(input) = self.on_message(m) {
                             self.step(input);
@@ -323,12 +770,14 @@ impl Driver {
     fn refresh_views(&mut self, now: Instant, membership_changed: bool) {
         if membership_changed || now >= self.next_view_refresh {
             self.next_view_refresh = now + VIEW_REFRESH;
+            self.feed_remote_heights(now);
             self.publish_view();
             self.publish_channels();
         }
     }
 
-    /// Publishes the peers of every joined channel and the registry counters.
+    /// Publishes the peers of every joined channel, the registry counters and the block
+    /// statistics.
     pub fn publish_channels(&self) {
         let peers = self
             .channels
@@ -347,6 +796,11 @@ impl Driver {
         let snapshot = ChannelSnapshot {
             peers,
             counters: self.channels.counters(),
+            blocks: self
+                .blocks
+                .iter()
+                .map(|(name, b)| (name.clone(), b.stats()))
+                .collect(),
         };
         *self.channel_view.write().unwrap_or_else(|e| e.into_inner()) = snapshot;
     }

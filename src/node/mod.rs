@@ -8,12 +8,14 @@
 //! never wait on the network.
 
 mod alive_check;
+mod blocks;
 mod builtin;
 mod channel_info;
 mod command;
 mod counters;
 mod driver;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -25,6 +27,7 @@ use tokio::task::JoinHandle;
 use tracing::info;
 
 pub use alive_check::{verify_alive, AliveReject};
+pub use blocks::{BlockCounters, ChannelBlockStats};
 pub use builtin::builtin_crypto;
 pub use channel_info::{ChaincodeInfo, ChannelPeerInfo};
 pub use counters::NodeCounters;
@@ -39,6 +42,8 @@ use crate::crypto::ed25519::Ed25519Crypto;
 use crate::crypto::CryptoContext;
 use crate::discovery::{Discovery, DiscoveryConfig, Input, SelfInfo};
 use crate::identity::IdentityMapper;
+use crate::push::{PushConfig, PushEmitter, PushPolicy};
+use crate::state::McsVerifier;
 use command::Command;
 use driver::{ChannelSnapshot, Driver};
 
@@ -64,6 +69,15 @@ pub enum ChannelCallError {
     /// The service is stopped or stopping.
     #[error("the gossip service is stopped")]
     Stopped,
+    /// The channel's ledger could not be opened.
+    #[error("ledger: {0}")]
+    Ledger(String),
+    /// The block failed verification; it was dropped and not forwarded.
+    #[error("invalid block: {0}")]
+    InvalidBlock(String),
+    /// The block is too far above the ledger height; offer it again once commits progress.
+    #[error("block {seq} is too far ahead of the ledger height {height}")]
+    TooFarAhead { seq: u64, height: u64 },
 }
 
 /// Liveness of a member as reported to hosts.
@@ -232,12 +246,27 @@ impl GossipService {
         let counters = Arc::new(NodeCounters::default());
         let (results_tx, results_rx) = mpsc::channel(256);
         let (commands_tx, commands_rx) = mpsc::channel(64);
+        let (commit_tx, commit_rx) = mpsc::channel(64);
+        let push = PushEmitter::new(
+            PushConfig::from_gossip(g, PushPolicy::default()),
+            seed ^ 0x5eed,
+        )
+        .map_err(|e| NodeError::Config(e.to_string()))?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let driver = Driver {
             discovery,
             channels,
             builtin,
             channel_view: channel_view.clone(),
+            blocks: BTreeMap::new(),
+            push,
+            gossip_cfg: g.clone(),
+            data_dir: config.peer.file_system_path.clone(),
+            block_verifier: Arc::new(McsVerifier(crypto.mcs.clone())),
+            self_endpoint: external_endpoint.clone(),
+            commit_tx,
+            commit_rx,
+            seed: seed.rotate_left(29),
             comm: comm.clone(),
             crypto: crypto.clone(),
             mapper,
@@ -337,6 +366,39 @@ impl GossipService {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .peers
+            .get(channel)
+            .cloned()
+    }
+
+    /// Adds a block the host obtained (Fabric's `AddPayload`): verified, committed in order
+    /// to the channel's ledger, and pushed to the org's channel peers when new. Adding a
+    /// block held already is OK; a block failing verification is dropped and counted.
+    pub async fn add_payload(
+        &self,
+        channel: &str,
+        seq: u64,
+        block: Vec<u8>,
+    ) -> Result<(), ChannelCallError> {
+        self.call(|reply| Command::AddPayload {
+            channel: channel.to_string(),
+            seq,
+            block,
+            reply,
+        })
+        .await
+    }
+
+    /// The committed height of a joined channel's ledger (`None` when not joined or left).
+    pub fn ledger_height(&self, channel: &str) -> Option<u64> {
+        self.block_stats(channel).map(|s| s.height)
+    }
+
+    /// Ledger height and block counters of a joined channel, as of the last snapshot.
+    pub fn block_stats(&self, channel: &str) -> Option<ChannelBlockStats> {
+        self.channel_view
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .blocks
             .get(channel)
             .cloned()
     }

@@ -142,7 +142,7 @@ def test_version_matches_cargo_and_header():
 def test_status_strings_are_static_names():
     for name in ("OK", "INVALID_ARG", "NOT_INITIALIZED", "ALREADY_INITIALIZED", "NOT_FOUND", "TIMEOUT",
                  "SHUTDOWN", "REENTRANT", "PANIC", "CONFIG", "IO", "CRYPTO", "INTERNAL",
-                 "BUFFER_TOO_SMALL", "CALLBACK_FAILED"):
+                 "BUFFER_TOO_SMALL", "CALLBACK_FAILED", "BUSY"):
         assert _lib.status_str(getattr(errors, name)) == f"FG_STATUS_{name}"
     assert _lib.status_str(4242) == "FG_STATUS_UNKNOWN"
 

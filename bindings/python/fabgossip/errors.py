@@ -15,6 +15,7 @@ CRYPTO = 11
 INTERNAL = 12
 BUFFER_TOO_SMALL = 13
 CALLBACK_FAILED = 14
+BUSY = 15
 
 
 class FabgossipError(Exception):
@@ -86,6 +87,10 @@ class CallbackFailedError(FabgossipError):
     pass
 
 
+class BusyError(FabgossipError):
+    """The library cannot take this now (a block too far ahead); offer it again later."""
+
+
 _BY_STATUS = {
     INVALID_ARG: InvalidArgError,
     NOT_INITIALIZED: NotInitializedError,
@@ -101,6 +106,7 @@ _BY_STATUS = {
     INTERNAL: InternalError,
     BUFFER_TOO_SMALL: BufferTooSmallError,
     CALLBACK_FAILED: CallbackFailedError,
+    BUSY: BusyError,
 }
 
 

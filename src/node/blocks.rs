@@ -1,0 +1,281 @@
+//! One joined channel's blocks: the state provider over the channel's ledger, the block
+//! message store (only blocks new to it are forwarded) and the block pull engine. The owner
+//! task holds one per joined channel and carries out what it returns.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use prost::Message;
+use serde::Serialize;
+
+use crate::config::GossipConfig;
+use crate::ledger::{FileLedger, Ledger};
+use crate::message::{Content, SignedGossipMessage};
+use crate::msgstore::{GossipComparator, MessageStore};
+use crate::proto::gossip::{Envelope, GossipMessage};
+use crate::pull::{
+    block_digest, block_envelope_digest, parse_block_digest, Digest, PullConfig, PullEngine,
+    PullPolicy,
+};
+use crate::state::{
+    self, BlockVerifier, Payload, Rejected, Source, StateCounters, StateProvider,
+    StateProviderConfig, VerifiedPayload,
+};
+use crate::types::PkiId;
+
+/// Committed blocks kept offered by pull. Fabric's block pull offers only the block store's
+/// window (`maxBlockCountToStore`) and leaves older blocks to state transfer, which this
+/// node does not run yet; keeping more lets a peer that missed pushes in a burst catch up
+/// by pull. Memory: this many blocks per channel.
+const PULL_KEEP: u64 = 100;
+
+/// What happened to blocks of one channel at this peer, beyond the state provider's own
+/// counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BlockCounters {
+    /// Block messages received by push.
+    pub pushed_in: u64,
+    /// Blocks received by pull and taken.
+    pub pulled_in: u64,
+    /// Blocks the block store already held (or had just evicted as older): dropped.
+    pub duplicate: u64,
+    /// Blocks failing verification: dropped, never stored, committed or forwarded.
+    pub invalid: u64,
+    /// Blocks too far above the ledger height: dropped, pulled later.
+    pub too_far_ahead: u64,
+    /// Block messages without payload, or whose sender's org may not send them.
+    pub refused: u64,
+    /// Blocks older than the block store's window that the state provider still missed:
+    /// committed, not forwarded.
+    pub late: u64,
+    /// Blocks handed to push (new blocks from the host and by push).
+    pub forwarded: u64,
+    /// Commits the ledger refused (each is retried).
+    pub commit_errors: u64,
+}
+
+/// The block counters of one channel together with its state provider's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelBlockStats {
+    pub height: u64,
+    pub blocks: BlockCounters,
+    pub state: StateCounters,
+}
+
+/// A block that is new to this peer and passed verification.
+pub(super) struct NewBlock {
+    pub msg: SignedGossipMessage,
+}
+
+pub(super) struct ChannelBlocks {
+    name: String,
+    provider: StateProvider,
+    store: MessageStore<SignedGossipMessage, GossipComparator>,
+    pull: PullEngine,
+    verifier: Arc<dyn BlockVerifier>,
+    pub ledger: Arc<Mutex<Box<dyn Ledger>>>,
+    pub counters: BlockCounters,
+}
+
+impl ChannelBlocks {
+    /// Opens the channel's file ledger under `data_dir` (blocking file I/O: a host call).
+    pub fn open(
+        name: &str,
+        data_dir: &std::path::Path,
+        g: &GossipConfig,
+        verifier: Arc<dyn BlockVerifier>,
+        now: Instant,
+        seed: u64,
+    ) -> Result<Self, String> {
+        let ledger = FileLedger::open(data_dir, name)
+            .map_err(|e| format!("ledger of channel {name:?}: {e}"))?;
+        let height = ledger.height();
+        let pull = PullEngine::new(PullConfig::blocks(name.as_bytes(), g), now, seed)
+            .map_err(|e| format!("block pull config: {e}"))?;
+        Ok(ChannelBlocks {
+            name: name.to_string(),
+            provider: StateProvider::new(
+                name,
+                height,
+                StateProviderConfig::from_gossip(g),
+                verifier.clone(),
+            ),
+            store: MessageStore::new(GossipComparator::new(g.max_block_count_to_store)),
+            pull,
+            verifier,
+            ledger: Arc::new(Mutex::new(Box::new(ledger))),
+            counters: BlockCounters::default(),
+        })
+    }
+
+    pub fn height(&self) -> u64 {
+        self.provider.height()
+    }
+
+    pub fn stats(&self) -> ChannelBlockStats {
+        ChannelBlockStats {
+            height: self.provider.height(),
+            blocks: self.counters.clone(),
+            state: self.provider.counters().clone(),
+        }
+    }
+
+    /// The earliest instant at which a timer of this channel is due.
+    pub fn next_deadline(&self) -> Instant {
+        let d = self.pull.next_deadline();
+        self.provider.next_deadline().map_or(d, |p| p.min(d))
+    }
+
+    /// Takes a block from the host, by push or by pull. Returns the block when it is new
+    /// to this peer (to push, except pulled ones); the state provider's commits and gap
+    /// reports go to `out`. `Ok(None)`: a duplicate.
+    pub fn accept(
+        &mut self,
+        now: Instant,
+        msg: SignedGossipMessage,
+        source: Source,
+        pulled: bool,
+        out: &mut Vec<state::Output>,
+    ) -> Result<Option<NewBlock>, Rejected> {
+        let Some(Content::DataMsg(data)) = &msg.msg.content else {
+            self.counters.refused += 1;
+            return Ok(None);
+        };
+        let Some(p) = &data.payload else {
+            self.counters.refused += 1;
+            return Ok(None);
+        };
+        let seq = p.seq_num;
+        // Fabric's store refuses a block older than its window as stale; the state provider
+        // may still miss it (pushes arrive out of order), so it is taken for commit then,
+        // though not forwarded.
+        let new_to_store = self.store.check_valid(&msg);
+        let wanted = self.provider.wants(seq, source);
+        if !new_to_store && !wanted {
+            self.counters.duplicate += 1;
+            return Ok(None);
+        }
+        let payload = Payload::new(seq, p.data.clone(), Vec::new(), source);
+        let verified = match VerifiedPayload::verify(&*self.verifier, &self.name, payload) {
+            Ok(v) => v,
+            Err((_, error)) => {
+                self.counters.invalid += 1;
+                tracing::warn!(channel = %self.name, seq, %error, "dropping a block that fails verification");
+                return Err(Rejected::Invalid { seq, error });
+            }
+        };
+        // Blocks below the height were committed: known, but still new to the store.
+        if seq >= self.provider.height() {
+            match self.provider.add_verified(now, verified, out) {
+                Ok(()) | Err(Rejected::Duplicate { .. }) | Err(Rejected::Old { .. }) => {}
+                Err(e @ Rejected::TooFarAhead { .. }) => {
+                    // Not stored, so a later pull round asks for it again.
+                    self.counters.too_far_ahead += 1;
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if pulled {
+            self.counters.pulled_in += 1;
+        }
+        if !new_to_store {
+            self.counters.late += 1;
+            return Ok(None);
+        }
+        self.store.add(now, msg.clone());
+        // Evicted blocks stay offered by pull until `prune_pull` drops them.
+        self.store.drain_events();
+        if !pulled {
+            self.pull.add_item(block_digest(seq), msg.envelope.clone());
+        }
+        Ok(Some(NewBlock { msg }))
+    }
+
+    /// Drops from the pull engine the blocks more than `PULL_KEEP` below the ledger height.
+    pub fn prune_pull(&mut self) {
+        let Some(floor) = self.provider.height().checked_sub(PULL_KEEP) else {
+            return;
+        };
+        let old: Vec<Digest> = self
+            .pull
+            .digests()
+            .filter(|d| parse_block_digest(d).is_some_and(|seq| seq < floor))
+            .cloned()
+            .collect();
+        for d in old {
+            self.pull.remove_item(&d);
+        }
+    }
+
+    /// Feeds a commit report or a tick to the state provider.
+    pub fn state_input(&mut self, now: Instant, input: state::Input) -> Vec<state::Output> {
+        if matches!(input, state::Input::CommitFailed { .. }) {
+            self.counters.commit_errors += 1;
+        }
+        self.provider.handle(now, input)
+    }
+
+    /// Runs the pull engine on `input`; `peers` are the candidates of a due round.
+    pub fn pull_input(
+        &mut self,
+        now: Instant,
+        input: crate::pull::Input,
+    ) -> Vec<crate::pull::Output> {
+        let mut policy = BlockPullPolicy {
+            channel: &self.name,
+            provider: &self.provider,
+            verifier: &*self.verifier,
+        };
+        self.pull.handle(now, input, &mut policy)
+    }
+
+    pub fn pull_round_due(&self, now: Instant) -> bool {
+        self.pull.round_due(now)
+    }
+
+    /// The gap `from..=to` as pull digests (bounded, a gap is at most a buffer wide).
+    pub fn gap_digests(from: u64, to: u64) -> Vec<Digest> {
+        (from..=to).take(1024).map(block_digest).collect()
+    }
+
+    /// A pulled item the engine validated but the store refused: the engine lets it go.
+    pub fn forget_pulled(&mut self, digest: &[u8]) {
+        self.pull.remove_item(digest);
+    }
+}
+
+/// The block pull's filters: digests are wanted while the state provider would take them;
+/// pulled blocks must be of this channel and pass `VerifyBlock`.
+struct BlockPullPolicy<'a> {
+    channel: &'a str,
+    provider: &'a StateProvider,
+    verifier: &'a dyn BlockVerifier,
+}
+
+impl PullPolicy for BlockPullPolicy<'_> {
+    fn ingress(&self, digest: &[u8]) -> bool {
+        parse_block_digest(digest).is_some_and(|seq| self.provider.wants(seq, Source::Gossip))
+    }
+
+    fn digest_of(&self, item: &Envelope) -> Option<Digest> {
+        block_envelope_digest(item)
+    }
+
+    fn validate(&mut self, _from: &PkiId, digest: &[u8], item: &Envelope) -> Result<(), String> {
+        let msg = GossipMessage::decode(item.payload.as_slice()).map_err(|e| e.to_string())?;
+        if msg.channel != self.channel.as_bytes() {
+            return Err("block of another channel".into());
+        }
+        let Some(Content::DataMsg(data)) = msg.content else {
+            return Err("not a block message".into());
+        };
+        let p = data.payload.ok_or("block message without payload")?;
+        if parse_block_digest(digest) != Some(p.seq_num) {
+            return Err(format!("digest does not name block {}", p.seq_num));
+        }
+        self.verifier
+            .verify_block(self.channel, p.seq_num, &p.data)
+            .map_err(|e| e.to_string())
+    }
+}
