@@ -426,6 +426,41 @@ fg_status fg_update_chaincodes(const char *channel,
 fg_status fg_peers_of_channel(const char *channel, size_t channel_len, struct fg_bytes *out_json);
 
 /**
+ * Adds block `seq` of `channel` that the host obtained (Fabric's `AddPayload`): it is
+ * verified (`verify_block`), committed in order to the channel's ledger and gossiped to the
+ * org's channel peers. `block` is a marshaled `common.Block`, copied. Adding a block held
+ * already is OK.
+ *
+ * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG`, `FG_STATUS_NOT_FOUND` (channel not
+ * joined, or left), `FG_STATUS_CRYPTO` (the block failed verification: dropped and
+ * counted), `FG_STATUS_BUSY` (too far above the ledger height: offer it again after
+ * commits progress), `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_SHUTDOWN`,
+ * `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`. Returns once the block is buffered, not
+ * committed; `fg_ledger_height` tells when it is.
+ *
+ * # Safety
+ * `channel` points to `channel_len` readable bytes, `block` to `block_len`.
+ */
+fg_status fg_add_payload(const char *channel,
+                         size_t channel_len,
+                         uint64_t seq,
+                         const uint8_t *block,
+                         size_t block_len);
+
+/**
+ * Writes the committed height of `channel`'s ledger (the number of blocks) to `*out`.
+ * Never blocks.
+ *
+ * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL `out` or bad channel),
+ * `FG_STATUS_NOT_FOUND` (not joined, or left), `FG_STATUS_NOT_INITIALIZED`,
+ * `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`.
+ *
+ * # Safety
+ * `channel` points to `channel_len` readable bytes; `out` is NULL or writable.
+ */
+fg_status fg_ledger_height(const char *channel, size_t channel_len, uint64_t *out);
+
+/**
  * Sends the library's log lines at `max_level` and more severe (`FG_LOG_ERROR`..
  * `FG_LOG_TRACE`) to `cb`, replacing any previous callback. `cb == NULL` or
  * `max_level == FG_LOG_OFF` turns logging off. When this returns, the previous callback is

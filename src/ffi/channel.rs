@@ -259,3 +259,77 @@ pub unsafe extern "C" fn fg_peers_of_channel(
         }
     })
 }
+
+/// Adds block `seq` of `channel` that the host obtained (Fabric's `AddPayload`): it is
+/// verified (`verify_block`), committed in order to the channel's ledger and gossiped to the
+/// org's channel peers. `block` is a marshaled `common.Block`, copied. Adding a block held
+/// already is OK.
+///
+/// Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG`, `FG_STATUS_NOT_FOUND` (channel not
+/// joined, or left), `FG_STATUS_CRYPTO` (the block failed verification: dropped and
+/// counted), `FG_STATUS_BUSY` (too far above the ledger height: offer it again after
+/// commits progress), `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_SHUTDOWN`,
+/// `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`. Returns once the block is buffered, not
+/// committed; `fg_ledger_height` tells when it is.
+///
+/// # Safety
+/// `channel` points to `channel_len` readable bytes, `block` to `block_len`.
+#[no_mangle]
+pub unsafe extern "C" fn fg_add_payload(
+    channel: *const c_char,
+    channel_len: usize,
+    seq: u64,
+    block: *const u8,
+    block_len: usize,
+) -> fg_status {
+    ffi_boundary!(FG_STATUS_PANIC, {
+        reject_reentry!();
+        let Some(ch) = text_arg("channel", channel, channel_len) else {
+            return counters::invalid_arg();
+        };
+        if block.is_null() || block_len == 0 {
+            tracing::warn!(target: "fabgossip::ffi", "block is NULL or empty");
+            return counters::invalid_arg();
+        }
+        let bytes = std::slice::from_raw_parts(block, block_len).to_vec();
+        run_call("add_payload", ch, |s| async move {
+            s.add_payload(ch, seq, bytes).await
+        })
+    })
+}
+
+/// Writes the committed height of `channel`'s ledger (the number of blocks) to `*out`.
+/// Never blocks.
+///
+/// Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL `out` or bad channel),
+/// `FG_STATUS_NOT_FOUND` (not joined, or left), `FG_STATUS_NOT_INITIALIZED`,
+/// `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`.
+///
+/// # Safety
+/// `channel` points to `channel_len` readable bytes; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fg_ledger_height(
+    channel: *const c_char,
+    channel_len: usize,
+    out: *mut u64,
+) -> fg_status {
+    ffi_boundary!(FG_STATUS_PANIC, {
+        reject_reentry!();
+        let Some(ch) = text_arg("channel", channel, channel_len) else {
+            return counters::invalid_arg();
+        };
+        if out.is_null() {
+            return counters::invalid_arg();
+        }
+        let Some(service) = current() else {
+            return FG_STATUS_NOT_INITIALIZED;
+        };
+        match service.ledger_height(ch) {
+            Some(h) => {
+                *out = h;
+                FG_STATUS_OK
+            }
+            None => FG_STATUS_NOT_FOUND,
+        }
+    })
+}

@@ -453,7 +453,13 @@ mod tests {
     }
 
     fn config() -> String {
-        let dir = std::env::temp_dir().join(format!("fabgossip-ffi-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "fabgossip-ffi-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
         format!(
             "peer:\n  id: ffi-unit\n  localMspId: Org1MSP\n  listenAddress: 127.0.0.1:0\n  address: 127.0.0.1:0\n  fileSystemPath: {}\n  gossip:\n    bootstrap: \"\"\n",
             dir.display()
@@ -557,7 +563,57 @@ mod tests {
             fg_update_chaincodes(ch.as_ptr().cast(), ch.len(), b"[1]".as_ptr().cast(), 3),
             FG_STATUS_INVALID_ARG
         );
+        // Blocks: the host's verify_block refuses empty blocks only; the ledger checks numbers.
+        let mut height = 99u64;
+        assert_eq!(
+            fg_ledger_height(ch.as_ptr().cast(), ch.len(), &mut height),
+            FG_STATUS_OK
+        );
+        assert_eq!(height, 0);
+        assert_eq!(
+            fg_ledger_height(ch.as_ptr().cast(), ch.len(), std::ptr::null_mut()),
+            FG_STATUS_INVALID_ARG
+        );
+        let block = {
+            use prost::Message;
+            crate::crypto::block::new_block(0, vec![], vec![b"tx".to_vec()]).encode_to_vec()
+        };
+        assert_eq!(
+            fg_add_payload(ch.as_ptr().cast(), ch.len(), 0, std::ptr::null(), 0),
+            FG_STATUS_INVALID_ARG
+        );
+        assert_eq!(
+            fg_add_payload(
+                ch.as_ptr().cast(),
+                ch.len(),
+                9999,
+                block.as_ptr(),
+                block.len()
+            ),
+            FG_STATUS_BUSY
+        );
+        assert_eq!(
+            fg_add_payload(b"x".as_ptr().cast(), 1, 0, block.as_ptr(), block.len()),
+            FG_STATUS_NOT_FOUND
+        );
+        assert_eq!(
+            fg_add_payload(ch.as_ptr().cast(), ch.len(), 0, block.as_ptr(), block.len()),
+            FG_STATUS_OK
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while height != 1 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            assert_eq!(
+                fg_ledger_height(ch.as_ptr().cast(), ch.len(), &mut height),
+                FG_STATUS_OK
+            );
+        }
+        assert_eq!(height, 1, "block 0 committed to the file ledger");
         assert_eq!(fg_leave_channel(ch.as_ptr().cast(), ch.len()), FG_STATUS_OK);
+        assert_eq!(
+            fg_ledger_height(ch.as_ptr().cast(), ch.len(), &mut height),
+            FG_STATUS_NOT_FOUND
+        );
         assert_eq!(fg_leave_channel(ch.as_ptr().cast(), ch.len()), FG_STATUS_OK);
         assert_eq!(peers_of(ch), (FG_STATUS_OK, Some("[]".to_string())));
         assert_eq!(

@@ -73,6 +73,7 @@ pub(super) struct ChannelBlocks {
     store: MessageStore<SignedGossipMessage, GossipComparator>,
     pull: PullEngine,
     verifier: Arc<dyn BlockVerifier>,
+    state_cfg: StateProviderConfig,
     pub ledger: Arc<Mutex<Box<dyn Ledger>>>,
     pub counters: BlockCounters,
 }
@@ -92,14 +93,11 @@ impl ChannelBlocks {
         let height = ledger.height();
         let pull = PullEngine::new(PullConfig::blocks(name.as_bytes(), g), now, seed)
             .map_err(|e| format!("block pull config: {e}"))?;
+        let state_cfg = StateProviderConfig::from_gossip(g);
         Ok(ChannelBlocks {
             name: name.to_string(),
-            provider: StateProvider::new(
-                name,
-                height,
-                StateProviderConfig::from_gossip(g),
-                verifier.clone(),
-            ),
+            provider: StateProvider::new(name, height, state_cfg.clone(), verifier.clone()),
+            state_cfg,
             store: MessageStore::new(GossipComparator::new(g.max_block_count_to_store)),
             pull,
             verifier,
@@ -149,6 +147,18 @@ impl ChannelBlocks {
         // Fabric's store refuses a block older than its window as stale; the state provider
         // may still miss it (pushes arrive out of order), so it is taken for commit then,
         // though not forwarded.
+        let height = self.provider.height();
+        let window = self.state_cfg.window(source);
+        if seq >= height && seq - height >= window {
+            // Refused before verification: no CPU on blocks the buffer cannot hold; not
+            // stored, so a later pull round asks for it again.
+            self.counters.too_far_ahead += 1;
+            return Err(Rejected::TooFarAhead {
+                seq,
+                height,
+                window,
+            });
+        }
         let new_to_store = self.store.check_valid(&msg);
         let wanted = self.provider.wants(seq, source);
         if !new_to_store && !wanted {

@@ -13,8 +13,8 @@ import ctypes
 import json
 
 from . import _lib
-from .errors import (FabgossipError, InvalidArgError, NotFoundError,  # noqa: F401  (re-exported)
-                     NotInitializedError, check, error_for)
+from .errors import (BusyError, CryptoError, FabgossipError, InvalidArgError,  # noqa: F401
+                     NotFoundError, NotInitializedError, check, error_for)
 from .host import CallbackTable, HostCrypto  # noqa: F401
 
 LOG_OFF, LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE = range(6)
@@ -138,3 +138,21 @@ def peers_of_channel(channel):
     :class:`NotFoundError` for a channel never joined."""
     ch, ch_len = _arg(channel)
     return _json_call(lambda out: _lib.lib.fg_peers_of_channel(ch, ch_len, out))
+
+
+def add_payload(channel, seq, block):
+    """Adds block ``seq`` (a marshaled ``common.Block``, bytes) of ``channel``: verified,
+    committed in order to the channel's ledger, gossiped to the org. Raises
+    :class:`CryptoError` for a block failing verification and :class:`BusyError` for one
+    too far above the ledger height (offer it again later)."""
+    ch, ch_len = _arg(channel)
+    data, data_len = _arg(block)
+    check(_lib.lib.fg_add_payload(ch, ch_len, seq, data, data_len))
+
+
+def ledger_height(channel):
+    """The number of blocks committed to ``channel``'s ledger."""
+    ch, ch_len = _arg(channel)
+    out = ctypes.c_uint64()
+    check(_lib.lib.fg_ledger_height(ch, ch_len, ctypes.byref(out)))
+    return out.value

@@ -4,8 +4,8 @@ Speaks the peer process protocol shared with the C example peer and the Fabric-n
 program: JSON lines on stdout (``ready`` or ``error`` first), plain-word commands on stdin
 (``peers``, ``stats``, ``shutdown``; EOF means shutdown; and the channel commands
 ``join <channel> <json>``, ``leave <channel>``, ``height <channel> <n>``,
-``channel_peers <channel>``). ``FABGOSSIP_LOG=<level>``
-(error/warn/info/debug/trace) copies library log lines to stderr.
+``channel_peers <channel>``, ``add_block <channel> <seq> <hex>``, ``ledger_height <channel>``).
+``FABGOSSIP_LOG=<level>`` (error/warn/info/debug/trace) copies library log lines to stderr.
 """
 
 import argparse
@@ -36,7 +36,9 @@ def rss_kb():
 
 def channel_command(line):
     """``join <channel> <json>`` → ``joined``; ``leave <channel>`` → ``left``;
-    ``height <channel> <n>`` → ``height``; ``channel_peers <channel>`` → ``channel_peers``.
+    ``height <channel> <n>`` → ``height``; ``channel_peers <channel>`` → ``channel_peers``;
+    ``add_block <channel> <seq> <hex block>`` → ``added``; ``ledger_height <channel>`` →
+    ``ledger_height``.
     A refused call answers ``error``."""
     parts = line.split(None, 2)
     word = parts[0]
@@ -50,16 +52,23 @@ def channel_command(line):
         elif word == "height" and len(parts) == 3 and parts[2].isdigit():
             fabgossip.update_ledger_height(parts[1], int(parts[2]))
             emit({"event": "height", "channel": parts[1], "height": int(parts[2])})
+        elif word == "add_block" and len(parts) == 3:
+            seq, _, data = parts[2].partition(" ")
+            fabgossip.add_payload(parts[1], int(seq), bytes.fromhex(data))
+            emit({"event": "added", "channel": parts[1], "seq": int(seq)})
+        elif word == "ledger_height" and len(parts) == 2:
+            emit({"event": "ledger_height", "channel": parts[1],
+                  "height": fabgossip.ledger_height(parts[1])})
         elif word == "channel_peers" and len(parts) == 2:
             emit({"event": "channel_peers", "channel": parts[1],
                   "peers": fabgossip.peers_of_channel(parts[1])})
         else:
             emit({"event": "error", "message": f"bad command: {line}"})
-    except fabgossip.FabgossipError as e:
+    except (fabgossip.FabgossipError, ValueError) as e:
         emit({"event": "error", "message": f"{word}: {e}"})
 
 
-_CHANNEL_COMMANDS = ("join", "leave", "height", "channel_peers")
+_CHANNEL_COMMANDS = ("join", "leave", "height", "channel_peers", "add_block", "ledger_height")
 
 
 def main(argv=None):

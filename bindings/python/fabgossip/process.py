@@ -3,8 +3,9 @@
 Every peer program of this project (`python3 -m fabgossip.peer`, the C peer, the Fabric node of
 the interop harness) prints JSON lines on stdout (`ready` first) and takes the words `peers`,
 `stats` and `shutdown` on stdin (the Python peer also takes the channel commands `join`,
-`leave`, `height` and `channel_peers`). `PeerProcess` starts one and talks to it; tests, the demo and the
-benchmarks all use it, so they drive every kind of peer the same way.
+`leave`, `height`, `channel_peers`, `add_block` and `ledger_height`). `PeerProcess` starts one
+and talks to it; tests, the demo and the benchmarks all use it, so they drive every kind of
+peer the same way.
 """
 
 import json
@@ -98,6 +99,12 @@ class PeerProcess:
 
     def set_height(self, channel, height):
         return self.command(f"height {channel} {int(height)}", "height")
+
+    def add_block(self, channel, seq, block):
+        return self.command(f"add_block {channel} {int(seq)} {bytes(block).hex()}", "added")
+
+    def ledger_height(self, channel):
+        return self.command(f"ledger_height {channel}", "ledger_height")["height"]
 
     def channel_peers(self, channel):
         return self.command(f"channel_peers {channel}", "channel_peers")["peers"]
