@@ -22,8 +22,8 @@
 //! - [`node`]: `GossipService`, the value that drives the state machines over comm.
 //! - [`ffi`]: the process-wide singleton and the `fg_*` C ABI.
 //!
-//! `channel`, `msgstore`, `push`, `pull`, `ledger` and `state` are complete, unit-tested machines that
-//! the node does not drive yet; wiring them in is the work of the channels issue.
+//! The node drives `channel` (StateInfo), and per joined channel `state`, `msgstore`, block
+//! `pull` and `ledger`; `push` carries blocks. Identity pull and leadership are not driven yet.
 
 pub mod channel;
 pub mod comm;

@@ -279,3 +279,39 @@ async fn a_bad_block_is_dropped_counted_and_never_forwarded() {
     let ledgers = stop_and_read_ledgers(peers, &dir).await;
     assert!(ledgers.iter().all(|l| *l == ledgers[0] && l.1 == 3));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_is_never_pushed_back_to_its_sender() {
+    // With two peers the receiver's only possible target is its sender, so any block the
+    // source receives by push would be an echo.
+    let dir = tempdir();
+    let peers = network(2, &dir, 1).await;
+    let blocks = chain(5);
+    for (seq, b) in blocks.iter().enumerate() {
+        peers[0]
+            .add_payload(CH, seq as u64, b.clone())
+            .await
+            .unwrap();
+    }
+    wait_until(
+        "the receiver committed 5 blocks",
+        Duration::from_secs(20),
+        || peers[1].ledger_height(CH) == Some(5),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let s0 = peers[0].block_stats(CH).unwrap();
+    let s1 = peers[1].block_stats(CH).unwrap();
+    assert!(
+        s1.blocks.pushed_in >= 1,
+        "the receiver got blocks by push: {s1:?}"
+    );
+    assert_eq!(s1.blocks.forwarded, s1.state.payloads_accepted, "{s1:?}");
+    assert_eq!(
+        s0.blocks.pushed_in, 0,
+        "a block came back to its sender: {s0:?}"
+    );
+    for p in &peers {
+        p.stop().await;
+    }
+}
