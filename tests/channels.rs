@@ -1,12 +1,14 @@
 //! Channels across many `GossipService`s in one process over loopback gRPC: peers of a
 //! channel see each other with their heights, updates spread, leaving is seen, and StateInfo
-//! of a channel never reaches peers outside it.
+//! and blocks of a channel never reach peers outside it.
 
 use std::time::{Duration, Instant};
 
 use fabgossip::channel::{AnchorPeer, JoinChannelMessage};
 use fabgossip::config::Config;
+use fabgossip::crypto::block::{block_header_hash, new_block};
 use fabgossip::node::{ChaincodeInfo, ChannelCallError, ChannelPeerInfo, GossipService};
+use prost::Message;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -292,6 +294,33 @@ async fn state_info_of_a_channel_never_reaches_peers_outside_it() {
         assert_eq!(c.snapshot_unknown_channel, 0, "peer {i}: {c:?}");
         assert_eq!(c.pull_req_unknown_channel, 0, "peer {i}: {c:?}");
         assert_eq!(c.sender_not_in_channel, 0, "peer {i}: {c:?}");
+    }
+
+    // Blocks of "a" reach org1's peers and never org2's, by push or by pull.
+    let mut prev = Vec::new();
+    for seq in 0..3u64 {
+        let b = new_block(seq, prev.clone(), vec![b"tx".to_vec()]);
+        prev = block_header_hash(b.header.as_ref().unwrap());
+        peers[0]
+            .add_payload("a", seq, b.encode_to_vec())
+            .await
+            .unwrap();
+    }
+    wait_until(
+        "org1's peers committed the blocks of a",
+        Duration::from_secs(20),
+        || peers[..3].iter().all(|p| p.ledger_height("a") == Some(3)),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for (i, p) in peers.iter().enumerate().skip(3) {
+        assert_eq!(p.ledger_height("a"), None);
+        assert_eq!(p.ledger_height("b"), Some(0));
+        let stray = p
+            .node_counters()
+            .block_unknown_channel
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(stray, 0, "peer {i} received blocks or block pulls of a");
     }
     for p in &peers {
         p.stop().await;
