@@ -56,7 +56,11 @@ type hostTable struct {
 	pki PKIidProvider // nil: the library's default PKI-ID
 }
 
+// liveTables counts host tables handed to the library and not yet released.
+var liveTables atomic.Int64
+
 func newHostTable(mcs MessageCryptoService) *hostTable {
+	liveTables.Add(1)
 	t := &hostTable{mcs: mcs}
 	if p, ok := mcs.(PKIidProvider); ok {
 		t.pki = p

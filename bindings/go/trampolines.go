@@ -98,7 +98,11 @@ func fgGoRelease(ud unsafe.Pointer) {
 			lastCallbackPanic.Store(fmt.Sprintf("release: %v", r))
 		}
 	}()
-	cgo.Handle(uintptr(ud)).Delete()
+	h := cgo.Handle(uintptr(ud))
+	if _, ok := h.Value().(*hostTable); ok {
+		liveTables.Add(-1)
+	}
+	h.Delete()
 }
 
 //export fgGoSign
