@@ -56,6 +56,20 @@ func NewEd25519(mspid string, seed []byte, trustedOrgs []string) (*Ed25519, erro
 	return c, nil
 }
 
+// NewEd25519Verifier checks Ed25519 identities of trustedOrgs but has none of its own
+// (for Mixed).
+func NewEd25519Verifier(trustedOrgs []string) *Ed25519 {
+	c := &Ed25519{
+		orgs:        map[string]bool{},
+		channels:    map[string]map[string]bool{},
+		ordererKeys: map[string][]ed25519.PublicKey{},
+	}
+	for _, o := range trustedOrgs {
+		c.orgs[o] = true
+	}
+	return c
+}
+
 // NewEd25519FromHex is NewEd25519 with the seed as 64 hex digits (fabgossip.identitySeed).
 func NewEd25519FromHex(mspid, seedHex string, trustedOrgs []string) (*Ed25519, error) {
 	seed, err := hex.DecodeString(strings.TrimSpace(seedHex))
@@ -97,10 +111,20 @@ func (c *Ed25519) SetOrdererKeys(channel string, keys []ed25519.PublicKey) {
 }
 
 // SelfIdentity is this peer's serialized identity.
-func (c *Ed25519) SelfIdentity() ([]byte, error) { return append([]byte(nil), c.identity...), nil }
+func (c *Ed25519) SelfIdentity() ([]byte, error) {
+	if c.key == nil {
+		return nil, errors.New("Ed25519 verifier has no identity")
+	}
+	return append([]byte(nil), c.identity...), nil
+}
 
 // Sign signs msg.
-func (c *Ed25519) Sign(msg []byte) ([]byte, error) { return ed25519.Sign(c.key, msg), nil }
+func (c *Ed25519) Sign(msg []byte) ([]byte, error) {
+	if c.key == nil {
+		return nil, errors.New("Ed25519 verifier has no signing key")
+	}
+	return ed25519.Sign(c.key, msg), nil
+}
 
 // Verify checks signature over msg against identity's key.
 func (c *Ed25519) Verify(identity, signature, msg []byte) error {

@@ -6,7 +6,9 @@
 //
 // --crypto selects the identity provider: `builtin` (the library's own Ed25519, default),
 // `ed25519` (the same identities computed in Go through the host callbacks) or `x509`
-// (X.509 certificates with ECDSA P-256 keys, see --msp-dir). For the Go providers the MSP
+// (X.509 certificates with ECDSA P-256 keys: --msp-dir holds cert.pem and key.pem).
+// --trust-ca MSPID=ca.pem,... names the trusted X.509 CAs (an ed25519 peer given it accepts
+// X.509 identities too); --trust-ed25519 ORG,... makes an x509 peer accept Ed25519 ones. For the Go providers the MSP
 // ID, seed and trusted orgs come from the config when it is JSON (peer.localMspId,
 // fabgossip.identitySeed, fabgossip.trustedOrgs) unless the flags give them.
 package main
@@ -61,6 +63,8 @@ type options struct {
 	trust   string
 	mspDir  string
 	trustCA string
+	// trustEd25519 lists the orgs whose Ed25519 identities an x509 peer accepts.
+	trustEd25519 string
 }
 
 func main() {
@@ -75,7 +79,8 @@ func run() int {
 	flag.StringVar(&o.seed, "seed", "", "Ed25519 seed, 64 hex digits (default: fabgossip.identitySeed)")
 	flag.StringVar(&o.trust, "trust", "", "comma-separated trusted orgs (default: fabgossip.trustedOrgs)")
 	flag.StringVar(&o.mspDir, "msp-dir", "", "x509: directory with cert.pem and key.pem (PKCS#8 or EC)")
-	flag.StringVar(&o.trustCA, "trust-ca", "", "x509: comma-separated MSPID=ca.pem pairs of trusted CAs")
+	flag.StringVar(&o.trustCA, "trust-ca", "", "comma-separated MSPID=ca.pem pairs of trusted X.509 CAs")
+	flag.StringVar(&o.trustEd25519, "trust-ed25519", "", "x509: comma-separated orgs whose Ed25519 identities are accepted")
 	flag.CommandLine.SetOutput(os.Stderr)
 	if err := flag.CommandLine.Parse(os.Args[1:]); err != nil || o.config == "" {
 		emitError("usage: gopeer --config FILE [--crypto builtin|ed25519|x509]")
@@ -174,7 +179,11 @@ func provider(o options, text []byte) (fabgossip.MessageCryptoService, error) {
 		if seed == "" {
 			return nil, errors.New("--crypto ed25519 needs --seed or fabgossip.identitySeed in a JSON config")
 		}
-		return identity.NewEd25519FromHex(mspID, seed, trusted)
+		self, err := identity.NewEd25519FromHex(mspID, seed, trusted)
+		if err != nil || o.trustCA == "" {
+			return self, err
+		}
+		return withX509(self, o.trustCA)
 	case "x509":
 		return x509Provider(o, mspID)
 	}
