@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	mrand "math/rand"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -56,14 +58,41 @@ func gopeer(t *testing.T) string {
 	return gopeerPath
 }
 
+var (
+	portsMu   sync.Mutex
+	handedOut = map[int]bool{}
+)
+
+// freePort picks a free loopback port below the kernel's ephemeral range, so that no
+// outgoing connection of a peer already running can take it before the peer meant to
+// listen on it binds it.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	low := 32768
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(data)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil && v > 12000 {
+				low = v
+			}
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	for tries := 0; tries < 1000; tries++ {
+		port := 10000 + mrand.Intn(low-10000)
+		if handedOut[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		handedOut[port] = true
+		return port
+	}
+	t.Fatal("no free loopback port below the ephemeral range")
+	return 0
 }
 
 // anchor is an anchor peer of a channel config: fabgossip.anchorPeers in the config.
