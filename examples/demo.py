@@ -4,12 +4,16 @@ identities generated into each peer's data directory, no host callbacks).
 
 Org1 has four peers that bootstrap to their first peer; Org2 has two; the first peer of each org
 is its anchor peer, which is how the orgs find each other. One Org1 peer publishes no external
-endpoint, so Org2 never learns of it. The demo prints the views as they form, the final table,
-then stops a peer and shows the others declaring it dead.
+endpoint, so Org2 never learns of it. The demo prints the views as they form and the final table; then
+every peer joins `mychannel`, the first peer of each org adds 100 blocks (as an org's leader does
+with the blocks it pulls from the ordering service), and gossip carries them to the others, which
+commit them in order to their file ledgers; the demo shows the progress and ends the part with a
+table of heights and ledger hashes. Last, it stops a peer and shows the others declaring it dead.
 
     make demo          (builds the library, then runs this)
 """
 
+import hashlib
 import json
 import shutil
 import sys
@@ -20,7 +24,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bindings" / "python"))
 
+from fabgossip.blocks import chain  # noqa: E402
 from fabgossip.process import PeerProcess, free_port, python_peer_argv, wait_until  # noqa: E402
+
+CHANNEL = "mychannel"
+BLOCKS = 100
 
 PEERS = [  # (name, org, publishes an external endpoint)
     ("peer0.org1", "Org1MSP", True),
@@ -77,6 +85,47 @@ def show_table(procs, names):
         print(line)
 
 
+def ledger_hash(data_dir):
+    path = data_dir / "ledgers" / CHANNEL / "blocks.dat"
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.exists() else "-"
+
+
+def disseminate(procs, work):
+    join = json.dumps({"sequence": 1, "members": ["Org1MSP", "Org2MSP"], "anchor_peers": []})
+    for p in procs:
+        p.join(CHANNEL, join)
+    blocks = chain(BLOCKS)
+    sources = [i for i, (n, _, _) in enumerate(PEERS) if n.startswith("peer0.")]
+    print(f"\nall peers joined {CHANNEL}; {', '.join(PEERS[i][0] for i in sources)} add "
+          f"{BLOCKS} blocks; gossip brings them to the rest of each org")
+    t0 = time.monotonic()
+    for seq, b in enumerate(blocks):
+        for i in sources:
+            procs[i].add_block(CHANNEL, seq, b)
+    last = None
+    while True:
+        heights = [p.ledger_height(CHANNEL) for p in procs]
+        if heights != last:
+            print(f"  t={time.monotonic() - t0:5.2f}s  heights: "
+                  + "  ".join(f"{n}={h}" for (n, _, _), h in zip(PEERS, heights)))
+            last = heights
+        if all(h == BLOCKS for h in heights):
+            break
+        if time.monotonic() - t0 > 60:
+            sys.exit("the blocks did not reach every peer within 60 s")
+        time.sleep(0.1)
+    print(f"every peer committed {BLOCKS} blocks after {time.monotonic() - t0:.2f} s")
+    print(f"\n{'peer':12} {'height':>6}  ledger hash (SHA-256 of the block file)")
+    hashes = set()
+    for (name, _, _), p in zip(PEERS, procs):
+        h = ledger_hash(work / name)
+        hashes.add(h)
+        print(f"{name:12} {p.ledger_height(CHANNEL):>6}  {h}")
+    print("all ledgers identical" if len(hashes) == 1 else "LEDGERS DIFFER")
+    if len(hashes) != 1:
+        sys.exit(1)
+
+
 def main():
     lib = REPO / "target" / "release" / "libfabgossip.so"
     if not lib.exists():
@@ -113,6 +162,8 @@ def main():
         print(f"every view complete after {time.monotonic() - t0:.2f} s "
               f"(peer3.org1 has no external endpoint: Org2 never sees it, and it sees no Org2 peer)")
         show_table(procs, names)
+
+        disseminate(procs, work)
 
         victim = 2
         print(f"\nstopping {PEERS[victim][0]} ...")

@@ -6,7 +6,7 @@ import hashlib
 import pytest
 
 import fabgossip
-from blocks import chain
+from fabgossip.blocks import chain
 from conftest import free_port, peer_config, wait_until
 
 CHANNEL = "blockchannel"

@@ -1,5 +1,5 @@
-"""Test blocks as marshaled `common.Block`s, encoded by hand (no protobuf dependency): header
-with Fabric's data hash (SHA-256 over the data entries end to end), the five metadata slots
+"""Sample blocks for demos and tests: marshaled `common.Block`s encoded by hand (no protobuf
+dependency): header with Fabric's data hash (SHA-256 over the data entries end to end), the five metadata slots
 and a TRANSACTIONS_FILTER marking every transaction valid."""
 
 import hashlib
