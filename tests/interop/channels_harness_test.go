@@ -116,7 +116,11 @@ func describeChannel(nodes []*peerProc, channel string) string {
 			if name == "" {
 				name = r.PKIID[:12] + "…"
 			}
-			fmt.Fprintf(&b, " %s@%d", name, r.LedgerHeight)
+			left := ""
+			if r.LeftChannel {
+				left = "(left)"
+			}
+			fmt.Fprintf(&b, " %s@%d%s", name, r.LedgerHeight, left)
 		}
 	}
 	return b.String()
@@ -157,6 +161,9 @@ func waitForChannelViews(t *testing.T, what, channel string, nodes []*peerProc, 
 	}
 }
 
+// heightPollInterval is finer than pollInterval: blocks travel in tens of milliseconds.
+const heightPollInterval = 20 * time.Millisecond
+
 // waitForLedgerHeights polls ledger_height on the nodes until all reach want.
 func waitForLedgerHeights(t *testing.T, what, channel string, observers, all []*peerProc, want uint64, limit time.Duration) time.Duration {
 	t.Helper()
@@ -183,6 +190,62 @@ func waitForLedgerHeights(t *testing.T, what, channel string, observers, all []*
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not reached within %s\nviews:%s", what, limit, describeChannel(all, channel))
+		}
+		time.Sleep(heightPollInterval)
+	}
+}
+
+func (p *peerProc) leave(channel string) error {
+	_, err := p.ask("leave "+channel, "left")
+	return err
+}
+
+// waitForLeavers polls channel_peers on the stayers until each lists the other
+// stayers as members and none of the leavers as one: a leaver is either absent
+// (Fabric drops peers whose StateInfo says left_channel) or marked left_channel.
+func waitForLeavers(t *testing.T, what, channel string, stayers, leavers, all []*peerProc, limit time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	deadline := start.Add(limit)
+	last := map[string]string{}
+	for {
+		for _, n := range stayers {
+			view, err := n.channelPeers(channel)
+			if err != nil {
+				t.Fatalf("%s: %v\nstderr tail:\n%s", what, err, n.stderr)
+			}
+			byID := map[string]peerRecord{}
+			for _, r := range view {
+				byID[r.PKIID] = r
+			}
+			var problems []string
+			for _, q := range stayers {
+				if r, ok := byID[q.pkiID]; q != n && (!ok || r.LeftChannel) {
+					problems = append(problems, fmt.Sprintf("%s not listed as a member", q.name))
+				}
+			}
+			for _, q := range leavers {
+				if r, ok := byID[q.pkiID]; ok && !r.LeftChannel {
+					problems = append(problems, fmt.Sprintf("%s still listed as a member", q.name))
+				}
+			}
+			if len(problems) > 0 {
+				last[n.name] = strings.Join(problems, "; ")
+			} else {
+				delete(last, n.name)
+			}
+		}
+		if len(last) == 0 {
+			took := time.Since(start)
+			t.Logf("%s: reached in %s", what, took.Round(time.Millisecond))
+			return took
+		}
+		if time.Now().After(deadline) {
+			var b strings.Builder
+			for name, msg := range last {
+				fmt.Fprintf(&b, "\n  %s: %s", name, msg)
+			}
+			t.Fatalf("%s: not reached within %s:%s\nviews:%s", what, limit, b.String(), describeChannel(stayers, channel))
 		}
 		time.Sleep(pollInterval)
 	}

@@ -208,6 +208,17 @@ func TestMixedChannel_TwoFabricTwoFabgossip_SeeStateInfoHeights_ThenBlocksFlowBo
 	}
 	waitForChannelViews(t, "StateInfo height 21 seen both ways", channel, nodes, heights, org, channelViewLimit)
 
+	// One node of each kind leaves; the other kind stops counting it as a member.
+	fabric1, fabgossip1 := nodes[2], nodes[3]
+	for _, n := range []*peerProc{fabric1, fabgossip1} {
+		if err := n.leave(channel); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitForLeavers(t, "a Fabric node and a fabgossip peer left, seen by both kinds", channel,
+		[]*peerProc{fabric0, fabgossip0}, []*peerProc{fabric1, fabgossip1}, nodes, channelViewLimit)
+	t.Logf("views after the leaves:%s", describeChannel([]*peerProc{fabric0, fabgossip0}, channel))
+
 	for _, n := range nodes {
 		n.shutdown()
 	}
