@@ -8,7 +8,7 @@ LIB := target/release/libfabgossip.so
 export FABGOSSIP_LIB := $(CURDIR)/$(LIB)
 export PYTHONPATH := $(CURDIR)/bindings/python
 
-.PHONY: all build demo test test-rust test-c test-python test-interop deps-python fabricnode bench
+.PHONY: all build demo test test-rust test-c test-python test-go test-interop deps-python fabricnode bench
 
 all: build
 
@@ -21,7 +21,7 @@ deps-python:
 demo: build
 	$(PYTHON) examples/demo.py
 
-test: build deps-python test-rust test-c test-python test-interop
+test: build deps-python test-rust test-c test-python test-go test-interop
 
 test-rust:
 	$(CARGO) test --release --locked
@@ -34,6 +34,10 @@ test-c: build
 
 test-python: build deps-python
 	$(PYTHON) -m pytest -q tests/python
+
+# The Go binding, linked dynamically and statically.
+test-go: build
+	cd bindings/go && go test -count=1 ./... && go test -count=1 -tags fabgossip_static ./...
 
 fabricnode:
 	cd tests/interop && go build -o $(CURDIR)/build/fabricnode ./cmd/fabricnode

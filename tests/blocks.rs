@@ -13,12 +13,24 @@ use prost::Message;
 
 const CH: &str = "blocks";
 
+/// A free port below the kernel's ephemeral range, so an outgoing connection of a peer already
+/// running cannot take it before the peer meant to listen on it binds it.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Test binaries start at different places (by process id) and walk upwards.
+    let start = 10_000 + (std::process::id() % 2_000) as u16 * 10;
+    let _ = NEXT.compare_exchange(0, start, Ordering::SeqCst, Ordering::SeqCst);
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::SeqCst);
+        assert!(
+            port < 32_000,
+            "no free loopback port below the ephemeral range"
+        );
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 fn tempdir() -> std::path::PathBuf {

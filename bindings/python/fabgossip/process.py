@@ -11,6 +11,7 @@ peer the same way.
 import json
 import os
 import queue
+import random
 import socket
 import subprocess
 import sys
@@ -21,11 +22,34 @@ from pathlib import Path
 BINDINGS = Path(__file__).resolve().parent.parent
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+            return low if low > 12000 else 32768
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_handed_out = set()
+
+
 def free_port():
-    """A port the OS just gave out; the peer binds it right after."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port below the kernel's ephemeral range: no outgoing connection of a
+    peer already running can take it before the peer meant to listen on it binds it."""
+    low = _ephemeral_low()
+    for _ in range(1000):
+        port = random.randrange(10000, low)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free loopback port below the ephemeral range")
 
 
 def python_peer_argv(config_path):

@@ -1,0 +1,237 @@
+// Command gopeer is a gossip peer process in Go over libfabgossip: `gopeer --config FILE`.
+//
+// It speaks the peer process protocol shared with the Python and C peers: JSON lines on
+// stdout (`ready` or `error` first), commands `peers`, `stats`, `shutdown` on stdin (EOF
+// means shutdown). FABGOSSIP_LOG=error|warn|info|debug|trace copies library logs to stderr.
+//
+// --crypto selects the identity provider: `builtin` (the library's own Ed25519, default),
+// `ed25519` (the same identities computed in Go through the host callbacks) or `x509`
+// (X.509 certificates with ECDSA P-256 keys: --msp-dir holds cert.pem and key.pem).
+// --trust-ca MSPID=ca.pem,... names the trusted X.509 CAs (an ed25519 peer given it accepts
+// X.509 identities too); --trust-ed25519 ORG,... makes an x509 peer accept Ed25519 ones. For the Go providers the MSP
+// ID, seed and trusted orgs come from the config when it is JSON (peer.localMspId,
+// fabgossip.identitySeed, fabgossip.trustedOrgs) unless the flags give them.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+
+	fabgossip "github.com/fabgossip/fabgossip/bindings/go"
+	"github.com/fabgossip/fabgossip/bindings/go/identity"
+)
+
+var outMu sync.Mutex
+
+func emit(v any) {
+	line, err := json.Marshal(v)
+	if err != nil {
+		line = []byte(`{"event":"error","message":"cannot encode output"}`)
+	}
+	outMu.Lock()
+	defer outMu.Unlock()
+	os.Stdout.Write(append(line, '\n'))
+}
+
+func emitError(msg string) {
+	emit(map[string]string{"event": "error", "message": msg})
+}
+
+// jsonConfig is the part of a JSON config the Go identity providers need.
+type jsonConfig struct {
+	Peer struct {
+		LocalMspID string `json:"localMspId"`
+	} `json:"peer"`
+	Fabgossip struct {
+		TrustedOrgs  []string `json:"trustedOrgs"`
+		IdentitySeed string   `json:"identitySeed"`
+	} `json:"fabgossip"`
+}
+
+type options struct {
+	config  string
+	crypto  string
+	mspID   string
+	seed    string
+	trust   string
+	mspDir  string
+	trustCA string
+	// trustEd25519 lists the orgs whose Ed25519 identities an x509 peer accepts.
+	trustEd25519 string
+}
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	var o options
+	flag.StringVar(&o.config, "config", "", "peer config file (YAML or JSON)")
+	flag.StringVar(&o.crypto, "crypto", "builtin", "identity provider: builtin, ed25519 or x509")
+	flag.StringVar(&o.mspID, "msp-id", "", "MSP ID for the Go providers (default: peer.localMspId)")
+	flag.StringVar(&o.seed, "seed", "", "Ed25519 seed, 64 hex digits (default: fabgossip.identitySeed)")
+	flag.StringVar(&o.trust, "trust", "", "comma-separated trusted orgs (default: fabgossip.trustedOrgs)")
+	flag.StringVar(&o.mspDir, "msp-dir", "", "x509: directory with cert.pem and key.pem (PKCS#8 or EC)")
+	flag.StringVar(&o.trustCA, "trust-ca", "", "comma-separated MSPID=ca.pem pairs of trusted X.509 CAs")
+	flag.StringVar(&o.trustEd25519, "trust-ed25519", "", "x509: comma-separated orgs whose Ed25519 identities are accepted")
+	flag.CommandLine.SetOutput(os.Stderr)
+	if err := flag.CommandLine.Parse(os.Args[1:]); err != nil || o.config == "" {
+		emitError("usage: gopeer --config FILE [--crypto builtin|ed25519|x509]")
+		return 1
+	}
+	text, err := os.ReadFile(o.config)
+	if err != nil {
+		emitError("cannot read config: " + err.Error())
+		return 1
+	}
+	if lvl := logLevel(os.Getenv("FABGOSSIP_LOG")); lvl != fabgossip.LogOff {
+		err := fabgossip.SetLogger(func(level int, target, msg string) {
+			outMu.Lock()
+			fmt.Fprintf(os.Stderr, "[%d] %s: %s\n", level, target, msg)
+			outMu.Unlock()
+		}, lvl)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "logging off:", err)
+		}
+	}
+	crypto, err := provider(o, text)
+	if err != nil {
+		emitError(err.Error())
+		return 1
+	}
+	svc, err := fabgossip.Open(string(text), crypto)
+	if err != nil {
+		var fe *fabgossip.Error
+		if errors.As(err, &fe) {
+			emitError(fe.Status.String() + ": " + fe.Detail)
+		} else {
+			emitError(err.Error())
+		}
+		return 1
+	}
+	self, err := svc.Self()
+	if err != nil {
+		emitError("fg_self: " + err.Error())
+		svc.Close()
+		return 1
+	}
+	emit(map[string]string{"event": "ready", "pki_id": self.PKIID, "endpoint": self.Endpoint, "org": self.Org})
+
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		switch cmd := strings.TrimSpace(in.Text()); cmd {
+		case "":
+		case "peers":
+			peers, err := svc.Peers()
+			if err != nil {
+				emitError("fg_peers: " + err.Error())
+				continue
+			}
+			if peers == nil {
+				peers = []fabgossip.Peer{}
+			}
+			emit(map[string]any{"event": "peers", "peers": peers})
+		case "stats":
+			emit(map[string]any{"event": "stats", "rss_kb": rssKB(), "cpu_s": cpuSeconds()})
+		case "shutdown":
+			return shutdown(svc)
+		default:
+			emitError("unknown command: " + cmd)
+		}
+	}
+	return shutdown(svc)
+}
+
+func shutdown(svc *fabgossip.Service) int {
+	if err := svc.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "shutdown:", err)
+	}
+	emit(map[string]string{"event": "shutdown"})
+	return 0
+}
+
+// provider builds the MessageCryptoService chosen by --crypto (nil for builtin).
+func provider(o options, text []byte) (fabgossip.MessageCryptoService, error) {
+	if o.crypto == "builtin" {
+		return nil, nil
+	}
+	var cfg jsonConfig
+	// A YAML config is fine as long as the flags give what the provider needs.
+	_ = json.Unmarshal(text, &cfg)
+	mspID := firstOf(o.mspID, cfg.Peer.LocalMspID)
+	trusted := cfg.Fabgossip.TrustedOrgs
+	if o.trust != "" {
+		trusted = strings.Split(o.trust, ",")
+	}
+	if mspID == "" {
+		return nil, errors.New("--crypto " + o.crypto + " needs --msp-id or peer.localMspId in a JSON config")
+	}
+	switch o.crypto {
+	case "ed25519":
+		seed := firstOf(o.seed, cfg.Fabgossip.IdentitySeed)
+		if seed == "" {
+			return nil, errors.New("--crypto ed25519 needs --seed or fabgossip.identitySeed in a JSON config")
+		}
+		self, err := identity.NewEd25519FromHex(mspID, seed, trusted)
+		if err != nil || o.trustCA == "" {
+			return self, err
+		}
+		return withX509(self, o.trustCA)
+	case "x509":
+		return x509Provider(o, mspID)
+	}
+	return nil, fmt.Errorf("unknown --crypto %q (builtin, ed25519, x509)", o.crypto)
+}
+
+func firstOf(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func logLevel(v string) int {
+	switch v {
+	case "error":
+		return fabgossip.LogError
+	case "warn":
+		return fabgossip.LogWarn
+	case "info":
+		return fabgossip.LogInfo
+	case "debug":
+		return fabgossip.LogDebug
+	case "trace":
+		return fabgossip.LogTrace
+	}
+	return fabgossip.LogOff
+}
+
+func rssKB() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(rest), "%d", &kb)
+			return kb
+		}
+	}
+	return 0
+}
+
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
+}

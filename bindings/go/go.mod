@@ -1,0 +1,3 @@
+module github.com/fabgossip/fabgossip/bindings/go
+
+go 1.22

@@ -1,0 +1,21 @@
+package fabgossip
+
+/*
+#include <stdint.h>
+#include "fabgossip.h"
+
+fg_callbacks fg_go_callbacks(uintptr_t handle, int with_pki_id);
+*/
+import "C"
+
+import "runtime/cgo"
+
+// goCallbackTable is the fg_callbacks table whose user_data is h; the self identity is
+// filled in by the caller.
+func goCallbackTable(h cgo.Handle, mcs MessageCryptoService) C.fg_callbacks {
+	withPKI := C.int(0)
+	if _, ok := mcs.(PKIidProvider); ok {
+		withPKI = 1
+	}
+	return C.fg_go_callbacks(C.uintptr_t(h), withPKI)
+}
