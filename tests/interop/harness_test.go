@@ -42,6 +42,8 @@ type event struct {
 	Peers    []peerRecord `json:"peers"`
 	RSSKB    int64        `json:"rss_kb"`
 	CPUS     float64      `json:"cpu_s"`
+	Channel  string       `json:"channel"`
+	Height   uint64       `json:"height"`
 }
 
 type peerRecord struct {
@@ -50,6 +52,9 @@ type peerRecord struct {
 	InternalEndpoint string `json:"internal_endpoint"`
 	Org              string `json:"org"`
 	State            string `json:"state"`
+	// channel_peers entries carry these instead of State.
+	LedgerHeight uint64 `json:"ledger_height"`
+	LeftChannel  bool   `json:"left_channel"`
 }
 
 // tailBuffer keeps the last bytes a process wrote to stderr, for failure reports.

@@ -114,3 +114,112 @@ func logView(t *testing.T, p *peerProc) {
 			p.name, p.kind, r.PKIID[:12], r.Endpoint, r.InternalEndpoint, r.Org, r.State)
 	}
 }
+
+// Limits of the channel scenario.
+const (
+	channelViewLimit = 30 * time.Second
+	blocksLimit      = 60 * time.Second
+)
+
+func TestMixedChannel_TwoFabricTwoFabgossip_SeeStateInfoHeights_ThenBlocksFlowBothWays(t *testing.T) {
+	lib := fabgossipLib(t)
+	if _, err := os.Stat(lib); err != nil {
+		t.Skipf("fabgossip library %s not built (cargo build --release first): %v", lib, err)
+	}
+	const channel = "mychannel"
+	names := []string{"fabric0", "fabgossip0", "fabric1", "fabgossip1"}
+	addrs := freeAddrs(t, len(names))
+	var nodes []*peerProc
+	for i, name := range names {
+		id := newIdentity(t, org)
+		boot := ringBootstrap(addrs, i)
+		if i%2 == 0 {
+			nodes = append(nodes, startFabricNode(t, fabricOpts{
+				name: name, address: addrs[i], msp: org, id: id, bootstrap: boot,
+				alive: aliveInterval, expiration: aliveExpiration,
+			}))
+		} else {
+			nodes = append(nodes, startFabgossipPeer(t, fabgossipOpts{
+				name: name, address: addrs[i], msp: org, id: id, bootstrap: boot,
+				alive: aliveInterval, expiration: aliveExpiration,
+			}))
+		}
+	}
+	fabric0, fabgossip0 := nodes[0], nodes[1]
+	fabricNodes := []*peerProc{nodes[0], nodes[2]}
+	fabgossipPeers := []*peerProc{nodes[1], nodes[3]}
+	waitForViews(t, "channel test: full membership view", nodes, nodes, nil, org, fullViewLimit)
+
+	for _, n := range nodes {
+		if err := n.join(channel, joinSpec{Sequence: 1, Members: []string{org}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Distinct heights, so that each published value is seen for the right peer.
+	heights := map[*peerProc]uint64{}
+	for i, n := range nodes {
+		heights[n] = uint64(3 + i)
+		if err := n.publishHeight(channel, heights[n]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitForChannelViews(t, "StateInfo heights 3..6 seen both ways", channel, nodes, heights, org, channelViewLimit)
+
+	// Every node starts its ledger from the same genesis block, as peers joining
+	// with `peer channel join -b` do; the published height becomes 1 everywhere.
+	blocks := blockChain(t, channel, 21)
+	for _, n := range nodes {
+		if err := n.addBlock(channel, 0, blocks[0]); err != nil {
+			t.Fatal(err)
+		}
+		heights[n] = 1
+	}
+	waitForLedgerHeights(t, "genesis committed everywhere", channel, nodes, nodes, 1, channelViewLimit)
+	waitForChannelViews(t, "StateInfo height 1 seen both ways after genesis", channel, nodes, heights, org, channelViewLimit)
+
+	start := time.Now()
+	for seq := 1; seq <= 10; seq++ {
+		if err := fabric0.addBlock(channel, uint64(seq), blocks[seq]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("blocks 1..10 added at fabric0 in %s", time.Since(start).Round(time.Millisecond))
+	waitForLedgerHeights(t, "blocks 1..10 from fabric0 committed by both fabgossip peers", channel,
+		fabgossipPeers, nodes, 11, blocksLimit)
+	waitForLedgerHeights(t, "blocks 1..10 from fabric0 committed by fabric1", channel,
+		fabricNodes, nodes, 11, blocksLimit)
+	t.Logf("blocks 1..10: all at height 11 %s after the first add", time.Since(start).Round(time.Millisecond))
+
+	start = time.Now()
+	for seq := 11; seq <= 20; seq++ {
+		if err := fabgossip0.addBlock(channel, uint64(seq), blocks[seq]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("blocks 11..20 added at fabgossip0 in %s", time.Since(start).Round(time.Millisecond))
+	waitForLedgerHeights(t, "blocks 11..20 from fabgossip0 committed by both Fabric nodes", channel,
+		fabricNodes, nodes, 21, blocksLimit)
+	waitForLedgerHeights(t, "blocks 11..20 from fabgossip0 committed by fabgossip1", channel,
+		fabgossipPeers, nodes, 21, blocksLimit)
+	t.Logf("blocks 11..20: all at height 21 %s after the first add", time.Since(start).Round(time.Millisecond))
+
+	for _, n := range nodes {
+		heights[n] = 21
+	}
+	waitForChannelViews(t, "StateInfo height 21 seen both ways", channel, nodes, heights, org, channelViewLimit)
+
+	// One node of each kind leaves; the other kind stops counting it as a member.
+	fabric1, fabgossip1 := nodes[2], nodes[3]
+	for _, n := range []*peerProc{fabric1, fabgossip1} {
+		if err := n.leave(channel); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitForLeavers(t, "a Fabric node and a fabgossip peer left, seen by both kinds", channel,
+		[]*peerProc{fabric0, fabgossip0}, []*peerProc{fabric1, fabgossip1}, nodes, channelViewLimit)
+	t.Logf("views after the leaves:%s", describeChannel([]*peerProc{fabric0, fabgossip0}, channel))
+
+	for _, n := range nodes {
+		n.shutdown()
+	}
+}

@@ -156,6 +156,8 @@ func (o *options) trusted() []string {
 // node is a running Fabric gossip instance and its gRPC server.
 type node struct {
 	gossip   *gossip.Node
+	mcs      *edCrypto
+	metrics  *metrics.GossipMetrics
 	server   *grpc.Server
 	endpoint string
 	pkiID    gcommon.PKIidType
@@ -243,7 +245,7 @@ func startNode(o *options) (*node, error) {
 			fmt.Fprintf(os.Stderr, "gRPC server stopped: %v\n", err)
 		}
 	}()
-	return &node{gossip: g, server: server, endpoint: endpoint, pkiID: pkiIDOf(o.mspID, pub)}, nil
+	return &node{gossip: g, mcs: mcs, metrics: gmetrics, server: server, endpoint: endpoint, pkiID: pkiIDOf(o.mspID, pub)}, nil
 }
 
 func (n *node) stop() {
@@ -270,6 +272,7 @@ func main() {
 		published = o.externalEndpoint
 	}
 	tracker := newMembershipTracker(n.gossip)
+	chans := newChannels(n.gossip, n.mcs, n.metrics)
 	stopTracker := make(chan struct{})
 	if o.trackInterval > 0 {
 		go tracker.run(o.trackInterval, stopTracker)
@@ -278,7 +281,7 @@ func main() {
 
 	done := make(chan struct{})
 	go func() {
-		serveCommands(os.Stdin, w, tracker)
+		serveCommands(os.Stdin, w, tracker, chans)
 		close(done)
 	}()
 	sigs := make(chan os.Signal, 1)
@@ -288,6 +291,7 @@ func main() {
 	case <-sigs:
 	}
 	close(stopTracker)
+	chans.stop()
 	n.stop()
 	w.emit(simpleEvent{Event: "shutdown"})
 }

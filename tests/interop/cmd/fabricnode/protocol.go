@@ -54,12 +54,30 @@ type simpleEvent struct {
 	Message string `json:"message,omitempty"`
 }
 
-// serveCommands reads stdin until `shutdown` or EOF. Unknown words get an error
-// line and the loop goes on.
-func serveCommands(in io.Reader, w *eventWriter, tracker *membershipTracker) {
+type channelPeersEvent struct {
+	Event   string             `json:"event"`
+	Channel string             `json:"channel"`
+	Peers   []channelPeerEntry `json:"peers"`
+}
+
+type channelEvent struct {
+	Event   string  `json:"event"`
+	Channel string  `json:"channel"`
+	Height  *uint64 `json:"height,omitempty"`
+	Seq     *uint64 `json:"seq,omitempty"`
+}
+
+// serveCommands reads stdin until `shutdown` or EOF. Unknown words and refused
+// commands get an error line and the loop goes on.
+func serveCommands(in io.Reader, w *eventWriter, tracker *membershipTracker, chans *channels) {
 	sc := bufio.NewScanner(in)
+	// add_block carries a hex block on one line.
+	sc.Buffer(make([]byte, 64<<10), maxMsgSize)
 	for sc.Scan() {
-		switch cmd := strings.TrimSpace(sc.Text()); cmd {
+		line := strings.TrimSpace(sc.Text())
+		word, args, _ := strings.Cut(line, " ")
+		args = strings.TrimSpace(args)
+		switch word {
 		case "":
 		case "peers":
 			w.emit(peersEvent{Event: "peers", Peers: tracker.snapshot()})
@@ -68,10 +86,72 @@ func serveCommands(in io.Reader, w *eventWriter, tracker *membershipTracker) {
 			w.emit(statsEvent{Event: "stats", RSSKB: rss, CPUS: cpu})
 		case "shutdown":
 			return
+		case "join", "leave", "height", "channel_peers", "add_block", "ledger_height":
+			if err := channelCommand(w, chans, word, args); err != nil {
+				w.emit(simpleEvent{Event: "error", Message: fmt.Sprintf("%s: %v", word, err)})
+			}
 		default:
-			w.emit(simpleEvent{Event: "error", Message: fmt.Sprintf("unknown command %q", cmd)})
+			w.emit(simpleEvent{Event: "error", Message: fmt.Sprintf("unknown command %q", line)})
 		}
 	}
+	if err := sc.Err(); err != nil {
+		w.emit(simpleEvent{Event: "error", Message: fmt.Sprintf("reading commands: %v", err)})
+	}
+}
+
+// channelCommand runs one channel command and emits its answer.
+func channelCommand(w *eventWriter, chans *channels, word, args string) error {
+	channel, rest, _ := strings.Cut(args, " ")
+	rest = strings.TrimSpace(rest)
+	if channel == "" {
+		return fmt.Errorf("missing channel")
+	}
+	switch word {
+	case "join":
+		if rest == "" {
+			return fmt.Errorf("usage: join <channel> <json>")
+		}
+		if err := chans.join(channel, rest); err != nil {
+			return err
+		}
+		w.emit(channelEvent{Event: "joined", Channel: channel})
+	case "leave":
+		if err := chans.leave(channel); err != nil {
+			return err
+		}
+		w.emit(channelEvent{Event: "left", Channel: channel})
+	case "height":
+		h, err := strconv.ParseUint(rest, 10, 64)
+		if err != nil {
+			return fmt.Errorf("usage: height <channel> <n>")
+		}
+		if err := chans.updateHeight(channel, h); err != nil {
+			return err
+		}
+		w.emit(channelEvent{Event: "height", Channel: channel, Height: &h})
+	case "channel_peers":
+		peers, err := chans.peersOf(channel)
+		if err != nil {
+			return err
+		}
+		w.emit(channelPeersEvent{Event: "channel_peers", Channel: channel, Peers: peers})
+	case "add_block":
+		ch, seq, raw, err := parseAddBlock(args)
+		if err != nil {
+			return err
+		}
+		if err := chans.addBlock(ch, seq, raw); err != nil {
+			return err
+		}
+		w.emit(channelEvent{Event: "added", Channel: ch, Seq: &seq})
+	case "ledger_height":
+		h, err := chans.ledgerHeight(channel)
+		if err != nil {
+			return err
+		}
+		w.emit(channelEvent{Event: "ledger_height", Channel: channel, Height: &h})
+	}
+	return nil
 }
 
 // processStats returns resident memory (kB, from /proc) and user+system CPU seconds.
