@@ -2,6 +2,9 @@
 //! peer adds blocks, every peer commits all of them in order to its file ledger, each block
 //! reaches each state provider once; pull alone delivers; a bad block goes nowhere.
 
+mod support;
+use support::{free_port, tempdir, wait_for, wait_until};
+
 use std::time::{Duration, Instant};
 
 use fabgossip::channel::JoinChannelMessage;
@@ -12,39 +15,6 @@ use fabgossip::node::{ChannelCallError, GossipService};
 use prost::Message;
 
 const CH: &str = "blocks";
-
-/// A free port below the kernel's ephemeral range, so an outgoing connection of a peer already
-/// running cannot take it before the peer meant to listen on it binds it.
-fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    // Test binaries start at different places (by process id) and walk upwards.
-    let start = 10_000 + (std::process::id() % 2_000) as u16 * 10;
-    let _ = NEXT.compare_exchange(0, start, Ordering::SeqCst, Ordering::SeqCst);
-    loop {
-        let port = NEXT.fetch_add(1, Ordering::SeqCst);
-        assert!(
-            port < 32_000,
-            "no free loopback port below the ephemeral range"
-        );
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "fabgossip-blocks-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn peer_dir(dir: &std::path::Path, i: usize) -> std::path::PathBuf {
     dir.join(format!("p{i}"))
@@ -67,24 +37,6 @@ async fn start(
     GossipService::start_builtin(Config::parse(&text).unwrap())
         .await
         .unwrap()
-}
-
-async fn wait_until(what: &str, limit: Duration, cond: impl FnMut() -> bool) {
-    assert!(
-        wait_for(limit, cond).await,
-        "timed out waiting until {what}"
-    );
-}
-
-async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while !cond() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    true
 }
 
 /// `n` peers that joined the channel and see each other in it.
@@ -152,7 +104,7 @@ async fn stop_and_read_ledgers(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_peers_commit_twenty_blocks_in_order_each_received_once() {
-    let dir = tempdir();
+    let dir = tempdir("blocks");
     let peers = network(10, &dir, 1).await;
     let blocks = chain(20);
     let t0 = Instant::now();
@@ -206,7 +158,7 @@ async fn ten_peers_commit_twenty_blocks_in_order_each_received_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_alone_delivers_when_push_is_off() {
-    let dir = tempdir();
+    let dir = tempdir("blocks");
     let peers = network(5, &dir, 0).await;
     let blocks = chain(10);
     for (seq, b) in blocks.iter().enumerate() {
@@ -233,7 +185,7 @@ async fn pull_alone_delivers_when_push_is_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_block_is_dropped_counted_and_never_forwarded() {
-    let dir = tempdir();
+    let dir = tempdir("blocks");
     let peers = network(4, &dir, 1).await;
     let blocks = chain(3);
     peers[0]
@@ -296,7 +248,7 @@ async fn a_bad_block_is_dropped_counted_and_never_forwarded() {
 async fn a_block_is_never_pushed_back_to_its_sender() {
     // With two peers the receiver's only possible target is its sender, so any block the
     // source receives by push would be an echo.
-    let dir = tempdir();
+    let dir = tempdir("blocks");
     let peers = network(2, &dir, 1).await;
     let blocks = chain(5);
     for (seq, b) in blocks.iter().enumerate() {

@@ -2,46 +2,16 @@
 //! channel see each other with their heights, updates spread, leaving is seen, and StateInfo
 //! and blocks of a channel never reach peers outside it.
 
-use std::time::{Duration, Instant};
+mod support;
+use support::{free_port, tempdir, wait_until};
+
+use std::time::Duration;
 
 use fabgossip::channel::{AnchorPeer, JoinChannelMessage};
 use fabgossip::config::Config;
 use fabgossip::crypto::block::{block_header_hash, new_block};
 use fabgossip::node::{ChaincodeInfo, ChannelCallError, ChannelPeerInfo, GossipService};
 use prost::Message;
-
-/// A free port below the kernel's ephemeral range, so an outgoing connection of a peer already
-/// running cannot take it before the peer meant to listen on it binds it.
-fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    // Test binaries start at different places (by process id) and walk upwards.
-    let start = 10_000 + (std::process::id() % 2_000) as u16 * 10;
-    let _ = NEXT.compare_exchange(0, start, Ordering::SeqCst, Ordering::SeqCst);
-    loop {
-        let port = NEXT.fetch_add(1, Ordering::SeqCst);
-        assert!(
-            port < 32_000,
-            "no free loopback port below the ephemeral range"
-        );
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "fabgossip-channels-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// Peer `i` of `org`, bootstrapping from `boot`, with fast membership and StateInfo timers.
 async fn start(
@@ -68,14 +38,6 @@ fn join_msg(orgs: &[&str]) -> JoinChannelMessage {
         sequence: 1,
         members: orgs.iter().map(|o| o.to_string()).collect(),
         anchor_peers: Vec::new(),
-    }
-}
-
-async fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -130,7 +92,7 @@ async fn five_peers_in(ch: &str, dir: &std::path::Path) -> Vec<GossipService> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_peers_see_each_other_and_height_and_chaincode_updates_spread() {
-    let dir = tempdir();
+    let dir = tempdir("channels");
     let peers = five_peers_in("ch", &dir).await;
     // Every peer starts at height 1 (the genesis block), as Fabric's peers do.
     for p in &peers {
@@ -203,7 +165,7 @@ async fn five_peers_see_each_other_and_height_and_chaincode_updates_spread() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_leaves_sees_nothing_and_the_others_drop_it() {
-    let dir = tempdir();
+    let dir = tempdir("channels");
     let peers = five_peers_in("ch", &dir).await;
     let leaver = peers[4].self_info().pki_id;
     peers[4].leave_channel("ch").await.unwrap();
@@ -238,7 +200,7 @@ async fn a_peer_that_leaves_sees_nothing_and_the_others_drop_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_info_of_a_channel_never_reaches_peers_outside_it() {
-    let dir = tempdir();
+    let dir = tempdir("channels");
     let ports: Vec<u16> = (0..6).map(|_| free_port()).collect();
     // Bootstrap stays within each org; the orgs meet through the anchor peers of the shared
     // channel "ab" (0 for org1, 3 for org2). Then org1 peers join "a", org2 peers "b".

@@ -16,8 +16,11 @@
 //! shares a channel with: only B knows D, and D knows only B. StateInfo of a channel stays
 //! with the channel's orgs.
 
+mod support;
+use support::{free_port, tempdir, wait_until};
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fabgossip::channel::{AnchorPeer, JoinChannelMessage};
 use fabgossip::config::Config;
@@ -32,39 +35,6 @@ const CHANNELS: [(&str, [usize; 2]); 4] = [
     ("c2", [1, 2]),
     ("c3", [1, 3]),
 ];
-
-/// A free port below the kernel's ephemeral range, so an outgoing connection of a peer already
-/// running cannot take it before the peer meant to listen on it binds it.
-fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    // Test binaries start at different places (by process id) and walk upwards.
-    let start = 10_000 + (std::process::id() % 2_000) as u16 * 10;
-    let _ = NEXT.compare_exchange(0, start, Ordering::SeqCst, Ordering::SeqCst);
-    loop {
-        let port = NEXT.fetch_add(1, Ordering::SeqCst);
-        assert!(
-            port < 32_000,
-            "no free loopback port below the ephemeral range"
-        );
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "fabgossip-confidentiality-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn org_of(i: usize) -> usize {
     i / PEERS_PER_ORG
@@ -88,14 +58,6 @@ async fn start(i: usize, ports: &[u16], dir: &std::path::Path) -> GossipService 
     );
     let cfg = Config::parse(&text).unwrap();
     GossipService::start_builtin(cfg).await.unwrap()
-}
-
-async fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// The orgs (indices) peer `i` should know: its own and those sharing a channel with it.
@@ -183,7 +145,7 @@ fn channel_views_settled(peers: &[GossipService], ids: &[String]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_peer_learns_an_org_it_shares_no_channel_with() {
-    let dir = tempdir();
+    let dir = tempdir("confidentiality");
     let n = ORGS.len() * PEERS_PER_ORG;
     let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
     let mut peers = Vec::new();

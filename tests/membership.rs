@@ -1,6 +1,9 @@
 //! Many `GossipService`s in one process over real loopback gRPC: membership forms, a stopped
 //! peer is seen dead, a restarted one alive again, and disclosure holds between orgs.
 
+mod support;
+use support::{free_port, tempdir, wait_for, wait_until};
+
 use std::time::{Duration, Instant};
 
 use fabgossip::config::Config;
@@ -11,26 +14,6 @@ struct Spec {
     bootstrap: Vec<usize>,
     external: bool,
     tls: bool,
-}
-
-/// A free port below the kernel's ephemeral range, so an outgoing connection of a peer already
-/// running cannot take it before the peer meant to listen on it binds it.
-fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    // Test binaries start at different places (by process id) and walk upwards.
-    let start = 10_000 + (std::process::id() % 2_000) as u16 * 10;
-    let _ = NEXT.compare_exchange(0, start, Ordering::SeqCst, Ordering::SeqCst);
-    loop {
-        let port = NEXT.fetch_add(1, Ordering::SeqCst);
-        assert!(
-            port < 32_000,
-            "no free loopback port below the ephemeral range"
-        );
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
 }
 
 fn config(i: usize, spec: &Spec, ports: &[u16], anchors: &str, dir: &std::path::Path) -> Config {
@@ -78,21 +61,6 @@ async fn start(
     GossipService::start(cfg, ctx).await.unwrap()
 }
 
-async fn wait_until(
-    what: &str,
-    limit: Duration,
-    mut cond: impl FnMut() -> bool,
-) -> Result<(), String> {
-    let deadline = Instant::now() + limit;
-    while !cond() {
-        if Instant::now() >= deadline {
-            return Err(format!("timed out waiting until {what}"));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
-}
-
 fn alive(view: &[PeerInfo]) -> Vec<String> {
     let mut v: Vec<String> = view
         .iter()
@@ -111,7 +79,7 @@ fn dead(view: &[PeerInfo], pki_id: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_peers_form_a_full_view_and_see_a_stopped_peer_dead_then_alive() {
     for tls in [false, true] {
-        let dir = tempdir();
+        let dir = tempdir("membership");
         let ports: Vec<u16> = (0..10).map(|_| free_port()).collect();
         let specs: Vec<Spec> = (0..10)
             .map(|i| Spec {
@@ -131,8 +99,7 @@ async fn ten_peers_form_a_full_view_and_see_a_stopped_peer_dead_then_alive() {
             Duration::from_secs(20),
             || peers.iter().all(|p| alive(&p.peers()).len() == 9),
         )
-        .await
-        .unwrap();
+        .await;
         eprintln!("tls={tls}: full view of 10 peers after {:?}", t0.elapsed());
 
         let victim = peers.remove(9);
@@ -144,8 +111,7 @@ async fn ten_peers_form_a_full_view_and_see_a_stopped_peer_dead_then_alive() {
             Duration::from_secs(10),
             || peers.iter().all(|p| dead(&p.peers(), &victim_id)),
         )
-        .await
-        .unwrap();
+        .await;
 
         peers.push(start(9, &specs[9], &ports, "", &dir).await);
         wait_until(
@@ -153,8 +119,7 @@ async fn ten_peers_form_a_full_view_and_see_a_stopped_peer_dead_then_alive() {
             Duration::from_secs(20),
             || peers.iter().all(|p| alive(&p.peers()).len() == 9),
         )
-        .await
-        .unwrap();
+        .await;
         for p in &peers {
             p.stop().await;
         }
@@ -163,7 +128,7 @@ async fn ten_peers_form_a_full_view_and_see_a_stopped_peer_dead_then_alive() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_orgs_meet_through_anchor_peers_and_a_peer_without_external_endpoint_stays_hidden() {
-    let dir = tempdir();
+    let dir = tempdir("membership");
     let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
     let specs = [
         Spec {
@@ -209,23 +174,19 @@ async fn two_orgs_meet_through_anchor_peers_and_a_peer_without_external_endpoint
     // Org1's visible peers see everyone; org2 sees all but the hidden peer; the hidden peer,
     // having no external endpoint itself, is shown no foreign peer either.
     let expected = [4, 4, 2, 3, 3];
-    wait_until(
-        "each peer sees what disclosure allows",
-        Duration::from_secs(20),
-        || {
-            peers
-                .iter()
-                .zip(expected)
-                .all(|(p, n)| alive(&p.peers()).len() == n)
-        },
-    )
-    .await
-    .inspect_err(|_| {
+    let settled = wait_for(Duration::from_secs(20), || {
+        peers
+            .iter()
+            .zip(expected)
+            .all(|(p, n)| alive(&p.peers()).len() == n)
+    })
+    .await;
+    if !settled {
         for (i, p) in peers.iter().enumerate() {
             eprintln!("peer {i} ({}): {:?}", p.self_info().org, p.peers());
         }
-    })
-    .unwrap();
+        panic!("timed out waiting until each peer sees what disclosure allows");
+    }
     // Give disclosure a chance to go wrong before checking it did not.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
@@ -248,17 +209,4 @@ async fn two_orgs_meet_through_anchor_peers_and_a_peer_without_external_endpoint
     for p in &peers {
         p.stop().await;
     }
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "fabgossip-membership-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
