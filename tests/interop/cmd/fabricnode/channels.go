@@ -102,6 +102,7 @@ type chaincodeJSON struct {
 type joinedChannel struct {
 	ledger   *memLedger
 	provider state.GossipStateProvider
+	onCommit func(seq uint64) // set by `watch`, handed to the ledger once it exists
 }
 
 type channels struct {
@@ -234,6 +235,9 @@ func (c *channels) addBlock(channel string, seq uint64, raw []byte) error {
 		if p == nil {
 			return fmt.Errorf("Fabric's state provider for %s did not start (see stderr)", channel)
 		}
+		if ch.onCommit != nil {
+			l.watch(ch.onCommit)
+		}
 		ch.ledger, ch.provider = l, p
 		return nil
 	}
@@ -250,6 +254,22 @@ func (c *channels) addBlock(channel string, seq uint64, raw []byte) error {
 		Channel: []byte(channel),
 		Content: &pg.GossipMessage_DataMsg{DataMsg: &pg.DataMessage{Payload: payload}},
 	})
+	return nil
+}
+
+// watch reports every block the channel's ledger commits from now on (the genesis
+// block, which starts the ledger, is not a commit).
+func (c *channels) watch(channel string, f func(seq uint64)) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch, ok := c.joined[channel]
+	if !ok {
+		return fmt.Errorf("channel %s not joined", channel)
+	}
+	ch.onCommit = f
+	if ch.ledger != nil {
+		ch.ledger.watch(f)
+	}
 	return nil
 }
 
