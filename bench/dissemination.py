@@ -10,7 +10,10 @@ from CLOCK_MONOTONIC like this driver's time.monotonic_ns(), so source and recei
 The Fabric node hooks its ledger's commit; the fabgossip Python peer polls the ledger height every
 0.5 ms, which adds CPU to the fabgossip side and up to 0.5 ms to its latencies. Messages and bytes
 sent per block are not measured: neither peer kind exposes those counters yet. Timers are
-core.yaml's defaults for both kinds.
+core.yaml's defaults for both kinds, except that Fabric's state transfer (anti-entropy,
+peer.gossip.state.enabled, off by default since Fabric 2.2 because peers also pull from the
+orderer) is on: without it a Fabric peer that misses one block never commits the rest here
+(`--fabric-no-state-transfer` shows that).
 
     python3 bench/dissemination.py [--peers 20] [--blocks 100] [--rate 100] [--out F.json] [--plot F.png]
 """
@@ -65,9 +68,18 @@ def fabgossip_argvs(n, workdir):
     return argvs
 
 
+FABRIC_LOG_SPEC = "error"
+# Fabric's anti-entropy (peer.gossip.state.enabled) is off in core.yaml since 2.2, where every
+# peer also takes blocks from the orderer; with one source and no orderer a Fabric peer that
+# misses a block and falls more than blockBufferSize (20) behind never recovers, so it is on here.
+FABRIC_STATE_TRANSFER = True
+
+
 def fabric_argvs(n, workdir):
     ports = free_ports(n)
-    return [[str(FABRIC_NODE), "--listen", f"127.0.0.1:{port}", "--msp", "Org1MSP",
+    extra = ["--state-transfer"] if FABRIC_STATE_TRANSFER else []
+    return [[str(FABRIC_NODE), "--log-spec", FABRIC_LOG_SPEC, *extra,
+             "--listen", f"127.0.0.1:{port}", "--msp", "Org1MSP",
              "--bootstrap", f"127.0.0.1:{ports[0]}" if i else "",
              "--external-endpoint", f"127.0.0.1:{port}"]
             for i, port in enumerate(ports)]
@@ -104,7 +116,7 @@ def percentile(sorted_values, q):
     return sorted_values[k]
 
 
-def measure(kind, n, count, rate, block_bytes, settle_s, timeout_s, workdir):
+def measure(kind, n, count, rate, block_bytes, settle_s, timeout_s, workdir, poll_ms):
     argvs = (fabgossip_argvs if kind == "fabgossip" else fabric_argvs)(n, workdir)
     env = {"LD_LIBRARY_PATH": str(LIB.parent), "FABGOSSIP_LIB": str(LIB)}
     blocks = make_blocks(count, block_bytes)
@@ -125,7 +137,7 @@ def measure(kind, n, count, rate, block_bytes, settle_s, timeout_s, workdir):
         wait_all(peers, lambda p: len(p.channel_peers(CHANNEL)) >= n - 1, 120, "full channel view")
         channel_view_s = time.monotonic() - t0
         for p in peers:
-            p.watch(CHANNEL)
+            p.watch(CHANNEL, poll_ms if kind == "fabgossip" else None)
         source, receivers = peers[0], peers[1:]
         # An idle window first: the background rate (alive, StateInfo, pull, the watch poller).
         time.sleep(settle_s)
@@ -158,6 +170,7 @@ def measure(kind, n, count, rate, block_bytes, settle_s, timeout_s, workdir):
             time.sleep(0.05)
         t_done = time.monotonic()
         cpu_after = [p.stats()["cpu_s"] for p in receivers]
+        final_heights = [p.ledger_height(CHANNEL) for p in receivers]
 
         # Latency per (receiver, block): its commit time minus the source's add time.
         latencies, per_block_last, missing = [], {}, 0
@@ -184,10 +197,10 @@ def measure(kind, n, count, rate, block_bytes, settle_s, timeout_s, workdir):
         per = count * len(receivers)
         block_full = sorted(per_block_last.values())
         return {
-            "kind": kind, "n": n, "blocks": count, "rate": rate, "block_bytes": len(blocks[1]),
+            "kind": kind, "n": n, "poll_ms": poll_ms if kind == "fabgossip" else None, "blocks": count, "rate": rate, "block_bytes": len(blocks[1]),
             "full_view_s": view_s, "channel_view_s": channel_view_s,
             "achieved_rate": (count - 1) / span_s if span_s > 0 else None,
-            "missing": missing,
+            "missing": missing, "final_heights": final_heights,
             "latency_ms": {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
                            "max": latencies[-1] if latencies else None},
             "block_to_all_ms": {"p50": percentile(block_full, 50),
@@ -291,12 +304,20 @@ def main():
     ap.add_argument("--settle", type=float, default=2.0, help="idle seconds before measuring")
     ap.add_argument("--timeout", type=float, default=60.0,
                     help="seconds after the last add to wait for every commit")
+    ap.add_argument("--poll-ms", type=float, default=0.5,
+                    help="fabgossip peers' ledger-height poll interval for commit times")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (peer logs)")
+    ap.add_argument("--fabric-no-state-transfer", action="store_true",
+                    help="run Fabric with core.yaml's peer.gossip.state.enabled: false")
+    ap.add_argument("--fabric-log-spec", default="error", help="Fabric nodes' logging spec (stderr logs)")
     ap.add_argument("--out", help="write the results as JSON here")
     ap.add_argument("--plot", help="draw the figure into this PNG")
     args = ap.parse_args()
     if args.peers < 2 or args.blocks < 1 or args.rate <= 0:
         sys.exit("need --peers ≥ 2, --blocks ≥ 1 and --rate > 0")
+    global FABRIC_LOG_SPEC, FABRIC_STATE_TRANSFER
+    FABRIC_LOG_SPEC = args.fabric_log_spec
+    FABRIC_STATE_TRANSFER = not args.fabric_no_state_transfer
     kinds = [k for k in args.kinds.split(",") if k]
     for k in kinds:
         if k not in KIND_NAMES:
@@ -305,14 +326,16 @@ def main():
         sys.exit(f"{LIB} is missing: run `cargo build --release` first")
     if "fabric" in kinds and not FABRIC_NODE.exists():
         sys.exit(f"{FABRIC_NODE} is missing: run `make fabricnode` first")
-    print("fabgossip commit times come from a 0.5 ms ledger-height poller in each Python peer: "
-          "it adds CPU to the fabgossip side and up to 0.5 ms of latency.")
+    print(f"Fabric nodes: state transfer (anti-entropy, 10 s check interval) "
+          f"{'on' if FABRIC_STATE_TRANSFER else 'off'}; other settings core.yaml defaults.")
+    print(f"fabgossip commit times come from a {args.poll_ms:g} ms ledger-height poller in each "
+          f"Python peer: it adds CPU to the fabgossip side and up to {args.poll_ms:g} ms of latency.")
     workdir = tempfile.mkdtemp(prefix="bench-dissemination-")
     results = []
     try:
         for kind in kinds:
             r = measure(kind, args.peers, args.blocks, args.rate, int(args.block_kb * 1024),
-                        args.settle, args.timeout, workdir)
+                        args.settle, args.timeout, workdir, args.poll_ms)
             results.append(r)
             print(f"{KIND_NAMES[kind]:9} N={args.peers}: view {r['full_view_s']:.1f} s, channel view "
                   f"{r['channel_view_s']:.1f} s; latency p50 {fmt(r['latency_ms']['p50'], '.1f')} ms "

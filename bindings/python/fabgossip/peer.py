@@ -5,11 +5,11 @@ program: JSON lines on stdout (``ready`` or ``error`` first), plain-word command
 (``peers``, ``stats``, ``shutdown``; EOF means shutdown; and the channel commands
 ``join <channel> <json>``, ``leave <channel>``, ``height <channel> <n>``,
 ``channel_peers <channel>``, ``add_block <channel> <seq> <hex>``, ``ledger_height <channel>``,
-``watch <channel>``).
+``watch <channel> [poll ms]``).
 ``watch`` reports every later commit as ``{"event":"committed","channel":..,"seq":N,"t_ns":T}``
 with T read from CLOCK_MONOTONIC (one clock for the whole machine). The library has no commit
-callback for this, so a thread polls the ledger height every 0.5 ms: it costs this process
-CPU and makes a reported time up to 0.5 ms late.
+callback for this, so a thread polls the ledger height every 0.5 ms (or the given interval):
+it costs this process CPU and makes a reported time up to one interval late.
 ``FABGOSSIP_LOG=<level>`` (error/warn/info/debug/trace) copies library log lines to stderr.
 """
 
@@ -42,9 +42,10 @@ class CommitWatch(threading.Thread):
     """Polls one channel's ledger height and emits a ``committed`` line per new block; blocks
     committed before the watch started are not reported."""
 
-    def __init__(self, channel):
+    def __init__(self, channel, interval_s=WATCH_POLL_S):
         super().__init__(daemon=True, name=f"watch-{channel}")
         self.channel = channel
+        self.interval_s = interval_s
         self.stopping = threading.Event()
         self.errors = 0  # failed polls (channel left, service down); the watch keeps trying
         self.height = self._height()
@@ -57,7 +58,7 @@ class CommitWatch(threading.Thread):
             return None
 
     def run(self):
-        while not self.stopping.wait(WATCH_POLL_S):
+        while not self.stopping.wait(self.interval_s):
             h = self._height()
             if h is None:
                 continue
@@ -110,11 +111,14 @@ def channel_command(line):
         elif word == "ledger_height" and len(parts) == 2:
             emit({"event": "ledger_height", "channel": parts[1],
                   "height": fabgossip.ledger_height(parts[1])})
-        elif word == "watch" and len(parts) == 2:
+        elif word == "watch" and len(parts) in (2, 3):
+            interval_ms = float(parts[2]) if len(parts) == 3 else WATCH_POLL_S * 1e3
+            if not 0.05 <= interval_ms <= 1000:
+                raise ValueError(f"poll interval {interval_ms} ms is outside 0.05..1000")
             if parts[1] not in _watches:
                 # ledger_height refuses a channel not joined: the same error as other commands.
                 fabgossip.ledger_height(parts[1])
-                _watches[parts[1]] = CommitWatch(parts[1])
+                _watches[parts[1]] = CommitWatch(parts[1], interval_ms / 1e3)
                 _watches[parts[1]].start()
             emit({"event": "watching", "channel": parts[1]})
         elif word == "channel_peers" and len(parts) == 2:

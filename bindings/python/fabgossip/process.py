@@ -137,10 +137,12 @@ class PeerProcess:
     def ledger_height(self, channel):
         return self.command(f"ledger_height {channel}", "ledger_height")["height"]
 
-    def watch(self, channel):
+    def watch(self, channel, poll_ms=None):
         """From now on every commit on `channel` lands in `self.commits` as
-        {"event":"committed","channel":..,"seq":N,"t_ns":CLOCK_MONOTONIC ns}."""
-        return self.command(f"watch {channel}", "watching")
+        {"event":"committed","channel":..,"seq":N,"t_ns":CLOCK_MONOTONIC ns}. `poll_ms`: the
+        Python peer's ledger-height poll interval (the Fabric node needs none: leave it None)."""
+        word = f"watch {channel}" if poll_ms is None else f"watch {channel} {poll_ms:g}"
+        return self.command(word, "watching")
 
     def channel_peers(self, channel):
         return self.command(f"channel_peers {channel}", "channel_peers")["peers"]

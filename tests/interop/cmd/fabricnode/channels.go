@@ -110,6 +110,11 @@ type channels struct {
 	mcs     *edCrypto
 	metrics *metrics.GossipMetrics
 
+	// stateTransfer is peer.gossip.state.enabled: Fabric's anti-entropy that pulls
+	// missing blocks from peers with a higher StateInfo height (off by default since
+	// Fabric 2.2, where every peer also takes blocks from the orderer).
+	stateTransfer bool
+
 	mu     sync.Mutex
 	joined map[string]*joinedChannel
 }
@@ -229,9 +234,11 @@ func (c *channels) addBlock(channel string, seq uint64, raw []byte) error {
 			return err
 		}
 		mediator := &state.ServicesMediator{GossipAdapter: c.g, MCSAdapter: c.mcs}
+		conf := state.GlobalConfig()
+		conf.StateEnabled = c.stateTransfer
 		// Blocking mode, as Fabric's gossip service runs it by default (NonBlockingCommitMode off).
 		p := state.NewGossipStateProvider(flogging.MustGetLogger("gossip.state"), channel, mediator,
-			l, c.metrics.StateMetrics, true, state.GlobalConfig())
+			l, c.metrics.StateMetrics, true, conf)
 		if p == nil {
 			return fmt.Errorf("Fabric's state provider for %s did not start (see stderr)", channel)
 		}
