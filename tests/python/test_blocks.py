@@ -72,6 +72,8 @@ def test_watch_reports_every_commit_once_with_a_monotonic_time(spawn_peer, tmp_p
     with pytest.raises(RuntimeError, match="watch"):
         p.watch(CHANNEL)  # not joined yet
     p.join(CHANNEL, JOIN)
+    with pytest.raises(RuntimeError, match="poll interval"):
+        p.watch(CHANNEL, 5000)
     blocks = chain(4)
     p.add_block(CHANNEL, 0, blocks[0])
     assert wait_until(lambda: p.ledger_height(CHANNEL) == 1, 10)
