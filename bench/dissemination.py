@@ -197,7 +197,8 @@ def measure(kind, n, count, rate, block_bytes, settle_s, timeout_s, workdir, pol
         per = count * len(receivers)
         block_full = sorted(per_block_last.values())
         return {
-            "kind": kind, "n": n, "poll_ms": poll_ms if kind == "fabgossip" else None, "blocks": count, "rate": rate, "block_bytes": len(blocks[1]),
+            "kind": kind, "n": n, "poll_ms": poll_ms if kind == "fabgossip" else None,
+            "blocks": count, "rate": rate, "block_bytes": len(blocks[1]),
             "full_view_s": view_s, "channel_view_s": channel_view_s,
             "achieved_rate": (count - 1) / span_s if span_s > 0 else None,
             "missing": missing, "final_heights": final_heights,
