@@ -6,6 +6,7 @@ require (
 	github.com/golang/protobuf v1.5.4
 	github.com/hyperledger/fabric v0.0.0-20240618194258-7c3876255bf0
 	github.com/hyperledger/fabric-protos-go v0.2.0
+	golang.org/x/sys v0.18.0
 	google.golang.org/grpc v1.61.0
 )
 
@@ -42,7 +43,6 @@ require (
 	go.uber.org/zap v1.27.0 // indirect
 	golang.org/x/crypto v0.21.0 // indirect
 	golang.org/x/net v0.23.0 // indirect
-	golang.org/x/sys v0.18.0 // indirect
 	golang.org/x/text v0.14.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20231106174013-bbf56f31fb17 // indirect
 	google.golang.org/protobuf v1.34.2 // indirect

@@ -4,7 +4,12 @@ Speaks the peer process protocol shared with the C example peer and the Fabric-n
 program: JSON lines on stdout (``ready`` or ``error`` first), plain-word commands on stdin
 (``peers``, ``stats``, ``shutdown``; EOF means shutdown; and the channel commands
 ``join <channel> <json>``, ``leave <channel>``, ``height <channel> <n>``,
-``channel_peers <channel>``, ``add_block <channel> <seq> <hex>``, ``ledger_height <channel>``).
+``channel_peers <channel>``, ``add_block <channel> <seq> <hex>``, ``ledger_height <channel>``,
+``watch <channel> [poll ms]``).
+``watch`` reports every later commit as ``{"event":"committed","channel":..,"seq":N,"t_ns":T}``
+with T read from CLOCK_MONOTONIC (one clock for the whole machine). The library has no commit
+callback for this, so a thread polls the ledger height every 0.5 ms (or the given interval):
+it costs this process CPU and makes a reported time up to one interval late.
 ``FABGOSSIP_LOG=<level>`` (error/warn/info/debug/trace) copies library log lines to stderr.
 """
 
@@ -12,15 +17,62 @@ import argparse
 import json
 import os
 import sys
+import threading
+import time
 
 import fabgossip
 
 _LEVELS = {"error": 1, "warn": 2, "info": 3, "debug": 4, "trace": 5}
 
 
+_emit_lock = threading.Lock()  # watch threads write lines too
+
+
 def emit(obj):
-    sys.stdout.write(json.dumps(obj, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
+    line = json.dumps(obj, separators=(",", ":")) + "\n"
+    with _emit_lock:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+
+
+WATCH_POLL_S = 0.0005
+
+
+class CommitWatch(threading.Thread):
+    """Polls one channel's ledger height and emits a ``committed`` line per new block; blocks
+    committed before the watch started are not reported."""
+
+    def __init__(self, channel, interval_s=WATCH_POLL_S):
+        super().__init__(daemon=True, name=f"watch-{channel}")
+        self.channel = channel
+        self.interval_s = interval_s
+        self.stopping = threading.Event()
+        self.errors = 0  # failed polls (channel left, service down); the watch keeps trying
+        self.height = self._height()
+
+    def _height(self):
+        try:
+            return fabgossip.ledger_height(self.channel)
+        except fabgossip.FabgossipError:
+            self.errors += 1
+            return None
+
+    def run(self):
+        while not self.stopping.wait(self.interval_s):
+            h = self._height()
+            if h is None:
+                continue
+            if self.height is None or h < self.height:
+                self.height = h  # rejoined or reset ledger: start over from here
+                continue
+            if h > self.height:
+                t = time.monotonic_ns()
+                for seq in range(self.height, h):
+                    emit({"event": "committed", "channel": self.channel, "seq": seq, "t_ns": t})
+                self.height = h
+
+
+_watches = {}
 
 
 def rss_kb():
@@ -38,7 +90,7 @@ def channel_command(line):
     """``join <channel> <json>`` → ``joined``; ``leave <channel>`` → ``left``;
     ``height <channel> <n>`` → ``height``; ``channel_peers <channel>`` → ``channel_peers``;
     ``add_block <channel> <seq> <hex block>`` → ``added``; ``ledger_height <channel>`` →
-    ``ledger_height``.
+    ``ledger_height``; ``watch <channel>`` → ``watching``, then ``committed`` lines.
     A refused call answers ``error``."""
     parts = line.split(None, 2)
     word = parts[0]
@@ -59,6 +111,16 @@ def channel_command(line):
         elif word == "ledger_height" and len(parts) == 2:
             emit({"event": "ledger_height", "channel": parts[1],
                   "height": fabgossip.ledger_height(parts[1])})
+        elif word == "watch" and len(parts) in (2, 3):
+            interval_ms = float(parts[2]) if len(parts) == 3 else WATCH_POLL_S * 1e3
+            if not 0.05 <= interval_ms <= 1000:
+                raise ValueError(f"poll interval {interval_ms} ms is outside 0.05..1000")
+            if parts[1] not in _watches:
+                # ledger_height refuses a channel not joined: the same error as other commands.
+                fabgossip.ledger_height(parts[1])
+                _watches[parts[1]] = CommitWatch(parts[1], interval_ms / 1e3)
+                _watches[parts[1]].start()
+            emit({"event": "watching", "channel": parts[1]})
         elif word == "channel_peers" and len(parts) == 2:
             emit({"event": "channel_peers", "channel": parts[1],
                   "peers": fabgossip.peers_of_channel(parts[1])})
@@ -68,7 +130,8 @@ def channel_command(line):
         emit({"event": "error", "message": f"{word}: {e}"})
 
 
-_CHANNEL_COMMANDS = ("join", "leave", "height", "channel_peers", "add_block", "ledger_height")
+_CHANNEL_COMMANDS = ("join", "leave", "height", "channel_peers", "add_block", "ledger_height",
+                     "watch")
 
 
 def main(argv=None):
@@ -105,6 +168,9 @@ def main(argv=None):
                 emit({"event": "error", "message": f"unknown command: {word}"})
     except KeyboardInterrupt:
         pass
+    for w in _watches.values():
+        w.stopping.set()
+        w.join(timeout=1)
     fabgossip.shutdown()
     emit({"event": "shutdown"})
     return 0

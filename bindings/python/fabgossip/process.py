@@ -3,7 +3,8 @@
 Every peer program of this project (`python3 -m fabgossip.peer`, the C peer, the Fabric node of
 the interop harness) prints JSON lines on stdout (`ready` first) and takes the words `peers`,
 `stats` and `shutdown` on stdin (the Python peer also takes the channel commands `join`,
-`leave`, `height`, `channel_peers`, `add_block` and `ledger_height`). `PeerProcess` starts one
+`leave`, `height`, `channel_peers`, `add_block`, `ledger_height` and `watch`, as does the
+Fabric node). `PeerProcess` starts one
 and talks to it; tests, the demo and the benchmarks all use it, so they drive every kind of
 peer the same way.
 """
@@ -68,6 +69,8 @@ class PeerProcess:
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.log, env=full_env)
         self.lines = queue.Queue()
+        # `committed` lines (after `watch`) arrive at any time: kept here, not in `lines`.
+        self.commits = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self.ready = self.expect("ready", timeout=ready_timeout)
@@ -76,9 +79,13 @@ class PeerProcess:
     def _read(self):
         for raw in self.proc.stdout:
             try:
-                self.lines.put(json.loads(raw))
+                msg = json.loads(raw)
             except ValueError:
-                self.lines.put({"event": "garbage", "line": raw.decode(errors="replace")})
+                msg = {"event": "garbage", "line": raw.decode(errors="replace")}
+            if isinstance(msg, dict) and msg.get("event") == "committed":
+                self.commits.append(msg)
+            else:
+                self.lines.put(msg)
         self.lines.put(None)
 
     def expect(self, event, timeout=10):
@@ -129,6 +136,13 @@ class PeerProcess:
 
     def ledger_height(self, channel):
         return self.command(f"ledger_height {channel}", "ledger_height")["height"]
+
+    def watch(self, channel, poll_ms=None):
+        """From now on every commit on `channel` lands in `self.commits` as
+        {"event":"committed","channel":..,"seq":N,"t_ns":CLOCK_MONOTONIC ns}. `poll_ms`: the
+        Python peer's ledger-height poll interval (the Fabric node needs none: leave it None)."""
+        word = f"watch {channel}" if poll_ms is None else f"watch {channel} {poll_ms:g}"
+        return self.command(word, "watching")
 
     def channel_peers(self, channel):
         return self.command(f"channel_peers {channel}", "channel_peers")["peers"]

@@ -102,12 +102,18 @@ type chaincodeJSON struct {
 type joinedChannel struct {
 	ledger   *memLedger
 	provider state.GossipStateProvider
+	onCommit func(seq uint64) // set by `watch`, handed to the ledger once it exists
 }
 
 type channels struct {
 	g       *gossip.Node
 	mcs     *edCrypto
 	metrics *metrics.GossipMetrics
+
+	// stateTransfer is peer.gossip.state.enabled: Fabric's anti-entropy that pulls
+	// missing blocks from peers with a higher StateInfo height (off by default since
+	// Fabric 2.2, where every peer also takes blocks from the orderer).
+	stateTransfer bool
 
 	mu     sync.Mutex
 	joined map[string]*joinedChannel
@@ -228,11 +234,16 @@ func (c *channels) addBlock(channel string, seq uint64, raw []byte) error {
 			return err
 		}
 		mediator := &state.ServicesMediator{GossipAdapter: c.g, MCSAdapter: c.mcs}
+		conf := state.GlobalConfig()
+		conf.StateEnabled = c.stateTransfer
 		// Blocking mode, as Fabric's gossip service runs it by default (NonBlockingCommitMode off).
 		p := state.NewGossipStateProvider(flogging.MustGetLogger("gossip.state"), channel, mediator,
-			l, c.metrics.StateMetrics, true, state.GlobalConfig())
+			l, c.metrics.StateMetrics, true, conf)
 		if p == nil {
 			return fmt.Errorf("Fabric's state provider for %s did not start (see stderr)", channel)
+		}
+		if ch.onCommit != nil {
+			l.watch(ch.onCommit)
 		}
 		ch.ledger, ch.provider = l, p
 		return nil
@@ -250,6 +261,22 @@ func (c *channels) addBlock(channel string, seq uint64, raw []byte) error {
 		Channel: []byte(channel),
 		Content: &pg.GossipMessage_DataMsg{DataMsg: &pg.DataMessage{Payload: payload}},
 	})
+	return nil
+}
+
+// watch reports every block the channel's ledger commits from now on (the genesis
+// block, which starts the ledger, is not a commit).
+func (c *channels) watch(channel string, f func(seq uint64)) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch, ok := c.joined[channel]
+	if !ok {
+		return fmt.Errorf("channel %s not joined", channel)
+	}
+	ch.onCommit = f
+	if ch.ledger != nil {
+		ch.ledger.watch(f)
+	}
 	return nil
 }
 

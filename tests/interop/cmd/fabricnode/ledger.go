@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	cb "github.com/hyperledger/fabric-protos-go/common"
 	"github.com/hyperledger/fabric-protos-go/transientstore"
@@ -20,6 +21,9 @@ type memLedger struct {
 	channel string
 	mu      sync.RWMutex
 	blocks  []*cb.Block
+	// onCommit, when set, is told of every block committed after the genesis block
+	// (the `watch` command); called outside the lock.
+	onCommit atomic.Pointer[func(seq uint64)]
 }
 
 // newMemLedger starts a channel's ledger from its genesis block, as a peer joining
@@ -57,6 +61,17 @@ func (l *memLedger) StoreBlock(b *cb.Block, _ gutil.PvtDataCollections) error {
 	if err := checkCommittable(b); err != nil {
 		return err
 	}
+	if err := l.append(b); err != nil {
+		return err
+	}
+	if f := l.onCommit.Load(); f != nil {
+		(*f)(b.Header.Number)
+	}
+	return nil
+}
+
+// append adds the next block after checking its number and previous-hash link.
+func (l *memLedger) append(b *cb.Block) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	height := uint64(len(l.blocks))
@@ -69,6 +84,15 @@ func (l *memLedger) StoreBlock(b *cb.Block, _ gutil.PvtDataCollections) error {
 	}
 	l.blocks = append(l.blocks, b)
 	return nil
+}
+
+// watch makes every later commit call f (nil stops it).
+func (l *memLedger) watch(f func(seq uint64)) {
+	if f == nil {
+		l.onCommit.Store(nil)
+		return
+	}
+	l.onCommit.Store(&f)
 }
 
 // StorePvtData: no private data collections on this harness.

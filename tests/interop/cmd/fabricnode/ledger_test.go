@@ -72,3 +72,37 @@ func TestCheckCommittableRefusesWhatFabricsCommitPathCannotTake(t *testing.T) {
 		t.Fatal("genesis numbered 1 accepted")
 	}
 }
+
+func TestMemLedgerWatchReportsEachCommitOnce(t *testing.T) {
+	g := testBlock(0, nil, 1, 1)
+	l, err := newMemLedger("ch", g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b1 := testBlock(1, g, 1, 1)
+	if err := l.StoreBlock(b1, nil); err != nil {
+		t.Fatal(err)
+	}
+	var seen []uint64
+	l.watch(func(seq uint64) { seen = append(seen, seq) })
+	b2 := testBlock(2, b1, 1, 1)
+	if err := l.StoreBlock(b2, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.StoreBlock(b2, nil); err == nil {
+		t.Fatal("block 2 committed twice")
+	}
+	if len(seen) != 1 || seen[0] != 2 {
+		t.Fatalf("watched commits %v, want [2] (block 1 came before watch, the duplicate failed)", seen)
+	}
+	l.watch(nil)
+	if err := l.StoreBlock(testBlock(3, b2, 1, 1), nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 {
+		t.Fatalf("commit reported after the watch stopped: %v", seen)
+	}
+	if a, b := monotonicNs(), monotonicNs(); a <= 0 || b < a {
+		t.Fatalf("CLOCK_MONOTONIC readings %d then %d", a, b)
+	}
+}

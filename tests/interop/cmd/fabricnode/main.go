@@ -47,6 +47,7 @@ type options struct {
 	reconnectInterval time.Duration
 	logSpec           string
 	trackInterval     time.Duration
+	stateTransfer     bool
 }
 
 func parseOptions(args []string) (*options, error) {
@@ -65,6 +66,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.DurationVar(&o.reconnectInterval, "reconnect-interval", 0, "peer.gossip.reconnectInterval (default = alive expiration)")
 	fs.StringVar(&o.logSpec, "log-spec", "error", "Fabric logging spec, written to stderr")
 	fs.DurationVar(&o.trackInterval, "track-interval", time.Second, "how often the alive view is sampled to derive dead members (0: only on `peers`)")
+	fs.BoolVar(&o.stateTransfer, "state-transfer", false, "peer.gossip.state.enabled: pull missing blocks from peers with higher StateInfo heights (anti-entropy)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -273,6 +275,7 @@ func main() {
 	}
 	tracker := newMembershipTracker(n.gossip)
 	chans := newChannels(n.gossip, n.mcs, n.metrics)
+	chans.stateTransfer = o.stateTransfer
 	stopTracker := make(chan struct{})
 	if o.trackInterval > 0 {
 		go tracker.run(o.trackInterval, stopTracker)

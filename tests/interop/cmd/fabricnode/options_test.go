@@ -17,11 +17,14 @@ func TestParseOptionsDefaultsFollowCoreYAML(t *testing.T) {
 	if got := o.trusted(); len(got) != 1 || got[0] != "Org1MSP" {
 		t.Errorf("trusted orgs %v, want [Org1MSP]", got)
 	}
-	o, err = parseOptions([]string{"--alive-interval", "500ms", "--bootstrap", " 127.0.0.1:1 127.0.0.1:2 ", "--trusted-orgs", "Org1MSP, Org2MSP"})
+	if o.stateTransfer {
+		t.Error("state transfer on by default; core.yaml (Fabric 2.2+) has peer.gossip.state.enabled false")
+	}
+	o, err = parseOptions([]string{"--state-transfer", "--alive-interval", "500ms", "--bootstrap", " 127.0.0.1:1 127.0.0.1:2 ", "--trusted-orgs", "Org1MSP, Org2MSP"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.aliveExpiration != 2500*time.Millisecond || len(o.bootstrapPeers()) != 2 || len(o.trusted()) != 2 {
+	if !o.stateTransfer || o.aliveExpiration != 2500*time.Millisecond || len(o.bootstrapPeers()) != 2 || len(o.trusted()) != 2 {
 		t.Errorf("got expiration %s bootstrap %v trusted %v", o.aliveExpiration, o.bootstrapPeers(), o.trusted())
 	}
 }

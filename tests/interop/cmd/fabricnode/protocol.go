@@ -67,6 +67,15 @@ type channelEvent struct {
 	Seq     *uint64 `json:"seq,omitempty"`
 }
 
+// committedEvent reports one block commit (after `watch`); t_ns is CLOCK_MONOTONIC,
+// one clock for every process on the machine, so the driver compares it across peers.
+type committedEvent struct {
+	Event   string `json:"event"`
+	Channel string `json:"channel"`
+	Seq     uint64 `json:"seq"`
+	TNs     int64  `json:"t_ns"`
+}
+
 // serveCommands reads stdin until `shutdown` or EOF. Unknown words and refused
 // commands get an error line and the loop goes on.
 func serveCommands(in io.Reader, w *eventWriter, tracker *membershipTracker, chans *channels) {
@@ -86,7 +95,7 @@ func serveCommands(in io.Reader, w *eventWriter, tracker *membershipTracker, cha
 			w.emit(statsEvent{Event: "stats", RSSKB: rss, CPUS: cpu})
 		case "shutdown":
 			return
-		case "join", "leave", "height", "channel_peers", "add_block", "ledger_height":
+		case "join", "leave", "height", "channel_peers", "add_block", "ledger_height", "watch":
 			if err := channelCommand(w, chans, word, args); err != nil {
 				w.emit(simpleEvent{Event: "error", Message: fmt.Sprintf("%s: %v", word, err)})
 			}
@@ -144,6 +153,14 @@ func channelCommand(w *eventWriter, chans *channels, word, args string) error {
 			return err
 		}
 		w.emit(channelEvent{Event: "added", Channel: ch, Seq: &seq})
+	case "watch":
+		err := chans.watch(channel, func(seq uint64) {
+			w.emit(committedEvent{Event: "committed", Channel: channel, Seq: seq, TNs: monotonicNs()})
+		})
+		if err != nil {
+			return err
+		}
+		w.emit(channelEvent{Event: "watching", Channel: channel})
 	case "ledger_height":
 		h, err := chans.ledgerHeight(channel)
 		if err != nil {

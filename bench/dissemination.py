@@ -1,0 +1,361 @@
+#!/usr/bin/env python3
+"""Dissemination benchmark: N peer processes of one kind (fabgossip or real Fabric gossip with its
+state provider), one org, all bootstrapping to the first, all in `mychannel`; the first peer adds
+blocks of about 10 KB at a fixed rate and every other peer reports each commit. Prints the
+per-(peer, block) delivery latency p50/p99/max, the time until every block reached every peer,
+CPU per block per receiving peer, for both kinds in the same run, with the ratios.
+
+Commit times come from the peers' `watch` command ({"event":"committed","seq":N,"t_ns":T}), T read
+from CLOCK_MONOTONIC like this driver's time.monotonic_ns(), so source and receivers share a clock.
+The Fabric node hooks its ledger's commit; the fabgossip Python peer polls the ledger height every
+0.5 ms, which adds CPU to the fabgossip side and up to 0.5 ms to its latencies. Messages and bytes
+sent per block are not measured: neither peer kind exposes those counters yet. Timers are
+core.yaml's defaults for both kinds, except that Fabric's state transfer (anti-entropy,
+peer.gossip.state.enabled, off by default since Fabric 2.2 because peers also pull from the
+orderer) is on: without it a Fabric peer that misses one block never commits the rest here
+(`--fabric-no-state-transfer` shows that).
+
+    python3 bench/dissemination.py [--peers 20] [--blocks 100] [--rate 100] [--out F.json] [--plot F.png]
+"""
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bindings" / "python"))
+
+from fabgossip.blocks import block  # noqa: E402
+from fabgossip.process import PeerProcess, free_port, python_peer_argv  # noqa: E402
+
+LIB = REPO / "target" / "release" / "libfabgossip.so"
+FABRIC_NODE = REPO / "build" / "fabricnode"
+CHANNEL = "mychannel"
+JOIN = {"sequence": 1, "members": ["Org1MSP"], "anchor_peers": []}
+KIND_NAMES = {"fabgossip": "fabgossip", "fabric": "Fabric"}
+
+
+def free_ports(n):
+    ports = set()
+    while len(ports) < n:
+        ports.add(free_port())
+    return list(ports)
+
+
+def fabgossip_argvs(n, workdir):
+    """Python peers (the C peer has no channel commands)."""
+    ports = free_ports(n)
+    argvs = []
+    for i, port in enumerate(ports):
+        boot = f"127.0.0.1:{ports[0]}" if i else ""
+        d = Path(workdir) / f"fg{i}"
+        d.mkdir()
+        cfg = d / "core.yaml"
+        cfg.write_text(
+            "peer:\n"
+            f"  id: peer{i}\n  localMspId: Org1MSP\n"
+            f"  listenAddress: 127.0.0.1:{port}\n  address: 127.0.0.1:{port}\n"
+            f"  fileSystemPath: {d}\n"
+            "  gossip:\n"
+            f"    bootstrap: '{boot}'\n"
+            f"    externalEndpoint: 127.0.0.1:{port}\n"
+        )
+        argvs.append(python_peer_argv(cfg))
+    return argvs
+
+
+FABRIC_LOG_SPEC = "error"
+# Fabric's anti-entropy (peer.gossip.state.enabled) is off in core.yaml since 2.2, where every
+# peer also takes blocks from the orderer; with one source and no orderer a Fabric peer that
+# misses a block and falls more than blockBufferSize (20) behind never recovers, so it is on here.
+FABRIC_STATE_TRANSFER = True
+
+
+def fabric_argvs(n, workdir):
+    ports = free_ports(n)
+    extra = ["--state-transfer"] if FABRIC_STATE_TRANSFER else []
+    return [[str(FABRIC_NODE), "--log-spec", FABRIC_LOG_SPEC, *extra,
+             "--listen", f"127.0.0.1:{port}", "--msp", "Org1MSP",
+             "--bootstrap", f"127.0.0.1:{ports[0]}" if i else "",
+             "--external-endpoint", f"127.0.0.1:{port}"]
+            for i, port in enumerate(ports)]
+
+
+def make_blocks(count, block_bytes):
+    """Genesis (small) then `count` blocks each holding one transaction of `block_bytes`."""
+    out, prev = [], b""
+    for seq in range(count + 1):
+        tx = b"genesis" if seq == 0 else (f"tx {seq} ".encode() * block_bytes)[:block_bytes]
+        raw, prev = block(seq, prev, [tx])
+        out.append(raw)
+    return out
+
+
+def wait_all(peers, predicate, timeout, what):
+    """Polls predicate(peer) for every peer until all hold; raises with the laggards."""
+    deadline = time.monotonic() + timeout
+    pending = list(range(len(peers)))
+    while pending:
+        pending = [i for i in pending if not predicate(peers[i])]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: peers {pending} not there after {timeout} s")
+        time.sleep(0.1)
+
+
+def percentile(sorted_values, q):
+    """Nearest-rank percentile of a sorted list."""
+    if not sorted_values:
+        return None
+    k = max(0, min(len(sorted_values) - 1, int(round(q / 100 * len(sorted_values) + 0.5)) - 1))
+    return sorted_values[k]
+
+
+def measure(kind, n, count, rate, block_bytes, settle_s, timeout_s, workdir, poll_ms):
+    argvs = (fabgossip_argvs if kind == "fabgossip" else fabric_argvs)(n, workdir)
+    env = {"LD_LIBRARY_PATH": str(LIB.parent), "FABGOSSIP_LIB": str(LIB)}
+    blocks = make_blocks(count, block_bytes)
+    peers = []
+    try:
+        for i, argv in enumerate(argvs):
+            peers.append(PeerProcess(argv, log_path=Path(workdir) / f"{kind}{i}.log", env=env))
+        t0 = time.monotonic()
+        wait_all(peers, lambda p: len(p.alive_ids()) >= n - 1, 180, "full membership view")
+        view_s = time.monotonic() - t0
+        for p in peers:
+            p.join(CHANNEL, JOIN)
+        # Genesis at every peer, as every peer joins with the channel's block 0; not measured.
+        for p in peers:
+            p.add_block(CHANNEL, 0, blocks[0])
+        wait_all(peers, lambda p: p.ledger_height(CHANNEL) >= 1, 30, "genesis committed")
+        t0 = time.monotonic()
+        wait_all(peers, lambda p: len(p.channel_peers(CHANNEL)) >= n - 1, 120, "full channel view")
+        channel_view_s = time.monotonic() - t0
+        for p in peers:
+            p.watch(CHANNEL, poll_ms if kind == "fabgossip" else None)
+        source, receivers = peers[0], peers[1:]
+        # An idle window first: the background rate (alive, StateInfo, pull, the watch poller).
+        time.sleep(settle_s)
+        idle_a, idle_ta = [p.stats()["cpu_s"] for p in receivers], time.monotonic()
+        time.sleep(settle_s)
+        cpu_before, idle_tb = [p.stats()["cpu_s"] for p in receivers], time.monotonic()
+
+        lines = [f"add_block {CHANNEL} {seq} {blocks[seq].hex()}" for seq in range(1, count + 1)]
+        added = {}
+        start = time.monotonic_ns()
+        interval_ns = int(1e9 / rate)
+        for k, line in enumerate(lines):
+            seq = k + 1
+            due = start + k * interval_ns
+            wait = due - time.monotonic_ns()
+            if wait > 0:
+                time.sleep(wait / 1e9)
+            added[seq] = time.monotonic_ns()
+            source.command(line, "added", timeout=30)
+        # Rate over the add times themselves (first to last add).
+        span_s = (added[count] - added[1]) / 1e9
+
+        want = set(range(1, count + 1))
+
+        def delivered(p):
+            return {c["seq"] for c in list(p.commits) if c["channel"] == CHANNEL} >= want
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not all(delivered(p) for p in receivers):
+            time.sleep(0.05)
+        t_done = time.monotonic()
+        cpu_after = [p.stats()["cpu_s"] for p in receivers]
+        final_heights = [p.ledger_height(CHANNEL) for p in receivers]
+
+        # Latency per (receiver, block): its commit time minus the source's add time.
+        latencies, per_block_last, missing = [], {}, 0
+        for p in receivers:
+            first = {}
+            for c in list(p.commits):
+                if c["channel"] == CHANNEL and c["seq"] in want and c["seq"] not in first:
+                    first[c["seq"]] = c["t_ns"]
+            missing += len(want - first.keys())
+            for seq, t in first.items():
+                lat = (t - added[seq]) / 1e6
+                latencies.append(lat)
+                per_block_last[seq] = max(per_block_last.get(seq, lat), lat)
+        latencies.sort()
+        all_reached = None
+        if missing == 0:
+            last_commit = max(c["t_ns"] for p in receivers for c in p.commits
+                              if c["channel"] == CHANNEL and c["seq"] in want)
+            all_reached = (last_commit - added[1]) / 1e9
+        cpu = sum(b - a for a, b in zip(cpu_before, cpu_after))
+        idle = sum(b - a for a, b in zip(idle_a, cpu_before))
+        idle_rate = idle / (idle_tb - idle_ta)  # CPU seconds per second, all receivers together
+        busy_s = t_done - idle_tb
+        per = count * len(receivers)
+        block_full = sorted(per_block_last.values())
+        return {
+            "kind": kind, "n": n, "poll_ms": poll_ms if kind == "fabgossip" else None,
+            "blocks": count, "rate": rate, "block_bytes": len(blocks[1]),
+            "full_view_s": view_s, "channel_view_s": channel_view_s,
+            "achieved_rate": (count - 1) / span_s if span_s > 0 else None,
+            "missing": missing, "final_heights": final_heights,
+            "latency_ms": {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
+                           "max": latencies[-1] if latencies else None},
+            "block_to_all_ms": {"p50": percentile(block_full, 50),
+                                "max": block_full[-1] if block_full else None},
+            "all_blocks_everywhere_s": all_reached,
+            "cpu_ms_per_block_per_peer": cpu * 1e3 / per,
+            "cpu_ms_per_block_per_peer_net_of_idle": max(0.0, cpu - idle_rate * busy_s) * 1e3 / per,
+            "idle_cpu_pct_per_peer": idle_rate / len(receivers) * 100,
+            "latencies_ms": latencies,
+        }
+    finally:
+        for p in peers:
+            p.stop()
+
+
+def plot(results, path):
+    """Latency CDFs side by side on a log x axis, and bars for CPU per block per peer."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is missing (pip install -r requirements-bench.txt): no plot")
+        return
+    colors = {"fabgossip": "tab:blue", "fabric": "tab:orange"}
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [2, 1]})
+    for r in results:
+        lat = [max(v, 1e-2) for v in r["latencies_ms"]]
+        if lat:
+            ys = [(i + 1) / (len(lat) + r["missing"]) for i in range(len(lat))]
+            ax1.step(lat, ys, where="post", color=colors[r["kind"]],
+                     label=f"{KIND_NAMES[r['kind']]} (p99 {r['latency_ms']['p99']:.1f} ms)")
+    ax1.set_xscale("log")
+    ax1.set_xlabel("delivery latency per (peer, block), ms (log)")
+    ax1.set_ylabel("fraction of deliveries")
+    ax1.grid(True, which="both", alpha=0.3)
+    ax1.legend(loc="lower right")
+    names = [KIND_NAMES[r["kind"]] for r in results]
+    raw = [r["cpu_ms_per_block_per_peer"] for r in results]
+    net = [r["cpu_ms_per_block_per_peer_net_of_idle"] for r in results]
+    xs = range(len(results))
+    ax2.bar([x - 0.2 for x in xs], raw, width=0.4, color=[colors[r["kind"]] for r in results],
+            label="total")
+    ax2.bar([x + 0.2 for x in xs], net, width=0.4, color=[colors[r["kind"]] for r in results],
+            alpha=0.5, hatch="//", label="net of idle")
+    ax2.set_xticks(list(xs), names)
+    ax2.set_ylabel("CPU per block per receiving peer (ms)")
+    ax2.legend()
+    r0 = results[0]
+    fig.suptitle(f"Dissemination: {r0['n']} peers, one source, {r0['blocks']} blocks of "
+                 f"{r0['block_bytes'] / 1024:.0f} KB at {r0['rate']:.0f} blocks/s, core.yaml timers")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"plot written to {path}")
+
+
+def fmt(v, spec, unit=""):
+    return "n/a" if v is None else format(v, spec) + unit
+
+
+def ratio(fabric, fg):
+    if fabric is None or fg is None or fg <= 0:
+        return "n/a"
+    return f"{fabric / fg:.1f}×"
+
+
+def print_table(results):
+    by = {r["kind"]: r for r in results}
+    fg, fa = by.get("fabgossip"), by.get("fabric")
+    rows = [
+        ("latency p50 (ms)", lambda r: r["latency_ms"]["p50"], ".1f"),
+        ("latency p99 (ms)", lambda r: r["latency_ms"]["p99"], ".1f"),
+        ("latency max (ms)", lambda r: r["latency_ms"]["max"], ".1f"),
+        ("block reaches every peer, p50 (ms)", lambda r: r["block_to_all_ms"]["p50"], ".1f"),
+        ("block reaches every peer, max (ms)", lambda r: r["block_to_all_ms"]["max"], ".1f"),
+        ("every block at every peer (s after 1st add)", lambda r: r["all_blocks_everywhere_s"], ".2f"),
+        ("deliveries missing at the end", lambda r: r["missing"], "d"),
+        ("CPU per block per peer (ms)", lambda r: r["cpu_ms_per_block_per_peer"], ".3f"),
+        ("  net of idle (ms)", lambda r: r["cpu_ms_per_block_per_peer_net_of_idle"], ".3f"),
+        ("idle CPU per peer (%)", lambda r: r["idle_cpu_pct_per_peer"], ".2f"),
+        ("source add rate achieved (blocks/s)", lambda r: r["achieved_rate"], ".1f"),
+    ]
+    print("| metric | fabgossip | Fabric | Fabric / fabgossip |")
+    print("|---|---|---|---|")
+    for name, get, spec in rows:
+        a = get(fg) if fg else None
+        b = get(fa) if fa else None
+        print(f"| {name} | {fmt(a, spec)} | {fmt(b, spec)} | "
+              f"{ratio(b, a) if spec != 'd' else ''} |")
+    print("| messages / bytes sent per block | not measured | not measured | "
+          "(no counters exposed yet) |")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--peers", type=int, default=20, help="processes per kind (one is the source)")
+    ap.add_argument("--blocks", type=int, default=100)
+    ap.add_argument("--rate", type=float, default=100.0, help="blocks per second at the source")
+    ap.add_argument("--block-kb", type=float, default=10.0, help="transaction bytes per block, KB")
+    ap.add_argument("--kinds", default="fabgossip,fabric")
+    ap.add_argument("--settle", type=float, default=2.0, help="idle seconds before measuring")
+    ap.add_argument("--timeout", type=float, default=60.0,
+                    help="seconds after the last add to wait for every commit")
+    ap.add_argument("--poll-ms", type=float, default=0.5,
+                    help="fabgossip peers' ledger-height poll interval for commit times")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (peer logs)")
+    ap.add_argument("--fabric-no-state-transfer", action="store_true",
+                    help="run Fabric with core.yaml's peer.gossip.state.enabled: false")
+    ap.add_argument("--fabric-log-spec", default="error", help="Fabric nodes' logging spec (stderr logs)")
+    ap.add_argument("--out", help="write the results as JSON here")
+    ap.add_argument("--plot", help="draw the figure into this PNG")
+    args = ap.parse_args()
+    if args.peers < 2 or args.blocks < 1 or args.rate <= 0:
+        sys.exit("need --peers ≥ 2, --blocks ≥ 1 and --rate > 0")
+    global FABRIC_LOG_SPEC, FABRIC_STATE_TRANSFER
+    FABRIC_LOG_SPEC = args.fabric_log_spec
+    FABRIC_STATE_TRANSFER = not args.fabric_no_state_transfer
+    kinds = [k for k in args.kinds.split(",") if k]
+    for k in kinds:
+        if k not in KIND_NAMES:
+            sys.exit(f"unknown kind {k!r} (fabgossip, fabric)")
+    if "fabgossip" in kinds and not LIB.exists():
+        sys.exit(f"{LIB} is missing: run `cargo build --release` first")
+    if "fabric" in kinds and not FABRIC_NODE.exists():
+        sys.exit(f"{FABRIC_NODE} is missing: run `make fabricnode` first")
+    print(f"Fabric nodes: state transfer (anti-entropy, 10 s check interval) "
+          f"{'on' if FABRIC_STATE_TRANSFER else 'off'}; other settings core.yaml defaults.")
+    print(f"fabgossip commit times come from a {args.poll_ms:g} ms ledger-height poller in each "
+          f"Python peer: it adds CPU to the fabgossip side and up to {args.poll_ms:g} ms of latency.")
+    workdir = tempfile.mkdtemp(prefix="bench-dissemination-")
+    results = []
+    try:
+        for kind in kinds:
+            r = measure(kind, args.peers, args.blocks, args.rate, int(args.block_kb * 1024),
+                        args.settle, args.timeout, workdir, args.poll_ms)
+            results.append(r)
+            print(f"{KIND_NAMES[kind]:9} N={args.peers}: view {r['full_view_s']:.1f} s, channel view "
+                  f"{r['channel_view_s']:.1f} s; latency p50 {fmt(r['latency_ms']['p50'], '.1f')} ms "
+                  f"p99 {fmt(r['latency_ms']['p99'], '.1f')} ms max {fmt(r['latency_ms']['max'], '.1f')} "
+                  f"ms; missing {r['missing']}; CPU/block/peer "
+                  f"{r['cpu_ms_per_block_per_peer']:.3f} ms", flush=True)
+    finally:
+        if args.keep:
+            print(f"peer logs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print()
+    print_table(results)
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+        print(f"results written to {args.out}")
+    if args.plot:
+        plot(results, args.plot)
+
+
+if __name__ == "__main__":
+    main()
