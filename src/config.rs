@@ -169,6 +169,9 @@ pub struct LibConfig {
     pub max_message_size: usize,
     /// Most members (alive and dead) a peer holds; new ones beyond are refused and counted.
     pub max_members: usize,
+    /// `fdatasync` the embedded file ledger after every commit (off: a machine crash may lose
+    /// the last blocks, which the peer then pulls again).
+    pub ledger_fsync: bool,
 }
 
 impl Default for GossipConfig {
@@ -255,6 +258,7 @@ impl Default for Config {
                 anchor_peers: Vec::new(),
                 max_message_size: 100 * 1024 * 1024,
                 max_members: 10_000,
+                ledger_fsync: true,
             },
         }
     }
@@ -380,6 +384,7 @@ impl Config {
         s.uint("maxMessageSize", &mut max)?;
         l.max_message_size = usize::try_from(max).unwrap_or(usize::MAX);
         s.uint("maxMembers", &mut l.max_members)?;
+        s.bool("ledgerFsync", &mut l.ledger_fsync)?;
         Ok(())
     }
 

@@ -9,7 +9,7 @@ use prost::Message;
 use serde::Serialize;
 
 use crate::config::GossipConfig;
-use crate::ledger::{FileLedger, Ledger};
+use crate::ledger::{FileLedger, FileLedgerOptions, Ledger};
 use crate::message::{Content, SignedGossipMessage};
 use crate::msgstore::{GossipComparator, MessageStore};
 use crate::proto::gossip::{Envelope, GossipMessage};
@@ -87,8 +87,9 @@ impl ChannelBlocks {
         verifier: Arc<dyn BlockVerifier>,
         now: Instant,
         seed: u64,
+        fsync: bool,
     ) -> Result<Self, String> {
-        let ledger = FileLedger::open(data_dir, name)
+        let ledger = FileLedger::open_with(data_dir, name, FileLedgerOptions { fsync })
             .map_err(|e| format!("ledger of channel {name:?}: {e}"))?;
         let height = ledger.height();
         let pull = PullEngine::new(PullConfig::blocks(name.as_bytes(), g), now, seed)

@@ -64,6 +64,8 @@ pub(super) struct Driver {
     pub gossip_cfg: GossipConfig,
     /// `peer.fileSystemPath`: channel ledgers live under it.
     pub data_dir: PathBuf,
+    /// `fabgossip.ledgerFsync`.
+    pub ledger_fsync: bool,
     pub block_verifier: Arc<dyn BlockVerifier>,
     /// This peer's external endpoint, for push routing.
     pub self_endpoint: String,
@@ -228,6 +230,7 @@ impl Driver {
                     self.block_verifier.clone(),
                     Instant::now(),
                     seed,
+                    self.ledger_fsync,
                 )
                 .map_err(ChannelCallError::Ledger)?,
             )

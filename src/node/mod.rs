@@ -262,6 +262,7 @@ impl GossipService {
             push,
             gossip_cfg: g.clone(),
             data_dir: config.peer.file_system_path.clone(),
+            ledger_fsync: config.fabgossip.ledger_fsync,
             block_verifier: Arc::new(McsVerifier(crypto.mcs.clone())),
             self_endpoint: external_endpoint.clone(),
             commit_tx,
