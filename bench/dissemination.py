@@ -30,46 +30,22 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bindings" / "python"))
 
 from fabgossip.blocks import block  # noqa: E402
-from fabgossip.process import PeerProcess, free_port, python_peer_argv  # noqa: E402
+from fabgossip.process import PeerProcess, python_peer_argv  # noqa: E402
+
+import topology  # noqa: E402
+from topology import FABRIC_NODE, fabgossip_configs  # noqa: E402
 
 LIB = REPO / "target" / "release" / "libfabgossip.so"
-FABRIC_NODE = REPO / "build" / "fabricnode"
 CHANNEL = "mychannel"
 JOIN = {"sequence": 1, "members": ["Org1MSP"], "anchor_peers": []}
 KIND_NAMES = {"fabgossip": "fabgossip", "fabric": "Fabric"}
 
 
-def free_ports(n):
-    ports = set()
-    while len(ports) < n:
-        ports.add(free_port())
-    return list(ports)
-
-
 def fabgossip_argvs(n, workdir):
-    """Python peers (the C peer has no channel commands)."""
-    ports = free_ports(n)
-    argvs = []
-    for i, port in enumerate(ports):
-        boot = f"127.0.0.1:{ports[0]}" if i else ""
-        d = Path(workdir) / f"fg{i}"
-        d.mkdir()
-        cfg = d / "core.yaml"
-        cfg.write_text(
-            "peer:\n"
-            f"  id: peer{i}\n  localMspId: Org1MSP\n"
-            f"  listenAddress: 127.0.0.1:{port}\n  address: 127.0.0.1:{port}\n"
-            f"  fileSystemPath: {d}\n"
-            "  gossip:\n"
-            f"    bootstrap: '{boot}'\n"
-            f"    externalEndpoint: 127.0.0.1:{port}\n"
-            # Like for like: the Fabric node keeps its ledger in memory, so the file ledger
-            # here skips the fdatasync after each commit.
-            "fabgossip:\n"
-            "  ledgerFsync: false\n"
-        )
-        argvs.append(python_peer_argv(cfg))
-    return argvs
+    """Python peers (the C peer has no channel commands). Like for like: the Fabric node keeps
+    its ledger in memory, so the file ledger here skips the fdatasync after each commit."""
+    return [python_peer_argv(cfg)
+            for cfg in fabgossip_configs(n, workdir, "fabgossip:\n  ledgerFsync: false\n")]
 
 
 FABRIC_LOG_SPEC = "error"
@@ -79,14 +55,9 @@ FABRIC_LOG_SPEC = "error"
 FABRIC_STATE_TRANSFER = True
 
 
-def fabric_argvs(n, workdir):
-    ports = free_ports(n)
+def fabric_argvs(n, _workdir):
     extra = ["--state-transfer"] if FABRIC_STATE_TRANSFER else []
-    return [[str(FABRIC_NODE), "--log-spec", FABRIC_LOG_SPEC, *extra,
-             "--listen", f"127.0.0.1:{port}", "--msp", "Org1MSP",
-             "--bootstrap", f"127.0.0.1:{ports[0]}" if i else "",
-             "--external-endpoint", f"127.0.0.1:{port}"]
-            for i, port in enumerate(ports)]
+    return topology.fabric_argvs(n, ["--log-spec", FABRIC_LOG_SPEC, *extra])
 
 
 def make_blocks(count, block_bytes):

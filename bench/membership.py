@@ -20,55 +20,22 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bindings" / "python"))
 
-from fabgossip.process import PeerProcess, free_port, python_peer_argv  # noqa: E402
+from fabgossip.process import PeerProcess, python_peer_argv  # noqa: E402
+
+import topology  # noqa: E402
+from topology import FABRIC_NODE, fabgossip_configs  # noqa: E402
 LIB = REPO / "target" / "release" / "libfabgossip.so"
 C_PEER = REPO / "build" / "c" / "peer"
-FABRIC_NODE = REPO / "build" / "fabricnode"
-
-
-def free_ports(n):
-    ports = set()
-    while len(ports) < n:
-        ports.add(free_port())
-    return list(ports)
 
 
 def fabgossip_argvs(n, workdir):
-    ports = free_ports(n)
-    argvs = []
-    for i, port in enumerate(ports):
-        boot = f"127.0.0.1:{ports[0]}" if i else ""
-        d = Path(workdir) / f"fg{i}"
-        d.mkdir()
-        cfg = d / "core.yaml"
-        cfg.write_text(
-            "peer:\n"
-            f"  id: peer{i}\n  localMspId: Org1MSP\n"
-            f"  listenAddress: 127.0.0.1:{port}\n  address: 127.0.0.1:{port}\n"
-            f"  fileSystemPath: {d}\n"
-            "  gossip:\n"
-            f"    bootstrap: '{boot}'\n"
-            f"    externalEndpoint: 127.0.0.1:{port}\n"
-        )
-        argvs.append([str(C_PEER), "--config", str(cfg)] if C_PEER.exists()
-                     else python_peer_argv(cfg))
-    return argvs
+    """The C peer when built (no interpreter in the figures), else the Python peer."""
+    return [[str(C_PEER), "--config", str(cfg)] if C_PEER.exists() else python_peer_argv(cfg)
+            for cfg in fabgossip_configs(n, workdir)]
 
 
-def fabric_argvs(n, workdir):
-    ports = free_ports(n)
-    argvs = []
-    for i, port in enumerate(ports):
-        boot = f"127.0.0.1:{ports[0]}" if i else ""
-        argv = [
-            str(FABRIC_NODE),
-            "--listen", f"127.0.0.1:{port}",
-            "--msp", "Org1MSP",
-            "--bootstrap", boot,
-            "--external-endpoint", f"127.0.0.1:{port}",
-        ]
-        argvs.append(argv)
-    return argvs
+def fabric_argvs(n, _workdir):
+    return topology.fabric_argvs(n)
 
 
 def measure(kind, n, idle_s):
