@@ -13,6 +13,8 @@ pub struct PushCounters {
     pub flush_by_size: u64,
     /// Flushes because `maxPropagationBurstLatency` passed.
     pub flush_by_latency: u64,
+    /// Flushes of a message that found the emitter idle (sent at once).
+    pub flush_leading: u64,
     /// Message sends, one per target.
     pub sent: u64,
     /// Sends whose envelope lost its secret (alives to other orgs).

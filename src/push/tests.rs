@@ -114,29 +114,36 @@ fn route_of(
 // ---- emitter -------------------------------------------------------------------------
 
 #[test]
-fn flushes_after_burst_latency() {
+fn an_idle_emitter_sends_at_once_and_batches_the_rest_of_the_window() {
     let (me, peers) = (me(), eligible(5));
     let snap = RoutingSnapshot::new(&me, &peers);
     let mut e = emitter(fabric_cfg());
     let t0 = Instant::now();
-    assert!(e.handle(t0, add(block(1), &[]), snap).is_empty());
-    assert_eq!(e.next_deadline(), Some(t0 + Duration::from_millis(10)));
-    assert!(e
-        .handle(t0 + Duration::from_millis(9), Input::Tick, snap)
-        .is_empty());
-    let out = e.handle(t0 + Duration::from_millis(10), Input::Tick, snap);
+    let ms = Duration::from_millis;
+    // Idle: the first message goes out at once and opens a 10 ms window.
+    let out = e.handle(t0, add(block(1), &[]), snap);
     assert_eq!(out.len(), 1);
     let Output::Send { to, envelope } = &out[0];
     assert_eq!(to.len(), 3);
     assert_eq!(**envelope, block(1).envelope);
+    assert_eq!(e.counters().flush_leading, 1);
+    assert_eq!(e.next_deadline(), None);
+    // Within the window: queued until the window closes.
+    assert!(e.handle(t0 + ms(3), add(block(2), &[]), snap).is_empty());
+    assert_eq!(e.next_deadline(), Some(t0 + ms(10)));
+    assert!(e.handle(t0 + ms(9), Input::Tick, snap).is_empty());
+    let out = e.handle(t0 + ms(10), Input::Tick, snap);
+    assert_eq!(out.len(), 1);
+    let Output::Send { envelope, .. } = &out[0];
+    assert_eq!(**envelope, block(2).envelope);
     assert_eq!(e.queued(), 0);
     assert_eq!(e.next_deadline(), None);
     assert_eq!(e.counters().flush_by_latency, 1);
-    assert_eq!(e.counters().sent, 3);
-    // Nothing left: later ticks send nothing.
-    assert!(e
-        .handle(t0 + Duration::from_millis(30), Input::Tick, snap)
-        .is_empty());
+    assert_eq!(e.counters().sent, 6);
+    // Nothing left: later ticks send nothing; a window later the emitter is idle again.
+    assert!(e.handle(t0 + ms(30), Input::Tick, snap).is_empty());
+    assert_eq!(e.handle(t0 + ms(30), add(block(3), &[]), snap).len(), 1);
+    assert_eq!(e.counters().flush_leading, 2);
 }
 
 #[test]
@@ -155,6 +162,8 @@ fn flushes_when_burst_size_is_reached() {
     let snap = RoutingSnapshot::new(&me, &peers);
     let mut e = emitter(fabric_cfg());
     let t0 = Instant::now();
+    // The first goes out at once; the next ten fill the window's batch.
+    assert_eq!(e.handle(t0, add(block(0), &[]), snap).len(), 1);
     for seq in 1..10 {
         assert!(e.handle(t0, add(block(seq), &[]), snap).is_empty());
     }
@@ -175,16 +184,14 @@ fn each_message_takes_part_in_propagate_iterations_flushes() {
         ..fabric_cfg()
     });
     let t0 = Instant::now();
-    e.handle(t0, add(block(1), &[]), snap);
+    assert_eq!(e.handle(t0, add(block(1), &[]), snap).len(), 1);
+    assert_eq!(e.queued(), 1);
+    assert_eq!(e.next_deadline(), Some(t0 + Duration::from_millis(10)));
     let t1 = t0 + Duration::from_millis(10);
     assert_eq!(e.handle(t1, Input::Tick, snap).len(), 1);
-    assert_eq!(e.queued(), 1);
-    assert_eq!(e.next_deadline(), Some(t1 + Duration::from_millis(10)));
-    let t2 = t1 + Duration::from_millis(10);
-    assert_eq!(e.handle(t2, Input::Tick, snap).len(), 1);
     assert_eq!(e.queued(), 0);
     assert!(e
-        .handle(t2 + Duration::from_millis(10), Input::Tick, snap)
+        .handle(t1 + Duration::from_millis(10), Input::Tick, snap)
         .is_empty());
 }
 
@@ -641,8 +648,7 @@ fn alive_secret_is_stripped_for_other_orgs_only() {
     });
     let t0 = Instant::now();
     let alive = alive_of("a-orig", "a-orig:7051");
-    e.handle(t0, add(alive.clone(), &[]), snap);
-    let out = e.handle(t0 + Duration::from_millis(10), Input::Tick, snap);
+    let out = e.handle(t0, add(alive.clone(), &[]), snap);
     assert_eq!(out.len(), 2);
     for Output::Send { to, envelope } in &out {
         let foreign = to.iter().any(|t| t.pki_id.0[0] != b'a');
