@@ -81,6 +81,13 @@ fn chain(n: u64) -> Vec<Vec<u8>> {
 }
 
 /// Stops every peer and returns each one's ledger digest and height, read from its files.
+/// Adds `blocks` at `source`, numbered from 0, each accepted.
+async fn add_all(source: &GossipService, blocks: &[Vec<u8>]) {
+    for (seq, b) in blocks.iter().enumerate() {
+        source.add_payload(CH, seq as u64, b.clone()).await.unwrap();
+    }
+}
+
 async fn stop_and_read_ledgers(
     peers: Vec<GossipService>,
     dir: &std::path::Path,
@@ -108,12 +115,7 @@ async fn ten_peers_commit_twenty_blocks_in_order_each_received_once() {
     let peers = network(10, &dir, 1).await;
     let blocks = chain(20);
     let t0 = Instant::now();
-    for (seq, b) in blocks.iter().enumerate() {
-        peers[0]
-            .add_payload(CH, seq as u64, b.clone())
-            .await
-            .unwrap();
-    }
+    add_all(&peers[0], &blocks).await;
     // Adding a block held already is harmless.
     peers[0]
         .add_payload(CH, 19, blocks[19].clone())
@@ -161,12 +163,7 @@ async fn pull_alone_delivers_when_push_is_off() {
     let dir = tempdir("blocks");
     let peers = network(5, &dir, 0).await;
     let blocks = chain(10);
-    for (seq, b) in blocks.iter().enumerate() {
-        peers[0]
-            .add_payload(CH, seq as u64, b.clone())
-            .await
-            .unwrap();
-    }
+    add_all(&peers[0], &blocks).await;
     wait_until(
         "every peer committed 10 blocks by pull",
         Duration::from_secs(30),
@@ -251,12 +248,7 @@ async fn a_block_is_never_pushed_back_to_its_sender() {
     let dir = tempdir("blocks");
     let peers = network(2, &dir, 1).await;
     let blocks = chain(5);
-    for (seq, b) in blocks.iter().enumerate() {
-        peers[0]
-            .add_payload(CH, seq as u64, b.clone())
-            .await
-            .unwrap();
-    }
+    add_all(&peers[0], &blocks).await;
     wait_until(
         "the receiver committed 5 blocks",
         Duration::from_secs(20),
