@@ -1,0 +1,126 @@
+//! Channels at the owner task: join, leave and StateInfo through the channel registry,
+//! and the per-channel snapshot hosts read.
+
+use std::time::Instant;
+
+use super::super::blocks::ChannelBlocks;
+use super::super::channel_info::ChannelPeerInfo;
+use super::super::counters::NodeCounters;
+use super::super::ChannelCallError;
+use super::{ChannelSnapshot, Driver};
+use crate::channel::{self, ChannelError, JoinChannelMessage, Received};
+use crate::comm::{ReceivedMessage, RemotePeer};
+use crate::discovery::Input;
+use crate::message::SignedGossipMessage;
+
+impl Driver {
+    /// Feeds one input to the channel registry and carries out its outputs.
+    pub(super) fn channel_step(&mut self, input: channel::Input) -> Result<(), ChannelError> {
+        let now = Instant::now();
+        let outputs = self.channels.handle(now, &self.discovery, input)?;
+        for out in outputs {
+            match out {
+                channel::Output::Send { to, envelope } => self.comm.send(
+                    envelope,
+                    &RemotePeer {
+                        endpoint: to.endpoint,
+                        pki_id: to.pki_id,
+                    },
+                ),
+                channel::Output::AddAnchor { endpoint, org } => {
+                    self.step(Input::AddAnchor { endpoint, org })
+                }
+            }
+        }
+        self.refresh_views(now, false);
+        Ok(())
+    }
+
+    /// Joins (or reconfigures) a channel; on first join its ledger is opened, and the own
+    /// StateInfo carries the ledger height.
+    pub(super) fn join(
+        &mut self,
+        channel: String,
+        msg: JoinChannelMessage,
+    ) -> Result<(), ChannelCallError> {
+        let opened = if self.blocks.contains_key(&channel) || self.channels.is_joined(&channel) {
+            None
+        } else {
+            // Blocking file I/O on the owner task: a join is a rare host call.
+            let seed = self.seed ^ self.blocks.len() as u64;
+            Some(
+                ChannelBlocks::open(
+                    &channel,
+                    &self.data_dir,
+                    &self.gossip_cfg,
+                    self.block_verifier.clone(),
+                    Instant::now(),
+                    seed,
+                    self.ledger_fsync,
+                )
+                .map_err(ChannelCallError::Ledger)?,
+            )
+        };
+        self.channel_step(channel::Input::Join {
+            channel: channel.clone(),
+            msg,
+        })?;
+        if let Some(b) = opened {
+            let height = b.height();
+            self.blocks.insert(channel.clone(), b);
+            if height > 0 {
+                self.channel_step(channel::Input::UpdateLedgerHeight {
+                    channel: channel.clone(),
+                    height,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_channel_message(&mut self, m: ReceivedMessage) {
+        let Some(from_org) = self.crypto.advisor.org_by_peer_identity(&m.conn.identity) else {
+            NodeCounters::inc(&self.counters.conn_rejected);
+            return;
+        };
+        let received = Received {
+            from: m.conn.pki_id.clone(),
+            from_org,
+            message: SignedGossipMessage {
+                envelope: m.envelope,
+                msg: m.msg,
+            },
+        };
+        // Bad messages are counted by the registry and never refused as a call.
+        let _ = self.channel_step(channel::Input::Message(Box::new(received)));
+    }
+
+    /// Publishes the peers of every joined channel, the registry counters and the block
+    /// statistics.
+    pub(super) fn publish_channels(&self) {
+        let peers = self
+            .channels
+            .channel_names()
+            .into_iter()
+            .map(|name| {
+                let list = self
+                    .channels
+                    .peers_of_channel(&self.discovery, &name)
+                    .iter()
+                    .map(ChannelPeerInfo::from)
+                    .collect();
+                (name, list)
+            })
+            .collect();
+        let snapshot = ChannelSnapshot {
+            peers,
+            counters: self.channels.counters(),
+            blocks: self
+                .blocks
+                .iter()
+                .map(|(name, b)| (name.clone(), b.stats()))
+                .collect(),
+        };
+        *self.channel_view.write().unwrap_or_else(|e| e.into_inner()) = snapshot;
+    }
+}

@@ -1,0 +1,208 @@
+//! Membership at the owner task: connections, alive and membership messages into the
+//! discovery machine, and what it asks for (send, probe, ping, close).
+
+use std::time::Instant;
+
+use tracing::{debug, info, warn};
+
+use super::super::alive_check::verify_alive;
+use super::super::counters::NodeCounters;
+use super::super::{PeerInfo, PeerState};
+use super::Driver;
+use crate::comm::{ConnectionInfo, ReceivedMessage, RemotePeer};
+use crate::discovery::{Input, Liveness, Output, VerifiedAlive};
+use crate::proto::gossip::gossip_message::Content;
+
+impl Driver {
+    pub(super) fn on_connected(&self, info: &ConnectionInfo) -> Option<Input> {
+        // Comm validated the identity during the handshake; the mapper keeps it so later
+        // alives without an identity can be verified.
+        if let Err(e) = self.mapper.put(&info.pki_id, &info.identity) {
+            warn!(peer = %info.pki_id, error = %e, "connected peer's identity refused");
+            NodeCounters::inc(&self.counters.conn_rejected);
+            self.comm.close_conn(&info.pki_id);
+            return None;
+        }
+        let Some(org) = self.crypto.advisor.org_by_peer_identity(&info.identity) else {
+            NodeCounters::inc(&self.counters.conn_rejected);
+            self.comm.close_conn(&info.pki_id);
+            return None;
+        };
+        Some(Input::Connected {
+            pki_id: info.pki_id.clone(),
+            org,
+            endpoint: info.endpoint.clone(),
+        })
+    }
+
+    pub(super) fn on_message(&self, m: ReceivedMessage) -> Option<Input> {
+        let from = m.conn.pki_id.clone();
+        match m.msg.content {
+            Some(Content::AliveMsg(_)) => {
+                let alive = self.check_alive(&m.envelope)?;
+                Some(Input::Alive { from, alive })
+            }
+            Some(Content::MemReq(req)) => {
+                let Some(env) = req.self_information else {
+                    NodeCounters::inc(&self.counters.mem_req_malformed);
+                    return None;
+                };
+                let alive = self.check_alive(&env)?;
+                let from_org = self.crypto.advisor.org_by_peer_identity(&m.conn.identity)?;
+                Some(Input::MemReq {
+                    from,
+                    from_org,
+                    nonce: m.msg.nonce,
+                    alive,
+                })
+            }
+            Some(Content::MemRes(res)) => {
+                let alive = res
+                    .alive
+                    .iter()
+                    .filter_map(|e| self.check_alive(e))
+                    .collect();
+                let dead = res
+                    .dead
+                    .iter()
+                    .filter_map(|e| self.check_alive(e))
+                    .collect();
+                Some(Input::MemRes {
+                    from,
+                    nonce: m.msg.nonce,
+                    alive,
+                    dead,
+                })
+            }
+            // Channels, pull, state and private data arrive with later parts of the node.
+            _ => {
+                NodeCounters::inc(&self.counters.unhandled);
+                None
+            }
+        }
+    }
+
+    pub(super) fn check_alive(
+        &self,
+        env: &crate::proto::gossip::Envelope,
+    ) -> Option<VerifiedAlive> {
+        match verify_alive(env, &self.crypto, &self.mapper) {
+            Ok((alive, bad_secret)) => {
+                if bad_secret {
+                    NodeCounters::inc(&self.counters.alive_bad_secret);
+                }
+                // Lets comm accept a same-org identity switch when it dials this peer.
+                if let Some(identity) = &alive.identity {
+                    self.comm.learn_identity(&alive.pki_id, identity);
+                }
+                Some(alive)
+            }
+            Err(reason) => {
+                self.counters.alive_rejected(reason);
+                debug!(reason = reason.as_str(), "alive message refused");
+                None
+            }
+        }
+    }
+
+    /// Feeds one input to the machine, carries out its outputs, refreshes the snapshot.
+    pub(super) fn step(&mut self, input: Input) {
+        let now = Instant::now();
+        let outputs = self.discovery.handle(now, input);
+        let mut changed = false;
+        for out in outputs {
+            changed |= self.execute(out);
+        }
+        if now >= self.next_purge {
+            self.next_purge = now + self.mapper.purge_interval();
+            for pki_id in self.mapper.purge() {
+                debug!(peer = %pki_id, "unused identity purged");
+            }
+        }
+        self.refresh_views(now, changed);
+    }
+
+    /// Returns whether membership changed.
+    pub(super) fn execute(&self, out: Output) -> bool {
+        match out {
+            Output::Send { to, envelope } => {
+                self.comm.send(
+                    envelope,
+                    &RemotePeer {
+                        endpoint: to.endpoint,
+                        pki_id: to.pki_id,
+                    },
+                );
+                false
+            }
+            Output::Probe { endpoint } => {
+                let comm = self.comm.clone();
+                let advisor = self.crypto.advisor.clone();
+                let mapper = self.mapper.clone();
+                let tx = self.results_tx.clone();
+                tokio::spawn(async move {
+                    let result = match comm.handshake(&endpoint).await {
+                        Ok(info) => match advisor.org_by_peer_identity(&info.identity) {
+                            Some(org) => {
+                                // Known from now on, so its alive can be verified before the
+                                // identity travels again.
+                                let _ = mapper.put(&info.pki_id, &info.identity);
+                                Ok((info.pki_id, org))
+                            }
+                            None => Err("the peer's identity has no organization".to_string()),
+                        },
+                        Err(e) => Err(e.to_string()),
+                    };
+                    let _ = tx.send(Input::ProbeResult { endpoint, result }).await;
+                });
+                false
+            }
+            Output::Ping { pki_id, endpoint } => {
+                let comm = self.comm.clone();
+                let tx = self.results_tx.clone();
+                tokio::spawn(async move {
+                    let ok = comm.probe(&endpoint).await.is_ok();
+                    let _ = tx.send(Input::PingResult { pki_id, ok }).await;
+                });
+                false
+            }
+            Output::CloseConn { pki_id } => {
+                self.comm.close_conn(&pki_id);
+                false
+            }
+            Output::PeerUp(pki_id) => {
+                info!(peer = %pki_id, "peer alive");
+                true
+            }
+            Output::PeerDead(pki_id) => {
+                info!(peer = %pki_id, "peer dead");
+                true
+            }
+            Output::PeerPurged(pki_id) => {
+                info!(peer = %pki_id, "peer purged from membership");
+                self.mapper.remove(&pki_id);
+                true
+            }
+        }
+    }
+
+    pub(super) fn publish_view(&self) {
+        let snapshot: Vec<PeerInfo> = self
+            .discovery
+            .members()
+            .into_iter()
+            .map(|m| PeerInfo {
+                pki_id: m.pki_id.to_hex(),
+                endpoint: m.endpoint,
+                internal_endpoint: m.internal_endpoint,
+                org: m.org,
+                state: if m.liveness == Liveness::Alive {
+                    PeerState::Alive
+                } else {
+                    PeerState::Dead
+                },
+            })
+            .collect();
+        *self.view.write().unwrap_or_else(|e| e.into_inner()) = snapshot;
+    }
+}

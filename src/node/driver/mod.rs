@@ -1,0 +1,245 @@
+//! The node's owner task: it feeds comm events, host commands and timers to the membership
+//! machine and the channel registry, carries out what they ask (send, probe, ping, close,
+//! add an anchor peer) and publishes the snapshots that `GossipService::peers` and
+//! `peers_of_channel` read without blocking.
+
+mod blocks;
+mod channels;
+mod membership;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+use tracing::debug;
+
+use super::blocks::{ChannelBlockStats, ChannelBlocks};
+use super::channel_info::ChannelPeerInfo;
+use super::command::Command;
+use super::counters::NodeCounters;
+use super::PeerInfo;
+use crate::channel::{self, ChannelCounters, Channels};
+use crate::comm::{Comm, CommEvent};
+use crate::config::GossipConfig;
+use crate::crypto::ed25519::Ed25519Crypto;
+use crate::crypto::CryptoContext;
+use crate::discovery::{Discovery, Input};
+use crate::identity::IdentityMapper;
+use crate::message::is_tag_legal;
+use crate::proto::gossip::gossip_message::Content;
+use crate::push::PushEmitter;
+use crate::state::{self, BlockVerifier};
+
+/// The longest the driver sleeps between ticks, so a late `next_deadline` never stalls it.
+const MAX_TICK: Duration = Duration::from_millis(250);
+/// How stale the published view may get for changes that are not up/dead/purge events.
+const VIEW_REFRESH: Duration = Duration::from_millis(200);
+
+/// What the channel queries read: the peers of every joined channel and the registry's
+/// counters, as of the last publish.
+#[derive(Debug, Default, Clone)]
+pub(super) struct ChannelSnapshot {
+    pub peers: BTreeMap<String, Vec<ChannelPeerInfo>>,
+    pub counters: ChannelCounters,
+    /// Ledger height and block counters of each joined channel.
+    pub blocks: BTreeMap<String, ChannelBlockStats>,
+}
+
+/// A ledger commit's report, from the blocking thread that ran it.
+pub(super) type CommitReport = (String, state::Input);
+
+/// Everything the owner task holds.
+pub(super) struct Driver {
+    pub discovery: Discovery,
+    pub channels: Channels,
+    /// The built-in crypto, told each channel's member orgs for `verify_by_channel`; `None`
+    /// with host crypto, which applies its own channel policy.
+    pub builtin: Option<Arc<Ed25519Crypto>>,
+    pub channel_view: Arc<RwLock<ChannelSnapshot>>,
+    /// Per joined (not left) channel: state provider, block store, block pull, ledger.
+    pub blocks: BTreeMap<String, ChannelBlocks>,
+    pub push: PushEmitter,
+    pub gossip_cfg: GossipConfig,
+    /// `peer.fileSystemPath`: channel ledgers live under it.
+    pub data_dir: PathBuf,
+    /// `fabgossip.ledgerFsync`.
+    pub ledger_fsync: bool,
+    pub block_verifier: Arc<dyn BlockVerifier>,
+    /// This peer's external endpoint, for push routing.
+    pub self_endpoint: String,
+    pub commit_tx: mpsc::Sender<CommitReport>,
+    pub commit_rx: mpsc::Receiver<CommitReport>,
+    pub seed: u64,
+    pub comm: Comm,
+    pub crypto: CryptoContext,
+    pub mapper: Arc<IdentityMapper>,
+    pub counters: Arc<NodeCounters>,
+    pub view: Arc<RwLock<Vec<PeerInfo>>>,
+    /// Results of probes and pings run in their own tasks, fed back as inputs.
+    pub results_tx: mpsc::Sender<Input>,
+    pub results_rx: mpsc::Receiver<Input>,
+    pub next_purge: Instant,
+    pub next_view_refresh: Instant,
+}
+
+impl Driver {
+    pub async fn run(
+        mut self,
+        initial: Vec<Input>,
+        mut events: mpsc::Receiver<CommEvent>,
+        mut commands: mpsc::Receiver<Command>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        self.step(Input::Tick);
+        for input in initial {
+            self.step(input);
+        }
+        loop {
+            let mut deadline = self
+                .discovery
+                .next_deadline()
+                .min(self.channels.next_deadline())
+                .min(Instant::now() + MAX_TICK);
+            for b in self.blocks.values() {
+                deadline = deadline.min(b.next_deadline());
+            }
+            if let Some(d) = self.push.next_deadline() {
+                deadline = deadline.min(d);
+            }
+            tokio::select! {
+                biased;
+                _ = stop.changed() => break,
+                Some(cmd) = commands.recv() => self.on_command(cmd),
+                ev = events.recv() => match ev {
+                    Some(ev) => self.on_comm_event(ev),
+                    None => break,
+                },
+                Some(input) = self.results_rx.recv() => self.step(input),
+                Some((ch, report)) = self.commit_rx.recv() => self.on_commit_report(&ch, report),
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    self.step(Input::Tick);
+                    // A refused call is the only error; a tick is never refused.
+                    let _ = self.channel_step(channel::Input::Tick);
+                    self.blocks_tick();
+                }
+            }
+        }
+        debug!("node driver stopped");
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::JoinChannel {
+                channel,
+                msg,
+                reply,
+            } => {
+                let res = self.join(channel.clone(), msg);
+                // The effective member orgs (an older sequence was ignored) drive the
+                // built-in readers policy of the channel.
+                if let (Some(ed), Some(orgs)) = (&self.builtin, self.channels.member_orgs(&channel))
+                {
+                    ed.set_channel_orgs(&channel, orgs);
+                }
+                self.publish_channels();
+                let _ = reply.send(res);
+            }
+            Command::LeaveChannel { channel, reply } => {
+                let res = self.channel_step(channel::Input::Leave {
+                    channel: channel.clone(),
+                });
+                if res.is_ok() {
+                    // The channel's block work stops; its ledger file is closed.
+                    self.blocks.remove(&channel);
+                }
+                self.publish_channels();
+                let _ = reply.send(res.map_err(Into::into));
+            }
+            Command::AddPayload {
+                channel,
+                seq,
+                block,
+                reply,
+            } => {
+                let res = self.add_payload(&channel, seq, block);
+                let _ = reply.send(res);
+            }
+            Command::UpdateLedgerHeight {
+                channel,
+                height,
+                reply,
+            } => {
+                let _ = reply.send(
+                    self.channel_step(channel::Input::UpdateLedgerHeight { channel, height })
+                        .map_err(Into::into),
+                );
+            }
+            Command::UpdateChaincodes {
+                channel,
+                chaincodes,
+                reply,
+            } => {
+                let _ = reply.send(
+                    self.channel_step(channel::Input::UpdateChaincodes {
+                        channel,
+                        chaincodes,
+                    })
+                    .map_err(Into::into),
+                );
+            }
+        }
+    }
+
+    fn on_comm_event(&mut self, ev: CommEvent) {
+        match ev {
+            CommEvent::Connected(info) => {
+                if let Some(input) = self.on_connected(&info) {
+                    self.step(input);
+                }
+            }
+            CommEvent::Disconnected(pki_id) => self.step(Input::Disconnected { pki_id }),
+            CommEvent::Message(m) => {
+                if is_tag_legal(&m.msg).is_err() {
+                    NodeCounters::inc(&self.counters.illegal_tag);
+                    debug!(peer = %m.conn.pki_id, "message with an illegal tag dropped");
+                    return;
+                }
+                match m.msg.content {
+                    Some(
+                        Content::StateInfo(_)
+                        | Content::StateInfoPullReq(_)
+                        | Content::StateSnapshot(_),
+                    ) => {
+                        NodeCounters::inc(&self.counters.channel_msgs);
+                        self.on_channel_message(m)
+                    }
+                    Some(Content::DataMsg(_)) => self.on_block_message(m),
+                    Some(
+                        Content::Hello(_)
+                        | Content::DataDig(_)
+                        | Content::DataReq(_)
+                        | Content::DataUpdate(_),
+                    ) => self.on_pull_message(m),
+                    _ => {
+                        if let Some(input) = self.on_message(m) {
+                            self.step(input);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Up/dead/purge publish at once; other updates (a newer alive with another endpoint,
+    /// StateInfo received) are picked up by the periodic refresh.
+    fn refresh_views(&mut self, now: Instant, membership_changed: bool) {
+        if membership_changed || now >= self.next_view_refresh {
+            self.next_view_refresh = now + VIEW_REFRESH;
+            self.feed_remote_heights(now);
+            self.publish_view();
+            self.publish_channels();
+        }
+    }
+}
