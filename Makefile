@@ -8,7 +8,20 @@ LIB := target/release/libfabgossip.so
 export FABGOSSIP_LIB := $(CURDIR)/$(LIB)
 export PYTHONPATH := $(CURDIR)/bindings/python
 
-.PHONY: all build demo test test-rust test-c test-python test-go test-interop deps-python fabricnode bench
+# Version from Cargo.toml's [package] section: the installed file names and the SONAME use it.
+VERSION := $(shell sed -n '/^\[package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)
+MAJOR := $(firstword $(subst ., ,$(VERSION)))
+
+# `make install PREFIX=... [DESTDIR=...]` (GNU names; libdir/includedir may be overridden).
+PREFIX ?= /usr/local
+libdir ?= $(PREFIX)/lib
+includedir ?= $(PREFIX)/include
+
+# Debian packages the C/C++ tests use; a fresh machine lacks some of them.
+C_TEST_PACKAGES := cmake libgtest-dev libssl-dev valgrind pkgconf
+
+.PHONY: all build demo test test-rust test-c test-python test-go test-interop deps-python deps-c \
+	fabricnode bench install test-install test-sanitize test-cpp
 
 all: build
 
@@ -21,16 +34,53 @@ deps-python:
 demo: build
 	$(PYTHON) examples/demo.py
 
-test: build deps-python test-rust test-c test-python test-go test-interop
+test: build deps-python deps-c test-rust test-c test-python test-go test-interop
 
 test-rust:
 	$(CARGO) test --release --locked
 
-test-c: build
+# Installs the missing ones only, so a machine that has them needs neither apt nor root.
+deps-c:
+	@missing=""; \
+	command -v cmake >/dev/null || missing="$$missing cmake"; \
+	command -v valgrind >/dev/null || missing="$$missing valgrind"; \
+	command -v pkg-config >/dev/null || missing="$$missing pkgconf"; \
+	test -f /usr/include/gtest/gtest.h || missing="$$missing libgtest-dev"; \
+	test -f /usr/include/openssl/evp.h || missing="$$missing libssl-dev"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# The C hosts: C peer and C++ ABI check, the minimal example, the installed package, the
+# example and the C peer under AddressSanitizer and valgrind, and the C++ GoogleTest suite.
+test-c: build deps-c test-install test-sanitize test-cpp
 	$(MAKE) -C tests/c check
 	mkdir -p build/c
 	$(CC) -std=c11 -Wall -Werror -pedantic -Iinclude examples/c/minimal.c -Ltarget/release -lfabgossip -o build/c/minimal
 	LD_LIBRARY_PATH=target/release build/c/minimal
+
+install: build
+	install -d $(DESTDIR)$(libdir)/pkgconfig $(DESTDIR)$(includedir)
+	install -m 755 target/release/libfabgossip.so $(DESTDIR)$(libdir)/libfabgossip.so.$(VERSION)
+	ln -sfn libfabgossip.so.$(VERSION) $(DESTDIR)$(libdir)/libfabgossip.so.$(MAJOR)
+	ln -sfn libfabgossip.so.$(MAJOR) $(DESTDIR)$(libdir)/libfabgossip.so
+	install -m 644 target/release/libfabgossip.a $(DESTDIR)$(libdir)/libfabgossip.a
+	install -m 644 include/fabgossip.h $(DESTDIR)$(includedir)/fabgossip.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(libdir)|' -e 's|@INCLUDEDIR@|$(includedir)|' \
+		-e 's|@VERSION@|$(VERSION)|' fabgossip.pc.in > $(DESTDIR)$(libdir)/pkgconfig/fabgossip.pc
+
+# Installs into temporary prefixes and builds the example against them with pkg-config.
+test-install: build deps-c
+	tests/c/test_install.sh $(VERSION)
+
+test-sanitize: build deps-c
+	tests/c/test_sanitize.sh
+
+test-cpp: build deps-c
+	cmake -S tests/cpp -B build/cpp -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	cmake --build build/cpp -j2
+	ctest --test-dir build/cpp --output-on-failure --timeout 300
 
 test-python: build deps-python
 	$(PYTHON) -m pytest -q tests/python
