@@ -54,7 +54,7 @@ deps-c:
 
 # The C hosts: C peer and C++ ABI check, the minimal example, the installed package, the
 # example and the C peer under AddressSanitizer and valgrind, and the C++ GoogleTest suite.
-test-c: build deps-c test-install test-sanitize
+test-c: build deps-c test-install test-sanitize test-cpp
 	$(MAKE) -C tests/c check
 	mkdir -p build/c
 	$(CC) -std=c11 -Wall -Werror -pedantic -Iinclude examples/c/minimal.c -Ltarget/release -lfabgossip -o build/c/minimal
