@@ -21,7 +21,7 @@ includedir ?= $(PREFIX)/include
 C_TEST_PACKAGES := cmake libgtest-dev libssl-dev valgrind pkgconf
 
 .PHONY: all build demo test test-rust test-c test-python test-go test-interop deps-python deps-c \
-	fabricnode bench install test-install test-sanitize test-cpp
+	fabricnode bench install test-install test-sanitize test-cpp test-examples
 
 all: build
 
@@ -34,7 +34,7 @@ deps-python:
 demo: build
 	$(PYTHON) examples/demo.py
 
-test: build deps-python deps-c test-rust test-c test-python test-go test-interop
+test: build deps-python deps-c test-rust test-c test-examples test-python test-go test-interop
 
 test-rust:
 	$(CARGO) test --release --locked
@@ -84,6 +84,19 @@ test-cpp: build deps-c
 
 test-python: build deps-python
 	$(PYTHON) -m pytest -q tests/python
+
+# The README's C++ and Go host examples, built and run (the Go one linked both ways);
+# tests/python/test_readme.py keeps the README's copies equal to these files and runs the
+# Python one.
+test-examples: build
+	mkdir -p build/examples
+	$(CXX) -std=c++17 -Wall -Wextra -Werror -pedantic -Iinclude examples/cpp/channel.cpp \
+		-Ltarget/release -Wl,-rpath,$(CURDIR)/target/release -lfabgossip -o build/examples/channel-cpp
+	build/examples/channel-cpp
+	cd examples/go && go build -o $(CURDIR)/build/examples/go-minimal ./minimal \
+		&& go build -tags fabgossip_static -o $(CURDIR)/build/examples/go-minimal-static ./minimal
+	build/examples/go-minimal
+	build/examples/go-minimal-static
 
 # The Go binding, linked dynamically and statically.
 test-go: build
