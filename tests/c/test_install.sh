@@ -46,7 +46,7 @@ check "the shared build runs" "$tmp/minimal-shared"
 
 # Static: pkg-config --static adds Libs.private; -l:libfabgossip.a picks the archive even
 # though the shared library sits in the same directory.
-static_libs=$(pkg-config --static --libs fabgossip | sed 's/-lfabgossip\b/-l:libfabgossip.a/')
+static_libs=$(pkg-config --static --libs fabgossip | sed 's/-lfabgossip/-l:libfabgossip.a/')
 # shellcheck disable=SC2046,SC2086
 "$cc" -std=c11 -Wall -Werror -pedantic "$root/examples/c/minimal.c" -o "$tmp/minimal-static" \
   $(pkg-config --cflags fabgossip) $static_libs
