@@ -53,7 +53,7 @@ YAML
 # Runs the C peer through its line protocol; it must answer each command and exit 0.
 run_peer() {
   local out=$tmp/peer.out
-  printf 'peers\nstats\nshutdown\n' | timeout 120 "$@" --config "$tmp/peer.yaml" >"$out" 2>"$tmp/peer.err" ||
+  printf 'peers\nstats\nshutdown\n' | timeout 300 "$@" --config "$tmp/peer.yaml" >"$out" 2>"$tmp/peer.err" ||
     { cat "$tmp/peer.err" "$out"; return 1; }
   grep -q '"event":"ready"' "$out" && grep -q '"event":"peers"' "$out" &&
     grep -q '"event":"stats"' "$out" && grep -q '"event":"shutdown"' "$out" ||

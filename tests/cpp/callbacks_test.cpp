@@ -29,6 +29,24 @@ TEST_F(HostCallbacks, FailingSelfIdentityFailsInitAndReleasesOnce) {
   EXPECT_EQ(init(config(), &good_cb), FG_STATUS_OK);
 }
 
+TEST_F(HostCallbacks, OutputTooSmallIsRetriedOnceThenAnError) {
+  HostTable retried(ed25519_host(signer_, {"Org1MSP"}));
+  retried.ask_for_more(1);
+  fg_callbacks cb = retried.table();
+  ASSERT_EQ(init(config(), &cb), FG_STATUS_OK);
+  EXPECT_EQ(retried.calls(kSelfIdentity), 2) << "asked once more, with the size it asked for";
+  ASSERT_EQ(fg_shutdown(), FG_STATUS_OK);
+
+  HostTable greedy(ed25519_host(signer_, {"Org1MSP"}));
+  greedy.ask_for_more(2);
+  fg_callbacks greedy_cb = greedy.table();
+  std::string detail;
+  EXPECT_EQ(init(config(), &greedy_cb, &detail), FG_STATUS_CRYPTO);
+  EXPECT_EQ(greedy.calls(kSelfIdentity), 2) << "one retry, not a loop";
+  EXPECT_NE(detail.find("self_identity"), std::string::npos) << detail;
+  EXPECT_EQ(greedy.releases(), 1);
+}
+
 TEST_F(HostCallbacks, MissingRequiredCallbackIsInvalidArgNamingIt) {
   HostFunctions fns = ed25519_host(signer_, {"Org1MSP"});
   fns.sign = nullptr;

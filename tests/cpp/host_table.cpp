@@ -48,6 +48,13 @@ fg_status HostTable::guarded(Slot s, F&& body) noexcept {
 }
 
 fg_status HostTable::write_out(const Bytes& data, uint8_t* out, size_t cap, size_t* out_len) {
+  int more = ask_for_more_.load();
+  while (more > 0 && !ask_for_more_.compare_exchange_weak(more, more - 1)) {
+  }
+  if (more > 0) {
+    *out_len = cap + 1;
+    return FG_STATUS_BUFFER_TOO_SMALL;
+  }
   *out_len = data.size();
   if (data.size() > cap) return FG_STATUS_BUFFER_TOO_SMALL;
   std::copy(data.begin(), data.end(), out);
@@ -61,7 +68,7 @@ fg_status HostTable::on_self_identity(void* ud, uint8_t* out, size_t cap, size_t
   return h->guarded(kSelfIdentity, [&] {
     Bytes id;
     fg_status st = h->fns_.self_identity(id);
-    return st == FG_STATUS_OK ? write_out(id, out, cap, out_len) : st;
+    return st == FG_STATUS_OK ? h->write_out(id, out, cap, out_len) : st;
   });
 }
 
@@ -71,7 +78,7 @@ fg_status HostTable::on_sign(void* ud, const uint8_t* msg, size_t msg_len, uint8
   return h->guarded(kSign, [&] {
     Bytes sig;
     fg_status st = h->fns_.sign(copy(msg, msg_len), sig);
-    return st == FG_STATUS_OK ? write_out(sig, out, cap, out_len) : st;
+    return st == FG_STATUS_OK ? h->write_out(sig, out, cap, out_len) : st;
   });
 }
 
@@ -113,7 +120,7 @@ fg_status HostTable::on_pki_id_of(void* ud, const uint8_t* id, size_t id_len, ui
   return h->guarded(kPkiIdOf, [&] {
     Bytes pki;
     fg_status st = h->fns_.pki_id_of(copy(id, id_len), pki);
-    return st == FG_STATUS_OK ? write_out(pki, out, cap, out_len) : st;
+    return st == FG_STATUS_OK ? h->write_out(pki, out, cap, out_len) : st;
   });
 }
 
@@ -123,7 +130,7 @@ fg_status HostTable::on_org_of_identity(void* ud, const uint8_t* id, size_t id_l
   return h->guarded(kOrgOfIdentity, [&] {
     std::string org;
     fg_status st = h->fns_.org_of_identity(copy(id, id_len), org);
-    return st == FG_STATUS_OK ? write_out(Bytes(org.begin(), org.end()), out, cap, out_len) : st;
+    return st == FG_STATUS_OK ? h->write_out(Bytes(org.begin(), org.end()), out, cap, out_len) : st;
   });
 }
 

@@ -68,12 +68,16 @@ class HostTable {
 
   HostFunctions& functions() { return fns_; }
 
+  // The next `n` output callbacks claim to need one byte more than the library offered
+  // (FG_STATUS_BUFFER_TOO_SMALL), to exercise the library's one retry.
+  void ask_for_more(int n) { ask_for_more_ = n; }
+
  private:
   static HostTable* self(void* ud) { return static_cast<HostTable*>(ud); }
   // Counts the call and runs `body`, mapping any exception to FG_STATUS_CALLBACK_FAILED.
   template <typename F>
   fg_status guarded(Slot s, F&& body) noexcept;
-  static fg_status write_out(const Bytes& data, uint8_t* out, size_t cap, size_t* out_len);
+  fg_status write_out(const Bytes& data, uint8_t* out, size_t cap, size_t* out_len);
 
   static void on_release(void* ud);
   static fg_status on_self_identity(void* ud, uint8_t* out, size_t cap, size_t* out_len);
@@ -98,6 +102,7 @@ class HostTable {
   std::atomic<int> releases_{0};
   std::atomic<int> exceptions_{0};
   std::atomic<int> after_release_{0};
+  std::atomic<int> ask_for_more_{0};
 };
 
 }  // namespace fgtest
