@@ -1,6 +1,7 @@
 # Entry points. `make demo` runs the demo; `make test` runs every test (CI calls it).
 # Both start from a fresh machine: they install what the tests need from this repository's own
-# files (Rust crates via cargo, Python packages via requirements-test.txt, Go modules via go.mod).
+# files (Rust crates via cargo, Python packages via requirements-test.txt, Go modules via go.mod,
+# Debian packages for the C/C++ tests via apt when missing: deps-c).
 
 CARGO ?= cargo
 PYTHON ?= python3
@@ -16,9 +17,6 @@ MAJOR := $(firstword $(subst ., ,$(VERSION)))
 PREFIX ?= /usr/local
 libdir ?= $(PREFIX)/lib
 includedir ?= $(PREFIX)/include
-
-# Debian packages the C/C++ tests use; a fresh machine lacks some of them.
-C_TEST_PACKAGES := cmake libgtest-dev libssl-dev valgrind pkgconf
 
 .PHONY: all build demo test test-rust test-c test-python test-go test-interop deps-python deps-c \
 	fabricnode bench install test-install test-sanitize test-cpp test-examples
@@ -39,7 +37,9 @@ test: build deps-python deps-c test-rust test-c test-examples test-python test-g
 test-rust:
 	$(CARGO) test --release --locked
 
-# Installs the missing ones only, so a machine that has them needs neither apt nor root.
+# Debian packages the C/C++ tests use (cmake, GoogleTest, OpenSSL headers for the C++ suite's
+# Ed25519, valgrind, pkg-config); a fresh machine lacks some of them. Installs the missing ones
+# only, so a machine that has them needs neither apt nor root.
 deps-c:
 	@missing=""; \
 	command -v cmake >/dev/null || missing="$$missing cmake"; \
