@@ -77,10 +77,14 @@ test-install: build deps-c
 test-sanitize: build deps-c
 	tests/c/test_sanitize.sh
 
+# The C++ suite as is and under AddressSanitizer.
 test-cpp: build deps-c
 	cmake -S tests/cpp -B build/cpp -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build build/cpp -j2
 	ctest --test-dir build/cpp --output-on-failure --timeout 300
+	cmake -S tests/cpp -B build/cpp-asan -DCMAKE_BUILD_TYPE=Debug -DFABGOSSIP_ASAN=ON >/dev/null
+	cmake --build build/cpp-asan -j2
+	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build/cpp-asan --output-on-failure --timeout 300
 
 test-python: build deps-python
 	$(PYTHON) -m pytest -q tests/python

@@ -13,9 +13,14 @@ const char* slot_name(Slot s) {
   return names[s];
 }
 
+HostTable::~HostTable() {
+  if (handed_out_ && releases_.load() == 0) fg_shutdown();
+}
+
 fg_callbacks HostTable::table() {
   // An empty std::function leaves its slot NULL, so tests can also build incomplete tables.
   fg_callbacks t{};
+  handed_out_ = true;
   t.user_data = this;
   t.release = &HostTable::on_release;
   if (!fns_.self_identity_bytes.empty()) {

@@ -53,6 +53,9 @@ struct HostFunctions {
 class HostTable {
  public:
   explicit HostTable(HostFunctions fns) : fns_(std::move(fns)) {}
+  // user_data must stay valid until release: a table handed out and not yet released shuts
+  // the service down before it goes away.
+  ~HostTable();
   HostTable(const HostTable&) = delete;
   HostTable& operator=(const HostTable&) = delete;
 
@@ -103,6 +106,7 @@ class HostTable {
   std::atomic<int> exceptions_{0};
   std::atomic<int> after_release_{0};
   std::atomic<int> ask_for_more_{0};
+  bool handed_out_ = false;
 };
 
 }  // namespace fgtest
