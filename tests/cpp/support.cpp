@@ -102,6 +102,8 @@ std::string json_string(const std::string& json, const std::string& key) {
 }
 
 ChildPeer::ChildPeer(const std::string& config_path) {
+  // A child that died must fail the test, not kill it with SIGPIPE on the next command.
+  signal(SIGPIPE, SIG_IGN);
   int in[2], out[2];
   if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
   pid_ = fork();
