@@ -19,7 +19,7 @@ libdir ?= $(PREFIX)/lib
 includedir ?= $(PREFIX)/include
 
 .PHONY: all build demo test test-rust test-c test-python test-go test-interop deps-python deps-c \
-	fabricnode bench install test-install test-sanitize test-cpp test-examples
+	fabricnode bench install uninstall test-install test-sanitize test-cpp test-examples
 
 all: build
 
@@ -69,6 +69,11 @@ install: build
 	install -m 644 include/fabgossip.h $(DESTDIR)$(includedir)/fabgossip.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(libdir)|' -e 's|@INCLUDEDIR@|$(includedir)|' \
 		-e 's|@VERSION@|$(VERSION)|' fabgossip.pc.in > $(DESTDIR)$(libdir)/pkgconfig/fabgossip.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(libdir)/libfabgossip.so.$(VERSION) $(DESTDIR)$(libdir)/libfabgossip.so.$(MAJOR) \
+		$(DESTDIR)$(libdir)/libfabgossip.so $(DESTDIR)$(libdir)/libfabgossip.a \
+		$(DESTDIR)$(includedir)/fabgossip.h $(DESTDIR)$(libdir)/pkgconfig/fabgossip.pc
 
 # Installs into temporary prefixes and builds the example against them with pkg-config.
 test-install: build deps-c

@@ -67,5 +67,9 @@ check "DESTDIR stages under the prefix" test -f "$tmp/stage/opt/fabgossip/lib/li
 check "the staged .pc file names the final prefix" \
   grep -qx "prefix=/opt/fabgossip" "$tmp/stage/opt/fabgossip/lib/pkgconfig/fabgossip.pc"
 
+make -s -C "$root" uninstall DESTDIR="$tmp/stage" PREFIX=/opt/fabgossip >/dev/null
+left=$(find "$tmp/stage" -type f -o -type l)
+check "make uninstall removes every installed file (left: $left)" test -z "$left"
+
 echo "install: $passed passed, $failed failed"
 test "$failed" -eq 0
