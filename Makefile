@@ -11,7 +11,8 @@ export PYTHONPATH := $(CURDIR)/bindings/python
 
 # Version from Cargo.toml's [package] section: the installed file names and the SONAME use it.
 VERSION := $(shell sed -n '/^\[package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)
-MAJOR := $(firstword $(subst ., ,$(VERSION)))
+# The SONAME's version: MAJOR, or 0.MINOR while MAJOR is 0 (semver: 0.1 and 0.2 may differ).
+MAJOR := $(shell echo $(VERSION) | awk -F. '{ print ($$1 == "0") ? "0." $$2 : $$1 }')
 
 # `make install PREFIX=... [DESTDIR=...]` (GNU names; libdir/includedir may be overridden).
 PREFIX ?= /usr/local

@@ -25,17 +25,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// `libfabgossip.so` carries the SONAME `libfabgossip.so.MAJOR` (from the crate version), so
-/// an installed host keeps loading an ABI-compatible library across minor and patch releases.
+/// `libfabgossip.so` carries the SONAME `libfabgossip.so.ABI`, ABI being the part of the crate
+/// version that semver keeps compatible: `MAJOR`, or `0.MINOR` while the major is 0 (0.1 and 0.2
+/// may differ). An installed host keeps loading an ABI-compatible library across releases.
 ///
 /// A program linked with `-lfabgossip` records that SONAME as NEEDED, so the loader looks for
-/// `libfabgossip.so.MAJOR`; cargo only writes `libfabgossip.so`. The symlink
-/// `libfabgossip.so.MAJOR -> libfabgossip.so` next to it keeps in-tree hosts (the Go binding's
+/// `libfabgossip.so.ABI`; cargo only writes `libfabgossip.so`. The symlink
+/// `libfabgossip.so.ABI -> libfabgossip.so` next to it keeps in-tree hosts (the Go binding's
 /// rpath, `tests/c`) working straight after `cargo build`. `make install` lays out the real
 /// versioned names.
 fn soname() {
-    let major = std::env::var("CARGO_PKG_VERSION_MAJOR").unwrap_or_else(|_| "0".into());
-    let name = format!("libfabgossip.so.{major}");
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| "0".into());
+    let major = var("CARGO_PKG_VERSION_MAJOR");
+    let abi = if major == "0" {
+        format!("0.{}", var("CARGO_PKG_VERSION_MINOR"))
+    } else {
+        major
+    };
+    let name = format!("libfabgossip.so.{abi}");
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux") {
         return;
     }

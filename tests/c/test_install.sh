@@ -4,7 +4,9 @@
 #   tests/c/test_install.sh VERSION      (make test-install passes the crate version)
 set -euo pipefail
 version=${1:?usage: test_install.sh VERSION}
+# The SONAME's version: MAJOR, or 0.MINOR while MAJOR is 0.
 major=${version%%.*}
+if [ "$major" = 0 ]; then minor=${version#0.}; major=0.${minor%%.*}; fi
 root=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
