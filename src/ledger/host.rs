@@ -375,11 +375,14 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
     use std::sync::Mutex;
 
+    /// A block and its private data, as the test host keeps them.
+    type Stored = (Vec<u8>, Vec<Vec<u8>>);
+
     /// An in-memory host ledger reached through `user_data`; commits fail while
     /// `fail_commits` is above zero.
     #[derive(Default)]
     struct Host {
-        blocks: Mutex<Vec<(Vec<u8>, Vec<Vec<u8>>)>>,
+        blocks: Mutex<Vec<Stored>>,
         fail_commits: AtomicUsize,
         commit_calls: AtomicUsize,
         get_calls: AtomicUsize,
