@@ -113,8 +113,9 @@ unsafe impl Sync for fg_ledger_callbacks {}
 
 /// Makes the host's ledger the ledger of every channel joined from now on; `callbacks`
 /// NULL goes back to the embedded file ledger. The table is copied. Valid after `fg_init`
-/// while no channel is joined (a channel left with `fg_leave_channel` no longer counts);
-/// a table given before replaces the embedded ledger and is released when replaced.
+/// while no channel is joined (a channel left with `fg_leave_channel` no longer counts).
+/// When the call succeeds, the table set by an earlier call (if any) is released before it
+/// returns; the last table set is released by `fg_shutdown`.
 ///
 /// Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (a required callback is NULL),
 /// `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_BUSY` (a channel is joined: leave it first, or

@@ -215,7 +215,10 @@ class LedgerTable:
             return wrapper
 
         def height(_ud, ch, cl, out):
-            out[0] = int(impl.height(_read(ch, cl).decode()))
+            h = int(impl.height(_read(ch, cl).decode()))
+            if not 0 <= h < 1 << 64:
+                raise ValueError(f"ledger height {h} is out of range")
+            out[0] = h
             return OK
 
         def commit(_ud, ch, cl, seq, block, bl, pvt, count):
