@@ -11,7 +11,7 @@
 //!   SIGPIPE in their own masks.
 //!
 //! Files: [`status`], [`bytes`], [`panic`], [`reentry`], [`callbacks`] (host crypto
-//! table), [`log`] (tracing → host), [`service`] (the singleton and its calls),
+//! table), [`ledger`] (host ledger table), [`log`] (tracing → host), [`service`] (the singleton and its calls),
 //! [`channel`] (join, leave, heights, chaincodes, peers of a channel), `wait` (a host
 //! thread waits for the owner task),
 //! [`counters`] (refusals and caught panics), `sigpipe` (library threads block SIGPIPE).
@@ -22,6 +22,7 @@ pub mod bytes;
 pub mod callbacks;
 pub mod channel;
 pub mod counters;
+pub mod ledger;
 pub mod log;
 pub mod panic;
 pub mod reentry;

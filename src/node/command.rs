@@ -3,8 +3,11 @@
 
 use tokio::sync::oneshot;
 
-use super::ChannelCallError;
+use std::sync::Arc;
+
+use super::{ChannelCallError, LedgerProviderError};
 use crate::channel::JoinChannelMessage;
+use crate::ledger::LedgerProvider;
 use crate::proto::gossip::Chaincode;
 
 pub(super) type Reply = oneshot::Sender<Result<(), ChannelCallError>>;
@@ -36,5 +39,10 @@ pub(super) enum Command {
         seq: u64,
         block: Vec<u8>,
         reply: Reply,
+    },
+    /// Where the ledgers of channels joined later come from (`None`: the file ledger).
+    SetLedgerProvider {
+        provider: Option<Arc<dyn LedgerProvider>>,
+        reply: oneshot::Sender<Result<(), LedgerProviderError>>,
     },
 }

@@ -42,6 +42,7 @@ use crate::crypto::ed25519::Ed25519Crypto;
 use crate::crypto::CryptoContext;
 use crate::discovery::{Discovery, DiscoveryConfig, Input, SelfInfo};
 use crate::identity::IdentityMapper;
+use crate::ledger::{FileLedgerOptions, FileLedgerProvider, LedgerProvider};
 use crate::push::{PushConfig, PushEmitter, PushPolicy};
 use crate::state::McsVerifier;
 use command::Command;
@@ -78,6 +79,18 @@ pub enum ChannelCallError {
     /// The block is too far above the ledger height; offer it again once commits progress.
     #[error("block {seq} is too far ahead of the ledger height {height}")]
     TooFarAhead { seq: u64, height: u64 },
+}
+
+/// Why the ledger provider could not be replaced.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerProviderError {
+    /// Ledgers of these channels are open; the provider applies to channels joined later,
+    /// so it may change only while none is joined.
+    #[error("channels {0:?} are joined; set the ledger before joining or after leaving them")]
+    ChannelsJoined(Vec<String>),
+    /// The service is stopped or stopping.
+    #[error("the gossip service is stopped")]
+    Stopped,
 }
 
 /// Liveness of a member as reported to hosts.
@@ -253,6 +266,13 @@ impl GossipService {
         )
         .map_err(|e| NodeError::Config(e.to_string()))?;
         let (stop_tx, stop_rx) = watch::channel(false);
+        // The embedded default until the host installs its own (`set_ledger_provider`).
+        let file_ledgers: Arc<dyn LedgerProvider> = Arc::new(FileLedgerProvider::new(
+            &config.peer.file_system_path,
+            FileLedgerOptions {
+                fsync: config.fabgossip.ledger_fsync,
+            },
+        ));
         let driver = Driver {
             discovery,
             channels,
@@ -261,8 +281,8 @@ impl GossipService {
             blocks: BTreeMap::new(),
             push,
             gossip_cfg: g.clone(),
-            data_dir: config.peer.file_system_path.clone(),
-            ledger_fsync: config.fabgossip.ledger_fsync,
+            file_ledgers: file_ledgers.clone(),
+            ledger_provider: file_ledgers,
             block_verifier: Arc::new(McsVerifier(crypto.mcs.clone())),
             self_endpoint: external_endpoint.clone(),
             commit_tx,
@@ -387,6 +407,21 @@ impl GossipService {
             reply,
         })
         .await
+    }
+
+    /// Sets where the ledgers of channels joined from now on come from; `None` goes back to
+    /// the embedded file ledger under `peer.fileSystemPath`. Refused while a channel is
+    /// joined (its ledger is open): call it before joining, or after leaving every channel.
+    pub async fn set_ledger_provider(
+        &self,
+        provider: Option<Arc<dyn LedgerProvider>>,
+    ) -> Result<(), LedgerProviderError> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::SetLedgerProvider { provider, reply })
+            .await
+            .map_err(|_| LedgerProviderError::Stopped)?;
+        rx.await.map_err(|_| LedgerProviderError::Stopped)?
     }
 
     /// The committed height of a joined channel's ledger (`None` when not joined or left).

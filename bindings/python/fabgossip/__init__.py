@@ -15,13 +15,14 @@ import json
 from . import _lib
 from .errors import (BusyError, CryptoError, FabgossipError, InvalidArgError,  # noqa: F401
                      NotFoundError, NotInitializedError, check, error_for)
-from .host import CallbackTable, HostCrypto  # noqa: F401
+from .host import CallbackTable, HostCrypto, HostLedger, LedgerTable, MemoryLedger  # noqa: F401
 
 LOG_OFF, LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE = range(6)
 
 # Objects the library holds pointers to; kept here so the garbage collector leaves them.
 _log_fn = None
 _callbacks = None
+_ledger_table = None
 
 
 def version():
@@ -75,10 +76,26 @@ def init(config_text, log=None, crypto=None, log_level=LOG_DEBUG):
 
 def shutdown():
     """Stops the service; harmless when it is not running."""
-    global _callbacks
+    global _callbacks, _ledger_table
     check(_lib.lib.fg_shutdown())
-    # The library released the table; now the ctypes objects may go.
+    # The library released the tables; now the ctypes objects may go.
     _callbacks = None
+    _ledger_table = None
+
+
+def set_ledger(ledger):
+    """Makes ``ledger`` (a :class:`HostLedger`) the ledger of every channel joined from now
+    on; ``None`` goes back to the embedded file ledger. Call after :func:`init` while no
+    channel is joined (else :class:`BusyError`). Returns the :class:`LedgerTable` (its
+    ``errors`` list keeps what the callbacks raised)."""
+    global _ledger_table
+    table = LedgerTable(ledger) if ledger is not None else None
+    status = _lib.lib.fg_set_ledger_callbacks(ctypes.byref(table.table) if table else None)
+    # On failure the library released the new table already; the old one stays in use.
+    check(status)
+    # The table given before was released by the call: its ctypes objects may go.
+    _ledger_table = table
+    return table
 
 
 def _json_call(fn):

@@ -8,7 +8,6 @@ mod channels;
 mod membership;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -27,6 +26,7 @@ use crate::crypto::ed25519::Ed25519Crypto;
 use crate::crypto::CryptoContext;
 use crate::discovery::{Discovery, Input};
 use crate::identity::IdentityMapper;
+use crate::ledger::LedgerProvider;
 use crate::message::is_tag_legal;
 use crate::proto::gossip::gossip_message::Content;
 use crate::push::PushEmitter;
@@ -62,10 +62,10 @@ pub(super) struct Driver {
     pub blocks: BTreeMap<String, ChannelBlocks>,
     pub push: PushEmitter,
     pub gossip_cfg: GossipConfig,
-    /// `peer.fileSystemPath`: channel ledgers live under it.
-    pub data_dir: PathBuf,
-    /// `fabgossip.ledgerFsync`.
-    pub ledger_fsync: bool,
+    /// The embedded file ledgers under `peer.fileSystemPath` (`fabgossip.ledgerFsync`).
+    pub file_ledgers: Arc<dyn LedgerProvider>,
+    /// Opens the ledger of each channel at join: `file_ledgers` unless the host set its own.
+    pub ledger_provider: Arc<dyn LedgerProvider>,
     pub block_verifier: Arc<dyn BlockVerifier>,
     /// This peer's external endpoint, for push routing.
     pub self_endpoint: String,
@@ -165,6 +165,9 @@ impl Driver {
             } => {
                 let res = self.add_payload(&channel, seq, block);
                 let _ = reply.send(res);
+            }
+            Command::SetLedgerProvider { provider, reply } => {
+                let _ = reply.send(self.set_ledger_provider(provider));
             }
             Command::UpdateLedgerHeight {
                 channel,
