@@ -20,7 +20,7 @@ libdir ?= $(PREFIX)/lib
 includedir ?= $(PREFIX)/include
 
 .PHONY: all build demo test test-rust test-c test-python test-go test-interop deps-python deps-c \
-	fabricnode bench install uninstall test-install test-sanitize test-cpp test-examples
+	fabricnode gopeer bench install uninstall test-install test-sanitize test-cpp test-examples
 
 all: build
 
@@ -112,13 +112,17 @@ test-examples: build
 test-go: build
 	cd bindings/go && go test -count=1 ./... && go test -count=1 -tags fabgossip_static ./...
 
+# The Go binding's peer program (benchmarks drive it like the other peer programs).
+gopeer: build
+	cd bindings/go && go build -o $(CURDIR)/build/gopeer ./cmd/gopeer
+
 fabricnode:
 	cd tests/interop && go build -o $(CURDIR)/build/fabricnode ./cmd/fabricnode
 
 test-interop: build
 	cd tests/interop && go test -count=1 -timeout 20m ./...
 
-bench: build fabricnode
+bench: build fabricnode gopeer
 	$(MAKE) -C tests/c peer
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r requirements-bench.txt
 	$(PYTHON) bench/membership.py --out docs/membership.json --plot docs/membership.png

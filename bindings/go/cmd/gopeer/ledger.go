@@ -23,6 +23,8 @@ type faultyLedger struct {
 	calls    int
 	failures int
 	panicked int
+	// watched: channels whose commits are reported as `committed` events (`watch CH`).
+	watched map[string]bool
 }
 
 func newFaultyLedger(fail, panics string) (*faultyLedger, error) {
@@ -34,7 +36,9 @@ func newFaultyLedger(fail, panics string) (*faultyLedger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--ledger-panic: %w", err)
 	}
-	return &faultyLedger{MemoryLedger: fabgossip.NewMemoryLedger(), fail: f, panics: p}, nil
+	return &faultyLedger{
+		MemoryLedger: fabgossip.NewMemoryLedger(), fail: f, panics: p, watched: map[string]bool{},
+	}, nil
 }
 
 // parseCounts reads "SEQ:N,SEQ:N" (N defaults to 1).
@@ -76,8 +80,22 @@ func (l *faultyLedger) Commit(channel string, seq uint64, block []byte, pvt [][]
 		l.mu.Unlock()
 		return fmt.Errorf("injected failure committing block %d", seq)
 	}
+	watched := l.watched[channel]
 	l.mu.Unlock()
-	return l.MemoryLedger.Commit(channel, seq, block, pvt)
+	if err := l.MemoryLedger.Commit(channel, seq, block, pvt); err != nil {
+		return err
+	}
+	if watched {
+		emit(map[string]any{"event": "committed", "channel": channel, "seq": seq, "t_ns": monotonicNs()})
+	}
+	return nil
+}
+
+// watch reports every later commit on channel.
+func (l *faultyLedger) watch(channel string) {
+	l.mu.Lock()
+	l.watched[channel] = true
+	l.mu.Unlock()
 }
 
 // ledgerBlocks is the `ledger_blocks` event: the SHA-256 of every block held, in order.
@@ -102,7 +120,8 @@ func (l *faultyLedger) ledgerBlocks(channel string) map[string]any {
 }
 
 // channelCommand runs `join CH JSON`, `add_block CH SEQ HEX`, `ledger_height CH`,
-// `channel_peers CH`, and with a Go ledger `ledger_preload CH HEX` and `ledger_blocks CH`.
+// `channel_peers CH`, and with a Go ledger `ledger_preload CH HEX`, `ledger_blocks CH` and
+// `watch CH` (each later commit reported with its CLOCK_MONOTONIC time).
 // It reports false for a word it does not know.
 func channelCommand(line string, ledger *faultyLedger) bool {
 	parts := strings.SplitN(line, " ", 3)
@@ -157,6 +176,9 @@ func channelCommand(line string, ledger *faultyLedger) bool {
 		emit(map[string]any{"event": "preloaded", "channel": parts[1], "height": h})
 	case word == "ledger_blocks" && len(parts) == 2 && ledger != nil:
 		emit(ledger.ledgerBlocks(parts[1]))
+	case word == "watch" && len(parts) == 2 && ledger != nil:
+		ledger.watch(parts[1])
+		emit(map[string]any{"event": "watching", "channel": parts[1]})
 	default:
 		return false
 	}
