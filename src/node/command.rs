@@ -37,4 +37,9 @@ pub(super) enum Command {
         block: Vec<u8>,
         reply: Reply,
     },
+    /// Give up leadership of a channel (leader election mode only).
+    YieldLeadership {
+        channel: String,
+        reply: Reply,
+    },
 }
