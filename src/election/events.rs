@@ -30,7 +30,7 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
     /// Send this signed leadership message (tag CHAN_AND_ORG) to every candidate.
-    Gossip(SignedGossipMessage),
+    Gossip(Box<SignedGossipMessage>),
     /// This peer became leader (`true`) or stopped leading (`false`).
     LeadershipChanged(bool),
 }

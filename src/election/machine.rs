@@ -350,14 +350,14 @@ impl LeaderElection {
     fn propose(&mut self, out: &mut Vec<Output>) {
         if let Some(m) = self.message(false) {
             self.counters.proposals_sent += 1;
-            out.push(Output::Gossip(m));
+            out.push(Output::Gossip(Box::new(m)));
         }
     }
 
     fn declare(&mut self, out: &mut Vec<Output>) {
         if let Some(m) = self.message(true) {
             self.counters.declarations_sent += 1;
-            out.push(Output::Gossip(m));
+            out.push(Output::Gossip(Box::new(m)));
         }
     }
 

@@ -41,7 +41,7 @@ pub(super) fn decode(m: &SignedGossipMessage) -> LeadershipMsg {
     let Some(Content::LeadershipMsg(l)) = &m.msg.content else {
         panic!("not a leadership message: {:?}", m.msg.content)
     };
-    let ts = l.timestamp.clone().unwrap_or_default();
+    let ts = l.timestamp.unwrap_or_default();
     LeadershipMsg {
         pki_id: PkiId(l.pki_id.clone()),
         timestamp: PeerTime {
@@ -54,7 +54,6 @@ pub(super) fn decode(m: &SignedGossipMessage) -> LeadershipMsg {
 
 pub(super) struct SimPeer {
     pub m: Option<LeaderElection>,
-    pub pki: PkiId,
     /// Every leadership change with the time it happened (since start).
     pub changes: Vec<(Duration, bool)>,
 }
@@ -87,9 +86,8 @@ impl Net {
         let t0 = Instant::now();
         Net {
             peers: (0..n)
-                .map(|i| SimPeer {
+                .map(|_| SimPeer {
                     m: None,
-                    pki: pki_of(i),
                     changes: Vec::new(),
                 })
                 .collect(),
@@ -110,10 +108,6 @@ impl Net {
             net.start(i);
         }
         net
-    }
-
-    pub fn elapsed(&self) -> Duration {
-        self.now - self.t0
     }
 
     fn schedule(&mut self, at: Instant, e: Event) {

@@ -356,9 +356,11 @@ fn bad_config_and_self_are_refused() {
 
 #[test]
 fn modes_from_config() {
-    let mut g = GossipConfig::default();
-    g.use_leader_election = false;
-    g.org_leader = true;
+    let mut g = GossipConfig {
+        use_leader_election: false,
+        org_leader: true,
+        ..GossipConfig::default()
+    };
     assert_eq!(LeadershipMode::of(&g), Ok(LeadershipMode::Static));
     g.org_leader = false;
     assert_eq!(LeadershipMode::of(&g), Ok(LeadershipMode::Never));
