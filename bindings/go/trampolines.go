@@ -238,3 +238,19 @@ func fgGoLog(ud unsafe.Pointer, level C.int32_t, target *C.char, targetLen C.siz
 	m, _ := inText((*C.uint8_t)(unsafe.Pointer(msg)), msgLen)
 	sink(int(level), tg, m)
 }
+
+//export fgGoLeadership
+func fgGoLeadership(ud unsafe.Pointer, channel *C.char, channelLen C.size_t, isLeader C.int32_t) {
+	defer func() {
+		if r := recover(); r != nil {
+			callbackPanics.Add(1)
+			lastCallbackPanic.Store(fmt.Sprintf("leadership: %v", r))
+		}
+	}()
+	fn := leadershipOf(ud)
+	if fn == nil {
+		return
+	}
+	ch, _ := inText((*C.uint8_t)(unsafe.Pointer(channel)), channelLen)
+	fn(ch, isLeader != 0)
+}
