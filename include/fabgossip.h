@@ -171,6 +171,18 @@ typedef struct fg_ledger_callbacks {
 } fg_ledger_callbacks;
 
 /**
+ * Receives one leadership change: this peer now leads `channel` (`is_leader == 1`) or no
+ * longer does (`0`). `channel` is UTF-8, borrowed for the call only, not NUL-terminated.
+ * Called from a library thread, in the order of the changes, never concurrently with
+ * itself; it must not block for long (the node waits for it), and `fg_*` calls inside it
+ * return `FG_STATUS_REENTRANT`.
+ */
+typedef void (*fg_leadership_fn)(void *user_data,
+                                 const char *channel,
+                                 size_t channel_len,
+                                 int32_t is_leader);
+
+/**
  * Receives one log line. `level` is `FG_LOG_ERROR`..`FG_LOG_TRACE`; `target` (the module,
  * e.g. `fabgossip::discovery`) and `msg` are UTF-8, borrowed for the call only, and not
  * NUL-terminated. Called from any library thread, concurrently; it must not block for
@@ -568,6 +580,35 @@ fg_status fg_ledger_height(const char *channel, size_t channel_len, uint64_t *ou
  * `callbacks` is NULL or points to a valid `fg_ledger_callbacks`.
  */
 fg_status fg_set_ledger_callbacks(const struct fg_ledger_callbacks *callbacks);
+
+/**
+ * Calls `cb(user_data, channel, channel_len, is_leader)` at every leadership change of a
+ * joined channel from now on, replacing any previous callback; `cb == NULL` removes it.
+ * When this returns, the previous callback is not running and will not run again. May be
+ * called before `fg_init` and after `fg_shutdown`; the callback stays registered across
+ * restarts. Changes that happened before the call are not replayed: read them with
+ * `fg_is_leader`.
+ *
+ * Returns `FG_STATUS_OK`, `FG_STATUS_REENTRANT` inside a callback, or `FG_STATUS_PANIC`.
+ *
+ * # Safety
+ * `cb` must be safe to call from any library thread with `user_data` until it is replaced.
+ */
+fg_status fg_set_leadership_callback(fg_leadership_fn cb, void *user_data);
+
+/**
+ * Writes whether this peer leads `channel` to `*out` (1 = leader, 0 = not): elected with
+ * `useLeaderElection`, always with `orgLeader`, never with both off. Never blocks: it
+ * reads the node's snapshot.
+ *
+ * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL `out`, NULL/empty/non-UTF-8
+ * channel), `FG_STATUS_NOT_FOUND` (not joined, or left), `FG_STATUS_NOT_INITIALIZED`,
+ * `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`.
+ *
+ * # Safety
+ * `channel` points to `channel_len` readable bytes; `out` is NULL or writable.
+ */
+fg_status fg_is_leader(const char *channel, size_t channel_len, int32_t *out);
 
 /**
  * Sends the library's log lines at `max_level` and more severe (`FG_LOG_ERROR`..

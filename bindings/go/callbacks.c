@@ -34,3 +34,8 @@ fg_ledger_callbacks fg_go_ledger_callbacks(uintptr_t handle) {
 fg_status fg_go_set_logger(uintptr_t handle, int32_t max_level) {
   return fg_set_log_callback((fg_log_fn)fgGoLog, (void *)handle, max_level);
 }
+
+fg_status fg_go_set_leadership(uintptr_t handle) {
+  return fg_set_leadership_callback(handle ? (fg_leadership_fn)fgGoLeadership : NULL,
+                                    (void *)handle);
+}

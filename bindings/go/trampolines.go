@@ -320,3 +320,19 @@ func fgGoLedgerGetBlock(ud unsafe.Pointer, channel *C.uint8_t, channelLen C.size
 	}
 	return out(b, buf, capacity, outLen)
 }
+
+//export fgGoLeadership
+func fgGoLeadership(ud unsafe.Pointer, channel *C.char, channelLen C.size_t, isLeader C.int32_t) {
+	defer func() {
+		if r := recover(); r != nil {
+			callbackPanics.Add(1)
+			lastCallbackPanic.Store(fmt.Sprintf("leadership: %v", r))
+		}
+	}()
+	fn := leadershipOf(ud)
+	if fn == nil {
+		return
+	}
+	ch, _ := inText((*C.uint8_t)(unsafe.Pointer(channel)), channelLen)
+	fn(ch, isLeader != 0)
+}

@@ -14,6 +14,7 @@
 //! table), [`ledger`] (host ledger table), [`log`] (tracing → host), [`service`] (the singleton and its calls),
 //! [`channel`] (join, leave, heights, chaincodes, peers of a channel), `wait` (a host
 //! thread waits for the owner task),
+//! [`election`] (`fg_is_leader`, the leadership callback),
 //! [`counters`] (refusals and caught panics), `sigpipe` (library threads block SIGPIPE).
 
 #![allow(non_camel_case_types)]
@@ -23,6 +24,7 @@ pub mod callbacks;
 pub mod channel;
 pub mod counters;
 pub mod ledger;
+pub mod election;
 pub mod log;
 pub mod panic;
 pub mod reentry;

@@ -136,6 +136,7 @@ fn init(config_text: &[u8], host: Option<Arc<HostCrypto>>) -> Result<(), InitErr
     };
     let service = started.map_err(|e| InitError(node_status(&e), e.to_string()))?;
     let service = Arc::new(service);
+    crate::ffi::election::attach(&service);
     *lock(&RUNNING) = Some(service.clone());
     *lifecycle = Some(Running {
         runtime,

@@ -45,4 +45,9 @@ pub(super) enum Command {
         provider: Option<Arc<dyn LedgerProvider>>,
         reply: oneshot::Sender<Result<(), LedgerProviderError>>,
     },
+    /// Give up leadership of a channel (leader election mode only).
+    YieldLeadership {
+        channel: String,
+        reply: Reply,
+    },
 }

@@ -31,6 +31,9 @@ pub use blocks::{BlockCounters, ChannelBlockStats};
 pub use builtin::builtin_crypto;
 pub use channel_info::{ChaincodeInfo, ChannelPeerInfo};
 pub use counters::NodeCounters;
+pub use driver::election::{
+    LeadershipCounters, LeadershipEvent, LeadershipListener, LeadershipShared,
+};
 
 use crate::channel::{
     ChannelConfig, ChannelCounters, ChannelError, ChannelSelf, Channels, JoinChannelMessage,
@@ -41,11 +44,13 @@ use crate::config::Config;
 use crate::crypto::ed25519::Ed25519Crypto;
 use crate::crypto::CryptoContext;
 use crate::discovery::{Discovery, DiscoveryConfig, Input, SelfInfo};
+use crate::election::LeadershipMode;
 use crate::identity::IdentityMapper;
 use crate::ledger::{FileLedgerOptions, FileLedgerProvider, LedgerProvider};
 use crate::push::{PushConfig, PushEmitter, PushPolicy};
 use crate::state::McsVerifier;
 use command::Command;
+use driver::election::Elections;
 use driver::{ChannelSnapshot, Driver};
 
 /// Why the service could not start.
@@ -121,6 +126,7 @@ pub struct GossipService {
     self_info: PeerInfo,
     view: Arc<RwLock<Vec<PeerInfo>>>,
     channel_view: Arc<RwLock<ChannelSnapshot>>,
+    leadership: Arc<LeadershipShared>,
     commands: mpsc::Sender<Command>,
     counters: Arc<NodeCounters>,
     stop_tx: watch::Sender<bool>,
@@ -265,6 +271,8 @@ impl GossipService {
             seed ^ 0x5eed,
         )
         .map_err(|e| NodeError::Config(e.to_string()))?;
+        let leadership_mode = LeadershipMode::of(g).map_err(NodeError::Config)?;
+        let leadership = LeadershipShared::new();
         let (stop_tx, stop_rx) = watch::channel(false);
         // The embedded default until the host installs its own (`set_ledger_provider`).
         let file_ledgers: Arc<dyn LedgerProvider> = Arc::new(FileLedgerProvider::new(
@@ -297,6 +305,7 @@ impl GossipService {
             results_rx,
             next_purge: now,
             next_view_refresh: now,
+            election: Elections::new(leadership_mode, g.election.clone(), leadership.clone()),
         };
         let handle = tokio::spawn(driver.run(initial, events, commands_rx, stop_rx));
         info!(pki_id = %crypto.self_pki_id, org = %crypto.self_org, listen = %bound,
@@ -313,6 +322,7 @@ impl GossipService {
             crypto,
             view,
             channel_view,
+            leadership,
             commands: commands_tx,
             counters,
             stop_tx,
@@ -446,6 +456,58 @@ impl GossipService {
             .unwrap_or_else(|e| e.into_inner())
             .counters
             .clone()
+    }
+
+    /// Whether this peer leads `channel` (elected, or a static `orgLeader`); a snapshot,
+    /// never blocks. A channel not joined (or left) is `ChannelError::UnknownChannel`.
+    pub fn is_leader(&self, channel: &str) -> Result<bool, ChannelCallError> {
+        self.leadership
+            .snapshot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .leaders
+            .get(channel)
+            .copied()
+            .ok_or_else(|| ChannelError::UnknownChannel(channel.to_string()).into())
+    }
+
+    /// Every leadership change from now on, in order. A receiver that falls more than
+    /// 1024 events behind gets `Lagged` and skips ahead.
+    pub fn subscribe_leadership(&self) -> tokio::sync::broadcast::Receiver<LeadershipEvent> {
+        self.leadership.events.subscribe()
+    }
+
+    /// Sets (or with `None` clears) the hook called on the owner task, in order, at every
+    /// leadership change; it must return quickly. Changes already reported are not replayed.
+    pub fn set_leadership_listener(&self, listener: Option<LeadershipListener>) {
+        *self
+            .leadership
+            .listener
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = listener;
+    }
+
+    /// Leadership counters (messages sent, received, refused; changes), as of the last
+    /// snapshot.
+    pub fn leadership_counters(&self) -> LeadershipCounters {
+        self.leadership
+            .snapshot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .counters
+            .clone()
+    }
+
+    /// Gives up leadership of `channel` (Fabric's `Yield`, e.g. when no orderer can be
+    /// reached): another peer is elected and this one stays out of elections for six
+    /// `leaderAliveThreshold`s or until another peer declares. Without leader election
+    /// (static or never-leader mode) the channel is `UnknownChannel`.
+    pub async fn yield_leadership(&self, channel: &str) -> Result<(), ChannelCallError> {
+        self.call(|reply| Command::YieldLeadership {
+            channel: channel.to_string(),
+            reply,
+        })
+        .await
     }
 
     async fn call(

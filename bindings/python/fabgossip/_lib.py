@@ -21,6 +21,7 @@ class fg_bytes(Structure):
 # Callback types, as in include/fabgossip.h. Pointer arguments are c_void_p so that ctypes
 # does not copy or decode them; the adapters read them with ctypes.string_at.
 LOG_FN = CFUNCTYPE(None, c_void_p, c_int32, c_void_p, c_size_t, c_void_p, c_size_t)
+LEADERSHIP_FN = CFUNCTYPE(None, c_void_p, c_void_p, c_size_t, c_int32)
 RELEASE_FN = CFUNCTYPE(None, c_void_p)
 SELF_IDENTITY_FN = CFUNCTYPE(fg_status, c_void_p, c_void_p, c_size_t, POINTER(c_size_t))
 SIGN_FN = CFUNCTYPE(fg_status, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t, POINTER(c_size_t))
@@ -108,6 +109,8 @@ _SIGNATURES = {
     "fg_add_payload": ([c_void_p, c_size_t, c_uint64, c_void_p, c_size_t], fg_status),
     "fg_ledger_height": ([c_void_p, c_size_t, POINTER(c_uint64)], fg_status),
     "fg_set_ledger_callbacks": ([POINTER(fg_ledger_callbacks)], fg_status),
+    "fg_is_leader": ([c_void_p, c_size_t, POINTER(c_int32)], fg_status),
+    "fg_set_leadership_callback": ([LEADERSHIP_FN, c_void_p], fg_status),
 }
 for _name, (_args, _res) in _SIGNATURES.items():
     _fn = getattr(lib, _name)

@@ -5,8 +5,10 @@ program: JSON lines on stdout (``ready`` or ``error`` first), plain-word command
 (``peers``, ``stats``, ``shutdown``; EOF means shutdown; and the channel commands
 ``join <channel> <json>``, ``leave <channel>``, ``height <channel> <n>``,
 ``channel_peers <channel>``, ``add_block <channel> <seq> <hex>``, ``ledger_height <channel>``,
-``watch <channel> [poll ms]``; with ``--ledger python`` also ``ledger_preload <channel> <hex>``
-and ``ledger_blocks <channel>``).
+``watch <channel> [poll ms]``, ``is_leader <channel>``; with ``--ledger python`` also
+``ledger_preload <channel> <hex>`` and ``ledger_blocks <channel>``).
+Every leadership change is reported unsolicited as
+``{"event":"leadership","channel":..,"leader":true|false}``, in order.
 ``watch`` reports every later commit as ``{"event":"committed","channel":..,"seq":N,"t_ns":T}``
 with T read from CLOCK_MONOTONIC (one clock for the whole machine). The library has no commit
 callback for this, so a thread polls the ledger height every 0.5 ms (or the given interval):
@@ -125,7 +127,8 @@ def channel_command(line):
     """``join <channel> <json>`` → ``joined``; ``leave <channel>`` → ``left``;
     ``height <channel> <n>`` → ``height``; ``channel_peers <channel>`` → ``channel_peers``;
     ``add_block <channel> <seq> <hex block>`` → ``added``; ``ledger_height <channel>`` →
-    ``ledger_height``; ``watch <channel>`` → ``watching``, then ``committed`` lines.
+    ``ledger_height``; ``watch <channel>`` → ``watching``, then ``committed`` lines;
+    ``is_leader <channel>`` → ``is_leader``.
     A refused call answers ``error``."""
     parts = line.split(None, 2)
     word = parts[0]
@@ -167,6 +170,9 @@ def channel_command(line):
                              for i in range(n)],
                   "commit_calls": _ledger.commit_calls,
                   "commit_failures": _ledger.commit_failures})
+        elif word == "is_leader" and len(parts) == 2:
+            emit({"event": "is_leader", "channel": parts[1],
+                  "leader": fabgossip.is_leader(parts[1])})
         elif word == "channel_peers" and len(parts) == 2:
             emit({"event": "channel_peers", "channel": parts[1],
                   "peers": fabgossip.peers_of_channel(parts[1])})
@@ -177,7 +183,11 @@ def channel_command(line):
 
 
 _CHANNEL_COMMANDS = ("join", "leave", "height", "channel_peers", "add_block", "ledger_height",
-                     "watch", "ledger_preload", "ledger_blocks")
+                     "watch", "ledger_preload", "ledger_blocks", "is_leader")
+
+
+def on_leadership(channel, leader):
+    emit({"event": "leadership", "channel": channel, "leader": leader})
 
 
 def main(argv=None):
@@ -197,6 +207,8 @@ def main(argv=None):
     try:
         with open(args.config, encoding="utf-8") as f:
             text = f.read()
+        # Set before init: a static leader reports its channels from the first join.
+        fabgossip.set_leadership_callback(on_leadership)
         fabgossip.init(text, log=log, log_level=level or fabgossip.LOG_OFF)
         if args.ledger == "python":
             _ledger = FlakyLedger(parse_fail(args.ledger_fail))

@@ -66,6 +66,7 @@ impl Driver {
             channel: channel.clone(),
             msg,
         })?;
+        self.election_join(&channel);
         if let Some(b) = opened {
             let height = b.height();
             self.blocks.insert(channel.clone(), b);

@@ -5,6 +5,7 @@
 
 mod blocks;
 mod channels;
+pub(super) mod election;
 mod membership;
 
 use std::collections::BTreeMap;
@@ -82,6 +83,8 @@ pub(super) struct Driver {
     pub results_rx: mpsc::Receiver<Input>,
     pub next_purge: Instant,
     pub next_view_refresh: Instant,
+    /// Leader election per joined channel, or the static modes.
+    pub election: election::Elections,
 }
 
 impl Driver {
@@ -108,6 +111,9 @@ impl Driver {
             if let Some(d) = self.push.next_deadline() {
                 deadline = deadline.min(d);
             }
+            if let Some(d) = self.election.next_deadline() {
+                deadline = deadline.min(d);
+            }
             tokio::select! {
                 biased;
                 _ = stop.changed() => break,
@@ -123,6 +129,7 @@ impl Driver {
                     // A refused call is the only error; a tick is never refused.
                     let _ = self.channel_step(channel::Input::Tick);
                     self.blocks_tick();
+                    self.election_tick();
                 }
             }
         }
@@ -153,6 +160,7 @@ impl Driver {
                 if res.is_ok() {
                     // The channel's block work stops; its ledger file is closed.
                     self.blocks.remove(&channel);
+                    self.election_leave(&channel);
                 }
                 self.publish_channels();
                 let _ = reply.send(res.map_err(Into::into));
@@ -178,6 +186,14 @@ impl Driver {
                     self.channel_step(channel::Input::UpdateLedgerHeight { channel, height })
                         .map_err(Into::into),
                 );
+            }
+            Command::YieldLeadership { channel, reply } => {
+                let res = if self.yield_leadership(&channel) {
+                    Ok(())
+                } else {
+                    Err(channel::ChannelError::UnknownChannel(channel).into())
+                };
+                let _ = reply.send(res);
             }
             Command::UpdateChaincodes {
                 channel,
@@ -219,6 +235,7 @@ impl Driver {
                         self.on_channel_message(m)
                     }
                     Some(Content::DataMsg(_)) => self.on_block_message(m),
+                    Some(Content::LeadershipMsg(_)) => self.on_leadership_message(m),
                     Some(
                         Content::Hello(_)
                         | Content::DataDig(_)
