@@ -6,7 +6,7 @@ use std::ffi::c_char;
 
 use serde::Deserialize;
 
-use crate::channel::{AnchorPeer, ChannelError, JoinChannelMessage};
+use crate::channel::{AnchorPeer, ChannelError, JoinChannelMessage, OrdererEndpoint};
 use crate::ffi::bytes::fg_bytes;
 use crate::ffi::counters;
 use crate::ffi::panic::ffi_boundary;
@@ -23,6 +23,48 @@ struct JoinJson {
     members: Vec<String>,
     #[serde(default)]
     anchor_peers: Vec<AnchorJson>,
+    #[serde(default)]
+    orderers: Vec<OrdererJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrdererJson {
+    endpoint: String,
+    #[serde(default)]
+    tls_root_cert: Option<String>,
+    /// Hex of a 32-byte Ed25519 key.
+    #[serde(default)]
+    public_key: Option<String>,
+}
+
+impl OrdererJson {
+    fn parse(self) -> Result<OrdererEndpoint, String> {
+        if self.endpoint.is_empty() {
+            return Err("an orderer needs an endpoint".into());
+        }
+        let public_key = match self.public_key {
+            None => None,
+            Some(h) => {
+                let bytes = hex::decode(h.trim()).map_err(|e| {
+                    format!("orderer {}: public_key is not hex: {e}", self.endpoint)
+                })?;
+                let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+                    format!(
+                        "orderer {}: public_key has {} bytes, an Ed25519 key has 32",
+                        self.endpoint,
+                        b.len()
+                    )
+                })?;
+                Some(key)
+            }
+        };
+        Ok(OrdererEndpoint {
+            endpoint: self.endpoint,
+            tls_root_cert: self.tls_root_cert.filter(|p| !p.trim().is_empty()),
+            public_key,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -88,8 +130,12 @@ where
 
 /// Joins `channel` (or reconfigures it when the sequence is newer; an older one is
 /// ignored). `join_json`: `{"sequence":N,"members":["Org1MSP",...],"anchor_peers":
-/// [{"org":"Org1MSP","host":"peer0","port":7051},...]}` (`anchor_peers` optional). Anchor
-/// peers are dialed and never purged from membership.
+/// [{"org":"Org1MSP","host":"peer0","port":7051},...],"orderers":[{"endpoint":
+/// "127.0.0.1:7050","tls_root_cert":"<PEM>","public_key":"<hex Ed25519 key>"},...]}`
+/// (`anchor_peers`, `orderers` and their `tls_root_cert`/`public_key` optional). Anchor
+/// peers are dialed and never purged from membership. The delivery service pulls blocks from
+/// the orderers (TLS when a root certificate is given); with the built-in crypto, blocks must
+/// carry a signature by one of the public keys when any is given.
 ///
 /// Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL/empty/non-UTF-8 arguments, bad
 /// JSON, no members, own org not a member), `FG_STATUS_NOT_INITIALIZED`,
@@ -119,7 +165,20 @@ pub unsafe extern "C" fn fg_join_channel(
                 return counters::invalid_arg();
             }
         };
+        let orderers = match join
+            .orderers
+            .into_iter()
+            .map(OrdererJson::parse)
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(target: "fabgossip::ffi", channel = ch, "join message: {e}");
+                return counters::invalid_arg();
+            }
+        };
         let msg = JoinChannelMessage {
+            orderers,
             sequence: join.sequence,
             members: join.members,
             anchor_peers: join
