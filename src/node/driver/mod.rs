@@ -5,6 +5,7 @@
 
 mod blocks;
 mod channels;
+mod deliver;
 mod membership;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,7 @@ use crate::message::is_tag_legal;
 use crate::proto::gossip::gossip_message::Content;
 use crate::push::PushEmitter;
 use crate::state::{self, BlockVerifier};
+pub(super) use deliver::{delivery_stats, Deliveries, DeliveryTable};
 
 /// The longest the driver sleeps between ticks, so a late `next_deadline` never stalls it.
 const MAX_TICK: Duration = Duration::from_millis(250);
@@ -82,6 +84,8 @@ pub(super) struct Driver {
     pub results_rx: mpsc::Receiver<Input>,
     pub next_purge: Instant,
     pub next_view_refresh: Instant,
+    /// The orderer delivery services and the channels' orderers.
+    pub delivery: Deliveries,
 }
 
 impl Driver {
@@ -117,7 +121,11 @@ impl Driver {
                     None => break,
                 },
                 Some(input) = self.results_rx.recv() => self.step(input),
-                Some((ch, report)) = self.commit_rx.recv() => self.on_commit_report(&ch, report),
+                Some((ch, report)) = self.commit_rx.recv() => {
+                    self.on_commit_report(&ch, report);
+                    self.deliver_height(&ch);
+                }
+                Some(ev) = self.delivery.rx.recv() => self.on_delivered(ev),
                 _ = tokio::time::sleep_until(deadline.into()) => {
                     self.step(Input::Tick);
                     // A refused call is the only error; a tick is never refused.
@@ -126,6 +134,7 @@ impl Driver {
                 }
             }
         }
+        self.stop_all_deliveries();
         debug!("node driver stopped");
     }
 
@@ -136,7 +145,11 @@ impl Driver {
                 msg,
                 reply,
             } => {
+                let (sequence, orderers) = (msg.sequence, msg.orderers.clone());
                 let res = self.join(channel.clone(), msg);
+                if res.is_ok() {
+                    self.join_orderers(&channel, sequence, orderers);
+                }
                 // The effective member orgs (an older sequence was ignored) drive the
                 // built-in readers policy of the channel.
                 if let (Some(ed), Some(orgs)) = (&self.builtin, self.channels.member_orgs(&channel))
@@ -151,6 +164,7 @@ impl Driver {
                     channel: channel.clone(),
                 });
                 if res.is_ok() {
+                    self.leave_orderers(&channel);
                     // The channel's block work stops; its ledger file is closed.
                     self.blocks.remove(&channel);
                 }
