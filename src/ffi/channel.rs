@@ -392,3 +392,51 @@ pub unsafe extern "C" fn fg_ledger_height(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<Vec<OrdererEndpoint>, String> {
+        let j: JoinJson = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        j.orderers.into_iter().map(OrdererJson::parse).collect()
+    }
+
+    #[test]
+    fn orderers_of_the_join_message() {
+        let key = hex::encode([3u8; 32]);
+        let o = parse(&format!(
+            r#"{{"sequence":1,"members":["Org1MSP"],"orderers":[
+                {{"endpoint":"127.0.0.1:7050","tls_root_cert":"PEM","public_key":"{key}"}},
+                {{"endpoint":"o2:7050","tls_root_cert":""}}]}}"#
+        ))
+        .unwrap();
+        assert_eq!(o.len(), 2);
+        assert_eq!(o[0].endpoint, "127.0.0.1:7050");
+        assert_eq!(o[0].tls_root_cert.as_deref(), Some("PEM"));
+        assert_eq!(o[0].public_key, Some([3; 32]));
+        // An empty certificate means plain TCP.
+        assert_eq!(o[1].tls_root_cert, None);
+        assert_eq!(o[1].public_key, None);
+        assert!(parse(r#"{"sequence":1,"members":["A"]}"#)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn bad_orderers_are_refused() {
+        let bad = |o: &str| {
+            parse(&format!(
+                r#"{{"sequence":1,"members":["A"],"orderers":[{o}]}}"#
+            ))
+        };
+        assert!(bad(r#"{"endpoint":""}"#).unwrap_err().contains("endpoint"));
+        assert!(bad(r#"{"endpoint":"o:1","public_key":"zz"}"#)
+            .unwrap_err()
+            .contains("not hex"));
+        assert!(bad(r#"{"endpoint":"o:1","public_key":"0102"}"#)
+            .unwrap_err()
+            .contains("2 bytes"));
+        assert!(bad(r#"{"endpoint":"o:1","tls":"x"}"#).is_err());
+    }
+}
