@@ -419,3 +419,155 @@ async fn leaving_the_channel_stops_the_stream_within_a_second() {
     server.stop().await;
     p.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_block_gossip_off_the_org_gets_blocks_by_pull_only() {
+    let dir = tempdir("deliver");
+    let o = test_orderer(7, 10);
+    let oport = free_port();
+    let server = serve(&o, oport).await;
+    let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
+    let leader = start(0, &ports, &dir, true, "    blockGossipEnabled: false\n").await;
+    let follower = start(1, &ports, &dir, false, "").await;
+    for p in [&leader, &follower] {
+        p.join_channel(CH, join(vec![endpoint(oport, o.public_key())]))
+            .await
+            .unwrap();
+    }
+    wait_until("both peers committed the chain", LONG, || {
+        height_is(&leader, 10) && height_is(&follower, 10)
+    })
+    .await;
+    let b = follower.block_stats(CH).unwrap();
+    assert_eq!(b.blocks.pushed_in, 0, "{b:?}");
+    assert!(b.blocks.pulled_in >= 1, "{b:?}");
+    assert_eq!(leader.block_stats(CH).unwrap().blocks.forwarded, 0);
+    server.stop().await;
+    let l = stop_and_read(vec![leader, follower], &dir).await;
+    assert!(l[0] == l[1] && l[0].0 == o.encoded_blocks());
+}
+
+/// A host-supplied delivery service: hands over a fixed chain and records stops.
+mod fake {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    use fabgossip::deliver::{
+        DeliverError, Delivered, DeliveryEvent, DeliveryFactory, DeliveryRequest, DeliveryService,
+        DeliveryStats,
+    };
+
+    pub struct Factory {
+        pub blocks: Vec<Vec<u8>>,
+        pub started: Arc<AtomicU64>,
+        pub stopped: Arc<AtomicU64>,
+        /// The height each service was started at.
+        pub from: Arc<std::sync::Mutex<Vec<u64>>>,
+    }
+
+    struct Service {
+        task: tokio::task::JoinHandle<()>,
+        stopped: Arc<AtomicU64>,
+        sent: Arc<AtomicU64>,
+    }
+
+    impl DeliveryFactory for Factory {
+        fn start(&self, req: DeliveryRequest) -> Result<Box<dyn DeliveryService>, DeliverError> {
+            self.started.fetch_add(1, Ordering::SeqCst);
+            let from = *req.height.borrow();
+            self.from.lock().unwrap().push(from);
+            let blocks = self.blocks.clone();
+            let sent = Arc::new(AtomicU64::new(0));
+            let counter = sent.clone();
+            let task = tokio::spawn(async move {
+                for (seq, block) in blocks.into_iter().enumerate().skip(from as usize) {
+                    let ev = Delivered {
+                        id: req.id,
+                        channel: req.channel.clone(),
+                        event: DeliveryEvent::Block {
+                            seq: seq as u64,
+                            block,
+                        },
+                    };
+                    if req.sink.send(ev).await.is_err() {
+                        return;
+                    }
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+            Ok(Box::new(Service {
+                task,
+                stopped: self.stopped.clone(),
+                sent,
+            }))
+        }
+    }
+
+    impl DeliveryService for Service {
+        fn stop(&mut self) {
+            self.task.abort();
+            self.stopped.fetch_add(1, Ordering::SeqCst);
+        }
+
+        fn stats(&self) -> DeliveryStats {
+            DeliveryStats {
+                endpoint: "fake".into(),
+                blocks_received: self.sent.load(Ordering::SeqCst),
+                ..Default::default()
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_supplied_delivery_factory_feeds_the_ledger() {
+    use std::sync::Arc;
+    let dir = tempdir("deliver");
+    let o = test_orderer(7, 25);
+    let started = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let stopped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let from: Arc<std::sync::Mutex<Vec<u64>>> = Default::default();
+    let factory = Arc::new(fake::Factory {
+        blocks: o.encoded_blocks(),
+        started: started.clone(),
+        stopped: stopped.clone(),
+        from: from.clone(),
+    });
+    let port = free_port();
+    let text = format!(
+        "peer:\n  localMspId: Org1MSP\n  listenAddress: 127.0.0.1:{port}\n  fileSystemPath: {dir}\n  gossip:\n    bootstrap: ''\nfabgossip:\n  identitySeed: '{seed}'\n",
+        dir = peer_dir(&dir, 0).display(),
+        seed = hex::encode([1u8; 32]),
+    );
+    let p = GossipService::start_builtin_with_delivery(Config::parse(&text).unwrap(), factory)
+        .await
+        .unwrap();
+    // No orderer in the channel: nothing to start.
+    let mut msg = join(Vec::new());
+    p.join_channel(CH, msg.clone()).await.unwrap();
+    assert!(p.delivery_stats(CH).is_none());
+    // A newer config names an orderer: the static leader starts delivering.
+    msg.sequence = 2;
+    msg.orderers = vec![endpoint(1, o.public_key())];
+    p.join_channel(CH, msg.clone()).await.unwrap();
+    wait_until("the fake service's blocks committed", LONG, || {
+        height_is(&p, 25)
+    })
+    .await;
+    assert_eq!(started.load(Ordering::SeqCst), 1);
+    assert_eq!(p.delivery_stats(CH).unwrap().endpoint, "fake");
+    // The same orderers again (an older or equal sequence): no restart.
+    p.join_channel(CH, msg.clone()).await.unwrap();
+    assert_eq!(started.load(Ordering::SeqCst), 1);
+    // Other orderers: the service restarts from the ledger height.
+    msg.sequence = 3;
+    msg.orderers = vec![endpoint(2, o.public_key())];
+    p.join_channel(CH, msg).await.unwrap();
+    assert_eq!(started.load(Ordering::SeqCst), 2);
+    assert_eq!(stopped.load(Ordering::SeqCst), 1);
+    assert_eq!(*from.lock().unwrap(), vec![0, 25]);
+    p.leave_channel(CH).await.unwrap();
+    assert_eq!(stopped.load(Ordering::SeqCst), 2);
+    assert!(p.delivery_stats(CH).is_none());
+    p.stop().await;
+}
