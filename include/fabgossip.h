@@ -457,8 +457,12 @@ void fg_bytes_free(struct fg_bytes *bytes);
 /**
  * Joins `channel` (or reconfigures it when the sequence is newer; an older one is
  * ignored). `join_json`: `{"sequence":N,"members":["Org1MSP",...],"anchor_peers":
- * [{"org":"Org1MSP","host":"peer0","port":7051},...]}` (`anchor_peers` optional). Anchor
- * peers are dialed and never purged from membership.
+ * [{"org":"Org1MSP","host":"peer0","port":7051},...],"orderers":[{"endpoint":
+ * "127.0.0.1:7050","tls_root_cert":"<PEM>","public_key":"<hex Ed25519 key>"},...]}`
+ * (`anchor_peers`, `orderers` and their `tls_root_cert`/`public_key` optional). Anchor
+ * peers are dialed and never purged from membership. The delivery service pulls blocks from
+ * the orderers (TLS when a root certificate is given); with the built-in crypto, blocks must
+ * carry a signature by one of the public keys when any is given.
  *
  * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL/empty/non-UTF-8 arguments, bad
  * JSON, no members, own org not a member), `FG_STATUS_NOT_INITIALIZED`,

@@ -46,6 +46,55 @@ pub struct PeerConfig {
     /// `peer.mspConfigPath`: where the built-in identity's seed lives (default: `<fileSystemPath>/msp`).
     pub msp_config_path: Option<PathBuf>,
     pub tls: TlsConfig,
+    /// `peer.deliveryclient.*`.
+    pub deliveryclient: DeliveryClientConfig,
+}
+
+/// One `peer.deliveryclient.addressOverrides` entry: dial `to` (trusting `ca_certs_file`
+/// when given) wherever the channel names the orderer `from`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrdererAddressOverride {
+    pub from: String,
+    pub to: String,
+    pub ca_certs_file: Option<PathBuf>,
+}
+
+/// `peer.deliveryclient.*`: how the delivery service pulls blocks from the orderers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryClientConfig {
+    /// `blockGossipEnabled`: blocks from the orderer are also pushed to the org (Fabric's code
+    /// default when the key is unset: true).
+    pub block_gossip_enabled: bool,
+    /// `reconnectTotalTimeThreshold` (3600s): after this long without reaching any orderer
+    /// the service reports itself unreachable (a leader then yields).
+    pub reconnect_total_time_threshold: Duration,
+    /// `connTimeout` (3s): one dial attempt.
+    pub conn_timeout: Duration,
+    /// `reConnectBackoffThreshold` (3600s): the cap of the wait between attempts.
+    pub reconnect_backoff_threshold: Duration,
+    /// `minimalReconnectInterval` (100ms): the first wait, and the floor of every wait.
+    pub minimal_reconnect_interval: Duration,
+    /// `blockCensorshipTimeoutKey` (30s): read for BFT delivery, which is not implemented.
+    pub block_censorship_timeout: Duration,
+    /// `policy` ("cluster"): only the CFT behaviour (one orderer at a time) is implemented.
+    pub policy: String,
+    /// `addressOverrides`.
+    pub address_overrides: Vec<OrdererAddressOverride>,
+}
+
+impl Default for DeliveryClientConfig {
+    fn default() -> Self {
+        DeliveryClientConfig {
+            block_gossip_enabled: true,
+            reconnect_total_time_threshold: Duration::from_secs(3600),
+            conn_timeout: Duration::from_secs(3),
+            reconnect_backoff_threshold: Duration::from_secs(3600),
+            minimal_reconnect_interval: Duration::from_millis(100),
+            block_censorship_timeout: Duration::from_secs(30),
+            policy: "cluster".into(),
+            address_overrides: Vec::new(),
+        }
+    }
 }
 
 /// `peer.tls.*`.
@@ -250,6 +299,7 @@ impl Default for Config {
                 file_system_path: PathBuf::from("/var/hyperledger/production"),
                 msp_config_path: None,
                 tls: TlsConfig::default(),
+                deliveryclient: DeliveryClientConfig::default(),
             },
             gossip: GossipConfig::default(),
             fabgossip: LibConfig {
@@ -328,6 +378,11 @@ impl Config {
             let mut g = s.child("gossip", v)?;
             parse_gossip(&mut g, &mut self.gossip)?;
             g.finish()?;
+        }
+        if let Some(v) = s.take("deliveryclient") {
+            let mut d = s.child("deliveryclient", v)?;
+            parse_deliveryclient(&mut d, &mut p.deliveryclient)?;
+            d.finish()?;
         }
         Ok(())
     }
@@ -409,6 +464,14 @@ impl Config {
             ("peer.gossip.pullInterval", g.pull_interval),
             ("peer.gossip.dialTimeout", g.dial_timeout),
             ("peer.gossip.connTimeout", g.conn_timeout),
+            (
+                "peer.deliveryclient.connTimeout",
+                self.peer.deliveryclient.conn_timeout,
+            ),
+            (
+                "peer.deliveryclient.minimalReconnectInterval",
+                self.peer.deliveryclient.minimal_reconnect_interval,
+            ),
         ] {
             if d.is_zero() {
                 return err(key, "must be greater than zero");
@@ -425,6 +488,52 @@ impl Config {
         }
         Ok(())
     }
+}
+
+fn parse_deliveryclient(s: &mut Section, d: &mut DeliveryClientConfig) -> Result<(), ConfigError> {
+    s.bool("blockGossipEnabled", &mut d.block_gossip_enabled)?;
+    s.duration(
+        "reconnectTotalTimeThreshold",
+        &mut d.reconnect_total_time_threshold,
+    )?;
+    s.duration("connTimeout", &mut d.conn_timeout)?;
+    s.duration(
+        "reConnectBackoffThreshold",
+        &mut d.reconnect_backoff_threshold,
+    )?;
+    s.duration(
+        "minimalReconnectInterval",
+        &mut d.minimal_reconnect_interval,
+    )?;
+    s.duration("blockCensorshipTimeoutKey", &mut d.block_censorship_timeout)?;
+    s.string("policy", &mut d.policy)?;
+    if let Some(v) = s.take("addressOverrides") {
+        let key = s.key("addressOverrides");
+        let items = match v {
+            Value::Null => Vec::new(),
+            Value::Sequence(items) => items,
+            _ => return err(&key, "expected a list of {from, to, caCertsFile}"),
+        };
+        d.address_overrides.clear();
+        for (i, item) in items.into_iter().enumerate() {
+            let mut o = Section::new(&format!("{key}[{i}]"), item)?;
+            let mut ov = OrdererAddressOverride {
+                from: String::new(),
+                to: String::new(),
+                ca_certs_file: None,
+            };
+            o.string("from", &mut ov.from)?;
+            o.string("to", &mut ov.to)?;
+            o.opt_path("caCertsFile", &mut ov.ca_certs_file)?;
+            let k = o.key("from");
+            o.finish()?;
+            if ov.from.is_empty() || ov.to.is_empty() {
+                return err(&k, "an address override needs both from and to");
+            }
+            d.address_overrides.push(ov);
+        }
+    }
+    Ok(())
 }
 
 fn parse_gossip(s: &mut Section, g: &mut GossipConfig) -> Result<(), ConfigError> {
@@ -765,6 +874,32 @@ mod tests {
         assert_eq!(c.gossip.state.batch_size, 40);
         assert_eq!(c.fabgossip.trusted_orgs, vec!["Org2MSP"]);
         assert_eq!(c.fabgossip.anchor_peers[0].endpoint(), "127.0.0.1:7051");
+    }
+
+    #[test]
+    fn deliveryclient_keys() {
+        let d = Config::parse("{}").unwrap().peer.deliveryclient;
+        assert_eq!(d, DeliveryClientConfig::default());
+        assert!(d.block_gossip_enabled);
+        assert_eq!(d.reconnect_total_time_threshold, Duration::from_secs(3600));
+        assert_eq!(d.conn_timeout, Duration::from_secs(3));
+        let c = Config::parse(
+            "peer:\n  deliveryclient:\n    blockGossipEnabled: false\n    reconnectTotalTimeThreshold: 5s\n    connTimeout: 1s\n    reConnectBackoffThreshold: 2s\n    minimalReconnectInterval: 50ms\n    blockCensorshipTimeoutKey: 10s\n    policy: simple\n    addressOverrides:\n      - {from: 'o1:7050', to: '127.0.0.1:7050', caCertsFile: /tmp/ca.pem}\n",
+        )
+        .unwrap();
+        let d = c.peer.deliveryclient;
+        assert!(!d.block_gossip_enabled);
+        assert_eq!(d.reconnect_total_time_threshold, Duration::from_secs(5));
+        assert_eq!(d.reconnect_backoff_threshold, Duration::from_secs(2));
+        assert_eq!(d.minimal_reconnect_interval, Duration::from_millis(50));
+        assert_eq!(d.policy, "simple");
+        assert_eq!(d.address_overrides[0].to, "127.0.0.1:7050");
+        let e = Config::parse("peer:\n  deliveryclient:\n    connTimeot: 1s\n").unwrap_err();
+        assert!(e.0.contains("peer.deliveryclient.connTimeot"), "{e}");
+        let e =
+            Config::parse("peer:\n  deliveryclient:\n    addressOverrides:\n      - {from: a}\n")
+                .unwrap_err();
+        assert!(e.0.contains("addressOverrides"), "{e}");
     }
 
     #[test]

@@ -20,6 +20,8 @@
 //! - [`pull`]: Fabric's pull engine (hello, digest, request, update) as a sans-IO machine.
 //! - [`ledger`]: the `Ledger` contract and the embedded append-only file ledger per channel.
 //! - [`state`]: the per-channel state provider: payload buffer, in-order commit, gap detection.
+//! - [`deliver`]: the orderer delivery service: `AtomicBroadcast.Deliver` client with
+//!   verification, backoff and fail-over, behind the `DeliveryFactory` trait.
 //! - [`node`]: `GossipService`, the value that drives the state machines over comm.
 //! - [`ffi`]: the process-wide singleton and the `fg_*` C ABI.
 //!
@@ -30,6 +32,7 @@ pub mod channel;
 pub mod comm;
 pub mod config;
 pub mod crypto;
+pub mod deliver;
 pub mod discovery;
 pub mod election;
 pub mod ffi;

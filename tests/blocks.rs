@@ -50,6 +50,7 @@ async fn network(n: usize, dir: &std::path::Path, propagate_iterations: u32) -> 
         sequence: 1,
         members: vec!["Org1MSP".into()],
         anchor_peers: Vec::new(),
+        orderers: Vec::new(),
     };
     for p in &peers {
         p.join_channel(CH, join.clone()).await.unwrap();

@@ -38,6 +38,7 @@ fn join_msg(orgs: &[&str]) -> JoinChannelMessage {
         sequence: 1,
         members: orgs.iter().map(|o| o.to_string()).collect(),
         anchor_peers: Vec::new(),
+        orderers: Vec::new(),
     }
 }
 

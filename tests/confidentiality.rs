@@ -172,6 +172,7 @@ async fn no_peer_learns_an_org_it_shares_no_channel_with() {
         } else {
             Vec::new()
         },
+        orderers: Vec::new(),
     };
     for (i, p) in peers.iter().enumerate() {
         for (ch, members) in channels_of(i) {

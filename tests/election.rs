@@ -45,6 +45,7 @@ fn join_msg() -> JoinChannelMessage {
         sequence: 1,
         members: vec!["Org1MSP".into()],
         anchor_peers: Vec::new(),
+        orderers: Vec::new(),
     }
 }
 

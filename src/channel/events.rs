@@ -13,13 +13,25 @@ pub struct AnchorPeer {
     pub port: u16,
 }
 
+/// An ordering service node of a channel's configuration, for the delivery service.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OrdererEndpoint {
+    /// `host:port` of its `AtomicBroadcast` service.
+    pub endpoint: String,
+    /// PEM of the CA that signed its TLS certificate; `None`: dial without TLS.
+    pub tls_root_cert: Option<String>,
+    /// Its Ed25519 block-signing key; the built-in crypto accepts blocks signed by these.
+    pub public_key: Option<[u8; 32]>,
+}
+
 /// Fabric's `JoinChannelMessage`: the channel's member orgs and anchor peers at a config
-/// sequence number.
+/// sequence number, and the orderers the delivery service pulls blocks from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct JoinChannelMessage {
     pub sequence: u64,
     pub members: Vec<OrgId>,
     pub anchor_peers: Vec<AnchorPeer>,
+    pub orderers: Vec<OrdererEndpoint>,
 }
 
 /// A message received from a peer, for the registry: a StateInfo (tag CHAN_OR_ORG, pushed),

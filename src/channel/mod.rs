@@ -40,7 +40,7 @@ mod tests;
 pub use config::ChannelConfig;
 pub use counters::ChannelCounters;
 pub use error::ChannelError;
-pub use events::{AnchorPeer, ChannelPeer, JoinChannelMessage, Output, Received};
+pub use events::{AnchorPeer, ChannelPeer, JoinChannelMessage, OrdererEndpoint, Output, Received};
 pub use registry::{ChannelSelf, Channels, Input};
 pub use state_info::{compare_time, Freshness, StateInfoStore, StoredStateInfo};
 pub use view::{MapperVerifier, MembershipView, StateInfoVerifier};

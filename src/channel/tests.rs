@@ -162,6 +162,7 @@ fn join_msg(seq: u64, orgs: &[&str]) -> JoinChannelMessage {
         sequence: seq,
         members: orgs.iter().map(|o| o.to_string()).collect(),
         anchor_peers: vec![],
+        orderers: vec![],
     }
 }
 
@@ -271,6 +272,7 @@ fn join_creates_channel_with_initial_state_info_and_anchors() {
                 port: 9053,
             },
         ],
+        orderers: vec![],
     };
     me.crypto.set_channel_orgs("ch", msg.members.clone());
     let out = r

@@ -6,7 +6,7 @@ use std::ffi::c_char;
 
 use serde::Deserialize;
 
-use crate::channel::{AnchorPeer, ChannelError, JoinChannelMessage};
+use crate::channel::{AnchorPeer, ChannelError, JoinChannelMessage, OrdererEndpoint};
 use crate::ffi::bytes::fg_bytes;
 use crate::ffi::counters;
 use crate::ffi::panic::ffi_boundary;
@@ -23,6 +23,48 @@ struct JoinJson {
     members: Vec<String>,
     #[serde(default)]
     anchor_peers: Vec<AnchorJson>,
+    #[serde(default)]
+    orderers: Vec<OrdererJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrdererJson {
+    endpoint: String,
+    #[serde(default)]
+    tls_root_cert: Option<String>,
+    /// Hex of a 32-byte Ed25519 key.
+    #[serde(default)]
+    public_key: Option<String>,
+}
+
+impl OrdererJson {
+    fn parse(self) -> Result<OrdererEndpoint, String> {
+        if self.endpoint.is_empty() {
+            return Err("an orderer needs an endpoint".into());
+        }
+        let public_key = match self.public_key {
+            None => None,
+            Some(h) => {
+                let bytes = hex::decode(h.trim()).map_err(|e| {
+                    format!("orderer {}: public_key is not hex: {e}", self.endpoint)
+                })?;
+                let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+                    format!(
+                        "orderer {}: public_key has {} bytes, an Ed25519 key has 32",
+                        self.endpoint,
+                        b.len()
+                    )
+                })?;
+                Some(key)
+            }
+        };
+        Ok(OrdererEndpoint {
+            endpoint: self.endpoint,
+            tls_root_cert: self.tls_root_cert.filter(|p| !p.trim().is_empty()),
+            public_key,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -88,8 +130,12 @@ where
 
 /// Joins `channel` (or reconfigures it when the sequence is newer; an older one is
 /// ignored). `join_json`: `{"sequence":N,"members":["Org1MSP",...],"anchor_peers":
-/// [{"org":"Org1MSP","host":"peer0","port":7051},...]}` (`anchor_peers` optional). Anchor
-/// peers are dialed and never purged from membership.
+/// [{"org":"Org1MSP","host":"peer0","port":7051},...],"orderers":[{"endpoint":
+/// "127.0.0.1:7050","tls_root_cert":"<PEM>","public_key":"<hex Ed25519 key>"},...]}`
+/// (`anchor_peers`, `orderers` and their `tls_root_cert`/`public_key` optional). Anchor
+/// peers are dialed and never purged from membership. The delivery service pulls blocks from
+/// the orderers (TLS when a root certificate is given); with the built-in crypto, blocks must
+/// carry a signature by one of the public keys when any is given.
 ///
 /// Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL/empty/non-UTF-8 arguments, bad
 /// JSON, no members, own org not a member), `FG_STATUS_NOT_INITIALIZED`,
@@ -119,7 +165,20 @@ pub unsafe extern "C" fn fg_join_channel(
                 return counters::invalid_arg();
             }
         };
+        let orderers = match join
+            .orderers
+            .into_iter()
+            .map(OrdererJson::parse)
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(target: "fabgossip::ffi", channel = ch, "join message: {e}");
+                return counters::invalid_arg();
+            }
+        };
         let msg = JoinChannelMessage {
+            orderers,
             sequence: join.sequence,
             members: join.members,
             anchor_peers: join
@@ -332,4 +391,52 @@ pub unsafe extern "C" fn fg_ledger_height(
             None => FG_STATUS_NOT_FOUND,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<Vec<OrdererEndpoint>, String> {
+        let j: JoinJson = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        j.orderers.into_iter().map(OrdererJson::parse).collect()
+    }
+
+    #[test]
+    fn orderers_of_the_join_message() {
+        let key = hex::encode([3u8; 32]);
+        let o = parse(&format!(
+            r#"{{"sequence":1,"members":["Org1MSP"],"orderers":[
+                {{"endpoint":"127.0.0.1:7050","tls_root_cert":"PEM","public_key":"{key}"}},
+                {{"endpoint":"o2:7050","tls_root_cert":""}}]}}"#
+        ))
+        .unwrap();
+        assert_eq!(o.len(), 2);
+        assert_eq!(o[0].endpoint, "127.0.0.1:7050");
+        assert_eq!(o[0].tls_root_cert.as_deref(), Some("PEM"));
+        assert_eq!(o[0].public_key, Some([3; 32]));
+        // An empty certificate means plain TCP.
+        assert_eq!(o[1].tls_root_cert, None);
+        assert_eq!(o[1].public_key, None);
+        assert!(parse(r#"{"sequence":1,"members":["A"]}"#)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn bad_orderers_are_refused() {
+        let bad = |o: &str| {
+            parse(&format!(
+                r#"{{"sequence":1,"members":["A"],"orderers":[{o}]}}"#
+            ))
+        };
+        assert!(bad(r#"{"endpoint":""}"#).unwrap_err().contains("endpoint"));
+        assert!(bad(r#"{"endpoint":"o:1","public_key":"zz"}"#)
+            .unwrap_err()
+            .contains("not hex"));
+        assert!(bad(r#"{"endpoint":"o:1","public_key":"0102"}"#)
+            .unwrap_err()
+            .contains("2 bytes"));
+        assert!(bad(r#"{"endpoint":"o:1","tls":"x"}"#).is_err());
+    }
 }

@@ -43,6 +43,7 @@ use crate::comm::{Comm, CommConfig, CommMetricsSnapshot, TlsIdentity};
 use crate::config::Config;
 use crate::crypto::ed25519::Ed25519Crypto;
 use crate::crypto::CryptoContext;
+use crate::deliver::{DeliveryFactory, DeliveryStats, OrdererDeliveryFactory};
 use crate::discovery::{Discovery, DiscoveryConfig, Input, SelfInfo};
 use crate::election::LeadershipMode;
 use crate::identity::IdentityMapper;
@@ -51,7 +52,7 @@ use crate::push::{PushConfig, PushEmitter, PushPolicy};
 use crate::state::McsVerifier;
 use command::Command;
 use driver::election::Elections;
-use driver::{ChannelSnapshot, Driver};
+use driver::{ChannelSnapshot, Deliveries, DeliveryTable, Driver};
 
 /// Why the service could not start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -132,20 +133,40 @@ pub struct GossipService {
     stop_tx: watch::Sender<bool>,
     driver: Mutex<Option<JoinHandle<()>>>,
     stopped: AtomicBool,
+    deliveries: DeliveryTable,
 }
 
 impl GossipService {
     /// Binds the listener and starts every task on the current Tokio runtime, with host
     /// crypto (which applies its own channel policy in `verify_by_channel`).
     pub async fn start(config: Config, crypto: CryptoContext) -> Result<GossipService, NodeError> {
-        Self::start_inner(config, crypto, None).await
+        Self::start_inner(config, crypto, None, Arc::new(OrdererDeliveryFactory)).await
+    }
+
+    /// Like [`start`](Self::start), with delivery services from `factory` instead of the
+    /// built-in orderer client.
+    pub async fn start_with_delivery(
+        config: Config,
+        crypto: CryptoContext,
+        factory: Arc<dyn DeliveryFactory>,
+    ) -> Result<GossipService, NodeError> {
+        Self::start_inner(config, crypto, None, factory).await
     }
 
     /// Starts with the built-in Ed25519 crypto of the configuration
     /// ([`builtin_crypto`]); joined channels set its channel member orgs.
     pub async fn start_builtin(config: Config) -> Result<GossipService, NodeError> {
         let (ed, ctx) = builtin_crypto(&config)?;
-        Self::start_inner(config, ctx, Some(ed)).await
+        Self::start_inner(config, ctx, Some(ed), Arc::new(OrdererDeliveryFactory)).await
+    }
+
+    /// Like [`start_builtin`](Self::start_builtin), with delivery services from `factory`.
+    pub async fn start_builtin_with_delivery(
+        config: Config,
+        factory: Arc<dyn DeliveryFactory>,
+    ) -> Result<GossipService, NodeError> {
+        let (ed, ctx) = builtin_crypto(&config)?;
+        Self::start_inner(config, ctx, Some(ed), factory).await
     }
 
     /// Like [`start`](Self::start) with crypto from [`builtin_crypto`]: `builtin` is told
@@ -155,13 +176,14 @@ impl GossipService {
         builtin: Arc<Ed25519Crypto>,
     ) -> Result<GossipService, NodeError> {
         let ctx = builtin.context();
-        Self::start_inner(config, ctx, Some(builtin)).await
+        Self::start_inner(config, ctx, Some(builtin), Arc::new(OrdererDeliveryFactory)).await
     }
 
     async fn start_inner(
         config: Config,
         crypto: CryptoContext,
         builtin: Option<Arc<Ed25519Crypto>>,
+        delivery_factory: Arc<dyn DeliveryFactory>,
     ) -> Result<GossipService, NodeError> {
         let listen_addr = resolve(&config.peer.listen_address).await?;
         let tls = if config.peer.tls.enabled {
@@ -281,7 +303,10 @@ impl GossipService {
                 fsync: config.fabgossip.ledger_fsync,
             },
         ));
+        let delivery = Deliveries::new(&config, delivery_factory);
+        let deliveries = delivery.table.clone();
         let driver = Driver {
+            delivery,
             discovery,
             channels,
             builtin,
@@ -328,6 +353,7 @@ impl GossipService {
             stop_tx,
             driver: Mutex::new(Some(handle)),
             stopped: AtomicBool::new(false),
+            deliveries,
         })
     }
 
@@ -447,6 +473,16 @@ impl GossipService {
             .blocks
             .get(channel)
             .cloned()
+    }
+
+    /// The delivery service of `channel` when this peer pulls its blocks from an orderer
+    /// (`None` otherwise), with `lag`: blocks handed over but not yet committed.
+    pub fn delivery_stats(&self, channel: &str) -> Option<DeliveryStats> {
+        let mut s = driver::delivery_stats(&self.deliveries, channel)?;
+        s.lag = s
+            .next_block
+            .saturating_sub(self.ledger_height(channel).unwrap_or(0));
+        Some(s)
     }
 
     /// The channel registry's counters, as of the last snapshot.

@@ -126,7 +126,9 @@ def _arg(value):
 def join_channel(channel, join):
     """Joins ``channel`` (or reconfigures it with a newer sequence). ``join``: dict or JSON
     text ``{"sequence": N, "members": ["Org1MSP", ...], "anchor_peers": [{"org", "host",
-    "port"}, ...]}``."""
+    "port"}, ...], "orderers": [{"endpoint": "host:port", "tls_root_cert": PEM,
+    "public_key": hex}, ...]}`` (anchor_peers, orderers and their optional keys may be left
+    out). A static leader pulls blocks from the orderers."""
     ch, ch_len = _arg(channel)
     js, js_len = _arg(join if isinstance(join, (str, bytes)) else json.dumps(join))
     check(_lib.lib.fg_join_channel(ch, ch_len, js, js_len))

@@ -318,6 +318,13 @@ impl Driver {
     fn leadership_changed(&mut self, channel: &str, leader: bool) {
         info!(channel, leader, "leadership changed");
         self.election.set_snapshot(channel, Some(leader));
+        // The leader pulls the channel's blocks from the orderers; the others take them by
+        // gossip.
+        if leader {
+            self.start_deliver(channel);
+        } else {
+            self.stop_deliver(channel);
+        }
         let event = LeadershipEvent {
             channel: channel.to_string(),
             leader,

@@ -5,6 +5,7 @@
 
 mod blocks;
 mod channels;
+mod deliver;
 pub(super) mod election;
 mod membership;
 
@@ -32,6 +33,7 @@ use crate::message::is_tag_legal;
 use crate::proto::gossip::gossip_message::Content;
 use crate::push::PushEmitter;
 use crate::state::{self, BlockVerifier};
+pub(super) use deliver::{delivery_stats, Deliveries, DeliveryTable};
 
 /// The longest the driver sleeps between ticks, so a late `next_deadline` never stalls it.
 const MAX_TICK: Duration = Duration::from_millis(250);
@@ -85,6 +87,8 @@ pub(super) struct Driver {
     pub next_view_refresh: Instant,
     /// Leader election per joined channel, or the static modes.
     pub election: election::Elections,
+    /// The orderer delivery services and the channels' orderers.
+    pub delivery: Deliveries,
 }
 
 impl Driver {
@@ -123,7 +127,11 @@ impl Driver {
                     None => break,
                 },
                 Some(input) = self.results_rx.recv() => self.step(input),
-                Some((ch, report)) = self.commit_rx.recv() => self.on_commit_report(&ch, report),
+                Some((ch, report)) = self.commit_rx.recv() => {
+                    self.on_commit_report(&ch, report);
+                    self.deliver_height(&ch);
+                }
+                Some(ev) = self.delivery.rx.recv() => self.on_delivered(ev),
                 _ = tokio::time::sleep_until(deadline.into()) => {
                     self.step(Input::Tick);
                     // A refused call is the only error; a tick is never refused.
@@ -133,6 +141,7 @@ impl Driver {
                 }
             }
         }
+        self.stop_all_deliveries();
         debug!("node driver stopped");
     }
 
@@ -143,7 +152,11 @@ impl Driver {
                 msg,
                 reply,
             } => {
+                let (sequence, orderers) = (msg.sequence, msg.orderers.clone());
                 let res = self.join(channel.clone(), msg);
+                if res.is_ok() {
+                    self.join_orderers(&channel, sequence, orderers);
+                }
                 // The effective member orgs (an older sequence was ignored) drive the
                 // built-in readers policy of the channel.
                 if let (Some(ed), Some(orgs)) = (&self.builtin, self.channels.member_orgs(&channel))
@@ -158,6 +171,7 @@ impl Driver {
                     channel: channel.clone(),
                 });
                 if res.is_ok() {
+                    self.leave_orderers(&channel);
                     // The channel's block work stops; its ledger file is closed.
                     self.blocks.remove(&channel);
                     self.election_leave(&channel);

@@ -1,0 +1,156 @@
+//! The orderer delivery service: while this peer leads a channel (or is its static leader),
+//! pull the channel's blocks from an orderer with `AtomicBroadcast.Deliver`, verify each one
+//! and hand it to the node, which commits it and gossips it to the org.
+//!
+//! - [`backoff`]: capped, jittered exponential wait between attempts;
+//! - [`endpoints`]: address overrides and the choice of the next orderer;
+//! - [`seek`]: the signed `SeekInfo` envelope;
+//! - [`stats`]: the service's counters;
+//! - `client`: the async session loop (tonic, rustls).
+//!
+//! A host or a test can bring its own service through [`DeliveryFactory`]; the node uses
+//! [`OrdererDeliveryFactory`] unless told otherwise.
+
+pub mod backoff;
+mod client;
+pub mod endpoints;
+pub mod seek;
+pub mod stats;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+pub use backoff::Backoff;
+pub use endpoints::{EndpointSelector, OrdererTarget};
+pub use stats::{DeliveryCounters, DeliveryStats};
+
+use crate::channel::OrdererEndpoint;
+use crate::config::DeliveryClientConfig;
+use crate::crypto::MessageCryptoService;
+
+/// Why a delivery session ended or the service could not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliverError {
+    #[error("connect: {0}")]
+    Connect(String),
+    #[error("deliver stream: {0}")]
+    Rpc(String),
+    /// Any status ends the stream, even SUCCESS: the client asked for blocks without end.
+    #[error("{endpoint}: orderer replied with status {status} ({name})")]
+    StatusReply {
+        endpoint: String,
+        status: i32,
+        name: String,
+    },
+    #[error("bad block: {0}")]
+    BadBlock(String),
+    #[error("signing the seek request: {0}")]
+    Sign(String),
+    #[error("no Tokio runtime to run the delivery service on")]
+    NoRuntime,
+}
+
+/// What a delivery service reports to the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryEvent {
+    /// A verified block, in order from the seek position.
+    Block { seq: u64, block: Vec<u8> },
+    /// No orderer could be reached for `down_for`, longer than
+    /// `peer.deliveryclient.reconnectTotalTimeThreshold` (a leader then yields).
+    Unreachable { down_for: Duration },
+}
+
+/// An event with the service it comes from (`id` tells a restarted service's events from
+/// its predecessor's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub id: u64,
+    pub channel: String,
+    pub event: DeliveryEvent,
+}
+
+/// Everything a delivery service of one channel needs.
+pub struct DeliveryRequest {
+    /// Identifies this service in its events.
+    pub id: u64,
+    pub channel: String,
+    pub orderers: Vec<OrdererEndpoint>,
+    pub config: DeliveryClientConfig,
+    /// Signs the seek request and verifies blocks.
+    pub mcs: Arc<dyn MessageCryptoService>,
+    /// This peer's serialized identity, the seek request's creator.
+    pub self_identity: Vec<u8>,
+    /// The channel's committed ledger height: where a (re)connection seeks from.
+    pub height: watch::Receiver<u64>,
+    /// A block is handed over only while `seq < height + max_ahead` (what the state
+    /// provider can buffer).
+    pub max_ahead: u64,
+    /// Keep trying after reporting unreachability (static leader); otherwise stop then.
+    pub keep_trying: bool,
+    /// Where events go.
+    pub sink: mpsc::Sender<Delivered>,
+    /// Seeds endpoint choice and jitter.
+    pub seed: u64,
+}
+
+/// A running delivery service of one channel.
+pub trait DeliveryService: Send {
+    /// Asks the service to stop; it stops within a second and sends nothing more.
+    fn stop(&mut self);
+    fn stats(&self) -> DeliveryStats;
+}
+
+/// Starts delivery services (Fabric's `deliveryFactory`): the node calls it when it becomes
+/// the channel's leader.
+pub trait DeliveryFactory: Send + Sync + 'static {
+    fn start(&self, request: DeliveryRequest) -> Result<Box<dyn DeliveryService>, DeliverError>;
+}
+
+/// The default factory: a gRPC client of the channel's orderers on the current Tokio
+/// runtime.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OrdererDeliveryFactory;
+
+impl DeliveryFactory for OrdererDeliveryFactory {
+    fn start(&self, request: DeliveryRequest) -> Result<Box<dyn DeliveryService>, DeliverError> {
+        let rt = tokio::runtime::Handle::try_current().map_err(|_| DeliverError::NoRuntime)?;
+        let counters = Arc::new(DeliveryCounters::default());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let task = rt.spawn(client::run(request, counters.clone(), stop_rx));
+        Ok(Box::new(OrdererDelivery {
+            stop_tx,
+            task,
+            counters,
+        }))
+    }
+}
+
+/// The default service: its task and counters.
+pub struct OrdererDelivery {
+    stop_tx: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    counters: Arc<DeliveryCounters>,
+}
+
+impl DeliveryService for OrdererDelivery {
+    fn stop(&mut self) {
+        let _ = self.stop_tx.send(true);
+        // Every await of the task also watches the flag; aborting as well makes the stop
+        // immediate even for a dial in progress.
+        self.task.abort();
+        self.counters.set_connected(false);
+    }
+
+    fn stats(&self) -> DeliveryStats {
+        self.counters.snapshot()
+    }
+}
+
+impl Drop for OrdererDelivery {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
