@@ -62,8 +62,10 @@ pub struct CertStoreCounters {
     pub cut_off_revoked: u64,
     /// Cut-off identities that the crypto contract accepts again: no longer refused.
     pub reinstated: u64,
-    /// Offered digests of cut-off identities: not requested.
+    /// Offered identities of cut-off PKI-IDs, refused.
     pub refused_cut_off: u64,
+    /// Messages and connections from cut-off peers, refused (counted by the owner).
+    pub refused_messages: u64,
 }
 
 /// The identity side of a peer as hosts and tests read it.
@@ -165,6 +167,11 @@ impl CertStore {
 
     pub fn is_cut_off(&self, pki_id: &PkiId) -> bool {
         self.cut_off.contains_key(pki_id)
+    }
+
+    /// The owner refused a message or connection of a cut-off peer.
+    pub fn count_refused_message(&mut self) {
+        self.counters.refused_messages += 1;
     }
 
     /// Runs the identity pull on `input`. Validated identities are stored in the mapper

@@ -43,7 +43,8 @@ impl Driver {
         channel: String,
         msg: JoinChannelMessage,
     ) -> Result<(), ChannelCallError> {
-        let opened = if self.blocks.contains_key(&channel) || self.channels.is_joined(&channel) {
+        // A first join or a rejoin after leave (which closed the ledger) opens the ledger.
+        let opened = if self.blocks.contains_key(&channel) {
             None
         } else {
             // Blocking file I/O on the owner task: a join is a rare host call.
@@ -65,7 +66,8 @@ impl Driver {
             channel: channel.clone(),
             msg,
         })?;
-        if let Some(b) = opened {
+        // A stale join of a left channel is ignored by the registry: the ledger stays closed.
+        if let Some(b) = opened.filter(|_| !self.channels.has_left(&channel)) {
             let height = b.height();
             self.blocks.insert(channel.clone(), b);
             if height > 0 {
