@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use fabgossip::channel::JoinChannelMessage;
+use fabgossip::channel::{AnchorPeer, JoinChannelMessage};
 use fabgossip::config::Config;
 use fabgossip::crypto::block::{block_header_hash, new_block};
 use fabgossip::crypto::ed25519::Ed25519Crypto;
@@ -82,15 +82,16 @@ fn config(
     i: usize,
     org: &str,
     port: u16,
-    boot: u16,
+    boot: Option<u16>,
     dir: &std::path::Path,
     extra: &str,
     lib: &str,
 ) -> Config {
     let text = format!(
-        "peer:\n  id: p{i}\n  localMspId: {org}\n  listenAddress: 127.0.0.1:{port}\n  address: 127.0.0.1:{port}\n  fileSystemPath: {dir}\n  gossip:\n    bootstrap: 127.0.0.1:{boot}\n    externalEndpoint: '127.0.0.1:{port}'\n    aliveTimeInterval: 200ms\n    aliveExpirationTimeout: 2s\n    reconnectInterval: 500ms\n    pullInterval: 500ms\n    digestWaitTime: 100ms\n    requestWaitTime: 200ms\n    responseWaitTime: 300ms\n    publishStateInfoInterval: 200ms\n    requestStateInfoInterval: 300ms\n{extra}fabgossip:\n  trustedOrgs: [Org1MSP, Org2MSP]\n  identitySeed: '{seed}'\n{lib}",
+        "peer:\n  id: p{i}\n  localMspId: {org}\n  listenAddress: 127.0.0.1:{port}\n  address: 127.0.0.1:{port}\n  fileSystemPath: {dir}\n  gossip:\n    bootstrap: [{boot}]\n    externalEndpoint: '127.0.0.1:{port}'\n    aliveTimeInterval: 200ms\n    aliveExpirationTimeout: 2s\n    reconnectInterval: 500ms\n    pullInterval: 500ms\n    digestWaitTime: 100ms\n    requestWaitTime: 200ms\n    responseWaitTime: 300ms\n    publishStateInfoInterval: 200ms\n    requestStateInfoInterval: 300ms\n{extra}fabgossip:\n  trustedOrgs: [Org1MSP, Org2MSP]\n  identitySeed: '{seed}'\n{lib}",
         dir = dir.join(format!("p{i}")).display(),
         seed = hex::encode([i as u8 + 1; 32]),
+        boot = boot.map(|b| format!("127.0.0.1:{b}")).unwrap_or_default(),
     );
     Config::parse(&text).unwrap()
 }
@@ -100,8 +101,8 @@ fn ports(n: usize) -> Vec<u16> {
 }
 
 /// Peer 0 bootstraps from peer 1, every other peer from peer 0.
-fn boot_of(ports: &[u16], i: usize) -> u16 {
-    ports[if i == 0 { 1 } else { 0 }]
+fn boot_of(ports: &[u16], i: usize) -> Option<u16> {
+    Some(ports[if i == 0 { 1 } else { 0 }])
 }
 
 fn join_msg(seq: u64, orgs: &[&str]) -> JoinChannelMessage {
@@ -109,6 +110,22 @@ fn join_msg(seq: u64, orgs: &[&str]) -> JoinChannelMessage {
         sequence: seq,
         members: orgs.iter().map(|o| o.to_string()).collect(),
         anchor_peers: Vec::new(),
+    }
+}
+
+/// As [`join_msg`] with one anchor peer per org: `(org, port)`.
+fn join_with_anchors(seq: u64, anchors: &[(&str, u16)]) -> JoinChannelMessage {
+    JoinChannelMessage {
+        sequence: seq,
+        members: anchors.iter().map(|(o, _)| o.to_string()).collect(),
+        anchor_peers: anchors
+            .iter()
+            .map(|(o, port)| AnchorPeer {
+                org: o.to_string(),
+                host: "127.0.0.1".into(),
+                port: *port,
+            })
+            .collect(),
     }
 }
 
@@ -151,7 +168,7 @@ async fn identities_spread_by_pull_without_a_direct_handshake() {
     let extra = "    publishCertPeriod: 0s\n";
     let mut peers = Vec::new();
     for i in 0..3 {
-        let boot = ports[if i == 1 { 0 } else { 1 }];
+        let boot = Some(ports[if i == 1 { 0 } else { 1 }]);
         let cfg = config(i, "Org1MSP", ports[i], boot, &dir, extra, "");
         peers.push(GossipService::start_builtin(cfg).await.unwrap());
     }
@@ -184,11 +201,7 @@ async fn revocable_network(
     let mut eds = Vec::new();
     for i in 0..3 {
         let cfg = config(i, "Org1MSP", ports[i], boot_of(&ports, i), &dir, "", "");
-        let ed = Ed25519Crypto::new(
-            "Org1MSP".into(),
-            [i as u8 + 1; 32],
-            vec!["Org1MSP".into()],
-        );
+        let ed = Ed25519Crypto::new("Org1MSP".into(), [i as u8 + 1; 32], vec!["Org1MSP".into()]);
         ed.set_channel_orgs(CH, vec!["Org1MSP".into()]);
         let crypto = Arc::new(RevocableCrypto {
             inner: ed.clone(),
@@ -228,14 +241,16 @@ async fn stays_isolated(peers: &[GossipService]) {
     for (seq, b) in chain(2).into_iter().enumerate() {
         peers[0].add_payload(CH, seq as u64, b).await.unwrap();
     }
-    wait_until(
-        "peer 1 commits the blocks",
-        Duration::from_secs(20),
-        || peers[1].ledger_height(CH) == Some(2),
-    )
+    wait_until("peer 1 commits the blocks", Duration::from_secs(20), || {
+        peers[1].ledger_height(CH) == Some(2)
+    })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(peers[2].ledger_height(CH), Some(0), "no block reached peer 2");
+    assert_eq!(
+        peers[2].ledger_height(CH),
+        Some(0),
+        "no block reached peer 2"
+    );
     assert!(isolated(peers));
 }
 
@@ -285,14 +300,17 @@ async fn expired_identity_isolates_the_peer() {
 async fn channel_reconfiguration_removing_an_org_drops_its_peers() {
     let dir = tempdir("ident-reconf");
     let ports = ports(3);
+    // Bootstrap stays in the org; the orgs meet through the channel's anchor peers.
+    let boots = [Some(ports[1]), Some(ports[0]), None];
     let orgs = ["Org1MSP", "Org1MSP", "Org2MSP"];
     let mut peers = Vec::new();
     for (i, org) in orgs.iter().enumerate() {
-        let cfg = config(i, org, ports[i], boot_of(&ports, i), &dir, "", "");
+        let cfg = config(i, org, ports[i], boots[i], &dir, "", "");
         peers.push(GossipService::start_builtin(cfg).await.unwrap());
     }
+    let both = [("Org1MSP", ports[0]), ("Org2MSP", ports[2])];
     for p in &peers {
-        p.join_channel(CH, join_msg(1, &["Org1MSP", "Org2MSP"]))
+        p.join_channel(CH, join_with_anchors(1, &both))
             .await
             .unwrap();
     }
@@ -308,7 +326,9 @@ async fn channel_reconfiguration_removing_an_org_drops_its_peers() {
     .await;
     // Org2 leaves the channel's config at sequence 2.
     for p in &peers[..2] {
-        p.join_channel(CH, join_msg(2, &["Org1MSP"])).await.unwrap();
+        p.join_channel(CH, join_with_anchors(2, &[("Org1MSP", ports[0])]))
+            .await
+            .unwrap();
     }
     for i in 0..2 {
         assert!(!sees_in_channel(&peers[i], &peers[2]), "dropped at once");
@@ -317,7 +337,7 @@ async fn channel_reconfiguration_removing_an_org_drops_its_peers() {
     }
     // An older config is ignored: Org2 stays out.
     peers[0]
-        .join_channel(CH, join_msg(1, &["Org1MSP", "Org2MSP"]))
+        .join_channel(CH, join_with_anchors(1, &both))
         .await
         .unwrap();
     assert!(
@@ -366,7 +386,11 @@ async fn leave_then_rejoin_works() {
 
     peers[2].leave_channel(CH).await.unwrap();
     assert_eq!(peers[2].peers_of_channel(CH), Some(Vec::new()));
-    assert_eq!(peers[2].ledger_height(CH), None, "the channel's work stopped");
+    assert_eq!(
+        peers[2].ledger_height(CH),
+        None,
+        "the channel's work stopped"
+    );
     wait_until("the others see it gone", Duration::from_secs(20), || {
         !sees_in_channel(&peers[0], &peers[2]) && !sees_in_channel(&peers[1], &peers[2])
     })
@@ -429,9 +453,11 @@ async fn fabric_push_policy_still_disseminates_and_pull_fills_the_gaps() {
     for (seq, b) in blocks.into_iter().enumerate() {
         peers[0].add_payload(CH, seq as u64, b).await.unwrap();
     }
-    wait_until("every peer commits 20 blocks", Duration::from_secs(60), || {
-        peers.iter().all(|p| p.ledger_height(CH) == Some(20))
-    })
+    wait_until(
+        "every peer commits 20 blocks",
+        Duration::from_secs(60),
+        || peers.iter().all(|p| p.ledger_height(CH) == Some(20)),
+    )
     .await;
     // With one target per hop, a forwarder often picks a peer that has the block: the
     // others get it by pull.
