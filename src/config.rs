@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use serde_yaml_ng::Value;
 
+use crate::push::PushPolicy;
+
 /// A configuration error; the text names the offending key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -221,6 +223,9 @@ pub struct LibConfig {
     /// `fdatasync` the embedded file ledger after every commit (off: a machine crash may lose
     /// the last blocks, which the peer then pulls again).
     pub ledger_fsync: bool,
+    /// `pushPolicy`: `adaptive` (default: fan-out from the channel view plus the ring
+    /// successor) or `fabric` (Fabric's `propagatePeerNum` random peers), for comparison.
+    pub push_policy: PushPolicy,
 }
 
 impl Default for GossipConfig {
@@ -309,6 +314,7 @@ impl Default for Config {
                 max_message_size: 100 * 1024 * 1024,
                 max_members: 10_000,
                 ledger_fsync: true,
+                push_policy: PushPolicy::Adaptive,
             },
         }
     }
@@ -440,6 +446,19 @@ impl Config {
         l.max_message_size = usize::try_from(max).unwrap_or(usize::MAX);
         s.uint("maxMembers", &mut l.max_members)?;
         s.bool("ledgerFsync", &mut l.ledger_fsync)?;
+        let mut policy = String::new();
+        s.string("pushPolicy", &mut policy)?;
+        match policy.trim().to_ascii_lowercase().as_str() {
+            "" => {}
+            "adaptive" => l.push_policy = PushPolicy::Adaptive,
+            "fabric" => l.push_policy = PushPolicy::Fabric,
+            other => {
+                return err(
+                    &s.key("pushPolicy"),
+                    format!("expected adaptive or fabric, got {other:?}"),
+                )
+            }
+        }
         Ok(())
     }
 
@@ -968,5 +987,18 @@ mod tests {
         assert_eq!(c.internal_endpoint(), "a:1");
         let c = Config::parse("peer: {address: 'a:1', gossip: {endpoint: 'b:2'}}").unwrap();
         assert_eq!(c.internal_endpoint(), "b:2");
+    }
+
+    #[test]
+    fn push_policy_key() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.fabgossip.push_policy, PushPolicy::Adaptive);
+        let c = Config::parse("fabgossip: {pushPolicy: fabric}").unwrap();
+        assert_eq!(c.fabgossip.push_policy, PushPolicy::Fabric);
+        let c = Config::parse("fabgossip: {pushPolicy: Adaptive}").unwrap();
+        assert_eq!(c.fabgossip.push_policy, PushPolicy::Adaptive);
+        let e = Config::parse("fabgossip: {pushPolicy: eager}").unwrap_err();
+        assert!(e.0.starts_with("fabgossip.pushPolicy: "), "{e}");
+        assert!(Config::parse("fabgossip: {pushPolicy: [fabric]}").is_err());
     }
 }

@@ -234,6 +234,21 @@ impl Channels {
             .map(|c| c.name.as_str())
     }
 
+    /// Drops every StateInfo `pki_id` published, in every channel and in the store of
+    /// channels not joined (its identity was cut off). Returns how many were dropped.
+    pub fn remove_peer(&mut self, pki_id: &PkiId) -> usize {
+        if *pki_id == self.me.pki_id {
+            return 0;
+        }
+        let mut dropped = 0;
+        for ch in self.channels.values_mut() {
+            dropped += ch.store.retain(|e| e.fields.pki_id != *pki_id);
+        }
+        let before = self.unjoined.len();
+        self.unjoined.retain(|(_, p), _| p != pki_id);
+        dropped + before - self.unjoined.len()
+    }
+
     /// How many StateInfo of channels we have not joined are held.
     pub fn unjoined_len(&self) -> usize {
         self.unjoined.len()
@@ -320,8 +335,33 @@ impl Channels {
         }
         if let Some(ch) = self.channels.get_mut(channel) {
             let dropped = ch.reconfigure(&msg);
+            // What is stored was accepted under the previous config: check it again under
+            // the new one (`VerifyByChannel`), as the readers policy may have changed.
+            let me = &self.me.pki_id;
+            let verifier = &self.verifier;
+            let refused = ch.store.retain(|e| {
+                e.fields.pki_id == *me
+                    || verifier
+                        .verify(
+                            Some(channel),
+                            &e.fields.pki_id,
+                            &e.envelope.signature,
+                            &e.envelope.payload,
+                        )
+                        .is_ok()
+            });
             self.counters.reconfigured += 1;
-            self.counters.revalidation_dropped += dropped as u64;
+            self.counters.revalidation_dropped += (dropped + refused) as u64;
+            if ch.left {
+                // Rejoin after leave: the channel works again and says so at once.
+                ch.left = false;
+                ch.props.left_channel = false;
+                ch.needs_sign = true;
+                ch.next_publish = now;
+                ch.next_pull = now;
+                self.counters.joined += 1;
+                debug!(channel, "rejoined after leaving");
+            }
         } else {
             let inc = self.wall_ns(now);
             let mut ch = GossipChannel::new(

@@ -1382,3 +1382,115 @@ fn ten_peers_converge_and_a_new_height_spreads_without_a_storm() {
         .count();
     assert!(pushes <= 10 * 3, "{pushes} pushes");
 }
+
+#[test]
+fn reconfiguration_reverifies_stored_state_info_by_channel() {
+    let t0 = Instant::now();
+    let me = peer("Org1MSP", 0, true);
+    let p2 = peer("Org2MSP", 1, true);
+    let p3 = peer("Org1MSP", 2, true);
+    let view = View::of(&[&p2, &p3], t0);
+    let mut r = registry(&me, &[&p2, &p3], t0, 1);
+    join(&mut r, &me, t0, &view, "ch", 1, &["Org1MSP", "Org2MSP"]);
+    r.handle(t0, &view, recv(&p2, signed_si(&p2, "ch", 10, 1, 3, false)))
+        .unwrap();
+    r.handle(t0, &view, recv(&p3, signed_si(&p3, "ch", 10, 1, 3, false)))
+        .unwrap();
+    assert_eq!(r.peers_of_channel(&view, "ch").len(), 2);
+    // Org2 stays a member org, but the readers policy no longer admits it: the stored
+    // StateInfo is checked again with `VerifyByChannel` and dropped.
+    me.crypto.set_channel_orgs("ch", vec!["Org1MSP".into()]);
+    r.handle(
+        t0,
+        &view,
+        Input::Join {
+            channel: "ch".into(),
+            msg: join_msg(2, &["Org1MSP", "Org2MSP"]),
+        },
+    )
+    .unwrap();
+    assert!(r.state_info("ch", &p2.pki).is_none());
+    assert!(r.state_info("ch", &p3.pki).is_some());
+    assert!(r.state_info("ch", &me.pki).is_some(), "own entry stays");
+    assert_eq!(r.counters().revalidation_dropped, 1);
+    let seen: Vec<PkiId> = r
+        .peers_of_channel(&view, "ch")
+        .into_iter()
+        .map(|p| p.pki_id)
+        .collect();
+    assert_eq!(seen, vec![p3.pki.clone()]);
+}
+
+#[test]
+fn remove_peer_drops_its_state_info_everywhere() {
+    let t0 = Instant::now();
+    let me = peer("Org1MSP", 0, true);
+    let p2 = peer("Org1MSP", 1, true);
+    let view = View::of(&[&p2], t0);
+    let mut r = registry(&me, &[&p2], t0, 1);
+    join(&mut r, &me, t0, &view, "a", 1, &["Org1MSP"]);
+    join(&mut r, &me, t0, &view, "b", 1, &["Org1MSP"]);
+    for ch in ["a", "b", "unjoined"] {
+        r.handle(t0, &view, recv(&p2, signed_si(&p2, ch, 10, 1, 3, false)))
+            .unwrap();
+    }
+    assert_eq!(r.unjoined_len(), 1);
+    assert_eq!(r.remove_peer(&me.pki), 0, "never our own");
+    assert_eq!(r.remove_peer(&p2.pki), 3);
+    assert!(r.state_info("a", &p2.pki).is_none());
+    assert!(r.state_info("b", &p2.pki).is_none());
+    assert_eq!(r.unjoined_len(), 0);
+    assert!(r.peers_of_channel(&view, "a").is_empty());
+    assert!(r.state_info("a", &me.pki).is_some());
+}
+
+#[test]
+fn rejoin_after_leave_works_again_and_is_seen() {
+    let t0 = Instant::now();
+    let peers = vec![
+        peer("Org1MSP", 0, true),
+        peer("Org1MSP", 1, true),
+        peer("Org1MSP", 2, true),
+    ];
+    let mut net = Net::new(peers, t0);
+    for i in 0..3 {
+        net.join(i, "ch", &["Org1MSP"]);
+    }
+    net.run_for(Duration::from_secs(10));
+    let leaver = net.nodes[2].me.pki.clone();
+    net.input(
+        2,
+        Input::Leave {
+            channel: "ch".into(),
+        },
+    )
+    .unwrap();
+    net.run_for(Duration::from_secs(10));
+    assert!(!net.peers_of(0, "ch").contains(&leaver));
+
+    // A stale config does not rejoin.
+    let n = &mut net.nodes[2];
+    join(&mut n.reg, &n.me, net.now, &n.view, "ch", 0, &["Org1MSP"]);
+    assert!(net.nodes[2].reg.has_left("ch"));
+
+    net.join(2, "ch", &["Org1MSP"]);
+    assert!(!net.nodes[2].reg.has_left("ch"));
+    net.run_for(Duration::from_secs(10));
+    for i in 0..3 {
+        assert_eq!(net.peers_of(i, "ch").len(), 2, "node {i} sees the others");
+    }
+    let own = net.nodes[2].reg.own_state_info("ch").unwrap().clone();
+    let Some(Content::StateInfo(si)) = own.msg.content else {
+        panic!()
+    };
+    assert!(!si.properties.unwrap().left_channel);
+    net.input(
+        2,
+        Input::UpdateLedgerHeight {
+            channel: "ch".into(),
+            height: 5,
+        },
+    )
+    .unwrap();
+    assert_eq!(net.nodes[2].reg.counters().joined, 2);
+}

@@ -9,6 +9,14 @@
 //!
 //! Time comes from an injected clock so tests do not sleep. All methods take `&self`; the
 //! internal lock is never held while calling the `MessageCryptoService`.
+//!
+//! [`cert_store`] pulls identities from other peers (Fabric's `certStore`) into the mapper.
+
+pub mod cert_store;
+
+pub use cert_store::{
+    CertStore, CertStoreCounters, CertStoreError, CutOffReason, IdentityDisclosure, IdentityStats,
+};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -77,6 +85,25 @@ fn epoch_ns(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos().min(u64::MAX as u128) as u64)
         .unwrap_or(0)
+}
+
+/// Why an identity left the mapper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// Its expiration date passed.
+    Expired,
+    /// Unused for the usage threshold.
+    Idle,
+    /// Re-validation refused it (revoked, org removed, malformed).
+    Revoked,
+}
+
+/// An identity the mapper removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed {
+    pub pki_id: PkiId,
+    pub identity: Vec<u8>,
+    pub reason: Removal,
 }
 
 /// The PKI-ID → identity map. See the module docs.
@@ -203,6 +230,18 @@ impl IdentityMapper {
         Some(stored.identity.clone())
     }
 
+    /// The identity stored for `pki_id` without counting as a use (pull disclosure checks
+    /// must not keep an identity alive).
+    pub fn peek(&self, pki_id: &PkiId) -> Option<Vec<u8>> {
+        let now = (self.clock)();
+        let entries = self.read();
+        let stored = entries.get(pki_id)?;
+        if stored.expired(now) {
+            return None;
+        }
+        Some(stored.identity.clone())
+    }
+
     /// Signs with our own key.
     pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
         self.mcs.sign(msg)
@@ -254,47 +293,95 @@ impl IdentityMapper {
     /// Removes expired identities and those unused for the usage threshold (never our own).
     /// Returns the removed PKI-IDs.
     pub fn purge(&self) -> Vec<PkiId> {
-        self.suspect_identities(|_| false)
+        self.sweep(|_| false)
+            .into_iter()
+            .map(|r| r.pki_id)
+            .collect()
     }
 
-    /// Fabric's `SuspectPeers`: as [`purge`](Self::purge), and additionally re-validates every
-    /// identity for which `is_suspected` holds, removing those the MSP now refuses (revoked,
-    /// org removed from the config). Returns the removed PKI-IDs.
+    /// As [`purge`](Self::purge), telling why each identity left.
+    pub fn purge_detailed(&self) -> Vec<Removed> {
+        self.sweep(|_| false)
+    }
+
+    /// Fabric's `SuspectPeers`: as [`purge`](Self::purge), and additionally re-checks every
+    /// other peer's identity for which `is_suspected` holds: its expiration is asked again
+    /// (a renewed or shortened certificate) and the MSP validates it again, removing those
+    /// it now refuses (revoked, org removed from the config) or that expired. Our own
+    /// identity is never re-checked. Returns the removed PKI-IDs.
     pub fn suspect_identities(&self, is_suspected: impl Fn(&[u8]) -> bool) -> Vec<PkiId> {
+        self.sweep(is_suspected)
+            .into_iter()
+            .map(|r| r.pki_id)
+            .collect()
+    }
+
+    /// As [`suspect_identities`](Self::suspect_identities) with every identity suspected,
+    /// telling why each identity left.
+    pub fn revalidate_detailed(&self) -> Vec<Removed> {
+        self.sweep(|_| true)
+    }
+
+    fn sweep(&self, is_suspected: impl Fn(&[u8]) -> bool) -> Vec<Removed> {
         let now = (self.clock)();
         let now_ns = epoch_ns(now);
         let threshold_ns = self.usage_threshold.as_nanos().min(u64::MAX as u128) as u64;
-        let mut doomed: Vec<(PkiId, &AtomicU64)> = Vec::new();
+        let mut doomed: Vec<(PkiId, Removal)> = Vec::new();
         let mut suspects = Vec::new();
         {
             let entries = self.read();
             for (pki_id, s) in entries.iter() {
                 let idle = now_ns.saturating_sub(s.last_access_ns.load(Ordering::Relaxed));
                 if s.expired(now) {
-                    doomed.push((pki_id.clone(), &self.counters.purged_expired));
-                } else if *pki_id != self.self_pki_id && idle > threshold_ns {
-                    doomed.push((pki_id.clone(), &self.counters.purged_idle));
+                    doomed.push((pki_id.clone(), Removal::Expired));
+                } else if *pki_id == self.self_pki_id {
+                    continue;
+                } else if idle > threshold_ns {
+                    doomed.push((pki_id.clone(), Removal::Idle));
                 } else if is_suspected(&s.identity) {
                     suspects.push((pki_id.clone(), s.identity.clone()));
                 }
             }
         }
         // Validation may call into the host: do it without holding the lock.
+        let mut new_expiry = Vec::new();
         for (pki_id, identity) in suspects {
+            match self.mcs.expiration(&identity) {
+                Ok(Some(t)) if now >= t => {
+                    doomed.push((pki_id, Removal::Expired));
+                    continue;
+                }
+                Ok(expires_at) => new_expiry.push((pki_id.clone(), expires_at)),
+                Err(_) => {
+                    doomed.push((pki_id, Removal::Revoked));
+                    continue;
+                }
+            }
             if self.mcs.validate_identity(&identity).is_err() {
-                doomed.push((pki_id, &self.counters.revoked));
+                doomed.push((pki_id, Removal::Revoked));
             }
         }
-        if doomed.is_empty() {
-            return Vec::new();
-        }
         let mut entries = self.write();
+        for (pki_id, expires_at) in new_expiry {
+            if let Some(s) = entries.get_mut(&pki_id) {
+                s.expires_at = expires_at;
+            }
+        }
         doomed
             .into_iter()
-            .filter(|(id, _)| entries.remove(id).is_some())
-            .map(|(id, counter)| {
+            .filter_map(|(pki_id, reason)| {
+                let stored = entries.remove(&pki_id)?;
+                let counter = match reason {
+                    Removal::Expired => &self.counters.purged_expired,
+                    Removal::Idle => &self.counters.purged_idle,
+                    Removal::Revoked => &self.counters.revoked,
+                };
                 counter.fetch_add(1, Ordering::Relaxed);
-                id
+                Some(Removed {
+                    pki_id,
+                    identity: stored.identity,
+                    reason,
+                })
             })
             .collect()
     }

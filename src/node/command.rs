@@ -33,6 +33,11 @@ pub(super) enum Command {
         chaincodes: Vec<Chaincode>,
         reply: Reply,
     },
+    /// Re-validate every stored identity now and cut off those refused (Fabric's
+    /// `SuspectPeers`).
+    RevalidateIdentities {
+        reply: Reply,
+    },
     /// A block the host obtained (`fg_add_payload`): verify, commit in order, gossip.
     AddPayload {
         channel: String,

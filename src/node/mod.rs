@@ -46,9 +46,10 @@ use crate::crypto::CryptoContext;
 use crate::deliver::{DeliveryFactory, DeliveryStats, OrdererDeliveryFactory};
 use crate::discovery::{Discovery, DiscoveryConfig, Input, SelfInfo};
 use crate::election::LeadershipMode;
-use crate::identity::IdentityMapper;
+use crate::identity::{CertStore, IdentityMapper, IdentityStats};
 use crate::ledger::{FileLedgerOptions, FileLedgerProvider, LedgerProvider};
-use crate::push::{PushConfig, PushEmitter, PushPolicy};
+use crate::pull::PullConfig;
+use crate::push::{PushConfig, PushEmitter};
 use crate::state::McsVerifier;
 use command::Command;
 use driver::election::Elections;
@@ -128,6 +129,7 @@ pub struct GossipService {
     view: Arc<RwLock<Vec<PeerInfo>>>,
     channel_view: Arc<RwLock<ChannelSnapshot>>,
     leadership: Arc<LeadershipShared>,
+    identity_view: Arc<RwLock<IdentityStats>>,
     commands: mpsc::Sender<Command>,
     counters: Arc<NodeCounters>,
     stop_tx: watch::Sender<bool>,
@@ -288,8 +290,18 @@ impl GossipService {
         let (results_tx, results_rx) = mpsc::channel(256);
         let (commands_tx, commands_rx) = mpsc::channel(64);
         let (commit_tx, commit_rx) = mpsc::channel(64);
+        let cert_store = CertStore::new(
+            PullConfig::identities(g),
+            mapper.clone(),
+            crypto.mcs.clone(),
+            crypto.advisor.clone(),
+            now,
+            seed.rotate_left(41),
+        )
+        .map_err(|e| NodeError::Crypto(e.to_string()))?;
+        let identity_view = Arc::new(RwLock::new(cert_store.stats()));
         let push = PushEmitter::new(
-            PushConfig::from_gossip(g, PushPolicy::default()),
+            PushConfig::from_gossip(g, config.fabgossip.push_policy),
             seed ^ 0x5eed,
         )
         .map_err(|e| NodeError::Config(e.to_string()))?;
@@ -328,9 +340,12 @@ impl GossipService {
             view: view.clone(),
             results_tx,
             results_rx,
-            next_purge: now,
             next_view_refresh: now,
             election: Elections::new(leadership_mode, g.election.clone(), leadership.clone()),
+            cert_store,
+            identity_view: identity_view.clone(),
+            next_expiry_check: now,
+            next_revalidation: now + driver::REVALIDATION_INTERVAL,
         };
         let handle = tokio::spawn(driver.run(initial, events, commands_rx, stop_rx));
         info!(pki_id = %crypto.self_pki_id, org = %crypto.self_org, listen = %bound,
@@ -348,6 +363,7 @@ impl GossipService {
             view,
             channel_view,
             leadership,
+            identity_view,
             commands: commands_tx,
             counters,
             stop_tx,
@@ -544,6 +560,24 @@ impl GossipService {
             reply,
         })
         .await
+    }
+
+    /// Re-validates every identity this peer holds through the crypto contract
+    /// (`Expiration`, `ValidateIdentity`) now, as Fabric's `SuspectPeers` with every peer
+    /// suspected: a host calls it when its MSP config changed (a revocation). Peers whose
+    /// identity is refused are cut off at once. The node also does this every few seconds.
+    pub async fn revalidate_identities(&self) -> Result<(), ChannelCallError> {
+        self.call(|reply| Command::RevalidateIdentities { reply })
+            .await
+    }
+
+    /// The identity mapper's, the cert store's and the identity pull's counters, as of the
+    /// last snapshot (refreshed every driver tick).
+    pub fn identity_stats(&self) -> IdentityStats {
+        self.identity_view
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     async fn call(

@@ -45,7 +45,8 @@ impl Driver {
         channel: String,
         msg: JoinChannelMessage,
     ) -> Result<(), ChannelCallError> {
-        let opened = if self.blocks.contains_key(&channel) || self.channels.is_joined(&channel) {
+        // A first join or a rejoin after leave (which closed the ledger) opens the ledger.
+        let opened = if self.blocks.contains_key(&channel) {
             None
         } else {
             // Blocking file I/O on the owner task: a join is a rare host call.
@@ -66,6 +67,11 @@ impl Driver {
             channel: channel.clone(),
             msg,
         })?;
+        if self.channels.has_left(&channel) {
+            // A stale join of a left channel is ignored by the registry: the ledger stays
+            // closed and no election runs.
+            return Ok(());
+        }
         self.election_join(&channel);
         if let Some(b) = opened {
             let height = b.height();

@@ -113,12 +113,6 @@ impl Driver {
         for out in outputs {
             changed |= self.execute(out);
         }
-        if now >= self.next_purge {
-            self.next_purge = now + self.mapper.purge_interval();
-            for pki_id in self.mapper.purge() {
-                debug!(peer = %pki_id, "unused identity purged");
-            }
-        }
         self.refresh_views(now, changed);
     }
 

@@ -7,6 +7,9 @@ mod blocks;
 mod channels;
 mod deliver;
 pub(super) mod election;
+mod identity;
+
+pub(super) use identity::REVALIDATION_INTERVAL;
 mod membership;
 
 use std::collections::BTreeMap;
@@ -27,10 +30,11 @@ use crate::config::GossipConfig;
 use crate::crypto::ed25519::Ed25519Crypto;
 use crate::crypto::CryptoContext;
 use crate::discovery::{Discovery, Input};
-use crate::identity::IdentityMapper;
+use crate::identity::{CertStore, IdentityMapper, IdentityStats};
 use crate::ledger::LedgerProvider;
-use crate::message::is_tag_legal;
+use crate::message::{is_tag_legal, pull_msg_type};
 use crate::proto::gossip::gossip_message::Content;
+use crate::proto::gossip::PullMsgType;
 use crate::push::PushEmitter;
 use crate::state::{self, BlockVerifier};
 pub(super) use deliver::{delivery_stats, Deliveries, DeliveryTable};
@@ -83,12 +87,17 @@ pub(super) struct Driver {
     /// Results of probes and pings run in their own tasks, fed back as inputs.
     pub results_tx: mpsc::Sender<Input>,
     pub results_rx: mpsc::Receiver<Input>,
-    pub next_purge: Instant,
     pub next_view_refresh: Instant,
     /// Leader election per joined channel, or the static modes.
     pub election: election::Elections,
     /// The orderer delivery services and the channels' orderers.
     pub delivery: Deliveries,
+    /// The identity pull and the cut-off identities.
+    pub cert_store: CertStore,
+    /// What `GossipService::identity_stats` reads.
+    pub identity_view: Arc<RwLock<IdentityStats>>,
+    pub next_expiry_check: Instant,
+    pub next_revalidation: Instant,
 }
 
 impl Driver {
@@ -118,6 +127,7 @@ impl Driver {
             if let Some(d) = self.election.next_deadline() {
                 deadline = deadline.min(d);
             }
+            deadline = deadline.min(self.identity_deadline());
             tokio::select! {
                 biased;
                 _ = stop.changed() => break,
@@ -138,6 +148,7 @@ impl Driver {
                     let _ = self.channel_step(channel::Input::Tick);
                     self.blocks_tick();
                     self.election_tick();
+                    self.identity_tick(Instant::now());
                 }
             }
         }
@@ -153,15 +164,27 @@ impl Driver {
                 reply,
             } => {
                 let (sequence, orderers) = (msg.sequence, msg.orderers.clone());
+                // The built-in readers policy follows the new config before the registry
+                // re-validates stored StateInfo with it; a stale or refused join is undone
+                // below.
+                let stale = self
+                    .channels
+                    .sequence(&channel)
+                    .is_some_and(|seq| msg.sequence < seq);
+                if let (Some(ed), false) = (&self.builtin, stale) {
+                    ed.set_channel_orgs(&channel, msg.members.clone());
+                }
                 let res = self.join(channel.clone(), msg);
-                if res.is_ok() {
+                if res.is_ok() && !self.channels.has_left(&channel) {
                     self.join_orderers(&channel, sequence, orderers);
                 }
                 // The effective member orgs (an older sequence was ignored) drive the
                 // built-in readers policy of the channel.
-                if let (Some(ed), Some(orgs)) = (&self.builtin, self.channels.member_orgs(&channel))
-                {
-                    ed.set_channel_orgs(&channel, orgs);
+                if let Some(ed) = &self.builtin {
+                    ed.set_channel_orgs(
+                        &channel,
+                        self.channels.member_orgs(&channel).unwrap_or_default(),
+                    );
                 }
                 self.publish_channels();
                 let _ = reply.send(res);
@@ -178,6 +201,11 @@ impl Driver {
                 }
                 self.publish_channels();
                 let _ = reply.send(res.map_err(Into::into));
+            }
+            Command::RevalidateIdentities { reply } => {
+                self.revalidate_identities();
+                self.publish_identity_stats();
+                let _ = reply.send(Ok(()));
             }
             Command::AddPayload {
                 channel,
@@ -228,12 +256,18 @@ impl Driver {
     fn on_comm_event(&mut self, ev: CommEvent) {
         match ev {
             CommEvent::Connected(info) => {
+                if self.refuse_cut_off(&info.pki_id) {
+                    return;
+                }
                 if let Some(input) = self.on_connected(&info) {
                     self.step(input);
                 }
             }
             CommEvent::Disconnected(pki_id) => self.step(Input::Disconnected { pki_id }),
             CommEvent::Message(m) => {
+                if self.refuse_cut_off(&m.conn.pki_id) {
+                    return;
+                }
                 if is_tag_legal(&m.msg).is_err() {
                     NodeCounters::inc(&self.counters.illegal_tag);
                     debug!(peer = %m.conn.pki_id, "message with an illegal tag dropped");
@@ -255,7 +289,13 @@ impl Driver {
                         | Content::DataDig(_)
                         | Content::DataReq(_)
                         | Content::DataUpdate(_),
-                    ) => self.on_pull_message(m),
+                    ) => {
+                        if pull_msg_type(&m.msg) == PullMsgType::IdentityMsg {
+                            self.on_identity_pull_message(m)
+                        } else {
+                            self.on_pull_message(m)
+                        }
+                    }
                     _ => {
                         if let Some(input) = self.on_message(m) {
                             self.step(input);
