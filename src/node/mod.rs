@@ -14,6 +14,7 @@ mod channel_info;
 mod command;
 mod counters;
 mod driver;
+pub mod explain;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -31,6 +32,7 @@ pub use blocks::{BlockCounters, ChannelBlockStats};
 pub use builtin::builtin_crypto;
 pub use channel_info::{ChaincodeInfo, ChannelPeerInfo};
 pub use counters::NodeCounters;
+pub use explain::{Explanation, PeerTracker, QueryError, Reason};
 
 use crate::channel::{
     ChannelConfig, ChannelCounters, ChannelError, ChannelSelf, Channels, JoinChannelMessage,
@@ -110,6 +112,7 @@ pub struct GossipService {
     channel_view: Arc<RwLock<ChannelSnapshot>>,
     commands: mpsc::Sender<Command>,
     counters: Arc<NodeCounters>,
+    tracker: Arc<PeerTracker>,
     stop_tx: watch::Sender<bool>,
     driver: Mutex<Option<JoinHandle<()>>>,
     stopped: AtomicBool,
@@ -244,6 +247,7 @@ impl GossipService {
         let view = Arc::new(RwLock::new(Vec::new()));
         let channel_view = Arc::new(RwLock::new(ChannelSnapshot::default()));
         let counters = Arc::new(NodeCounters::default());
+        let tracker = Arc::new(PeerTracker::default());
         let (results_tx, results_rx) = mpsc::channel(256);
         let (commands_tx, commands_rx) = mpsc::channel(64);
         let (commit_tx, commit_rx) = mpsc::channel(64);
@@ -272,6 +276,7 @@ impl GossipService {
             crypto: crypto.clone(),
             mapper,
             counters: counters.clone(),
+            tracker: tracker.clone(),
             view: view.clone(),
             results_tx,
             results_rx,
@@ -295,6 +300,7 @@ impl GossipService {
             channel_view,
             commands: commands_tx,
             counters,
+            tracker,
             stop_tx,
             driver: Mutex::new(Some(handle)),
             stopped: AtomicBool::new(false),
@@ -446,6 +452,33 @@ impl GossipService {
 
     pub fn node_counters(&self) -> &NodeCounters {
         &self.counters
+    }
+
+    /// Membership facts for diagnostics and metrics (members with liveness times, purged
+    /// members, discovery counters), as of the last view refresh.
+    pub fn peer_tracker(&self) -> &PeerTracker {
+        &self.tracker
+    }
+
+    /// Why the peer at `query` (endpoint `host:port` or PKI-ID hex) is or is not in the view:
+    /// what membership and comm know of it and one reason code. Never blocks on the network.
+    pub fn explain_peer(&self, query: &str) -> Result<Explanation, QueryError> {
+        let me = explain::SelfFacts {
+            org: self.self_info.org.clone(),
+            external_endpoint: self.self_info.endpoint.clone(),
+        };
+        explain::explain(
+            query,
+            &self.tracker,
+            self.comm.peer_history(),
+            &me,
+            SystemTime::now(),
+        )
+    }
+
+    /// The comm layer, for diagnostics (peer history, connected PKI-IDs).
+    pub fn comm(&self) -> &Comm {
+        &self.comm
     }
 
     /// Stops every task and closes every connection. Idempotent.
