@@ -461,6 +461,29 @@ fg_status fg_add_payload(const char *channel,
 fg_status fg_ledger_height(const char *channel, size_t channel_len, uint64_t *out);
 
 /**
+ * Explains what this peer knows of the peer named by `query` — an endpoint `host:port` or a
+ * PKI-ID in hex — and why it is or is not in the view. Writes a JSON object to `*out_json`
+ * (free it with `fg_bytes_free`): `query`, `reason` (one of `alive`, `never_dialed`,
+ * `dial_failed`, `handshake_failed`, `other_org_no_external_endpoint`, `identity_expired`,
+ * `dead`, `purged`, `handshaken_not_in_view`, `unknown`), `detail` (a sentence),
+ * `in_view`, `pki_id`, `org`, `endpoint`, `internal_endpoint`, `state`,
+ * `alive_since_unix_ms`, `last_alive_unix_ms`, `dead_since_unix_ms`, `purged_at_unix_ms`,
+ * `last_contact` (the last dial or handshake: `endpoint`, `direction`, `outcome`
+ * (`handshaken`, `dial_failed` with `error`, `handshake_failed` with `reason` and
+ * `detail`), `at_unix_ms`, `since_unix_ms`, `repeats`) and `self` (`org`,
+ * `external_endpoint`). Unknown values are `null`. Never blocks on the network.
+ *
+ * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL or empty query, not UTF-8, neither
+ * `host:port` nor hex, or `out_json` NULL), `FG_STATUS_NOT_INITIALIZED`,
+ * `FG_STATUS_INTERNAL`, `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`.
+ *
+ * # Safety
+ * `query` points to `query_len` readable bytes; `out_json` is NULL or points to a writable
+ * `fg_bytes`.
+ */
+fg_status fg_explain_peer(const char *query, size_t query_len, struct fg_bytes *out_json);
+
+/**
  * Sends the library's log lines at `max_level` and more severe (`FG_LOG_ERROR`..
  * `FG_LOG_TRACE`) to `cb`, replacing any previous callback. `cb == NULL` or
  * `max_level == FG_LOG_OFF` turns logging off. When this returns, the previous callback is
@@ -475,6 +498,21 @@ fg_status fg_ledger_height(const char *channel, size_t channel_len, uint64_t *ou
  * `cb` must be safe to call from any thread with `user_data` until it is replaced.
  */
 fg_status fg_set_log_callback(fg_log_fn cb, void *user_data, int32_t max_level);
+
+/**
+ * Writes every metric of the running service as Prometheus text exposition (format 0.0.4:
+ * `# HELP`, `# TYPE`, one sample per line) to `*out_text`; free it with `fg_bytes_free`.
+ * Fabric's gossip metric names where Fabric has the metric (`gossip_comm_messages_sent`,
+ * `gossip_state_height{channel}`, ...), `fabgossip_*` for the rest. Built from snapshots:
+ * never blocks on the network.
+ *
+ * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (`out_text` is NULL),
+ * `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`.
+ *
+ * # Safety
+ * `out_text` is NULL or points to a writable `fg_bytes`.
+ */
+fg_status fg_metrics(struct fg_bytes *out_text);
 
 /**
  * Starts the gossip service from config text (YAML or JSON, the `peer` keys of Fabric's

@@ -20,6 +20,8 @@
 //! - [`ledger`]: the `Ledger` contract and the embedded append-only file ledger per channel.
 //! - [`state`]: the per-channel state provider: payload buffer, in-order commit, gap detection.
 //! - [`node`]: `GossipService`, the value that drives the state machines over comm.
+//! - [`metrics`]: Prometheus text exposition of the counters and snapshots, and the optional
+//!   `GET /metrics` listener.
 //! - [`ffi`]: the process-wide singleton and the `fg_*` C ABI.
 //!
 //! The node drives `channel` (StateInfo), and per joined channel `state`, `msgstore`, block
@@ -34,6 +36,7 @@ pub mod ffi;
 pub mod identity;
 pub mod ledger;
 pub mod message;
+pub mod metrics;
 pub mod msgstore;
 pub mod node;
 pub mod proto;

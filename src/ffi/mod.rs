@@ -14,7 +14,8 @@
 //! table), [`log`] (tracing → host), [`service`] (the singleton and its calls),
 //! [`channel`] (join, leave, heights, chaincodes, peers of a channel), `wait` (a host
 //! thread waits for the owner task),
-//! [`counters`] (refusals and caught panics), `sigpipe` (library threads block SIGPIPE).
+//! [`counters`] (refusals and caught panics), `sigpipe` (library threads block SIGPIPE),
+//! [`metrics`] (`fg_metrics`), [`explain`] (`fg_explain_peer`).
 
 #![allow(non_camel_case_types)]
 
@@ -22,7 +23,9 @@ pub mod bytes;
 pub mod callbacks;
 pub mod channel;
 pub mod counters;
+pub mod explain;
 pub mod log;
+pub mod metrics;
 pub mod panic;
 pub mod reentry;
 pub mod service;

@@ -103,6 +103,51 @@ pub struct PeerInfo {
     pub state: PeerState,
 }
 
+/// What a metrics scrape reads: shared handles to the snapshots, cheap to clone into the
+/// metrics listener.
+#[derive(Clone)]
+struct MetricsParts {
+    comm: Comm,
+    tracker: Arc<PeerTracker>,
+    channel_view: Arc<RwLock<ChannelSnapshot>>,
+    counters: Arc<NodeCounters>,
+}
+
+impl MetricsParts {
+    fn snapshot(&self) -> crate::metrics::Snapshot {
+        use crate::metrics::ChannelMetrics;
+        let (channel_registry, channels) = {
+            let view = self.channel_view.read().unwrap_or_else(|e| e.into_inner());
+            let mut names: Vec<&String> = view.peers.keys().chain(view.blocks.keys()).collect();
+            names.sort();
+            names.dedup();
+            let channels = names
+                .into_iter()
+                .map(|name| ChannelMetrics {
+                    name: name.clone(),
+                    blocks: view.blocks.get(name).cloned(),
+                    peers_known: view.peers.get(name).map_or(0, Vec::len),
+                })
+                .collect();
+            (view.counters.clone(), channels)
+        };
+        crate::metrics::Snapshot {
+            comm: self.comm.metrics(),
+            connected: self.comm.connected(),
+            contacts: self.comm.peer_history().endpoints(),
+            members: self.tracker.members(),
+            discovery: self.tracker.discovery_counters(),
+            node: self.counters.snapshot(),
+            channel_registry,
+            channels,
+        }
+    }
+
+    fn text(&self) -> String {
+        crate::metrics::encode(&crate::metrics::families(&self.snapshot()))
+    }
+}
+
 /// A running gossip peer.
 pub struct GossipService {
     comm: Comm,
@@ -113,6 +158,9 @@ pub struct GossipService {
     commands: mpsc::Sender<Command>,
     counters: Arc<NodeCounters>,
     tracker: Arc<PeerTracker>,
+    metrics: MetricsParts,
+    /// The `GET /metrics` listener, when the config names one: its address and task.
+    metrics_listener: Mutex<Option<(SocketAddr, JoinHandle<()>)>>,
     stop_tx: watch::Sender<bool>,
     driver: Mutex<Option<JoinHandle<()>>>,
     stopped: AtomicBool,
@@ -283,6 +331,28 @@ impl GossipService {
             next_purge: now,
             next_view_refresh: now,
         };
+        let metrics = MetricsParts {
+            comm: comm.clone(),
+            tracker: tracker.clone(),
+            channel_view: channel_view.clone(),
+            counters: counters.clone(),
+        };
+        let metrics_listener = match config.operations.metrics_listen_address() {
+            None => None,
+            Some(addr) => {
+                let parts = metrics.clone();
+                let render: crate::metrics::http::Render = Arc::new(move || parts.text());
+                match crate::metrics::http::serve(addr, render, stop_rx.clone()).await {
+                    Ok(l) => Some(l),
+                    Err(e) => {
+                        comm.stop().await;
+                        return Err(NodeError::Io(format!(
+                            "operations.listenAddress {addr:?}: {e}"
+                        )));
+                    }
+                }
+            }
+        };
         let handle = tokio::spawn(driver.run(initial, events, commands_rx, stop_rx));
         info!(pki_id = %crypto.self_pki_id, org = %crypto.self_org, listen = %bound,
               endpoint = %internal_endpoint, "gossip service started");
@@ -301,6 +371,8 @@ impl GossipService {
             commands: commands_tx,
             counters,
             tracker,
+            metrics,
+            metrics_listener: Mutex::new(metrics_listener),
             stop_tx,
             driver: Mutex::new(Some(handle)),
             stopped: AtomicBool::new(false),
@@ -476,6 +548,27 @@ impl GossipService {
         )
     }
 
+    /// Every metric of this peer in Prometheus text exposition format 0.0.4, built now from
+    /// the current snapshots. Never blocks on the network.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.text()
+    }
+
+    /// The metrics snapshot [`metrics_text`](Self::metrics_text) encodes, for hosts that
+    /// add their own families.
+    pub fn metrics_snapshot(&self) -> crate::metrics::Snapshot {
+        self.metrics.snapshot()
+    }
+
+    /// Where the `GET /metrics` listener is bound, when the config names one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|(a, _)| *a)
+    }
+
     /// The comm layer, for diagnostics (peer history, connected PKI-IDs).
     pub fn comm(&self) -> &Comm {
         &self.comm
@@ -489,6 +582,14 @@ impl GossipService {
         let _ = self.stop_tx.send(true);
         let handle = self.driver.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(handle) = handle {
+            let _ = handle.await;
+        }
+        let listener = self
+            .metrics_listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some((_, handle)) = listener {
             let _ = handle.await;
         }
         self.comm.stop().await;
