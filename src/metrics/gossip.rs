@@ -40,9 +40,13 @@ pub struct Snapshot {
     pub channels: Vec<ChannelMetrics>,
 }
 
-type CommRow = (&'static str, &'static str, fn(&CommMetricsSnapshot) -> u64);
-type ChannelRow = (&'static str, &'static str, fn(&ChannelBlockStats) -> u64);
-type DiscoveryRow = (&'static str, &'static str, fn(&DiscoveryCounters) -> u64);
+/// A metric without labels of its own: name, help, and how to read it from `T`.
+type Row<T> = (&'static str, &'static str, fn(&T) -> u64);
+/// One sample of a labelled family: the `reason` label value and how to read it from `T`.
+type ReasonRow<T> = (&'static str, fn(&T) -> u64);
+type CommRow = Row<CommMetricsSnapshot>;
+type ChannelRow = Row<ChannelBlockStats>;
+type DiscoveryRow = Row<DiscoveryCounters>;
 
 /// Comm counters without labels.
 const COMM_COUNTERS: &[CommRow] = &[
@@ -120,7 +124,7 @@ const CHANNEL_COUNTERS: &[ChannelRow] = &[
 ];
 
 /// Blocks dropped per channel, by reason (label `reason`).
-const BLOCK_DROPS: &[(&str, fn(&ChannelBlockStats) -> u64)] = &[
+const BLOCK_DROPS: &[ReasonRow<ChannelBlockStats>] = &[
     ("duplicate", |s| s.blocks.duplicate),
     ("invalid", |s| s.blocks.invalid),
     ("too_far_ahead", |s| s.blocks.too_far_ahead),
@@ -155,7 +159,7 @@ const DISCOVERY_COUNTERS: &[DiscoveryRow] = &[
 ];
 
 /// Membership refusals by reason (label `reason`).
-const MEMBERSHIP_REFUSALS: &[(&str, fn(&DiscoveryCounters) -> u64)] = &[
+const MEMBERSHIP_REFUSALS: &[ReasonRow<DiscoveryCounters>] = &[
     ("members_full", |d| d.members_full),
     ("mem_req_spoofed", |d| d.mem_req_spoofed),
     ("mem_req_not_disclosable", |d| d.mem_req_not_disclosable),
@@ -178,12 +182,7 @@ const HANDSHAKE_REASONS: [HandshakeFailure; 10] = [
     HandshakeFailure::Transport,
 ];
 
-fn table<T>(
-    out: &mut Vec<Family>,
-    kind: Kind,
-    rows: &[(&'static str, &'static str, fn(&T) -> u64)],
-    v: &T,
-) {
+fn table<T>(out: &mut Vec<Family>, kind: Kind, rows: &[Row<T>], v: &T) {
     for (name, help, get) in rows {
         let mut f = Family::new(name, help, kind);
         f.sample(&[], get(v) as f64);
