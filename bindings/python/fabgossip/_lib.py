@@ -85,6 +85,8 @@ _SIGNATURES = {
     "fg_peers_of_channel": ([c_void_p, c_size_t, POINTER(fg_bytes)], fg_status),
     "fg_add_payload": ([c_void_p, c_size_t, c_uint64, c_void_p, c_size_t], fg_status),
     "fg_ledger_height": ([c_void_p, c_size_t, POINTER(c_uint64)], fg_status),
+    "fg_metrics": ([POINTER(fg_bytes)], fg_status),
+    "fg_explain_peer": ([c_void_p, c_size_t, POINTER(fg_bytes)], fg_status),
 }
 for _name, (_args, _res) in _SIGNATURES.items():
     _fn = getattr(lib, _name)
