@@ -70,16 +70,19 @@ pub struct ContactRecord {
     pub repeats: u64,
     /// When the remote identity expires, when the MSP says it does.
     pub identity_expires_at: Option<SystemTime>,
-    /// When this outcome was last logged at info/warn level.
-    logged_at: Option<SystemTime>,
+    /// The failure code last logged at info/warn level, and when.
+    logged: Option<(String, SystemTime)>,
 }
 
-/// Whether a recorded contact deserves a log line at its normal level.
+/// Whether a recorded failure deserves a log line at its normal level. Successes are never
+/// rate-limited here (their callers log state changes), and do not reset the limit: a peer
+/// that connects and is refused at every reconnect logs its refusal once per quiet period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notice {
-    /// First time, the outcome changed, or the quiet period passed: log it.
+    /// A failure logged for the first time, with another reason than the last one logged, or
+    /// after the quiet period: log it.
     Log,
-    /// The same outcome again within the quiet period: debug level at most.
+    /// The failure last logged, again within the quiet period (or a success): debug level.
     Repeat,
 }
 
@@ -182,56 +185,52 @@ fn upsert<K: Eq + Hash + Clone>(
         }
     }
     let code = c.outcome.code();
-    match map.get_mut(&key) {
-        Some(r) => {
-            let same = r.outcome.code() == code;
-            let quiet_over = r
-                .logged_at
-                .is_none_or(|t| now.duration_since(t).unwrap_or_default() >= LOG_QUIET_PERIOD);
-            if same {
-                r.repeats += 1;
-            } else {
-                r.repeats = 1;
-                r.since = now;
-            }
-            r.endpoint = c.endpoint.clone();
-            if c.pki_id.is_some() {
-                r.pki_id = c.pki_id.clone();
-            }
-            if c.org.is_some() {
-                r.org = c.org.clone();
-            }
-            if c.identity_expires_at.is_some() {
-                r.identity_expires_at = c.identity_expires_at;
-            }
-            r.direction = c.direction;
-            r.outcome = c.outcome.clone();
-            r.at = now;
-            if !same || quiet_over {
-                r.logged_at = Some(now);
-                Notice::Log
-            } else {
-                Notice::Repeat
-            }
+    let failure = c.outcome != ContactOutcome::Handshaken;
+    let r = map.entry(key).or_insert_with(|| ContactRecord {
+        endpoint: c.endpoint.clone(),
+        pki_id: None,
+        org: None,
+        direction: c.direction,
+        outcome: c.outcome.clone(),
+        at: now,
+        since: now,
+        repeats: 0,
+        identity_expires_at: None,
+        logged: None,
+    });
+    if r.repeats > 0 && r.outcome.code() == code {
+        r.repeats += 1;
+    } else {
+        r.repeats = 1;
+        r.since = now;
+    }
+    r.endpoint = c.endpoint.clone();
+    if c.pki_id.is_some() {
+        r.pki_id = c.pki_id.clone();
+    }
+    if c.org.is_some() {
+        r.org = c.org.clone();
+    }
+    if c.identity_expires_at.is_some() {
+        r.identity_expires_at = c.identity_expires_at;
+    }
+    r.direction = c.direction;
+    r.outcome = c.outcome.clone();
+    r.at = now;
+    if !failure {
+        return Notice::Repeat;
+    }
+    let log = match &r.logged {
+        None => true,
+        Some((last, at)) => {
+            *last != code || now.duration_since(*at).unwrap_or_default() >= LOG_QUIET_PERIOD
         }
-        None => {
-            map.insert(
-                key,
-                ContactRecord {
-                    endpoint: c.endpoint.clone(),
-                    pki_id: c.pki_id.clone(),
-                    org: c.org.clone(),
-                    direction: c.direction,
-                    outcome: c.outcome.clone(),
-                    at: now,
-                    since: now,
-                    repeats: 1,
-                    identity_expires_at: c.identity_expires_at,
-                    logged_at: Some(now),
-                },
-            );
-            Notice::Log
-        }
+    };
+    if log {
+        r.logged = Some((code, now));
+        Notice::Log
+    } else {
+        Notice::Repeat
     }
 }
 
@@ -278,7 +277,22 @@ mod tests {
             Notice::Repeat
         );
         // After the quiet period the same reason is logged again.
-        assert_eq!(h.record(hs, t2 + LOG_QUIET_PERIOD), Notice::Log);
+        assert_eq!(h.record(hs.clone(), t2 + LOG_QUIET_PERIOD), Notice::Log);
+        // Success and refusal alternating (a peer refused at every reconnect) stay quiet.
+        let ok = Contact {
+            outcome: ContactOutcome::Handshaken,
+            ..failed("p:1", "")
+        };
+        let t3 = t2 + LOG_QUIET_PERIOD + Duration::from_secs(1);
+        for i in 0..5 {
+            let t = t3 + Duration::from_secs(2 * i);
+            assert_eq!(h.record(ok.clone(), t), Notice::Repeat);
+            assert_eq!(
+                h.record(hs.clone(), t + Duration::from_secs(1)),
+                Notice::Repeat
+            );
+        }
+        assert_eq!(h.by_endpoint("p:1").unwrap().repeats, 1);
     }
 
     #[test]

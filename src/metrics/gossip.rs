@@ -4,6 +4,9 @@
 //! Fabric's names and labels where Fabric has the metric (`gossip_*`); what Fabric lacks under
 //! `fabgossip_*`. Adding a metric is one row in a table below (a name, a help text and a
 //! function reading the snapshot), or one `Family` in [`families`] for a new label set.
+//! A per-channel value new to the snapshots (e.g. Fabric's `gossip_leader_election_leader`
+//! once election runs, `gossip_payload_buffer_size`) is a field of [`ChannelMetrics`], filled
+//! where the node builds the snapshot, plus one row of `CHANNEL_GAUGES`.
 
 use crate::channel::ChannelCounters;
 use crate::comm::{CommMetricsSnapshot, ContactOutcome, ContactRecord, HandshakeFailure};
@@ -45,7 +48,12 @@ type Row<T> = (&'static str, &'static str, fn(&T) -> u64);
 /// One sample of a labelled family: the `reason` label value and how to read it from `T`.
 type ReasonRow<T> = (&'static str, fn(&T) -> u64);
 type CommRow = Row<CommMetricsSnapshot>;
-type ChannelRow = Row<ChannelBlockStats>;
+/// Per-channel rows return `None` when the channel has no such value (no sample then).
+type ChannelRow = (
+    &'static str,
+    &'static str,
+    fn(&ChannelMetrics) -> Option<u64>,
+);
 type DiscoveryRow = Row<DiscoveryCounters>;
 
 /// Comm counters without labels.
@@ -83,43 +91,50 @@ const COMM_COUNTERS: &[CommRow] = &[
 ];
 
 /// Per-channel gauges (label `channel`).
-const CHANNEL_GAUGES: &[ChannelRow] = &[(
-    "gossip_state_height",
-    "Current ledger height of the channel",
-    |s| s.height,
-)];
+const CHANNEL_GAUGES: &[ChannelRow] = &[
+    (
+        "gossip_state_height",
+        "Current ledger height of the channel",
+        |c| c.blocks.as_ref().map(|b| b.height),
+    ),
+    (
+        "gossip_membership_total_peers_known",
+        "Alive peers known in the channel (self excluded)",
+        |c| Some(c.peers_known as u64),
+    ),
+];
 
 /// Per-channel counters (label `channel`).
 const CHANNEL_COUNTERS: &[ChannelRow] = &[
     (
         "fabgossip_blocks_pushed_in",
         "Block messages received by push",
-        |s| s.blocks.pushed_in,
+        |c| c.blocks.as_ref().map(|s| s.blocks.pushed_in),
     ),
     (
         "fabgossip_blocks_pulled",
         "Blocks missed by push and obtained by pull (dissemination gaps filled)",
-        |s| s.blocks.pulled_in,
+        |c| c.blocks.as_ref().map(|s| s.blocks.pulled_in),
     ),
     (
         "fabgossip_blocks_forwarded",
         "Blocks handed to push for dissemination",
-        |s| s.blocks.forwarded,
+        |c| c.blocks.as_ref().map(|s| s.blocks.forwarded),
     ),
     (
         "fabgossip_blocks_committed",
         "Blocks committed to the ledger",
-        |s| s.state.committed,
+        |c| c.blocks.as_ref().map(|s| s.state.committed),
     ),
     (
         "fabgossip_blocks_commit_errors",
         "Commits the ledger refused (retried)",
-        |s| s.blocks.commit_errors,
+        |c| c.blocks.as_ref().map(|s| s.blocks.commit_errors),
     ),
     (
         "fabgossip_state_gaps_reported",
         "Gaps in the block sequence the state provider detected",
-        |s| s.state.gaps_reported,
+        |c| c.blocks.as_ref().map(|s| s.state.gaps_reported),
     ),
 ];
 
@@ -325,32 +340,25 @@ pub fn families(s: &Snapshot) -> Vec<Family> {
     out.push(f);
 
     // Channels.
-    let mut f = Family::new(
-        "gossip_membership_total_peers_known",
-        "Alive peers known in the channel (self excluded)",
-        Kind::Gauge,
-    );
-    for c in &s.channels {
-        f.sample(&[("channel", c.name.as_str())], c.peers_known as f64);
-    }
-    out.push(f);
-    let with_blocks: Vec<(&str, &ChannelBlockStats)> = s
-        .channels
-        .iter()
-        .filter_map(|c| c.blocks.as_ref().map(|b| (c.name.as_str(), b)))
-        .collect();
     for (kind, rows) in [
         (Kind::Gauge, CHANNEL_GAUGES),
         (Kind::Counter, CHANNEL_COUNTERS),
     ] {
         for (name, help, get) in rows {
             let mut f = Family::new(name, help, kind);
-            for (ch, b) in &with_blocks {
-                f.sample(&[("channel", ch)], get(b) as f64);
+            for c in &s.channels {
+                if let Some(v) = get(c) {
+                    f.sample(&[("channel", c.name.as_str())], v as f64);
+                }
             }
             out.push(f);
         }
     }
+    let with_blocks: Vec<(&str, &ChannelBlockStats)> = s
+        .channels
+        .iter()
+        .filter_map(|c| c.blocks.as_ref().map(|b| (c.name.as_str(), b)))
+        .collect();
     let mut f = Family::new(
         "fabgossip_blocks_dropped",
         "Block messages dropped, by channel and reason",

@@ -9,7 +9,8 @@ use super::super::alive_check::verify_alive;
 use super::super::counters::NodeCounters;
 use super::super::{PeerInfo, PeerState};
 use super::Driver;
-use crate::comm::{ConnectionInfo, ReceivedMessage, RemotePeer};
+use crate::comm::peer_history::{Contact, Notice};
+use crate::comm::{ConnectionInfo, ContactDirection, ContactOutcome, ReceivedMessage, RemotePeer};
 use crate::discovery::{Input, Liveness, Output, VerifiedAlive};
 use crate::proto::gossip::gossip_message::Content;
 
@@ -18,7 +19,26 @@ impl Driver {
         // Comm validated the identity during the handshake; the mapper keeps it so later
         // alives without an identity can be verified.
         if let Err(e) = self.mapper.put(&info.pki_id, &info.identity) {
-            warn!(peer = %info.pki_id, error = %e, "connected peer's identity refused");
+            // A peer with an expired identity reconnects forever: log once per reason.
+            let contact = Contact {
+                endpoint: info.endpoint.clone(),
+                pki_id: Some(info.pki_id.clone()),
+                org: None,
+                direction: ContactDirection::Inbound,
+                outcome: ContactOutcome::HandshakeFailed {
+                    reason: "identity_refused".into(),
+                    detail: e.to_string(),
+                },
+                identity_expires_at: None,
+            };
+            match self.comm.peer_history().record(contact, SystemTime::now()) {
+                Notice::Log => {
+                    warn!(peer = %info.pki_id, error = %e, "connected peer's identity refused")
+                }
+                Notice::Repeat => {
+                    debug!(peer = %info.pki_id, error = %e, "connected peer's identity refused")
+                }
+            }
             NodeCounters::inc(&self.counters.conn_rejected);
             self.comm.close_conn(&info.pki_id);
             return None;
