@@ -74,6 +74,18 @@ typedef struct fg_bytes {
 typedef uint32_t fg_status;
 
 /**
+ * Receives one leadership change: this peer now leads `channel` (`is_leader == 1`) or no
+ * longer does (`0`). `channel` is UTF-8, borrowed for the call only, not NUL-terminated.
+ * Called from a library thread, in the order of the changes, never concurrently with
+ * itself; it must not block for long (the node waits for it), and `fg_*` calls inside it
+ * return `FG_STATUS_REENTRANT`.
+ */
+typedef void (*fg_leadership_fn)(void *user_data,
+                                 const char *channel,
+                                 size_t channel_len,
+                                 int32_t is_leader);
+
+/**
  * Called once when the library no longer uses `user_data`. Nullable.
  */
 typedef void (*fg_release_fn)(void *user_data);
@@ -169,18 +181,6 @@ typedef struct fg_ledger_callbacks {
    */
   fg_ledger_get_block_fn get_block;
 } fg_ledger_callbacks;
-
-/**
- * Receives one leadership change: this peer now leads `channel` (`is_leader == 1`) or no
- * longer does (`0`). `channel` is UTF-8, borrowed for the call only, not NUL-terminated.
- * Called from a library thread, in the order of the changes, never concurrently with
- * itself; it must not block for long (the node waits for it), and `fg_*` calls inside it
- * return `FG_STATUS_REENTRANT`.
- */
-typedef void (*fg_leadership_fn)(void *user_data,
-                                 const char *channel,
-                                 size_t channel_len,
-                                 int32_t is_leader);
 
 /**
  * Receives one log line. `level` is `FG_LOG_ERROR`..`FG_LOG_TRACE`; `target` (the module,
@@ -569,23 +569,6 @@ fg_status fg_add_payload(const char *channel,
 fg_status fg_ledger_height(const char *channel, size_t channel_len, uint64_t *out);
 
 /**
- * Makes the host's ledger the ledger of every channel joined from now on; `callbacks`
- * NULL goes back to the embedded file ledger. The table is copied. Valid after `fg_init`
- * while no channel is joined (a channel left with `fg_leave_channel` no longer counts).
- * When the call succeeds, the table set by an earlier call (if any) is released before it
- * returns; the last table set is released by `fg_shutdown`.
- *
- * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (a required callback is NULL),
- * `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_BUSY` (a channel is joined: leave it first, or
- * register before joining), `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or
- * `FG_STATUS_PANIC`. On any failure the given table's `release` has run before return.
- *
- * # Safety
- * `callbacks` is NULL or points to a valid `fg_ledger_callbacks`.
- */
-fg_status fg_set_ledger_callbacks(const struct fg_ledger_callbacks *callbacks);
-
-/**
  * Calls `cb(user_data, channel, channel_len, is_leader)` at every leadership change of a
  * joined channel from now on, replacing any previous callback; `cb == NULL` removes it.
  * When this returns, the previous callback is not running and will not run again. May be
@@ -615,6 +598,46 @@ fg_status fg_set_leadership_callback(fg_leadership_fn cb, void *user_data);
 fg_status fg_is_leader(const char *channel, size_t channel_len, int32_t *out);
 
 /**
+ * Explains what this peer knows of the peer named by `query` — an endpoint `host:port` or a
+ * PKI-ID in hex — and why it is or is not in the view. Writes a JSON object to `*out_json`
+ * (free it with `fg_bytes_free`): `query`, `reason` (one of `alive`, `never_dialed`,
+ * `dial_failed`, `handshake_failed`, `other_org_no_external_endpoint`, `identity_expired`,
+ * `dead`, `purged`, `handshaken_not_in_view`, `unknown`), `detail` (a sentence),
+ * `in_view`, `pki_id`, `org`, `endpoint`, `internal_endpoint`, `state`,
+ * `alive_since_unix_ms`, `last_alive_unix_ms`, `dead_since_unix_ms`, `purged_at_unix_ms`,
+ * `last_contact` (the last dial or handshake: `endpoint`, `direction`, `outcome`
+ * (`handshaken`, `dial_failed` with `error`, `handshake_failed` with `reason` and
+ * `detail`), `at_unix_ms`, `since_unix_ms`, `repeats`) and `self` (`org`,
+ * `external_endpoint`). Unknown values are `null`. Never blocks on the network.
+ *
+ * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL or empty query, not UTF-8, neither
+ * `host:port` nor hex, or `out_json` NULL), `FG_STATUS_NOT_INITIALIZED`,
+ * `FG_STATUS_INTERNAL`, `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`.
+ *
+ * # Safety
+ * `query` points to `query_len` readable bytes; `out_json` is NULL or points to a writable
+ * `fg_bytes`.
+ */
+fg_status fg_explain_peer(const char *query, size_t query_len, struct fg_bytes *out_json);
+
+/**
+ * Makes the host's ledger the ledger of every channel joined from now on; `callbacks`
+ * NULL goes back to the embedded file ledger. The table is copied. Valid after `fg_init`
+ * while no channel is joined (a channel left with `fg_leave_channel` no longer counts).
+ * When the call succeeds, the table set by an earlier call (if any) is released before it
+ * returns; the last table set is released by `fg_shutdown`.
+ *
+ * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (a required callback is NULL),
+ * `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_BUSY` (a channel is joined: leave it first, or
+ * register before joining), `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or
+ * `FG_STATUS_PANIC`. On any failure the given table's `release` has run before return.
+ *
+ * # Safety
+ * `callbacks` is NULL or points to a valid `fg_ledger_callbacks`.
+ */
+fg_status fg_set_ledger_callbacks(const struct fg_ledger_callbacks *callbacks);
+
+/**
  * Sends the library's log lines at `max_level` and more severe (`FG_LOG_ERROR`..
  * `FG_LOG_TRACE`) to `cb`, replacing any previous callback. `cb == NULL` or
  * `max_level == FG_LOG_OFF` turns logging off. When this returns, the previous callback is
@@ -629,6 +652,21 @@ fg_status fg_is_leader(const char *channel, size_t channel_len, int32_t *out);
  * `cb` must be safe to call from any thread with `user_data` until it is replaced.
  */
 fg_status fg_set_log_callback(fg_log_fn cb, void *user_data, int32_t max_level);
+
+/**
+ * Writes every metric of the running service as Prometheus text exposition (format 0.0.4:
+ * `# HELP`, `# TYPE`, one sample per line) to `*out_text`; free it with `fg_bytes_free`.
+ * Fabric's gossip metric names where Fabric has the metric (`gossip_comm_messages_sent`,
+ * `gossip_state_height{channel}`, ...), `fabgossip_*` for the rest. Built from snapshots:
+ * never blocks on the network.
+ *
+ * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (`out_text` is NULL),
+ * `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`.
+ *
+ * # Safety
+ * `out_text` is NULL or points to a writable `fg_bytes`.
+ */
+fg_status fg_metrics(struct fg_bytes *out_text);
 
 /**
  * Starts the gossip service from config text (YAML or JSON, the `peer` keys of Fabric's

@@ -30,6 +30,25 @@ pub struct Config {
     pub peer: PeerConfig,
     pub gossip: GossipConfig,
     pub fabgossip: LibConfig,
+    /// core.yaml's top-level `operations.listenAddress` and `metrics.provider`.
+    pub operations: OperationsConfig,
+}
+
+/// Fabric's operations endpoint keys, used here for the `GET /metrics` listener only: it runs
+/// when `metrics.provider` is `prometheus`, on `operations.listenAddress`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationsConfig {
+    /// `operations.listenAddress`, Fabric's default `127.0.0.1:9443`.
+    pub listen_address: String,
+    /// `metrics.provider`: `prometheus` or `disabled` (Fabric's default; `statsd` is refused).
+    pub metrics_provider: String,
+}
+
+impl OperationsConfig {
+    /// The address to serve `GET /metrics` on, when the provider is `prometheus`.
+    pub fn metrics_listen_address(&self) -> Option<&str> {
+        (self.metrics_provider == "prometheus").then_some(self.listen_address.as_str())
+    }
 }
 
 /// The `peer.*` keys outside `peer.gossip` that gossip reads.
@@ -316,6 +335,10 @@ impl Default for Config {
                 ledger_fsync: true,
                 push_policy: PushPolicy::Adaptive,
             },
+            operations: OperationsConfig {
+                listen_address: "127.0.0.1:9443".into(),
+                metrics_provider: "disabled".into(),
+            },
         }
     }
 }
@@ -336,6 +359,17 @@ impl Config {
             let mut lib = Section::new("fabgossip", v)?;
             cfg.parse_lib(&mut lib)?;
             lib.finish()?;
+        }
+        if let Some(v) = root.take("operations") {
+            let mut ops = Section::new("operations", v)?;
+            ops.string("listenAddress", &mut cfg.operations.listen_address)?;
+            // The TLS and auth keys of Fabric's operations server do not apply here.
+            ops.finish()?;
+        }
+        if let Some(v) = root.take("metrics") {
+            let mut m = Section::new("metrics", v)?;
+            m.string("provider", &mut cfg.operations.metrics_provider)?;
+            m.finish()?;
         }
         root.finish()?;
         cfg.validate()?;
@@ -501,6 +535,22 @@ impl Config {
         }
         if self.fabgossip.max_members == 0 {
             return err("fabgossip.maxMembers", "must be greater than zero");
+        }
+        match self.operations.metrics_provider.as_str() {
+            "disabled" => {}
+            "prometheus" if self.operations.listen_address.is_empty() => {
+                return err(
+                    "operations.listenAddress",
+                    "must not be empty with prometheus",
+                )
+            }
+            "prometheus" => {}
+            other => {
+                return err(
+                    "metrics.provider",
+                    format!("{other:?} is not supported; use prometheus or disabled"),
+                )
+            }
         }
         if self.fabgossip.max_message_size < 1024 {
             return err("fabgossip.maxMessageSize", "must be at least 1024 bytes");
@@ -1000,5 +1050,38 @@ mod tests {
         let e = Config::parse("fabgossip: {pushPolicy: eager}").unwrap_err();
         assert!(e.0.starts_with("fabgossip.pushPolicy: "), "{e}");
         assert!(Config::parse("fabgossip: {pushPolicy: [fabric]}").is_err());
+    }
+}
+
+#[cfg(test)]
+mod operations_tests {
+    use super::*;
+
+    #[test]
+    fn metrics_listener_keys() {
+        let c = Config::parse("peer: {localMspId: Org1MSP}").unwrap();
+        assert_eq!(
+            c.operations.metrics_listen_address(),
+            None,
+            "disabled by default"
+        );
+        let c = Config::parse(
+            "peer: {localMspId: Org1MSP}\noperations: {listenAddress: '127.0.0.1:0'}\n\
+             metrics: {provider: prometheus}",
+        )
+        .unwrap();
+        assert_eq!(c.operations.metrics_listen_address(), Some("127.0.0.1:0"));
+        let c =
+            Config::parse("peer: {localMspId: Org1MSP}\nmetrics: {provider: prometheus}").unwrap();
+        assert_eq!(
+            c.operations.metrics_listen_address(),
+            Some("127.0.0.1:9443")
+        );
+        let e =
+            Config::parse("peer: {localMspId: Org1MSP}\nmetrics: {provider: statsd}").unwrap_err();
+        assert!(e.0.starts_with("metrics.provider"), "{e}");
+        let e = Config::parse("peer: {localMspId: Org1MSP}\noperations: {listenAdress: x}")
+            .unwrap_err();
+        assert!(e.0.contains("operations.listenAdress"), "{e}");
     }
 }

@@ -23,6 +23,8 @@
 //! - [`deliver`]: the orderer delivery service: `AtomicBroadcast.Deliver` client with
 //!   verification, backoff and fail-over, behind the `DeliveryFactory` trait.
 //! - [`node`]: `GossipService`, the value that drives the state machines over comm.
+//! - [`metrics`]: Prometheus text exposition of the counters and snapshots, and the optional
+//!   `GET /metrics` listener.
 //! - [`ffi`]: the process-wide singleton and the `fg_*` C ABI.
 //!
 //! The node drives `channel` (StateInfo), and per joined channel `state`, `msgstore`, block
@@ -39,6 +41,7 @@ pub mod ffi;
 pub mod identity;
 pub mod ledger;
 pub mod message;
+pub mod metrics;
 pub mod msgstore;
 pub mod node;
 pub mod proto;

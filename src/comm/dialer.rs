@@ -12,6 +12,7 @@ use super::conn::Pipe;
 use super::handshake::{self, HandshakeError};
 use super::io::{ClientStream, Killable};
 use super::metrics::HandshakeFailure;
+use super::peer_history::{Contact, ContactDirection, ContactOutcome, Notice};
 use super::shared::Shared;
 use super::{CommError, ConnectionInfo};
 use crate::proto::gossip::gossip_client::GossipClient;
@@ -29,6 +30,9 @@ pub(crate) struct Dialed {
     /// Keeps the HTTP/2 connection alive; dropping it closes the TCP connection.
     pub channel: Channel,
 }
+
+/// Starts the reason of a dial error that happened in the TLS handshake.
+const TLS_FAILED: &str = "TLS handshake failed";
 
 /// `host:port` → (`http://host:port` URI, host without IPv6 brackets, port).
 fn parse_endpoint(endpoint: &str) -> Result<(Uri, String, u16), CommError> {
@@ -84,7 +88,8 @@ async fn connect(
                         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
                     let s = tokio_rustls::TlsConnector::from(cfg)
                         .connect(name, tcp)
-                        .await?;
+                        .await
+                        .map_err(|e| std::io::Error::other(format!("{TLS_FAILED}: {e}")))?;
                     let cert = s
                         .get_ref()
                         .1
@@ -111,9 +116,15 @@ async fn connect(
         endpoint: endpoint.to_string(),
         reason: "dial timeout".into(),
     })?
-    .map_err(|e| CommError::Dial {
-        endpoint: endpoint.to_string(),
-        reason: error_chain(&e),
+    .map_err(|e| {
+        let reason = error_chain(&e);
+        if reason.contains(TLS_FAILED) {
+            shared.metrics.handshake_failed(HandshakeFailure::Transport);
+        }
+        CommError::Dial {
+            endpoint: endpoint.to_string(),
+            reason,
+        }
     })?;
     let max = shared.cfg.max_message_size;
     let client = GossipClient::new(channel.clone())
@@ -141,18 +152,89 @@ async fn ping(
     }
 }
 
-/// Dial + Ping only.
+/// Dial + Ping only. A failure is remembered (not a success: no handshake happened).
 pub(crate) async fn probe(shared: &Shared, endpoint: &str) -> Result<(), CommError> {
-    let (mut client, _, _) = connect(shared, endpoint).await?;
-    ping(shared, &mut client, endpoint).await
+    let r = async {
+        let (mut client, _, _) = connect(shared, endpoint).await?;
+        ping(shared, &mut client, endpoint).await
+    }
+    .await;
+    if let Err(e) = &r {
+        record(shared, endpoint, Err(e));
+    }
+    r
 }
 
-/// Dial, Ping, open the stream and authenticate the remote. Handshake failures are counted.
+/// What a dial error says about the remote, as a contact outcome.
+pub(crate) fn outcome_of(err: &CommError) -> ContactOutcome {
+    match err {
+        CommError::Handshake { error, .. } => ContactOutcome::HandshakeFailed {
+            reason: error.reason.as_str().to_string(),
+            detail: error.detail.clone(),
+        },
+        CommError::Dial { reason, .. } if reason.contains(TLS_FAILED) => {
+            ContactOutcome::HandshakeFailed {
+                reason: "tls".into(),
+                detail: reason.clone(),
+            }
+        }
+        other => ContactOutcome::DialFailed {
+            error: other.to_string(),
+        },
+    }
+}
+
+/// Remembers the outcome of a dial and logs a failure once per reason (see `peer_history`).
+fn record(shared: &Shared, endpoint: &str, result: Result<&ConnectionInfo, &CommError>) {
+    let contact = match result {
+        Ok(info) => Contact {
+            endpoint: endpoint.to_string(),
+            pki_id: Some(info.pki_id.clone()),
+            org: shared.crypto.advisor.org_by_peer_identity(&info.identity),
+            direction: ContactDirection::Outbound,
+            outcome: ContactOutcome::Handshaken,
+            identity_expires_at: shared.crypto.mcs.expiration(&info.identity).ok().flatten(),
+        },
+        Err(CommError::Stopped) => return,
+        Err(e) => Contact {
+            endpoint: endpoint.to_string(),
+            pki_id: None,
+            org: None,
+            direction: ContactDirection::Outbound,
+            outcome: outcome_of(e),
+            identity_expires_at: None,
+        },
+    };
+    let code = contact.outcome.code();
+    let notice = shared.history.record(contact, std::time::SystemTime::now());
+    match (result, notice) {
+        (Ok(info), _) => {
+            tracing::debug!(%endpoint, pki_id = %info.pki_id, "handshake succeeded")
+        }
+        (Err(e), Notice::Log) => tracing::warn!(
+            %endpoint,
+            reason = %code,
+            "cannot reach peer: {e} (repeats of this reason are logged at debug level for a while)"
+        ),
+        (Err(e), Notice::Repeat) => {
+            tracing::debug!(%endpoint, reason = %code, "cannot reach peer: {e}")
+        }
+    }
+}
+
+/// Dial, Ping, open the stream and authenticate the remote. Handshake failures are counted,
+/// the outcome is remembered per endpoint and PKI-ID.
 pub(crate) async fn dial(
     shared: &Shared,
     endpoint: &str,
     probe: bool,
 ) -> Result<Dialed, CommError> {
+    let r = dial_once(shared, endpoint, probe).await;
+    record(shared, endpoint, r.as_ref().map(|d| &d.info));
+    r
+}
+
+async fn dial_once(shared: &Shared, endpoint: &str, probe: bool) -> Result<Dialed, CommError> {
     let (mut client, channel, seen_cert) = connect(shared, endpoint).await?;
     ping(shared, &mut client, endpoint).await?;
     let remote_cert = seen_cert.lock().unwrap_or_else(|p| p.into_inner()).clone();

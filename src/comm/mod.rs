@@ -6,7 +6,8 @@
 //! - `conn`: one stream: send queue, close signal, read loop.
 //! - `conn_store`: one connection per PKI-ID, dials in flight.
 //! - `dialer` / `server`: the client and server sides; `io`: the byte streams under gRPC.
-//! - `shared`: state shared by the tasks; [`metrics`]: counters.
+//! - `shared`: state shared by the tasks; [`metrics`]: counters; [`peer_history`]: the last
+//!   dial/handshake outcome per peer, for diagnostics and rate-limited logs.
 //!
 //! # Events
 //!
@@ -39,6 +40,7 @@ mod dialer;
 pub mod handshake;
 mod io;
 pub mod metrics;
+pub mod peer_history;
 mod server;
 mod shared;
 pub mod tls;
@@ -51,6 +53,7 @@ use tokio::sync::mpsc;
 
 pub use handshake::HandshakeError;
 pub use metrics::{CommMetricsSnapshot, HandshakeFailure, HandshakeFailureCounts};
+pub use peer_history::{ContactDirection, ContactOutcome, ContactRecord};
 pub use tls::TlsIdentity;
 
 use crate::crypto::{CryptoContext, CryptoError};
@@ -312,6 +315,11 @@ impl Comm {
 
     pub fn metrics(&self) -> CommMetricsSnapshot {
         self.shared.metrics.snapshot()
+    }
+
+    /// The last dial/handshake outcome per endpoint and per PKI-ID (bounded).
+    pub fn peer_history(&self) -> &peer_history::PeerHistory {
+        &self.shared.history
     }
 
     /// Closes the listener, every connection and task. Idempotent.

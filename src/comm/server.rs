@@ -14,6 +14,7 @@ use super::conn::{Connection, Direction, Pipe};
 use super::handshake::{self, HandshakeError};
 use super::io::{Killable, PeerConnInfo, ServerIo, ServerStream};
 use super::metrics::HandshakeFailure;
+use super::peer_history::{Contact, ContactDirection, ContactOutcome, Notice};
 use super::shared::Shared;
 use super::ConnectionInfo;
 use crate::proto::gossip::gossip_server::{Gossip, GossipServer};
@@ -101,7 +102,25 @@ async fn accept_loop(
                         }
                         Ok(Err(e)) => {
                             s.metrics.handshake_failed(HandshakeFailure::Transport);
-                            tracing::info!(%remote, error = %e, "TLS handshake failed");
+                            let contact = Contact {
+                                endpoint: remote.to_string(),
+                                pki_id: None,
+                                org: None,
+                                direction: ContactDirection::Inbound,
+                                outcome: ContactOutcome::HandshakeFailed {
+                                    reason: "tls".into(),
+                                    detail: e.to_string(),
+                                },
+                                identity_expires_at: None,
+                            };
+                            match s.history.record(contact, std::time::SystemTime::now()) {
+                                Notice::Log => {
+                                    tracing::info!(%remote, error = %e, "TLS handshake failed")
+                                }
+                                Notice::Repeat => {
+                                    tracing::debug!(%remote, error = %e, "TLS handshake failed")
+                                }
+                            }
                         }
                         Err(_) => {
                             s.metrics.handshake_failed(HandshakeFailure::Timeout);
@@ -199,7 +218,26 @@ async fn serve_inbound(
         Ok(r) => r,
         Err(e) => {
             shared.metrics.handshake_failed(e.reason);
-            tracing::warn!(%remote, reason = %e.reason, "inbound handshake failed: {}", e.detail);
+            let contact = Contact {
+                endpoint: remote.clone(),
+                pki_id: None,
+                org: None,
+                direction: ContactDirection::Inbound,
+                outcome: ContactOutcome::HandshakeFailed {
+                    reason: e.reason.as_str().into(),
+                    detail: e.detail.clone(),
+                },
+                identity_expires_at: None,
+            };
+            // Once per remote host and reason, then again after a quiet period.
+            match shared.history.record(contact, std::time::SystemTime::now()) {
+                Notice::Log => {
+                    tracing::warn!(%remote, reason = %e.reason, "inbound handshake failed: {}", e.detail)
+                }
+                Notice::Repeat => {
+                    tracing::debug!(%remote, reason = %e.reason, "inbound handshake failed: {}", e.detail)
+                }
+            }
             // Queued after our ConnEstablish; dropping the pipe lets both drain, then ends the stream.
             let _ = pipe
                 .out
@@ -222,6 +260,22 @@ async fn serve_inbound(
         .crypto
         .advisor
         .org_by_peer_identity(&remote_id.identity);
+    shared.history.record(
+        Contact {
+            endpoint: remote.clone(),
+            pki_id: Some(remote_id.pki_id.clone()),
+            org: org.clone(),
+            direction: ContactDirection::Inbound,
+            outcome: ContactOutcome::Handshaken,
+            identity_expires_at: shared
+                .crypto
+                .mcs
+                .expiration(&remote_id.identity)
+                .ok()
+                .flatten(),
+        },
+        std::time::SystemTime::now(),
+    );
     let info = Arc::new(ConnectionInfo {
         pki_id: remote_id.pki_id,
         identity: remote_id.identity,

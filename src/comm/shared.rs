@@ -16,6 +16,7 @@ use super::conn_store::{ConnStore, DialKey, Flush, Register, Route};
 use super::dialer;
 use super::io::IoKills;
 use super::metrics::{CommMetrics, HandshakeFailure};
+use super::peer_history::PeerHistory;
 use super::{CommConfig, CommError, CommEvent, ConnectionInfo, ReceivedMessage, RemotePeer};
 use crate::crypto::CryptoContext;
 use crate::proto::gossip::Envelope;
@@ -34,6 +35,8 @@ pub(crate) struct Shared {
     pub tls: Option<TlsContext>,
     pub store: ConnStore,
     pub metrics: Arc<CommMetrics>,
+    /// Last dial/handshake outcome per endpoint and PKI-ID (diagnostics, log rate limits).
+    pub history: PeerHistory,
     pub local_addr: SocketAddr,
     /// Kill switches of every TCP stream, server and client side.
     pub io_kills: IoKills,
@@ -73,6 +76,7 @@ impl Shared {
             tls,
             store: ConnStore::default(),
             metrics: Arc::default(),
+            history: PeerHistory::default(),
             local_addr,
             io_kills: IoKills::default(),
             events,
@@ -245,7 +249,14 @@ impl Shared {
         if has_conn {
             return;
         }
-        tracing::warn!(endpoint = %to.endpoint, pki_id = %to.pki_id, error = %err, "dial failed");
+        // The dialer logged its own failures, rate-limited per peer (`peer_history`).
+        let from_dialer = !matches!(err, CommError::SelfConnection(_))
+            && err.handshake_failure() != Some(HandshakeFailure::UnexpectedPeer);
+        if from_dialer {
+            tracing::debug!(endpoint = %to.endpoint, pki_id = %to.pki_id, error = %err, "dial failed");
+        } else {
+            tracing::warn!(endpoint = %to.endpoint, pki_id = %to.pki_id, error = %err, "dial failed");
+        }
         if !to.pki_id.is_empty() {
             // Fabric reports a peer it cannot reach as presumed dead.
             self.emit_disconnected(to.pki_id.clone());

@@ -15,7 +15,8 @@
 //! [`channel`] (join, leave, heights, chaincodes, peers of a channel), `wait` (a host
 //! thread waits for the owner task),
 //! [`election`] (`fg_is_leader`, the leadership callback),
-//! [`counters`] (refusals and caught panics), `sigpipe` (library threads block SIGPIPE).
+//! [`counters`] (refusals and caught panics), `sigpipe` (library threads block SIGPIPE),
+//! [`metrics`] (`fg_metrics`), [`explain`] (`fg_explain_peer`).
 
 #![allow(non_camel_case_types)]
 
@@ -24,8 +25,10 @@ pub mod callbacks;
 pub mod channel;
 pub mod counters;
 pub mod election;
+pub mod explain;
 pub mod ledger;
 pub mod log;
+pub mod metrics;
 pub mod panic;
 pub mod reentry;
 pub mod service;

@@ -14,6 +14,7 @@ mod channel_info;
 mod command;
 mod counters;
 mod driver;
+pub mod explain;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -34,6 +35,7 @@ pub use counters::NodeCounters;
 pub use driver::election::{
     LeadershipCounters, LeadershipEvent, LeadershipListener, LeadershipShared,
 };
+pub use explain::{Explanation, PeerTracker, QueryError, Reason};
 
 use crate::channel::{
     ChannelConfig, ChannelCounters, ChannelError, ChannelSelf, Channels, JoinChannelMessage,
@@ -121,6 +123,51 @@ pub struct PeerInfo {
     pub state: PeerState,
 }
 
+/// What a metrics scrape reads: shared handles to the snapshots, cheap to clone into the
+/// metrics listener.
+#[derive(Clone)]
+struct MetricsParts {
+    comm: Comm,
+    tracker: Arc<PeerTracker>,
+    channel_view: Arc<RwLock<ChannelSnapshot>>,
+    counters: Arc<NodeCounters>,
+}
+
+impl MetricsParts {
+    fn snapshot(&self) -> crate::metrics::Snapshot {
+        use crate::metrics::ChannelMetrics;
+        let (channel_registry, channels) = {
+            let view = self.channel_view.read().unwrap_or_else(|e| e.into_inner());
+            let mut names: Vec<&String> = view.peers.keys().chain(view.blocks.keys()).collect();
+            names.sort();
+            names.dedup();
+            let channels = names
+                .into_iter()
+                .map(|name| ChannelMetrics {
+                    name: name.clone(),
+                    blocks: view.blocks.get(name).cloned(),
+                    peers_known: view.peers.get(name).map_or(0, Vec::len),
+                })
+                .collect();
+            (view.counters.clone(), channels)
+        };
+        crate::metrics::Snapshot {
+            comm: self.comm.metrics(),
+            connected: self.comm.connected(),
+            contacts: self.comm.peer_history().endpoints(),
+            members: self.tracker.members(),
+            discovery: self.tracker.discovery_counters(),
+            node: self.counters.snapshot(),
+            channel_registry,
+            channels,
+        }
+    }
+
+    fn text(&self) -> String {
+        crate::metrics::encode(&crate::metrics::families(&self.snapshot()))
+    }
+}
+
 /// A running gossip peer.
 pub struct GossipService {
     comm: Comm,
@@ -132,6 +179,10 @@ pub struct GossipService {
     identity_view: Arc<RwLock<IdentityStats>>,
     commands: mpsc::Sender<Command>,
     counters: Arc<NodeCounters>,
+    tracker: Arc<PeerTracker>,
+    metrics: MetricsParts,
+    /// The `GET /metrics` listener, when the config names one: its address and task.
+    metrics_listener: Mutex<Option<(SocketAddr, JoinHandle<()>)>>,
     stop_tx: watch::Sender<bool>,
     driver: Mutex<Option<JoinHandle<()>>>,
     stopped: AtomicBool,
@@ -287,6 +338,7 @@ impl GossipService {
         let view = Arc::new(RwLock::new(Vec::new()));
         let channel_view = Arc::new(RwLock::new(ChannelSnapshot::default()));
         let counters = Arc::new(NodeCounters::default());
+        let tracker = Arc::new(PeerTracker::default());
         let (results_tx, results_rx) = mpsc::channel(256);
         let (commands_tx, commands_rx) = mpsc::channel(64);
         let (commit_tx, commit_rx) = mpsc::channel(64);
@@ -337,6 +389,7 @@ impl GossipService {
             crypto: crypto.clone(),
             mapper,
             counters: counters.clone(),
+            tracker: tracker.clone(),
             view: view.clone(),
             results_tx,
             results_rx,
@@ -346,6 +399,28 @@ impl GossipService {
             identity_view: identity_view.clone(),
             next_expiry_check: now,
             next_revalidation: now + driver::REVALIDATION_INTERVAL,
+        };
+        let metrics = MetricsParts {
+            comm: comm.clone(),
+            tracker: tracker.clone(),
+            channel_view: channel_view.clone(),
+            counters: counters.clone(),
+        };
+        let metrics_listener = match config.operations.metrics_listen_address() {
+            None => None,
+            Some(addr) => {
+                let parts = metrics.clone();
+                let render: crate::metrics::http::Render = Arc::new(move || parts.text());
+                match crate::metrics::http::serve(addr, render, stop_rx.clone()).await {
+                    Ok(l) => Some(l),
+                    Err(e) => {
+                        comm.stop().await;
+                        return Err(NodeError::Io(format!(
+                            "operations.listenAddress {addr:?}: {e}"
+                        )));
+                    }
+                }
+            }
         };
         let handle = tokio::spawn(driver.run(initial, events, commands_rx, stop_rx));
         info!(pki_id = %crypto.self_pki_id, org = %crypto.self_org, listen = %bound,
@@ -366,6 +441,9 @@ impl GossipService {
             identity_view,
             commands: commands_tx,
             counters,
+            tracker,
+            metrics,
+            metrics_listener: Mutex::new(metrics_listener),
             stop_tx,
             driver: Mutex::new(Some(handle)),
             stopped: AtomicBool::new(false),
@@ -615,6 +693,54 @@ impl GossipService {
         &self.counters
     }
 
+    /// Membership facts for diagnostics and metrics (members with liveness times, purged
+    /// members, discovery counters), as of the last view refresh.
+    pub fn peer_tracker(&self) -> &PeerTracker {
+        &self.tracker
+    }
+
+    /// Why the peer at `query` (endpoint `host:port` or PKI-ID hex) is or is not in the view:
+    /// what membership and comm know of it and one reason code. Never blocks on the network.
+    pub fn explain_peer(&self, query: &str) -> Result<Explanation, QueryError> {
+        let me = explain::SelfFacts {
+            org: self.self_info.org.clone(),
+            external_endpoint: self.self_info.endpoint.clone(),
+        };
+        explain::explain(
+            query,
+            &self.tracker,
+            self.comm.peer_history(),
+            &me,
+            SystemTime::now(),
+        )
+    }
+
+    /// Every metric of this peer in Prometheus text exposition format 0.0.4, built now from
+    /// the current snapshots. Never blocks on the network.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.text()
+    }
+
+    /// The metrics snapshot [`metrics_text`](Self::metrics_text) encodes, for hosts that
+    /// add their own families.
+    pub fn metrics_snapshot(&self) -> crate::metrics::Snapshot {
+        self.metrics.snapshot()
+    }
+
+    /// Where the `GET /metrics` listener is bound, when the config names one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|(a, _)| *a)
+    }
+
+    /// The comm layer, for diagnostics (peer history, connected PKI-IDs).
+    pub fn comm(&self) -> &Comm {
+        &self.comm
+    }
+
     /// Stops every task and closes every connection. Idempotent.
     pub async fn stop(&self) {
         if self.stopped.swap(true, Ordering::SeqCst) {
@@ -623,6 +749,14 @@ impl GossipService {
         let _ = self.stop_tx.send(true);
         let handle = self.driver.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(handle) = handle {
+            let _ = handle.await;
+        }
+        let listener = self
+            .metrics_listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some((_, handle)) = listener {
             let _ = handle.await;
         }
         self.comm.stop().await;

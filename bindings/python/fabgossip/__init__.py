@@ -117,6 +117,25 @@ def self_info():
     return _json_call(_lib.lib.fg_self)
 
 
+def metrics():
+    """Every metric of the running service as Prometheus text exposition (str, format
+    0.0.4), e.g. for ``prometheus_client.parser.text_string_to_metric_families``."""
+    out = _lib.fg_bytes()
+    check(_lib.lib.fg_metrics(ctypes.byref(out)))
+    return _lib.take_bytes(out).decode()
+
+
+def explain_peer(query):
+    """Why the peer named by ``query`` (endpoint ``host:port`` or PKI-ID hex) is or is not
+    in the view: dict with ``reason`` (``alive``, ``never_dialed``, ``dial_failed``,
+    ``handshake_failed``, ``other_org_no_external_endpoint``, ``identity_expired``,
+    ``dead``, ``purged``, ``handshaken_not_in_view``, ``unknown``), ``detail``,
+    ``last_contact`` and what membership knows. Raises :class:`InvalidArgError` for a
+    query that is neither."""
+    q, q_len = _arg(query)
+    return _json_call(lambda out: _lib.lib.fg_explain_peer(q, q_len, out))
+
+
 def _arg(value):
     """(buffer, length) for a str/bytes argument; the buffer must outlive the call."""
     data = value.encode() if isinstance(value, str) else bytes(value)

@@ -111,6 +111,8 @@ _SIGNATURES = {
     "fg_set_ledger_callbacks": ([POINTER(fg_ledger_callbacks)], fg_status),
     "fg_is_leader": ([c_void_p, c_size_t, POINTER(c_int32)], fg_status),
     "fg_set_leadership_callback": ([LEADERSHIP_FN, c_void_p], fg_status),
+    "fg_metrics": ([POINTER(fg_bytes)], fg_status),
+    "fg_explain_peer": ([c_void_p, c_size_t, POINTER(fg_bytes)], fg_status),
 }
 for _name, (_args, _res) in _SIGNATURES.items():
     _fn = getattr(lib, _name)

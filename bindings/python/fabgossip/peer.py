@@ -225,6 +225,13 @@ def main(argv=None):
                 channel_command(word)
             elif word == "peers":
                 emit({"event": "peers", "peers": fabgossip.peers()})
+            elif word == "metrics":
+                emit({"event": "metrics", "text": fabgossip.metrics()})
+            elif word.startswith("explain "):
+                try:
+                    emit({"event": "explain", "result": fabgossip.explain_peer(word[8:].strip())})
+                except fabgossip.FabgossipError as e:
+                    emit({"event": "error", "message": f"explain: {e}"})
             elif word == "stats":
                 t = os.times()
                 emit({"event": "stats", "rss_kb": rss_kb(), "cpu_s": round(t.user + t.system, 3)})

@@ -1,7 +1,7 @@
 //! Membership at the owner task: connections, alive and membership messages into the
 //! discovery machine, and what it asks for (send, probe, ping, close).
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use tracing::{debug, info, warn};
 
@@ -9,7 +9,8 @@ use super::super::alive_check::verify_alive;
 use super::super::counters::NodeCounters;
 use super::super::{PeerInfo, PeerState};
 use super::Driver;
-use crate::comm::{ConnectionInfo, ReceivedMessage, RemotePeer};
+use crate::comm::peer_history::{Contact, Notice};
+use crate::comm::{ConnectionInfo, ContactDirection, ContactOutcome, ReceivedMessage, RemotePeer};
 use crate::discovery::{Input, Liveness, Output, VerifiedAlive};
 use crate::proto::gossip::gossip_message::Content;
 
@@ -18,7 +19,26 @@ impl Driver {
         // Comm validated the identity during the handshake; the mapper keeps it so later
         // alives without an identity can be verified.
         if let Err(e) = self.mapper.put(&info.pki_id, &info.identity) {
-            warn!(peer = %info.pki_id, error = %e, "connected peer's identity refused");
+            // A peer with an expired identity reconnects forever: log once per reason.
+            let contact = Contact {
+                endpoint: info.endpoint.clone(),
+                pki_id: Some(info.pki_id.clone()),
+                org: None,
+                direction: ContactDirection::Inbound,
+                outcome: ContactOutcome::HandshakeFailed {
+                    reason: "identity_refused".into(),
+                    detail: e.to_string(),
+                },
+                identity_expires_at: None,
+            };
+            match self.comm.peer_history().record(contact, SystemTime::now()) {
+                Notice::Log => {
+                    warn!(peer = %info.pki_id, error = %e, "connected peer's identity refused")
+                }
+                Notice::Repeat => {
+                    debug!(peer = %info.pki_id, error = %e, "connected peer's identity refused")
+                }
+            }
             NodeCounters::inc(&self.counters.conn_rejected);
             self.comm.close_conn(&info.pki_id);
             return None;
@@ -164,16 +184,27 @@ impl Driver {
                 self.comm.close_conn(&pki_id);
                 false
             }
+            // One line per state change of a remote peer, with what identifies it.
             Output::PeerUp(pki_id) => {
-                info!(peer = %pki_id, "peer alive");
+                self.tracker.peer_up(&pki_id, SystemTime::now());
+                let m = self.discovery.lookup(&pki_id);
+                info!(peer = %pki_id, org = m.as_ref().map_or("", |m| m.org.as_str()),
+                      endpoint = m.as_ref().map_or("", |m| m.preferred_endpoint()),
+                      state = "up", "peer alive");
                 true
             }
             Output::PeerDead(pki_id) => {
-                info!(peer = %pki_id, "peer dead");
+                self.tracker.peer_dead(&pki_id, SystemTime::now());
+                let m = self.discovery.lookup(&pki_id);
+                let silent = m.as_ref().map_or(0, |m| m.last_seen.elapsed().as_secs());
+                info!(peer = %pki_id, org = m.as_ref().map_or("", |m| m.org.as_str()),
+                      endpoint = m.as_ref().map_or("", |m| m.preferred_endpoint()),
+                      state = "dead", silent_s = silent, "peer dead");
                 true
             }
             Output::PeerPurged(pki_id) => {
-                info!(peer = %pki_id, "peer purged from membership");
+                self.tracker.peer_purged(&pki_id, SystemTime::now());
+                info!(peer = %pki_id, state = "purged", "peer purged from membership");
                 self.mapper.remove(&pki_id);
                 true
             }
@@ -181,9 +212,14 @@ impl Driver {
     }
 
     pub(super) fn publish_view(&self) {
-        let snapshot: Vec<PeerInfo> = self
-            .discovery
-            .members()
+        let members = self.discovery.members();
+        self.tracker.refresh(
+            &members,
+            self.discovery.counters(),
+            Instant::now(),
+            SystemTime::now(),
+        );
+        let snapshot: Vec<PeerInfo> = members
             .into_iter()
             .map(|m| PeerInfo {
                 pki_id: m.pki_id.to_hex(),

@@ -83,6 +83,8 @@ pub(super) struct Driver {
     pub crypto: CryptoContext,
     pub mapper: Arc<IdentityMapper>,
     pub counters: Arc<NodeCounters>,
+    /// Membership facts for `explain_peer` and metrics.
+    pub tracker: Arc<super::explain::PeerTracker>,
     pub view: Arc<RwLock<Vec<PeerInfo>>>,
     /// Results of probes and pings run in their own tasks, fed back as inputs.
     pub results_tx: mpsc::Sender<Input>,

@@ -1,0 +1,451 @@
+//! The metric families of one gossip peer, built at scrape time from the snapshots the
+//! service already keeps (no second copy of any counter).
+//!
+//! Fabric's names and labels where Fabric has the metric (`gossip_*`); what Fabric lacks under
+//! `fabgossip_*`. Adding a metric is one row in a table below (a name, a help text and a
+//! function reading the snapshot), or one `Family` in [`families`] for a new label set.
+//! A per-channel value new to the snapshots (e.g. Fabric's `gossip_leader_election_leader`
+//! once election runs, `gossip_payload_buffer_size`) is a field of [`ChannelMetrics`], filled
+//! where the node builds the snapshot, plus one row of `CHANNEL_GAUGES`.
+
+use crate::channel::ChannelCounters;
+use crate::comm::{CommMetricsSnapshot, ContactOutcome, ContactRecord, HandshakeFailure};
+use crate::discovery::DiscoveryCounters;
+use crate::node::explain::MemberFacts;
+use crate::node::ChannelBlockStats;
+use crate::types::PkiId;
+
+use super::exposition::{Family, Kind};
+
+/// One joined channel, as the snapshots know it.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelMetrics {
+    pub name: String,
+    /// Ledger height and block counters; `None` before the channel's ledger opened.
+    pub blocks: Option<ChannelBlockStats>,
+    /// Alive peers of the channel known through StateInfo (self excluded).
+    pub peers_known: usize,
+}
+
+/// Everything one scrape reads, copied from the service's snapshots.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub comm: CommMetricsSnapshot,
+    /// PKI-IDs with a registered connection.
+    pub connected: Vec<PkiId>,
+    /// Last dial/handshake outcome per endpoint (bounded by comm).
+    pub contacts: Vec<ContactRecord>,
+    pub members: Vec<MemberFacts>,
+    pub discovery: DiscoveryCounters,
+    /// The node's refusal counters, name → value.
+    pub node: Vec<(&'static str, u64)>,
+    pub channel_registry: ChannelCounters,
+    pub channels: Vec<ChannelMetrics>,
+}
+
+/// A metric without labels of its own: name, help, and how to read it from `T`.
+type Row<T> = (&'static str, &'static str, fn(&T) -> u64);
+/// One sample of a labelled family: the `reason` label value and how to read it from `T`.
+type ReasonRow<T> = (&'static str, fn(&T) -> u64);
+type CommRow = Row<CommMetricsSnapshot>;
+/// Per-channel rows return `None` when the channel has no such value (no sample then).
+type ChannelRow = (
+    &'static str,
+    &'static str,
+    fn(&ChannelMetrics) -> Option<u64>,
+);
+type DiscoveryRow = Row<DiscoveryCounters>;
+
+/// Comm counters without labels.
+const COMM_COUNTERS: &[CommRow] = &[
+    (
+        "gossip_comm_messages_sent",
+        "Number of gossip messages sent",
+        |c| c.messages_sent,
+    ),
+    (
+        "gossip_comm_messages_received",
+        "Number of gossip messages received",
+        |c| c.messages_received,
+    ),
+    (
+        "gossip_comm_overflow_count",
+        "Number of messages dropped because an outgoing queue was full",
+        |c| c.overflow_count,
+    ),
+    (
+        "fabgossip_comm_dial_failures",
+        "Dials (connect, Ping, stream, handshake) that failed",
+        |c| c.dial_failures,
+    ),
+    (
+        "fabgossip_comm_connections_opened",
+        "Authenticated connections registered, both directions",
+        |c| c.connections_opened,
+    ),
+    (
+        "fabgossip_comm_connections_closed",
+        "Registered connections closed, for any reason",
+        |c| c.connections_closed,
+    ),
+];
+
+/// Per-channel gauges (label `channel`).
+const CHANNEL_GAUGES: &[ChannelRow] = &[
+    (
+        "gossip_state_height",
+        "Current ledger height of the channel",
+        |c| c.blocks.as_ref().map(|b| b.height),
+    ),
+    (
+        "gossip_membership_total_peers_known",
+        "Alive peers known in the channel (self excluded)",
+        |c| Some(c.peers_known as u64),
+    ),
+];
+
+/// Per-channel counters (label `channel`).
+const CHANNEL_COUNTERS: &[ChannelRow] = &[
+    (
+        "fabgossip_blocks_pushed_in",
+        "Block messages received by push",
+        |c| c.blocks.as_ref().map(|s| s.blocks.pushed_in),
+    ),
+    (
+        "fabgossip_blocks_pulled",
+        "Blocks missed by push and obtained by pull (dissemination gaps filled)",
+        |c| c.blocks.as_ref().map(|s| s.blocks.pulled_in),
+    ),
+    (
+        "fabgossip_blocks_forwarded",
+        "Blocks handed to push for dissemination",
+        |c| c.blocks.as_ref().map(|s| s.blocks.forwarded),
+    ),
+    (
+        "fabgossip_blocks_committed",
+        "Blocks committed to the ledger",
+        |c| c.blocks.as_ref().map(|s| s.state.committed),
+    ),
+    (
+        "fabgossip_blocks_commit_errors",
+        "Commits the ledger refused (retried)",
+        |c| c.blocks.as_ref().map(|s| s.blocks.commit_errors),
+    ),
+    (
+        "fabgossip_state_gaps_reported",
+        "Gaps in the block sequence the state provider detected",
+        |c| c.blocks.as_ref().map(|s| s.state.gaps_reported),
+    ),
+];
+
+/// Blocks dropped per channel, by reason (label `reason`).
+const BLOCK_DROPS: &[ReasonRow<ChannelBlockStats>] = &[
+    ("duplicate", |s| s.blocks.duplicate),
+    ("invalid", |s| s.blocks.invalid),
+    ("too_far_ahead", |s| s.blocks.too_far_ahead),
+    ("refused", |s| s.blocks.refused),
+];
+
+/// Membership counters without labels.
+const DISCOVERY_COUNTERS: &[DiscoveryRow] = &[
+    (
+        "fabgossip_membership_alive_received",
+        "Alive messages received",
+        |d| d.alive_received,
+    ),
+    (
+        "fabgossip_membership_expired",
+        "Peers declared dead (silence or comm failure)",
+        |d| d.expired,
+    ),
+    (
+        "fabgossip_membership_resurrected",
+        "Dead peers heard of again",
+        |d| d.resurrected,
+    ),
+    ("fabgossip_membership_purged", "Dead peers forgotten", |d| {
+        d.purged
+    }),
+    (
+        "fabgossip_membership_probes_failed",
+        "Bootstrap or anchor probes that failed",
+        |d| d.probe_failed,
+    ),
+];
+
+/// Membership refusals by reason (label `reason`).
+const MEMBERSHIP_REFUSALS: &[ReasonRow<DiscoveryCounters>] = &[
+    ("members_full", |d| d.members_full),
+    ("mem_req_spoofed", |d| d.mem_req_spoofed),
+    ("mem_req_not_disclosable", |d| d.mem_req_not_disclosable),
+    ("probe_wrong_org", |d| d.probe_wrong_org),
+    ("connect_gave_up", |d| d.connect_gave_up),
+    ("anchor_skipped_no_external_endpoint", |d| d.anchor_skipped),
+    ("self_conflict", |d| d.self_conflict),
+];
+
+const HANDSHAKE_REASONS: [HandshakeFailure; 10] = [
+    HandshakeFailure::BadMessage,
+    HandshakeFailure::MissingPkiId,
+    HandshakeFailure::InvalidIdentity,
+    HandshakeFailure::PkiIdMismatch,
+    HandshakeFailure::NoTlsCert,
+    HandshakeFailure::CertHashMismatch,
+    HandshakeFailure::BadSignature,
+    HandshakeFailure::Timeout,
+    HandshakeFailure::UnexpectedPeer,
+    HandshakeFailure::Transport,
+];
+
+fn table<T>(out: &mut Vec<Family>, kind: Kind, rows: &[Row<T>], v: &T) {
+    for (name, help, get) in rows {
+        let mut f = Family::new(name, help, kind);
+        f.sample(&[], get(v) as f64);
+        out.push(f);
+    }
+}
+
+/// The families of one scrape, in a stable order.
+pub fn families(s: &Snapshot) -> Vec<Family> {
+    let mut out = Vec::new();
+
+    // Comm.
+    table(&mut out, Kind::Counter, COMM_COUNTERS, &s.comm);
+    let mut f = Family::new(
+        "fabgossip_comm_handshake_failures",
+        "Failed handshakes, both directions, by reason",
+        Kind::Counter,
+    );
+    for r in HANDSHAKE_REASONS {
+        f.sample(
+            &[("reason", r.as_str())],
+            s.comm.handshake_failures.get(r) as f64,
+        );
+    }
+    out.push(f);
+    let mut f = Family::new(
+        "fabgossip_messages_dropped",
+        "Messages dropped or refused, by reason",
+        Kind::Counter,
+    );
+    let c = &s.comm;
+    for (reason, v) in [
+        ("send_queue_full", c.overflow_count),
+        ("events_queue_full", c.events_dropped),
+        ("send_failed", c.send_failures),
+        ("not_a_gossip_message", c.bad_messages),
+    ] {
+        f.sample(&[("reason", reason)], v as f64);
+    }
+    for (name, v) in &s.node {
+        f.sample(&[("reason", name)], *v as f64);
+    }
+    out.push(f);
+    let mut f = Family::new(
+        "fabgossip_comm_connections",
+        "Authenticated connections currently registered",
+        Kind::Gauge,
+    );
+    f.sample(&[], s.connected.len() as f64);
+    out.push(f);
+
+    // Per remote peer: membership state and connection (bounded by maxMembers).
+    let mut alive = Family::new(
+        "fabgossip_peer_alive",
+        "1 while a member is alive, 0 while dead, per remote peer",
+        Kind::Gauge,
+    );
+    let mut conn = Family::new(
+        "fabgossip_peer_connected",
+        "1 while a connection to the member is registered, per remote peer",
+        Kind::Gauge,
+    );
+    for m in &s.members {
+        let pki = m.pki_id.to_hex();
+        let endpoint = if m.internal_endpoint.is_empty() {
+            &m.endpoint
+        } else {
+            &m.internal_endpoint
+        };
+        let labels = [
+            ("pki_id", pki.as_str()),
+            ("org", m.org.as_str()),
+            ("endpoint", endpoint.as_str()),
+        ];
+        alive.sample(&labels, if m.alive { 1.0 } else { 0.0 });
+        let connected = s.connected.contains(&m.pki_id);
+        conn.sample(&labels, if connected { 1.0 } else { 0.0 });
+    }
+    out.push(alive);
+    out.push(conn);
+    // Endpoints whose last dial failed (bounded by comm's history).
+    let mut f = Family::new(
+        "fabgossip_endpoint_failing",
+        "Consecutive failed dials of an endpoint whose last dial failed, by reason",
+        Kind::Gauge,
+    );
+    let mut failing: Vec<&ContactRecord> = s
+        .contacts
+        .iter()
+        .filter(|c| c.outcome != ContactOutcome::Handshaken)
+        .collect();
+    failing.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
+    for c in failing {
+        let reason = match &c.outcome {
+            ContactOutcome::HandshakeFailed { reason, .. } => format!("handshake_failed:{reason}"),
+            o => o.code(),
+        };
+        f.sample(
+            &[
+                ("endpoint", c.endpoint.as_str()),
+                ("reason", reason.as_str()),
+            ],
+            c.repeats as f64,
+        );
+    }
+    out.push(f);
+
+    // Membership.
+    let mut f = Family::new(
+        "fabgossip_membership_peers",
+        "Known members by state",
+        Kind::Gauge,
+    );
+    let alive_n = s.members.iter().filter(|m| m.alive).count();
+    f.sample(&[("state", "alive")], alive_n as f64)
+        .sample(&[("state", "dead")], (s.members.len() - alive_n) as f64);
+    out.push(f);
+    table(&mut out, Kind::Counter, DISCOVERY_COUNTERS, &s.discovery);
+    let mut f = Family::new(
+        "fabgossip_membership_refusals",
+        "Membership messages or peers refused, by reason",
+        Kind::Counter,
+    );
+    for (reason, get) in MEMBERSHIP_REFUSALS {
+        f.sample(&[("reason", reason)], get(&s.discovery) as f64);
+    }
+    let r = &s.channel_registry;
+    for (reason, v) in [
+        ("state_info_bad_signature", r.state_info_bad_signature),
+        ("state_info_bad_mac", r.state_info_bad_mac),
+        ("state_info_unknown_org", r.state_info_unknown_org),
+        (
+            "state_info_org_not_in_channel",
+            r.state_info_org_not_in_channel,
+        ),
+        ("state_info_malformed", r.state_info_malformed),
+    ] {
+        f.sample(&[("reason", reason)], v as f64);
+    }
+    out.push(f);
+
+    // Channels.
+    for (kind, rows) in [
+        (Kind::Gauge, CHANNEL_GAUGES),
+        (Kind::Counter, CHANNEL_COUNTERS),
+    ] {
+        for (name, help, get) in rows {
+            let mut f = Family::new(name, help, kind);
+            for c in &s.channels {
+                if let Some(v) = get(c) {
+                    f.sample(&[("channel", c.name.as_str())], v as f64);
+                }
+            }
+            out.push(f);
+        }
+    }
+    let with_blocks: Vec<(&str, &ChannelBlockStats)> = s
+        .channels
+        .iter()
+        .filter_map(|c| c.blocks.as_ref().map(|b| (c.name.as_str(), b)))
+        .collect();
+    let mut f = Family::new(
+        "fabgossip_blocks_dropped",
+        "Block messages dropped, by channel and reason",
+        Kind::Counter,
+    );
+    for (ch, b) in &with_blocks {
+        for (reason, get) in BLOCK_DROPS {
+            f.sample(&[("channel", ch), ("reason", reason)], get(b) as f64);
+        }
+    }
+    out.push(f);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::metrics::exposition::encode;
+
+    fn sample_value(text: &str, series: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
+            .and_then(|v| v.parse().ok())
+    }
+
+    #[test]
+    fn families_read_the_snapshot() {
+        let mut s = Snapshot::default();
+        s.comm.messages_sent = 5;
+        s.comm.handshake_failures.bad_signature = 2;
+        let pki = PkiId(vec![0xab; 4]);
+        s.members.push(MemberFacts {
+            pki_id: pki.clone(),
+            org: "Org2MSP".into(),
+            endpoint: "p:1".into(),
+            internal_endpoint: String::new(),
+            alive: true,
+            last_alive: SystemTime::now(),
+            alive_since: None,
+            dead_since: None,
+        });
+        s.connected.push(pki);
+        s.channels.push(ChannelMetrics {
+            name: "ch1".into(),
+            blocks: Some(ChannelBlockStats {
+                height: 9,
+                ..Default::default()
+            }),
+            peers_known: 3,
+        });
+        let fams = families(&s);
+        let names: Vec<_> = fams.iter().map(|f| f.name()).collect();
+        let unique: HashSet<_> = names.iter().collect();
+        assert_eq!(unique.len(), names.len(), "a family appears once");
+        let text = encode(&fams);
+        assert_eq!(sample_value(&text, "gossip_comm_messages_sent"), Some(5.0));
+        assert_eq!(
+            sample_value(
+                &text,
+                "fabgossip_comm_handshake_failures{reason=\"bad_signature\"}"
+            ),
+            Some(2.0)
+        );
+        assert_eq!(
+            sample_value(&text, "gossip_state_height{channel=\"ch1\"}"),
+            Some(9.0)
+        );
+        assert_eq!(
+            sample_value(
+                &text,
+                "gossip_membership_total_peers_known{channel=\"ch1\"}"
+            ),
+            Some(3.0)
+        );
+        assert_eq!(
+            sample_value(
+                &text,
+                "fabgossip_peer_connected{pki_id=\"abababab\",org=\"Org2MSP\",endpoint=\"p:1\"}"
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample_value(&text, "fabgossip_membership_peers{state=\"alive\"}"),
+            Some(1.0)
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! Metrics in Prometheus text exposition (format 0.0.4), built at scrape time from the
+//! counters and snapshots the rest of the library keeps.
+//!
+//! - [`exposition`]: families, samples, escaping, the text encoder.
+//! - [`gossip`]: the families of one gossip peer from a [`gossip::Snapshot`].
+//! - [`http`]: the optional `GET /metrics` listener (`operations.listenAddress` with
+//!   `metrics.provider: prometheus`).
+
+pub mod exposition;
+pub mod gossip;
+pub mod http;
+
+pub use exposition::{encode, Family, HistogramValue, Kind, CONTENT_TYPE};
+pub use gossip::{families, ChannelMetrics, Snapshot};
