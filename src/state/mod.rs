@@ -8,6 +8,8 @@
 //! - [`events`]: inputs and outputs; [`error`]: why a payload is refused.
 //! - [`machine`]: the provider itself.
 //! - [`commit`]: carrying out a commit on a [`crate::ledger::Ledger`].
+//! - [`transfer`]: anti-entropy state transfer (`RemoteStateRequest`/`Response`);
+//!   [`transfer_config`]: its settings and counters.
 //!
 //! # Driving it
 //!
@@ -34,9 +36,13 @@ pub mod events;
 pub mod gap;
 pub mod machine;
 pub mod payload;
+pub mod transfer;
+pub mod transfer_config;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transfer_tests;
 
 pub use commit::commit_to_ledger;
 pub use config::StateProviderConfig;
@@ -45,3 +51,4 @@ pub use error::Rejected;
 pub use events::{Input, Output};
 pub use machine::StateProvider;
 pub use payload::{BlockVerifier, McsVerifier, Payload, Source, VerifiedPayload};
+pub use transfer::{ServePlan, StateRequest, StateTransfer, TransferConfig, TransferCounters};
