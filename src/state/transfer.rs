@@ -267,11 +267,6 @@ impl StateTransfer {
         }
     }
 
-    /// Counts `n` blocks sent in a response.
-    pub fn served_blocks(&mut self, n: usize) {
-        self.counters.blocks_served += n as u64;
-    }
-
     /// Counts a request refused by the access check.
     pub fn refused_request(&mut self) {
         self.counters.refused_requests += 1;
@@ -285,11 +280,6 @@ impl StateTransfer {
     /// Counts a request dropped because serving is saturated.
     pub fn busy(&mut self) {
         self.counters.busy += 1;
-    }
-
-    /// Counts a failed ledger read while serving.
-    pub fn read_error(&mut self) {
-        self.counters.read_errors += 1;
     }
 
     /// Puts a failed range back for another peer, or gives the round up.
