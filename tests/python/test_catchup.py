@@ -22,7 +22,8 @@ def ledger_file_digest(data_dir):
 
 
 def add_all(peer, blocks, start):
-    """Adds blocks[start:] in order; a block refused because the buffer is full is retried."""
+    """Adds blocks[start:] in order; a block refused because the buffer is full (FG_STATUS_BUSY)
+    is retried."""
     for seq in range(start, len(blocks)):
         deadline = time.monotonic() + 30
         while True:
@@ -30,7 +31,7 @@ def add_all(peer, blocks, start):
                 peer.add_block(CHANNEL, seq, blocks[seq])
                 break
             except RuntimeError as e:
-                if "too far" not in str(e) or time.monotonic() > deadline:
+                if "BUSY" not in str(e) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.005)
 
