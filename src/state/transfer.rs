@@ -357,7 +357,11 @@ impl StateTransfer {
         while self.in_flight.len() < self.cfg.max_in_flight {
             let range = if !self.retry.is_empty() {
                 self.retry.remove(0)
-            } else if self.next < limit {
+            } else if self.next < limit
+                && (limit == target || limit - self.next >= self.cfg.batch_size)
+            {
+                // Whole batches only (but the last): a slot freed by one commit waits for a
+                // batch's worth, so a deep gap is not fetched one block per round trip.
                 let end = (self.next + self.cfg.batch_size - 1).min(limit - 1);
                 let r = Range {
                     start: self.next,

@@ -100,6 +100,8 @@ fn a_far_height_starts_at_once_and_pipelines_over_peers() {
     );
     assert!(more.is_empty(), "the window is still full: {more:?}");
     assert_eq!(taken, (0..10).collect::<Vec<_>>());
+    // Half a batch of room: nothing yet (whole batches only).
+    assert!(st.set_height(t0, 5).is_empty());
     let more = st.set_height(t0, 10);
     assert_eq!(more.iter().map(range).collect::<Vec<_>>(), vec![(40, 49)]);
     assert_eq!(st.counters().blocks_received, 10);
