@@ -9,7 +9,7 @@
 //! - [`machine`]: the provider itself.
 //! - [`commit`]: carrying out a commit on a [`crate::ledger::Ledger`].
 //! - [`transfer`]: anti-entropy state transfer (`RemoteStateRequest`/`Response`);
-//!   [`transfer_config`]: its settings and counters.
+//!   [`transfer_config`]: its settings and counters; [`transfer_access`]: who may use it.
 //!
 //! # Driving it
 //!
@@ -37,6 +37,7 @@ pub mod gap;
 pub mod machine;
 pub mod payload;
 pub mod transfer;
+pub mod transfer_access;
 pub mod transfer_config;
 
 #[cfg(test)]
@@ -52,3 +53,4 @@ pub use events::{Input, Output};
 pub use machine::StateProvider;
 pub use payload::{BlockVerifier, McsVerifier, Payload, Source, VerifiedPayload};
 pub use transfer::{ServePlan, StateRequest, StateTransfer, TransferConfig, TransferCounters};
+pub use transfer_access::check_state_access;

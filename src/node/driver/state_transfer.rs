@@ -17,7 +17,7 @@ use crate::comm::{ConnectionInfo, ReceivedMessage, RemotePeer};
 use crate::message::{state_request_msg, state_response_msg, SignedGossipMessage};
 use crate::proto::gossip::gossip_message::Content;
 use crate::proto::gossip::Payload as GossipPayload;
-use crate::state::{Payload, ServePlan, Source, StateRequest};
+use crate::state::{check_state_access, Payload, ServePlan, Source, StateRequest};
 
 /// Requests served at once per channel (ledger reads on blocking threads); more are
 /// dropped and counted, as Fabric drops requests beyond its request queue.
@@ -229,14 +229,6 @@ impl Driver {
     /// Fabric's check on state messages: the sender's handshake credential must pass
     /// `VerifyByChannel` (the channel's readers policy).
     fn state_access(&self, channel: &str, conn: &ConnectionInfo) -> bool {
-        self.crypto
-            .mcs
-            .verify_by_channel(
-                channel,
-                &conn.identity,
-                &conn.auth.signature,
-                &conn.auth.signed_data,
-            )
-            .is_ok()
+        check_state_access(&*self.crypto.mcs, channel, conn).is_ok()
     }
 }
