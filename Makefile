@@ -1,6 +1,7 @@
 # Entry points. `make demo` runs the demo; `make test` runs every test (CI calls it).
 # Both start from a fresh machine: they install what the tests need from this repository's own
-# files (Rust crates via cargo, Python packages via requirements-test.txt, Go modules via go.mod).
+# files (Rust crates via cargo, Python packages via requirements-test.txt, Go modules via go.mod,
+# Debian packages for the C/C++ tests via apt when missing: deps-c).
 
 CARGO ?= cargo
 PYTHON ?= python3
@@ -8,7 +9,18 @@ LIB := target/release/libfabgossip.so
 export FABGOSSIP_LIB := $(CURDIR)/$(LIB)
 export PYTHONPATH := $(CURDIR)/bindings/python
 
-.PHONY: all build demo test test-rust test-c test-python test-go test-interop deps-python fabricnode bench
+# Version from Cargo.toml's [package] section: the installed file names and the SONAME use it.
+VERSION := $(shell sed -n '/^\[package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)
+# The SONAME's version: MAJOR, or 0.MINOR while MAJOR is 0 (semver: 0.1 and 0.2 may differ).
+MAJOR := $(shell echo $(VERSION) | awk -F. '{ print ($$1 == "0") ? "0." $$2 : $$1 }')
+
+# `make install PREFIX=... [DESTDIR=...]` (GNU names; libdir/includedir may be overridden).
+PREFIX ?= /usr/local
+libdir ?= $(PREFIX)/lib
+includedir ?= $(PREFIX)/include
+
+.PHONY: all build demo test test-rust test-c test-python test-go test-interop deps-python deps-c \
+	fabricnode gopeer bench install uninstall test-install test-sanitize test-cpp test-examples
 
 all: build
 
@@ -21,23 +33,88 @@ deps-python:
 demo: build
 	$(PYTHON) examples/demo.py
 
-test: build deps-python test-rust test-c test-python test-go test-interop
+test: build deps-python deps-c test-rust test-c test-examples test-python test-go test-interop
 
 test-rust:
 	$(CARGO) test --release --locked
 
-test-c: build
+# Debian packages the C/C++ tests use (cmake, GoogleTest, OpenSSL headers for the C++ suite's
+# Ed25519, valgrind, pkg-config); a fresh machine lacks some of them. Installs the missing ones
+# only, so a machine that has them needs neither apt nor root.
+deps-c:
+	@missing=""; \
+	command -v cmake >/dev/null || missing="$$missing cmake"; \
+	command -v valgrind >/dev/null || missing="$$missing valgrind"; \
+	command -v pkg-config >/dev/null || missing="$$missing pkgconf"; \
+	test -f /usr/include/gtest/gtest.h || missing="$$missing libgtest-dev"; \
+	test -f /usr/include/openssl/evp.h || missing="$$missing libssl-dev"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# The C hosts: C peer and C++ ABI check, the minimal example, the installed package, the
+# example and the C peer under AddressSanitizer and valgrind, and the C++ GoogleTest suite.
+test-c: build deps-c test-install test-sanitize test-cpp
 	$(MAKE) -C tests/c check
 	mkdir -p build/c
 	$(CC) -std=c11 -Wall -Werror -pedantic -Iinclude examples/c/minimal.c -Ltarget/release -lfabgossip -o build/c/minimal
 	LD_LIBRARY_PATH=target/release build/c/minimal
 
+install: build
+	install -d $(DESTDIR)$(libdir)/pkgconfig $(DESTDIR)$(includedir)
+	install -m 755 target/release/libfabgossip.so $(DESTDIR)$(libdir)/libfabgossip.so.$(VERSION)
+	ln -sfn libfabgossip.so.$(VERSION) $(DESTDIR)$(libdir)/libfabgossip.so.$(MAJOR)
+	ln -sfn libfabgossip.so.$(MAJOR) $(DESTDIR)$(libdir)/libfabgossip.so
+	install -m 644 target/release/libfabgossip.a $(DESTDIR)$(libdir)/libfabgossip.a
+	install -m 644 include/fabgossip.h $(DESTDIR)$(includedir)/fabgossip.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(libdir)|' -e 's|@INCLUDEDIR@|$(includedir)|' \
+		-e 's|@VERSION@|$(VERSION)|' fabgossip.pc.in > $(DESTDIR)$(libdir)/pkgconfig/fabgossip.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(libdir)/libfabgossip.so.$(VERSION) $(DESTDIR)$(libdir)/libfabgossip.so.$(MAJOR) \
+		$(DESTDIR)$(libdir)/libfabgossip.so $(DESTDIR)$(libdir)/libfabgossip.a \
+		$(DESTDIR)$(includedir)/fabgossip.h $(DESTDIR)$(libdir)/pkgconfig/fabgossip.pc
+
+# Installs into temporary prefixes and builds the example against them with pkg-config.
+test-install: build deps-c
+	tests/c/test_install.sh $(VERSION)
+
+test-sanitize: build deps-c
+	tests/c/test_sanitize.sh
+
+# The C++ suite as is and under AddressSanitizer.
+test-cpp: build deps-c
+	cmake -S tests/cpp -B build/cpp -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	cmake --build build/cpp -j2
+	ctest --test-dir build/cpp --output-on-failure --timeout 300
+	cmake -S tests/cpp -B build/cpp-asan -DCMAKE_BUILD_TYPE=Debug -DFABGOSSIP_ASAN=ON >/dev/null
+	cmake --build build/cpp-asan -j2
+	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build/cpp-asan --output-on-failure --timeout 300
+
 test-python: build deps-python
 	$(PYTHON) -m pytest -q tests/python
+
+# The README's C++ and Go host examples, built and run (the Go one linked both ways);
+# tests/python/test_readme.py keeps the README's copies equal to these files and runs the
+# Python one.
+test-examples: build
+	mkdir -p build/examples
+	$(CXX) -std=c++17 -Wall -Wextra -Werror -pedantic -Iinclude examples/cpp/channel.cpp \
+		-Ltarget/release -Wl,-rpath,$(CURDIR)/target/release -lfabgossip -o build/examples/channel-cpp
+	build/examples/channel-cpp
+	cd examples/go && go build -o $(CURDIR)/build/examples/go-minimal ./minimal \
+		&& go build -tags fabgossip_static -o $(CURDIR)/build/examples/go-minimal-static ./minimal
+	build/examples/go-minimal
+	build/examples/go-minimal-static
 
 # The Go binding, linked dynamically and statically.
 test-go: build
 	cd bindings/go && go test -count=1 ./... && go test -count=1 -tags fabgossip_static ./...
+
+# The Go binding's peer program (benchmarks drive it like the other peer programs).
+gopeer: build
+	cd bindings/go && go build -o $(CURDIR)/build/gopeer ./cmd/gopeer
 
 fabricnode:
 	cd tests/interop && go build -o $(CURDIR)/build/fabricnode ./cmd/fabricnode
@@ -45,7 +122,7 @@ fabricnode:
 test-interop: build
 	cd tests/interop && go test -count=1 -timeout 20m ./...
 
-bench: build fabricnode
+bench: build fabricnode gopeer
 	$(MAKE) -C tests/c peer
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r requirements-bench.txt
 	$(PYTHON) bench/membership.py --out docs/membership.json --plot docs/membership.png

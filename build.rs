@@ -1,7 +1,11 @@
 //! Compiles `proto/` into Rust with prost and tonic. The schema is parsed by
-//! protox (pure Rust), so a fresh machine needs no `protoc`.
+//! protox (pure Rust), so a fresh machine needs no `protoc`. Also gives the shared
+//! library its versioned SONAME.
+
+use std::path::Path;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    soname();
     let files = [
         "proto/gossip/message.proto",
         "proto/common/common.proto",
@@ -19,4 +23,40 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         .compile_fds(fds)?;
     Ok(())
+}
+
+/// `libfabgossip.so` carries the SONAME `libfabgossip.so.ABI`, ABI being the part of the crate
+/// version that semver keeps compatible: `MAJOR`, or `0.MINOR` while the major is 0 (0.1 and 0.2
+/// may differ). An installed host keeps loading an ABI-compatible library across releases.
+///
+/// A program linked with `-lfabgossip` records that SONAME as NEEDED, so the loader looks for
+/// `libfabgossip.so.ABI`; cargo only writes `libfabgossip.so`. The symlink
+/// `libfabgossip.so.ABI -> libfabgossip.so` next to it keeps in-tree hosts (the Go binding's
+/// rpath, `tests/c`) working straight after `cargo build`. `make install` lays out the real
+/// versioned names.
+fn soname() {
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| "0".into());
+    let major = var("CARGO_PKG_VERSION_MAJOR");
+    let abi = if major == "0" {
+        format!("0.{}", var("CARGO_PKG_VERSION_MINOR"))
+    } else {
+        major
+    };
+    let name = format!("libfabgossip.so.{abi}");
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux") {
+        return;
+    }
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{name}");
+    // OUT_DIR is <artifact dir>/build/<pkg>-<hash>/out; the library lands in <artifact dir>.
+    let Some(out_dir) = std::env::var_os("OUT_DIR") else {
+        return;
+    };
+    if let Some(artifacts) = Path::new(&out_dir).ancestors().nth(3) {
+        let link = artifacts.join(&name);
+        if std::fs::read_link(&link).is_err() {
+            // Best effort: a failure only matters to in-tree dynamic hosts, which then say so.
+            #[cfg(unix)]
+            let _ = std::os::unix::fs::symlink("libfabgossip.so", &link);
+        }
+    }
 }

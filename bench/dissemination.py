@@ -7,8 +7,10 @@ CPU per block per receiving peer, for both kinds in the same run, with the ratio
 
 Commit times come from the peers' `watch` command ({"event":"committed","seq":N,"t_ns":T}), T read
 from CLOCK_MONOTONIC like this driver's time.monotonic_ns(), so source and receivers share a clock.
-The Fabric node hooks its ledger's commit; the fabgossip Python peer polls the ledger height every
-0.5 ms, which adds CPU to the fabgossip side and up to 0.5 ms to its latencies. Messages and bytes
+The Fabric node hooks its in-memory ledger's commit; so does the fabgossip Go peer (`gopeer
+--ledger go`: the library commits through the host ledger callbacks into a Go in-memory ledger),
+the default host here. With `--fabgossip-host python` the Python peer over its file ledger polls the
+ledger height every `--poll-ms` instead, which adds CPU and up to that much latency. Messages and bytes
 sent per block are not measured: neither peer kind exposes those counters yet. Timers are
 core.yaml's defaults for both kinds, except that Fabric's state transfer (anti-entropy,
 peer.gossip.state.enabled, off by default since Fabric 2.2 because peers also pull from the
@@ -41,11 +43,17 @@ JOIN = {"sequence": 1, "members": ["Org1MSP"], "anchor_peers": []}
 KIND_NAMES = {"fabgossip": "fabgossip", "fabric": "Fabric"}
 
 
+GOPEER = REPO / "build" / "gopeer"
+FABGOSSIP_HOST = "go"
+
+
 def fabgossip_argvs(n, workdir):
-    """Python peers (the C peer has no channel commands). Like for like: the Fabric node keeps
-    its ledger in memory, so the file ledger here skips the fdatasync after each commit."""
-    return [python_peer_argv(cfg)
-            for cfg in fabgossip_configs(n, workdir, "fabgossip:\n  ledgerFsync: false\n")]
+    """Go peers over a Go in-memory ledger, like the Fabric node's (the default), or Python peers
+    over the file ledger without the fdatasync after each commit."""
+    configs = fabgossip_configs(n, workdir, "fabgossip:\n  ledgerFsync: false\n")
+    if FABGOSSIP_HOST == "go":
+        return [[str(GOPEER), "--config", str(cfg), "--ledger", "go"] for cfg in configs]
+    return [python_peer_argv(cfg) for cfg in configs]
 
 
 FABRIC_LOG_SPEC = "error"
@@ -112,7 +120,7 @@ def measure(kind, n, count, rate, block_bytes, settle_s, timeout_s, workdir, pol
         wait_all(peers, lambda p: len(p.channel_peers(CHANNEL)) >= n - 1, 120, "full channel view")
         channel_view_s = time.monotonic() - t0
         for p in peers:
-            p.watch(CHANNEL, poll_ms if kind == "fabgossip" else None)
+            p.watch(CHANNEL, poll_ms if kind == "fabgossip" and FABGOSSIP_HOST == "python" else None)
         source, receivers = peers[0], peers[1:]
         # An idle window first: the background rate (alive, StateInfo, pull, the watch poller).
         time.sleep(settle_s)
@@ -172,7 +180,9 @@ def measure(kind, n, count, rate, block_bytes, settle_s, timeout_s, workdir, pol
         per = count * len(receivers)
         block_full = sorted(per_block_last.values())
         return {
-            "kind": kind, "n": n, "poll_ms": poll_ms if kind == "fabgossip" else None,
+            "kind": kind, "n": n,
+            "host": (FABGOSSIP_HOST if kind == "fabgossip" else "fabricnode"),
+            "poll_ms": poll_ms if kind == "fabgossip" and FABGOSSIP_HOST == "python" else None,
             "blocks": count, "rate": rate, "block_bytes": len(blocks[1]),
             "full_view_s": view_s, "channel_view_s": channel_view_s,
             "achieved_rate": (count - 1) / span_s if span_s > 0 else None,
@@ -280,6 +290,8 @@ def main():
     ap.add_argument("--settle", type=float, default=2.0, help="idle seconds before measuring")
     ap.add_argument("--timeout", type=float, default=60.0,
                     help="seconds after the last add to wait for every commit")
+    ap.add_argument("--fabgossip-host", choices=["go", "python"], default="go",
+                    help="fabgossip peer program: gopeer with a Go in-memory ledger, or the Python peer")
     ap.add_argument("--poll-ms", type=float, default=0.5,
                     help="fabgossip peers' ledger-height poll interval for commit times")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (peer logs)")
@@ -291,9 +303,10 @@ def main():
     args = ap.parse_args()
     if args.peers < 2 or args.blocks < 1 or args.rate <= 0:
         sys.exit("need --peers ≥ 2, --blocks ≥ 1 and --rate > 0")
-    global FABRIC_LOG_SPEC, FABRIC_STATE_TRANSFER
+    global FABRIC_LOG_SPEC, FABRIC_STATE_TRANSFER, FABGOSSIP_HOST
     FABRIC_LOG_SPEC = args.fabric_log_spec
     FABRIC_STATE_TRANSFER = not args.fabric_no_state_transfer
+    FABGOSSIP_HOST = args.fabgossip_host
     kinds = [k for k in args.kinds.split(",") if k]
     for k in kinds:
         if k not in KIND_NAMES:
@@ -304,8 +317,14 @@ def main():
         sys.exit(f"{FABRIC_NODE} is missing: run `make fabricnode` first")
     print(f"Fabric nodes: state transfer (anti-entropy, 10 s check interval) "
           f"{'on' if FABRIC_STATE_TRANSFER else 'off'}; other settings core.yaml defaults.")
-    print(f"fabgossip commit times come from a {args.poll_ms:g} ms ledger-height poller in each "
-          f"Python peer: it adds CPU to the fabgossip side and up to {args.poll_ms:g} ms of latency.")
+    if FABGOSSIP_HOST == "go" and "fabgossip" in kinds and not GOPEER.exists():
+        sys.exit(f"{GOPEER} is missing: run `make gopeer` first")
+    if FABGOSSIP_HOST == "go":
+        print("fabgossip peers: gopeer over the library, committing through the host ledger "
+              "callbacks into a Go in-memory ledger (like the Fabric node's).")
+    else:
+        print(f"fabgossip commit times come from a {args.poll_ms:g} ms ledger-height poller in each "
+              f"Python peer: it adds CPU to the fabgossip side and up to {args.poll_ms:g} ms of latency.")
     workdir = tempfile.mkdtemp(prefix="bench-dissemination-")
     results = []
     try:

@@ -74,6 +74,115 @@ typedef struct fg_bytes {
 typedef uint32_t fg_status;
 
 /**
+ * Called once when the library no longer uses `user_data`. Nullable.
+ */
+typedef void (*fg_release_fn)(void *user_data);
+
+/**
+ * Writes the number of blocks the host's ledger of `channel` holds (the next block's
+ * number) to `*out_height`. Return `FG_STATUS_OK`, or an error status when the ledger
+ * cannot answer (a join then fails with `FG_STATUS_IO`).
+ */
+typedef fg_status (*fg_ledger_height_fn)(void *user_data,
+                                         const uint8_t *channel,
+                                         size_t channel_len,
+                                         uint64_t *out_height);
+
+/**
+ * A borrowed byte string: `len` bytes at `ptr` (`ptr` may be NULL when `len` is 0).
+ */
+typedef struct fg_slice {
+  const uint8_t *ptr;
+  size_t len;
+} fg_slice;
+
+/**
+ * Appends block `seq` of `channel` (a serialized `common.Block` that passed
+ * `verify_block`) and its private data (`private_data_count` slices; the pointer may be
+ * NULL when the count is 0) to the host's ledger. `seq` is always the ledger's current
+ * height. Return `FG_STATUS_OK` once the block is committed; any other status leaves the
+ * height unchanged: the error is logged and the same block is offered again later (never
+ * skipped). A block the host committed by other means is not offered again: the library
+ * reads the height before every commit.
+ */
+typedef fg_status (*fg_ledger_commit_fn)(void *user_data,
+                                         const uint8_t *channel,
+                                         size_t channel_len,
+                                         uint64_t seq,
+                                         const uint8_t *block,
+                                         size_t block_len,
+                                         const struct fg_slice *private_data,
+                                         size_t private_data_count);
+
+/**
+ * Writes committed block `seq` of `channel` into `(out, cap, out_len)`. When `cap` is too
+ * small, write the needed length to `*out_len` and return `FG_STATUS_BUFFER_TOO_SMALL`;
+ * the library retries once with a buffer of that size. Return `FG_STATUS_NOT_FOUND` for a
+ * block the ledger does not hold.
+ */
+typedef fg_status (*fg_ledger_get_block_fn)(void *user_data,
+                                            const uint8_t *channel,
+                                            size_t channel_len,
+                                            uint64_t seq,
+                                            uint8_t *out,
+                                            size_t cap,
+                                            size_t *out_len);
+
+/**
+ * The host's ledger: where the blocks of every channel joined after
+ * `fg_set_ledger_callbacks` are committed. Required: `height`, `commit`, `get_block`.
+ *
+ * Rules:
+ * - Thread: `commit` is called from a library blocking-pool thread, one at a time per
+ *   channel and in block order; calls for different channels, and `height`/`get_block`
+ *   calls, may overlap: callbacks must be thread-safe. `commit` may block (disk I/O);
+ *   `height` should be quick (it also runs on a gossip worker at join).
+ * - Borrowing: input pointers are valid only during the call; copy what you keep.
+ *   `channel` is UTF-8 with a length, not NUL-terminated.
+ * - Any `fg_*` call made inside a callback returns `FG_STATUS_REENTRANT`.
+ * - A status other than `FG_STATUS_OK` is an error: reported through the log callback
+ *   and counted; a failed commit is retried, never skipped.
+ * - Lifetime: `release(user_data)` runs exactly once per `fg_set_ledger_callbacks` call
+ *   given this table: before that call returns when it fails, else when the table is
+ *   replaced (next `fg_set_ledger_callbacks`) or in `fg_shutdown`. No callback of the
+ *   table runs after that.
+ */
+typedef struct fg_ledger_callbacks {
+  /**
+   * Passed as the first argument of every callback; opaque to the library.
+   */
+  void *user_data;
+  /**
+   * Optional: called exactly once when the library is done with `user_data`.
+   */
+  fg_release_fn release;
+  /**
+   * The ledger height of a channel.
+   */
+  fg_ledger_height_fn height;
+  /**
+   * Commits the next block of a channel.
+   */
+  fg_ledger_commit_fn commit;
+  /**
+   * Reads a committed block back.
+   */
+  fg_ledger_get_block_fn get_block;
+} fg_ledger_callbacks;
+
+/**
+ * Receives one leadership change: this peer now leads `channel` (`is_leader == 1`) or no
+ * longer does (`0`). `channel` is UTF-8, borrowed for the call only, not NUL-terminated.
+ * Called from a library thread, in the order of the changes, never concurrently with
+ * itself; it must not block for long (the node waits for it), and `fg_*` calls inside it
+ * return `FG_STATUS_REENTRANT`.
+ */
+typedef void (*fg_leadership_fn)(void *user_data,
+                                 const char *channel,
+                                 size_t channel_len,
+                                 int32_t is_leader);
+
+/**
  * Receives one log line. `level` is `FG_LOG_ERROR`..`FG_LOG_TRACE`; `target` (the module,
  * e.g. `fabgossip::discovery`) and `msg` are UTF-8, borrowed for the call only, and not
  * NUL-terminated. Called from any library thread, concurrently; it must not block for
@@ -85,11 +194,6 @@ typedef void (*fg_log_fn)(void *user_data,
                           size_t target_len,
                           const char *msg,
                           size_t msg_len);
-
-/**
- * Called once when the library no longer uses `user_data`. Nullable.
- */
-typedef void (*fg_release_fn)(void *user_data);
 
 /**
  * Writes this peer's serialized identity (e.g. `msp.SerializedIdentity` bytes) into
@@ -459,6 +563,52 @@ fg_status fg_add_payload(const char *channel,
  * `channel` points to `channel_len` readable bytes; `out` is NULL or writable.
  */
 fg_status fg_ledger_height(const char *channel, size_t channel_len, uint64_t *out);
+
+/**
+ * Makes the host's ledger the ledger of every channel joined from now on; `callbacks`
+ * NULL goes back to the embedded file ledger. The table is copied. Valid after `fg_init`
+ * while no channel is joined (a channel left with `fg_leave_channel` no longer counts).
+ * When the call succeeds, the table set by an earlier call (if any) is released before it
+ * returns; the last table set is released by `fg_shutdown`.
+ *
+ * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (a required callback is NULL),
+ * `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_BUSY` (a channel is joined: leave it first, or
+ * register before joining), `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or
+ * `FG_STATUS_PANIC`. On any failure the given table's `release` has run before return.
+ *
+ * # Safety
+ * `callbacks` is NULL or points to a valid `fg_ledger_callbacks`.
+ */
+fg_status fg_set_ledger_callbacks(const struct fg_ledger_callbacks *callbacks);
+
+/**
+ * Calls `cb(user_data, channel, channel_len, is_leader)` at every leadership change of a
+ * joined channel from now on, replacing any previous callback; `cb == NULL` removes it.
+ * When this returns, the previous callback is not running and will not run again. May be
+ * called before `fg_init` and after `fg_shutdown`; the callback stays registered across
+ * restarts. Changes that happened before the call are not replayed: read them with
+ * `fg_is_leader`.
+ *
+ * Returns `FG_STATUS_OK`, `FG_STATUS_REENTRANT` inside a callback, or `FG_STATUS_PANIC`.
+ *
+ * # Safety
+ * `cb` must be safe to call from any library thread with `user_data` until it is replaced.
+ */
+fg_status fg_set_leadership_callback(fg_leadership_fn cb, void *user_data);
+
+/**
+ * Writes whether this peer leads `channel` to `*out` (1 = leader, 0 = not): elected with
+ * `useLeaderElection`, always with `orgLeader`, never with both off. Never blocks: it
+ * reads the node's snapshot.
+ *
+ * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL `out`, NULL/empty/non-UTF-8
+ * channel), `FG_STATUS_NOT_FOUND` (not joined, or left), `FG_STATUS_NOT_INITIALIZED`,
+ * `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`.
+ *
+ * # Safety
+ * `channel` points to `channel_len` readable bytes; `out` is NULL or writable.
+ */
+fg_status fg_is_leader(const char *channel, size_t channel_len, int32_t *out);
 
 /**
  * Sends the library's log lines at `max_level` and more severe (`FG_LOG_ERROR`..

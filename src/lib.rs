@@ -14,6 +14,7 @@
 //! - [`channel`]: channels as a sans-IO state machine: join, StateInfo, the peers of a channel.
 //! - [`discovery`]: membership as a sans-IO state machine: alive, membership request/response,
 //!   expiration, resurrection, purge, disclosure between orgs.
+//! - [`election`]: leader election per channel as a sans-IO state machine (Fabric's algorithm).
 //! - [`msgstore`]: Fabric's message store: replacing rules per kind, block window, TTL expiry.
 //! - [`push`]: the push emitter and its routing, sans-IO (batching, Fabric's or adaptive fan-out).
 //! - [`pull`]: Fabric's pull engine (hello, digest, request, update) as a sans-IO machine.
@@ -30,6 +31,7 @@ pub mod comm;
 pub mod config;
 pub mod crypto;
 pub mod discovery;
+pub mod election;
 pub mod ffi;
 pub mod identity;
 pub mod ledger;

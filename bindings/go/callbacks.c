@@ -21,7 +21,21 @@ fg_callbacks fg_go_callbacks(uintptr_t handle, int with_pki_id) {
   return t;
 }
 
+fg_ledger_callbacks fg_go_ledger_callbacks(uintptr_t handle) {
+  fg_ledger_callbacks t = {0};
+  t.user_data = (void *)handle;
+  t.release = (fg_release_fn)fgGoLedgerRelease;
+  t.height = (fg_ledger_height_fn)fgGoLedgerHeight;
+  t.commit = (fg_ledger_commit_fn)fgGoLedgerCommit;
+  t.get_block = (fg_ledger_get_block_fn)fgGoLedgerGetBlock;
+  return t;
+}
 
 fg_status fg_go_set_logger(uintptr_t handle, int32_t max_level) {
   return fg_set_log_callback((fg_log_fn)fgGoLog, (void *)handle, max_level);
+}
+
+fg_status fg_go_set_leadership(uintptr_t handle) {
+  return fg_set_leadership_callback(handle ? (fg_leadership_fn)fgGoLeadership : NULL,
+                                    (void *)handle);
 }

@@ -5,6 +5,7 @@ package fabgossip
 #include "fabgossip.h"
 
 fg_callbacks fg_go_callbacks(uintptr_t handle, int with_pki_id);
+fg_ledger_callbacks fg_go_ledger_callbacks(uintptr_t handle);
 */
 import "C"
 
@@ -18,4 +19,9 @@ func goCallbackTable(h cgo.Handle, mcs MessageCryptoService) C.fg_callbacks {
 		withPKI = 1
 	}
 	return C.fg_go_callbacks(C.uintptr_t(h), withPKI)
+}
+
+// goLedgerTable is the fg_ledger_callbacks table whose user_data is h.
+func goLedgerTable(h cgo.Handle) C.fg_ledger_callbacks {
+	return C.fg_go_ledger_callbacks(C.uintptr_t(h))
 }

@@ -238,3 +238,101 @@ func fgGoLog(ud unsafe.Pointer, level C.int32_t, target *C.char, targetLen C.siz
 	m, _ := inText((*C.uint8_t)(unsafe.Pointer(msg)), msgLen)
 	sink(int(level), tg, m)
 }
+
+// ledgerOf resolves a ledger table's user_data; a stale or foreign value yields nil.
+func ledgerOf(ud unsafe.Pointer) (t *ledgerTable) {
+	defer func() {
+		if recover() != nil {
+			t = nil
+		}
+	}()
+	t, _ = cgo.Handle(uintptr(ud)).Value().(*ledgerTable)
+	return t
+}
+
+//export fgGoLedgerRelease
+func fgGoLedgerRelease(ud unsafe.Pointer) {
+	defer func() {
+		if r := recover(); r != nil {
+			callbackPanics.Add(1)
+			lastCallbackPanic.Store(fmt.Sprintf("ledger release: %v", r))
+		}
+	}()
+	h := cgo.Handle(uintptr(ud))
+	if _, ok := h.Value().(*ledgerTable); ok {
+		liveLedgers.Add(-1)
+	}
+	h.Delete()
+}
+
+//export fgGoLedgerHeight
+func fgGoLedgerHeight(ud unsafe.Pointer, channel *C.uint8_t, channelLen C.size_t, outHeight *C.uint64_t) (st C.fg_status) {
+	defer guard("Ledger.Height", &st)
+	t := ledgerOf(ud)
+	ch, ok := inText(channel, channelLen)
+	if t == nil || !ok || outHeight == nil {
+		return C.FG_STATUS_INVALID_ARG
+	}
+	h, err := t.ledger.Height(ch)
+	if err != nil {
+		return errStatus(err, C.FG_STATUS_CALLBACK_FAILED)
+	}
+	*outHeight = C.uint64_t(h)
+	return C.FG_STATUS_OK
+}
+
+//export fgGoLedgerCommit
+func fgGoLedgerCommit(ud unsafe.Pointer, channel *C.uint8_t, channelLen C.size_t, seq C.uint64_t, block *C.uint8_t, blockLen C.size_t, pvt *C.fg_slice, pvtCount C.size_t) (st C.fg_status) {
+	defer guard("Ledger.Commit", &st)
+	t := ledgerOf(ud)
+	ch, ok0 := inText(channel, channelLen)
+	b, ok1 := in(block, blockLen)
+	if t == nil || !ok0 || !ok1 || (pvt == nil && pvtCount > 0) || pvtCount > math.MaxInt32 {
+		return C.FG_STATUS_INVALID_ARG
+	}
+	var private [][]byte
+	if pvtCount > 0 {
+		for _, s := range unsafe.Slice(pvt, int(pvtCount)) {
+			p, ok := in(s.ptr, s.len)
+			if !ok {
+				return C.FG_STATUS_INVALID_ARG
+			}
+			private = append(private, p)
+		}
+	}
+	return errStatus(t.ledger.Commit(ch, uint64(seq), b, private), C.FG_STATUS_CALLBACK_FAILED)
+}
+
+//export fgGoLedgerGetBlock
+func fgGoLedgerGetBlock(ud unsafe.Pointer, channel *C.uint8_t, channelLen C.size_t, seq C.uint64_t, buf *C.uint8_t, capacity C.size_t, outLen *C.size_t) (st C.fg_status) {
+	defer guard("Ledger.GetBlock", &st)
+	t := ledgerOf(ud)
+	ch, ok := inText(channel, channelLen)
+	if t == nil || !ok {
+		return C.FG_STATUS_INVALID_ARG
+	}
+	b, err := t.ledger.GetBlock(ch, uint64(seq))
+	if errors.Is(err, ErrBlockNotFound) {
+		return C.FG_STATUS_NOT_FOUND
+	}
+	if err != nil {
+		return errStatus(err, C.FG_STATUS_CALLBACK_FAILED)
+	}
+	return out(b, buf, capacity, outLen)
+}
+
+//export fgGoLeadership
+func fgGoLeadership(ud unsafe.Pointer, channel *C.char, channelLen C.size_t, isLeader C.int32_t) {
+	defer func() {
+		if r := recover(); r != nil {
+			callbackPanics.Add(1)
+			lastCallbackPanic.Store(fmt.Sprintf("leadership: %v", r))
+		}
+	}()
+	fn := leadershipOf(ud)
+	if fn == nil {
+		return
+	}
+	ch, _ := inText((*C.uint8_t)(unsafe.Pointer(channel)), channelLen)
+	fn(ch, isLeader != 0)
+}

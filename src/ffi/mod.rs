@@ -11,9 +11,10 @@
 //!   SIGPIPE in their own masks.
 //!
 //! Files: [`status`], [`bytes`], [`panic`], [`reentry`], [`callbacks`] (host crypto
-//! table), [`log`] (tracing → host), [`service`] (the singleton and its calls),
+//! table), [`ledger`] (host ledger table), [`log`] (tracing → host), [`service`] (the singleton and its calls),
 //! [`channel`] (join, leave, heights, chaincodes, peers of a channel), `wait` (a host
 //! thread waits for the owner task),
+//! [`election`] (`fg_is_leader`, the leadership callback),
 //! [`counters`] (refusals and caught panics), `sigpipe` (library threads block SIGPIPE).
 
 #![allow(non_camel_case_types)]
@@ -22,6 +23,8 @@ pub mod bytes;
 pub mod callbacks;
 pub mod channel;
 pub mod counters;
+pub mod ledger;
+pub mod election;
 pub mod log;
 pub mod panic;
 pub mod reentry;

@@ -16,13 +16,18 @@ use crate::ffi::counters;
 use crate::ffi::panic::ffi_boundary;
 use crate::ffi::reentry::reject_reentry;
 use crate::ffi::status::*;
-use crate::node::{builtin_crypto, GossipService, NodeError};
+use crate::ledger::HostLedgerTable;
+use crate::ledger::{HostLedgerProvider, LedgerProvider};
+use crate::node::{builtin_crypto, GossipService, LedgerProviderError, NodeError};
 
 /// What `fg_init` started and `fg_shutdown` tears down.
 struct Running {
     runtime: tokio::runtime::Runtime,
     service: Arc<GossipService>,
     host: Option<Arc<HostCrypto>>,
+    /// The host ledger table of `fg_set_ledger_callbacks`, released when replaced or at
+    /// shutdown.
+    ledger: Option<Arc<HostLedgerTable>>,
 }
 
 /// Held across the whole of `fg_init` and `fg_shutdown`.
@@ -131,13 +136,45 @@ fn init(config_text: &[u8], host: Option<Arc<HostCrypto>>) -> Result<(), InitErr
     };
     let service = started.map_err(|e| InitError(node_status(&e), e.to_string()))?;
     let service = Arc::new(service);
+    crate::ffi::election::attach(&service);
     *lock(&RUNNING) = Some(service.clone());
     *lifecycle = Some(Running {
         runtime,
         service,
         host,
+        ledger: None,
     });
     Ok(())
+}
+
+/// `fg_set_ledger_callbacks` on the running service: `table` (None: the embedded file
+/// ledger) opens the ledgers of channels joined from now on. On success the table given
+/// before is released; on failure the caller releases `table`.
+pub(crate) fn set_ledger(table: Option<Arc<HostLedgerTable>>) -> Result<(), (fg_status, String)> {
+    let mut lifecycle = lock(&LIFECYCLE);
+    let Some(running) = lifecycle.as_mut() else {
+        return Err((
+            FG_STATUS_NOT_INITIALIZED,
+            "the gossip service is not running".into(),
+        ));
+    };
+    let provider = table
+        .clone()
+        .map(|t| Arc::new(HostLedgerProvider::new(t)) as Arc<dyn LedgerProvider>);
+    let service = running.service.clone();
+    // The owner task runs on the library's runtime, so waiting here cannot starve it.
+    match crate::ffi::wait::wait(service.set_ledger_provider(provider)) {
+        Ok(()) => {
+            if let Some(old) = std::mem::replace(&mut running.ledger, table) {
+                // Its ledgers were closed with their channels; release waits for a commit
+                // of a left channel that may still be running.
+                old.release();
+            }
+            Ok(())
+        }
+        Err(e @ LedgerProviderError::ChannelsJoined(_)) => Err((FG_STATUS_BUSY, e.to_string())),
+        Err(e @ LedgerProviderError::Stopped) => Err((FG_STATUS_SHUTDOWN, e.to_string())),
+    }
 }
 
 /// Starts the gossip service from config text (YAML or JSON, the `peer` keys of Fabric's
@@ -217,6 +254,7 @@ pub extern "C" fn fg_shutdown() -> fg_status {
                 runtime,
                 service,
                 host,
+                ledger,
             }) = lifecycle.take()
             else {
                 return FG_STATUS_OK;
@@ -228,6 +266,9 @@ pub extern "C" fn fg_shutdown() -> fg_status {
             drop(runtime);
             if let Some(host) = host {
                 host.release();
+            }
+            if let Some(ledger) = ledger {
+                ledger.release();
             }
             FG_STATUS_OK
         })
@@ -650,6 +691,7 @@ mod tests {
             };
             assert_eq!(fg_peers(&mut out), FG_STATUS_NOT_INITIALIZED);
             assert!(out.ptr.is_null(), "out-param untouched on failure");
+            crate::ffi::ledger::tests::before_init();
             let before = counters::counters().snapshot();
             assert_eq!(fg_peers(std::ptr::null_mut()), FG_STATUS_INVALID_ARG);
             assert!(counters::counters().snapshot().invalid_args > before.invalid_args);
@@ -673,6 +715,7 @@ mod tests {
             let (st, detail) = init_with(&h);
             assert_eq!(st, FG_STATUS_OK, "{detail}");
             channel_calls();
+            let ledger_host = crate::ffi::ledger::tests::ledger_calls();
             let me = self_json();
             let mut d = <sha2::Sha256 as sha2::Digest>::new();
             sha2::Digest::update(&mut d, b"Org1MSP");
@@ -688,6 +731,11 @@ mod tests {
 
             assert_eq!(fg_shutdown(), FG_STATUS_OK);
             assert_eq!(h.releases.load(Ordering::SeqCst), 1);
+            assert_eq!(
+                ledger_host.releases.load(Ordering::SeqCst),
+                1,
+                "fg_shutdown releases the ledger table"
+            );
             let signs = h.signs.load(Ordering::SeqCst);
             assert_eq!(fg_shutdown(), FG_STATUS_OK);
             assert_eq!(h.releases.load(Ordering::SeqCst), 1, "release exactly once");

@@ -5,10 +5,15 @@
 //! - `crc32`: the record checksum.
 //! - [`record`]: the on-disk record (length prefix, checksum, sequence, block, private data).
 //! - [`file`](mod@file): the append-only block file with its offset index, crash recovery included.
+//! - [`provider`]: [`LedgerProvider`], which opens a channel's ledger at join (the file
+//!   ledger by default).
+//! - [`host`]: [`HostLedger`], a ledger kept by the host behind `fg_ledger_callbacks`.
 
 pub mod channel_name;
 mod crc32;
 pub mod file;
+pub mod host;
+pub mod provider;
 pub mod record;
 
 #[cfg(test)]
@@ -18,6 +23,8 @@ use sha2::{Digest, Sha256};
 
 pub use channel_name::validate_channel_name;
 pub use file::{FileLedger, FileLedgerOptions};
+pub use host::{HostLedger, HostLedgerProvider, HostLedgerTable};
+pub use provider::{FileLedgerProvider, LedgerProvider};
 
 /// Why a ledger refused an operation.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +47,16 @@ pub enum LedgerError {
     /// Another open ledger (this process or another) holds the channel's directory.
     #[error("ledger directory {0} is in use")]
     Locked(String),
+    /// A host ledger callback returned an error status (or a malformed answer).
+    #[error("host ledger {call}: {status_name} ({detail})")]
+    Host {
+        call: &'static str,
+        /// The `fg_status` the host returned; `FG_STATUS_CALLBACK_FAILED` for a malformed
+        /// answer or a table already released.
+        status: u32,
+        status_name: &'static str,
+        detail: String,
+    },
     #[error("ledger I/O on {path}: {source}")]
     Io {
         path: String,

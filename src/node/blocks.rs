@@ -9,7 +9,7 @@ use prost::Message;
 use serde::Serialize;
 
 use crate::config::GossipConfig;
-use crate::ledger::{FileLedger, FileLedgerOptions, Ledger};
+use crate::ledger::{Ledger, LedgerProvider};
 use crate::message::{Content, SignedGossipMessage};
 use crate::msgstore::{GossipComparator, MessageStore};
 use crate::proto::gossip::{Envelope, GossipMessage};
@@ -98,19 +98,26 @@ pub struct ServeStats {
 }
 
 impl ChannelBlocks {
-    /// Opens the channel's file ledger under `data_dir` (blocking file I/O: a host call).
+    /// Opens the channel's ledger through `ledgers` (blocking I/O or a host callback: a
+    /// join is a rare host call); the state provider starts at the ledger's height.
     pub fn open(
         name: &str,
-        data_dir: &std::path::Path,
+        ledgers: &dyn LedgerProvider,
         g: &GossipConfig,
         verifier: Arc<dyn BlockVerifier>,
         now: Instant,
         seed: u64,
-        fsync: bool,
     ) -> Result<Self, String> {
-        let ledger = FileLedger::open_with(data_dir, name, FileLedgerOptions { fsync })
-            .map_err(|e| format!("ledger of channel {name:?}: {e}"))?;
+        let ledger = ledgers
+            .open(name)
+            .map_err(|e| format!("{} ledger of channel {name:?}: {e}", ledgers.kind()))?;
         let height = ledger.height();
+        tracing::info!(
+            channel = name,
+            ledger = ledgers.kind(),
+            height,
+            "channel ledger opened"
+        );
         let pull = PullEngine::new(PullConfig::blocks(name.as_bytes(), g), now, seed)
             .map_err(|e| format!("block pull config: {e}"))?;
         let state_cfg = StateProviderConfig::from_gossip(g);
@@ -130,7 +137,7 @@ impl ChannelBlocks {
             store: MessageStore::new(GossipComparator::new(g.max_block_count_to_store)),
             pull,
             verifier,
-            ledger: Arc::new(Mutex::new(Box::new(ledger))),
+            ledger: Arc::new(Mutex::new(ledger)),
             counters: BlockCounters::default(),
         })
     }

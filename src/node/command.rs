@@ -3,8 +3,11 @@
 
 use tokio::sync::oneshot;
 
-use super::ChannelCallError;
+use std::sync::Arc;
+
+use super::{ChannelCallError, LedgerProviderError};
 use crate::channel::JoinChannelMessage;
+use crate::ledger::LedgerProvider;
 use crate::proto::gossip::Chaincode;
 
 pub(super) type Reply = oneshot::Sender<Result<(), ChannelCallError>>;
@@ -35,6 +38,16 @@ pub(super) enum Command {
         channel: String,
         seq: u64,
         block: Vec<u8>,
+        reply: Reply,
+    },
+    /// Where the ledgers of channels joined later come from (`None`: the file ledger).
+    SetLedgerProvider {
+        provider: Option<Arc<dyn LedgerProvider>>,
+        reply: oneshot::Sender<Result<(), LedgerProviderError>>,
+    },
+    /// Give up leadership of a channel (leader election mode only).
+    YieldLeadership {
+        channel: String,
         reply: Reply,
     },
 }

@@ -31,6 +31,9 @@ pub use blocks::{BlockCounters, ChannelBlockStats};
 pub use builtin::builtin_crypto;
 pub use channel_info::{ChaincodeInfo, ChannelPeerInfo};
 pub use counters::NodeCounters;
+pub use driver::election::{
+    LeadershipCounters, LeadershipEvent, LeadershipListener, LeadershipShared,
+};
 
 use crate::channel::{
     ChannelConfig, ChannelCounters, ChannelError, ChannelSelf, Channels, JoinChannelMessage,
@@ -41,10 +44,13 @@ use crate::config::Config;
 use crate::crypto::ed25519::Ed25519Crypto;
 use crate::crypto::CryptoContext;
 use crate::discovery::{Discovery, DiscoveryConfig, Input, SelfInfo};
+use crate::election::LeadershipMode;
 use crate::identity::IdentityMapper;
+use crate::ledger::{FileLedgerOptions, FileLedgerProvider, LedgerProvider};
 use crate::push::{PushConfig, PushEmitter, PushPolicy};
 use crate::state::McsVerifier;
 use command::Command;
+use driver::election::Elections;
 use driver::{ChannelSnapshot, Driver};
 
 /// Why the service could not start.
@@ -80,6 +86,18 @@ pub enum ChannelCallError {
     TooFarAhead { seq: u64, height: u64 },
 }
 
+/// Why the ledger provider could not be replaced.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerProviderError {
+    /// Ledgers of these channels are open; the provider applies to channels joined later,
+    /// so it may change only while none is joined.
+    #[error("channels {0:?} are joined; set the ledger before joining or after leaving them")]
+    ChannelsJoined(Vec<String>),
+    /// The service is stopped or stopping.
+    #[error("the gossip service is stopped")]
+    Stopped,
+}
+
 /// Liveness of a member as reported to hosts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -108,6 +126,7 @@ pub struct GossipService {
     self_info: PeerInfo,
     view: Arc<RwLock<Vec<PeerInfo>>>,
     channel_view: Arc<RwLock<ChannelSnapshot>>,
+    leadership: Arc<LeadershipShared>,
     commands: mpsc::Sender<Command>,
     counters: Arc<NodeCounters>,
     stop_tx: watch::Sender<bool>,
@@ -252,7 +271,16 @@ impl GossipService {
             seed ^ 0x5eed,
         )
         .map_err(|e| NodeError::Config(e.to_string()))?;
+        let leadership_mode = LeadershipMode::of(g).map_err(NodeError::Config)?;
+        let leadership = LeadershipShared::new();
         let (stop_tx, stop_rx) = watch::channel(false);
+        // The embedded default until the host installs its own (`set_ledger_provider`).
+        let file_ledgers: Arc<dyn LedgerProvider> = Arc::new(FileLedgerProvider::new(
+            &config.peer.file_system_path,
+            FileLedgerOptions {
+                fsync: config.fabgossip.ledger_fsync,
+            },
+        ));
         let driver = Driver {
             discovery,
             channels,
@@ -261,8 +289,8 @@ impl GossipService {
             blocks: BTreeMap::new(),
             push,
             gossip_cfg: g.clone(),
-            data_dir: config.peer.file_system_path.clone(),
-            ledger_fsync: config.fabgossip.ledger_fsync,
+            file_ledgers: file_ledgers.clone(),
+            ledger_provider: file_ledgers,
             block_verifier: Arc::new(McsVerifier(crypto.mcs.clone())),
             self_endpoint: external_endpoint.clone(),
             commit_tx,
@@ -277,6 +305,7 @@ impl GossipService {
             results_rx,
             next_purge: now,
             next_view_refresh: now,
+            election: Elections::new(leadership_mode, g.election.clone(), leadership.clone()),
         };
         let handle = tokio::spawn(driver.run(initial, events, commands_rx, stop_rx));
         info!(pki_id = %crypto.self_pki_id, org = %crypto.self_org, listen = %bound,
@@ -293,6 +322,7 @@ impl GossipService {
             crypto,
             view,
             channel_view,
+            leadership,
             commands: commands_tx,
             counters,
             stop_tx,
@@ -389,6 +419,21 @@ impl GossipService {
         .await
     }
 
+    /// Sets where the ledgers of channels joined from now on come from; `None` goes back to
+    /// the embedded file ledger under `peer.fileSystemPath`. Refused while a channel is
+    /// joined (its ledger is open): call it before joining, or after leaving every channel.
+    pub async fn set_ledger_provider(
+        &self,
+        provider: Option<Arc<dyn LedgerProvider>>,
+    ) -> Result<(), LedgerProviderError> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::SetLedgerProvider { provider, reply })
+            .await
+            .map_err(|_| LedgerProviderError::Stopped)?;
+        rx.await.map_err(|_| LedgerProviderError::Stopped)?
+    }
+
     /// The committed height of a joined channel's ledger (`None` when not joined or left).
     pub fn ledger_height(&self, channel: &str) -> Option<u64> {
         self.block_stats(channel).map(|s| s.height)
@@ -411,6 +456,58 @@ impl GossipService {
             .unwrap_or_else(|e| e.into_inner())
             .counters
             .clone()
+    }
+
+    /// Whether this peer leads `channel` (elected, or a static `orgLeader`); a snapshot,
+    /// never blocks. A channel not joined (or left) is `ChannelError::UnknownChannel`.
+    pub fn is_leader(&self, channel: &str) -> Result<bool, ChannelCallError> {
+        self.leadership
+            .snapshot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .leaders
+            .get(channel)
+            .copied()
+            .ok_or_else(|| ChannelError::UnknownChannel(channel.to_string()).into())
+    }
+
+    /// Every leadership change from now on, in order. A receiver that falls more than
+    /// 1024 events behind gets `Lagged` and skips ahead.
+    pub fn subscribe_leadership(&self) -> tokio::sync::broadcast::Receiver<LeadershipEvent> {
+        self.leadership.events.subscribe()
+    }
+
+    /// Sets (or with `None` clears) the hook called on the owner task, in order, at every
+    /// leadership change; it must return quickly. Changes already reported are not replayed.
+    pub fn set_leadership_listener(&self, listener: Option<LeadershipListener>) {
+        *self
+            .leadership
+            .listener
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = listener;
+    }
+
+    /// Leadership counters (messages sent, received, refused; changes), as of the last
+    /// snapshot.
+    pub fn leadership_counters(&self) -> LeadershipCounters {
+        self.leadership
+            .snapshot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .counters
+            .clone()
+    }
+
+    /// Gives up leadership of `channel` (Fabric's `Yield`, e.g. when no orderer can be
+    /// reached): another peer is elected and this one stays out of elections for six
+    /// `leaderAliveThreshold`s or until another peer declares. Without leader election
+    /// (static or never-leader mode) the channel is `UnknownChannel`.
+    pub async fn yield_leadership(&self, channel: &str) -> Result<(), ChannelCallError> {
+        self.call(|reply| Command::YieldLeadership {
+            channel: channel.to_string(),
+            reply,
+        })
+        .await
     }
 
     async fn call(

@@ -5,6 +5,7 @@
     print(fabgossip.self_info(), fabgossip.peers())
     fabgossip.join_channel("mychannel", {"sequence": 1, "members": ["Org1MSP"]})
     fabgossip.update_ledger_height("mychannel", 10)
+    print(fabgossip.is_leader("mychannel"))
     print(fabgossip.peers_of_channel("mychannel"))
     fabgossip.shutdown()
 """
@@ -15,13 +16,15 @@ import json
 from . import _lib
 from .errors import (BusyError, CryptoError, FabgossipError, InvalidArgError,  # noqa: F401
                      NotFoundError, NotInitializedError, check, error_for)
-from .host import CallbackTable, HostCrypto  # noqa: F401
+from .host import CallbackTable, HostCrypto, HostLedger, LedgerTable, MemoryLedger  # noqa: F401
 
 LOG_OFF, LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE = range(6)
 
 # Objects the library holds pointers to; kept here so the garbage collector leaves them.
 _log_fn = None
+_leadership_fn = None
 _callbacks = None
+_ledger_table = None
 
 
 def version():
@@ -75,10 +78,26 @@ def init(config_text, log=None, crypto=None, log_level=LOG_DEBUG):
 
 def shutdown():
     """Stops the service; harmless when it is not running."""
-    global _callbacks
+    global _callbacks, _ledger_table
     check(_lib.lib.fg_shutdown())
-    # The library released the table; now the ctypes objects may go.
+    # The library released the tables; now the ctypes objects may go.
     _callbacks = None
+    _ledger_table = None
+
+
+def set_ledger(ledger):
+    """Makes ``ledger`` (a :class:`HostLedger`) the ledger of every channel joined from now
+    on; ``None`` goes back to the embedded file ledger. Call after :func:`init` while no
+    channel is joined (else :class:`BusyError`). Returns the :class:`LedgerTable` (its
+    ``errors`` list keeps what the callbacks raised)."""
+    global _ledger_table
+    table = LedgerTable(ledger) if ledger is not None else None
+    status = _lib.lib.fg_set_ledger_callbacks(ctypes.byref(table.table) if table else None)
+    # On failure the library released the new table already; the old one stays in use.
+    check(status)
+    # The table given before was released by the call: its ctypes objects may go.
+    _ledger_table = table
+    return table
 
 
 def _json_call(fn):
@@ -156,3 +175,34 @@ def ledger_height(channel):
     out = ctypes.c_uint64()
     check(_lib.lib.fg_ledger_height(ch, ch_len, ctypes.byref(out)))
     return out.value
+
+
+def is_leader(channel):
+    """Whether this peer leads ``channel`` (elected, or a static ``orgLeader``). Never blocks.
+    Raises :class:`NotFoundError` for a channel not joined (or left)."""
+    ch, ch_len = _arg(channel)
+    out = ctypes.c_int32()
+    check(_lib.lib.fg_is_leader(ch, ch_len, ctypes.byref(out)))
+    return out.value != 0
+
+
+def set_leadership_callback(callback):
+    """Calls ``callback(channel, is_leader)`` at every later leadership change, in order, from
+    a library thread; ``None`` removes it. Exceptions raised by ``callback`` are swallowed.
+    Library calls made inside it raise :class:`FabgossipError` (``FG_STATUS_REENTRANT``)."""
+    global _leadership_fn
+    if callback is None:
+        check(_lib.lib.fg_set_leadership_callback(_lib.LEADERSHIP_FN(), None))
+        _leadership_fn = None
+        return
+
+    def trampoline(_ud, ch, ch_len, leader):
+        try:
+            callback(ctypes.string_at(ch, ch_len).decode("utf-8", "replace"), leader != 0)
+        except BaseException:
+            pass
+
+    fn = _lib.LEADERSHIP_FN(trampoline)
+    check(_lib.lib.fg_set_leadership_callback(fn, None))
+    # The old trampoline is no longer called once the swap returned.
+    _leadership_fn = fn

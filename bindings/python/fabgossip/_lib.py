@@ -21,6 +21,7 @@ class fg_bytes(Structure):
 # Callback types, as in include/fabgossip.h. Pointer arguments are c_void_p so that ctypes
 # does not copy or decode them; the adapters read them with ctypes.string_at.
 LOG_FN = CFUNCTYPE(None, c_void_p, c_int32, c_void_p, c_size_t, c_void_p, c_size_t)
+LEADERSHIP_FN = CFUNCTYPE(None, c_void_p, c_void_p, c_size_t, c_int32)
 RELEASE_FN = CFUNCTYPE(None, c_void_p)
 SELF_IDENTITY_FN = CFUNCTYPE(fg_status, c_void_p, c_void_p, c_size_t, POINTER(c_size_t))
 SIGN_FN = CFUNCTYPE(fg_status, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t, POINTER(c_size_t))
@@ -32,6 +33,28 @@ VALIDATE_IDENTITY_FN = CFUNCTYPE(fg_status, c_void_p, c_void_p, c_size_t)
 IDENTITY_QUERY_FN = CFUNCTYPE(fg_status, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t,
                               POINTER(c_size_t))
 EXPIRATION_FN = CFUNCTYPE(fg_status, c_void_p, c_void_p, c_size_t, POINTER(c_int64))
+
+
+class fg_slice(Structure):
+    """A borrowed byte string (private data of a committed block)."""
+    _fields_ = [("ptr", c_void_p), ("len", c_size_t)]
+
+
+LEDGER_HEIGHT_FN = CFUNCTYPE(fg_status, c_void_p, c_void_p, c_size_t, POINTER(c_uint64))
+LEDGER_COMMIT_FN = CFUNCTYPE(fg_status, c_void_p, c_void_p, c_size_t, c_uint64, c_void_p, c_size_t,
+                             POINTER(fg_slice), c_size_t)
+LEDGER_GET_BLOCK_FN = CFUNCTYPE(fg_status, c_void_p, c_void_p, c_size_t, c_uint64, c_void_p,
+                                c_size_t, POINTER(c_size_t))
+
+
+class fg_ledger_callbacks(Structure):
+    _fields_ = [
+        ("user_data", c_void_p),
+        ("release", RELEASE_FN),
+        ("height", LEDGER_HEIGHT_FN),
+        ("commit", LEDGER_COMMIT_FN),
+        ("get_block", LEDGER_GET_BLOCK_FN),
+    ]
 
 
 class fg_callbacks(Structure):
@@ -85,6 +108,9 @@ _SIGNATURES = {
     "fg_peers_of_channel": ([c_void_p, c_size_t, POINTER(fg_bytes)], fg_status),
     "fg_add_payload": ([c_void_p, c_size_t, c_uint64, c_void_p, c_size_t], fg_status),
     "fg_ledger_height": ([c_void_p, c_size_t, POINTER(c_uint64)], fg_status),
+    "fg_set_ledger_callbacks": ([POINTER(fg_ledger_callbacks)], fg_status),
+    "fg_is_leader": ([c_void_p, c_size_t, POINTER(c_int32)], fg_status),
+    "fg_set_leadership_callback": ([LEADERSHIP_FN, c_void_p], fg_status),
 }
 for _name, (_args, _res) in _SIGNATURES.items():
     _fn = getattr(lib, _name)

@@ -135,3 +135,111 @@ class CallbackTable:
             self_identity_len=len(impl.self_identity),
             **self._fns,
         )
+
+
+class HostLedger:
+    """A ledger kept by the host: pass an instance to ``fabgossip.set_ledger(obj)`` before
+    joining channels. Override ``height``, ``commit`` and ``get_block``.
+
+    ``commit`` runs on a library thread, one call at a time per channel and in block order
+    (``seq`` is always the current height); it may block (disk I/O). ``height`` and
+    ``get_block`` may run at the same time on other threads. Raising in ``commit`` (or any
+    method) is an error status (``FG_STATUS_CALLBACK_FAILED``, or the ``status`` of a raised
+    :class:`~fabgossip.errors.FabgossipError`): the library logs it and offers the same
+    block again later; it never skips it.
+    """
+
+    def height(self, channel):
+        """Number of blocks held for ``channel`` (the next block's number)."""
+        raise NotImplementedError
+
+    def commit(self, channel, seq, block, private_data):
+        """Appends block ``seq`` (bytes) with ``private_data`` (list of bytes)."""
+        raise NotImplementedError
+
+    def get_block(self, channel, seq):
+        """Committed block ``seq`` as bytes, or None when not held."""
+        raise NotImplementedError
+
+
+class MemoryLedger(HostLedger):
+    """A thread-safe in-memory :class:`HostLedger`: per channel, a list of blocks."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.blocks = {}  # channel -> [(block, private_data)]
+
+    def preload(self, channel, block):
+        """Appends a block as the host's own (e.g. a genesis block it already has)."""
+        with self._lock:
+            self.blocks.setdefault(channel, []).append((bytes(block), []))
+
+    def height(self, channel):
+        with self._lock:
+            return len(self.blocks.get(channel, ()))
+
+    def commit(self, channel, seq, block, private_data):
+        with self._lock:
+            chain = self.blocks.setdefault(channel, [])
+            if seq != len(chain):
+                raise ValueError(f"block {seq} offered at height {len(chain)}")
+            chain.append((block, private_data))
+
+    def get_block(self, channel, seq):
+        with self._lock:
+            chain = self.blocks.get(channel, ())
+            return chain[seq][0] if seq < len(chain) else None
+
+
+class LedgerTable:
+    """Owns the ctypes function objects for one ``fg_set_ledger_callbacks``; keep it alive
+    until ``released`` is set."""
+
+    def __init__(self, impl):
+        from .errors import FabgossipError
+
+        self.impl = impl
+        self.errors = []
+        self.release_count = 0
+        self.released = threading.Event()
+
+        def guard(fn):
+            def wrapper(*args):
+                try:
+                    return fn(*args)
+                except BaseException as e:  # a Python exception must not unwind into C
+                    self.errors.append(e)
+                    if isinstance(e, FabgossipError) and e.status != OK:
+                        return e.status
+                    return CALLBACK_FAILED
+            return wrapper
+
+        def height(_ud, ch, cl, out):
+            h = int(impl.height(_read(ch, cl).decode()))
+            if not 0 <= h < 1 << 64:
+                raise ValueError(f"ledger height {h} is out of range")
+            out[0] = h
+            return OK
+
+        def commit(_ud, ch, cl, seq, block, bl, pvt, count):
+            private_data = [_read(pvt[i].ptr, pvt[i].len) for i in range(count)]
+            impl.commit(_read(ch, cl).decode(), seq, _read(block, bl), private_data)
+            return OK
+
+        def get_block(_ud, ch, cl, seq, out, cap, out_len):
+            data = impl.get_block(_read(ch, cl).decode(), seq)
+            if data is None:
+                return NOT_FOUND
+            return _write_out(bytes(data), out, cap, out_len)
+
+        def release(_ud):
+            self.release_count += 1
+            self.released.set()
+
+        self._fns = dict(
+            release=_lib.RELEASE_FN(release),
+            height=_lib.LEDGER_HEIGHT_FN(guard(height)),
+            commit=_lib.LEDGER_COMMIT_FN(guard(commit)),
+            get_block=_lib.LEDGER_GET_BLOCK_FN(guard(get_block)),
+        )
+        self.table = _lib.fg_ledger_callbacks(user_data=None, **self._fns)

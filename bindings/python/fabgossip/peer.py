@@ -5,15 +5,22 @@ program: JSON lines on stdout (``ready`` or ``error`` first), plain-word command
 (``peers``, ``stats``, ``shutdown``; EOF means shutdown; and the channel commands
 ``join <channel> <json>``, ``leave <channel>``, ``height <channel> <n>``,
 ``channel_peers <channel>``, ``add_block <channel> <seq> <hex>``, ``ledger_height <channel>``,
-``watch <channel> [poll ms]``).
+``watch <channel> [poll ms]``, ``is_leader <channel>``; with ``--ledger python`` also
+``ledger_preload <channel> <hex>`` and ``ledger_blocks <channel>``).
+Every leadership change is reported unsolicited as
+``{"event":"leadership","channel":..,"leader":true|false}``, in order.
 ``watch`` reports every later commit as ``{"event":"committed","channel":..,"seq":N,"t_ns":T}``
 with T read from CLOCK_MONOTONIC (one clock for the whole machine). The library has no commit
 callback for this, so a thread polls the ledger height every 0.5 ms (or the given interval):
 it costs this process CPU and makes a reported time up to one interval late.
+``--ledger python`` keeps every channel's blocks in a Python :class:`~fabgossip.MemoryLedger`
+behind the host ledger callbacks instead of the embedded file ledger; ``--ledger-fail SEQ:N,...``
+makes the commit of block SEQ fail N times before it succeeds.
 ``FABGOSSIP_LOG=<level>`` (error/warn/info/debug/trace) copies library log lines to stderr.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -75,6 +82,36 @@ class CommitWatch(threading.Thread):
 _watches = {}
 
 
+class FlakyLedger(fabgossip.MemoryLedger):
+    """The peer's Python ledger: commits of the blocks named in ``fail`` ({seq: n}) fail n
+    times first; every attempt is counted."""
+
+    def __init__(self, fail):
+        super().__init__()
+        self.fail = dict(fail)
+        self.commit_calls = 0
+        self.commit_failures = 0
+
+    def commit(self, channel, seq, block, private_data):
+        self.commit_calls += 1
+        if self.fail.get(seq, 0) > 0:
+            self.fail[seq] -= 1
+            self.commit_failures += 1
+            raise OSError(f"injected commit failure of block {seq}")
+        super().commit(channel, seq, block, private_data)
+
+
+_ledger = None  # the FlakyLedger with --ledger python
+
+
+def parse_fail(text):
+    out = {}
+    for item in filter(None, text.split(",")):
+        seq, _, n = item.partition(":")
+        out[int(seq)] = int(n or 1)
+    return out
+
+
 def rss_kb():
     try:
         with open("/proc/self/status") as f:
@@ -90,7 +127,8 @@ def channel_command(line):
     """``join <channel> <json>`` → ``joined``; ``leave <channel>`` → ``left``;
     ``height <channel> <n>`` → ``height``; ``channel_peers <channel>`` → ``channel_peers``;
     ``add_block <channel> <seq> <hex block>`` → ``added``; ``ledger_height <channel>`` →
-    ``ledger_height``; ``watch <channel>`` → ``watching``, then ``committed`` lines.
+    ``ledger_height``; ``watch <channel>`` → ``watching``, then ``committed`` lines;
+    ``is_leader <channel>`` → ``is_leader``.
     A refused call answers ``error``."""
     parts = line.split(None, 2)
     word = parts[0]
@@ -121,6 +159,20 @@ def channel_command(line):
                 _watches[parts[1]] = CommitWatch(parts[1], interval_ms / 1e3)
                 _watches[parts[1]].start()
             emit({"event": "watching", "channel": parts[1]})
+        elif word == "ledger_preload" and len(parts) == 3 and _ledger is not None:
+            _ledger.preload(parts[1], bytes.fromhex(parts[2]))
+            emit({"event": "preloaded", "channel": parts[1],
+                  "height": _ledger.height(parts[1])})
+        elif word == "ledger_blocks" and len(parts) == 2 and _ledger is not None:
+            n = _ledger.height(parts[1])
+            emit({"event": "ledger_blocks", "channel": parts[1], "height": n,
+                  "sha256": [hashlib.sha256(_ledger.get_block(parts[1], i)).hexdigest()
+                             for i in range(n)],
+                  "commit_calls": _ledger.commit_calls,
+                  "commit_failures": _ledger.commit_failures})
+        elif word == "is_leader" and len(parts) == 2:
+            emit({"event": "is_leader", "channel": parts[1],
+                  "leader": fabgossip.is_leader(parts[1])})
         elif word == "channel_peers" and len(parts) == 2:
             emit({"event": "channel_peers", "channel": parts[1],
                   "peers": fabgossip.peers_of_channel(parts[1])})
@@ -131,13 +183,22 @@ def channel_command(line):
 
 
 _CHANNEL_COMMANDS = ("join", "leave", "height", "channel_peers", "add_block", "ledger_height",
-                     "watch")
+                     "watch", "ledger_preload", "ledger_blocks", "is_leader")
+
+
+def on_leadership(channel, leader):
+    emit({"event": "leadership", "channel": channel, "leader": leader})
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="fabgossip.peer")
     ap.add_argument("--config", required=True, help="peer config file (YAML or JSON)")
+    ap.add_argument("--ledger", choices=("file", "python"), default="file",
+                    help="file: the embedded file ledger; python: host ledger callbacks")
+    ap.add_argument("--ledger-fail", default="", metavar="SEQ:N,...",
+                    help="with --ledger python: fail the commit of block SEQ N times first")
     args = ap.parse_args(argv)
+    global _ledger
     log = None
     level = _LEVELS.get(os.environ.get("FABGOSSIP_LOG", "").lower())
     if level:
@@ -146,9 +207,14 @@ def main(argv=None):
     try:
         with open(args.config, encoding="utf-8") as f:
             text = f.read()
+        # Set before init: a static leader reports its channels from the first join.
+        fabgossip.set_leadership_callback(on_leadership)
         fabgossip.init(text, log=log, log_level=level or fabgossip.LOG_OFF)
+        if args.ledger == "python":
+            _ledger = FlakyLedger(parse_fail(args.ledger_fail))
+            fabgossip.set_ledger(_ledger)
         me = fabgossip.self_info()
-    except (OSError, fabgossip.FabgossipError) as e:
+    except (OSError, ValueError, fabgossip.FabgossipError) as e:
         emit({"event": "error", "message": str(e)})
         return 1
     emit({"event": "ready", "pki_id": me["pki_id"], "endpoint": me["endpoint"], "org": me["org"]})

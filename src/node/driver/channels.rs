@@ -1,16 +1,18 @@
 //! Channels at the owner task: join, leave and StateInfo through the channel registry,
 //! and the per-channel snapshot hosts read.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::super::blocks::ChannelBlocks;
 use super::super::channel_info::ChannelPeerInfo;
 use super::super::counters::NodeCounters;
-use super::super::ChannelCallError;
+use super::super::{ChannelCallError, LedgerProviderError};
 use super::{ChannelSnapshot, Driver};
 use crate::channel::{self, ChannelError, JoinChannelMessage, Received};
 use crate::comm::{ReceivedMessage, RemotePeer};
 use crate::discovery::Input;
+use crate::ledger::LedgerProvider;
 use crate::message::SignedGossipMessage;
 
 impl Driver {
@@ -51,12 +53,11 @@ impl Driver {
             Some(
                 ChannelBlocks::open(
                     &channel,
-                    &self.data_dir,
+                    &*self.ledger_provider,
                     &self.gossip_cfg,
                     self.block_verifier.clone(),
                     Instant::now(),
                     seed,
-                    self.ledger_fsync,
                 )
                 .map_err(ChannelCallError::Ledger)?,
             )
@@ -65,6 +66,7 @@ impl Driver {
             channel: channel.clone(),
             msg,
         })?;
+        self.election_join(&channel);
         if let Some(b) = opened {
             let height = b.height();
             self.blocks.insert(channel.clone(), b);
@@ -75,6 +77,21 @@ impl Driver {
                 })?;
             }
         }
+        Ok(())
+    }
+
+    /// Replaces the ledger provider while no channel's ledger is open.
+    pub(super) fn set_ledger_provider(
+        &mut self,
+        provider: Option<Arc<dyn LedgerProvider>>,
+    ) -> Result<(), LedgerProviderError> {
+        if !self.blocks.is_empty() {
+            return Err(LedgerProviderError::ChannelsJoined(
+                self.blocks.keys().cloned().collect(),
+            ));
+        }
+        self.ledger_provider = provider.unwrap_or_else(|| self.file_ledgers.clone());
+        tracing::info!(ledger = self.ledger_provider.kind(), "ledger provider set");
         Ok(())
     }
 

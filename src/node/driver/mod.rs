@@ -5,11 +5,11 @@
 
 mod blocks;
 mod channels;
+pub(super) mod election;
 mod membership;
 mod state_transfer;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,7 @@ use crate::crypto::ed25519::Ed25519Crypto;
 use crate::crypto::CryptoContext;
 use crate::discovery::{Discovery, Input};
 use crate::identity::IdentityMapper;
+use crate::ledger::LedgerProvider;
 use crate::message::is_tag_legal;
 use crate::proto::gossip::gossip_message::Content;
 use crate::push::PushEmitter;
@@ -63,10 +64,10 @@ pub(super) struct Driver {
     pub blocks: BTreeMap<String, ChannelBlocks>,
     pub push: PushEmitter,
     pub gossip_cfg: GossipConfig,
-    /// `peer.fileSystemPath`: channel ledgers live under it.
-    pub data_dir: PathBuf,
-    /// `fabgossip.ledgerFsync`.
-    pub ledger_fsync: bool,
+    /// The embedded file ledgers under `peer.fileSystemPath` (`fabgossip.ledgerFsync`).
+    pub file_ledgers: Arc<dyn LedgerProvider>,
+    /// Opens the ledger of each channel at join: `file_ledgers` unless the host set its own.
+    pub ledger_provider: Arc<dyn LedgerProvider>,
     pub block_verifier: Arc<dyn BlockVerifier>,
     /// This peer's external endpoint, for push routing.
     pub self_endpoint: String,
@@ -83,6 +84,8 @@ pub(super) struct Driver {
     pub results_rx: mpsc::Receiver<Input>,
     pub next_purge: Instant,
     pub next_view_refresh: Instant,
+    /// Leader election per joined channel, or the static modes.
+    pub election: election::Elections,
 }
 
 impl Driver {
@@ -109,6 +112,9 @@ impl Driver {
             if let Some(d) = self.push.next_deadline() {
                 deadline = deadline.min(d);
             }
+            if let Some(d) = self.election.next_deadline() {
+                deadline = deadline.min(d);
+            }
             tokio::select! {
                 biased;
                 _ = stop.changed() => break,
@@ -124,6 +130,7 @@ impl Driver {
                     // A refused call is the only error; a tick is never refused.
                     let _ = self.channel_step(channel::Input::Tick);
                     self.blocks_tick();
+                    self.election_tick();
                 }
             }
         }
@@ -154,6 +161,7 @@ impl Driver {
                 if res.is_ok() {
                     // The channel's block work stops; its ledger file is closed.
                     self.blocks.remove(&channel);
+                    self.election_leave(&channel);
                 }
                 self.publish_channels();
                 let _ = reply.send(res.map_err(Into::into));
@@ -167,6 +175,9 @@ impl Driver {
                 let res = self.add_payload(&channel, seq, block);
                 let _ = reply.send(res);
             }
+            Command::SetLedgerProvider { provider, reply } => {
+                let _ = reply.send(self.set_ledger_provider(provider));
+            }
             Command::UpdateLedgerHeight {
                 channel,
                 height,
@@ -176,6 +187,14 @@ impl Driver {
                     self.channel_step(channel::Input::UpdateLedgerHeight { channel, height })
                         .map_err(Into::into),
                 );
+            }
+            Command::YieldLeadership { channel, reply } => {
+                let res = if self.yield_leadership(&channel) {
+                    Ok(())
+                } else {
+                    Err(channel::ChannelError::UnknownChannel(channel).into())
+                };
+                let _ = reply.send(res);
             }
             Command::UpdateChaincodes {
                 channel,
@@ -223,6 +242,7 @@ impl Driver {
                     Some(Content::StateRequest(_)) => self.on_state_request(m),
                     Some(Content::StateResponse(_)) => self.on_state_response(m),
                     Some(Content::DataMsg(_)) => self.on_block_message(m),
+                    Some(Content::LeadershipMsg(_)) => self.on_leadership_message(m),
                     Some(
                         Content::Hello(_)
                         | Content::DataDig(_)

@@ -2,7 +2,13 @@
 //
 // It speaks the peer process protocol shared with the Python and C peers: JSON lines on
 // stdout (`ready` or `error` first), commands `peers`, `stats`, `shutdown` on stdin (EOF
-// means shutdown). FABGOSSIP_LOG=error|warn|info|debug|trace copies library logs to stderr.
+// means shutdown), and the channel commands `join CH JSON`, `add_block CH SEQ HEX`,
+// `ledger_height CH` and `channel_peers CH`.
+//
+// --ledger go keeps every channel's blocks in a Go MemoryLedger behind the host ledger
+// callbacks instead of the embedded file ledger (commands `ledger_preload CH HEX` and
+// `ledger_blocks CH`); --ledger-fail SEQ:N,... and --ledger-panic SEQ:N,... make the commit
+// of block SEQ return an error or panic N times before it succeeds. FABGOSSIP_LOG=error|warn|info|debug|trace copies library logs to stderr.
 //
 // --crypto selects the identity provider: `builtin` (the library's own Ed25519, default),
 // `ed25519` (the same identities computed in Go through the host callbacks) or `x509`
@@ -65,6 +71,9 @@ type options struct {
 	trustCA string
 	// trustEd25519 lists the orgs whose Ed25519 identities an x509 peer accepts.
 	trustEd25519 string
+	ledger       string
+	ledgerFail   string
+	ledgerPanic  string
 }
 
 func main() {
@@ -81,6 +90,9 @@ func run() int {
 	flag.StringVar(&o.mspDir, "msp-dir", "", "x509: directory with cert.pem and key.pem (PKCS#8 or EC)")
 	flag.StringVar(&o.trustCA, "trust-ca", "", "comma-separated MSPID=ca.pem pairs of trusted X.509 CAs")
 	flag.StringVar(&o.trustEd25519, "trust-ed25519", "", "x509: comma-separated orgs whose Ed25519 identities are accepted")
+	flag.StringVar(&o.ledger, "ledger", "file", "ledger: file (embedded) or go (Go ledger callbacks)")
+	flag.StringVar(&o.ledgerFail, "ledger-fail", "", "go ledger: SEQ:N,... commits that fail N times first")
+	flag.StringVar(&o.ledgerPanic, "ledger-panic", "", "go ledger: SEQ:N,... commits that panic N times first")
 	flag.CommandLine.SetOutput(os.Stderr)
 	if err := flag.CommandLine.Parse(os.Args[1:]); err != nil || o.config == "" {
 		emitError("usage: gopeer --config FILE [--crypto builtin|ed25519|x509]")
@@ -106,15 +118,29 @@ func run() int {
 		emitError(err.Error())
 		return 1
 	}
+	var ledger *faultyLedger
+	switch o.ledger {
+	case "file":
+	case "go":
+		if ledger, err = newFaultyLedger(o.ledgerFail, o.ledgerPanic); err != nil {
+			emitError(err.Error())
+			return 1
+		}
+	default:
+		emitError("unknown --ledger " + o.ledger + " (file, go)")
+		return 1
+	}
 	svc, err := fabgossip.Open(string(text), crypto)
 	if err != nil {
-		var fe *fabgossip.Error
-		if errors.As(err, &fe) {
-			emitError(fe.Status.String() + ": " + fe.Detail)
-		} else {
-			emitError(err.Error())
-		}
+		emitError(errorText(err))
 		return 1
+	}
+	if ledger != nil {
+		if err := svc.SetLedger(ledger); err != nil {
+			emitError("SetLedger: " + errorText(err))
+			svc.Close()
+			return 1
+		}
 	}
 	self, err := svc.Self()
 	if err != nil {
@@ -143,10 +169,20 @@ func run() int {
 		case "shutdown":
 			return shutdown(svc)
 		default:
-			emitError("unknown command: " + cmd)
+			if !channelCommand(cmd, ledger) {
+				emitError("unknown command: " + cmd)
+			}
 		}
 	}
 	return shutdown(svc)
+}
+
+func errorText(err error) string {
+	var fe *fabgossip.Error
+	if errors.As(err, &fe) {
+		return fe.Status.String() + ": " + fe.Detail
+	}
+	return err.Error()
 }
 
 func shutdown(svc *fabgossip.Service) int {

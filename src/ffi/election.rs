@@ -1,0 +1,204 @@
+//! Leadership in the C ABI: `fg_is_leader` reads the node's snapshot; a host callback hears
+//! every leadership change.
+//!
+//! The callback is called on the node's owner task (a library thread), one change at a
+//! time in the order they happen, under a read lock of the sink: swapping the callback
+//! waits for a running call, and since `fg_shutdown` joins the owner task, no call happens
+//! after it returns.
+
+use std::ffi::{c_char, c_void};
+use std::sync::{Arc, RwLock};
+
+use crate::ffi::counters;
+use crate::ffi::panic::ffi_boundary;
+use crate::ffi::reentry::{reject_reentry, CallbackScope};
+use crate::ffi::service::current;
+use crate::ffi::status::*;
+use crate::node::{ChannelCallError, GossipService, LeadershipEvent};
+
+/// Receives one leadership change: this peer now leads `channel` (`is_leader == 1`) or no
+/// longer does (`0`). `channel` is UTF-8, borrowed for the call only, not NUL-terminated.
+/// Called from a library thread, in the order of the changes, never concurrently with
+/// itself; it must not block for long (the node waits for it), and `fg_*` calls inside it
+/// return `FG_STATUS_REENTRANT`.
+pub type fg_leadership_fn = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        channel: *const c_char,
+        channel_len: usize,
+        is_leader: i32,
+    ),
+>;
+
+struct Sink {
+    cb: unsafe extern "C" fn(*mut c_void, *const c_char, usize, i32),
+    user_data: *mut c_void,
+}
+
+// The host promises its callback and user_data may be used from any library thread.
+unsafe impl Send for Sink {}
+unsafe impl Sync for Sink {}
+
+static SINK: RwLock<Option<Sink>> = RwLock::new(None);
+
+/// Hooks the running service's leadership changes to the host sink (called by `fg_init`).
+pub(crate) fn attach(service: &GossipService) {
+    service.set_leadership_listener(Some(Arc::new(notify)));
+}
+
+fn notify(event: &LeadershipEvent) {
+    let sink = SINK.read().unwrap_or_else(|e| e.into_inner());
+    let Some(sink) = sink.as_ref() else {
+        return;
+    };
+    let _scope = CallbackScope::enter();
+    // SAFETY: the host registered `cb` for exactly these arguments; the channel name
+    // outlives the call.
+    unsafe {
+        (sink.cb)(
+            sink.user_data,
+            event.channel.as_ptr().cast(),
+            event.channel.len(),
+            i32::from(event.leader),
+        )
+    };
+}
+
+/// Calls `cb(user_data, channel, channel_len, is_leader)` at every leadership change of a
+/// joined channel from now on, replacing any previous callback; `cb == NULL` removes it.
+/// When this returns, the previous callback is not running and will not run again. May be
+/// called before `fg_init` and after `fg_shutdown`; the callback stays registered across
+/// restarts. Changes that happened before the call are not replayed: read them with
+/// `fg_is_leader`.
+///
+/// Returns `FG_STATUS_OK`, `FG_STATUS_REENTRANT` inside a callback, or `FG_STATUS_PANIC`.
+///
+/// # Safety
+/// `cb` must be safe to call from any library thread with `user_data` until it is replaced.
+#[no_mangle]
+pub unsafe extern "C" fn fg_set_leadership_callback(
+    cb: fg_leadership_fn,
+    user_data: *mut c_void,
+) -> fg_status {
+    ffi_boundary!(FG_STATUS_PANIC, {
+        reject_reentry!();
+        let sink = cb.map(|cb| Sink { cb, user_data });
+        *SINK.write().unwrap_or_else(|e| e.into_inner()) = sink;
+        FG_STATUS_OK
+    })
+}
+
+/// Writes whether this peer leads `channel` to `*out` (1 = leader, 0 = not): elected with
+/// `useLeaderElection`, always with `orgLeader`, never with both off. Never blocks: it
+/// reads the node's snapshot.
+///
+/// Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL `out`, NULL/empty/non-UTF-8
+/// channel), `FG_STATUS_NOT_FOUND` (not joined, or left), `FG_STATUS_NOT_INITIALIZED`,
+/// `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`.
+///
+/// # Safety
+/// `channel` points to `channel_len` readable bytes; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fg_is_leader(
+    channel: *const c_char,
+    channel_len: usize,
+    out: *mut i32,
+) -> fg_status {
+    ffi_boundary!(FG_STATUS_PANIC, {
+        reject_reentry!();
+        if channel.is_null() || channel_len == 0 || out.is_null() {
+            return counters::invalid_arg();
+        }
+        let bytes = std::slice::from_raw_parts(channel.cast::<u8>(), channel_len);
+        let Ok(ch) = std::str::from_utf8(bytes) else {
+            return counters::invalid_arg();
+        };
+        let Some(service) = current() else {
+            return FG_STATUS_NOT_INITIALIZED;
+        };
+        match service.is_leader(ch) {
+            Ok(leader) => {
+                *out = i32::from(leader);
+                FG_STATUS_OK
+            }
+            Err(ChannelCallError::Stopped) => FG_STATUS_SHUTDOWN,
+            Err(_) => FG_STATUS_NOT_FOUND,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    static SEEN: Mutex<Vec<(String, i32, fg_status)>> = Mutex::new(Vec::new());
+
+    unsafe extern "C" fn record(_ud: *mut c_void, ch: *const c_char, len: usize, leader: i32) {
+        let name = String::from_utf8_lossy(std::slice::from_raw_parts(ch.cast::<u8>(), len));
+        // Re-entry is refused inside the callback.
+        let mut out = 0;
+        let st = fg_is_leader(ch, len, &mut out);
+        SEEN.lock().unwrap().push((name.into_owned(), leader, st));
+    }
+
+    #[test]
+    fn callback_gets_changes_in_order_and_reentry_is_refused() {
+        unsafe {
+            assert_eq!(
+                fg_set_leadership_callback(Some(record), std::ptr::null_mut()),
+                FG_STATUS_OK
+            );
+            for (ch, leader) in [("a", true), ("b", true), ("a", false)] {
+                notify(&LeadershipEvent {
+                    channel: ch.into(),
+                    leader,
+                });
+            }
+            assert_eq!(
+                fg_set_leadership_callback(None, std::ptr::null_mut()),
+                FG_STATUS_OK
+            );
+            notify(&LeadershipEvent {
+                channel: "c".into(),
+                leader: true,
+            });
+        }
+        // The singleton test of `service` may run meanwhile: keep our channels only.
+        let seen: Vec<_> = SEEN
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(c, _, _)| ["a", "b", "c"].contains(&c.as_str()))
+            .cloned()
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("a".to_string(), 1, FG_STATUS_REENTRANT),
+                ("b".to_string(), 1, FG_STATUS_REENTRANT),
+                ("a".to_string(), 0, FG_STATUS_REENTRANT),
+            ]
+        );
+    }
+
+    #[test]
+    fn is_leader_checks_its_arguments() {
+        unsafe {
+            let mut out = 7;
+            assert_eq!(
+                fg_is_leader(std::ptr::null(), 2, &mut out),
+                FG_STATUS_INVALID_ARG
+            );
+            assert_eq!(
+                fg_is_leader(b"ch".as_ptr().cast(), 2, std::ptr::null_mut()),
+                FG_STATUS_INVALID_ARG
+            );
+            assert_eq!(
+                fg_is_leader(b"\xff".as_ptr().cast(), 1, &mut out),
+                FG_STATUS_INVALID_ARG
+            );
+            assert_eq!(out, 7, "out untouched on failure");
+        }
+    }
+}

@@ -1,0 +1,649 @@
+//! [`HostLedger`]: a channel ledger kept by the host, reached through the
+//! `fg_ledger_callbacks` table (`height`, `commit`, `get_block`).
+//!
+//! One [`HostLedgerTable`] owns the host's table for every channel. Every call holds a
+//! shared lock and checks that the table is still open; [`HostLedgerTable::release`] takes
+//! the lock exclusively, so once it returns no callback is running and none will start.
+//! The ledger height is the host's: read at open and before every commit, so blocks the host
+//! committed by other means are taken as committed, never committed twice.
+
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use prost::Message;
+
+use super::provider::LedgerProvider;
+use super::{Ledger, LedgerError};
+use crate::ffi::counters;
+use crate::ffi::ledger::{fg_ledger_callbacks, fg_slice};
+use crate::ffi::reentry::CallbackScope;
+use crate::ffi::status::{
+    fg_status, status_label, FG_STATUS_BUFFER_TOO_SMALL, FG_STATUS_CALLBACK_FAILED,
+    FG_STATUS_NOT_FOUND, FG_STATUS_OK,
+};
+use crate::proto::common::BlockHeader;
+
+/// First buffer offered to `get_block`: most blocks fit, larger ones cost one retry.
+const BLOCK_CAP: usize = 64 * 1024;
+/// Largest block a host may ask room for after `FG_STATUS_BUFFER_TOO_SMALL` (above Fabric's
+/// 100 MB default message size limit).
+const MAX_BLOCK: usize = 128 << 20;
+
+/// The host's ledger callback table, shared by the ledgers of every channel.
+pub struct HostLedgerTable {
+    table: fg_ledger_callbacks,
+    /// `true` while callbacks may run; flipped under the write lock by `release`.
+    open: RwLock<bool>,
+    released: AtomicBool,
+}
+
+impl HostLedgerTable {
+    /// Takes ownership of the table: `release(user_data)` runs exactly once, at
+    /// [`HostLedgerTable::release`] or when this value is dropped.
+    pub fn new(table: fg_ledger_callbacks) -> HostLedgerTable {
+        HostLedgerTable {
+            table,
+            open: RwLock::new(true),
+            released: AtomicBool::new(false),
+        }
+    }
+
+    /// Checks that every required callback is present; the error names the missing one.
+    pub fn check_required(&self) -> Result<(), String> {
+        let t = &self.table;
+        let missing = [
+            ("height", t.height.is_none()),
+            ("commit", t.commit.is_none()),
+            ("get_block", t.get_block.is_none()),
+        ];
+        match missing.iter().find(|(_, m)| *m) {
+            Some((name, _)) => Err(format!("fg_ledger_callbacks.{name} is NULL")),
+            None => Ok(()),
+        }
+    }
+
+    /// Closes the table: waits for running callbacks, forbids new ones, then calls
+    /// `release(user_data)` if that has not happened yet.
+    pub fn release(&self) {
+        {
+            let mut open = self.open.write().unwrap_or_else(|e| e.into_inner());
+            *open = false;
+        }
+        if !self.released.swap(true, Ordering::AcqRel) {
+            if let Some(release) = self.table.release {
+                let _scope = CallbackScope::enter();
+                // SAFETY: called once, with the host's own user_data.
+                unsafe { release(self.table.user_data) };
+            }
+        }
+    }
+
+    /// True until [`release`](Self::release).
+    pub fn is_open(&self) -> bool {
+        *self.open.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs one host call while the table is open and the thread is marked "in callback".
+    fn call(
+        &self,
+        name: &'static str,
+        f: impl FnOnce(*mut c_void) -> fg_status,
+    ) -> Result<fg_status, LedgerError> {
+        let open = self.open.read().unwrap_or_else(|e| e.into_inner());
+        if !*open {
+            return Err(host_err(
+                name,
+                FG_STATUS_CALLBACK_FAILED,
+                "host ledger callbacks already released".into(),
+            ));
+        }
+        let _scope = CallbackScope::enter();
+        Ok(f(self.table.user_data))
+    }
+
+    /// The host's height of `channel`.
+    pub fn height(&self, channel: &str) -> Result<u64, LedgerError> {
+        let f = self
+            .table
+            .height
+            .ok_or_else(|| host_err("height", FG_STATUS_CALLBACK_FAILED, "NULL".into()))?;
+        let mut height = 0u64;
+        let st = self.call("height", |ud| unsafe {
+            f(ud, channel.as_ptr(), channel.len(), &mut height)
+        })?;
+        match st {
+            FG_STATUS_OK => Ok(height),
+            other => Err(host_err("height", other, format!("channel {channel:?}"))),
+        }
+    }
+
+    /// Hands block `seq` of `channel` with its private data to the host.
+    pub fn commit(
+        &self,
+        channel: &str,
+        seq: u64,
+        block: &[u8],
+        private_data: &[Vec<u8>],
+    ) -> Result<(), LedgerError> {
+        let f = self
+            .table
+            .commit
+            .ok_or_else(|| host_err("commit", FG_STATUS_CALLBACK_FAILED, "NULL".into()))?;
+        let slices: Vec<fg_slice> = private_data
+            .iter()
+            .map(|p| fg_slice {
+                ptr: p.as_ptr(),
+                len: p.len(),
+            })
+            .collect();
+        let st = self.call("commit", |ud| unsafe {
+            f(
+                ud,
+                channel.as_ptr(),
+                channel.len(),
+                seq,
+                block.as_ptr(),
+                block.len(),
+                slices.as_ptr(),
+                slices.len(),
+            )
+        })?;
+        match st {
+            FG_STATUS_OK => Ok(()),
+            other => Err(host_err(
+                "commit",
+                other,
+                format!("channel {channel:?}, block {seq}"),
+            )),
+        }
+    }
+
+    /// Block `seq` of `channel` from the host, retrying once with the size the host asks
+    /// for on `FG_STATUS_BUFFER_TOO_SMALL`. `Ok(None)`: the host does not have it.
+    pub fn get_block(&self, channel: &str, seq: u64) -> Result<Option<Vec<u8>>, LedgerError> {
+        let f = self
+            .table
+            .get_block
+            .ok_or_else(|| host_err("get_block", FG_STATUS_CALLBACK_FAILED, "NULL".into()))?;
+        let what = |s: &str| format!("channel {channel:?}, block {seq}: {s}");
+        let mut cap = BLOCK_CAP;
+        for attempt in 0..2 {
+            let mut buf = vec![0u8; cap];
+            let mut len = 0usize;
+            let st = self.call("get_block", |ud| unsafe {
+                f(
+                    ud,
+                    channel.as_ptr(),
+                    channel.len(),
+                    seq,
+                    buf.as_mut_ptr(),
+                    cap,
+                    &mut len,
+                )
+            })?;
+            match st {
+                FG_STATUS_OK if len == 0 => {
+                    return Err(host_err(
+                        "get_block",
+                        FG_STATUS_CALLBACK_FAILED,
+                        what("empty block"),
+                    ))
+                }
+                FG_STATUS_OK if len <= cap => {
+                    buf.truncate(len);
+                    return Ok(Some(buf));
+                }
+                FG_STATUS_OK => {
+                    return Err(host_err(
+                        "get_block",
+                        FG_STATUS_CALLBACK_FAILED,
+                        what(&format!("reported {len} bytes in a {cap}-byte buffer")),
+                    ))
+                }
+                FG_STATUS_NOT_FOUND => return Ok(None),
+                FG_STATUS_BUFFER_TOO_SMALL if attempt == 0 && len > cap && len <= MAX_BLOCK => {
+                    cap = len;
+                }
+                FG_STATUS_BUFFER_TOO_SMALL => {
+                    return Err(host_err(
+                        "get_block",
+                        FG_STATUS_BUFFER_TOO_SMALL,
+                        what(&format!(
+                            "asked for {len} bytes (had {cap}, limit {MAX_BLOCK})"
+                        )),
+                    ))
+                }
+                other => return Err(host_err("get_block", other, what("refused"))),
+            }
+        }
+        Err(host_err(
+            "get_block",
+            FG_STATUS_BUFFER_TOO_SMALL,
+            what("buffer still too small after one retry"),
+        ))
+    }
+}
+
+impl Drop for HostLedgerTable {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+fn host_err(call: &'static str, status: fg_status, detail: String) -> LedgerError {
+    counters::bump(&counters::counters().host_callback_failures);
+    LedgerError::Host {
+        call,
+        status,
+        status_name: status_label(status),
+        detail,
+    }
+}
+
+/// Opens [`HostLedger`]s over one host table.
+pub struct HostLedgerProvider {
+    table: Arc<HostLedgerTable>,
+}
+
+impl HostLedgerProvider {
+    pub fn new(table: Arc<HostLedgerTable>) -> HostLedgerProvider {
+        HostLedgerProvider { table }
+    }
+
+    pub fn table(&self) -> &Arc<HostLedgerTable> {
+        &self.table
+    }
+}
+
+impl LedgerProvider for HostLedgerProvider {
+    /// Reads the channel's height from the host: a host that cannot answer fails the join.
+    fn open(&self, channel: &str) -> Result<Box<dyn Ledger>, LedgerError> {
+        let height = self.table.height(channel)?;
+        Ok(Box::new(HostLedger {
+            table: self.table.clone(),
+            channel: channel.to_string(),
+            height,
+        }))
+    }
+
+    fn kind(&self) -> &'static str {
+        "host"
+    }
+}
+
+/// One channel's ledger kept by the host.
+pub struct HostLedger {
+    table: Arc<HostLedgerTable>,
+    channel: String,
+    /// The last height the host reported or a commit reached: used when the host cannot
+    /// answer `height`.
+    height: u64,
+}
+
+impl HostLedger {
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// The host's height, remembered; on a host error the last known one (logged).
+    fn refresh_height(&mut self) -> u64 {
+        match self.table.height(&self.channel) {
+            Ok(h) => self.height = h,
+            Err(e) => tracing::warn!(target: "fabgossip::ledger", channel = %self.channel,
+                "host ledger height unavailable, using {}: {e}", self.height),
+        }
+        self.height
+    }
+}
+
+impl Ledger for HostLedger {
+    /// The host's height; the last known one when the host cannot answer.
+    fn height(&self) -> u64 {
+        match self.table.height(&self.channel) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(target: "fabgossip::ledger", channel = %self.channel,
+                    "host ledger height unavailable, using {}: {e}", self.height);
+                self.height
+            }
+        }
+    }
+
+    /// Checks the block's number against the host's height (as the file ledger does), then
+    /// hands it to the host. A host error leaves the height unchanged: the block is retried.
+    fn commit(&mut self, block_bytes: &[u8], private_data: &[Vec<u8>]) -> Result<(), LedgerError> {
+        let number = block_number(block_bytes)?;
+        let height = self.refresh_height();
+        if number != height {
+            return Err(LedgerError::WrongNumber {
+                expected: height,
+                got: number,
+            });
+        }
+        self.table
+            .commit(&self.channel, number, block_bytes, private_data)?;
+        self.height = number + 1;
+        Ok(())
+    }
+
+    fn get_blocks(&self, start: u64, end_inclusive: u64) -> Result<Vec<Vec<u8>>, LedgerError> {
+        let height = self.height();
+        if start > end_inclusive || end_inclusive >= height {
+            return Err(LedgerError::OutOfRange {
+                start,
+                end: end_inclusive,
+                height,
+            });
+        }
+        (start..=end_inclusive)
+            .map(|seq| {
+                self.table
+                    .get_block(&self.channel, seq)?
+                    .ok_or(LedgerError::OutOfRange {
+                        start: seq,
+                        end: seq,
+                        height,
+                    })
+            })
+            .collect()
+    }
+}
+
+/// The number in a `common.Block`'s header, read without decoding the block's data.
+fn block_number(block: &[u8]) -> Result<u64, LedgerError> {
+    /// `common.Block` with only its header (field 1); the other fields are skipped.
+    #[derive(Clone, PartialEq, Message)]
+    struct HeaderOnly {
+        #[prost(message, optional, tag = "1")]
+        header: Option<BlockHeader>,
+    }
+    HeaderOnly::decode(block)
+        .map_err(|e| LedgerError::MalformedBlock(format!("undecodable block: {e}")))?
+        .header
+        .map(|h| h.number)
+        .ok_or_else(|| LedgerError::MalformedBlock("block has no header".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::block::new_block;
+    use crate::ffi::reentry::inside_callback;
+    use crate::ffi::status::FG_STATUS_IO;
+    use crate::state::{commit_to_ledger, Input};
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Mutex;
+
+    /// A block and its private data, as the test host keeps them.
+    type Stored = (Vec<u8>, Vec<Vec<u8>>);
+
+    /// An in-memory host ledger reached through `user_data`; commits fail while
+    /// `fail_commits` is above zero.
+    #[derive(Default)]
+    struct Host {
+        blocks: Mutex<Vec<Stored>>,
+        fail_commits: AtomicUsize,
+        commit_calls: AtomicUsize,
+        get_calls: AtomicUsize,
+        releases: AtomicUsize,
+        saw_scope: AtomicBool,
+        channel: Mutex<String>,
+    }
+
+    unsafe fn host<'a>(ud: *mut c_void) -> &'a Host {
+        &*(ud as *const Host)
+    }
+
+    unsafe fn bytes<'a>(p: *const u8, n: usize) -> &'a [u8] {
+        if n == 0 {
+            &[]
+        } else {
+            std::slice::from_raw_parts(p, n)
+        }
+    }
+
+    unsafe extern "C" fn release(ud: *mut c_void) {
+        host(ud).releases.fetch_add(1, Ordering::SeqCst);
+    }
+
+    unsafe extern "C" fn height(
+        ud: *mut c_void,
+        ch: *const u8,
+        chl: usize,
+        out: *mut u64,
+    ) -> fg_status {
+        let h = host(ud);
+        *h.channel.lock().unwrap() = String::from_utf8_lossy(bytes(ch, chl)).into_owned();
+        *out = h.blocks.lock().unwrap().len() as u64;
+        FG_STATUS_OK
+    }
+
+    unsafe extern "C" fn commit(
+        ud: *mut c_void,
+        _ch: *const u8,
+        _chl: usize,
+        seq: u64,
+        block: *const u8,
+        block_len: usize,
+        private_data: *const fg_slice,
+        count: usize,
+    ) -> fg_status {
+        let h = host(ud);
+        h.commit_calls.fetch_add(1, Ordering::SeqCst);
+        h.saw_scope.store(inside_callback(), Ordering::SeqCst);
+        if h.fail_commits
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return FG_STATUS_IO;
+        }
+        let mut blocks = h.blocks.lock().unwrap();
+        if seq != blocks.len() as u64 {
+            return FG_STATUS_CALLBACK_FAILED;
+        }
+        let pvt = if count == 0 {
+            Vec::new()
+        } else {
+            std::slice::from_raw_parts(private_data, count)
+                .iter()
+                .map(|s| bytes(s.ptr, s.len).to_vec())
+                .collect()
+        };
+        blocks.push((bytes(block, block_len).to_vec(), pvt));
+        FG_STATUS_OK
+    }
+
+    unsafe extern "C" fn get_block(
+        ud: *mut c_void,
+        _ch: *const u8,
+        _chl: usize,
+        seq: u64,
+        out: *mut u8,
+        cap: usize,
+        len: *mut usize,
+    ) -> fg_status {
+        let h = host(ud);
+        h.get_calls.fetch_add(1, Ordering::SeqCst);
+        let blocks = h.blocks.lock().unwrap();
+        let Some((b, _)) = blocks.get(seq as usize) else {
+            return FG_STATUS_NOT_FOUND;
+        };
+        *len = b.len();
+        if b.len() > cap {
+            return FG_STATUS_BUFFER_TOO_SMALL;
+        }
+        std::ptr::copy_nonoverlapping(b.as_ptr(), out, b.len());
+        FG_STATUS_OK
+    }
+
+    fn table(h: &Host) -> fg_ledger_callbacks {
+        fg_ledger_callbacks {
+            user_data: h as *const Host as *mut c_void,
+            release: Some(release),
+            height: Some(height),
+            commit: Some(commit),
+            get_block: Some(get_block),
+        }
+    }
+
+    fn block(seq: u64, size: usize) -> Vec<u8> {
+        new_block(seq, vec![], vec![vec![seq as u8; size]]).encode_to_vec()
+    }
+
+    #[test]
+    fn commits_go_to_the_host_in_order_and_read_back() {
+        let h = Host::default();
+        h.blocks.lock().unwrap().push((block(0, 8), vec![]));
+        let t = Arc::new(HostLedgerTable::new(table(&h)));
+        t.check_required().unwrap();
+        let p = HostLedgerProvider::new(t.clone());
+        let mut l = p.open("mychannel").unwrap();
+        assert_eq!(p.kind(), "host");
+        assert_eq!(*h.channel.lock().unwrap(), "mychannel");
+        assert_eq!(l.height(), 1, "height read from the host at open");
+        let b1 = block(1, 8);
+        let pvt = vec![b"pvt-a".to_vec(), Vec::new()];
+        assert_eq!(
+            commit_to_ledger(&mut *l, 1, &b1, &pvt),
+            Input::Committed { seq: 1 }
+        );
+        assert!(h.saw_scope.load(Ordering::SeqCst), "commit runs in a scope");
+        assert!(!inside_callback());
+        assert_eq!(h.blocks.lock().unwrap()[1].1, pvt);
+        // A block larger than the first buffer costs one retry.
+        let big = block(2, 3 * BLOCK_CAP);
+        assert_eq!(
+            commit_to_ledger(&mut *l, 2, &big, &[]),
+            Input::Committed { seq: 2 }
+        );
+        let before = h.get_calls.load(Ordering::SeqCst);
+        let got = l.get_blocks(1, 2).unwrap();
+        assert_eq!(got, vec![b1, big]);
+        assert_eq!(h.get_calls.load(Ordering::SeqCst) - before, 3);
+        assert!(matches!(
+            l.get_blocks(2, 3),
+            Err(LedgerError::OutOfRange { height: 3, .. })
+        ));
+        // The digest reads the host's blocks like any ledger's.
+        assert_eq!(
+            l.digest().unwrap(),
+            super::super::ledger_digest(&*l).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_failing_commit_is_reported_with_the_host_status_and_retried() {
+        let h = Host::default();
+        h.fail_commits.store(2, Ordering::SeqCst);
+        let t = Arc::new(HostLedgerTable::new(table(&h)));
+        let mut l = HostLedgerProvider::new(t).open("ch").unwrap();
+        let b0 = block(0, 4);
+        for _ in 0..2 {
+            match commit_to_ledger(&mut *l, 0, &b0, &[]) {
+                Input::CommitFailed { seq: 0, error } => {
+                    assert!(error.contains("FG_STATUS_IO"), "{error}")
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(l.height(), 0);
+        assert_eq!(
+            commit_to_ledger(&mut *l, 0, &b0, &[]),
+            Input::Committed { seq: 0 }
+        );
+        // Bytes that are not the block the host expects are refused before the host sees them.
+        let calls = h.commit_calls.load(Ordering::SeqCst);
+        assert!(matches!(
+            l.commit(&block(5, 4), &[]),
+            Err(LedgerError::WrongNumber {
+                expected: 1,
+                got: 5
+            })
+        ));
+        assert!(matches!(
+            l.commit(b"\xff\xff", &[]),
+            Err(LedgerError::MalformedBlock(_))
+        ));
+        assert_eq!(h.commit_calls.load(Ordering::SeqCst), calls);
+        // Committed by the host by other means: taken as committed, not sent again.
+        h.blocks.lock().unwrap().push((block(1, 4), vec![]));
+        assert_eq!(
+            commit_to_ledger(&mut *l, 1, &block(1, 4), &[]),
+            Input::LedgerHeight { height: 2 }
+        );
+        assert_eq!(h.commit_calls.load(Ordering::SeqCst), calls);
+    }
+
+    #[test]
+    fn release_runs_once_and_stops_every_callback() {
+        let h = Host::default();
+        {
+            let t = Arc::new(HostLedgerTable::new(table(&h)));
+            let mut l = HostLedgerProvider::new(t.clone()).open("ch").unwrap();
+            t.release();
+            t.release();
+            assert!(!t.is_open());
+            assert!(matches!(
+                l.commit(&block(0, 4), &[]),
+                Err(LedgerError::Host { call: "commit", .. })
+            ));
+            assert!(HostLedgerProvider::new(t.clone()).open("ch").is_err());
+            assert_eq!(h.commit_calls.load(Ordering::SeqCst), 0);
+        }
+        assert_eq!(h.releases.load(Ordering::SeqCst), 1);
+        {
+            let _t = HostLedgerTable::new(table(&h));
+        } // dropped without release(): released by Drop
+        assert_eq!(h.releases.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn missing_callbacks_are_named_and_bad_answers_are_errors() {
+        let h = Host::default();
+        let mut t = table(&h);
+        t.get_block = None;
+        assert_eq!(
+            HostLedgerTable::new(t).check_required().unwrap_err(),
+            "fg_ledger_callbacks.get_block is NULL"
+        );
+
+        unsafe extern "C" fn greedy(
+            _ud: *mut c_void,
+            _ch: *const u8,
+            _chl: usize,
+            _seq: u64,
+            _out: *mut u8,
+            cap: usize,
+            len: *mut usize,
+        ) -> fg_status {
+            *len = cap + 1;
+            FG_STATUS_BUFFER_TOO_SMALL
+        }
+        unsafe extern "C" fn broken_height(
+            _ud: *mut c_void,
+            _ch: *const u8,
+            _chl: usize,
+            _out: *mut u64,
+        ) -> fg_status {
+            FG_STATUS_IO
+        }
+        let mut t = table(&h);
+        t.get_block = Some(greedy);
+        let t = HostLedgerTable::new(t);
+        assert!(matches!(
+            t.get_block("ch", 0),
+            Err(LedgerError::Host {
+                status: FG_STATUS_BUFFER_TOO_SMALL,
+                ..
+            })
+        ));
+        let mut t = table(&h);
+        t.height = Some(broken_height);
+        let p = HostLedgerProvider::new(Arc::new(HostLedgerTable::new(t)));
+        match p.open("ch") {
+            Err(LedgerError::Host { status, .. }) => assert_eq!(status, FG_STATUS_IO),
+            _ => panic!("a host that cannot give the height fails the open"),
+        }
+    }
+}

@@ -1,0 +1,162 @@
+"""Leadership through the C ABI: six peer processes of two orgs elect one leader per org
+(``fg_is_leader`` from each), leadership change callbacks arrive in order, a killed
+leader is replaced; in process, a static leader reports its channels."""
+
+import json
+import time
+
+import pytest
+
+import fabgossip
+from conftest import PeerProcess, free_port, peer_config, wait_until
+
+CHANNEL = "electchannel"
+THRESHOLD_S = 2.0
+DURATION_S = 1.0
+ELECTION = {
+    "useLeaderElection": True,
+    "orgLeader": False,
+    "election": {
+        "startupGracePeriod": "3s",
+        "membershipSampleInterval": "500ms",
+        "leaderAliveThreshold": f"{int(THRESHOLD_S * 1000)}ms",
+        "leaderElectionDuration": f"{int(DURATION_S * 1000)}ms",
+    },
+}
+
+
+class LeaderPeer(PeerProcess):
+    """A peer process whose unsolicited ``leadership`` lines are kept in order."""
+
+    def __init__(self, *args, **kwargs):
+        self.leadership = []
+        super().__init__(*args, **kwargs)
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            try:
+                msg = json.loads(raw)
+            except ValueError:
+                msg = {"event": "garbage", "line": raw.decode(errors="replace")}
+            if isinstance(msg, dict) and msg.get("event") == "leadership":
+                self.leadership.append((msg["channel"], msg["leader"]))
+            else:
+                self.lines.put(msg)
+        self.lines.put(None)
+
+    def is_leader(self, channel):
+        return self.command(f"is_leader {channel}", "is_leader")["leader"]
+
+
+@pytest.fixture
+def spawn_leader_peer(tmp_path):
+    started = []
+
+    def spawn(name, config_text):
+        d = tmp_path / name
+        d.mkdir(exist_ok=True)
+        cfg = d / "config.yaml"
+        cfg.write_text(config_text)
+        p = LeaderPeer(cfg, d / "peer.log")
+        started.append(p)
+        return p
+
+    yield spawn
+    for p in started:
+        p.stop()
+
+
+def leaders_of(group):
+    return [p for p in group if p.is_leader(CHANNEL)]
+
+
+def one_stable_leader(group, limit_s):
+    """Waits until exactly one peer of `group` leads, for a whole threshold."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        found = leaders_of(group)
+        if len(found) == 1:
+            time.sleep(THRESHOLD_S)
+            if leaders_of(group) == found:
+                return found[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no stable single leader: {[p.pki_id for p in leaders_of(group)]}")
+
+
+def assert_in_order(peer):
+    """Changes alternate, starting with becoming leader."""
+    seq = [leader for (ch, leader) in peer.leadership if ch == CHANNEL]
+    assert seq == [i % 2 == 0 for i in range(len(seq))], seq
+    return seq
+
+
+def test_six_processes_one_leader_per_org_and_takeover(spawn_leader_peer, tmp_path):
+    ports = [free_port() for _ in range(6)]
+    orgs = ["Org1MSP"] * 3 + ["Org2MSP"] * 3
+    peers = []
+    for i, port in enumerate(ports):
+        first = 0 if i < 3 else 3
+        boot = [] if i == first else [f"127.0.0.1:{ports[first]}"]
+        cfg = peer_config(tmp_path / f"p{i}", orgs[i], port, bootstrap=boot,
+                          peer_id=f"p{i}", extra_gossip=ELECTION)
+        peers.append(spawn_leader_peer(f"p{i}", cfg))
+    join = {"sequence": 1, "members": ["Org1MSP", "Org2MSP"],
+            "anchor_peers": [{"org": "Org1MSP", "host": "127.0.0.1", "port": ports[0]},
+                             {"org": "Org2MSP", "host": "127.0.0.1", "port": ports[3]}]}
+    for p in peers:
+        p.join(CHANNEL, join)
+    with pytest.raises(RuntimeError, match="NOT_FOUND"):
+        peers[0].is_leader("nochannel")
+
+    org1, org2 = peers[:3], peers[3:]
+    leader1 = one_stable_leader(org1, 60)
+    leader2 = one_stable_leader(org2, 60)
+    for p in peers:
+        seq = assert_in_order(p)
+        # Each leader's last change made it leader; nobody else ends as leader.
+        assert (seq[-1:] == [True]) == (p in (leader1, leader2)), (p.pki_id, seq)
+
+    # Kill org 1's leader: one of the other two takes over within threshold + duration
+    # (plus slack for a loaded machine); org 2 keeps its leader.
+    rest = [p for p in org1 if p is not leader1]
+    killed_at = time.monotonic()
+    leader1.kill()
+    assert wait_until(lambda: len(leaders_of(rest)) == 1, 30, 0.1)
+    took = time.monotonic() - killed_at
+    print(f"takeover after {took:.2f}s")
+    assert took <= THRESHOLD_S + DURATION_S + 5, took
+    new1 = one_stable_leader(rest, 30)
+    assert wait_until(lambda: new1.leadership[-1:] == [(CHANNEL, True)], 10)
+    for p in rest + org2:
+        assert_in_order(p)
+    assert leaders_of(org2) == [leader2]
+
+
+def test_static_leader_callbacks_in_process(service, tmp_path):
+    seen = []
+
+    def on_change(channel, leader):
+        # Library calls are refused inside a callback.
+        try:
+            fabgossip.is_leader(channel)
+            reentry = "allowed"
+        except fabgossip.FabgossipError as e:
+            reentry = str(e)
+        seen.append((channel, leader, reentry))
+
+    fabgossip.set_leadership_callback(on_change)
+    try:
+        # The defaults: orgLeader on, no election.
+        service.init(peer_config(tmp_path / "solo", "Org1MSP", free_port()))
+        with pytest.raises(fabgossip.NotFoundError):
+            fabgossip.is_leader("a")
+        for ch in ("a", "b"):
+            fabgossip.join_channel(ch, {"sequence": 1, "members": ["Org1MSP"]})
+            assert fabgossip.is_leader(ch) is True
+        fabgossip.leave_channel("a")
+        with pytest.raises(fabgossip.NotFoundError):
+            fabgossip.is_leader("a")
+        assert [(c, l) for (c, l, _) in seen] == [("a", True), ("b", True), ("a", False)]
+        assert all("REENTRANT" in r for (_, _, r) in seen), seen
+    finally:
+        fabgossip.set_leadership_callback(None)
