@@ -127,3 +127,4 @@ bench: build fabricnode gopeer
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r requirements-bench.txt
 	$(PYTHON) bench/membership.py --out docs/membership.json --plot docs/membership.png
 	$(PYTHON) bench/dissemination.py --peers 20 --poll-ms 1 --out docs/dissemination.json --plot docs/dissemination.png
+	$(PYTHON) bench/catchup.py --out docs/catchup.json --plot docs/catchup.png

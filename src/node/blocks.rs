@@ -19,14 +19,17 @@ use crate::pull::{
 };
 use crate::state::{
     self, BlockVerifier, Payload, Rejected, Source, StateCounters, StateProvider,
-    StateProviderConfig, VerifiedPayload,
+    StateProviderConfig, StateRequest, StateTransfer, TransferConfig, TransferCounters,
+    VerifiedPayload,
 };
 use crate::types::PkiId;
 
-/// Committed blocks kept offered by pull. Fabric's block pull offers only the block store's
-/// window (`maxBlockCountToStore`) and leaves older blocks to state transfer, which this
-/// node does not run yet; keeping more lets a peer that missed pushes in a burst catch up
-/// by pull. Memory: this many blocks per channel.
+/// Committed blocks kept offered by pull when state transfer is off. With state transfer
+/// on, pull offers only Fabric's window (`maxBlockCountToStore`) and older gaps are closed
+/// by state transfer; with it off (Fabric's core.yaml default) keeping more lets a peer
+/// that missed pushes in a burst catch up by pull, up to this many blocks behind (a peer
+/// further behind stays behind, as a Fabric peer with state transfer off does).
+/// Memory: this many blocks per channel.
 const PULL_KEEP: u64 = 100;
 
 /// What happened to blocks of one channel at this peer, beyond the state provider's own
@@ -60,6 +63,7 @@ pub struct ChannelBlockStats {
     pub height: u64,
     pub blocks: BlockCounters,
     pub state: StateCounters,
+    pub transfer: TransferCounters,
 }
 
 /// A block that is new to this peer and passed verification.
@@ -74,8 +78,23 @@ pub(super) struct ChannelBlocks {
     pull: PullEngine,
     verifier: Arc<dyn BlockVerifier>,
     state_cfg: StateProviderConfig,
+    /// Committed blocks pull keeps offering (see [`PULL_KEEP`]).
+    pull_keep: u64,
+    /// Anti-entropy state transfer (asking; serving is the driver's).
+    pub transfer: StateTransfer,
+    /// Serving counters updated off the owner task.
+    pub serving: Arc<ServeStats>,
     pub ledger: Arc<Mutex<Box<dyn Ledger>>>,
     pub counters: BlockCounters,
+}
+
+/// What serving state requests did, counted by the blocking tasks that read the ledger.
+#[derive(Debug, Default)]
+pub struct ServeStats {
+    /// Requests being served now (bounded by the driver).
+    pub in_progress: std::sync::atomic::AtomicUsize,
+    pub blocks_served: std::sync::atomic::AtomicU64,
+    pub read_errors: std::sync::atomic::AtomicU64,
 }
 
 impl ChannelBlocks {
@@ -102,10 +121,19 @@ impl ChannelBlocks {
         let pull = PullEngine::new(PullConfig::blocks(name.as_bytes(), g), now, seed)
             .map_err(|e| format!("block pull config: {e}"))?;
         let state_cfg = StateProviderConfig::from_gossip(g);
+        let transfer_cfg = TransferConfig::from_gossip(g);
+        let pull_keep = if transfer_cfg.enabled {
+            g.max_block_count_to_store.max(1)
+        } else {
+            PULL_KEEP
+        };
         Ok(ChannelBlocks {
             name: name.to_string(),
             provider: StateProvider::new(name, height, state_cfg.clone(), verifier.clone()),
             state_cfg,
+            pull_keep,
+            transfer: StateTransfer::new(name, height, transfer_cfg, seed ^ 0x5747_4154),
+            serving: Arc::default(),
             store: MessageStore::new(GossipComparator::new(g.max_block_count_to_store)),
             pull,
             verifier,
@@ -123,13 +151,21 @@ impl ChannelBlocks {
             height: self.provider.height(),
             blocks: self.counters.clone(),
             state: self.provider.counters().clone(),
+            transfer: {
+                use std::sync::atomic::Ordering::Relaxed;
+                let mut t = self.transfer.counters().clone();
+                t.blocks_served = self.serving.blocks_served.load(Relaxed);
+                t.read_errors = self.serving.read_errors.load(Relaxed);
+                t
+            },
         }
     }
 
     /// The earliest instant at which a timer of this channel is due.
     pub fn next_deadline(&self) -> Instant {
         let d = self.pull.next_deadline();
-        self.provider.next_deadline().map_or(d, |p| p.min(d))
+        let d = self.provider.next_deadline().map_or(d, |p| p.min(d));
+        self.transfer.next_deadline().map_or(d, |t| t.min(d))
     }
 
     /// Takes a block from the host, by push or by pull. Returns the block when it is new
@@ -210,9 +246,9 @@ impl ChannelBlocks {
         Ok(Some(NewBlock { msg }))
     }
 
-    /// Drops from the pull engine the blocks more than `PULL_KEEP` below the ledger height.
+    /// Drops from the pull engine the blocks more than `pull_keep` below the ledger height.
     pub fn prune_pull(&mut self) {
-        let Some(floor) = self.provider.height().checked_sub(PULL_KEEP) else {
+        let Some(floor) = self.provider.height().checked_sub(self.pull_keep) else {
             return;
         };
         let old: Vec<Digest> = self
@@ -224,6 +260,22 @@ impl ChannelBlocks {
         for d in old {
             self.pull.remove_item(&d);
         }
+    }
+
+    /// A state response from `from` (access checked) for our request `nonce`: payloads go
+    /// to the state provider (verified there); the state provider's outputs go to `out`.
+    pub fn transfer_response(
+        &mut self,
+        now: Instant,
+        from: &PkiId,
+        nonce: u64,
+        payloads: Vec<Payload>,
+        out: &mut Vec<state::Output>,
+    ) -> Vec<StateRequest> {
+        let provider = &mut self.provider;
+        self.transfer.on_response(now, from, nonce, payloads, |p| {
+            provider.add_payload(now, p, out)
+        })
     }
 
     /// Feeds a commit report or a tick to the state provider.

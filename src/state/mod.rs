@@ -8,6 +8,8 @@
 //! - [`events`]: inputs and outputs; [`error`]: why a payload is refused.
 //! - [`machine`]: the provider itself.
 //! - [`commit`]: carrying out a commit on a [`crate::ledger::Ledger`].
+//! - [`transfer`]: anti-entropy state transfer (`RemoteStateRequest`/`Response`);
+//!   [`transfer_config`]: its settings and counters; [`transfer_access`]: who may use it.
 //!
 //! # Driving it
 //!
@@ -34,9 +36,14 @@ pub mod events;
 pub mod gap;
 pub mod machine;
 pub mod payload;
+pub mod transfer;
+pub mod transfer_access;
+pub mod transfer_config;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transfer_tests;
 
 pub use commit::commit_to_ledger;
 pub use config::StateProviderConfig;
@@ -45,3 +52,5 @@ pub use error::Rejected;
 pub use events::{Input, Output};
 pub use machine::StateProvider;
 pub use payload::{BlockVerifier, McsVerifier, Payload, Source, VerifiedPayload};
+pub use transfer::{ServePlan, StateRequest, StateTransfer, TransferConfig, TransferCounters};
+pub use transfer_access::check_state_access;

@@ -329,6 +329,7 @@ impl Driver {
             );
             self.execute_push(out);
         }
+        self.transfer_tick(now);
     }
 
     /// A ledger commit finished: the provider moves on, the StateInfo height follows.
@@ -358,6 +359,7 @@ impl Driver {
                 channel: channel.to_string(),
                 height,
             });
+            self.transfer_height(channel, now);
         }
     }
 
@@ -381,5 +383,6 @@ impl Driver {
                 self.execute_state(&name, out);
             }
         }
+        self.feed_transfer_heights(now);
     }
 }

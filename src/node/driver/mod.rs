@@ -11,6 +11,7 @@ mod identity;
 
 pub(super) use identity::REVALIDATION_INTERVAL;
 mod membership;
+mod state_transfer;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -282,8 +283,14 @@ impl Driver {
                         | Content::StateSnapshot(_),
                     ) => {
                         NodeCounters::inc(&self.counters.channel_msgs);
-                        self.on_channel_message(m)
+                        let hint = state_info_height(&m.msg.content);
+                        self.on_channel_message(m);
+                        if let Some(h) = hint {
+                            self.on_height_hint(Instant::now(), h);
+                        }
                     }
+                    Some(Content::StateRequest(_)) => self.on_state_request(m),
+                    Some(Content::StateResponse(_)) => self.on_state_response(m),
                     Some(Content::DataMsg(_)) => self.on_block_message(m),
                     Some(Content::LeadershipMsg(_)) => self.on_leadership_message(m),
                     Some(
@@ -317,5 +324,25 @@ impl Driver {
             self.publish_view();
             self.publish_channels();
         }
+    }
+}
+
+/// The highest ledger height a StateInfo or StateInfo snapshot message advertises (before
+/// verification: only a hint to look at the verified heights now).
+fn state_info_height(content: &Option<Content>) -> Option<u64> {
+    let height =
+        |si: &crate::proto::gossip::StateInfo| si.properties.as_ref().map(|p| p.ledger_height);
+    match content {
+        Some(Content::StateInfo(si)) => height(si),
+        Some(Content::StateSnapshot(snap)) => snap
+            .elements
+            .iter()
+            .filter_map(|e| crate::message::SignedGossipMessage::from_envelope(e.clone()).ok())
+            .filter_map(|m| match &m.msg.content {
+                Some(Content::StateInfo(si)) => height(si),
+                _ => None,
+            })
+            .max(),
+        _ => None,
     }
 }
