@@ -43,6 +43,7 @@ fn join(members: &[&str], anchors: Vec<AnchorPeer>) -> JoinChannelMessage {
         sequence: 1,
         members: members.iter().map(|s| s.to_string()).collect(),
         anchor_peers: anchors,
+        orderers: Vec::new(),
     }
 }
 
