@@ -10,6 +10,7 @@
 
 use crate::channel::ChannelCounters;
 use crate::comm::{CommMetricsSnapshot, ContactOutcome, ContactRecord, HandshakeFailure};
+use crate::deliver::DeliveryStats;
 use crate::discovery::DiscoveryCounters;
 use crate::node::explain::MemberFacts;
 use crate::node::ChannelBlockStats;
@@ -25,6 +26,10 @@ pub struct ChannelMetrics {
     pub blocks: Option<ChannelBlockStats>,
     /// Alive peers of the channel known through StateInfo (self excluded).
     pub peers_known: usize,
+    /// Whether this peer leads the channel in its org; `None` when unknown.
+    pub leader: Option<bool>,
+    /// The orderer delivery service, while this peer runs one for the channel.
+    pub delivery: Option<DeliveryStats>,
 }
 
 /// Everything one scrape reads, copied from the service's snapshots.
@@ -102,10 +107,45 @@ const CHANNEL_GAUGES: &[ChannelRow] = &[
         "Alive peers known in the channel (self excluded)",
         |c| Some(c.peers_known as u64),
     ),
+    (
+        "gossip_payload_buffer_size",
+        "Blocks in the payload buffer waiting for their turn to commit",
+        |c| c.blocks.as_ref().map(|b| b.buffered),
+    ),
+    (
+        "gossip_leader_election_leader",
+        "1 while this peer leads the channel in its org (elected or static), else 0",
+        |c| c.leader.map(u64::from),
+    ),
+    (
+        "fabgossip_delivery_connected",
+        "1 while a Deliver stream to an orderer is open for the channel",
+        |c| c.delivery.as_ref().map(|d| u64::from(d.connected)),
+    ),
+    (
+        "fabgossip_delivery_lag",
+        "Blocks received from the orderer and not yet committed",
+        |c| c.delivery.as_ref().map(|d| d.lag),
+    ),
 ];
 
 /// Per-channel counters (label `channel`).
 const CHANNEL_COUNTERS: &[ChannelRow] = &[
+    (
+        "fabgossip_delivery_blocks_received",
+        "Blocks received from the orderer that passed verification",
+        |c| c.delivery.as_ref().map(|d| d.blocks_received),
+    ),
+    (
+        "fabgossip_delivery_blocks_rejected",
+        "Blocks from the orderer that failed verification or came out of order",
+        |c| c.delivery.as_ref().map(|d| d.blocks_rejected),
+    ),
+    (
+        "fabgossip_delivery_reconnects",
+        "Orderer sessions that ended in failure (dial, stream, status reply, bad block)",
+        |c| c.delivery.as_ref().map(|d| d.reconnects),
+    ),
     (
         "fabgossip_blocks_pushed_in",
         "Block messages received by push",
@@ -360,6 +400,33 @@ pub fn families(s: &Snapshot) -> Vec<Family> {
         .filter_map(|c| c.blocks.as_ref().map(|b| (c.name.as_str(), b)))
         .collect();
     let mut f = Family::new(
+        "gossip_state_commit_duration",
+        "Time it takes to commit a block to the ledger, in seconds",
+        Kind::Histogram,
+    );
+    for (ch, b) in &with_blocks {
+        f.histogram(&[("channel", ch)], b.commit_duration.value());
+    }
+    out.push(f);
+    // The orderer the delivery service reads from (one series while it runs).
+    let mut f = Family::new(
+        "fabgossip_delivery_source",
+        "1 for the orderer endpoint the channel's delivery service dialed last",
+        Kind::Gauge,
+    );
+    for c in &s.channels {
+        if let Some(d) = c.delivery.as_ref().filter(|d| !d.endpoint.is_empty()) {
+            f.sample(
+                &[
+                    ("channel", c.name.as_str()),
+                    ("endpoint", d.endpoint.as_str()),
+                ],
+                1.0,
+            );
+        }
+    }
+    out.push(f);
+    let mut f = Family::new(
         "fabgossip_blocks_dropped",
         "Block messages dropped, by channel and reason",
         Kind::Counter,
@@ -408,9 +475,18 @@ mod tests {
             name: "ch1".into(),
             blocks: Some(ChannelBlockStats {
                 height: 9,
+                buffered: 4,
                 ..Default::default()
             }),
             peers_known: 3,
+            leader: Some(true),
+            delivery: Some(DeliveryStats {
+                endpoint: "orderer:7050".into(),
+                connected: true,
+                blocks_received: 12,
+                lag: 2,
+                ..Default::default()
+            }),
         });
         let fams = families(&s);
         let names: Vec<_> = fams.iter().map(|f| f.name()).collect();
@@ -429,6 +505,20 @@ mod tests {
             sample_value(&text, "gossip_state_height{channel=\"ch1\"}"),
             Some(9.0)
         );
+        for (sample, want) in [
+            ("gossip_payload_buffer_size{channel=\"ch1\"}", 4.0),
+            ("gossip_leader_election_leader{channel=\"ch1\"}", 1.0),
+            ("fabgossip_delivery_connected{channel=\"ch1\"}", 1.0),
+            ("fabgossip_delivery_lag{channel=\"ch1\"}", 2.0),
+            ("fabgossip_delivery_blocks_received{channel=\"ch1\"}", 12.0),
+            (
+                "fabgossip_delivery_source{channel=\"ch1\",endpoint=\"orderer:7050\"}",
+                1.0,
+            ),
+            ("gossip_state_commit_duration_count{channel=\"ch1\"}", 0.0),
+        ] {
+            assert_eq!(sample_value(&text, sample), Some(want), "{sample}");
+        }
         assert_eq!(
             sample_value(
                 &text,

@@ -3,12 +3,15 @@
 //!
 //! - [`exposition`]: families, samples, escaping, the text encoder.
 //! - [`gossip`]: the families of one gossip peer from a [`gossip::Snapshot`].
+//! - [`histogram`]: a duration histogram with fixed buckets (commit durations).
 //! - [`http`]: the optional `GET /metrics` listener (`operations.listenAddress` with
 //!   `metrics.provider: prometheus`).
 
 pub mod exposition;
 pub mod gossip;
+pub mod histogram;
 pub mod http;
 
 pub use exposition::{encode, Family, HistogramValue, Kind, CONTENT_TYPE};
 pub use gossip::{families, ChannelMetrics, Snapshot};
+pub use histogram::DurationHistogram;

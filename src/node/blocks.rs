@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::config::GossipConfig;
 use crate::ledger::{Ledger, LedgerProvider};
 use crate::message::{Content, SignedGossipMessage};
+use crate::metrics::DurationHistogram;
 use crate::msgstore::{GossipComparator, MessageStore};
 use crate::proto::gossip::{Envelope, GossipMessage};
 use crate::pull::{
@@ -58,9 +59,13 @@ pub struct BlockCounters {
 }
 
 /// The block counters of one channel together with its state provider's.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChannelBlockStats {
     pub height: u64,
+    /// Payloads held in the state provider's buffer, waiting for their turn to commit.
+    pub buffered: u64,
+    /// How long each ledger commit took.
+    pub commit_duration: DurationHistogram,
     pub blocks: BlockCounters,
     pub state: StateCounters,
     pub transfer: TransferCounters,
@@ -86,6 +91,7 @@ pub(super) struct ChannelBlocks {
     pub serving: Arc<ServeStats>,
     pub ledger: Arc<Mutex<Box<dyn Ledger>>>,
     pub counters: BlockCounters,
+    pub commit_duration: DurationHistogram,
 }
 
 /// What serving state requests did, counted by the blocking tasks that read the ledger.
@@ -139,6 +145,7 @@ impl ChannelBlocks {
             verifier,
             ledger: Arc::new(Mutex::new(ledger)),
             counters: BlockCounters::default(),
+            commit_duration: DurationHistogram::default(),
         })
     }
 
@@ -149,6 +156,8 @@ impl ChannelBlocks {
     pub fn stats(&self) -> ChannelBlockStats {
         ChannelBlockStats {
             height: self.provider.height(),
+            buffered: self.provider.buffered() as u64,
+            commit_duration: self.commit_duration.clone(),
             blocks: self.counters.clone(),
             state: self.provider.counters().clone(),
             transfer: {

@@ -131,11 +131,20 @@ struct MetricsParts {
     tracker: Arc<PeerTracker>,
     channel_view: Arc<RwLock<ChannelSnapshot>>,
     counters: Arc<NodeCounters>,
+    leadership: Arc<LeadershipShared>,
+    deliveries: DeliveryTable,
 }
 
 impl MetricsParts {
     fn snapshot(&self) -> crate::metrics::Snapshot {
         use crate::metrics::ChannelMetrics;
+        let leaders = self
+            .leadership
+            .snapshot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .leaders
+            .clone();
         let (channel_registry, channels) = {
             let view = self.channel_view.read().unwrap_or_else(|e| e.into_inner());
             let mut names: Vec<&String> = view.peers.keys().chain(view.blocks.keys()).collect();
@@ -143,10 +152,21 @@ impl MetricsParts {
             names.dedup();
             let channels = names
                 .into_iter()
-                .map(|name| ChannelMetrics {
-                    name: name.clone(),
-                    blocks: view.blocks.get(name).cloned(),
-                    peers_known: view.peers.get(name).map_or(0, Vec::len),
+                .map(|name| {
+                    let blocks = view.blocks.get(name).cloned();
+                    let delivery = driver::delivery_stats(&self.deliveries, name).map(|mut d| {
+                        d.lag = d
+                            .next_block
+                            .saturating_sub(blocks.as_ref().map_or(0, |b| b.height));
+                        d
+                    });
+                    ChannelMetrics {
+                        name: name.clone(),
+                        blocks,
+                        peers_known: view.peers.get(name).map_or(0, Vec::len),
+                        leader: leaders.get(name).copied(),
+                        delivery,
+                    }
                 })
                 .collect();
             (view.counters.clone(), channels)
@@ -405,6 +425,8 @@ impl GossipService {
             tracker: tracker.clone(),
             channel_view: channel_view.clone(),
             counters: counters.clone(),
+            leadership: leadership.clone(),
+            deliveries: deliveries.clone(),
         };
         let metrics_listener = match config.operations.metrics_listen_address() {
             None => None,

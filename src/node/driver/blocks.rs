@@ -213,11 +213,12 @@ impl Driver {
                     let ch = channel.to_string();
                     // Ledger I/O (fsync) stays off the async workers.
                     tokio::task::spawn_blocking(move || {
+                        let started = std::time::Instant::now();
                         let report = {
                             let mut l = ledger.lock().unwrap_or_else(|e| e.into_inner());
                             commit_to_ledger(&mut **l, seq, &block, &private_data)
                         };
-                        let _ = tx.blocking_send((ch, report));
+                        let _ = tx.blocking_send((ch, report, started.elapsed()));
                     });
                 }
                 // New blocks were pushed when the block store took them, with their

@@ -55,8 +55,8 @@ pub(super) struct ChannelSnapshot {
     pub blocks: BTreeMap<String, ChannelBlockStats>,
 }
 
-/// A ledger commit's report, from the blocking thread that ran it.
-pub(super) type CommitReport = (String, state::Input);
+/// A ledger commit's report, from the blocking thread that ran it, with how long it took.
+pub(super) type CommitReport = (String, state::Input, Duration);
 
 /// Everything the owner task holds.
 pub(super) struct Driver {
@@ -140,7 +140,10 @@ impl Driver {
                     None => break,
                 },
                 Some(input) = self.results_rx.recv() => self.step(input),
-                Some((ch, report)) = self.commit_rx.recv() => {
+                Some((ch, report, took)) = self.commit_rx.recv() => {
+                    if let Some(b) = self.blocks.get_mut(&ch) {
+                        b.commit_duration.observe(took);
+                    }
                     self.on_commit_report(&ch, report);
                     self.deliver_height(&ch);
                 }
