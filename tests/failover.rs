@@ -300,6 +300,7 @@ async fn a_stopped_leader_is_replaced_and_delivery_resumes_without_gap_or_duplic
     let ch = CHANNELS[0];
     let old = lead[0];
     let seeks_before = orderers[0].counters().seeks.lock().unwrap().len();
+    let sessions_before = orderers[0].counters().sessions.load(Ordering::SeqCst);
     let heights_before: Vec<u64> = peers
         .iter()
         .map(|p| p.as_ref().and_then(|p| p.ledger_height(ch)).unwrap_or(0))
@@ -356,6 +357,19 @@ async fn a_stopped_leader_is_replaced_and_delivery_resumes_without_gap_or_duplic
         "resumed from block {resumed} (new leader's height at the stop {}, orderer's height \
          {orderer_height})",
         heights_before[new_leader]
+    );
+    // The orderer saw exactly one new session for the takeover, plus one per reconnection
+    // of the new leader's client.
+    let new_sessions = orderers[0].counters().sessions.load(Ordering::SeqCst) - sessions_before;
+    let new_reconnects = peers[new_leader]
+        .as_ref()
+        .unwrap()
+        .delivery_stats(ch)
+        .unwrap()
+        .reconnects;
+    assert!(
+        new_sessions >= 1 && new_sessions <= 1 + new_reconnects,
+        "{new_sessions} new sessions, {new_reconnects} reconnects"
     );
     // Org2 kept its leaders; org1's leader of channel B changed only if it was the stopped
     // peer (the lowest PKI-ID tends to win every channel).
