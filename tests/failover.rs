@@ -358,6 +358,31 @@ async fn a_stopped_leader_is_replaced_and_delivery_resumes_without_gap_or_duplic
          {orderer_height})",
         heights_before[new_leader]
     );
+    // The stopped peer usually led channel B of its org too (the lowest PKI-ID wins every
+    // channel): that channel fails over as well, within the same bound.
+    if lead[1] == old {
+        let chb = CHANNELS[1];
+        sampler
+            .wait_until(
+                "another org1 peer delivers channel B",
+                &peers,
+                Duration::from_secs(60),
+                |p| {
+                    leaders(p, 0, chb).into_iter().any(|i| {
+                        p[i].as_ref()
+                            .and_then(|p| p.delivery_stats(chb))
+                            .is_some_and(|s| s.blocks_received >= 1)
+                    })
+                },
+            )
+            .await;
+        let took = stopped_at.elapsed();
+        eprintln!("failover of channel B: first delivered block after at most {took:?}");
+        assert!(
+            took <= THRESHOLD + DURATION + SLACK,
+            "failover of B took {took:?}"
+        );
+    }
     // The orderer saw exactly one new session for the takeover, plus one per reconnection
     // of the new leader's client.
     let new_sessions = orderers[0].counters().sessions.load(Ordering::SeqCst) - sessions_before;
