@@ -214,7 +214,7 @@ func TestSetLedgerRulesInProcess(t *testing.T) {
 	if h, err := LedgerHeight(channel); err != nil || h != 1 {
 		t.Fatalf("height %d (%v): want the Go ledger's 1", h, err)
 	}
-	busy := &Error{Status: Status(15)} // FG_STATUS_BUSY
+	busy := &Error{Status: StatusBusy}
 	if err := SetLedger(NewMemoryLedger()); !errors.Is(err, busy) {
 		t.Fatalf("SetLedger with a joined channel: %v", err)
 	}
