@@ -99,6 +99,23 @@ def percentile(sorted_values, q):
     return sorted_values[k]
 
 
+def comm_traffic(kind, peers):
+    """Gossip messages and bytes sent so far by all peers together, from their metrics
+    (`gossip_comm_messages_sent`, `fabgossip_comm_bytes_sent`); None for the Fabric node,
+    which exposes no metrics here."""
+    if kind != "fabgossip":
+        return None
+    total = {"messages": 0.0, "bytes": 0.0}
+    for p in peers:
+        for line in p.command("metrics", "metrics")["text"].splitlines():
+            name, _, value = line.partition(" ")
+            if name == "gossip_comm_messages_sent":
+                total["messages"] += float(value)
+            elif name == "fabgossip_comm_bytes_sent":
+                total["bytes"] += float(value)
+    return total
+
+
 def measure(kind, n, count, rate, block_bytes, settle_s, timeout_s, workdir, poll_ms):
     argvs = (fabgossip_argvs if kind == "fabgossip" else fabric_argvs)(n, workdir)
     env = {"LD_LIBRARY_PATH": str(LIB.parent), "FABGOSSIP_LIB": str(LIB)}
@@ -128,6 +145,7 @@ def measure(kind, n, count, rate, block_bytes, settle_s, timeout_s, workdir, pol
         time.sleep(settle_s)
         cpu_before, idle_tb = [p.stats()["cpu_s"] for p in receivers], time.monotonic()
 
+        traffic_before = comm_traffic(kind, peers)
         lines = [f"add_block {CHANNEL} {seq} {blocks[seq].hex()}" for seq in range(1, count + 1)]
         added = {}
         start = time.monotonic_ns()
@@ -153,6 +171,10 @@ def measure(kind, n, count, rate, block_bytes, settle_s, timeout_s, workdir, pol
             time.sleep(0.05)
         t_done = time.monotonic()
         cpu_after = [p.stats()["cpu_s"] for p in receivers]
+        traffic_after = comm_traffic(kind, peers)
+        traffic = None
+        if traffic_before is not None:
+            traffic = {k: (traffic_after[k] - traffic_before[k]) / count for k in traffic_before}
         final_heights = [p.ledger_height(CHANNEL) for p in receivers]
 
         # Latency per (receiver, block): its commit time minus the source's add time.
@@ -180,7 +202,7 @@ def measure(kind, n, count, rate, block_bytes, settle_s, timeout_s, workdir, pol
         per = count * len(receivers)
         block_full = sorted(per_block_last.values())
         return {
-            "kind": kind, "n": n,
+            "kind": kind, "n": n, "sent_per_block": traffic,
             "host": (FABGOSSIP_HOST if kind == "fabgossip" else "fabricnode"),
             "poll_ms": poll_ms if kind == "fabgossip" and FABGOSSIP_HOST == "python" else None,
             "blocks": count, "rate": rate, "block_bytes": len(blocks[1]),
@@ -276,8 +298,11 @@ def print_table(results):
         b = get(fa) if fa else None
         print(f"| {name} | {fmt(a, spec)} | {fmt(b, spec)} | "
               f"{ratio(b, a) if spec != 'd' else ''} |")
-    print("| messages / bytes sent per block | not measured | not measured | "
-          "(no counters exposed yet) |")
+    def traffic(r):
+        t = r.get("sent_per_block") if r else None
+        return f"{t['messages']:.0f} / {t['bytes'] / 1024:.0f} KB" if t else "not measured"
+    print(f"| messages / bytes sent per block, all peers | {traffic(fg)} | {traffic(fa)} | "
+          "(the Fabric node exposes no counters) |")
 
 
 def main():

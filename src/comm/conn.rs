@@ -59,8 +59,8 @@ impl Pipe {
                 // The first item is our ConnEstablish, not gossip traffic.
                 if first {
                     first = false;
-                } else if item.is_ok() {
-                    metrics.sent();
+                } else if let Ok(envelope) = item {
+                    metrics.sent(envelope.encoded_len());
                 }
             });
         (Pipe { out, closed }, stream)
@@ -189,7 +189,7 @@ pub(crate) async fn read_loop(
         match next {
             Ok(Some(envelope)) => match GossipMessage::decode(envelope.payload.as_slice()) {
                 Ok(msg) => {
-                    metrics.received();
+                    metrics.received(envelope.encoded_len());
                     sink.deliver(ReceivedMessage {
                         conn: conn.info.clone(),
                         envelope,

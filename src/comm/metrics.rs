@@ -104,6 +104,10 @@ pub struct CommMetricsSnapshot {
     pub messages_sent: u64,
     /// Envelopes received on an authenticated stream (Fabric: `gossip_comm_messages_received`).
     pub messages_received: u64,
+    /// Encoded size of the envelopes counted in `messages_sent`.
+    pub bytes_sent: u64,
+    /// Encoded size of the envelopes counted in `messages_received`.
+    pub bytes_received: u64,
     /// Envelopes dropped because a send queue was full (Fabric: `gossip_comm_overflow_count`).
     pub overflow_count: u64,
     /// Streams closed because an envelope's payload was not a GossipMessage.
@@ -127,6 +131,8 @@ pub struct CommMetricsSnapshot {
 pub(crate) struct CommMetrics {
     messages_sent: AtomicU64,
     messages_received: AtomicU64,
+    bytes_sent: AtomicU64,
+    bytes_received: AtomicU64,
     overflow_count: AtomicU64,
     bad_messages: AtomicU64,
     events_dropped: AtomicU64,
@@ -155,11 +161,14 @@ fn load(c: &AtomicU64) -> u64 {
 }
 
 impl CommMetrics {
-    pub(crate) fn sent(&self) {
-        bump(&self.messages_sent)
+    pub(crate) fn sent(&self, bytes: usize) {
+        bump(&self.messages_sent);
+        self.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
     }
-    pub(crate) fn received(&self) {
-        bump(&self.messages_received)
+    pub(crate) fn received(&self, bytes: usize) {
+        bump(&self.messages_received);
+        self.bytes_received
+            .fetch_add(bytes as u64, Ordering::Relaxed);
     }
     pub(crate) fn overflow(&self) {
         bump(&self.overflow_count)
@@ -205,6 +214,8 @@ impl CommMetrics {
         CommMetricsSnapshot {
             messages_sent: load(&self.messages_sent),
             messages_received: load(&self.messages_received),
+            bytes_sent: load(&self.bytes_sent),
+            bytes_received: load(&self.bytes_received),
             overflow_count: load(&self.overflow_count),
             bad_messages: load(&self.bad_messages),
             events_dropped: load(&self.events_dropped),

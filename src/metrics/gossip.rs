@@ -74,6 +74,16 @@ const COMM_COUNTERS: &[CommRow] = &[
         |c| c.messages_received,
     ),
     (
+        "fabgossip_comm_bytes_sent",
+        "Encoded bytes of the gossip messages sent",
+        |c| c.bytes_sent,
+    ),
+    (
+        "fabgossip_comm_bytes_received",
+        "Encoded bytes of the gossip messages received",
+        |c| c.bytes_received,
+    ),
+    (
         "gossip_comm_overflow_count",
         "Number of messages dropped because an outgoing queue was full",
         |c| c.overflow_count,

@@ -166,6 +166,13 @@ func run() int {
 			emit(map[string]any{"event": "peers", "peers": peers})
 		case "stats":
 			emit(map[string]any{"event": "stats", "rss_kb": rssKB(), "cpu_s": cpuSeconds()})
+		case "metrics":
+			text, err := fabgossip.Metrics()
+			if err != nil {
+				emitError("fg_metrics: " + err.Error())
+				continue
+			}
+			emit(map[string]any{"event": "metrics", "text": text})
 		case "shutdown":
 			return shutdown(svc)
 		default:
