@@ -31,6 +31,7 @@ deps-python:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r requirements-test.txt
 
 demo: build
+	$(CARGO) build --release --locked --example orderer
 	$(PYTHON) examples/demo.py
 
 test: build deps-python deps-c test-rust test-c test-examples test-python test-go test-interop
