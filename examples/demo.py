@@ -143,6 +143,16 @@ def config(name, org, port, boot, anchors, data):
     }, indent=1)
 
 
+def metric(text, name):
+    """The sum of `name`'s samples for CHANNEL (or unlabelled) in Prometheus text."""
+    total = 0
+    for line in text.splitlines():
+        key, _, value = line.rpartition(" ")
+        if key == name or (key.startswith(name + "{") and f'channel="{CHANNEL}"' in key):
+            total += float(value)
+    return int(total)
+
+
 def ledger_hash(data_dir):
     path = data_dir / "ledgers" / CHANNEL / "blocks.dat"
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.exists() else "-"
@@ -277,7 +287,12 @@ class Demo:
         self.watch(lambda h, l: h[name] >= behind, 60, "the late peer's catch-up")
         print(f"{self.clock()}  {name} caught up {behind} blocks in "
               f"{time.monotonic() - started:.1f} s")
-        del late
+        text = late.command("metrics", "metrics", timeout=30)["text"]
+        committed, pushed, pulled = (metric(text, f"fabgossip_blocks_{m}")
+                                     for m in ("committed", "pushed_in", "pulled"))
+        # Push and pull only carry the newest blocks; the rest came by state transfer.
+        print(f"  its metrics: {committed} blocks committed, {pushed} received by push, "
+              f"{pulled} by pull")
 
         self.cutter.stopping.set()
         self.cutter.join(timeout=30)
