@@ -30,7 +30,10 @@ build:
 deps-python:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r requirements-test.txt
 
-demo: build
+# One cargo run for the library and the test orderer: built apart, the example's dev-dependency
+# features (tokio test-util) differ from the library's and each build would redo the other.
+demo:
+	$(CARGO) build --release --locked --lib --example orderer
 	$(PYTHON) examples/demo.py
 
 test: build deps-python deps-c test-rust test-c test-examples test-python test-go test-interop
