@@ -27,8 +27,9 @@
 //!   `GET /metrics` listener.
 //! - [`ffi`]: the process-wide singleton and the `fg_*` C ABI.
 //!
-//! The node drives `channel` (StateInfo), and per joined channel `state`, `msgstore`, block
-//! `pull` and `ledger`; `push` carries blocks. Identity pull and leadership are not driven yet.
+//! The node drives `discovery`, `identity` (the cert store's identity pull), `channel`
+//! (StateInfo), and per joined channel `state` (with state transfer), `msgstore`, block `pull`,
+//! `ledger`, `election` and, while leading, `deliver`; `push` carries blocks.
 
 pub mod channel;
 pub mod comm;
