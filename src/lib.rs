@@ -8,7 +8,8 @@
 //! - [`message`]: signed gossip messages: sign, verify, tag rules, envelope helpers.
 //! - [`crypto`]: the `MessageCryptoService` and `SecurityAdvisor` contracts, the built-in Ed25519
 //!   default and Fabric's block hashing and orderer-signature rules.
-//! - [`identity`]: the PKI-ID → identity mapper with expiration and purge.
+//! - [`identity`]: the PKI-ID → identity mapper with expiration and purge, and the cert store
+//!   (identity pull, cut-off of expired and revoked identities).
 //! - [`comm`]: authenticated gRPC comm: the `gossip.Gossip` server, the dialer, the handshake,
 //!   TLS binding and one connection per PKI-ID.
 //! - [`channel`]: channels as a sans-IO state machine: join, StateInfo, the peers of a channel.
