@@ -95,7 +95,8 @@ test-cpp: build deps-c
 	cmake --build build/cpp-asan -j2
 	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build/cpp-asan --output-on-failure --timeout 300
 
-test-python: build deps-python
+# fabricnode: the state-transfer interop tests run a real Fabric node beside the Python peers.
+test-python: build deps-python fabricnode
 	$(PYTHON) -m pytest -q tests/python
 
 # The README's C++ and Go host examples, built and run (the Go one linked both ways);
