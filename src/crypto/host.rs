@@ -1,11 +1,9 @@
 //! Crypto services implemented by the host through the `fg_callbacks` table: Fabric's
 //! `MessageCryptoService` and `SecurityAdvisor` over C function pointers.
 //!
-//! Every call holds a shared lock and checks that the table is still open; [`HostCrypto::release`]
-//! takes the lock exclusively, so once it returns no callback is running and none will start.
+//! Every call passes the table's gate (`ffi::host_call::HostGate`): once
+//! [`HostCrypto::release`] returns no callback is running and none will start.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::RwLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prost::Message;
@@ -14,10 +12,8 @@ use sha2::{Digest, Sha256};
 use crate::crypto::{CryptoError, MessageCryptoService, SecurityAdvisor};
 use crate::ffi::callbacks::fg_callbacks;
 use crate::ffi::counters;
-use crate::ffi::reentry::CallbackScope;
-use crate::ffi::status::{
-    fg_status, status_label, FG_STATUS_BUFFER_TOO_SMALL, FG_STATUS_NOT_FOUND, FG_STATUS_OK,
-};
+use crate::ffi::host_call::{fill_buffer, Filled, HostGate};
+use crate::ffi::status::{fg_status, status_label, FG_STATUS_NOT_FOUND, FG_STATUS_OK};
 use crate::proto::msp::SerializedIdentity;
 use crate::types::{OrgId, PkiId};
 
@@ -33,9 +29,7 @@ const IDENTITY_CAP: usize = 4096;
 /// The host's callback table, shared by the gossip tasks.
 pub struct HostCrypto {
     table: fg_callbacks,
-    /// `true` while callbacks may run; flipped under the write lock by `release`.
-    open: RwLock<bool>,
-    released: AtomicBool,
+    gate: HostGate,
 }
 
 impl HostCrypto {
@@ -44,8 +38,7 @@ impl HostCrypto {
     pub fn new(table: fg_callbacks) -> HostCrypto {
         HostCrypto {
             table,
-            open: RwLock::new(true),
-            released: AtomicBool::new(false),
+            gate: HostGate::new(),
         }
     }
 
@@ -102,27 +95,14 @@ impl HostCrypto {
     /// Closes the table: waits for running callbacks, forbids new ones, then calls
     /// `release(user_data)` if that has not happened yet.
     pub fn release(&self) {
-        {
-            let mut open = self.open.write().unwrap_or_else(|e| e.into_inner());
-            *open = false;
-        }
-        if !self.released.swap(true, Ordering::AcqRel) {
-            if let Some(release) = self.table.release {
-                let _scope = CallbackScope::enter();
-                // SAFETY: called once, with the host's own user_data.
-                unsafe { release(self.table.user_data) };
-            }
-        }
+        self.gate.release(self.table.release, self.table.user_data);
     }
 
     /// Runs one host call while the table is open and the thread is marked "in callback".
     fn call<R>(&self, name: &str, f: impl FnOnce() -> R) -> Result<R, CryptoError> {
-        let open = self.open.read().unwrap_or_else(|e| e.into_inner());
-        if !*open {
-            return Err(host_err(name, "host callbacks already released"));
-        }
-        let _scope = CallbackScope::enter();
-        Ok(f())
+        self.gate
+            .call(f)
+            .ok_or_else(|| host_err(name, "host callbacks already released"))
     }
 
     /// Calls a host function that fills `(out, cap, out_len)`, retrying once with the size
@@ -133,37 +113,21 @@ impl HostCrypto {
         first_cap: usize,
         f: impl Fn(*mut u8, usize, *mut usize) -> fg_status,
     ) -> Result<Vec<u8>, CryptoError> {
-        let mut cap = first_cap;
-        for attempt in 0..2 {
-            let mut buf = vec![0u8; cap];
-            let mut len = 0usize;
-            let status = self.call(name, || f(buf.as_mut_ptr(), cap, &mut len))?;
-            match status {
-                FG_STATUS_OK if len <= cap => {
-                    buf.truncate(len);
-                    return Ok(buf);
-                }
-                FG_STATUS_OK => {
-                    return Err(host_err(
-                        name,
-                        &format!("reported {len} bytes in a {cap}-byte buffer"),
-                    ))
-                }
-                FG_STATUS_BUFFER_TOO_SMALL
-                    if attempt == 0 && len > cap && len <= MAX_HOST_OUTPUT =>
-                {
-                    cap = len;
-                }
-                FG_STATUS_BUFFER_TOO_SMALL => {
-                    return Err(host_err(
-                        name,
-                        &format!("asked for {len} bytes (had {cap}, limit {MAX_HOST_OUTPUT})"),
-                    ))
-                }
-                other => return Err(host_err(name, status_label(other))),
-            }
+        let filled = fill_buffer(first_cap, MAX_HOST_OUTPUT, |out, cap, len| {
+            self.call(name, || f(out, cap, len))
+        })?;
+        match filled {
+            Filled::Bytes(b) => Ok(b),
+            Filled::Overrun { len, cap } => Err(host_err(
+                name,
+                &format!("reported {len} bytes in a {cap}-byte buffer"),
+            )),
+            Filled::TooSmall { len, cap } => Err(host_err(
+                name,
+                &format!("asked for {len} bytes (had {cap}, limit {MAX_HOST_OUTPUT})"),
+            )),
+            Filled::Status(other) => Err(host_err(name, status_label(other))),
         }
-        Err(host_err(name, "buffer still too small after one retry"))
     }
 
     /// Turns a status from a yes/no callback into a result.
@@ -374,9 +338,9 @@ impl SecurityAdvisor for HostCrypto {
 mod tests {
     use super::*;
     use crate::ffi::reentry::inside_callback;
-    use crate::ffi::status::FG_STATUS_CALLBACK_FAILED;
+    use crate::ffi::status::{FG_STATUS_BUFFER_TOO_SMALL, FG_STATUS_CALLBACK_FAILED};
     use std::ffi::c_void;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     /// Per-test host state, reached through `user_data`.
     #[derive(Default)]

@@ -26,6 +26,7 @@ pub mod channel;
 pub mod counters;
 pub mod election;
 pub mod explain;
+pub(crate) mod host_call;
 pub mod ledger;
 pub mod log;
 pub mod metrics;

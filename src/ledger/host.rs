@@ -1,23 +1,22 @@
 //! [`HostLedger`]: a channel ledger kept by the host, reached through the
 //! `fg_ledger_callbacks` table (`height`, `commit`, `get_block`).
 //!
-//! One [`HostLedgerTable`] owns the host's table for every channel. Every call holds a
-//! shared lock and checks that the table is still open; [`HostLedgerTable::release`] takes
-//! the lock exclusively, so once it returns no callback is running and none will start.
+//! One [`HostLedgerTable`] owns the host's table for every channel. Every call passes the
+//! table's gate (`ffi::host_call::HostGate`): once [`HostLedgerTable::release`] returns no
+//! callback is running and none will start.
 //! The ledger height is the host's: read at open and before every commit, so blocks the host
 //! committed by other means are taken as committed, never committed twice.
 
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use prost::Message;
 
 use super::provider::LedgerProvider;
 use super::{Ledger, LedgerError};
 use crate::ffi::counters;
+use crate::ffi::host_call::{fill_buffer, Filled, HostGate};
 use crate::ffi::ledger::{fg_ledger_callbacks, fg_slice};
-use crate::ffi::reentry::CallbackScope;
 use crate::ffi::status::{
     fg_status, status_label, FG_STATUS_BUFFER_TOO_SMALL, FG_STATUS_CALLBACK_FAILED,
     FG_STATUS_NOT_FOUND, FG_STATUS_OK,
@@ -33,9 +32,7 @@ const MAX_BLOCK: usize = 128 << 20;
 /// The host's ledger callback table, shared by the ledgers of every channel.
 pub struct HostLedgerTable {
     table: fg_ledger_callbacks,
-    /// `true` while callbacks may run; flipped under the write lock by `release`.
-    open: RwLock<bool>,
-    released: AtomicBool,
+    gate: HostGate,
 }
 
 impl HostLedgerTable {
@@ -44,8 +41,7 @@ impl HostLedgerTable {
     pub fn new(table: fg_ledger_callbacks) -> HostLedgerTable {
         HostLedgerTable {
             table,
-            open: RwLock::new(true),
-            released: AtomicBool::new(false),
+            gate: HostGate::new(),
         }
     }
 
@@ -66,22 +62,12 @@ impl HostLedgerTable {
     /// Closes the table: waits for running callbacks, forbids new ones, then calls
     /// `release(user_data)` if that has not happened yet.
     pub fn release(&self) {
-        {
-            let mut open = self.open.write().unwrap_or_else(|e| e.into_inner());
-            *open = false;
-        }
-        if !self.released.swap(true, Ordering::AcqRel) {
-            if let Some(release) = self.table.release {
-                let _scope = CallbackScope::enter();
-                // SAFETY: called once, with the host's own user_data.
-                unsafe { release(self.table.user_data) };
-            }
-        }
+        self.gate.release(self.table.release, self.table.user_data);
     }
 
     /// True until [`release`](Self::release).
     pub fn is_open(&self) -> bool {
-        *self.open.read().unwrap_or_else(|e| e.into_inner())
+        self.gate.is_open()
     }
 
     /// Runs one host call while the table is open and the thread is marked "in callback".
@@ -90,16 +76,14 @@ impl HostLedgerTable {
         name: &'static str,
         f: impl FnOnce(*mut c_void) -> fg_status,
     ) -> Result<fg_status, LedgerError> {
-        let open = self.open.read().unwrap_or_else(|e| e.into_inner());
-        if !*open {
-            return Err(host_err(
+        let ud = self.table.user_data;
+        self.gate.call(|| f(ud)).ok_or_else(|| {
+            host_err(
                 name,
                 FG_STATUS_CALLBACK_FAILED,
                 "host ledger callbacks already released".into(),
-            ));
-        }
-        let _scope = CallbackScope::enter();
-        Ok(f(self.table.user_data))
+            )
+        })
     }
 
     /// The host's height of `channel`.
@@ -167,61 +151,33 @@ impl HostLedgerTable {
             .get_block
             .ok_or_else(|| host_err("get_block", FG_STATUS_CALLBACK_FAILED, "NULL".into()))?;
         let what = |s: &str| format!("channel {channel:?}, block {seq}: {s}");
-        let mut cap = BLOCK_CAP;
-        for attempt in 0..2 {
-            let mut buf = vec![0u8; cap];
-            let mut len = 0usize;
-            let st = self.call("get_block", |ud| unsafe {
-                f(
-                    ud,
-                    channel.as_ptr(),
-                    channel.len(),
-                    seq,
-                    buf.as_mut_ptr(),
-                    cap,
-                    &mut len,
-                )
-            })?;
-            match st {
-                FG_STATUS_OK if len == 0 => {
-                    return Err(host_err(
-                        "get_block",
-                        FG_STATUS_CALLBACK_FAILED,
-                        what("empty block"),
-                    ))
-                }
-                FG_STATUS_OK if len <= cap => {
-                    buf.truncate(len);
-                    return Ok(Some(buf));
-                }
-                FG_STATUS_OK => {
-                    return Err(host_err(
-                        "get_block",
-                        FG_STATUS_CALLBACK_FAILED,
-                        what(&format!("reported {len} bytes in a {cap}-byte buffer")),
-                    ))
-                }
-                FG_STATUS_NOT_FOUND => return Ok(None),
-                FG_STATUS_BUFFER_TOO_SMALL if attempt == 0 && len > cap && len <= MAX_BLOCK => {
-                    cap = len;
-                }
-                FG_STATUS_BUFFER_TOO_SMALL => {
-                    return Err(host_err(
-                        "get_block",
-                        FG_STATUS_BUFFER_TOO_SMALL,
-                        what(&format!(
-                            "asked for {len} bytes (had {cap}, limit {MAX_BLOCK})"
-                        )),
-                    ))
-                }
-                other => return Err(host_err("get_block", other, what("refused"))),
-            }
+        let filled = fill_buffer(BLOCK_CAP, MAX_BLOCK, |out, cap, len| {
+            self.call("get_block", |ud| unsafe {
+                f(ud, channel.as_ptr(), channel.len(), seq, out, cap, len)
+            })
+        })?;
+        match filled {
+            Filled::Bytes(b) if b.is_empty() => Err(host_err(
+                "get_block",
+                FG_STATUS_CALLBACK_FAILED,
+                what("empty block"),
+            )),
+            Filled::Bytes(b) => Ok(Some(b)),
+            Filled::Overrun { len, cap } => Err(host_err(
+                "get_block",
+                FG_STATUS_CALLBACK_FAILED,
+                what(&format!("reported {len} bytes in a {cap}-byte buffer")),
+            )),
+            Filled::Status(FG_STATUS_NOT_FOUND) => Ok(None),
+            Filled::TooSmall { len, cap } => Err(host_err(
+                "get_block",
+                FG_STATUS_BUFFER_TOO_SMALL,
+                what(&format!(
+                    "asked for {len} bytes (had {cap}, limit {MAX_BLOCK})"
+                )),
+            )),
+            Filled::Status(other) => Err(host_err("get_block", other, what("refused"))),
         }
-        Err(host_err(
-            "get_block",
-            FG_STATUS_BUFFER_TOO_SMALL,
-            what("buffer still too small after one retry"),
-        ))
     }
 }
 
@@ -372,7 +328,7 @@ mod tests {
     use crate::ffi::reentry::inside_callback;
     use crate::ffi::status::FG_STATUS_IO;
     use crate::state::{commit_to_ledger, Input};
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Mutex;
 
     /// A block and its private data, as the test host keeps them.
