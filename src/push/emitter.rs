@@ -27,10 +27,12 @@ pub enum Input {
     /// Time passed; call when [`PushEmitter::next_deadline`] is reached.
     Tick,
     /// Push this message (a new block, StateInfo, leadership … just accepted or created);
-    /// `exclude` lists peers that must not get it, the sender above all.
+    /// `exclude` lists peers that must not get it, the sender above all; `relayed` when it
+    /// came from another peer rather than from this one (its host, its orderer).
     Add {
         msg: SignedGossipMessage,
         exclude: Vec<PkiId>,
+        relayed: bool,
     },
 }
 
@@ -49,6 +51,7 @@ struct Queued {
     msg: GossipMessage,
     envelope: Arc<Envelope>,
     exclude: Vec<PkiId>,
+    relayed: bool,
     /// Flushes left before the message leaves the queue.
     left: u32,
 }
@@ -101,7 +104,11 @@ impl PushEmitter {
                 }
                 Vec::new()
             }
-            Input::Add { msg, exclude } => {
+            Input::Add {
+                msg,
+                exclude,
+                relayed,
+            } => {
                 if self.cfg.propagate_iterations == 0 {
                     self.counters.disabled += 1;
                     return Vec::new();
@@ -115,9 +122,14 @@ impl PushEmitter {
                     msg,
                     envelope: Arc::new(envelope),
                     exclude,
+                    relayed,
                     left: self.cfg.propagate_iterations,
                 });
                 self.counters.queued += 1;
+                if !self.params.policy.batches() {
+                    self.counters.flush_leading += 1;
+                    return self.flush(now, snap);
+                }
                 let window = self.cfg.max_propagation_burst_latency;
                 let idle = self
                     .last_flush
@@ -160,7 +172,14 @@ impl PushEmitter {
     fn flush(&mut self, now: Instant, snap: RoutingSnapshot<'_>) -> Vec<Output> {
         let mut out = Vec::new();
         for q in self.queue.iter_mut() {
-            match route(&q.msg, &q.exclude, snap, &self.params, &mut self.rng) {
+            match route(
+                &q.msg,
+                &q.exclude,
+                q.relayed,
+                snap,
+                &self.params,
+                &mut self.rng,
+            ) {
                 Ok(r) if r.is_empty() => self.counters.no_targets += 1,
                 Ok(r) => {
                     self.counters.sent += r.len() as u64;

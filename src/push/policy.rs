@@ -7,29 +7,33 @@
 //!
 //! The adaptive policy (DESIGN.md principle 3) uses the same message, forwarded on first
 //! receipt, with:
-//! - a fan-out of `max(propagatePeerNum, ⌈ln n⌉ + 2)` where n is the channel view (eligible
-//!   peers of my org in the channel). The expected number of peers missed by the random part
-//!   is n·e^(−fanout+1) < 1 (0.34 at n = 1000, fan-out 9), so almost every peer is reached
-//!   in about log_fanout(n) hops;
-//! - one of those targets is not random: it is the ring successor, the eligible peer with
-//!   the next larger PKI-ID (wrapping around). Every reached peer sends to its successor (or
-//!   got the block from it), so with consistent views the ring alone reaches every peer and
-//!   the few the random part misses are picked up one or two hops later.
+//! - a wide first hop: the peer that adds the block (from its host or its orderer) pushes it
+//!   to `max(propagatePeerNum, ⌈ln n⌉ + 2)` peers, n the channel view (eligible peers of my
+//!   org in the channel);
+//! - relays keep Fabric's `propagatePeerNum`, so a block costs about as many messages as in
+//!   Fabric (each one a full block: per-copy cost is what limits CPU per block);
+//! - one target of every push is not random: it is the ring successor, the eligible peer
+//!   with the next larger PKI-ID (wrapping around). Every reached peer sends to its
+//!   successor (or got the block from it), so with consistent views the ring alone reaches
+//!   every peer and the few the random part misses are picked up a few hops later;
+//! - no burst window: every message is routed and sent on its own anyway, so holding it for
+//!   `maxPropagationBurstLatency` saves nothing and adds up to 10 ms at every hop.
 //!
 //! The simulation in `push::sim` (1000 peers of one org and channel, forward on first
-//! receipt, 1–5 ms per message, 10 ms batching; `cargo test --lib push::sim -- --nocapture`)
+//! receipt, 1–5 ms per message; `cargo test --release --lib push::sim -- --nocapture`)
 //! measures, over 3 seeds × 8 blocks:
 //!
-//! | rule                         | reached  | hops max / mean | messages/peer/block | last peer |
-//! |------------------------------|----------|-----------------|---------------------|-----------|
-//! | Fabric, fan-out 3            | 94.2 %   | 13 / 6.0        | 2.8                 | ~170 ms   |
-//! | random fan-out 9, no ring    | 99.99 %, 22 of 24 blocks complete | 5 / 3.4 | 9.0 | ~67 ms |
-//! | adaptive (⌈ln n⌉ + 2, ring)  | 100 %    | 5 / 3.4         | 9.0                 | ~66 ms    |
+//! | rule                                 | reached  | hops max / mean | messages/peer/block | last peer |
+//! |--------------------------------------|----------|-----------------|---------------------|-----------|
+//! | Fabric, fan-out 3                    | 93.8–94.8 % | 13 / 6.5     | 2.8                 | 31–36 ms  |
+//! | random fan-out 9, no ring            | 99.98–100 %, 22 of 24 blocks complete | 8–9 / 4.0 | 9.0 | ~14 ms |
+//! | adaptive (origin ⌈ln n⌉ + 2, relays 3, ring) | 100 % | 11–13 / 5.5 | 3.0                 | 30–33 ms  |
 //!
-//! So the ln n term buys the hop count (log_fanout n) and most of the coverage, the ring
-//! successor closes the rest at no extra message, and the cost is 3× Fabric's block
-//! messages, paid to take the 4 s pull wait out of the tail latency. Pull stays the
-//! safety net for peers whose views disagree or whose links fail.
+//! So the ring successor turns Fabric's message budget into full coverage: every peer gets
+//! every block by push, none waits for the 4 s pull. A wider relay fan-out buys fewer hops
+//! (fan-out 9: 14 ms instead of 31 ms at 1000 peers) at three times the copies, which on a
+//! real host costs more CPU per block than the hops cost latency. Pull stays the safety net
+//! for peers whose views disagree or whose links fail.
 
 /// Which block fan-out rule push follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -46,10 +50,14 @@ pub const ADAPTIVE_EXTRA: usize = 2;
 
 impl PushPolicy {
     /// The number of peers a block goes to when `view` eligible peers are known (before the
-    /// sender is excluded). Never more than `view`.
-    pub fn block_fanout(self, propagate_peer_num: usize, view: usize) -> usize {
+    /// sender is excluded). Never more than `view`. `relayed`: the block came from another
+    /// peer and is forwarded on, rather than pushed by the peer that added it.
+    pub fn block_fanout(self, propagate_peer_num: usize, view: usize, relayed: bool) -> usize {
         let f = match self {
             PushPolicy::Fabric => propagate_peer_num,
+            // The origin's wide first hop already reached ⌈ln n⌉ + 2 peers; relays keep
+            // Fabric's fan-out (one target the ring successor).
+            PushPolicy::Adaptive if relayed => propagate_peer_num,
             PushPolicy::Adaptive => {
                 let ln = if view <= 1 {
                     0
@@ -66,6 +74,13 @@ impl PushPolicy {
     pub fn uses_ring_successor(self) -> bool {
         matches!(self, PushPolicy::Adaptive)
     }
+
+    /// Whether the emitter holds messages for a burst window (Fabric) or sends each at once.
+    /// Every queued message is routed and sent on its own either way, so holding it saves
+    /// no message and only adds up to `maxPropagationBurstLatency` at every hop.
+    pub fn batches(self) -> bool {
+        matches!(self, PushPolicy::Fabric)
+    }
 }
 
 #[cfg(test)]
@@ -74,21 +89,25 @@ mod tests {
 
     #[test]
     fn fabric_fanout_is_propagate_peer_num() {
-        assert_eq!(PushPolicy::Fabric.block_fanout(3, 1000), 3);
-        assert_eq!(PushPolicy::Fabric.block_fanout(3, 2), 2);
+        assert_eq!(PushPolicy::Fabric.block_fanout(3, 1000, false), 3);
+        assert_eq!(PushPolicy::Fabric.block_fanout(3, 1000, true), 3);
+        assert_eq!(PushPolicy::Fabric.block_fanout(3, 2, false), 2);
         assert!(!PushPolicy::Fabric.uses_ring_successor());
     }
 
     #[test]
     fn adaptive_fanout_grows_with_the_log_of_the_view() {
         // ⌈ln 1000⌉ = 7, + 2.
-        assert_eq!(PushPolicy::Adaptive.block_fanout(3, 1000), 9);
+        assert_eq!(PushPolicy::Adaptive.block_fanout(3, 1000, false), 9);
         // ⌈ln 10⌉ = 3, + 2.
-        assert_eq!(PushPolicy::Adaptive.block_fanout(3, 10), 5);
+        assert_eq!(PushPolicy::Adaptive.block_fanout(3, 10, false), 5);
         // Never below propagatePeerNum, never above the view.
-        assert_eq!(PushPolicy::Adaptive.block_fanout(12, 1000), 12);
-        assert_eq!(PushPolicy::Adaptive.block_fanout(3, 4), 4);
-        assert_eq!(PushPolicy::Adaptive.block_fanout(3, 0), 0);
+        assert_eq!(PushPolicy::Adaptive.block_fanout(12, 1000, false), 12);
+        assert_eq!(PushPolicy::Adaptive.block_fanout(3, 4, false), 4);
+        assert_eq!(PushPolicy::Adaptive.block_fanout(3, 0, false), 0);
+        // Relays keep propagatePeerNum.
+        assert_eq!(PushPolicy::Adaptive.block_fanout(3, 1000, true), 3);
+        assert_eq!(PushPolicy::Adaptive.block_fanout(3, 2, true), 2);
         assert!(PushPolicy::Adaptive.uses_ring_successor());
     }
 }

@@ -68,17 +68,19 @@ pub struct RouteParams {
     pub policy: PushPolicy,
 }
 
-/// Chooses the targets of `msg`. `exclude` holds peers that must not get it (the sender).
+/// Chooses the targets of `msg`. `exclude` holds peers that must not get it (the sender);
+/// `relayed`: the message came from another peer and is forwarded on.
 pub fn route<R: Rng + ?Sized>(
     msg: &GossipMessage,
     exclude: &[PkiId],
+    relayed: bool,
     snap: RoutingSnapshot<'_>,
     params: &RouteParams,
     rng: &mut R,
 ) -> Result<Route, RouteError> {
     let content = msg.content.as_ref().ok_or(RouteError::NoContent)?;
     match content {
-        Content::DataMsg(_) => route_block(msg, exclude, snap, params, rng),
+        Content::DataMsg(_) => route_block(msg, exclude, relayed, snap, params, rng),
         Content::LeadershipMsg(l) => {
             let originator = PkiId(l.pki_id.clone());
             if originator.is_empty() {
@@ -185,6 +187,7 @@ pub fn route<R: Rng + ?Sized>(
 fn route_block<R: Rng + ?Sized>(
     msg: &GossipMessage,
     exclude: &[PkiId],
+    relayed: bool,
     snap: RoutingSnapshot<'_>,
     params: &RouteParams,
     rng: &mut R,
@@ -197,7 +200,7 @@ fn route_block<R: Rng + ?Sized>(
         .collect();
     let mut fanout = params
         .policy
-        .block_fanout(params.propagate_peer_num, eligible.len());
+        .block_fanout(params.propagate_peer_num, eligible.len(), relayed);
     let mut full = Vec::with_capacity(fanout);
     let mut skip: Option<&PkiId> = None;
     if params.policy.uses_ring_successor() && fanout > 0 {

@@ -121,6 +121,7 @@ impl Net {
             Input::Add {
                 msg: block.clone(),
                 exclude: Vec::new(),
+                relayed: false,
             },
         )];
         loop {
@@ -175,6 +176,7 @@ impl Net {
                         Input::Add {
                             msg: block.clone(),
                             exclude: vec![self.locals[from].pki_id.clone()],
+                            relayed: true,
                         },
                     ));
                 }
@@ -224,7 +226,7 @@ fn simulate(cfg: &PushConfig, seed: u64, blocks: u64) -> Summary {
 
 fn print(name: &str, seed: u64, s: &Summary) {
     println!(
-        "push sim {name:<28} seed {seed}: {} blocks, {}/{} fully reached, reached {:.2} %, \
+        "push sim {name:<34} seed {seed}: {} blocks, {}/{} fully reached, reached {:.2} %, \
          hops max {} mean {:.2}, {:.2} messages/peer/block, last peer at {:.1} ms",
         s.blocks,
         s.full_blocks,
@@ -268,11 +270,12 @@ fn fabric_fanout_three_misses_some_peers() {
 fn adaptive_fanout_reaches_every_peer_in_few_hops() {
     for seed in [1, 2, 3] {
         let s = simulate(&cfg(PushPolicy::Adaptive, 3), seed, 8);
-        print("adaptive (ln n + 2, ring)", seed, &s);
+        print("adaptive (origin ln n + 2, ring)", seed, &s);
         assert_eq!(s.full_blocks, s.blocks, "every block reaches every peer");
-        assert!(s.max_hops < 10, "max hops {}", s.max_hops);
-        // ⌈ln 999⌉ + 2 = 9 sends per peer, minus the sender's slot now and then.
-        assert!(s.messages_per_peer <= 9.0, "{}", s.messages_per_peer);
+        assert!(s.max_hops < 16, "max hops {}", s.max_hops);
+        // The origin sends ⌈ln 999⌉ + 2 = 9, every relay 3 (the ring successor and two
+        // random peers), minus the sender's slot now and then: Fabric's message count.
+        assert!(s.messages_per_peer <= 3.01, "{}", s.messages_per_peer);
     }
 }
 

@@ -61,10 +61,12 @@ fn block(seq: u64) -> SignedGossipMessage {
     SignedGossipMessage::unsigned(data_msg(CH, seq, vec![seq as u8; 8]))
 }
 
+/// A message to push; with an exclude list it is relayed (the sender is excluded).
 fn add(msg: SignedGossipMessage, exclude: &[&str]) -> Input {
     Input::Add {
         msg,
         exclude: exclude.iter().map(|n| pki(n)).collect(),
+        relayed: !exclude.is_empty(),
     }
 }
 
@@ -105,6 +107,7 @@ fn route_of(
     route(
         &msg.msg,
         &ex,
+        !ex.is_empty(),
         RoutingSnapshot::new(me, peers),
         &p,
         &mut StdRng::seed_from_u64(seed),
@@ -144,6 +147,24 @@ fn an_idle_emitter_sends_at_once_and_batches_the_rest_of_the_window() {
     assert!(e.handle(t0 + ms(30), Input::Tick, snap).is_empty());
     assert_eq!(e.handle(t0 + ms(30), add(block(3), &[]), snap).len(), 1);
     assert_eq!(e.counters().flush_leading, 2);
+}
+
+#[test]
+fn the_adaptive_policy_sends_every_message_at_once() {
+    let (me, peers) = (me(), eligible(5));
+    let snap = RoutingSnapshot::new(&me, &peers);
+    let mut e = emitter(PushConfig::default());
+    let t0 = Instant::now();
+    // Inside the window a Fabric emitter would hold these; none waits here.
+    for seq in 1..=4 {
+        let at = t0 + Duration::from_millis(seq);
+        let out = e.handle(at, add(block(seq), &[]), snap);
+        assert_eq!(out.len(), 1, "block {seq} sent at once");
+        assert_eq!(e.queued(), 0);
+        assert_eq!(e.next_deadline(), None);
+    }
+    assert_eq!(e.counters().flush_leading, 4);
+    assert_eq!(e.counters().flush_by_latency, 0);
 }
 
 #[test]
@@ -419,7 +440,10 @@ fn blocks_never_go_back_to_the_sender() {
         3,
     )
     .unwrap();
-    assert_eq!(r.full.len(), PushPolicy::Adaptive.block_fanout(3, 12) - 1);
+    assert_eq!(
+        r.full.len(),
+        PushPolicy::Adaptive.block_fanout(3, 12, true) - 1
+    );
 }
 
 #[test]

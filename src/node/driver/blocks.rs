@@ -37,7 +37,7 @@ impl Driver {
         let res = match res {
             Ok(Some(new)) => {
                 b.counters.forwarded += 1;
-                self.push_block(now, new.msg, Vec::new());
+                self.push_block(now, new.msg, None);
                 Ok(())
             }
             // Already held: adding a block twice is harmless.
@@ -74,7 +74,7 @@ impl Driver {
         let mut out = Vec::new();
         if let Ok(Some(new)) = b.accept(now, msg, Source::Gossip, false, &mut out) {
             b.counters.forwarded += 1;
-            self.push_block(now, new.msg, vec![from]);
+            self.push_block(now, new.msg, Some(from));
         }
         self.execute_state(&channel, out);
     }
@@ -133,16 +133,23 @@ impl Driver {
         Some((channel.to_string(), ok))
     }
 
+    /// Pushes a new block: relayed when it came `from` a peer (never sent back to it),
+    /// else this peer's own (host or orderer).
     pub(super) fn push_block(
         &mut self,
         now: Instant,
         msg: SignedGossipMessage,
-        exclude: Vec<PkiId>,
+        from: Option<PkiId>,
     ) {
         let (me, peers) = self.routing_view();
+        let relayed = from.is_some();
         let out = self.push.handle(
             now,
-            crate::push::Input::Add { msg, exclude },
+            crate::push::Input::Add {
+                msg,
+                exclude: from.into_iter().collect(),
+                relayed,
+            },
             RoutingSnapshot::new(&me, &peers),
         );
         self.execute_push(out);

@@ -240,7 +240,7 @@ impl Driver {
             Ok(Some(new)) => {
                 if gossip {
                     b.counters.forwarded += 1;
-                    self.push_block(now, new.msg, Vec::new());
+                    self.push_block(now, new.msg, None);
                 }
             }
             // Held already (a reconnection seeks from the committed height).
