@@ -52,6 +52,7 @@ type options struct {
 	internalEndpoint  string
 	publishCertPeriod time.Duration
 	leaderElection    bool
+	stateInfoInterval time.Duration
 	election          election.ElectionConfig
 }
 
@@ -74,6 +75,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.BoolVar(&o.stateTransfer, "state-transfer", false, "peer.gossip.state.enabled: pull missing blocks from peers with higher StateInfo heights (anti-entropy)")
 	fs.StringVar(&o.internalEndpoint, "internal-endpoint", "", "endpoint published to peers of the own org (peer.gossip.endpoint; default: the listen address)")
 	fs.DurationVar(&o.publishCertPeriod, "publish-cert-period", 10*time.Second, "peer.gossip.publishCertPeriod: alive messages carry the identity this long after start (0: never)")
+	fs.DurationVar(&o.stateInfoInterval, "state-info-interval", 4*time.Second, "peer.gossip.publishStateInfoInterval and requestStateInfoInterval")
 	fs.BoolVar(&o.leaderElection, "leader-election", false, "peer.gossip.useLeaderElection: run Fabric's leader election on every joined channel")
 	fs.DurationVar(&o.election.StartupGracePeriod, "election-startup-grace", election.DefStartupGracePeriod, "peer.gossip.election.startupGracePeriod")
 	fs.DurationVar(&o.election.MembershipSampleInterval, "election-membership-sample", election.DefMembershipSampleInterval, "peer.gossip.election.membershipSampleInterval")
@@ -125,6 +127,7 @@ func parseOptions(args []string) (*options, error) {
 		return nil, fmt.Errorf("--publish-cert-period must not be negative")
 	}
 	for name, d := range map[string]time.Duration{
+		"--state-info-interval":        o.stateInfoInterval,
 		"--election-startup-grace":     o.election.StartupGracePeriod,
 		"--election-membership-sample": o.election.MembershipSampleInterval,
 		"--election-leader-alive":      o.election.LeaderAliveThreshold,
@@ -266,6 +269,8 @@ func startNode(o *options) (*node, error) {
 	conf.AliveExpirationCheckInterval = o.aliveExpiration / 10
 	conf.ReconnectInterval = o.reconnectInterval
 	conf.PublishCertPeriod = o.publishCertPeriod
+	conf.PublishStateInfoInterval = o.stateInfoInterval
+	conf.RequestStateInfoInterval = o.stateInfoInterval
 	if o.internalEndpoint != "" {
 		conf.InternalEndpoint = o.internalEndpoint
 	}

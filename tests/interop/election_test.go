@@ -1,0 +1,197 @@
+package interop
+
+// Leader election in a mixed org: Fabric nodes running Fabric's own election
+// service and fabgossip peers running theirs, on one channel, must elect one
+// leader together, agree on it, and elect one again when it stops.
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Election timers of the scenario, the same for both kinds. The membership sample
+// is longer than the StateInfo interval, so that every peer sees the whole channel
+// by its second sample and all end startup together; the election window covers
+// the spread of the joins.
+var mixedElectionTimers = electionTimers{
+	startupGrace:     15 * time.Second,
+	membershipSample: 4 * time.Second,
+	leaderAlive:      3 * time.Second,
+	duration:         2 * time.Second,
+}
+
+const (
+	electionStateInfoInterval = time.Second
+	// From the joins: startup (two samples, up to the grace period), one election.
+	firstLeaderLimit = 60 * time.Second
+	// From the leader's stop: expiration, up to two alive thresholds and an election
+	// on either kind, with room for a loaded machine.
+	failoverLimit = 60 * time.Second
+	// How long one agreed leader must hold.
+	leaderStableFor = 5 * time.Second
+)
+
+func TestMixedElection_TwoFabricThreeFabgossip_OneAgreedLeader_ThenOneAfterItStops(t *testing.T) {
+	lib := fabgossipLib(t)
+	if _, err := os.Stat(lib); err != nil {
+		t.Skipf("fabgossip library %s not built (cargo build --release first): %v", lib, err)
+	}
+	for _, lowest := range []string{"fabric", "fabgossip"} {
+		t.Run("lowest_pki_id_"+lowest, func(t *testing.T) { runMixedElection(t, lowest) })
+	}
+}
+
+// runMixedElection starts 2 Fabric nodes and 3 fabgossip peers with identities
+// chosen so that the lowest PKI-ID belongs to a node of kind `lowest`.
+func runMixedElection(t *testing.T, lowest string) {
+	const channel = "mychannel"
+	// Five identities sorted by PKI-ID (fixed-length lower-case hex sorts as the
+	// bytes do, which is how both kinds compare PKI-IDs).
+	ids := make([]identity, 5)
+	for i := range ids {
+		ids[i] = newIdentity(t, org)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i].pkiID < ids[j].pkiID })
+	kinds := []string{"fabric", "fabgossip", "fabgossip", "fabric", "fabgossip"}
+	if lowest == "fabgossip" {
+		kinds = []string{"fabgossip", "fabric", "fabgossip", "fabric", "fabgossip"}
+	}
+	addrs := freeAddrs(t, len(ids))
+	tune := tuning{election: &mixedElectionTimers, stateInfoInterval: electionStateInfoInterval}
+	var nodes []*peerProc
+	counts := map[string]int{}
+	for i, id := range ids {
+		name := fmt.Sprintf("%s%d", kinds[i], counts[kinds[i]])
+		counts[kinds[i]]++
+		// Every node bootstraps through the first node of each kind.
+		boot := []string{addrs[0], addrs[1]}
+		if kinds[i] == "fabric" {
+			nodes = append(nodes, startFabricNode(t, fabricOpts{
+				name: name, address: addrs[i], msp: org, id: id, bootstrap: boot,
+				alive: aliveInterval, expiration: aliveExpiration, tuning: tune,
+			}))
+		} else {
+			nodes = append(nodes, startFabgossipPeer(t, fabgossipOpts{
+				name: name, address: addrs[i], msp: org, id: id, bootstrap: boot,
+				alive: aliveInterval, expiration: aliveExpiration, tuning: tune,
+			}))
+		}
+	}
+	t.Logf("lowest PKI-ID: %s (%s…)", nodes[0].name, nodes[0].pkiID[:12])
+	waitForViews(t, "election test: full membership view", nodes, nodes, nil, org, fullViewLimit)
+
+	joined := time.Now()
+	for _, n := range nodes {
+		if err := n.join(channel, joinSpec{Sequence: 1, Members: []string{org}}); err != nil {
+			t.Fatal(err)
+		}
+		// A peer publishes its ledger height when it initializes a channel; Fabric
+		// publishes no StateInfo before it, so the node would be in no channel view.
+		if err := n.publishHeight(channel, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leader := waitForOneLeader(t, "first election", channel, nodes, firstLeaderLimit)
+	t.Logf("first election: %s (%s) leads, %s after the joins", leader.name, leader.kind,
+		time.Since(joined).Round(time.Millisecond))
+	// Peers that start together elect the lowest PKI-ID: every peer collects every
+	// proposal of the same round and only the lowest finds none lower than its own.
+	if leader != nodes[0] {
+		t.Fatalf("first election: %s leads, want the lowest PKI-ID %s%s", leader.name, nodes[0].name,
+			describeLeadership(nodes, channel))
+	}
+	holdOneLeader(t, "first leader holds", channel, nodes, leader, leaderStableFor)
+
+	stopped := time.Now()
+	leader.shutdown()
+	rest := make([]*peerProc, 0, len(nodes)-1)
+	for _, n := range nodes {
+		if n != leader {
+			rest = append(rest, n)
+		}
+	}
+	next := waitForOneLeader(t, "election after the leader stopped", channel, rest, failoverLimit)
+	t.Logf("after %s stopped: %s (%s) leads, %s later", leader.name, next.name, next.kind,
+		time.Since(stopped).Round(time.Millisecond))
+	holdOneLeader(t, "second leader holds", channel, rest, next, leaderStableFor)
+
+	for _, n := range rest {
+		n.shutdown()
+	}
+}
+
+// isLeader asks one node whether it leads the channel.
+func (p *peerProc) isLeader(channel string) (bool, error) {
+	ev, err := p.ask("is_leader "+channel, "is_leader")
+	return ev.Leader, err
+}
+
+// leaders asks every node and returns those that say they lead.
+func leaders(t *testing.T, what, channel string, nodes []*peerProc) []*peerProc {
+	t.Helper()
+	var out []*peerProc
+	for _, n := range nodes {
+		l, err := n.isLeader(channel)
+		if err != nil {
+			t.Fatalf("%s: %v\nstderr tail:\n%s", what, err, n.stderr)
+		}
+		if l {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func names(ps []*peerProc) string {
+	var s []string
+	for _, p := range ps {
+		s = append(s, p.name)
+	}
+	return "[" + strings.Join(s, " ") + "]"
+}
+
+// describeLeadership is every node's answer and channel view, for failure reports.
+func describeLeadership(nodes []*peerProc, channel string) string {
+	var b strings.Builder
+	for _, n := range nodes {
+		l, err := n.isLeader(channel)
+		fmt.Fprintf(&b, "\n  %s (%s, %s…): leader=%t (err %v)", n.name, n.kind, n.pkiID[:12], l, err)
+	}
+	return b.String() + "\nviews:" + describeChannel(nodes, channel)
+}
+
+// waitForOneLeader polls until exactly one node says it leads and returns it.
+func waitForOneLeader(t *testing.T, what, channel string, nodes []*peerProc, limit time.Duration) *peerProc {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	var last []*peerProc
+	for {
+		last = leaders(t, what, channel, nodes)
+		if len(last) == 1 {
+			return last[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not exactly one leader within %s; last leaders %s%s", what, limit, names(last),
+				describeLeadership(nodes, channel))
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// holdOneLeader checks for `d` that `leader` stays the only node that says it leads.
+func holdOneLeader(t *testing.T, what, channel string, nodes []*peerProc, leader *peerProc, d time.Duration) {
+	t.Helper()
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		got := leaders(t, what, channel, nodes)
+		if len(got) != 1 || got[0] != leader {
+			t.Fatalf("%s: leaders %s, want only %s%s", what, names(got), leader.name,
+				describeLeadership(nodes, channel))
+		}
+		time.Sleep(pollInterval)
+	}
+}
