@@ -48,6 +48,10 @@ type event struct {
 	Leader bool `json:"leader"`
 	// identities (Fabric node).
 	Identities []identityRecord `json:"identities"`
+	// explain (fabgossip peer).
+	Result json.RawMessage `json:"result"`
+	// metrics (fabgossip peer): Prometheus text.
+	Text string `json:"text"`
 }
 
 type identityRecord struct {
