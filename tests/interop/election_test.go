@@ -33,9 +33,11 @@ const (
 	failoverLimit = 60 * time.Second
 	// How long one agreed leader must hold.
 	leaderStableFor = 5 * time.Second
+	// After a peer rejoins: past its startup (two samples) and one election.
+	rejoinHold = 2*4*time.Second + 2*time.Second + 4*time.Second
 )
 
-func TestMixedElection_TwoFabricThreeFabgossip_OneAgreedLeader_ThenOneAfterItStops(t *testing.T) {
+func TestMixedElection_TwoFabricThreeFabgossip_OneAgreedLeader_ThenOneAfterItStops_ThenItRejoinsAsFollower(t *testing.T) {
 	lib := fabgossipLib(t)
 	if _, err := os.Stat(lib); err != nil {
 		t.Skipf("fabgossip library %s not built (cargo build --release first): %v", lib, err)
@@ -62,30 +64,28 @@ func runMixedElection(t *testing.T, lowest string) {
 	}
 	addrs := freeAddrs(t, len(ids))
 	tune := tuning{election: &mixedElectionTimers, stateInfoInterval: electionStateInfoInterval}
-	var nodes []*peerProc
+	names := make([]string, len(ids))
 	counts := map[string]int{}
-	for i, id := range ids {
-		name := fmt.Sprintf("%s%d", kinds[i], counts[kinds[i]])
+	for i := range ids {
+		names[i] = fmt.Sprintf("%s%d", kinds[i], counts[kinds[i]])
 		counts[kinds[i]]++
+	}
+	// start launches node i; a restart reuses its identity and address.
+	start := func(i int) *peerProc {
 		// Every node bootstraps through the first node of each kind.
 		boot := []string{addrs[0], addrs[1]}
 		if kinds[i] == "fabric" {
-			nodes = append(nodes, startFabricNode(t, fabricOpts{
-				name: name, address: addrs[i], msp: org, id: id, bootstrap: boot,
+			return startFabricNode(t, fabricOpts{
+				name: names[i], address: addrs[i], msp: org, id: ids[i], bootstrap: boot,
 				alive: aliveInterval, expiration: aliveExpiration, tuning: tune,
-			}))
-		} else {
-			nodes = append(nodes, startFabgossipPeer(t, fabgossipOpts{
-				name: name, address: addrs[i], msp: org, id: id, bootstrap: boot,
-				alive: aliveInterval, expiration: aliveExpiration, tuning: tune,
-			}))
+			})
 		}
+		return startFabgossipPeer(t, fabgossipOpts{
+			name: names[i], address: addrs[i], msp: org, id: ids[i], bootstrap: boot,
+			alive: aliveInterval, expiration: aliveExpiration, tuning: tune,
+		})
 	}
-	t.Logf("lowest PKI-ID: %s (%s…)", nodes[0].name, nodes[0].pkiID[:12])
-	waitForViews(t, "election test: full membership view", nodes, nodes, nil, org, fullViewLimit)
-
-	joined := time.Now()
-	for _, n := range nodes {
+	joinChannel := func(n *peerProc) {
 		if err := n.join(channel, joinSpec{Sequence: 1, Members: []string{org}}); err != nil {
 			t.Fatal(err)
 		}
@@ -94,6 +94,17 @@ func runMixedElection(t *testing.T, lowest string) {
 		if err := n.publishHeight(channel, 1); err != nil {
 			t.Fatal(err)
 		}
+	}
+	var nodes []*peerProc
+	for i := range ids {
+		nodes = append(nodes, start(i))
+	}
+	t.Logf("lowest PKI-ID: %s (%s…)", nodes[0].name, nodes[0].pkiID[:12])
+	waitForViews(t, "election test: full membership view", nodes, nodes, nil, org, fullViewLimit)
+
+	joined := time.Now()
+	for _, n := range nodes {
+		joinChannel(n)
 	}
 	leader := waitForOneLeader(t, "first election", channel, nodes, firstLeaderLimit)
 	t.Logf("first election: %s (%s) leads, %s after the joins", leader.name, leader.kind,
@@ -119,7 +130,17 @@ func runMixedElection(t *testing.T, lowest string) {
 		time.Since(stopped).Round(time.Millisecond))
 	holdOneLeader(t, "second leader holds", channel, rest, next, leaderStableFor)
 
-	for _, n := range rest {
+	// The old leader comes back with its (lowest) PKI-ID. It hears the sitting
+	// leader's declarations before its startup ends, so it follows: a leader is not
+	// displaced by a lower PKI-ID that did not declare.
+	back := start(0)
+	all := append([]*peerProc{back}, rest...)
+	waitForViews(t, "restarted "+back.name+" in every view", all, all, nil, org, fullViewLimit)
+	joinChannel(back)
+	holdOneLeader(t, "sitting leader holds after "+back.name+" rejoined", channel, all, next, rejoinHold)
+	t.Logf("%s rejoined and follows %s", back.name, next.name)
+
+	for _, n := range all {
 		n.shutdown()
 	}
 }
