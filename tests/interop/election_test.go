@@ -6,8 +6,10 @@ package interop
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -212,6 +214,151 @@ func holdOneLeader(t *testing.T, what, channel string, nodes []*peerProc, leader
 		if len(got) != 1 || got[0] != leader {
 			t.Fatalf("%s: leaders %s, want only %s%s", what, names(got), leader.name,
 				describeLeadership(nodes, channel))
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// Two orgs on one channel, each of both kinds, elect one leader each: leadership
+// messages stay in their org on both kinds. The lowest PKI-ID of all is made to
+// be in Org2, so an Org1 peer that took Org2's declarations into account would
+// step down and leave Org1 without a leader.
+func TestMixedElection_TwoOrgsOfBothKinds_OneLeaderPerOrg(t *testing.T) {
+	lib := fabgossipLib(t)
+	if _, err := os.Stat(lib); err != nil {
+		t.Skipf("fabgossip library %s not built (cargo build --release first): %v", lib, err)
+	}
+	const (
+		channel = "mychannel"
+		org2    = "Org2MSP"
+	)
+	org1IDs := []identity{newIdentity(t, org), newIdentity(t, org), newIdentity(t, org)}
+	sort.Slice(org1IDs, func(i, j int) bool { return org1IDs[i].pkiID < org1IDs[j].pkiID })
+	lowest1 := org1IDs[0].pkiID
+	var org2IDs []identity
+	for len(org2IDs) < 2 {
+		id := newIdentity(t, org2)
+		// The first Org2 identity must be below every Org1 one.
+		if len(org2IDs) == 0 && id.pkiID > lowest1 {
+			continue
+		}
+		org2IDs = append(org2IDs, id)
+	}
+	type spec struct {
+		name, kind, msp string
+		id              identity
+	}
+	// Org1's lowest PKI-ID is a fabgossip peer, Org2's (the lowest of all) a Fabric
+	// node: each kind leads one org.
+	specs := []spec{
+		{"org1fabric0", "fabric", org, org1IDs[1]},
+		{"org1fabgossip0", "fabgossip", org, org1IDs[0]},
+		{"org1fabgossip1", "fabgossip", org, org1IDs[2]},
+		{"org2fabric0", "fabric", org2, org2IDs[0]},
+		{"org2fabgossip0", "fabgossip", org2, org2IDs[1]},
+	}
+	wantLeader := map[string]string{org: "org1fabgossip0", org2: "org2fabric0"}
+	addrs := freeAddrs(t, len(specs))
+	tune := tuning{election: &mixedElectionTimers, stateInfoInterval: electionStateInfoInterval,
+		trusted: []string{org, org2}}
+	// Each org bootstraps inside itself (Fabric refuses bootstrap peers of other
+	// orgs); the orgs find each other through the channel's anchor peers.
+	boot := map[string][]string{org: {addrs[0], addrs[1]}, org2: {addrs[3], addrs[4]}}
+	var nodes []*peerProc
+	byOrg := map[string][]*peerProc{}
+	for i, sp := range specs {
+		var n *peerProc
+		if sp.kind == "fabric" {
+			n = startFabricNode(t, fabricOpts{
+				name: sp.name, address: addrs[i], msp: sp.msp, id: sp.id, bootstrap: boot[sp.msp],
+				alive: aliveInterval, expiration: aliveExpiration, tuning: tune,
+			})
+		} else {
+			n = startFabgossipPeer(t, fabgossipOpts{
+				name: sp.name, address: addrs[i], msp: sp.msp, id: sp.id, bootstrap: boot[sp.msp],
+				alive: aliveInterval, expiration: aliveExpiration, tuning: tune,
+			})
+		}
+		nodes = append(nodes, n)
+		byOrg[sp.msp] = append(byOrg[sp.msp], n)
+	}
+	anchors := []any{}
+	for _, i := range []int{0, 3} {
+		host, port := splitHostPort(t, addrs[i])
+		anchors = append(anchors, map[string]any{"org": specs[i].msp, "host": host, "port": port})
+	}
+	for _, n := range nodes {
+		if err := n.join(channel, joinSpec{Sequence: 1, Members: []string{org, org2}, AnchorPeers: anchors}); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.publishHeight(channel, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, o := range []string{org, org2} {
+		l := waitForOneLeader(t, o+": election", channel, byOrg[o], firstLeaderLimit)
+		t.Logf("%s: %s (%s) leads", o, l.name, l.kind)
+		if l.name != wantLeader[o] {
+			t.Fatalf("%s: %s leads, want its lowest PKI-ID %s%s", o, l.name, wantLeader[o], describeLeadership(nodes, channel))
+		}
+	}
+	// Across orgs: every node lists the four others in the channel.
+	waitForChannelMembers(t, "both orgs in every channel view", channel, nodes, channelViewLimit)
+	for _, o := range []string{org, org2} {
+		l := waitForOneLeader(t, o+": one leader with both orgs in view", channel, byOrg[o], firstLeaderLimit)
+		if l.name != wantLeader[o] {
+			t.Fatalf("%s: %s leads once the other org is in view, want %s%s", o, l.name, wantLeader[o],
+				describeLeadership(nodes, channel))
+		}
+		holdOneLeader(t, o+": leader holds beside the other org", channel, byOrg[o], l, leaderStableFor)
+		t.Logf("%s: %s (%s) leads beside the other org", o, l.name, l.kind)
+	}
+	for _, n := range nodes {
+		n.shutdown()
+	}
+}
+
+func splitHostPort(t *testing.T, addr string) (string, int) {
+	t.Helper()
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return host, port
+}
+
+// waitForChannelMembers polls channel_peers until every node lists all the others.
+func waitForChannelMembers(t *testing.T, what, channel string, nodes []*peerProc, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		missing := map[string][]string{}
+		for _, n := range nodes {
+			view, err := n.channelPeers(channel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			listed := map[string]bool{}
+			for _, r := range view {
+				if !r.LeftChannel {
+					listed[r.PKIID] = true
+				}
+			}
+			for _, q := range nodes {
+				if q != n && !listed[q.pkiID] {
+					missing[n.name] = append(missing[n.name], q.name)
+				}
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached within %s: missing %v\nviews:%s", what, limit, missing, describeChannel(nodes, channel))
 		}
 		time.Sleep(pollInterval)
 	}

@@ -75,7 +75,7 @@ func peerConfigYAML(o fabgossipOpts, dataDir string) string {
 		fmt.Fprintf(&b, "    requestStateInfoInterval: %s\n", goDuration(o.stateInfoInterval))
 	}
 	fmt.Fprintf(&b, "fabgossip:\n")
-	fmt.Fprintf(&b, "  trustedOrgs: [%s]\n", o.msp)
+	fmt.Fprintf(&b, "  trustedOrgs: [%s]\n", strings.Join(o.trustedOrgs(o.msp), ", "))
 	fmt.Fprintf(&b, "  identitySeed: %q\n", o.id.seedHex)
 	return b.String()
 }

@@ -458,6 +458,16 @@ type tuning struct {
 	// advertise is published as both external and internal endpoint instead of the
 	// listen address (an address nobody listens on keeps others from dialing in).
 	advertise string
+	// trusted are the MSP IDs the peer accepts identities of (default: its own).
+	trusted []string
+}
+
+// trustedOrgs is the list of accepted MSP IDs: the tuning's, or the peer's own.
+func (tu tuning) trustedOrgs(own string) []string {
+	if len(tu.trusted) > 0 {
+		return tu.trusted
+	}
+	return []string{own}
 }
 
 // published is the endpoint the peer tells others.
@@ -476,7 +486,7 @@ func startFabricNode(t *testing.T, o fabricOpts) *peerProc {
 		"--internal-endpoint", o.published(o.address),
 		"--msp", o.msp,
 		"--seed", o.id.seedHex,
-		"--trusted-orgs", o.msp,
+		"--trusted-orgs", strings.Join(o.trustedOrgs(o.msp), ","),
 		"--bootstrap", strings.Join(o.bootstrap, " "),
 		"--alive-interval", o.alive.String(),
 		"--alive-expiration", o.expiration.String(),
