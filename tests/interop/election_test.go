@@ -223,7 +223,7 @@ func holdOneLeader(t *testing.T, what, channel string, nodes []*peerProc, leader
 // messages stay in their org on both kinds. The lowest PKI-ID of all is made to
 // be in Org2, so an Org1 peer that took Org2's declarations into account would
 // step down and leave Org1 without a leader.
-func TestMixedElection_TwoOrgsOfBothKinds_OneLeaderPerOrg(t *testing.T) {
+func TestMixedElection_TwoOrgsOfBothKinds_OneLeaderPerOrg_ThenAnotherWhenTheLeaderLeaves(t *testing.T) {
 	lib := fabgossipLib(t)
 	if _, err := os.Stat(lib); err != nil {
 		t.Skipf("fabgossip library %s not built (cargo build --release first): %v", lib, err)
@@ -309,6 +309,28 @@ func TestMixedElection_TwoOrgsOfBothKinds_OneLeaderPerOrg(t *testing.T) {
 		}
 		holdOneLeader(t, o+": leader holds beside the other org", channel, byOrg[o], l, leaderStableFor)
 		t.Logf("%s: %s (%s) leads beside the other org", o, l.name, l.kind)
+	}
+
+	// Each leader leaves the channel while its process goes on: its org elects
+	// another of its members (a leaver publishes left_channel and is no candidate).
+	for _, o := range []string{org, org2} {
+		var leaver *peerProc
+		var stay []*peerProc
+		for _, n := range byOrg[o] {
+			if n.name == wantLeader[o] {
+				leaver = n
+			} else {
+				stay = append(stay, n)
+			}
+		}
+		left := time.Now()
+		if err := leaver.leave(channel); err != nil {
+			t.Fatal(err)
+		}
+		l := waitForOneLeader(t, o+": election after "+leaver.name+" left", channel, stay, failoverLimit)
+		t.Logf("%s: %s (%s) left the channel, %s (%s) leads %s later", o, leaver.name, leaver.kind, l.name, l.kind,
+			time.Since(left).Round(time.Millisecond))
+		holdOneLeader(t, o+": leader holds after "+leaver.name+" left", channel, stay, l, leaderStableFor)
 	}
 	for _, n := range nodes {
 		n.shutdown()

@@ -42,14 +42,21 @@ type leaderElections struct {
 	onChange func(channel string, leader bool)
 
 	mu       sync.Mutex
-	services map[string]election.LeaderElectionService
+	services map[string]runningElection
+}
+
+// runningElection is one channel's election service and its adapter (Fabric's
+// service does not stop the adapter's message pump; stop does).
+type runningElection struct {
+	svc     election.LeaderElectionService
+	adapter election.LeaderElectionAdapter
 }
 
 func newLeaderElections(g *gossip.Node, pkiID gcommon.PKIidType, m *metrics.ElectionMetrics,
 	enabled bool, conf election.ElectionConfig, onChange func(string, bool)) *leaderElections {
 	return &leaderElections{
 		g: g, pkiID: pkiID, metrics: m, conf: conf, enabled: enabled, onChange: onChange,
-		services: map[string]election.LeaderElectionService{},
+		services: map[string]runningElection{},
 	}
 }
 
@@ -72,7 +79,8 @@ func (e *leaderElections) start(channel string) {
 			e.onChange(channel, leader)
 		}
 	}
-	e.services[channel] = election.NewLeaderElectionService(adapter, string(e.pkiID), callback, e.conf)
+	svc := election.NewLeaderElectionService(adapter, string(e.pkiID), callback, e.conf)
+	e.services[channel] = runningElection{svc: svc, adapter: adapter}
 }
 
 // stop ends the channel's election (leave, shutdown). Fabric's Stop waits for the
@@ -82,11 +90,15 @@ func (e *leaderElections) stop(channel string) {
 		return
 	}
 	e.mu.Lock()
-	svc, ok := e.services[channel]
+	run, ok := e.services[channel]
 	delete(e.services, channel)
 	e.mu.Unlock()
-	if ok {
-		svc.Stop()
+	if !ok {
+		return
+	}
+	run.svc.Stop()
+	if s, ok := run.adapter.(interface{ Stop() }); ok {
+		s.Stop()
 	}
 }
 
@@ -114,7 +126,7 @@ func (e *leaderElections) isLeader(channel string, joined bool) (bool, error) {
 		return false, nil
 	}
 	e.mu.Lock()
-	svc, ok := e.services[channel]
+	run, ok := e.services[channel]
 	e.mu.Unlock()
-	return ok && svc.IsLeader(), nil
+	return ok && run.svc.IsLeader(), nil
 }
