@@ -15,16 +15,10 @@ import (
 	"github.com/hyperledger/fabric/gossip/metrics"
 )
 
-// leadershipEvent is the unsolicited line written at every leadership change, as
-// the fabgossip peer writes it.
-type leadershipEvent struct {
-	Event   string `json:"event"`
-	Channel string `json:"channel"`
-	Leader  bool   `json:"leader"`
-}
-
-// isLeaderEvent answers `is_leader <channel>`.
-type isLeaderEvent struct {
+// leaderEvent answers `is_leader <channel>` (event "is_leader") and is written
+// unsolicited at every leadership change (event "leadership"), as the fabgossip
+// peer writes both.
+type leaderEvent struct {
 	Event   string `json:"event"`
 	Channel string `json:"channel"`
 	Leader  bool   `json:"leader"`

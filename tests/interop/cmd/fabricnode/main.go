@@ -318,7 +318,7 @@ func main() {
 	chans.stateTransfer = o.stateTransfer
 	chans.elections = newLeaderElections(n.gossip, n.pkiID, n.metrics.ElectionMetrics, o.leaderElection, o.election,
 		func(channel string, leader bool) {
-			w.emit(leadershipEvent{Event: "leadership", Channel: channel, Leader: leader})
+			w.emit(leaderEvent{Event: "leadership", Channel: channel, Leader: leader})
 		})
 	stopTracker := make(chan struct{})
 	if o.trackInterval > 0 {

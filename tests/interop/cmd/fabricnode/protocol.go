@@ -174,7 +174,7 @@ func channelCommand(w *eventWriter, chans *channels, word, args string) error {
 		if err != nil {
 			return err
 		}
-		w.emit(isLeaderEvent{Event: "is_leader", Channel: channel, Leader: leader})
+		w.emit(leaderEvent{Event: "is_leader", Channel: channel, Leader: leader})
 	case "ledger_height":
 		h, err := chans.ledgerHeight(channel)
 		if err != nil {
