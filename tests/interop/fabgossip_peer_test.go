@@ -38,6 +38,7 @@ type fabgossipOpts struct {
 	bootstrap          []string
 	tls                bool
 	alive, expiration  time.Duration
+	tuning
 }
 
 // goDuration writes a duration the way core.yaml does ("500ms", "2.5s").
@@ -50,17 +51,31 @@ func peerConfigYAML(o fabgossipOpts, dataDir string) string {
 	fmt.Fprintf(&b, "  id: %s\n", o.name)
 	fmt.Fprintf(&b, "  localMspId: %s\n", o.msp)
 	fmt.Fprintf(&b, "  listenAddress: %s\n", o.address)
-	fmt.Fprintf(&b, "  address: %s\n", o.address)
+	fmt.Fprintf(&b, "  address: %s\n", o.published(o.address))
 	fmt.Fprintf(&b, "  fileSystemPath: %q\n", dataDir)
 	fmt.Fprintf(&b, "  tls:\n    enabled: %t\n    clientAuthRequired: false\n", o.tls)
 	fmt.Fprintf(&b, "  gossip:\n")
 	fmt.Fprintf(&b, "    bootstrap: %q\n", strings.Join(o.bootstrap, " "))
-	fmt.Fprintf(&b, "    externalEndpoint: %s\n", o.address)
+	fmt.Fprintf(&b, "    externalEndpoint: %s\n", o.published(o.address))
 	fmt.Fprintf(&b, "    aliveTimeInterval: %s\n", goDuration(o.alive))
 	fmt.Fprintf(&b, "    aliveExpirationTimeout: %s\n", goDuration(o.expiration))
 	fmt.Fprintf(&b, "    reconnectInterval: %s\n", goDuration(o.expiration))
+	if e := o.election; e != nil {
+		fmt.Fprintf(&b, "    useLeaderElection: true\n    orgLeader: false\n    election:\n")
+		fmt.Fprintf(&b, "      startupGracePeriod: %s\n", goDuration(e.startupGrace))
+		fmt.Fprintf(&b, "      membershipSampleInterval: %s\n", goDuration(e.membershipSample))
+		fmt.Fprintf(&b, "      leaderAliveThreshold: %s\n", goDuration(e.leaderAlive))
+		fmt.Fprintf(&b, "      leaderElectionDuration: %s\n", goDuration(e.duration))
+	}
+	if o.publishCertPeriod != nil {
+		fmt.Fprintf(&b, "    publishCertPeriod: %s\n", goDuration(*o.publishCertPeriod))
+	}
+	if o.stateInfoInterval > 0 {
+		fmt.Fprintf(&b, "    publishStateInfoInterval: %s\n", goDuration(o.stateInfoInterval))
+		fmt.Fprintf(&b, "    requestStateInfoInterval: %s\n", goDuration(o.stateInfoInterval))
+	}
 	fmt.Fprintf(&b, "fabgossip:\n")
-	fmt.Fprintf(&b, "  trustedOrgs: [%s]\n", o.msp)
+	fmt.Fprintf(&b, "  trustedOrgs: [%s]\n", strings.Join(o.trustedOrgs(o.msp), ", "))
 	fmt.Fprintf(&b, "  identitySeed: %q\n", o.id.seedHex)
 	return b.String()
 }

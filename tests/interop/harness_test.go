@@ -44,6 +44,19 @@ type event struct {
 	CPUS     float64      `json:"cpu_s"`
 	Channel  string       `json:"channel"`
 	Height   uint64       `json:"height"`
+	// is_leader and leadership lines.
+	Leader bool `json:"leader"`
+	// identities (Fabric node).
+	Identities []identityRecord `json:"identities"`
+	// explain (fabgossip peer).
+	Result json.RawMessage `json:"result"`
+	// metrics (fabgossip peer): Prometheus text.
+	Text string `json:"text"`
+}
+
+type identityRecord struct {
+	PKIID string `json:"pki_id"`
+	Org   string `json:"org"`
 }
 
 type peerRecord struct {
@@ -424,16 +437,56 @@ type fabricOpts struct {
 	bootstrap          []string
 	tls                bool
 	alive, expiration  time.Duration
+	tuning
+}
+
+// electionTimers are peer.gossip.election.*; a peer given them runs leader election
+// (useLeaderElection on, orgLeader off).
+type electionTimers struct {
+	startupGrace, membershipSample, leaderAlive, duration time.Duration
+}
+
+// tuning holds knobs both kinds take; zero values keep each kind's defaults.
+type tuning struct {
+	election *electionTimers
+	// publishCertPeriod, when set, is peer.gossip.publishCertPeriod (0: alive
+	// messages never carry the identity).
+	publishCertPeriod *time.Duration
+	// stateInfoInterval is peer.gossip.publishStateInfoInterval and
+	// requestStateInfoInterval.
+	stateInfoInterval time.Duration
+	// advertise is published as both external and internal endpoint instead of the
+	// listen address (an address nobody listens on keeps others from dialing in).
+	advertise string
+	// trusted are the MSP IDs the peer accepts identities of (default: its own).
+	trusted []string
+}
+
+// trustedOrgs is the list of accepted MSP IDs: the tuning's, or the peer's own.
+func (tu tuning) trustedOrgs(own string) []string {
+	if len(tu.trusted) > 0 {
+		return tu.trusted
+	}
+	return []string{own}
+}
+
+// published is the endpoint the peer tells others.
+func (tu tuning) published(listen string) string {
+	if tu.advertise != "" {
+		return tu.advertise
+	}
+	return listen
 }
 
 func startFabricNode(t *testing.T, o fabricOpts) *peerProc {
 	t.Helper()
 	args := []string{
 		"--listen", o.address,
-		"--external-endpoint", o.address,
+		"--external-endpoint", o.published(o.address),
+		"--internal-endpoint", o.published(o.address),
 		"--msp", o.msp,
 		"--seed", o.id.seedHex,
-		"--trusted-orgs", o.msp,
+		"--trusted-orgs", strings.Join(o.trustedOrgs(o.msp), ","),
 		"--bootstrap", strings.Join(o.bootstrap, " "),
 		"--alive-interval", o.alive.String(),
 		"--alive-expiration", o.expiration.String(),
@@ -441,6 +494,19 @@ func startFabricNode(t *testing.T, o fabricOpts) *peerProc {
 	}
 	if o.tls {
 		args = append(args, "--tls")
+	}
+	if e := o.election; e != nil {
+		args = append(args, "--leader-election",
+			"--election-startup-grace", e.startupGrace.String(),
+			"--election-membership-sample", e.membershipSample.String(),
+			"--election-leader-alive", e.leaderAlive.String(),
+			"--election-duration", e.duration.String())
+	}
+	if o.publishCertPeriod != nil {
+		args = append(args, "--publish-cert-period", o.publishCertPeriod.String())
+	}
+	if o.stateInfoInterval > 0 {
+		args = append(args, "--state-info-interval", o.stateInfoInterval.String())
 	}
 	cmd := exec.Command(fabricnodeBinary(t), args...)
 	return startProc(t, o.name, "fabric", cmd, o.id.pkiID, o.address)

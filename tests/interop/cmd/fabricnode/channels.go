@@ -114,6 +114,8 @@ type channels struct {
 	// missing blocks from peers with a higher StateInfo height (off by default since
 	// Fabric 2.2, where every peer also takes blocks from the orderer).
 	stateTransfer bool
+	// elections runs Fabric's leader election per joined channel (nil: none).
+	elections *leaderElections
 
 	mu     sync.Mutex
 	joined map[string]*joinedChannel
@@ -137,6 +139,8 @@ func (c *channels) join(channel, text string) error {
 	// A later join of the same channel is a config update: Fabric takes the new
 	// members and anchor peers when the sequence grows.
 	c.g.JoinChan(msg, gcommon.ChannelID(channel))
+	// As Fabric's gossip service: the election starts once the channel is joined.
+	c.elections.start(channel)
 	return nil
 }
 
@@ -148,6 +152,7 @@ func (c *channels) leave(channel string) error {
 	if !ok {
 		return fmt.Errorf("channel %s not joined", channel)
 	}
+	c.elections.stop(channel)
 	if ch.provider != nil {
 		ch.provider.Stop()
 	}
@@ -291,7 +296,15 @@ func (c *channels) ledgerHeight(channel string) (uint64, error) {
 	return ch.ledger.LedgerHeight()
 }
 
+// isLeader is `is_leader <channel>`: whether Fabric's election made this node the
+// channel's leader.
+func (c *channels) isLeader(channel string) (bool, error) {
+	_, err := c.get(channel)
+	return c.elections.isLeader(channel, err == nil)
+}
+
 func (c *channels) stop() {
+	c.elections.stopAll()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, ch := range c.joined {

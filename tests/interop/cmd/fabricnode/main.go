@@ -23,6 +23,7 @@ import (
 	"github.com/hyperledger/fabric/common/metrics/disabled"
 	"github.com/hyperledger/fabric/gossip/api"
 	gcommon "github.com/hyperledger/fabric/gossip/common"
+	"github.com/hyperledger/fabric/gossip/election"
 	"github.com/hyperledger/fabric/gossip/gossip"
 	"github.com/hyperledger/fabric/gossip/metrics"
 	"google.golang.org/grpc"
@@ -48,6 +49,11 @@ type options struct {
 	logSpec           string
 	trackInterval     time.Duration
 	stateTransfer     bool
+	internalEndpoint  string
+	publishCertPeriod time.Duration
+	leaderElection    bool
+	stateInfoInterval time.Duration
+	election          election.ElectionConfig
 }
 
 func parseOptions(args []string) (*options, error) {
@@ -67,6 +73,14 @@ func parseOptions(args []string) (*options, error) {
 	fs.StringVar(&o.logSpec, "log-spec", "error", "Fabric logging spec, written to stderr")
 	fs.DurationVar(&o.trackInterval, "track-interval", time.Second, "how often the alive view is sampled to derive dead members (0: only on `peers`)")
 	fs.BoolVar(&o.stateTransfer, "state-transfer", false, "peer.gossip.state.enabled: pull missing blocks from peers with higher StateInfo heights (anti-entropy)")
+	fs.StringVar(&o.internalEndpoint, "internal-endpoint", "", "endpoint published to peers of the own org (peer.gossip.endpoint; default: the listen address)")
+	fs.DurationVar(&o.publishCertPeriod, "publish-cert-period", 10*time.Second, "peer.gossip.publishCertPeriod: alive messages carry the identity this long after start (0: never)")
+	fs.DurationVar(&o.stateInfoInterval, "state-info-interval", 4*time.Second, "peer.gossip.publishStateInfoInterval and requestStateInfoInterval")
+	fs.BoolVar(&o.leaderElection, "leader-election", false, "peer.gossip.useLeaderElection: run Fabric's leader election on every joined channel")
+	fs.DurationVar(&o.election.StartupGracePeriod, "election-startup-grace", election.DefStartupGracePeriod, "peer.gossip.election.startupGracePeriod")
+	fs.DurationVar(&o.election.MembershipSampleInterval, "election-membership-sample", election.DefMembershipSampleInterval, "peer.gossip.election.membershipSampleInterval")
+	fs.DurationVar(&o.election.LeaderAliveThreshold, "election-leader-alive", election.DefLeaderAliveThreshold, "peer.gossip.election.leaderAliveThreshold")
+	fs.DurationVar(&o.election.LeaderElectionDuration, "election-duration", election.DefLeaderElectionDuration, "peer.gossip.election.leaderElectionDuration")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -102,6 +116,26 @@ func parseOptions(args []string) (*options, error) {
 	if o.externalEndpoint != "" {
 		if err := checkEndpoint(o.externalEndpoint); err != nil {
 			return nil, fmt.Errorf("--external-endpoint: %w", err)
+		}
+	}
+	if o.internalEndpoint != "" {
+		if err := checkEndpoint(o.internalEndpoint); err != nil {
+			return nil, fmt.Errorf("--internal-endpoint: %w", err)
+		}
+	}
+	if o.publishCertPeriod < 0 {
+		return nil, fmt.Errorf("--publish-cert-period must not be negative")
+	}
+	for name, d := range map[string]time.Duration{
+		"--state-info-interval":        o.stateInfoInterval,
+		"--election-startup-grace":     o.election.StartupGracePeriod,
+		"--election-membership-sample": o.election.MembershipSampleInterval,
+		"--election-leader-alive":      o.election.LeaderAliveThreshold,
+		"--election-duration":          o.election.LeaderElectionDuration,
+	} {
+		// Fabric's election loops on these timers: zero would spin.
+		if d <= 0 {
+			return nil, fmt.Errorf("%s must be positive", name)
 		}
 	}
 	if _, err := o.signer(); err != nil {
@@ -234,6 +268,12 @@ func startNode(o *options) (*node, error) {
 	conf.AliveExpirationTimeout = o.aliveExpiration
 	conf.AliveExpirationCheckInterval = o.aliveExpiration / 10
 	conf.ReconnectInterval = o.reconnectInterval
+	conf.PublishCertPeriod = o.publishCertPeriod
+	conf.PublishStateInfoInterval = o.stateInfoInterval
+	conf.RequestStateInfoInterval = o.stateInfoInterval
+	if o.internalEndpoint != "" {
+		conf.InternalEndpoint = o.internalEndpoint
+	}
 
 	secureDialOpts := func() []grpc.DialOption { return dialOpts }
 	gmetrics := metrics.NewGossipMetrics(&disabled.Provider{})
@@ -276,6 +316,10 @@ func main() {
 	tracker := newMembershipTracker(n.gossip)
 	chans := newChannels(n.gossip, n.mcs, n.metrics)
 	chans.stateTransfer = o.stateTransfer
+	chans.elections = newLeaderElections(n.gossip, n.pkiID, n.metrics.ElectionMetrics, o.leaderElection, o.election,
+		func(channel string, leader bool) {
+			w.emit(leaderEvent{Event: "leadership", Channel: channel, Leader: leader})
+		})
 	stopTracker := make(chan struct{})
 	if o.trackInterval > 0 {
 		go tracker.run(o.trackInterval, stopTracker)

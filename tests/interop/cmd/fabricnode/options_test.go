@@ -20,6 +20,17 @@ func TestParseOptionsDefaultsFollowCoreYAML(t *testing.T) {
 	if o.stateTransfer {
 		t.Error("state transfer on by default; core.yaml (Fabric 2.2+) has peer.gossip.state.enabled false")
 	}
+	if o.leaderElection {
+		t.Error("leader election on by default; core.yaml has peer.gossip.useLeaderElection false")
+	}
+	e := o.election
+	if e.StartupGracePeriod != 15*time.Second || e.MembershipSampleInterval != time.Second ||
+		e.LeaderAliveThreshold != 10*time.Second || e.LeaderElectionDuration != 5*time.Second {
+		t.Errorf("election timers %+v, want Fabric's defaults 15s 1s 10s 5s", e)
+	}
+	if o.publishCertPeriod != 10*time.Second {
+		t.Errorf("publishCertPeriod %s, want 10s", o.publishCertPeriod)
+	}
 	o, err = parseOptions([]string{"--state-transfer", "--alive-interval", "500ms", "--bootstrap", " 127.0.0.1:1 127.0.0.1:2 ", "--trusted-orgs", "Org1MSP, Org2MSP"})
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +53,12 @@ func TestParseOptionsRejectsBadInputWithClearError(t *testing.T) {
 		{[]string{"--alive-interval", "1s", "--alive-expiration", "1s"}, "--alive-expiration"},
 		{[]string{"--msp", ""}, "--msp"},
 		{[]string{"stray"}, "unexpected"},
+		{[]string{"--internal-endpoint", "127.0.0.1"}, "--internal-endpoint"},
+		{[]string{"--publish-cert-period", "-1s"}, "--publish-cert-period"},
+		{[]string{"--election-startup-grace", "0s"}, "--election-startup-grace"},
+		{[]string{"--election-membership-sample", "0s"}, "--election-membership-sample"},
+		{[]string{"--election-leader-alive", "-1s"}, "--election-leader-alive"},
+		{[]string{"--election-duration", "0s"}, "--election-duration"},
 	}
 	for _, c := range cases {
 		_, err := parseOptions(c.args)

@@ -49,6 +49,12 @@ type statsEvent struct {
 	CPUS  float64 `json:"cpu_s"`
 }
 
+// identitiesEvent answers `identities`: every identity in Fabric's identity mapper.
+type identitiesEvent struct {
+	Event      string          `json:"event"`
+	Identities []identityEntry `json:"identities"`
+}
+
 type simpleEvent struct {
 	Event   string `json:"event"`
 	Message string `json:"message,omitempty"`
@@ -95,7 +101,9 @@ func serveCommands(in io.Reader, w *eventWriter, tracker *membershipTracker, cha
 			w.emit(statsEvent{Event: "stats", RSSKB: rss, CPUS: cpu})
 		case "shutdown":
 			return
-		case "join", "leave", "height", "channel_peers", "add_block", "ledger_height", "watch":
+		case "identities":
+			w.emit(identitiesEvent{Event: "identities", Identities: tracker.identities()})
+		case "join", "leave", "height", "channel_peers", "add_block", "ledger_height", "watch", "is_leader":
 			if err := channelCommand(w, chans, word, args); err != nil {
 				w.emit(simpleEvent{Event: "error", Message: fmt.Sprintf("%s: %v", word, err)})
 			}
@@ -161,6 +169,12 @@ func channelCommand(w *eventWriter, chans *channels, word, args string) error {
 			return err
 		}
 		w.emit(channelEvent{Event: "watching", Channel: channel})
+	case "is_leader":
+		leader, err := chans.isLeader(channel)
+		if err != nil {
+			return err
+		}
+		w.emit(leaderEvent{Event: "is_leader", Channel: channel, Leader: leader})
 	case "ledger_height":
 		h, err := chans.ledgerHeight(channel)
 		if err != nil {
