@@ -146,7 +146,7 @@ impl Channels {
             Input::Join { channel, msg } => self.join(now, &channel, msg, &mut out),
             Input::Leave { channel } => self.leave(now, view, &channel, &mut out),
             Input::UpdateLedgerHeight { channel, height } => {
-                self.update_ledger_height(now, &channel, height)
+                self.update_ledger_height(&channel, height)
             }
             Input::UpdateChaincodes {
                 channel,
@@ -428,19 +428,24 @@ impl Channels {
         Ok(())
     }
 
-    fn update_ledger_height(
-        &mut self,
-        now: Instant,
-        channel: &str,
-        height: u64,
-    ) -> Result<(), ChannelError> {
+    fn update_ledger_height(&mut self, channel: &str, height: u64) -> Result<(), ChannelError> {
+        // Signed when it is next published or pulled, not per commit: a peer committing
+        // a hundred blocks a second would otherwise sign a hundred StateInfo that nobody
+        // sees before the next round.
+        Self::usable_channel(&mut self.channels, channel)?.set_ledger_height(height);
+        Ok(())
+    }
+
+    /// Signs the own StateInfo of `channel` if what it should say changed since.
+    fn sign_if_needed(&mut self, now: Instant, channel: &str) {
         let ns = self.wall_ns(now);
-        let ch = Self::usable_channel(&mut self.channels, channel)?;
-        if ch.set_ledger_height(height) {
+        let Some(ch) = self.channels.get_mut(channel) else {
+            return;
+        };
+        if ch.needs_sign {
             let r = ch.sign_own(&self.me.pki_id, &self.me.org, now, ns, &*self.signer);
             self.count_sign(channel, r);
         }
-        Ok(())
     }
 
     fn update_chaincodes(
@@ -499,17 +504,13 @@ impl Channels {
 
     fn run_timers(&mut self, now: Instant, view: &dyn MembershipView, out: &mut Vec<Output>) {
         let names: Vec<String> = self.channels.keys().cloned().collect();
-        let ns = self.wall_ns(now);
         for name in names {
             let Some(ch) = self.channels.get_mut(&name) else {
                 continue;
             };
             if now >= ch.next_publish {
                 ch.next_publish = now + self.cfg.publish_state_info_interval;
-                if ch.needs_sign {
-                    let r = ch.sign_own(&self.me.pki_id, &self.me.org, now, ns, &*self.signer);
-                    self.count_sign(&name, r);
-                }
+                self.sign_if_needed(now, &name);
                 self.publish(view, &name, out);
             }
             let Some(ch) = self.channels.get_mut(&name) else {
@@ -664,7 +665,7 @@ impl Channels {
     ) {
         match &rcv.message.msg.content {
             Some(Content::StateInfo(_)) => self.on_state_info(now, view, rcv, out),
-            Some(Content::StateInfoPullReq(_)) => self.on_pull_request(view, rcv, out),
+            Some(Content::StateInfoPullReq(_)) => self.on_pull_request(now, view, rcv, out),
             Some(Content::StateSnapshot(_)) => self.on_snapshot(now, view, rcv),
             _ => self.counters.not_channel_state += 1,
         }
@@ -834,7 +835,13 @@ impl Channels {
         }
     }
 
-    fn on_pull_request(&mut self, view: &dyn MembershipView, rcv: Received, out: &mut Vec<Output>) {
+    fn on_pull_request(
+        &mut self,
+        now: Instant,
+        view: &dyn MembershipView,
+        rcv: Received,
+        out: &mut Vec<Output>,
+    ) {
         self.counters.pull_req_received += 1;
         let mac = match &rcv.message.msg.content {
             Some(Content::StateInfoPullReq(r)) => r.channel_mac.clone(),
@@ -849,11 +856,13 @@ impl Channels {
             self.counters.pull_req_unknown_channel += 1;
             return;
         };
-        let ch = &self.channels[&channel];
-        if !ch.has_org(&rcv.from_org) {
+        if !self.channels[&channel].has_org(&rcv.from_org) {
             self.counters.sender_not_in_channel += 1;
             return;
         }
+        // The snapshot carries our current height, signed now if it changed since.
+        self.sign_if_needed(now, &channel);
+        let ch = &self.channels[&channel];
         let same_org = rcv.from_org == self.me.org;
         let elements: Vec<Envelope> = if ch.left {
             ch.own.iter().map(|o| o.envelope.clone()).collect()

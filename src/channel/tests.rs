@@ -10,7 +10,9 @@ use super::*;
 use crate::crypto::ed25519::Ed25519Crypto;
 use crate::crypto::{CryptoError, MessageCryptoService};
 use crate::discovery::{Liveness, MemberView, PeerTime as DiscTime};
-use crate::message::{channel_mac, state_info_msg, Content, SignedGossipMessage};
+use crate::message::{
+    channel_mac, state_info_msg, state_info_pull_req_msg, Content, SignedGossipMessage,
+};
 use crate::proto::gossip::{Chaincode, Envelope, PeerTime, Properties};
 use crate::types::{OrgId, PkiId};
 
@@ -517,6 +519,16 @@ fn state_info_is_published_only_when_changed() {
         .unwrap();
     assert!(state_infos(&out).is_empty());
     assert_eq!(r.ledger_height("ch"), Some(7));
+    // Not signed per height change: the stored own StateInfo still says 1 until it is
+    // published or pulled.
+    let stored = |r: &Channels| {
+        r.state_info("ch", &me.pki)
+            .unwrap()
+            .fields
+            .properties
+            .ledger_height
+    };
+    assert_eq!(stored(&r), 1);
     let t3 = t2 + Duration::from_secs(4);
     let si = state_infos(&r.handle(t3, &view, Input::Tick).unwrap());
     assert_eq!(si.len(), 1);
@@ -524,7 +536,12 @@ fn state_info_is_published_only_when_changed() {
     let ts = si[0].1.timestamp.unwrap();
     assert_eq!(ts.inc_num, T0_NS);
     assert!(ts.seq_num > seq_before);
-    assert_eq!(ts.seq_num, T0_NS + 9_000_000_000, "seq = wall clock in ns");
+    assert_eq!(
+        ts.seq_num,
+        T0_NS + 12_000_000_000,
+        "seq = wall clock in ns when signed"
+    );
+    assert_eq!(stored(&r), 7);
 
     // The same height again is no change.
     r.handle(
@@ -542,6 +559,39 @@ fn state_info_is_published_only_when_changed() {
     );
     assert!(si.is_empty());
     assert_eq!(r.counters().state_info_published, 2);
+}
+
+#[test]
+fn a_pull_between_rounds_gets_the_current_height() {
+    let t0 = Instant::now();
+    let me = peer("Org1MSP", 0, true);
+    let p1 = peer("Org1MSP", 1, true);
+    let view = View::of(&[&p1], t0);
+    let mut r = registry(&me, &[&p1], t0, 1);
+    join(&mut r, &me, t0, &view, "ch", 1, &["Org1MSP"]);
+    let t1 = t0 + Duration::from_secs(1);
+    r.handle(
+        t1,
+        &view,
+        Input::UpdateLedgerHeight {
+            channel: "ch".into(),
+            height: 42,
+        },
+    )
+    .unwrap();
+    let req =
+        SignedGossipMessage::sign(state_info_pull_req_msg(channel_mac(&p1.pki, b"ch")), |b| {
+            p1.crypto.sign(b)
+        })
+        .unwrap();
+    let out = r.handle(t1, &view, recv(&p1, req)).unwrap();
+    let heights: Vec<u64> = sends(&out)
+        .iter()
+        .flat_map(|(_, sm)| carried_state_infos(sm))
+        .filter(|si| si.pki_id == me.pki.0)
+        .map(|si| si.properties.unwrap().ledger_height)
+        .collect();
+    assert_eq!(heights, vec![42], "the snapshot carries the new height");
 }
 
 #[test]
