@@ -1,7 +1,7 @@
 //! Leadership in the C ABI: `fg_is_leader` reads the node's snapshot, `fg_yield_leadership`
 //! steps down, and a host callback hears every leadership change.
 //!
-//! The node's owner task only queues each change ([`LeadershipQueue`]); the `fg-leadership`
+//! The node's owner task only queues each change (`LeadershipQueue`); the `fg-leadership`
 //! thread calls the host, one change at a time in the order they happen, under a read lock
 //! of the sink: swapping the callback waits for a running call, and since `fg_shutdown`
 //! delivers the queue and joins that thread, no call happens after it returns.

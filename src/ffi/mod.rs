@@ -3,7 +3,7 @@
 //! Conventions (see `include/fabgossip.h`):
 //! - every fallible call returns an [`fg_status`](status::fg_status) with a stable number;
 //!   out-params are written only on success, and error detail comes back in the same call
-//!   (`err_out` of `fg_init` and of the calls that change a channel; [`call_error`]);
+//!   (`err_out` of `fg_init` and of the calls that change a channel; `call_error`);
 //! - byte inputs are `(ptr, len)` and copied; library-owned outputs are
 //!   [`fg_bytes`](bytes::fg_bytes), freed with `fg_bytes_free`;
 //! - no panic crosses the boundary ([`panic`]); an `fg_*` call from inside a library
