@@ -7,6 +7,17 @@
  * out-params are written only on success; byte inputs are (pointer, length) and copied;
  * library-owned outputs are fg_bytes released with fg_bytes_free; an fg_* call made from
  * inside a library callback returns FG_STATUS_REENTRANT; no panic crosses this boundary.
+ *
+ * Error detail: fg_init and every call that changes a channel (fg_join_channel,
+ * fg_leave_channel, fg_update_ledger_height, fg_update_chaincodes, fg_add_payload,
+ * fg_yield_leadership) take a last parameter `fg_bytes *err_out`: NULL, or on failure it
+ * receives a sentence saying why (the JSON field at fault, the channel not joined, the block
+ * number and ledger height, why a block failed verification); free it with fg_bytes_free.
+ * It is untouched on success. The detail comes back in the call itself, not through a
+ * thread-local "last error", because a Go host's goroutine may run its next cgo call on
+ * another OS thread (and so read another goroutine's error). The snapshot queries
+ * (fg_is_leader, fg_ledger_height, fg_peers_of_channel, ...) fail only for the reason their
+ * status names, so they take no err_out.
  */
 
 #ifndef FABGOSSIP_H
@@ -76,9 +87,9 @@ typedef uint32_t fg_status;
 /**
  * Receives one leadership change: this peer now leads `channel` (`is_leader == 1`) or no
  * longer does (`0`). `channel` is UTF-8, borrowed for the call only, not NUL-terminated.
- * Called from a library thread, in the order of the changes, never concurrently with
- * itself; it must not block for long (the node waits for it), and `fg_*` calls inside it
- * return `FG_STATUS_REENTRANT`.
+ * Called from the library's `fg-leadership` thread, in the order of the changes, never
+ * concurrently with itself. Gossip does not wait for it, but later leadership changes do,
+ * so it should return soon; `fg_*` calls inside it return `FG_STATUS_REENTRANT`.
  */
 typedef void (*fg_leadership_fn)(void *user_data,
                                  const char *channel,
@@ -464,58 +475,76 @@ void fg_bytes_free(struct fg_bytes *bytes);
  * the orderers (TLS when a root certificate is given); with the built-in crypto, blocks must
  * carry a signature by one of the public keys when any is given.
  *
+ * `err_out`: NULL, or receives why the call failed (for a bad join message, the field at
+ * fault, e.g. `anchor_peers[1].port: ...`); free it with `fg_bytes_free`. Untouched on
+ * success.
+ *
  * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL/empty/non-UTF-8 arguments, bad
- * JSON, no members, own org not a member), `FG_STATUS_NOT_INITIALIZED`,
- * `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`.
+ * JSON, no members, own org not a member), `FG_STATUS_IO` (the channel's ledger cannot be
+ * opened), `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or
+ * `FG_STATUS_PANIC`.
  *
  * # Safety
- * `channel` points to `channel_len` readable bytes, `join_json` to `join_len`.
+ * `channel` points to `channel_len` readable bytes, `join_json` to `join_len`; `err_out`
+ * is NULL or writable.
  */
 fg_status fg_join_channel(const char *channel,
                           size_t channel_len,
                           const char *join_json,
-                          size_t join_len);
+                          size_t join_len,
+                          struct fg_bytes *err_out);
 
 /**
  * Leaves `channel`: publishes `left_channel` and stops its work; `fg_peers_of_channel`
  * then reports no peers. Leaving twice is OK.
+ *
+ * `err_out`: as for `fg_join_channel`.
  *
  * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG`, `FG_STATUS_NOT_FOUND` (never joined),
  * `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or
  * `FG_STATUS_PANIC`.
  *
  * # Safety
- * `channel` points to `channel_len` readable bytes.
+ * `channel` points to `channel_len` readable bytes; `err_out` is NULL or writable.
  */
-fg_status fg_leave_channel(const char *channel, size_t channel_len);
+fg_status fg_leave_channel(const char *channel, size_t channel_len, struct fg_bytes *err_out);
 
 /**
  * Sets the ledger height this peer publishes for `channel` (sent with the next StateInfo
  * round).
+ *
+ * `err_out`: as for `fg_join_channel`.
  *
  * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG`, `FG_STATUS_NOT_FOUND` (never joined or
  * left), `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or
  * `FG_STATUS_PANIC`.
  *
  * # Safety
- * `channel` points to `channel_len` readable bytes.
+ * `channel` points to `channel_len` readable bytes; `err_out` is NULL or writable.
  */
-fg_status fg_update_ledger_height(const char *channel, size_t channel_len, uint64_t height);
+fg_status fg_update_ledger_height(const char *channel,
+                                  size_t channel_len,
+                                  uint64_t height,
+                                  struct fg_bytes *err_out);
 
 /**
  * Sets the chaincodes this peer publishes for `channel` (sent at once).
  * `chaincodes_json`: `[{"name":"mycc","version":"1.0"},...]`.
  *
+ * `err_out`: as for `fg_join_channel` (for bad JSON, the entry at fault).
+ *
  * Returns the statuses of `fg_update_ledger_height`; `FG_STATUS_INVALID_ARG` also for bad
  * JSON.
  *
  * # Safety
- * `channel` points to `channel_len` readable bytes, `chaincodes_json` to `json_len`.
+ * `channel` points to `channel_len` readable bytes, `chaincodes_json` to `json_len`;
+ * `err_out` is NULL or writable.
  */
 fg_status fg_update_chaincodes(const char *channel,
                                size_t channel_len,
                                const char *chaincodes_json,
-                               size_t json_len);
+                               size_t json_len,
+                               struct fg_bytes *err_out);
 
 /**
  * Writes the alive peers of `channel` (self excluded) to `*out_json` as a JSON array of
@@ -539,6 +568,9 @@ fg_status fg_peers_of_channel(const char *channel, size_t channel_len, struct fg
  * org's channel peers. `block` is a marshaled `common.Block`, copied. Adding a block held
  * already is OK.
  *
+ * `err_out`: as for `fg_join_channel` (why verification failed; for `FG_STATUS_BUSY`, the
+ * block's number and the ledger height).
+ *
  * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG`, `FG_STATUS_NOT_FOUND` (channel not
  * joined, or left), `FG_STATUS_CRYPTO` (the block failed verification: dropped and
  * counted), `FG_STATUS_BUSY` (too far above the ledger height: offer it again after
@@ -547,13 +579,15 @@ fg_status fg_peers_of_channel(const char *channel, size_t channel_len, struct fg
  * committed; `fg_ledger_height` tells when it is.
  *
  * # Safety
- * `channel` points to `channel_len` readable bytes, `block` to `block_len`.
+ * `channel` points to `channel_len` readable bytes, `block` to `block_len`; `err_out` is
+ * NULL or writable.
  */
 fg_status fg_add_payload(const char *channel,
                          size_t channel_len,
                          uint64_t seq,
                          const uint8_t *block,
-                         size_t block_len);
+                         size_t block_len,
+                         struct fg_bytes *err_out);
 
 /**
  * Writes the committed height of `channel`'s ledger (the number of blocks) to `*out`.
@@ -571,10 +605,10 @@ fg_status fg_ledger_height(const char *channel, size_t channel_len, uint64_t *ou
 /**
  * Calls `cb(user_data, channel, channel_len, is_leader)` at every leadership change of a
  * joined channel from now on, replacing any previous callback; `cb == NULL` removes it.
- * When this returns, the previous callback is not running and will not run again. May be
- * called before `fg_init` and after `fg_shutdown`; the callback stays registered across
- * restarts. Changes that happened before the call are not replayed: read them with
- * `fg_is_leader`.
+ * When this returns, the previous callback is not running and will not run again; changes
+ * queued but not yet delivered then go to the new callback. May be called before `fg_init`
+ * and after `fg_shutdown`; the callback stays registered across restarts. Changes delivered
+ * before the call are not replayed: read them with `fg_is_leader`.
  *
  * Returns `FG_STATUS_OK`, `FG_STATUS_REENTRANT` inside a callback, or `FG_STATUS_PANIC`.
  *
@@ -596,6 +630,27 @@ fg_status fg_set_leadership_callback(fg_leadership_fn cb, void *user_data);
  * `channel` points to `channel_len` readable bytes; `out` is NULL or writable.
  */
 fg_status fg_is_leader(const char *channel, size_t channel_len, int32_t *out);
+
+/**
+ * Gives up leadership of `channel` (Fabric's `Yield`): this peer steps down at once and
+ * stays out of the election for six `leaderAliveThreshold`s or until another peer declares
+ * itself leader, so another peer of the org takes over. The leadership callback reports the
+ * loss. A peer that does not lead the channel has nothing to yield: `FG_STATUS_OK`, no
+ * change.
+ *
+ * `err_out`: NULL, or receives why the call failed; free it with `fg_bytes_free`.
+ * Untouched on success.
+ *
+ * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL/empty/non-UTF-8 channel),
+ * `FG_STATUS_NOT_FOUND` (not joined, or left; or no election to yield: a static
+ * `orgLeader` or a peer with both `useLeaderElection` and `orgLeader` off),
+ * `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or
+ * `FG_STATUS_PANIC`.
+ *
+ * # Safety
+ * `channel` points to `channel_len` readable bytes; `err_out` is NULL or writable.
+ */
+fg_status fg_yield_leadership(const char *channel, size_t channel_len, struct fg_bytes *err_out);
 
 /**
  * Explains what this peer knows of the peer named by `query` — an endpoint `host:port` or a

@@ -245,6 +245,10 @@ pub struct LibConfig {
     /// `pushPolicy`: `adaptive` (default: fan-out from the channel view plus the ring
     /// successor) or `fabric` (Fabric's `propagatePeerNum` random peers), for comparison.
     pub push_policy: PushPolicy,
+    /// `identityRevalidationInterval`: how often every stored identity is re-validated
+    /// through the crypto contract (`Expiration`, `ValidateIdentity`), which catches
+    /// revocations the host did not announce. Must be greater than zero.
+    pub identity_revalidation_interval: Duration,
 }
 
 impl Default for GossipConfig {
@@ -334,6 +338,7 @@ impl Default for Config {
                 max_members: 10_000,
                 ledger_fsync: true,
                 push_policy: PushPolicy::Adaptive,
+                identity_revalidation_interval: Duration::from_secs(5),
             },
             operations: OperationsConfig {
                 listen_address: "127.0.0.1:9443".into(),
@@ -493,6 +498,16 @@ impl Config {
                 )
             }
         }
+        if let Some(v) = s.take("identityRevalidationInterval") {
+            let key = s.key("identityRevalidationInterval");
+            // Go durations may be negative; say what is wrong rather than "not a duration".
+            if matches!(&v, Value::String(t) if t.trim_start().starts_with('-')) {
+                return err(&key, "must be greater than zero");
+            }
+            if !matches!(v, Value::Null) {
+                l.identity_revalidation_interval = duration_value(&key, v)?;
+            }
+        }
         Ok(())
     }
 
@@ -532,6 +547,12 @@ impl Config {
         }
         if g.send_buff_size == 0 {
             return err("peer.gossip.sendBuffSize", "must be greater than zero");
+        }
+        if self.fabgossip.identity_revalidation_interval.is_zero() {
+            return err(
+                "fabgossip.identityRevalidationInterval",
+                "must be greater than zero",
+            );
         }
         if self.fabgossip.max_members == 0 {
             return err("fabgossip.maxMembers", "must be greater than zero");
@@ -1050,6 +1071,32 @@ mod tests {
         let e = Config::parse("fabgossip: {pushPolicy: eager}").unwrap_err();
         assert!(e.0.starts_with("fabgossip.pushPolicy: "), "{e}");
         assert!(Config::parse("fabgossip: {pushPolicy: [fabric]}").is_err());
+    }
+
+    #[test]
+    fn identity_revalidation_interval_key() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(
+            c.fabgossip.identity_revalidation_interval,
+            Duration::from_secs(5)
+        );
+        let c = Config::parse("fabgossip: {identityRevalidationInterval: 1m30s}").unwrap();
+        assert_eq!(
+            c.fabgossip.identity_revalidation_interval,
+            Duration::from_secs(90)
+        );
+        for bad in ["0", "0s", "-5s", " -1ms", "soon", "[5s]"] {
+            let text = format!("fabgossip: {{identityRevalidationInterval: '{bad}'}}");
+            let e = Config::parse(&text).unwrap_err();
+            assert!(
+                e.0.starts_with("fabgossip.identityRevalidationInterval: "),
+                "{bad}: {e}"
+            );
+        }
+        let e = Config::parse("fabgossip: {identityRevalidationInterval: 0s}").unwrap_err();
+        assert!(e.0.contains("greater than zero"), "{e}");
+        let e = Config::parse("fabgossip: {identityRevalidationInterval: -2s}").unwrap_err();
+        assert!(e.0.contains("greater than zero"), "{e}");
     }
 }
 

@@ -18,12 +18,22 @@ type AnchorPeer struct {
 	Port uint16 `json:"port"`
 }
 
-// JoinMessage is a channel's join message: its config sequence, member orgs and anchor
-// peers. An older sequence than the one joined is ignored; a newer one reconfigures.
+// Orderer is an ordering service endpoint the delivery service pulls blocks from while this
+// peer leads the channel. TLSRootCert (PEM) turns TLS on; PublicKey (hex of an Ed25519 key)
+// is the block-signing key the built-in crypto accepts.
+type Orderer struct {
+	Endpoint    string `json:"endpoint"`
+	TLSRootCert string `json:"tls_root_cert,omitempty"`
+	PublicKey   string `json:"public_key,omitempty"`
+}
+
+// JoinMessage is a channel's join message: its config sequence, member orgs, anchor peers
+// and orderers. An older sequence than the one joined is ignored; a newer one reconfigures.
 type JoinMessage struct {
 	Sequence    uint64       `json:"sequence"`
 	Members     []string     `json:"members"`
 	AnchorPeers []AnchorPeer `json:"anchor_peers,omitempty"`
+	Orderers    []Orderer    `json:"orderers,omitempty"`
 }
 
 // cText is a C copy of s for the duration of one call; free it with C.free.
@@ -34,10 +44,58 @@ func cText(s string) (*C.char, C.size_t) {
 	return (*C.char)(C.CBytes([]byte(s))), C.size_t(len(s))
 }
 
+// detailCall runs one library call that takes an err_out and turns a failure into an
+// *Error carrying the library's detail (why it failed).
+func detailCall(call func(errOut *C.fg_bytes) C.fg_status) error {
+	var errOut C.fg_bytes
+	return statusErr(call(&errOut), takeBytes(&errOut))
+}
+
 // JoinChannel joins channel (fg_join_channel); its ledger is opened through the ledger set
-// with SetLedger, else the embedded file ledger.
+// with SetLedger, else the embedded file ledger. A refusal is an *Error whose Detail says
+// why (for a bad join message, the field at fault).
 func JoinChannel(channel string, msg JoinMessage) error {
 	js, err := json.Marshal(msg)
+	if err != nil {
+		return &Error{Status: StatusInvalidArg, Detail: err.Error()}
+	}
+	return JoinChannelJSON(channel, string(js))
+}
+
+// JoinChannelJSON is JoinChannel with the join message as JSON text, as fg_join_channel
+// takes it.
+func JoinChannelJSON(channel, joinJSON string) error {
+	ch, chLen := cText(channel)
+	defer C.free(unsafe.Pointer(ch))
+	j, jLen := cText(joinJSON)
+	defer C.free(unsafe.Pointer(j))
+	return detailCall(func(e *C.fg_bytes) C.fg_status { return C.fg_join_channel(ch, chLen, j, jLen, e) })
+}
+
+// LeaveChannel leaves channel (fg_leave_channel).
+func LeaveChannel(channel string) error {
+	ch, chLen := cText(channel)
+	defer C.free(unsafe.Pointer(ch))
+	return detailCall(func(e *C.fg_bytes) C.fg_status { return C.fg_leave_channel(ch, chLen, e) })
+}
+
+// UpdateLedgerHeight sets the ledger height this peer publishes on channel
+// (fg_update_ledger_height).
+func UpdateLedgerHeight(channel string, height uint64) error {
+	ch, chLen := cText(channel)
+	defer C.free(unsafe.Pointer(ch))
+	return detailCall(func(e *C.fg_bytes) C.fg_status {
+		return C.fg_update_ledger_height(ch, chLen, C.uint64_t(height), e)
+	})
+}
+
+// UpdateChaincodes sets the chaincodes this peer publishes on channel
+// (fg_update_chaincodes).
+func UpdateChaincodes(channel string, chaincodes []Chaincode) error {
+	if chaincodes == nil {
+		chaincodes = []Chaincode{}
+	}
+	js, err := json.Marshal(chaincodes)
 	if err != nil {
 		return &Error{Status: StatusInvalidArg, Detail: err.Error()}
 	}
@@ -45,19 +103,13 @@ func JoinChannel(channel string, msg JoinMessage) error {
 	defer C.free(unsafe.Pointer(ch))
 	j, jLen := cText(string(js))
 	defer C.free(unsafe.Pointer(j))
-	return statusErr(C.fg_join_channel(ch, chLen, j, jLen), "")
-}
-
-// LeaveChannel leaves channel (fg_leave_channel).
-func LeaveChannel(channel string) error {
-	ch, chLen := cText(channel)
-	defer C.free(unsafe.Pointer(ch))
-	return statusErr(C.fg_leave_channel(ch, chLen), "")
+	return detailCall(func(e *C.fg_bytes) C.fg_status { return C.fg_update_chaincodes(ch, chLen, j, jLen, e) })
 }
 
 // AddPayload adds block seq (a serialized common.Block) of channel (fg_add_payload):
 // verified, committed in order, gossiped to the org. Status FG_STATUS_BUSY: the block is
-// too far above the ledger height; offer it again later.
+// too far above the ledger height (the Detail gives both); offer it again later. Status
+// FG_STATUS_CRYPTO: the block failed verification (the Detail says why).
 func AddPayload(channel string, seq uint64, block []byte) error {
 	if len(block) == 0 {
 		return &Error{Status: StatusInvalidArg, Detail: "empty block"}
@@ -66,7 +118,9 @@ func AddPayload(channel string, seq uint64, block []byte) error {
 	defer C.free(unsafe.Pointer(ch))
 	b := C.CBytes(block)
 	defer C.free(b)
-	return statusErr(C.fg_add_payload(ch, chLen, C.uint64_t(seq), (*C.uint8_t)(b), C.size_t(len(block))), "")
+	return detailCall(func(e *C.fg_bytes) C.fg_status {
+		return C.fg_add_payload(ch, chLen, C.uint64_t(seq), (*C.uint8_t)(b), C.size_t(len(block)), e)
+	})
 }
 
 // LedgerHeight is the number of blocks committed on channel (fg_ledger_height).

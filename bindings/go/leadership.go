@@ -16,9 +16,9 @@ import (
 )
 
 // LeadershipFunc receives one leadership change: this peer now leads channel (leader true)
-// or no longer does. Changes arrive in order, one at a time, on a library thread; the
-// function must not block for long, and package functions called inside it return
-// StatusReentrant.
+// or no longer does. Changes arrive in order, one at a time, on the library's leadership
+// thread; gossip does not wait for it (later changes do), and package functions called
+// inside it return StatusReentrant.
 type LeadershipFunc func(channel string, leader bool)
 
 // leadershipHandle is the handle registered with the library (0: none).
@@ -76,12 +76,16 @@ func IsLeader(channel string) (bool, error) {
 // IsLeader is the package-level IsLeader.
 func (s *Service) IsLeader(channel string) (bool, error) { return IsLeader(channel) }
 
-// joinForLeadershipTest joins a channel of the given member orgs through the C ABI. The
-// Go binding has no channel API of its own yet, and cgo cannot be used in _test files.
-func joinForLeadershipTest(channel, joinJSON string) error {
-	ch := C.CString(channel)
+// YieldLeadership gives up leadership of channel (fg_yield_leadership, Fabric's Yield):
+// this peer steps down and stays out of the election for a while, so another peer of the
+// org takes over; the leadership callback reports the loss. Nothing happens when this peer
+// does not lead. A channel not joined, or without leader election (a static orgLeader), is
+// an *Error with StatusNotFound and a Detail saying which.
+func YieldLeadership(channel string) error {
+	ch, chLen := cText(channel)
 	defer C.free(unsafe.Pointer(ch))
-	js := C.CString(joinJSON)
-	defer C.free(unsafe.Pointer(js))
-	return statusErr(C.fg_join_channel(ch, C.size_t(len(channel)), js, C.size_t(len(joinJSON))), "")
+	return detailCall(func(e *C.fg_bytes) C.fg_status { return C.fg_yield_leadership(ch, chLen, e) })
 }
+
+// YieldLeadership is the package-level YieldLeadership.
+func (s *Service) YieldLeadership(channel string) error { return YieldLeadership(channel) }

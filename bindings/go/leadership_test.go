@@ -38,7 +38,7 @@ func TestIsLeaderAndLeadershipCallback(t *testing.T) {
 		t.Fatalf("empty channel: %v", err)
 	}
 	for _, ch := range []string{"ch1", "ch2"} {
-		if err := joinForLeadershipTest(ch, `{"sequence":1,"members":["Org1MSP"]}`); err != nil {
+		if err := JoinChannelJSON(ch, `{"sequence":1,"members":["Org1MSP"]}`); err != nil {
 			t.Fatal(err)
 		}
 		if lead, err := IsLeader(ch); err != nil || !lead {

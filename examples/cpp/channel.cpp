@@ -42,10 +42,13 @@ int main() {
   }
   const std::string channel = "mychannel";
   const std::string join = R"({"sequence":1,"members":["Org1MSP"]})";
-  st = fg_join_channel(channel.data(), channel.size(), join.data(), join.size());
+  // A refused channel call says why in `err` (here: the field at fault in the join message).
+  st = fg_join_channel(channel.data(), channel.size(), join.data(), join.size(), &err);
   uint64_t height = 0;
   if (st == FG_STATUS_OK) st = fg_ledger_height(channel.data(), channel.size(), &height);
-  std::cout << channel << ": " << fg_status_str(st) << ", height " << height << '\n';
+  std::cout << channel << ": " << fg_status_str(st) << ", height " << height << ' '
+            << (err.ptr ? reinterpret_cast<const char *>(err.ptr) : "") << '\n';
+  fg_bytes_free(&err);
   fg_status down = fg_shutdown();  // joins the library's threads: no log line after this
   fg_set_log_callback(nullptr, nullptr, FG_LOG_OFF);
   std::cout << lines << " log lines\n";

@@ -4,128 +4,36 @@
 
 use std::ffi::c_char;
 
-use serde::Deserialize;
-
-use crate::channel::{AnchorPeer, ChannelError, JoinChannelMessage, OrdererEndpoint};
 use crate::ffi::bytes::fg_bytes;
+use crate::ffi::call_error::{finish, panicked, refuse_reentry, text_arg, CallError};
 use crate::ffi::counters;
+use crate::ffi::join_json::{parse_chaincodes, parse_join};
 use crate::ffi::panic::ffi_boundary;
 use crate::ffi::reentry::reject_reentry;
 use crate::ffi::service::current;
 use crate::ffi::status::*;
-use crate::node::{ChaincodeInfo, ChannelCallError};
+use crate::node::ChannelCallError;
 
-/// The join message as JSON.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct JoinJson {
-    sequence: u64,
-    members: Vec<String>,
-    #[serde(default)]
-    anchor_peers: Vec<AnchorJson>,
-    #[serde(default)]
-    orderers: Vec<OrdererJson>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OrdererJson {
-    endpoint: String,
-    #[serde(default)]
-    tls_root_cert: Option<String>,
-    /// Hex of a 32-byte Ed25519 key.
-    #[serde(default)]
-    public_key: Option<String>,
-}
-
-impl OrdererJson {
-    fn parse(self) -> Result<OrdererEndpoint, String> {
-        if self.endpoint.is_empty() {
-            return Err("an orderer needs an endpoint".into());
-        }
-        let public_key = match self.public_key {
-            None => None,
-            Some(h) => {
-                let bytes = hex::decode(h.trim()).map_err(|e| {
-                    format!("orderer {}: public_key is not hex: {e}", self.endpoint)
-                })?;
-                let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
-                    format!(
-                        "orderer {}: public_key has {} bytes, an Ed25519 key has 32",
-                        self.endpoint,
-                        b.len()
-                    )
-                })?;
-                Some(key)
-            }
-        };
-        Ok(OrdererEndpoint {
-            endpoint: self.endpoint,
-            tls_root_cert: self.tls_root_cert.filter(|p| !p.trim().is_empty()),
-            public_key,
-        })
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AnchorJson {
-    org: String,
-    host: String,
-    port: u16,
-}
-
-/// A `(ptr, len)` text argument; `None` (counted) when NULL, empty or not UTF-8.
+/// A text argument of a query (no `err_out`): `None`, logged, when refused.
 ///
 /// # Safety
 /// `ptr` is NULL or points to `len` readable bytes.
-unsafe fn text_arg<'a>(what: &str, ptr: *const c_char, len: usize) -> Option<&'a str> {
-    if ptr.is_null() || len == 0 {
-        tracing::warn!(target: "fabgossip::ffi", "{what} is NULL or empty");
-        return None;
-    }
-    let bytes = std::slice::from_raw_parts(ptr.cast::<u8>(), len);
-    match std::str::from_utf8(bytes) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            tracing::warn!(target: "fabgossip::ffi", "{what} is not UTF-8: {e}");
-            None
-        }
-    }
-}
-
-/// The status of a refused channel call; the detail goes to the log.
-fn call_status(call: &str, channel: &str, res: Result<(), ChannelCallError>) -> fg_status {
-    let e = match res {
-        Ok(()) => return FG_STATUS_OK,
-        Err(e) => e,
-    };
-    tracing::warn!(target: "fabgossip::ffi", channel, "{call} refused: {e}");
-    match e {
-        ChannelCallError::Stopped => FG_STATUS_SHUTDOWN,
-        ChannelCallError::Channel(
-            ChannelError::UnknownChannel(_) | ChannelError::LeftChannel(_),
-        ) => FG_STATUS_NOT_FOUND,
-        ChannelCallError::Channel(_) => counters::invalid_arg(),
-        ChannelCallError::Ledger(_) => FG_STATUS_IO,
-        ChannelCallError::InvalidBlock(_) => FG_STATUS_CRYPTO,
-        ChannelCallError::TooFarAhead { .. } => FG_STATUS_BUSY,
-    }
+unsafe fn query_text_arg<'a>(what: &str, ptr: *const c_char, len: usize) -> Option<&'a str> {
+    text_arg(what, ptr, len)
+        .map_err(|e| tracing::warn!(target: "fabgossip::ffi", "{}", e.detail))
+        .ok()
 }
 
 /// Runs one channel call on the running service, waiting for the owner task's answer.
-fn run_call<F, Fut>(call: &str, channel: &str, f: F) -> fg_status
+fn run_call<F, Fut>(f: F) -> Result<(), CallError>
 where
     F: FnOnce(std::sync::Arc<crate::node::GossipService>) -> Fut,
     Fut: std::future::Future<Output = Result<(), ChannelCallError>>,
 {
-    let Some(service) = current() else {
-        return FG_STATUS_NOT_INITIALIZED;
-    };
+    let service = current().ok_or_else(CallError::not_initialized)?;
     // The owner task runs on the library's runtime, so waiting here cannot starve it, even
     // when the caller is itself a runtime thread of the host.
-    let res = crate::ffi::wait::wait(f(service));
-    call_status(call, channel, res)
+    crate::ffi::wait::wait(f(service)).map_err(CallError::from)
 }
 
 /// Joins `channel` (or reconfigures it when the sequence is newer; an older one is
@@ -137,143 +45,127 @@ where
 /// the orderers (TLS when a root certificate is given); with the built-in crypto, blocks must
 /// carry a signature by one of the public keys when any is given.
 ///
+/// `err_out`: NULL, or receives why the call failed (for a bad join message, the field at
+/// fault, e.g. `anchor_peers[1].port: ...`); free it with `fg_bytes_free`. Untouched on
+/// success.
+///
 /// Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL/empty/non-UTF-8 arguments, bad
-/// JSON, no members, own org not a member), `FG_STATUS_NOT_INITIALIZED`,
-/// `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`.
+/// JSON, no members, own org not a member), `FG_STATUS_IO` (the channel's ledger cannot be
+/// opened), `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or
+/// `FG_STATUS_PANIC`.
 ///
 /// # Safety
-/// `channel` points to `channel_len` readable bytes, `join_json` to `join_len`.
+/// `channel` points to `channel_len` readable bytes, `join_json` to `join_len`; `err_out`
+/// is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn fg_join_channel(
     channel: *const c_char,
     channel_len: usize,
     join_json: *const c_char,
     join_len: usize,
+    err_out: *mut fg_bytes,
 ) -> fg_status {
-    ffi_boundary!(FG_STATUS_PANIC, {
-        reject_reentry!();
-        let (Some(ch), Some(json)) = (
-            text_arg("channel", channel, channel_len),
-            text_arg("join_json", join_json, join_len),
-        ) else {
-            return counters::invalid_arg();
-        };
-        let join: JoinJson = match serde_json::from_str(json) {
-            Ok(j) => j,
-            Err(e) => {
-                tracing::warn!(target: "fabgossip::ffi", channel = ch, "join message: {e}");
-                return counters::invalid_arg();
-            }
-        };
-        let orderers = match join
-            .orderers
-            .into_iter()
-            .map(OrdererJson::parse)
-            .collect::<Result<Vec<_>, _>>()
-        {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::warn!(target: "fabgossip::ffi", channel = ch, "join message: {e}");
-                return counters::invalid_arg();
-            }
-        };
-        let msg = JoinChannelMessage {
-            orderers,
-            sequence: join.sequence,
-            members: join.members,
-            anchor_peers: join
-                .anchor_peers
-                .into_iter()
-                .map(|a| AnchorPeer {
-                    org: a.org,
-                    host: a.host,
-                    port: a.port,
-                })
-                .collect(),
-        };
-        run_call("join", ch, |s| async move { s.join_channel(ch, msg).await })
+    const CALL: &str = "fg_join_channel";
+    ffi_boundary!(panicked(CALL, err_out), {
+        let result = (|| {
+            refuse_reentry(CALL)?;
+            let ch = text_arg("channel", channel, channel_len)?;
+            let json = text_arg("join_json", join_json, join_len)?;
+            let msg = parse_join(json)
+                .map_err(|e| CallError::invalid_arg(format!("channel {ch:?}: {e}")))?;
+            run_call(|s| async move { s.join_channel(ch, msg).await })
+        })();
+        finish(CALL, err_out, result)
     })
 }
 
 /// Leaves `channel`: publishes `left_channel` and stops its work; `fg_peers_of_channel`
 /// then reports no peers. Leaving twice is OK.
 ///
+/// `err_out`: as for `fg_join_channel`.
+///
 /// Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG`, `FG_STATUS_NOT_FOUND` (never joined),
 /// `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or
 /// `FG_STATUS_PANIC`.
 ///
 /// # Safety
-/// `channel` points to `channel_len` readable bytes.
+/// `channel` points to `channel_len` readable bytes; `err_out` is NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn fg_leave_channel(channel: *const c_char, channel_len: usize) -> fg_status {
-    ffi_boundary!(FG_STATUS_PANIC, {
-        reject_reentry!();
-        let Some(ch) = text_arg("channel", channel, channel_len) else {
-            return counters::invalid_arg();
-        };
-        run_call("leave", ch, |s| async move { s.leave_channel(ch).await })
+pub unsafe extern "C" fn fg_leave_channel(
+    channel: *const c_char,
+    channel_len: usize,
+    err_out: *mut fg_bytes,
+) -> fg_status {
+    const CALL: &str = "fg_leave_channel";
+    ffi_boundary!(panicked(CALL, err_out), {
+        let result = (|| {
+            refuse_reentry(CALL)?;
+            let ch = text_arg("channel", channel, channel_len)?;
+            run_call(|s| async move { s.leave_channel(ch).await })
+        })();
+        finish(CALL, err_out, result)
     })
 }
 
 /// Sets the ledger height this peer publishes for `channel` (sent with the next StateInfo
 /// round).
 ///
+/// `err_out`: as for `fg_join_channel`.
+///
 /// Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG`, `FG_STATUS_NOT_FOUND` (never joined or
 /// left), `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or
 /// `FG_STATUS_PANIC`.
 ///
 /// # Safety
-/// `channel` points to `channel_len` readable bytes.
+/// `channel` points to `channel_len` readable bytes; `err_out` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn fg_update_ledger_height(
     channel: *const c_char,
     channel_len: usize,
     height: u64,
+    err_out: *mut fg_bytes,
 ) -> fg_status {
-    ffi_boundary!(FG_STATUS_PANIC, {
-        reject_reentry!();
-        let Some(ch) = text_arg("channel", channel, channel_len) else {
-            return counters::invalid_arg();
-        };
-        run_call("ledger height update", ch, |s| async move {
-            s.update_ledger_height(ch, height).await
-        })
+    const CALL: &str = "fg_update_ledger_height";
+    ffi_boundary!(panicked(CALL, err_out), {
+        let result = (|| {
+            refuse_reentry(CALL)?;
+            let ch = text_arg("channel", channel, channel_len)?;
+            run_call(|s| async move { s.update_ledger_height(ch, height).await })
+        })();
+        finish(CALL, err_out, result)
     })
 }
 
 /// Sets the chaincodes this peer publishes for `channel` (sent at once).
 /// `chaincodes_json`: `[{"name":"mycc","version":"1.0"},...]`.
 ///
+/// `err_out`: as for `fg_join_channel` (for bad JSON, the entry at fault).
+///
 /// Returns the statuses of `fg_update_ledger_height`; `FG_STATUS_INVALID_ARG` also for bad
 /// JSON.
 ///
 /// # Safety
-/// `channel` points to `channel_len` readable bytes, `chaincodes_json` to `json_len`.
+/// `channel` points to `channel_len` readable bytes, `chaincodes_json` to `json_len`;
+/// `err_out` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn fg_update_chaincodes(
     channel: *const c_char,
     channel_len: usize,
     chaincodes_json: *const c_char,
     json_len: usize,
+    err_out: *mut fg_bytes,
 ) -> fg_status {
-    ffi_boundary!(FG_STATUS_PANIC, {
-        reject_reentry!();
-        let (Some(ch), Some(json)) = (
-            text_arg("channel", channel, channel_len),
-            text_arg("chaincodes_json", chaincodes_json, json_len),
-        ) else {
-            return counters::invalid_arg();
-        };
-        let chaincodes: Vec<ChaincodeInfo> = match serde_json::from_str(json) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(target: "fabgossip::ffi", channel = ch, "chaincodes: {e}");
-                return counters::invalid_arg();
-            }
-        };
-        run_call("chaincodes update", ch, |s| async move {
-            s.update_chaincodes(ch, &chaincodes).await
-        })
+    const CALL: &str = "fg_update_chaincodes";
+    ffi_boundary!(panicked(CALL, err_out), {
+        let result = (|| {
+            refuse_reentry(CALL)?;
+            let ch = text_arg("channel", channel, channel_len)?;
+            let json = text_arg("chaincodes_json", chaincodes_json, json_len)?;
+            let chaincodes = parse_chaincodes(json)
+                .map_err(|e| CallError::invalid_arg(format!("channel {ch:?}: {e}")))?;
+            run_call(|s| async move { s.update_chaincodes(ch, &chaincodes).await })
+        })();
+        finish(CALL, err_out, result)
     })
 }
 
@@ -297,7 +189,7 @@ pub unsafe extern "C" fn fg_peers_of_channel(
 ) -> fg_status {
     ffi_boundary!(FG_STATUS_PANIC, {
         reject_reentry!();
-        let Some(ch) = text_arg("channel", channel, channel_len) else {
+        let Some(ch) = query_text_arg("channel", channel, channel_len) else {
             return counters::invalid_arg();
         };
         if out_json.is_null() {
@@ -324,6 +216,9 @@ pub unsafe extern "C" fn fg_peers_of_channel(
 /// org's channel peers. `block` is a marshaled `common.Block`, copied. Adding a block held
 /// already is OK.
 ///
+/// `err_out`: as for `fg_join_channel` (why verification failed; for `FG_STATUS_BUSY`, the
+/// block's number and the ledger height).
+///
 /// Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG`, `FG_STATUS_NOT_FOUND` (channel not
 /// joined, or left), `FG_STATUS_CRYPTO` (the block failed verification: dropped and
 /// counted), `FG_STATUS_BUSY` (too far above the ledger height: offer it again after
@@ -332,7 +227,8 @@ pub unsafe extern "C" fn fg_peers_of_channel(
 /// committed; `fg_ledger_height` tells when it is.
 ///
 /// # Safety
-/// `channel` points to `channel_len` readable bytes, `block` to `block_len`.
+/// `channel` points to `channel_len` readable bytes, `block` to `block_len`; `err_out` is
+/// NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn fg_add_payload(
     channel: *const c_char,
@@ -340,20 +236,20 @@ pub unsafe extern "C" fn fg_add_payload(
     seq: u64,
     block: *const u8,
     block_len: usize,
+    err_out: *mut fg_bytes,
 ) -> fg_status {
-    ffi_boundary!(FG_STATUS_PANIC, {
-        reject_reentry!();
-        let Some(ch) = text_arg("channel", channel, channel_len) else {
-            return counters::invalid_arg();
-        };
-        if block.is_null() || block_len == 0 {
-            tracing::warn!(target: "fabgossip::ffi", "block is NULL or empty");
-            return counters::invalid_arg();
-        }
-        let bytes = std::slice::from_raw_parts(block, block_len).to_vec();
-        run_call("add_payload", ch, |s| async move {
-            s.add_payload(ch, seq, bytes).await
-        })
+    const CALL: &str = "fg_add_payload";
+    ffi_boundary!(panicked(CALL, err_out), {
+        let result = (|| {
+            refuse_reentry(CALL)?;
+            let ch = text_arg("channel", channel, channel_len)?;
+            if block.is_null() || block_len == 0 {
+                return Err(CallError::invalid_arg("block is NULL or empty"));
+            }
+            let bytes = std::slice::from_raw_parts(block, block_len).to_vec();
+            run_call(|s| async move { s.add_payload(ch, seq, bytes).await })
+        })();
+        finish(CALL, err_out, result)
     })
 }
 
@@ -374,7 +270,7 @@ pub unsafe extern "C" fn fg_ledger_height(
 ) -> fg_status {
     ffi_boundary!(FG_STATUS_PANIC, {
         reject_reentry!();
-        let Some(ch) = text_arg("channel", channel, channel_len) else {
+        let Some(ch) = query_text_arg("channel", channel, channel_len) else {
             return counters::invalid_arg();
         };
         if out.is_null() {
@@ -391,52 +287,4 @@ pub unsafe extern "C" fn fg_ledger_height(
             None => FG_STATUS_NOT_FOUND,
         }
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(json: &str) -> Result<Vec<OrdererEndpoint>, String> {
-        let j: JoinJson = serde_json::from_str(json).map_err(|e| e.to_string())?;
-        j.orderers.into_iter().map(OrdererJson::parse).collect()
-    }
-
-    #[test]
-    fn orderers_of_the_join_message() {
-        let key = hex::encode([3u8; 32]);
-        let o = parse(&format!(
-            r#"{{"sequence":1,"members":["Org1MSP"],"orderers":[
-                {{"endpoint":"127.0.0.1:7050","tls_root_cert":"PEM","public_key":"{key}"}},
-                {{"endpoint":"o2:7050","tls_root_cert":""}}]}}"#
-        ))
-        .unwrap();
-        assert_eq!(o.len(), 2);
-        assert_eq!(o[0].endpoint, "127.0.0.1:7050");
-        assert_eq!(o[0].tls_root_cert.as_deref(), Some("PEM"));
-        assert_eq!(o[0].public_key, Some([3; 32]));
-        // An empty certificate means plain TCP.
-        assert_eq!(o[1].tls_root_cert, None);
-        assert_eq!(o[1].public_key, None);
-        assert!(parse(r#"{"sequence":1,"members":["A"]}"#)
-            .unwrap()
-            .is_empty());
-    }
-
-    #[test]
-    fn bad_orderers_are_refused() {
-        let bad = |o: &str| {
-            parse(&format!(
-                r#"{{"sequence":1,"members":["A"],"orderers":[{o}]}}"#
-            ))
-        };
-        assert!(bad(r#"{"endpoint":""}"#).unwrap_err().contains("endpoint"));
-        assert!(bad(r#"{"endpoint":"o:1","public_key":"zz"}"#)
-            .unwrap_err()
-            .contains("not hex"));
-        assert!(bad(r#"{"endpoint":"o:1","public_key":"0102"}"#)
-            .unwrap_err()
-            .contains("2 bytes"));
-        assert!(bad(r#"{"endpoint":"o:1","tls":"x"}"#).is_err());
-    }
 }

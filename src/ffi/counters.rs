@@ -16,6 +16,9 @@ pub struct FfiCounters {
     pub host_callback_failures: AtomicU64,
     /// `fg_init` calls that failed.
     pub init_failures: AtomicU64,
+    /// Leadership changes dropped because the host's leadership callback fell too far
+    /// behind.
+    pub leadership_events_dropped: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -26,6 +29,7 @@ pub struct FfiCountersSnapshot {
     pub invalid_args: u64,
     pub host_callback_failures: u64,
     pub init_failures: u64,
+    pub leadership_events_dropped: u64,
 }
 
 static COUNTERS: FfiCounters = FfiCounters {
@@ -34,6 +38,7 @@ static COUNTERS: FfiCounters = FfiCounters {
     invalid_args: AtomicU64::new(0),
     host_callback_failures: AtomicU64::new(0),
     init_failures: AtomicU64::new(0),
+    leadership_events_dropped: AtomicU64::new(0),
 };
 
 /// The process-wide counters.
@@ -54,6 +59,7 @@ impl FfiCounters {
             invalid_args: self.invalid_args.load(Ordering::Relaxed),
             host_callback_failures: self.host_callback_failures.load(Ordering::Relaxed),
             init_failures: self.init_failures.load(Ordering::Relaxed),
+            leadership_events_dropped: self.leadership_events_dropped.load(Ordering::Relaxed),
         }
     }
 }

@@ -1,15 +1,19 @@
-//! Leadership in the C ABI: `fg_is_leader` reads the node's snapshot; a host callback hears
-//! every leadership change.
+//! Leadership in the C ABI: `fg_is_leader` reads the node's snapshot, `fg_yield_leadership`
+//! steps down, and a host callback hears every leadership change.
 //!
-//! The callback is called on the node's owner task (a library thread), one change at a
-//! time in the order they happen, under a read lock of the sink: swapping the callback
-//! waits for a running call, and since `fg_shutdown` joins the owner task, no call happens
-//! after it returns.
+//! The node's owner task only queues each change (`LeadershipQueue`); the `fg-leadership`
+//! thread calls the host, one change at a time in the order they happen, under a read lock
+//! of the sink: swapping the callback waits for a running call, and since `fg_shutdown`
+//! delivers the queue and joins that thread, no call happens after it returns.
 
 use std::ffi::{c_char, c_void};
 use std::sync::{Arc, RwLock};
 
+use crate::channel::ChannelError;
+use crate::ffi::bytes::fg_bytes;
+use crate::ffi::call_error::{finish, panicked, refuse_reentry, text_arg, CallError};
 use crate::ffi::counters;
+use crate::ffi::leadership_queue::LeadershipQueue;
 use crate::ffi::panic::ffi_boundary;
 use crate::ffi::reentry::{reject_reentry, CallbackScope};
 use crate::ffi::service::current;
@@ -18,9 +22,9 @@ use crate::node::{ChannelCallError, GossipService, LeadershipEvent};
 
 /// Receives one leadership change: this peer now leads `channel` (`is_leader == 1`) or no
 /// longer does (`0`). `channel` is UTF-8, borrowed for the call only, not NUL-terminated.
-/// Called from a library thread, in the order of the changes, never concurrently with
-/// itself; it must not block for long (the node waits for it), and `fg_*` calls inside it
-/// return `FG_STATUS_REENTRANT`.
+/// Called from the library's `fg-leadership` thread, in the order of the changes, never
+/// concurrently with itself. Gossip does not wait for it, but later leadership changes do,
+/// so it should return soon; `fg_*` calls inside it return `FG_STATUS_REENTRANT`.
 pub type fg_leadership_fn = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,
@@ -41,12 +45,18 @@ unsafe impl Sync for Sink {}
 
 static SINK: RwLock<Option<Sink>> = RwLock::new(None);
 
-/// Hooks the running service's leadership changes to the host sink (called by `fg_init`).
-pub(crate) fn attach(service: &GossipService) {
-    service.set_leadership_listener(Some(Arc::new(notify)));
+/// Starts the delivery thread and hooks the running service's leadership changes to it
+/// (called by `fg_init`); `fg_shutdown` closes the returned queue after stopping the
+/// service.
+pub(crate) fn attach(service: &GossipService) -> std::io::Result<Arc<LeadershipQueue>> {
+    let queue = Arc::new(LeadershipQueue::start(deliver)?);
+    let q = queue.clone();
+    service.set_leadership_listener(Some(Arc::new(move |e: &LeadershipEvent| q.push(e.clone()))));
+    Ok(queue)
 }
 
-fn notify(event: &LeadershipEvent) {
+/// Calls the host sink with one change (on the delivery thread).
+fn deliver(event: &LeadershipEvent) {
     let sink = SINK.read().unwrap_or_else(|e| e.into_inner());
     let Some(sink) = sink.as_ref() else {
         return;
@@ -66,10 +76,10 @@ fn notify(event: &LeadershipEvent) {
 
 /// Calls `cb(user_data, channel, channel_len, is_leader)` at every leadership change of a
 /// joined channel from now on, replacing any previous callback; `cb == NULL` removes it.
-/// When this returns, the previous callback is not running and will not run again. May be
-/// called before `fg_init` and after `fg_shutdown`; the callback stays registered across
-/// restarts. Changes that happened before the call are not replayed: read them with
-/// `fg_is_leader`.
+/// When this returns, the previous callback is not running and will not run again; changes
+/// queued but not yet delivered then go to the new callback. May be called before `fg_init`
+/// and after `fg_shutdown`; the callback stays registered across restarts. Changes delivered
+/// before the call are not replayed: read them with `fg_is_leader`.
 ///
 /// Returns `FG_STATUS_OK`, `FG_STATUS_REENTRANT` inside a callback, or `FG_STATUS_PANIC`.
 ///
@@ -127,6 +137,57 @@ pub unsafe extern "C" fn fg_is_leader(
     })
 }
 
+/// Gives up leadership of `channel` (Fabric's `Yield`): this peer steps down at once and
+/// stays out of the election for six `leaderAliveThreshold`s or until another peer declares
+/// itself leader, so another peer of the org takes over. The leadership callback reports the
+/// loss. A peer that does not lead the channel has nothing to yield: `FG_STATUS_OK`, no
+/// change.
+///
+/// `err_out`: NULL, or receives why the call failed; free it with `fg_bytes_free`.
+/// Untouched on success.
+///
+/// Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL/empty/non-UTF-8 channel),
+/// `FG_STATUS_NOT_FOUND` (not joined, or left; or no election to yield: a static
+/// `orgLeader` or a peer with both `useLeaderElection` and `orgLeader` off),
+/// `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or
+/// `FG_STATUS_PANIC`.
+///
+/// # Safety
+/// `channel` points to `channel_len` readable bytes; `err_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fg_yield_leadership(
+    channel: *const c_char,
+    channel_len: usize,
+    err_out: *mut fg_bytes,
+) -> fg_status {
+    const CALL: &str = "fg_yield_leadership";
+    ffi_boundary!(panicked(CALL, err_out), {
+        let result = (|| {
+            refuse_reentry(CALL)?;
+            let ch = text_arg("channel", channel, channel_len)?;
+            let service = current().ok_or_else(CallError::not_initialized)?;
+            match crate::ffi::wait::wait(service.yield_leadership(ch)) {
+                Ok(()) => Ok(()),
+                // Joined, yet without an election machine: a static mode.
+                Err(ChannelCallError::Channel(ChannelError::UnknownChannel(_)))
+                    if service.is_leader(ch).is_ok() =>
+                {
+                    Err(CallError::new(
+                        FG_STATUS_NOT_FOUND,
+                        format!(
+                            "channel {ch:?} has no leader election to yield: \
+                             peer.gossip.useLeaderElection is off (a static orgLeader leads \
+                             until it leaves the channel)"
+                        ),
+                    ))
+                }
+                Err(e) => Err(e.into()),
+            }
+        })();
+        finish(CALL, err_out, result)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,17 +210,20 @@ mod tests {
                 fg_set_leadership_callback(Some(record), std::ptr::null_mut()),
                 FG_STATUS_OK
             );
+            let queue = LeadershipQueue::start(deliver).unwrap();
             for (ch, leader) in [("a", true), ("b", true), ("a", false)] {
-                notify(&LeadershipEvent {
+                queue.push(LeadershipEvent {
                     channel: ch.into(),
                     leader,
                 });
             }
+            // Delivers what is queued and joins the delivery thread.
+            queue.close();
             assert_eq!(
                 fg_set_leadership_callback(None, std::ptr::null_mut()),
                 FG_STATUS_OK
             );
-            notify(&LeadershipEvent {
+            deliver(&LeadershipEvent {
                 channel: "c".into(),
                 leader: true,
             });
@@ -199,6 +263,27 @@ mod tests {
                 FG_STATUS_INVALID_ARG
             );
             assert_eq!(out, 7, "out untouched on failure");
+        }
+    }
+
+    #[test]
+    fn yield_checks_its_arguments_and_says_why() {
+        unsafe {
+            let mut err = fg_bytes {
+                ptr: std::ptr::null_mut(),
+                len: 0,
+            };
+            assert_eq!(
+                fg_yield_leadership(std::ptr::null(), 2, &mut err),
+                FG_STATUS_INVALID_ARG
+            );
+            let detail = std::slice::from_raw_parts(err.ptr, err.len);
+            assert_eq!(detail, b"channel is NULL or empty");
+            crate::ffi::bytes::fg_bytes_free(&mut err);
+            assert_eq!(
+                fg_yield_leadership(b"\xff".as_ptr().cast(), 1, std::ptr::null_mut()),
+                FG_STATUS_INVALID_ARG
+            );
         }
     }
 }

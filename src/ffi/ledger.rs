@@ -294,7 +294,8 @@ pub(crate) mod tests {
                 ch.as_ptr().cast(),
                 ch.len(),
                 join.as_ptr().cast(),
-                join.len()
+                join.len(),
+                std::ptr::null_mut()
             ),
             FG_STATUS_OK
         );
@@ -318,7 +319,14 @@ pub(crate) mod tests {
         // Block 1 fails twice at the host, then is committed: retried, not skipped.
         let b1 = crate::crypto::block::new_block(1, vec![], vec![b"tx".to_vec()]).encode_to_vec();
         assert_eq!(
-            fg_add_payload(ch.as_ptr().cast(), ch.len(), 1, b1.as_ptr(), b1.len()),
+            fg_add_payload(
+                ch.as_ptr().cast(),
+                ch.len(),
+                1,
+                b1.as_ptr(),
+                b1.len(),
+                std::ptr::null_mut()
+            ),
             FG_STATUS_OK
         );
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -343,7 +351,10 @@ pub(crate) mod tests {
         assert_eq!(stats.blocks.commit_errors, 2);
 
         // After leaving: back to the file ledger releases the table; then a new one is set.
-        assert_eq!(fg_leave_channel(ch.as_ptr().cast(), ch.len()), FG_STATUS_OK);
+        assert_eq!(
+            fg_leave_channel(ch.as_ptr().cast(), ch.len(), std::ptr::null_mut()),
+            FG_STATUS_OK
+        );
         assert_eq!(fg_set_ledger_callbacks(std::ptr::null()), FG_STATUS_OK);
         assert_eq!(first.releases.load(Ordering::SeqCst), 1);
         let last = Box::new(LedgerHost::default());

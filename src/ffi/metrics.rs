@@ -22,6 +22,7 @@ fn ffi_families(c: FfiCountersSnapshot) -> Vec<Family> {
         ("invalid_arg", c.invalid_args),
         ("host_callback_failed", c.host_callback_failures),
         ("init_failed", c.init_failures),
+        ("leadership_event_dropped", c.leadership_events_dropped),
     ] {
         f.sample(&[("reason", reason)], v as f64);
     }
@@ -78,6 +79,6 @@ mod tests {
             text.contains("fabgossip_ffi_refusals{reason=\"panic_caught\"} 2\n"),
             "{text}"
         );
-        assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 5);
+        assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 6);
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Conventions (see `include/fabgossip.h`):
 //! - every fallible call returns an [`fg_status`](status::fg_status) with a stable number;
-//!   out-params are written only on success, and error detail comes back in the same call;
+//!   out-params are written only on success, and error detail comes back in the same call
+//!   (`err_out` of `fg_init` and of the calls that change a channel; `call_error`);
 //! - byte inputs are `(ptr, len)` and copied; library-owned outputs are
 //!   [`fg_bytes`](bytes::fg_bytes), freed with `fg_bytes_free`;
 //! - no panic crosses the boundary ([`panic`]); an `fg_*` call from inside a library
@@ -12,21 +13,26 @@
 //!
 //! Files: [`status`], [`bytes`], [`panic`], [`reentry`], [`callbacks`] (host crypto
 //! table), [`ledger`] (host ledger table), [`log`] (tracing → host), [`service`] (the singleton and its calls),
-//! [`channel`] (join, leave, heights, chaincodes, peers of a channel), `wait` (a host
-//! thread waits for the owner task),
-//! [`election`] (`fg_is_leader`, the leadership callback),
+//! [`channel`] (join, leave, heights, chaincodes, peers of a channel), `join_json` (the
+//! channel calls' JSON, read field by field), `wait` (a host thread waits for the owner
+//! task),
+//! [`election`] (`fg_is_leader`, `fg_yield_leadership`, the leadership callback),
+//! `leadership_queue` (leadership changes handed to their own thread),
 //! [`counters`] (refusals and caught panics), `sigpipe` (library threads block SIGPIPE),
 //! [`metrics`] (`fg_metrics`), [`explain`] (`fg_explain_peer`).
 
 #![allow(non_camel_case_types)]
 
 pub mod bytes;
+pub(crate) mod call_error;
 pub mod callbacks;
 pub mod channel;
 pub mod counters;
 pub mod election;
 pub mod explain;
 pub(crate) mod host_call;
+mod join_json;
+mod leadership_queue;
 pub mod ledger;
 pub mod log;
 pub mod metrics;

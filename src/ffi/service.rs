@@ -13,6 +13,7 @@ use crate::crypto::CryptoContext;
 use crate::ffi::bytes::fg_bytes;
 use crate::ffi::callbacks::fg_callbacks;
 use crate::ffi::counters;
+use crate::ffi::leadership_queue::LeadershipQueue;
 use crate::ffi::panic::ffi_boundary;
 use crate::ffi::reentry::reject_reentry;
 use crate::ffi::status::*;
@@ -28,6 +29,8 @@ struct Running {
     /// The host ledger table of `fg_set_ledger_callbacks`, released when replaced or at
     /// shutdown.
     ledger: Option<Arc<HostLedgerTable>>,
+    /// Leadership changes on their way to the host's callback.
+    leadership: Arc<LeadershipQueue>,
 }
 
 /// Held across the whole of `fg_init` and `fg_shutdown`.
@@ -136,13 +139,23 @@ fn init(config_text: &[u8], host: Option<Arc<HostCrypto>>) -> Result<(), InitErr
     };
     let service = started.map_err(|e| InitError(node_status(&e), e.to_string()))?;
     let service = Arc::new(service);
-    crate::ffi::election::attach(&service);
+    let leadership = match crate::ffi::election::attach(&service) {
+        Ok(q) => q,
+        Err(e) => {
+            runtime.block_on(service.stop());
+            return Err(InitError(
+                FG_STATUS_INTERNAL,
+                format!("cannot start the leadership delivery thread: {e}"),
+            ));
+        }
+    };
     *lock(&RUNNING) = Some(service.clone());
     *lifecycle = Some(Running {
         runtime,
         service,
         host,
         ledger: None,
+        leadership,
     });
     Ok(())
 }
@@ -255,12 +268,16 @@ pub extern "C" fn fg_shutdown() -> fg_status {
                 service,
                 host,
                 ledger,
+                leadership,
             }) = lifecycle.take()
             else {
                 return FG_STATUS_OK;
             };
             lock(&RUNNING).take();
             runtime.block_on(service.stop());
+            // The owner task is gone: the changes it queued reach the host now, then the
+            // delivery thread ends.
+            leadership.close();
             drop(service);
             // Dropping the runtime joins its worker and blocking threads.
             drop(runtime);
@@ -340,6 +357,9 @@ mod tests {
     use prost::Message;
     use std::ffi::c_void;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A block the test host's `verify_block` refuses.
+    const REFUSED_BLOCK: &[u8] = b"a block the host refuses";
 
     struct Host {
         key: SigningKey,
@@ -430,10 +450,11 @@ mod tests {
         _c: *const u8,
         _cl: usize,
         _seq: u64,
-        _b: *const u8,
+        b: *const u8,
         bl: usize,
     ) -> fg_status {
-        if bl > 0 {
+        // `REFUSED_BLOCK` stands for a block that fails the host's checks.
+        if bl > 0 && input(b, bl) != REFUSED_BLOCK {
             FG_STATUS_OK
         } else {
             FG_STATUS_CRYPTO
@@ -536,16 +557,37 @@ mod tests {
     }
 
     /// The channel calls against the running singleton (no other peer).
+    /// Runs one call with an `err_out`: its status and detail (empty when none was written).
+    unsafe fn with_err(call: impl FnOnce(*mut fg_bytes) -> fg_status) -> (fg_status, String) {
+        let mut err = fg_bytes {
+            ptr: std::ptr::null_mut(),
+            len: 0,
+        };
+        let st = call(&mut err);
+        let detail = if err.ptr.is_null() {
+            String::new()
+        } else {
+            String::from_utf8_lossy(std::slice::from_raw_parts(err.ptr, err.len)).into_owned()
+        };
+        fg_bytes_free(&mut err);
+        (st, detail)
+    }
+
+    /// The channel calls against the running singleton (no other peer).
     unsafe fn channel_calls() {
         use crate::ffi::channel::*;
         let ch = b"mychannel";
+        let null = std::ptr::null_mut;
         let call_join = |json: &[u8]| {
-            fg_join_channel(
-                ch.as_ptr().cast(),
-                ch.len(),
-                json.as_ptr().cast(),
-                json.len(),
-            )
+            with_err(|e| {
+                fg_join_channel(
+                    ch.as_ptr().cast(),
+                    ch.len(),
+                    json.as_ptr().cast(),
+                    json.len(),
+                    e,
+                )
+            })
         };
         let peers_of = |name: &[u8]| {
             let mut out = fg_bytes {
@@ -566,43 +608,64 @@ mod tests {
         };
         assert_eq!(peers_of(ch), (FG_STATUS_NOT_FOUND, None));
         assert_eq!(
-            fg_update_ledger_height(ch.as_ptr().cast(), ch.len(), 5),
-            FG_STATUS_NOT_FOUND
+            with_err(|e| fg_update_ledger_height(ch.as_ptr().cast(), ch.len(), 5, e)),
+            (
+                FG_STATUS_NOT_FOUND,
+                "channel \"mychannel\" is not joined".to_string()
+            )
         );
-        // Bad JSON, unknown keys, own org missing, NULL arguments: refused.
-        assert_eq!(call_join(b"{"), FG_STATUS_INVALID_ARG);
-        assert_eq!(
-            call_join(br#"{"sequence":1,"members":["Org1MSP"],"extra":1}"#),
-            FG_STATUS_INVALID_ARG
+        // Bad JSON, unknown keys, own org missing, NULL arguments: refused, saying why.
+        let (st, detail) = call_join(b"{");
+        assert_eq!(st, FG_STATUS_INVALID_ARG);
+        assert!(detail.contains("join message is not JSON"), "{detail}");
+        let (st, detail) = call_join(br#"{"sequence":1,"members":["Org1MSP"],"extra":1}"#);
+        assert_eq!(st, FG_STATUS_INVALID_ARG);
+        assert!(detail.contains("unknown field \"extra\""), "{detail}");
+        let (st, detail) = call_join(
+            br#"{"sequence":1,"members":["Org1MSP"],"anchor_peers":[{"org":"Org1MSP","host":"h","port":"x"}]}"#,
         );
+        assert_eq!(st, FG_STATUS_INVALID_ARG);
+        assert!(detail.contains("anchor_peers[0].port: "), "{detail}");
+        let (st, detail) = call_join(br#"{"sequence":1,"members":["Org2MSP"]}"#);
+        assert_eq!(st, FG_STATUS_INVALID_ARG);
+        assert!(detail.contains("Org1MSP is not a member"), "{detail}");
         assert_eq!(
-            call_join(br#"{"sequence":1,"members":["Org2MSP"]}"#),
-            FG_STATUS_INVALID_ARG
-        );
-        assert_eq!(
-            fg_join_channel(std::ptr::null(), 3, b"{}".as_ptr().cast(), 2),
-            FG_STATUS_INVALID_ARG
+            with_err(|e| fg_join_channel(std::ptr::null(), 3, b"{}".as_ptr().cast(), 2, e)),
+            (
+                FG_STATUS_INVALID_ARG,
+                "channel is NULL or empty".to_string()
+            )
         );
         assert_eq!(peers_of(ch).0, FG_STATUS_NOT_FOUND);
         let join = br#"{"sequence":1,"members":["Org1MSP","Org2MSP"],"anchor_peers":[{"org":"Org2MSP","host":"127.0.0.1","port":1}]}"#;
-        assert_eq!(call_join(join), FG_STATUS_OK);
+        assert_eq!(call_join(join), (FG_STATUS_OK, String::new()));
         assert_eq!(peers_of(ch), (FG_STATUS_OK, Some("[]".to_string())));
         assert_eq!(
             fg_peers_of_channel(ch.as_ptr().cast(), ch.len(), std::ptr::null_mut()),
             FG_STATUS_INVALID_ARG
         );
         assert_eq!(
-            fg_update_ledger_height(ch.as_ptr().cast(), ch.len(), 5),
+            fg_update_ledger_height(ch.as_ptr().cast(), ch.len(), 5, null()),
             FG_STATUS_OK
         );
         let cc = br#"[{"name":"mycc","version":"1.0"}]"#;
         assert_eq!(
-            fg_update_chaincodes(ch.as_ptr().cast(), ch.len(), cc.as_ptr().cast(), cc.len()),
+            fg_update_chaincodes(
+                ch.as_ptr().cast(),
+                ch.len(),
+                cc.as_ptr().cast(),
+                cc.len(),
+                null()
+            ),
             FG_STATUS_OK
         );
-        assert_eq!(
-            fg_update_chaincodes(ch.as_ptr().cast(), ch.len(), b"[1]".as_ptr().cast(), 3),
-            FG_STATUS_INVALID_ARG
+        let (st, detail) = with_err(|e| {
+            fg_update_chaincodes(ch.as_ptr().cast(), ch.len(), b"[1]".as_ptr().cast(), 3, e)
+        });
+        assert_eq!(st, FG_STATUS_INVALID_ARG);
+        assert!(
+            detail.contains("chaincodes[0]: expected a JSON object"),
+            "{detail}"
         );
         // Blocks: the host's verify_block refuses empty blocks only; the ledger checks numbers.
         let mut height = 99u64;
@@ -620,25 +683,57 @@ mod tests {
             crate::crypto::block::new_block(0, vec![], vec![b"tx".to_vec()]).encode_to_vec()
         };
         assert_eq!(
-            fg_add_payload(ch.as_ptr().cast(), ch.len(), 0, std::ptr::null(), 0),
-            FG_STATUS_INVALID_ARG
+            with_err(|e| fg_add_payload(ch.as_ptr().cast(), ch.len(), 0, std::ptr::null(), 0, e)),
+            (FG_STATUS_INVALID_ARG, "block is NULL or empty".to_string())
         );
-        assert_eq!(
+        let (st, detail) = with_err(|e| {
             fg_add_payload(
                 ch.as_ptr().cast(),
                 ch.len(),
                 9999,
                 block.as_ptr(),
-                block.len()
+                block.len(),
+                e,
+            )
+        });
+        assert_eq!(st, FG_STATUS_BUSY);
+        assert!(
+            detail.contains("block 9999 is too far ahead of the ledger height 0"),
+            "{detail}"
+        );
+        // A block the host's verify_block refuses: the reason comes back.
+        let bad = REFUSED_BLOCK;
+        let (st, detail) = with_err(|e| {
+            fg_add_payload(ch.as_ptr().cast(), ch.len(), 0, bad.as_ptr(), bad.len(), e)
+        });
+        assert_eq!(st, FG_STATUS_CRYPTO, "{detail}");
+        assert!(
+            detail.contains("block 0 failed verification") && detail.contains("verify_block"),
+            "{detail}"
+        );
+        assert_eq!(
+            with_err(|e| fg_add_payload(
+                b"x".as_ptr().cast(),
+                1,
+                0,
+                block.as_ptr(),
+                block.len(),
+                e
+            )),
+            (
+                FG_STATUS_NOT_FOUND,
+                "channel \"x\" is not joined".to_string()
+            )
+        );
+        assert_eq!(
+            fg_add_payload(
+                ch.as_ptr().cast(),
+                ch.len(),
+                0,
+                block.as_ptr(),
+                block.len(),
+                null()
             ),
-            FG_STATUS_BUSY
-        );
-        assert_eq!(
-            fg_add_payload(b"x".as_ptr().cast(), 1, 0, block.as_ptr(), block.len()),
-            FG_STATUS_NOT_FOUND
-        );
-        assert_eq!(
-            fg_add_payload(ch.as_ptr().cast(), ch.len(), 0, block.as_ptr(), block.len()),
             FG_STATUS_OK
         );
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -650,21 +745,36 @@ mod tests {
             );
         }
         assert_eq!(height, 1, "block 0 committed to the file ledger");
-        assert_eq!(fg_leave_channel(ch.as_ptr().cast(), ch.len()), FG_STATUS_OK);
+        // The static leader (the default) has no election to yield.
+        let (st, detail) = with_err(|e| {
+            crate::ffi::election::fg_yield_leadership(ch.as_ptr().cast(), ch.len(), e)
+        });
+        assert_eq!(st, FG_STATUS_NOT_FOUND);
+        assert!(detail.contains("no leader election"), "{detail}");
+        assert_eq!(
+            fg_leave_channel(ch.as_ptr().cast(), ch.len(), null()),
+            FG_STATUS_OK
+        );
         assert_eq!(
             fg_ledger_height(ch.as_ptr().cast(), ch.len(), &mut height),
             FG_STATUS_NOT_FOUND
         );
-        assert_eq!(fg_leave_channel(ch.as_ptr().cast(), ch.len()), FG_STATUS_OK);
+        assert_eq!(
+            fg_leave_channel(ch.as_ptr().cast(), ch.len(), null()),
+            FG_STATUS_OK
+        );
         assert_eq!(peers_of(ch), (FG_STATUS_OK, Some("[]".to_string())));
         assert_eq!(
-            fg_update_ledger_height(ch.as_ptr().cast(), ch.len(), 6),
+            fg_update_ledger_height(ch.as_ptr().cast(), ch.len(), 6, null()),
             FG_STATUS_NOT_FOUND
         );
-        assert_eq!(
-            fg_leave_channel(b"x".as_ptr().cast(), 1),
-            FG_STATUS_NOT_FOUND
-        );
+        let (st, detail) = with_err(|e| fg_leave_channel(b"x".as_ptr().cast(), 1, e));
+        assert_eq!(st, FG_STATUS_NOT_FOUND);
+        assert!(detail.contains("\"x\""), "{detail}");
+        let (st, detail) =
+            with_err(|e| crate::ffi::election::fg_yield_leadership(b"x".as_ptr().cast(), 1, e));
+        assert_eq!(st, FG_STATUS_NOT_FOUND);
+        assert!(detail.contains("not joined"), "{detail}");
     }
 
     #[test]
@@ -706,7 +816,8 @@ mod tests {
                     b"ch".as_ptr().cast(),
                     2,
                     join.as_ptr().cast(),
-                    join.len()
+                    join.len(),
+                    std::ptr::null_mut()
                 ),
                 FG_STATUS_NOT_INITIALIZED
             );

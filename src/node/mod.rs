@@ -418,7 +418,8 @@ impl GossipService {
             cert_store,
             identity_view: identity_view.clone(),
             next_expiry_check: now,
-            next_revalidation: now + driver::REVALIDATION_INTERVAL,
+            next_revalidation: now + config.fabgossip.identity_revalidation_interval,
+            revalidation_interval: config.fabgossip.identity_revalidation_interval,
         };
         let metrics = MetricsParts {
             comm: comm.clone(),

@@ -96,7 +96,7 @@ TEST_F(HostCallbacks, CallingTheLibraryFromACallbackIsReentrant) {
     fg_bytes out{nullptr, 0};
     seen->peers = fg_peers(&out);
     fg_bytes_free(&out);  // allowed anywhere, and harmless on a zeroed fg_bytes
-    seen->add = fg_add_payload(ch.data(), ch.size(), seq, block.data(), block.size());
+    seen->add = fg_add_payload(ch.data(), ch.size(), seq, block.data(), block.size(), nullptr);
     seen->shutdown = fg_shutdown();
     seen->calls++;
     return FG_STATUS_OK;

@@ -40,8 +40,14 @@ class FabgossipTest : public ::testing::Test {
     return st;
   }
 
-  fg_status join(const std::string& channel = kChannel, const std::string& json = kJoin) {
-    return fg_join_channel(channel.data(), channel.size(), json.data(), json.size());
+  // fg_join_channel; on failure the error detail goes to `*detail` (when given).
+  fg_status join(const std::string& channel = kChannel, const std::string& json = kJoin,
+                 std::string* detail = nullptr) {
+    fg_bytes err{nullptr, 0};
+    fg_status st = fg_join_channel(channel.data(), channel.size(), json.data(), json.size(), &err);
+    std::string d = take(err);
+    if (detail != nullptr) *detail = d;
+    return st;
   }
 
   uint64_t height(const std::string& channel = kChannel) {
@@ -49,8 +55,15 @@ class FabgossipTest : public ::testing::Test {
     return fg_ledger_height(channel.data(), channel.size(), &h) == FG_STATUS_OK ? h : UINT64_MAX;
   }
 
-  fg_status add(uint64_t seq, const Bytes& block, const std::string& channel = kChannel) {
-    return fg_add_payload(channel.data(), channel.size(), seq, block.data(), block.size());
+  // fg_add_payload; on failure the error detail goes to `*detail` (when given).
+  fg_status add(uint64_t seq, const Bytes& block, const std::string& channel = kChannel,
+                std::string* detail = nullptr) {
+    fg_bytes err{nullptr, 0};
+    fg_status st =
+        fg_add_payload(channel.data(), channel.size(), seq, block.data(), block.size(), &err);
+    std::string d = take(err);
+    if (detail != nullptr) *detail = d;
+    return st;
   }
 
   std::string self_json() {

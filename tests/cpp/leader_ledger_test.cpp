@@ -1,7 +1,9 @@
 // fg_is_leader with the leadership callback, and a host ledger through fg_set_ledger_callbacks.
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -50,7 +52,7 @@ TEST_F(Leadership, StaticOrgLeaderLeadsFromJoinToLeave) {
   ASSERT_EQ(join(), FG_STATUS_OK);
   ASSERT_TRUE(wait_until([&] { return is_leader(kChannel, &leader) == FG_STATUS_OK; }));
   EXPECT_EQ(leader, 1);
-  ASSERT_EQ(fg_leave_channel(kChannel.data(), kChannel.size()), FG_STATUS_OK);
+  ASSERT_EQ(fg_leave_channel(kChannel.data(), kChannel.size(), nullptr), FG_STATUS_OK);
   ASSERT_TRUE(wait_until([&] { return changes.snapshot().size() >= 2; }));
   auto seen = changes.snapshot();
   ASSERT_EQ(seen.size(), 2u);
@@ -69,6 +71,39 @@ TEST_F(Leadership, NeverLeaderWithBothOff) {
   ASSERT_TRUE(wait_until([&] { return is_leader(kChannel, &leader) == FG_STATUS_OK; }));
   EXPECT_EQ(leader, 0);
   EXPECT_TRUE(changes.snapshot().empty());
+}
+
+// A leadership callback that sleeps 2 s (a slow host) does not hold up the node: join
+// returns, and blocks are verified and committed while the callback still sleeps.
+struct SlowCallback {
+  std::atomic<int> entered{0}, returned{0};
+  static void on_change(void* ud, const char*, size_t, int32_t) {
+    auto* self = static_cast<SlowCallback*>(ud);
+    self->entered++;
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    self->returned++;
+  }
+};
+
+TEST_F(Leadership, ASlowCallbackDoesNotStallBlocks) {
+  SlowCallback slow;
+  ASSERT_EQ(fg_set_leadership_callback(&SlowCallback::on_change, &slow), FG_STATUS_OK);
+  Ed25519Signer signer{"Org1MSP", seed(5)};
+  HostTable host(ed25519_host(signer, {"Org1MSP"}));
+  fg_callbacks cb = host.table();
+  ASSERT_EQ(init(config(), &cb), FG_STATUS_OK);
+  // The static org leader leads from the join on: the callback starts sleeping.
+  ASSERT_EQ(join(), FG_STATUS_OK);
+  ASSERT_TRUE(wait_until([&] { return slow.entered.load() == 1; }));
+  std::vector<Bytes> chain = block_chain(3);
+  for (uint64_t seq = 0; seq < 3; seq++) ASSERT_EQ(add(seq, chain[seq]), FG_STATUS_OK) << seq;
+  ASSERT_TRUE(wait_until([&] { return height() == 3 || slow.returned.load() > 0; }));
+  EXPECT_EQ(height(), 3u);
+  EXPECT_EQ(slow.returned.load(), 0) << "the blocks waited for the callback";
+  // Shutdown lets the running callback finish, and none runs after it.
+  ASSERT_EQ(fg_shutdown(), FG_STATUS_OK);
+  EXPECT_EQ(slow.returned.load(), 1);
+  EXPECT_EQ(slow.entered.load(), 1);
 }
 
 // An in-memory ledger over the C table; commits of `fail_seq` fail `fail_times` times first.

@@ -156,6 +156,8 @@ def test_static_leader_callbacks_in_process(service, tmp_path):
         fabgossip.leave_channel("a")
         with pytest.raises(fabgossip.NotFoundError):
             fabgossip.is_leader("a")
+        # The changes reach the callback on the library's leadership thread, soon after.
+        assert wait_until(lambda: len(seen) >= 3, 10)
         assert [(c, l) for (c, l, _) in seen] == [("a", True), ("b", True), ("a", False)]
         assert all("REENTRANT" in r for (_, _, r) in seen), seen
     finally:

@@ -136,6 +136,15 @@ def explain_peer(query):
     return _json_call(lambda out: _lib.lib.fg_explain_peer(q, q_len, out))
 
 
+def _detail_call(fn, *args):
+    """Calls ``fn(*args, err_out)`` and raises the status's exception with the library's
+    detail (why the call failed) when it is not OK."""
+    err = _lib.fg_bytes()
+    status = fn(*args, ctypes.byref(err))
+    if status != 0:
+        raise error_for(status, _lib.take_bytes(err).decode("utf-8", "replace"))
+
+
 def _arg(value):
     """(buffer, length) for a str/bytes argument; the buffer must outlive the call."""
     data = value.encode() if isinstance(value, str) else bytes(value)
@@ -147,29 +156,31 @@ def join_channel(channel, join):
     text ``{"sequence": N, "members": ["Org1MSP", ...], "anchor_peers": [{"org", "host",
     "port"}, ...], "orderers": [{"endpoint": "host:port", "tls_root_cert": PEM,
     "public_key": hex}, ...]}`` (anchor_peers, orderers and their optional keys may be left
-    out). A static leader pulls blocks from the orderers."""
+    out). A static leader pulls blocks from the orderers. A refused call raises
+    :class:`FabgossipError` whose ``detail`` says why (for a bad join message, the field
+    at fault); the other channel calls do the same."""
     ch, ch_len = _arg(channel)
     js, js_len = _arg(join if isinstance(join, (str, bytes)) else json.dumps(join))
-    check(_lib.lib.fg_join_channel(ch, ch_len, js, js_len))
+    _detail_call(_lib.lib.fg_join_channel, ch, ch_len, js, js_len)
 
 
 def leave_channel(channel):
     """Leaves ``channel``: the others see it gone, it sees no channel peers."""
     ch, ch_len = _arg(channel)
-    check(_lib.lib.fg_leave_channel(ch, ch_len))
+    _detail_call(_lib.lib.fg_leave_channel, ch, ch_len)
 
 
 def update_ledger_height(channel, height):
     """Publishes this peer's ledger height on ``channel``."""
     ch, ch_len = _arg(channel)
-    check(_lib.lib.fg_update_ledger_height(ch, ch_len, height))
+    _detail_call(_lib.lib.fg_update_ledger_height, ch, ch_len, height)
 
 
 def update_chaincodes(channel, chaincodes):
     """Publishes the chaincodes of ``channel``: list of ``{"name", "version"}``."""
     ch, ch_len = _arg(channel)
     js, js_len = _arg(json.dumps(chaincodes))
-    check(_lib.lib.fg_update_chaincodes(ch, ch_len, js, js_len))
+    _detail_call(_lib.lib.fg_update_chaincodes, ch, ch_len, js, js_len)
 
 
 def peers_of_channel(channel):
@@ -187,7 +198,7 @@ def add_payload(channel, seq, block):
     too far above the ledger height (offer it again later)."""
     ch, ch_len = _arg(channel)
     data, data_len = _arg(block)
-    check(_lib.lib.fg_add_payload(ch, ch_len, seq, data, data_len))
+    _detail_call(_lib.lib.fg_add_payload, ch, ch_len, seq, data, data_len)
 
 
 def ledger_height(channel):
@@ -207,10 +218,21 @@ def is_leader(channel):
     return out.value != 0
 
 
+def yield_leadership(channel):
+    """Gives up leadership of ``channel`` (Fabric's ``Yield``): this peer steps down and stays
+    out of the election for a while, so another peer of the org takes over; the leadership
+    callback reports the loss. Nothing happens when this peer does not lead. Raises
+    :class:`NotFoundError` for a channel not joined or without leader election (static
+    ``orgLeader``)."""
+    ch, ch_len = _arg(channel)
+    _detail_call(_lib.lib.fg_yield_leadership, ch, ch_len)
+
+
 def set_leadership_callback(callback):
     """Calls ``callback(channel, is_leader)`` at every later leadership change, in order, from
-    a library thread; ``None`` removes it. Exceptions raised by ``callback`` are swallowed.
-    Library calls made inside it raise :class:`FabgossipError` (``FG_STATUS_REENTRANT``)."""
+    the library's leadership thread (gossip does not wait for it; later changes do); ``None``
+    removes it. Exceptions raised by ``callback`` are swallowed. Library calls made inside it
+    raise :class:`FabgossipError` (``FG_STATUS_REENTRANT``)."""
     global _leadership_fn
     if callback is None:
         check(_lib.lib.fg_set_leadership_callback(_lib.LEADERSHIP_FN(), None))

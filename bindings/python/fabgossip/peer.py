@@ -5,10 +5,12 @@ program: JSON lines on stdout (``ready`` or ``error`` first), plain-word command
 (``peers``, ``stats``, ``shutdown``; EOF means shutdown; and the channel commands
 ``join <channel> <json>``, ``leave <channel>``, ``height <channel> <n>``,
 ``channel_peers <channel>``, ``add_block <channel> <seq> <hex>``, ``ledger_height <channel>``,
-``watch <channel> [poll ms]``, ``is_leader <channel>``; with ``--ledger python`` also
-``ledger_preload <channel> <hex>`` and ``ledger_blocks <channel>``).
+``watch <channel> [poll ms]``, ``is_leader <channel>``, ``yield <channel>``; with
+``--ledger python`` also ``ledger_preload <channel> <hex>`` and ``ledger_blocks <channel>``).
 Every leadership change is reported unsolicited as
-``{"event":"leadership","channel":..,"leader":true|false}``, in order.
+``{"event":"leadership","channel":..,"leader":true|false}``, in order, when the callback is
+entered; with ``--leadership-sleep S`` the callback then sleeps S seconds (a slow host) and
+reports ``{"event":"leadership_returned","channel":..,"leader":..}`` as it returns.
 ``watch`` reports every later commit as ``{"event":"committed","channel":..,"seq":N,"t_ns":T}``
 with T read from CLOCK_MONOTONIC (one clock for the whole machine). The library has no commit
 callback for this, so a thread polls the ledger height every 0.5 ms (or the given interval):
@@ -128,7 +130,7 @@ def channel_command(line):
     ``height <channel> <n>`` → ``height``; ``channel_peers <channel>`` → ``channel_peers``;
     ``add_block <channel> <seq> <hex block>`` → ``added``; ``ledger_height <channel>`` →
     ``ledger_height``; ``watch <channel>`` → ``watching``, then ``committed`` lines;
-    ``is_leader <channel>`` → ``is_leader``.
+    ``is_leader <channel>`` → ``is_leader``; ``yield <channel>`` → ``yielded``.
     A refused call answers ``error``."""
     parts = line.split(None, 2)
     word = parts[0]
@@ -170,6 +172,9 @@ def channel_command(line):
                              for i in range(n)],
                   "commit_calls": _ledger.commit_calls,
                   "commit_failures": _ledger.commit_failures})
+        elif word == "yield" and len(parts) == 2:
+            fabgossip.yield_leadership(parts[1])
+            emit({"event": "yielded", "channel": parts[1]})
         elif word == "is_leader" and len(parts) == 2:
             emit({"event": "is_leader", "channel": parts[1],
                   "leader": fabgossip.is_leader(parts[1])})
@@ -183,11 +188,18 @@ def channel_command(line):
 
 
 _CHANNEL_COMMANDS = ("join", "leave", "height", "channel_peers", "add_block", "ledger_height",
-                     "watch", "ledger_preload", "ledger_blocks", "is_leader")
+                     "watch", "ledger_preload", "ledger_blocks", "is_leader", "yield")
+
+_leadership_sleep_s = 0.0  # --leadership-sleep
 
 
 def on_leadership(channel, leader):
-    emit({"event": "leadership", "channel": channel, "leader": leader})
+    emit({"event": "leadership", "channel": channel, "leader": leader,
+          "t_ns": time.monotonic_ns()})
+    if _leadership_sleep_s > 0:
+        time.sleep(_leadership_sleep_s)
+        emit({"event": "leadership_returned", "channel": channel, "leader": leader,
+              "t_ns": time.monotonic_ns()})
 
 
 def main(argv=None):
@@ -197,8 +209,11 @@ def main(argv=None):
                     help="file: the embedded file ledger; python: host ledger callbacks")
     ap.add_argument("--ledger-fail", default="", metavar="SEQ:N,...",
                     help="with --ledger python: fail the commit of block SEQ N times first")
+    ap.add_argument("--leadership-sleep", type=float, default=0.0, metavar="S",
+                    help="the leadership callback sleeps S seconds (a slow host callback)")
     args = ap.parse_args(argv)
-    global _ledger
+    global _ledger, _leadership_sleep_s
+    _leadership_sleep_s = max(0.0, args.leadership_sleep)
     log = None
     level = _LEVELS.get(os.environ.get("FABGOSSIP_LOG", "").lower())
     if level:

@@ -4,7 +4,7 @@ Every peer program of this project (`python3 -m fabgossip.peer`, the C peer, the
 the interop harness) prints JSON lines on stdout (`ready` first) and takes the words `peers`,
 `stats` and `shutdown` on stdin (the Python peer also takes the channel commands `join`,
 `leave`, `height`, `channel_peers`, `add_block`, `ledger_height` and `watch`, as does the
-Fabric node). `PeerProcess` starts one
+Fabric node, and `is_leader` and `yield`). `PeerProcess` starts one
 and talks to it; tests, the demo and the benchmarks all use it, so they drive every kind of
 peer the same way.
 """

@@ -20,10 +20,6 @@ use crate::types::PkiId;
 /// How often stored expiration dates are checked (no crypto call; Fabric arms a timer per
 /// identity instead).
 pub(super) const EXPIRY_CHECK_INTERVAL: Duration = Duration::from_secs(1);
-/// How often every stored identity is re-validated through the crypto contract
-/// (`Expiration` and `ValidateIdentity`), catching revocations the host did not announce.
-/// `GossipService::revalidate_identities` does it at once.
-pub(in crate::node) const REVALIDATION_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Disclosure facts from membership for the identity pull's egress rule.
 struct Endpoints<'a> {
@@ -104,7 +100,7 @@ impl Driver {
         };
         self.identity_pull(now, crate::pull::Input::Tick { peers });
         if now >= self.next_revalidation {
-            self.next_revalidation = now + REVALIDATION_INTERVAL;
+            self.next_revalidation = now + self.revalidation_interval;
             self.next_expiry_check = now + EXPIRY_CHECK_INTERVAL;
             self.revalidate_identities();
         } else if now >= self.next_expiry_check {

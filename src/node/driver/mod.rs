@@ -9,7 +9,6 @@ mod deliver;
 pub(super) mod election;
 mod identity;
 
-pub(super) use identity::REVALIDATION_INTERVAL;
 mod membership;
 mod state_transfer;
 
@@ -101,6 +100,8 @@ pub(super) struct Driver {
     pub identity_view: Arc<RwLock<IdentityStats>>,
     pub next_expiry_check: Instant,
     pub next_revalidation: Instant,
+    /// `fabgossip.identityRevalidationInterval`.
+    pub revalidation_interval: Duration,
 }
 
 impl Driver {

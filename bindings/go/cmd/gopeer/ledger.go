@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -129,10 +128,8 @@ func channelCommand(line string, ledger *faultyLedger) bool {
 	fail := func(err error) { emitError(word + ": " + err.Error()) }
 	switch {
 	case word == "join" && len(parts) == 3:
-		var msg fabgossip.JoinMessage
-		if err := json.Unmarshal([]byte(parts[2]), &msg); err != nil {
-			fail(err)
-		} else if err := fabgossip.JoinChannel(parts[1], msg); err != nil {
+		// The library reads the JSON itself and names the field at fault.
+		if err := fabgossip.JoinChannelJSON(parts[1], parts[2]); err != nil {
 			fail(err)
 		} else {
 			emit(map[string]string{"event": "joined", "channel": parts[1]})

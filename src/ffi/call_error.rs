@@ -1,0 +1,213 @@
+//! Error detail of the calls that change a channel (`err_out`): a refused call returns its
+//! status and writes a sentence saying why into the host's `fg_bytes`.
+//!
+//! The detail travels in the same call rather than through a thread-local "last error"
+//! because a Go host's goroutine may move to another OS thread between two cgo calls, so a
+//! thread-local read after the call could return another goroutine's error.
+
+use std::ffi::c_char;
+
+use crate::channel::ChannelError;
+use crate::ffi::bytes::fg_bytes;
+use crate::ffi::counters;
+use crate::ffi::status::*;
+use crate::node::ChannelCallError;
+
+/// A refused call: the status it returns and the detail for `err_out`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CallError {
+    pub status: fg_status,
+    pub detail: String,
+}
+
+impl CallError {
+    pub(crate) fn new(status: fg_status, detail: impl Into<String>) -> CallError {
+        CallError {
+            status,
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn invalid_arg(detail: impl Into<String>) -> CallError {
+        CallError::new(FG_STATUS_INVALID_ARG, detail)
+    }
+
+    pub(crate) fn not_initialized() -> CallError {
+        CallError::new(
+            FG_STATUS_NOT_INITIALIZED,
+            "the gossip service is not running (call fg_init first)",
+        )
+    }
+}
+
+impl From<ChannelCallError> for CallError {
+    fn from(e: ChannelCallError) -> CallError {
+        let status = match &e {
+            ChannelCallError::Stopped => FG_STATUS_SHUTDOWN,
+            ChannelCallError::Channel(
+                ChannelError::UnknownChannel(_) | ChannelError::LeftChannel(_),
+            ) => FG_STATUS_NOT_FOUND,
+            ChannelCallError::Channel(_) => FG_STATUS_INVALID_ARG,
+            ChannelCallError::Ledger(_) => FG_STATUS_IO,
+            ChannelCallError::InvalidBlock(_) => FG_STATUS_CRYPTO,
+            ChannelCallError::TooFarAhead { .. } => FG_STATUS_BUSY,
+        };
+        CallError::new(status, e.to_string())
+    }
+}
+
+/// Refuses a call made from inside a library callback, with its detail.
+pub(crate) fn refuse_reentry(call: &str) -> Result<(), CallError> {
+    if crate::ffi::reentry::inside_callback() {
+        counters::bump(&counters::counters().reentrant_refused);
+        return Err(CallError::new(
+            FG_STATUS_REENTRANT,
+            format!("{call} was called from inside a library callback; call it from a host thread"),
+        ));
+    }
+    Ok(())
+}
+
+/// A `(ptr, len)` text argument named `what`: NULL, empty and non-UTF-8 are refused.
+///
+/// # Safety
+/// `ptr` is NULL or points to `len` readable bytes.
+pub(crate) unsafe fn text_arg<'a>(
+    what: &str,
+    ptr: *const c_char,
+    len: usize,
+) -> Result<&'a str, CallError> {
+    if ptr.is_null() || len == 0 {
+        return Err(CallError::invalid_arg(format!("{what} is NULL or empty")));
+    }
+    let bytes = std::slice::from_raw_parts(ptr.cast::<u8>(), len);
+    std::str::from_utf8(bytes)
+        .map_err(|e| CallError::invalid_arg(format!("{what} is not UTF-8: {e}")))
+}
+
+/// Turns the result of `call` into its status: a refusal is logged, counted when it is an
+/// invalid argument, and its detail written to `err_out` (when not NULL). `err_out` is
+/// untouched on success.
+///
+/// # Safety
+/// `err_out` is NULL or points to writable memory for one `fg_bytes`.
+pub(crate) unsafe fn finish(
+    call: &str,
+    err_out: *mut fg_bytes,
+    result: Result<(), CallError>,
+) -> fg_status {
+    let e = match result {
+        Ok(()) => return FG_STATUS_OK,
+        Err(e) => e,
+    };
+    if e.status == FG_STATUS_INVALID_ARG {
+        counters::bump(&counters::counters().invalid_args);
+    }
+    tracing::warn!(target: "fabgossip::ffi", "{call} refused ({}): {}", status_label(e.status), e.detail);
+    fg_bytes::write_to(err_out, e.detail.into_bytes());
+    e.status
+}
+
+/// What a caught panic leaves in `err_out`.
+///
+/// # Safety
+/// `err_out` is NULL or points to writable memory for one `fg_bytes`.
+pub(crate) unsafe fn panicked(call: &str, err_out: *mut fg_bytes) -> fg_status {
+    fg_bytes::write_to(
+        err_out,
+        format!("{call}: internal error (a panic was caught; the log has its message)")
+            .into_bytes(),
+    );
+    FG_STATUS_PANIC
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ffi::bytes::fg_bytes_free;
+
+    fn take(b: &mut fg_bytes) -> String {
+        let s = unsafe { String::from_utf8_lossy(std::slice::from_raw_parts(b.ptr, b.len)) }
+            .into_owned();
+        unsafe { fg_bytes_free(b) };
+        s
+    }
+
+    #[test]
+    fn channel_errors_map_to_stable_statuses_with_their_text() {
+        let cases = [
+            (
+                ChannelCallError::Channel(ChannelError::UnknownChannel("c".into())),
+                FG_STATUS_NOT_FOUND,
+                "channel \"c\" is not joined",
+            ),
+            (
+                ChannelCallError::TooFarAhead {
+                    seq: 500,
+                    height: 3,
+                },
+                FG_STATUS_BUSY,
+                "block 500 is too far ahead of the ledger height 3",
+            ),
+            (
+                ChannelCallError::InvalidBlock("bad data hash".into()),
+                FG_STATUS_CRYPTO,
+                "invalid block: bad data hash",
+            ),
+            (
+                ChannelCallError::Stopped,
+                FG_STATUS_SHUTDOWN,
+                "the gossip service is stopped",
+            ),
+        ];
+        for (e, status, text) in cases {
+            let c = CallError::from(e);
+            assert_eq!((c.status, c.detail.as_str()), (status, text));
+        }
+    }
+
+    #[test]
+    fn finish_writes_detail_only_on_failure() {
+        let mut out = fg_bytes {
+            ptr: std::ptr::null_mut(),
+            len: 0,
+        };
+        assert_eq!(unsafe { finish("x", &mut out, Ok(())) }, FG_STATUS_OK);
+        assert!(out.ptr.is_null(), "untouched on success");
+        let st = unsafe {
+            finish(
+                "x",
+                &mut out,
+                Err(CallError::invalid_arg("channel is NULL")),
+            )
+        };
+        assert_eq!(st, FG_STATUS_INVALID_ARG);
+        assert_eq!(take(&mut out), "channel is NULL");
+        // A NULL err_out is allowed.
+        let st = unsafe {
+            finish(
+                "x",
+                std::ptr::null_mut(),
+                Err(CallError::new(FG_STATUS_BUSY, "later")),
+            )
+        };
+        assert_eq!(st, FG_STATUS_BUSY);
+        assert_eq!(unsafe { panicked("fg_x", &mut out) }, FG_STATUS_PANIC);
+        assert!(take(&mut out).contains("panic"));
+    }
+
+    #[test]
+    fn text_arguments_are_checked() {
+        unsafe {
+            assert!(text_arg("channel", std::ptr::null(), 3)
+                .unwrap_err()
+                .detail
+                .contains("NULL"));
+            assert!(text_arg("channel", b"x".as_ptr().cast(), 0).is_err());
+            let e = text_arg("channel", b"\xff".as_ptr().cast(), 1).unwrap_err();
+            assert_eq!(e.status, FG_STATUS_INVALID_ARG);
+            assert!(e.detail.contains("UTF-8"), "{}", e.detail);
+            assert_eq!(text_arg("channel", b"ch".as_ptr().cast(), 2), Ok("ch"));
+        }
+    }
+}
