@@ -27,7 +27,7 @@
 #include <stdint.h>
 /** Version of the library this header describes; fg_version() returns the same. */
 #define FG_VERSION_MAJOR 0
-#define FG_VERSION_MINOR 1
+#define FG_VERSION_MINOR 2
 #define FG_VERSION_PATCH 0
 
 
@@ -449,7 +449,7 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * The crate version as a NUL-terminated string, e.g. `"0.1.0"`; equals the
+ * The crate version as a NUL-terminated string, e.g. `"0.2.0"`; equals the
  * `FG_VERSION_MAJOR.FG_VERSION_MINOR.FG_VERSION_PATCH` the header was generated for.
  * Static; never NULL; do not free.
  */

@@ -26,7 +26,7 @@ type Peer struct {
 // Alive reports whether the peer is in the alive part of the view.
 func (p Peer) Alive() bool { return p.State == "alive" }
 
-// Version is the library's version, e.g. "0.1.0".
+// Version is the library's version, e.g. "0.2.0".
 func Version() string { return C.GoString(C.fg_version()) }
 
 // Init starts the gossip service from config text. crypto nil selects the built-in Ed25519

@@ -45,7 +45,7 @@ mod wait;
 
 use std::ffi::c_char;
 
-/// The crate version as a NUL-terminated string, e.g. `"0.1.0"`; equals the
+/// The crate version as a NUL-terminated string, e.g. `"0.2.0"`; equals the
 /// `FG_VERSION_MAJOR.FG_VERSION_MINOR.FG_VERSION_PATCH` the header was generated for.
 /// Static; never NULL; do not free.
 #[no_mangle]

@@ -28,7 +28,7 @@ _ledger_table = None
 
 
 def version():
-    """The library version, e.g. ``"0.1.0"``."""
+    """The library version, e.g. ``"0.2.0"``."""
     return _lib.lib.fg_version().decode()
 
 
