@@ -11,10 +11,10 @@ The Fabric node hooks its in-memory ledger's commit; so does the fabgossip Go pe
 --ledger go`: the library commits through the host ledger callbacks into a Go in-memory ledger),
 the default host here. With `--fabgossip-host python` the Python peer over its file ledger polls the
 ledger height every `--poll-ms` instead, which adds CPU and up to that much latency. Messages and bytes
-sent per block are not measured: neither peer kind exposes those counters yet. Timers are
-core.yaml's defaults for both kinds, except that Fabric's state transfer (anti-entropy,
+sent per block come from the fabgossip peers' metrics (the Fabric node exposes no counters). Timers
+are core.yaml's defaults for both kinds, except that state transfer (anti-entropy,
 peer.gossip.state.enabled, off by default since Fabric 2.2 because peers also pull from the
-orderer) is on: without it a Fabric peer that misses one block never commits the rest here
+orderer) is on for both: without it a Fabric peer that misses one block never commits the rest here
 (`--fabric-no-state-transfer` shows that).
 
     python3 bench/dissemination.py [--peers 20] [--blocks 100] [--rate 100] [--out F.json] [--plot F.png]
@@ -50,7 +50,9 @@ FABGOSSIP_HOST = "go"
 def fabgossip_argvs(n, workdir):
     """Go peers over a Go in-memory ledger, like the Fabric node's (the default), or Python peers
     over the file ledger without the fdatasync after each commit."""
-    configs = fabgossip_configs(n, workdir, "fabgossip:\n  ledgerFsync: false\n")
+    # Appended right after `peer.gossip.externalEndpoint`: state transfer on, as for Fabric.
+    configs = fabgossip_configs(
+        n, workdir, "    state:\n      enabled: true\nfabgossip:\n  ledgerFsync: false\n")
     if FABGOSSIP_HOST == "go":
         return [[str(GOPEER), "--config", str(cfg), "--ledger", "go"] for cfg in configs]
     return [python_peer_argv(cfg) for cfg in configs]
@@ -346,7 +348,7 @@ def main():
         sys.exit(f"{GOPEER} is missing: run `make gopeer` first")
     if FABGOSSIP_HOST == "go":
         print("fabgossip peers: gopeer over the library, committing through the host ledger "
-              "callbacks into a Go in-memory ledger (like the Fabric node's).")
+              "callbacks into a Go in-memory ledger (like the Fabric node's); state transfer on.")
     else:
         print(f"fabgossip commit times come from a {args.poll_ms:g} ms ledger-height poller in each "
               f"Python peer: it adds CPU to the fabgossip side and up to {args.poll_ms:g} ms of latency.")

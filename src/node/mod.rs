@@ -414,6 +414,7 @@ impl GossipService {
             results_tx,
             results_rx,
             next_view_refresh: now,
+            routing: None,
             election: Elections::new(leadership_mode, g.election.clone(), leadership.clone()),
             cert_store,
             identity_view: identity_view.clone(),

@@ -141,23 +141,32 @@ impl Driver {
         msg: SignedGossipMessage,
         from: Option<PkiId>,
     ) {
-        let (me, peers) = self.routing_view();
         let relayed = from.is_some();
-        let out = self.push.handle(
-            now,
-            crate::push::Input::Add {
-                msg,
-                exclude: from.into_iter().collect(),
-                relayed,
-            },
-            RoutingSnapshot::new(&me, &peers),
-        );
+        let input = crate::push::Input::Add {
+            msg,
+            exclude: from.into_iter().collect(),
+            relayed,
+        };
+        let out = self.push_handle(now, input);
         self.execute_push(out);
+    }
+
+    /// Feeds the push emitter with the routing view, built once per view refresh rather
+    /// than per block (it walks every alive member).
+    fn push_handle(&mut self, now: Instant, input: crate::push::Input) -> Vec<crate::push::Output> {
+        if self.routing.is_none() {
+            self.routing = Some(self.routing_view());
+        }
+        let Some((me, peers)) = self.routing.as_ref() else {
+            return Vec::new();
+        };
+        self.push
+            .handle(now, input, RoutingSnapshot::new(me, peers))
     }
 
     /// This peer and the alive members as push routing sees them: per joined channel,
     /// whether the member's org is in it and whether its StateInfo (not left) is held.
-    pub(super) fn routing_view(&self) -> (LocalPeer, Vec<RoutePeer>) {
+    fn routing_view(&self) -> (LocalPeer, Vec<RoutePeer>) {
         let names: Vec<&String> = self.blocks.keys().collect();
         let me = LocalPeer {
             pki_id: self.crypto.self_pki_id.clone(),
@@ -329,12 +338,7 @@ impl Driver {
             }
         }
         if self.push.next_deadline().is_some_and(|d| d <= now) {
-            let (me, peers) = self.routing_view();
-            let out = self.push.handle(
-                now,
-                crate::push::Input::Tick,
-                RoutingSnapshot::new(&me, &peers),
-            );
+            let out = self.push_handle(now, crate::push::Input::Tick);
             self.execute_push(out);
         }
         self.transfer_tick(now);

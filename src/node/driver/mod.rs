@@ -90,6 +90,8 @@ pub(super) struct Driver {
     pub results_tx: mpsc::Sender<Input>,
     pub results_rx: mpsc::Receiver<Input>,
     pub next_view_refresh: Instant,
+    /// Push routing's view of the members, dropped at every view refresh and join/leave.
+    pub routing: Option<(crate::push::LocalPeer, Vec<crate::push::RoutePeer>)>,
     /// Leader election per joined channel, or the static modes.
     pub election: election::Elections,
     /// The orderer delivery services and the channels' orderers.
@@ -185,6 +187,7 @@ impl Driver {
                 if res.is_ok() && !self.channels.has_left(&channel) {
                     self.join_orderers(&channel, sequence, orderers);
                 }
+                self.routing = None;
                 // The effective member orgs (an older sequence was ignored) drive the
                 // built-in readers policy of the channel.
                 if let Some(ed) = &self.builtin {
@@ -200,6 +203,7 @@ impl Driver {
                 let res = self.channel_step(channel::Input::Leave {
                     channel: channel.clone(),
                 });
+                self.routing = None;
                 if res.is_ok() {
                     self.leave_orderers(&channel);
                     // The channel's block work stops; its ledger file is closed.
@@ -324,6 +328,7 @@ impl Driver {
     fn refresh_views(&mut self, now: Instant, membership_changed: bool) {
         if membership_changed || now >= self.next_view_refresh {
             self.next_view_refresh = now + VIEW_REFRESH;
+            self.routing = None;
             self.feed_remote_heights(now);
             self.publish_view();
             self.publish_channels();
