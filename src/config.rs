@@ -242,8 +242,9 @@ pub struct LibConfig {
     /// `fdatasync` the embedded file ledger after every commit (off: a machine crash may lose
     /// the last blocks, which the peer then pulls again).
     pub ledger_fsync: bool,
-    /// `pushPolicy`: `adaptive` (default: fan-out from the channel view plus the ring
-    /// successor) or `fabric` (Fabric's `propagatePeerNum` random peers), for comparison.
+    /// `pushPolicy`: `adaptive` (default: a wide first hop from the channel view, relays at
+    /// `propagatePeerNum`, the ring successor always a target, no burst window) or `fabric`
+    /// (Fabric's `propagatePeerNum` random peers and burst window), for comparison.
     pub push_policy: PushPolicy,
     /// `identityRevalidationInterval`: how often every stored identity is re-validated
     /// through the crypto contract (`Expiration`, `ValidateIdentity`), which catches
