@@ -16,7 +16,7 @@ use crate::message::{data_msg, SignedGossipMessage};
 use crate::proto::gossip::PullMsgType;
 use crate::pull::pull_input;
 use crate::push::{LocalPeer, RoutePeer, RoutingSnapshot};
-use crate::state::{self, commit_to_ledger, Rejected, Source};
+use crate::state::{self, commit_batch, Rejected, Source};
 use crate::types::PkiId;
 
 impl Driver {
@@ -200,23 +200,20 @@ impl Driver {
     pub(super) fn execute_state(&mut self, channel: &str, out: Vec<state::Output>) {
         for o in out {
             match o {
-                state::Output::Commit {
-                    seq,
-                    block,
-                    private_data,
-                } => {
+                state::Output::Commit(batch) => {
                     let Some(b) = self.blocks.get(channel) else {
                         return;
                     };
                     let ledger = b.ledger.clone();
                     let tx = self.commit_tx.clone();
                     let ch = channel.to_string();
-                    // Ledger I/O (fsync) stays off the async workers.
+                    // Ledger I/O (fsync, host callbacks) stays off the async workers: the
+                    // whole batch in one blocking job, one report back.
                     tokio::task::spawn_blocking(move || {
                         let started = std::time::Instant::now();
                         let report = {
                             let mut l = ledger.lock().unwrap_or_else(|e| e.into_inner());
-                            commit_to_ledger(&mut **l, seq, &block, &private_data)
+                            commit_batch(&mut **l, &batch)
                         };
                         let _ = tx.blocking_send((ch, report, started.elapsed()));
                     });
@@ -339,8 +336,16 @@ impl Driver {
         let Some(b) = self.blocks.get_mut(channel) else {
             return;
         };
-        if let state::Input::CommitFailed { seq, error } = &report {
-            warn!(channel, seq, error, "commit failed; it is retried");
+        if let state::Input::CommitFailed {
+            first,
+            height,
+            error,
+        } = &report
+        {
+            warn!(
+                channel,
+                first, height, error, "commit failed at block {height}; it is retried"
+            );
         }
         let before = b.height();
         let out = b.state_input(now, report);
