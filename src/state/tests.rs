@@ -917,3 +917,67 @@ fn random_arrivals_commit_every_block_once_in_order() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// What block verification costs on one core with real orderer signatures, for
+/// `bench/catchup.py` (ignored in ordinary runs: it takes about two seconds). Prints one line
+/// `VERIFY_RATE {"ed25519_verify_per_s":..,"verify_block_per_s":..,"block_bytes":..}`: the
+/// rate of bare Ed25519 strict verifications and of the built-in `VerifyBlock` (decode, data
+/// hash, signature) on signed blocks of `FG_VERIFY_BLOCK_BYTES` (default 10,000) bytes.
+#[test]
+#[ignore]
+fn verification_rate_on_one_core() {
+    use crate::crypto::block::{
+        new_block, orderer_block_metadata, sign_block, signature_header, verify_block,
+    };
+    use crate::crypto::ed25519::{serialize_identity, verify_signature, verifying_key};
+    use crate::proto::common::Block;
+    use ed25519_dalek::{Signer, SigningKey};
+    use prost::Message;
+
+    let block_bytes: usize = std::env::var("FG_VERIFY_BLOCK_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let key = SigningKey::from_bytes(&[5; 32]);
+    let public = key.verifying_key().to_bytes();
+    let creator = serialize_identity("OrdererMSP", &public);
+    let blocks: Vec<Vec<u8>> = (0..64u64)
+        .map(|n| {
+            let mut b = new_block(n, vec![n as u8; 32], vec![vec![n as u8; block_bytes]]);
+            sign_block(
+                &mut b,
+                orderer_block_metadata(0),
+                signature_header(&creator, &n.to_be_bytes()),
+                |m| Ok(key.sign(m).to_bytes().to_vec()),
+            )
+            .unwrap();
+            b.encode_to_vec()
+        })
+        .collect();
+    // A tampered copy must fail, so the loop below measures real verifications.
+    let mut forged = Block::decode(blocks[1].as_slice()).unwrap();
+    forged.header.as_mut().unwrap().previous_hash[0] ^= 1;
+    assert!(verify_block(CH, 1, &forged.encode_to_vec(), &[public]).is_err());
+
+    let rate = |f: &mut dyn FnMut(u64)| {
+        let (mut n, t0) = (0u64, Instant::now());
+        while t0.elapsed() < Duration::from_millis(800) {
+            for _ in 0..64 {
+                f(n);
+                n += 1;
+            }
+        }
+        n as f64 / t0.elapsed().as_secs_f64()
+    };
+    let vk = verifying_key(&public).unwrap();
+    let msg = vec![7u8; 200];
+    let sig = key.sign(&msg).to_bytes();
+    let ed25519 = rate(&mut |_| verify_signature(&vk, &sig, &msg).unwrap());
+    let verify = rate(&mut |n| {
+        let seq = n % 64;
+        verify_block(CH, seq, &blocks[seq as usize], &[public]).unwrap();
+    });
+    println!(
+        "VERIFY_RATE {{\"ed25519_verify_per_s\":{ed25519:.0},\"verify_block_per_s\":{verify:.0},\"block_bytes\":{block_bytes}}}"
+    );
+}
