@@ -287,6 +287,27 @@ impl ChannelBlocks {
         })
     }
 
+    /// As [`transfer_response`](Self::transfer_response) for payloads verified off the
+    /// owner task (`state::check_response`).
+    pub fn transfer_response_checked(
+        &mut self,
+        now: Instant,
+        from: &PkiId,
+        nonce: u64,
+        payloads: Vec<state::CheckedPayload>,
+        out: &mut Vec<state::Output>,
+    ) -> Vec<StateRequest> {
+        let provider = &mut self.provider;
+        self.transfer.on_response_with(
+            now,
+            from,
+            nonce,
+            payloads,
+            state::CheckedPayload::seq,
+            |p| provider.add_checked(now, p, out),
+        )
+    }
+
     /// Feeds a commit report or a tick to the state provider.
     pub fn state_input(&mut self, now: Instant, input: state::Input) -> Vec<state::Output> {
         if matches!(input, state::Input::CommitFailed { .. }) {

@@ -13,7 +13,7 @@ use super::counters::StateCounters;
 use super::error::Rejected;
 use super::events::{Input, Output};
 use super::gap::{GapAction, GapTracker};
-use super::payload::{BlockVerifier, Payload, Source, VerifiedPayload};
+use super::payload::{BlockVerifier, CheckedPayload, Payload, Source, VerifiedPayload};
 
 /// Buffers verified payloads and commits them strictly in order through the driver.
 ///
@@ -164,6 +164,29 @@ impl StateProvider {
         self.admit(verified.payload())?;
         self.accept(now, verified.into_payload(), out);
         Ok(())
+    }
+
+    /// A payload verified off the owner task ([`check_response`](super::check_response)):
+    /// taken as [`add_verified`](Self::add_verified), refused and counted as invalid when
+    /// it failed, verified here when it was not checked.
+    pub fn add_checked(
+        &mut self,
+        now: Instant,
+        checked: CheckedPayload,
+        out: &mut Vec<Output>,
+    ) -> Result<(), Rejected> {
+        match checked {
+            CheckedPayload::Verified(v) => self.add_verified(now, v, out),
+            CheckedPayload::Unchecked(p) => self.add_payload(now, p, out),
+            CheckedPayload::Failed(p, error) => {
+                self.counters.payloads_received += 1;
+                // Old or duplicate first, as if verification had not run.
+                self.admit(&p)?;
+                self.counters.invalid += 1;
+                warn!(channel = %self.channel, seq = p.seq, source = ?p.source, %error, "dropping a block that fails verification");
+                Err(Rejected::Invalid { seq: p.seq, error })
+            }
+        }
     }
 
     /// Feeds one event; returns what the driver must do.

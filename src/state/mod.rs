@@ -52,6 +52,8 @@ pub use counters::StateCounters;
 pub use error::Rejected;
 pub use events::{Input, Output};
 pub use machine::StateProvider;
-pub use payload::{BlockVerifier, McsVerifier, Payload, Source, VerifiedPayload};
+pub use payload::{
+    check_response, BlockVerifier, CheckedPayload, McsVerifier, Payload, Source, VerifiedPayload,
+};
 pub use transfer::{ServePlan, StateRequest, StateTransfer, TransferConfig, TransferCounters};
 pub use transfer_access::check_state_access;

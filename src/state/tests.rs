@@ -435,6 +435,57 @@ fn pre_verified_payloads_skip_verification_but_not_the_channel_check() {
 }
 
 #[test]
+fn responses_verified_off_task_are_taken_refused_or_verified_here() {
+    let mut h = Harness::new(cfg());
+    let st = |seq, block: Vec<u8>| Payload::new(seq, block, vec![], Source::StateTransfer);
+    let v = TestVerifier::default();
+    let checked = check_response(
+        &v,
+        CH,
+        (0, 3),
+        vec![
+            st(0, good(0)),
+            st(1, b"forged".to_vec()),
+            st(0, good(0)), // a repeat
+            st(7, good(7)), // outside the range asked
+        ],
+    );
+    assert_eq!(v.calls.load(Ordering::Relaxed), 2);
+    assert_eq!(
+        checked.iter().map(CheckedPayload::seq).collect::<Vec<_>>(),
+        vec![0, 1, 0, 7]
+    );
+    assert!(matches!(checked[0], CheckedPayload::Verified(_)));
+    assert!(matches!(checked[1], CheckedPayload::Failed(..)));
+    assert!(matches!(checked[2], CheckedPayload::Unchecked(_)));
+    let results: Vec<_> = checked
+        .into_iter()
+        .map(|c| {
+            let mut out = Vec::new();
+            let r = h.sp.add_checked(h.now, c, &mut out);
+            h.process(out);
+            r
+        })
+        .collect();
+    assert_eq!(results[0], Ok(()));
+    assert!(matches!(results[1], Err(Rejected::Invalid { seq: 1, .. })));
+    assert_eq!(results[2], Err(Rejected::Old { seq: 0, height: 1 }));
+    assert_eq!(results[3], Ok(()));
+    // Only the unchecked payload was verified by the provider itself.
+    assert_eq!(h.verifier.calls.load(Ordering::Relaxed), 1);
+    assert_eq!(h.ledger, vec![0]);
+    // A failed payload that is old is refused as old, not counted as invalid.
+    let mut out = Vec::new();
+    let failed = CheckedPayload::Failed(st(0, good(0)), CryptoError::InvalidBlock("x".into()));
+    assert_eq!(
+        h.sp.add_checked(h.now, failed, &mut out),
+        Err(Rejected::Old { seq: 0, height: 1 })
+    );
+    let c = h.sp.counters();
+    assert_eq!((c.invalid, c.old, c.payloads_received), (1, 2, 5));
+}
+
+#[test]
 fn failed_commit_is_retried_with_backoff_then_succeeds() {
     let mut h = Harness::new(cfg());
     h.fail_next = 2;

@@ -9,7 +9,7 @@ use tracing::{debug, warn};
 use super::super::blocks::ChannelBlocks;
 use super::super::counters::NodeCounters;
 use super::super::ChannelCallError;
-use super::Driver;
+use super::{BlockJobReport, Driver};
 use crate::channel::{self, ChannelError};
 use crate::comm::{ReceivedMessage, RemotePeer};
 use crate::message::{data_msg, SignedGossipMessage};
@@ -215,7 +215,11 @@ impl Driver {
                             let mut l = ledger.lock().unwrap_or_else(|e| e.into_inner());
                             commit_batch(&mut **l, &batch)
                         };
-                        let _ = tx.blocking_send((ch, report, started.elapsed()));
+                        let _ = tx.blocking_send(BlockJobReport::Commit {
+                            channel: ch,
+                            report,
+                            took: started.elapsed(),
+                        });
                     });
                 }
                 // New blocks were pushed when the block store took them, with their
@@ -328,6 +332,29 @@ impl Driver {
             self.execute_push(out);
         }
         self.transfer_tick(now);
+    }
+
+    /// A blocking-thread job of the block path finished.
+    pub(super) fn on_block_job(&mut self, job: BlockJobReport) {
+        match job {
+            BlockJobReport::Commit {
+                channel,
+                report,
+                took,
+            } => {
+                if let Some(b) = self.blocks.get_mut(&channel) {
+                    b.commit_duration.observe(took);
+                }
+                self.on_commit_report(&channel, report);
+                self.deliver_height(&channel);
+            }
+            BlockJobReport::Verified {
+                channel,
+                from,
+                nonce,
+                payloads,
+            } => self.on_verified_response(&channel, &from, nonce, payloads),
+        }
     }
 
     /// A ledger commit finished: the provider moves on, the StateInfo height follows.
