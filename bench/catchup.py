@@ -301,6 +301,12 @@ def main():
     unknown = [k for k in kinds if k not in KIND_NAMES]
     if unknown:
         sys.exit(f"unknown kinds {unknown}; known: {', '.join(KIND_NAMES)}")
+    if "fabgossip-ed25519" in kinds:
+        try:
+            import cryptography  # noqa: F401  (signs the blocks of the Ed25519 run)
+        except ImportError:
+            sys.exit("the fabgossip-ed25519 run signs blocks with the `cryptography` package: "
+                     "pip install -r requirements-bench.txt, or leave the kind out with --kinds")
     # Measured first, before any peer runs, so the peers do not share the core with it.
     rates = verify_rates(int(a.block_kb * 1000)) if "fabgossip-ed25519" in kinds else None
     workdir = tempfile.mkdtemp(prefix="fg-catchup-")

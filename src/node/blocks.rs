@@ -64,7 +64,7 @@ pub struct ChannelBlockStats {
     pub height: u64,
     /// Payloads held in the state provider's buffer, waiting for their turn to commit.
     pub buffered: u64,
-    /// How long each ledger commit took.
+    /// How long each ledger commit took (one commit is a batch of consecutive blocks).
     pub commit_duration: DurationHistogram,
     pub blocks: BlockCounters,
     pub state: StateCounters,

@@ -16,8 +16,10 @@
 //! - Build with [`StateProvider::new`] and the ledger's height ([`crate::ledger::Ledger::height`]).
 //! - Every block obtained (host/deliverer, gossip push or pull, state transfer) goes to
 //!   [`StateProvider::add_payload`] (or [`StateProvider::add_verified`] if the gossip layer
-//!   already ran `VerifyBlock`). The `Result` says why a payload was refused: a deliverer
-//!   that gets [`Rejected::TooFarAhead`] should offer it again after commits progress.
+//!   already ran `VerifyBlock`; [`check_response`] then [`StateProvider::add_checked`] for a
+//!   state response verified on a blocking thread). The `Result` says why a payload was
+//!   refused: a deliverer that gets [`Rejected::TooFarAhead`] should offer it again after
+//!   commits progress.
 //! - [`Output::Commit`]: commit the batch (a run of consecutive blocks, one batch at a
 //!   time) to the ledger, then feed `Input::Committed{first, height}` or
 //!   `Input::CommitFailed{first, height, error}` (partial progress included);
