@@ -13,7 +13,7 @@ use std::sync::Arc;
 use prost::Message;
 
 use super::provider::LedgerProvider;
-use super::{Ledger, LedgerError};
+use super::{BatchCommitError, BlockToCommit, Ledger, LedgerError};
 use crate::ffi::counters;
 use crate::ffi::host_call::{fill_buffer, Filled, HostGate};
 use crate::ffi::ledger::{fg_ledger_callbacks, fg_slice};
@@ -283,6 +283,29 @@ impl Ledger for HostLedger {
         Ok(())
     }
 
+    /// Reads the host's height once, then calls the host's `commit` per block in order (all
+    /// on the caller's thread), stopping at the first refusal: the host keeps the blocks
+    /// before it, and the rest are retried from the new height.
+    fn commit_batch(&mut self, blocks: &[BlockToCommit<'_>]) -> Result<(), BatchCommitError> {
+        let height = self.refresh_height();
+        for (committed, b) in blocks.iter().enumerate() {
+            let fail = |error| BatchCommitError { committed, error };
+            let expected = height + committed as u64;
+            let number = block_number(b.block).map_err(fail)?;
+            if number != expected {
+                return Err(fail(LedgerError::WrongNumber {
+                    expected,
+                    got: number,
+                }));
+            }
+            self.table
+                .commit(&self.channel, number, b.block, b.private_data)
+                .map_err(fail)?;
+            self.height = number + 1;
+        }
+        Ok(())
+    }
+
     fn get_blocks(&self, start: u64, end_inclusive: u64) -> Result<Vec<Vec<u8>>, LedgerError> {
         let height = self.height();
         if start > end_inclusive || end_inclusive >= height {
@@ -327,8 +350,8 @@ mod tests {
     use crate::crypto::block::new_block;
     use crate::ffi::reentry::inside_callback;
     use crate::ffi::status::FG_STATUS_IO;
-    use crate::state::{commit_to_ledger, Input};
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use crate::state::{commit_batch, CommitBatch, Input, Payload, Source};
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
     use std::sync::Mutex;
 
     /// A block and its private data, as the test host keeps them.
@@ -336,15 +359,37 @@ mod tests {
 
     /// An in-memory host ledger reached through `user_data`; commits fail while
     /// `fail_commits` is above zero.
-    #[derive(Default)]
     struct Host {
         blocks: Mutex<Vec<Stored>>,
         fail_commits: AtomicUsize,
+        /// The commit of this block number fails once (`u64::MAX`: none).
+        fail_seq: AtomicU64,
         commit_calls: AtomicUsize,
         get_calls: AtomicUsize,
         releases: AtomicUsize,
         saw_scope: AtomicBool,
         channel: Mutex<String>,
+    }
+
+    impl Default for Host {
+        fn default() -> Self {
+            Host {
+                blocks: Mutex::default(),
+                fail_commits: AtomicUsize::new(0),
+                fail_seq: AtomicU64::new(u64::MAX),
+                commit_calls: AtomicUsize::new(0),
+                get_calls: AtomicUsize::new(0),
+                releases: AtomicUsize::new(0),
+                saw_scope: AtomicBool::new(false),
+                channel: Mutex::default(),
+            }
+        }
+    }
+
+    /// Commits one block the way the driver does, as a batch of one.
+    fn commit_one(l: &mut dyn Ledger, seq: u64, block: &[u8], pvt: &[Vec<u8>]) -> Input {
+        let p = Payload::new(seq, block.to_vec(), pvt.to_vec(), Source::Deliverer);
+        commit_batch(l, &CommitBatch::new(vec![p]).unwrap())
     }
 
     unsafe fn host<'a>(ud: *mut c_void) -> &'a Host {
@@ -390,6 +435,12 @@ mod tests {
         h.saw_scope.store(inside_callback(), Ordering::SeqCst);
         if h.fail_commits
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return FG_STATUS_IO;
+        }
+        if h.fail_seq
+            .compare_exchange(seq, u64::MAX, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
         {
             return FG_STATUS_IO;
@@ -461,8 +512,11 @@ mod tests {
         let b1 = block(1, 8);
         let pvt = vec![b"pvt-a".to_vec(), Vec::new()];
         assert_eq!(
-            commit_to_ledger(&mut *l, 1, &b1, &pvt),
-            Input::Committed { seq: 1 }
+            commit_one(&mut *l, 1, &b1, &pvt),
+            Input::Committed {
+                first: 1,
+                height: 2
+            }
         );
         assert!(h.saw_scope.load(Ordering::SeqCst), "commit runs in a scope");
         assert!(!inside_callback());
@@ -470,8 +524,11 @@ mod tests {
         // A block larger than the first buffer costs one retry.
         let big = block(2, 3 * BLOCK_CAP);
         assert_eq!(
-            commit_to_ledger(&mut *l, 2, &big, &[]),
-            Input::Committed { seq: 2 }
+            commit_one(&mut *l, 2, &big, &[]),
+            Input::Committed {
+                first: 2,
+                height: 3
+            }
         );
         let before = h.get_calls.load(Ordering::SeqCst);
         let got = l.get_blocks(1, 2).unwrap();
@@ -496,8 +553,12 @@ mod tests {
         let mut l = HostLedgerProvider::new(t).open("ch").unwrap();
         let b0 = block(0, 4);
         for _ in 0..2 {
-            match commit_to_ledger(&mut *l, 0, &b0, &[]) {
-                Input::CommitFailed { seq: 0, error } => {
+            match commit_one(&mut *l, 0, &b0, &[]) {
+                Input::CommitFailed {
+                    first: 0,
+                    height: 0,
+                    error,
+                } => {
                     assert!(error.contains("FG_STATUS_IO"), "{error}")
                 }
                 other => panic!("unexpected {other:?}"),
@@ -505,8 +566,11 @@ mod tests {
         }
         assert_eq!(l.height(), 0);
         assert_eq!(
-            commit_to_ledger(&mut *l, 0, &b0, &[]),
-            Input::Committed { seq: 0 }
+            commit_one(&mut *l, 0, &b0, &[]),
+            Input::Committed {
+                first: 0,
+                height: 1
+            }
         );
         // Bytes that are not the block the host expects are refused before the host sees them.
         let calls = h.commit_calls.load(Ordering::SeqCst);
@@ -525,9 +589,68 @@ mod tests {
         // Committed by the host by other means: taken as committed, not sent again.
         h.blocks.lock().unwrap().push((block(1, 4), vec![]));
         assert_eq!(
-            commit_to_ledger(&mut *l, 1, &block(1, 4), &[]),
-            Input::LedgerHeight { height: 2 }
+            commit_one(&mut *l, 1, &block(1, 4), &[]),
+            Input::Committed {
+                first: 1,
+                height: 2
+            }
         );
+        assert_eq!(h.commit_calls.load(Ordering::SeqCst), calls);
+    }
+
+    #[test]
+    fn a_batch_stops_at_the_first_refusal_and_the_retry_resumes_there() {
+        let h = Host::default();
+        let t = Arc::new(HostLedgerTable::new(table(&h)));
+        let mut l = HostLedgerProvider::new(t).open("ch").unwrap();
+        let blocks: Vec<Vec<u8>> = (0..5).map(|n| block(n, 4)).collect();
+        let pvt = vec![vec![b"p".to_vec()]; 5];
+        let batch = |from: usize| {
+            let b: Vec<BlockToCommit<'_>> = blocks[from..]
+                .iter()
+                .zip(&pvt)
+                .map(|(b, p)| BlockToCommit {
+                    block: b,
+                    private_data: p,
+                })
+                .collect();
+            b
+        };
+        h.fail_seq.store(2, Ordering::SeqCst);
+        let err = l.commit_batch(&batch(0)).unwrap_err();
+        assert_eq!(err.committed, 2);
+        assert!(matches!(
+            err.error,
+            LedgerError::Host {
+                call: "commit",
+                status: FG_STATUS_IO,
+                ..
+            }
+        ));
+        // Blocks 3 and 4 were never offered after 2 failed.
+        assert_eq!(h.commit_calls.load(Ordering::SeqCst), 3);
+        assert_eq!((l.height(), h.blocks.lock().unwrap().len()), (2, 2));
+        l.commit_batch(&batch(2)).unwrap();
+        let stored: Vec<Vec<u8>> = h
+            .blocks
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| b.0.clone())
+            .collect();
+        assert_eq!(stored, blocks, "every block once, in order");
+        assert_eq!(h.blocks.lock().unwrap()[4].1, pvt[4]);
+        // A batch that does not start at the host's height is refused before the host sees it.
+        let calls = h.commit_calls.load(Ordering::SeqCst);
+        let err = l.commit_batch(&batch(3)).unwrap_err();
+        assert_eq!(err.committed, 0);
+        assert!(matches!(
+            err.error,
+            LedgerError::WrongNumber {
+                expected: 5,
+                got: 3
+            }
+        ));
         assert_eq!(h.commit_calls.load(Ordering::SeqCst), calls);
     }
 

@@ -65,6 +65,23 @@ pub enum LedgerError {
     },
 }
 
+/// One block of a [`Ledger::commit_batch`]: the marshaled `common.Block` and its private data.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockToCommit<'a> {
+    pub block: &'a [u8],
+    pub private_data: &'a [Vec<u8>],
+}
+
+/// Why a [`Ledger::commit_batch`] stopped: the first `committed` blocks of the batch are in
+/// the ledger, the next one failed with `error`, and none after it was tried.
+#[derive(Debug, thiserror::Error)]
+#[error("{committed} block(s) of the batch committed, then: {error}")]
+pub struct BatchCommitError {
+    pub committed: usize,
+    #[source]
+    pub error: LedgerError,
+}
+
 /// A channel's block store, as the state provider uses it. Blocks are committed strictly in
 /// order: the block numbered `height()` is the only one `commit` accepts.
 pub trait Ledger: Send {
@@ -74,6 +91,19 @@ pub trait Ledger: Send {
     /// Appends the block numbered `height()` and its private data; durable on return when the
     /// implementation says so (see [`FileLedger`]'s fsync policy).
     fn commit(&mut self, block_bytes: &[u8], private_data: &[Vec<u8>]) -> Result<(), LedgerError>;
+
+    /// Appends a run of consecutive blocks, the first numbered `height()`, in order. Stops at
+    /// the first block that fails: the blocks before it stay committed (and count in
+    /// [`BatchCommitError::committed`]), it and the rest are not committed, so a retry
+    /// starts at the new height and never commits a block twice. This default commits one
+    /// block at a time; implementations batch the I/O.
+    fn commit_batch(&mut self, blocks: &[BlockToCommit<'_>]) -> Result<(), BatchCommitError> {
+        for (committed, b) in blocks.iter().enumerate() {
+            self.commit(b.block, b.private_data)
+                .map_err(|error| BatchCommitError { committed, error })?;
+        }
+        Ok(())
+    }
 
     /// The committed blocks `start..=end_inclusive`, in order (Fabric's state transfer
     /// ranges are end-inclusive).

@@ -338,3 +338,113 @@ fn reads_detect_damage_after_open() {
 }
 
 const HEADER_LEN_FOR_TEST: usize = record::HEADER_LEN;
+
+fn run<'a>(blocks: &'a [Vec<u8>], pvt: &'a [Vec<Vec<u8>>]) -> Vec<BlockToCommit<'a>> {
+    blocks
+        .iter()
+        .zip(pvt)
+        .map(|(block, private_data)| BlockToCommit {
+            block,
+            private_data,
+        })
+        .collect()
+}
+
+#[test]
+fn batch_commit_writes_the_run_and_survives_reopen() {
+    let d = TempDir::new();
+    let blocks: Vec<Vec<u8>> = (0..40).map(block).collect();
+    let pvt: Vec<Vec<Vec<u8>>> = (0..40)
+        .map(|i| vec![format!("pvt {i}").into_bytes()])
+        .collect();
+    let digest = {
+        let mut l = FileLedger::open(d.path(), "mychannel").unwrap();
+        l.commit_batch(&run(&blocks[..25], &pvt[..25])).unwrap();
+        assert_eq!(l.height(), 25);
+        l.commit_batch(&run(&blocks[25..], &pvt[25..])).unwrap();
+        l.commit_batch(&[]).unwrap();
+        assert_eq!(l.height(), 40);
+        // The same bytes as committing one block at a time.
+        let one_by_one = TempDir::new();
+        let mut o = FileLedger::open_with(one_by_one.path(), "mychannel", fast()).unwrap();
+        for (b, p) in blocks.iter().zip(&pvt) {
+            o.commit(b, p).unwrap();
+        }
+        assert_eq!(
+            std::fs::read(chan_file(d.path(), "blocks.dat")).unwrap(),
+            std::fs::read(chan_file(one_by_one.path(), "blocks.dat")).unwrap()
+        );
+        assert_eq!(
+            std::fs::read(chan_file(d.path(), "blocks.idx")).unwrap(),
+            std::fs::read(chan_file(one_by_one.path(), "blocks.idx")).unwrap()
+        );
+        l.digest().unwrap()
+    };
+    let l = FileLedger::open(d.path(), "mychannel").unwrap();
+    assert_eq!(l.recovery(), &file::Recovery::default());
+    assert_eq!((l.height(), l.digest().unwrap()), (40, digest));
+    assert_eq!(l.get_blocks(0, 39).unwrap(), blocks);
+    assert_eq!(l.get_private_data(31).unwrap(), pvt[31]);
+}
+
+#[test]
+fn batch_commit_keeps_the_prefix_before_a_bad_block() {
+    let d = TempDir::new();
+    let mut l = filled(d.path(), 2);
+    let mut blocks: Vec<Vec<u8>> = (2..8).map(block).collect();
+    blocks[3] = block(9); // block 5's slot holds another number
+    let pvt = vec![Vec::new(); blocks.len()];
+    let err = l.commit_batch(&run(&blocks, &pvt)).unwrap_err();
+    assert_eq!(err.committed, 3);
+    assert!(matches!(
+        err.error,
+        LedgerError::WrongNumber {
+            expected: 5,
+            got: 9
+        }
+    ));
+    assert_eq!(l.height(), 5);
+    // A malformed first block commits nothing.
+    let bad = vec![b"\xff\xff".to_vec(), block(5)];
+    let err = l.commit_batch(&run(&bad, &pvt[..2])).unwrap_err();
+    assert_eq!(err.committed, 0);
+    assert!(matches!(err.error, LedgerError::MalformedBlock(_)));
+    // The retry from the new height, after a restart.
+    drop(l);
+    let mut l = FileLedger::open_with(d.path(), "mychannel", fast()).unwrap();
+    assert_eq!(l.height(), 5);
+    let rest: Vec<Vec<u8>> = (5..8).map(block).collect();
+    l.commit_batch(&run(&rest, &pvt[..3])).unwrap();
+    assert_eq!(
+        l.get_blocks(0, 7).unwrap(),
+        (0..8).map(block).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_batch_torn_by_a_crash_leaves_its_complete_records() {
+    let d = TempDir::new();
+    let blocks: Vec<Vec<u8>> = (0..6).map(block).collect();
+    let pvt = vec![Vec::new(); 6];
+    {
+        let mut l = FileLedger::open_with(d.path(), "mychannel", fast()).unwrap();
+        l.commit_batch(&run(&blocks, &pvt)).unwrap();
+    }
+    // The crash cut the batch's write inside record 4, before the index was written.
+    let cut: u64 = (0..4)
+        .map(|i| record::encode(i, &blocks[i as usize], &[]).unwrap().len() as u64)
+        .sum::<u64>()
+        + 10;
+    OpenOptions::new()
+        .write(true)
+        .open(chan_file(d.path(), "blocks.dat"))
+        .unwrap()
+        .set_len(cut)
+        .unwrap();
+    std::fs::write(chan_file(d.path(), "blocks.idx"), b"").unwrap();
+    let mut l = FileLedger::open_with(d.path(), "mychannel", fast()).unwrap();
+    assert_eq!(l.height(), 4);
+    assert_eq!(l.recovery().truncated_bytes, 10);
+    l.commit_batch(&run(&blocks[4..], &pvt[4..])).unwrap();
+    assert_eq!(l.get_blocks(0, 5).unwrap(), blocks);
+}

@@ -64,7 +64,7 @@ pub struct ChannelBlockStats {
     pub height: u64,
     /// Payloads held in the state provider's buffer, waiting for their turn to commit.
     pub buffered: u64,
-    /// How long each ledger commit took.
+    /// How long each ledger commit took (one commit is a batch of consecutive blocks).
     pub commit_duration: DurationHistogram,
     pub blocks: BlockCounters,
     pub state: StateCounters,
@@ -285,6 +285,27 @@ impl ChannelBlocks {
         self.transfer.on_response(now, from, nonce, payloads, |p| {
             provider.add_payload(now, p, out)
         })
+    }
+
+    /// As [`transfer_response`](Self::transfer_response) for payloads verified off the
+    /// owner task (`state::check_response`).
+    pub fn transfer_response_checked(
+        &mut self,
+        now: Instant,
+        from: &PkiId,
+        nonce: u64,
+        payloads: Vec<state::CheckedPayload>,
+        out: &mut Vec<state::Output>,
+    ) -> Vec<StateRequest> {
+        let provider = &mut self.provider;
+        self.transfer.on_response_with(
+            now,
+            from,
+            nonce,
+            payloads,
+            state::CheckedPayload::seq,
+            |p| provider.add_checked(now, p, out),
+        )
     }
 
     /// Feeds a commit report or a tick to the state provider.

@@ -47,6 +47,29 @@ impl PayloadBuffer {
         Some(p)
     }
 
+    /// Takes the run of consecutive payloads from `seq` on: at most `max_count` (at least
+    /// one), and no more than `max_bytes` unless the first alone is larger.
+    pub fn take_run(&mut self, seq: u64, max_count: usize, max_bytes: usize) -> Vec<Payload> {
+        let mut run = Vec::new();
+        let mut bytes = 0usize;
+        let mut next = Some(seq);
+        while let Some(s) = next {
+            if run.len() >= max_count.max(1) {
+                break;
+            }
+            let Some(size) = self.entries.get(&s).map(size_of) else {
+                break;
+            };
+            if !run.is_empty() && bytes.saturating_add(size) > max_bytes {
+                break;
+            }
+            bytes = bytes.saturating_add(size);
+            run.extend(self.take(s));
+            next = s.checked_add(1);
+        }
+        run
+    }
+
     /// Drops every payload below `seq` (committed by other means); returns how many.
     pub fn drop_below(&mut self, seq: u64) -> usize {
         let keep = self.entries.split_off(&seq);
@@ -110,6 +133,29 @@ mod tests {
         assert_eq!(b.drop_below(5), 1);
         assert_eq!((b.len(), b.bytes()), (1, 15));
         assert!(b.contains(5));
+    }
+
+    #[test]
+    fn take_run_stops_at_a_hole_the_count_or_the_bytes() {
+        let mut b = PayloadBuffer::default();
+        for s in [3, 4, 5, 6, 8] {
+            b.insert(p(s));
+        }
+        assert!(b.take_run(2, 10, 1000).is_empty());
+        let seqs = |run: Vec<Payload>| run.iter().map(|p| p.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(b.take_run(3, 2, 1000)), vec![3, 4]);
+        // Each payload is 15 bytes: 20 bytes allow one.
+        assert_eq!(seqs(b.take_run(5, 10, 20)), vec![5]);
+        // The first is taken even when larger than the byte bound; 0 is read as 1.
+        assert_eq!(seqs(b.take_run(6, 0, 1)), vec![6]);
+        assert_eq!((b.len(), b.bytes()), (1, 15));
+        let mut top = PayloadBuffer::default();
+        top.insert(p(u64::MAX - 1));
+        top.insert(p(u64::MAX));
+        assert_eq!(
+            seqs(top.take_run(u64::MAX - 1, 10, 1000)),
+            vec![u64::MAX - 1, u64::MAX]
+        );
     }
 
     #[test]

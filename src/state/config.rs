@@ -25,6 +25,14 @@ pub struct StateProviderConfig {
     /// failure up to `commit_retry_max` (default 5 s).
     pub commit_retry_initial: Duration,
     pub commit_retry_max: Duration,
+    /// Most blocks handed out in one commit batch (default 64): consecutive buffered blocks
+    /// are committed with one ledger call, so the per-commit costs (a blocking-thread job,
+    /// a report to the owner task, the file ledger's fdatasync) are paid once per run.
+    /// 0 is read as 1.
+    pub commit_batch_max_blocks: usize,
+    /// Most block and private-data bytes in one commit batch (default 16 MiB); a single
+    /// larger block still makes a batch of its own.
+    pub commit_batch_max_bytes: usize,
 }
 
 impl Default for StateProviderConfig {
@@ -35,6 +43,8 @@ impl Default for StateProviderConfig {
             gap_retry_interval: Duration::from_secs(2),
             commit_retry_initial: Duration::from_millis(100),
             commit_retry_max: Duration::from_secs(5),
+            commit_batch_max_blocks: 64,
+            commit_batch_max_bytes: 16 << 20,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::commit::CommitBatch;
 use super::payload::Source;
 
 /// An event for the machine. Payloads go through
@@ -12,10 +13,18 @@ pub enum Input {
     /// Time passed; call at least when [`next_deadline`](super::StateProvider::next_deadline)
     /// passes.
     Tick,
-    /// The ledger accepted the block of the outstanding [`Output::Commit`].
-    Committed { seq: u64 },
-    /// The ledger refused or failed the outstanding commit; it is retried with backoff.
-    CommitFailed { seq: u64, error: String },
+    /// The ledger took the whole outstanding [`Output::Commit`] batch starting at `first`;
+    /// `height` is the ledger's height after it (the batch's end, or more when the host
+    /// committed further blocks by other means).
+    Committed { first: u64, height: u64 },
+    /// The ledger committed blocks `first..height` of the outstanding batch (none when
+    /// `height == first`) and failed block `height`; the rest waits and is retried with
+    /// backoff, starting at the new height.
+    CommitFailed {
+        first: u64,
+        height: u64,
+        error: String,
+    },
     /// The host ledger's height, read from the ledger (at start, or after the host
     /// committed blocks by other means). Only an increase is taken.
     LedgerHeight { height: u64 },
@@ -26,13 +35,11 @@ pub enum Input {
 /// An action for the driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    /// Commit this block to the ledger, then report `Committed` or `CommitFailed`. Only one
-    /// commit is outstanding at a time, always the block numbered by the ledger height.
-    Commit {
-        seq: u64,
-        block: Arc<[u8]>,
-        private_data: Arc<[Vec<u8>]>,
-    },
+    /// Commit this run of consecutive blocks, the first numbered by the ledger height, with
+    /// one ledger call ([`Ledger::commit_batch`](crate::ledger::Ledger::commit_batch)),
+    /// then report `Committed` or `CommitFailed` once. Only one batch is outstanding at a
+    /// time; [`commit_batch`](super::commit_batch) does the ledger call and the report.
+    Commit(CommitBatch),
     /// A verified payload that was new to us, from the deliverer or gossip: push it to the
     /// org's channel peers (for gossip, the original envelope). Private data is not
     /// gossiped with the block.

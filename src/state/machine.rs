@@ -7,26 +7,21 @@ use std::time::Instant;
 use tracing::{debug, warn};
 
 use super::buffer::PayloadBuffer;
+use super::commit::CommitBatch;
 use super::config::StateProviderConfig;
 use super::counters::StateCounters;
 use super::error::Rejected;
 use super::events::{Input, Output};
 use super::gap::{GapAction, GapTracker};
-use super::payload::{BlockVerifier, Payload, Source, VerifiedPayload};
-
-/// The commit handed to the driver, kept until the ledger confirms it.
-#[derive(Debug)]
-struct InFlight {
-    payload: Payload,
-    failures: u32,
-    /// `Some` while waiting to retry after a failure; `None` while the driver holds it.
-    retry_at: Option<Instant>,
-}
+use super::payload::{BlockVerifier, CheckedPayload, Payload, Source, VerifiedPayload};
 
 /// Buffers verified payloads and commits them strictly in order through the driver.
 ///
 /// Differences from Fabric, on purpose:
-/// - a failed commit is retried with backoff forever (Fabric's peer panics);
+/// - consecutive buffered blocks are committed as one batch (one ledger call, one report),
+///   bounded by `commit_batch_max_blocks`/`_bytes`; Fabric commits block by block;
+/// - a failed commit is retried with backoff forever (Fabric's peer panics); blocks of a
+///   batch committed before the failure stay committed;
 /// - the deliverer and state transfer are bounded by `2 × blockBufferSize` and refused
 ///   beyond it (Fabric blocks the caller's goroutine instead);
 /// - duplicates, old and too-far seqs are refused before verification, to spend no CPU on
@@ -41,7 +36,14 @@ pub struct StateProvider {
     verifier: Arc<dyn BlockVerifier>,
     /// Blocks committed (the ledger height): the next block to commit.
     height: u64,
-    in_flight: Option<InFlight>,
+    /// The batch the driver holds; it always starts at `height`.
+    in_flight: Option<CommitBatch>,
+    /// Failed commits in a row at the current height (reset when the height moves).
+    failures: u32,
+    /// After a failure, no commit is handed out before this instant.
+    retry_at: Option<Instant>,
+    /// The next batch handed out retries a failed one (counted as a retry).
+    retrying: bool,
     buffer: PayloadBuffer,
     gap: GapTracker,
     gap_deadline: Option<Instant>,
@@ -62,6 +64,9 @@ impl StateProvider {
             verifier,
             height: ledger_height,
             in_flight: None,
+            failures: 0,
+            retry_at: None,
+            retrying: false,
             buffer: PayloadBuffer::default(),
             gap: GapTracker::default(),
             gap_deadline: None,
@@ -78,7 +83,7 @@ impl StateProvider {
         self.height
     }
 
-    /// Payloads waiting in the buffer (the one being committed excluded).
+    /// Payloads waiting in the buffer (the batch being committed excluded).
     pub fn buffered(&self) -> usize {
         self.buffer.len()
     }
@@ -88,18 +93,23 @@ impl StateProvider {
         self.buffer.bytes()
     }
 
-    /// The seq of the commit handed out and not yet confirmed.
-    pub fn committing(&self) -> Option<u64> {
-        self.in_flight.as_ref().map(|f| f.payload.seq)
+    /// The seqs of the batch handed out and not yet reported on.
+    pub fn committing(&self) -> Option<std::ops::Range<u64>> {
+        self.in_flight.as_ref().map(CommitBatch::seqs)
+    }
+
+    /// Whether block `seq` is buffered or in the batch being committed.
+    fn holds(&self, seq: u64) -> bool {
+        self.in_flight
+            .as_ref()
+            .is_some_and(|b| b.seqs().contains(&seq))
+            || self.buffer.contains(seq)
     }
 
     /// Whether a payload numbered `seq` from `source` would be taken now (not committed,
     /// not held, inside the window): the pull engine's ingress filter for block digests.
     pub fn wants(&self, seq: u64, source: Source) -> bool {
-        seq >= self.height
-            && self.committing() != Some(seq)
-            && !self.buffer.contains(seq)
-            && seq - self.height < self.cfg.window(source)
+        seq >= self.height && !self.holds(seq) && seq - self.height < self.cfg.window(source)
     }
 
     pub fn counters(&self) -> &StateCounters {
@@ -108,8 +118,7 @@ impl StateProvider {
 
     /// When to call `handle(Input::Tick)` next (a commit retry or a gap to report).
     pub fn next_deadline(&self) -> Option<Instant> {
-        let retry = self.in_flight.as_ref().and_then(|f| f.retry_at);
-        match (retry, self.gap_deadline) {
+        match (self.retry_at, self.gap_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -157,13 +166,40 @@ impl StateProvider {
         Ok(())
     }
 
+    /// A payload verified off the owner task ([`check_response`](super::check_response)):
+    /// taken as [`add_verified`](Self::add_verified), refused and counted as invalid when
+    /// it failed, verified here when it was not checked.
+    pub fn add_checked(
+        &mut self,
+        now: Instant,
+        checked: CheckedPayload,
+        out: &mut Vec<Output>,
+    ) -> Result<(), Rejected> {
+        match checked {
+            CheckedPayload::Verified(v) => self.add_verified(now, v, out),
+            CheckedPayload::Unchecked(p) => self.add_payload(now, p, out),
+            CheckedPayload::Failed(p, error) => {
+                self.counters.payloads_received += 1;
+                // Old or duplicate first, as if verification had not run.
+                self.admit(&p)?;
+                self.counters.invalid += 1;
+                warn!(channel = %self.channel, seq = p.seq, source = ?p.source, %error, "dropping a block that fails verification");
+                Err(Rejected::Invalid { seq: p.seq, error })
+            }
+        }
+    }
+
     /// Feeds one event; returns what the driver must do.
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Output> {
         let mut out = Vec::new();
         match input {
-            Input::Tick => self.retry_due(now, &mut out),
-            Input::Committed { seq } => self.on_committed(seq),
-            Input::CommitFailed { seq, error } => self.on_commit_failed(now, seq, &error),
+            Input::Tick => self.retry_due(now),
+            Input::Committed { first, height } => self.on_commit_report(now, first, height, None),
+            Input::CommitFailed {
+                first,
+                height,
+                error,
+            } => self.on_commit_report(now, first, height, Some(error)),
             Input::LedgerHeight { height } => self.on_ledger_height(height),
             Input::RemoteHeight { height } => {
                 if let Some(last) = height.checked_sub(1) {
@@ -186,7 +222,7 @@ impl StateProvider {
                 height: self.height,
             });
         }
-        if self.committing() == Some(seq) || self.buffer.contains(seq) {
+        if self.holds(seq) {
             self.counters.duplicate += 1;
             return Err(Rejected::Duplicate { seq });
         }
@@ -219,78 +255,84 @@ impl StateProvider {
         self.check_gap(now, out);
     }
 
-    /// Hands out the next block when nothing is outstanding and it is buffered.
+    /// Hands out the run of buffered blocks from the height on, when no batch is
+    /// outstanding and no retry is being waited for.
     fn start_commit(&mut self, out: &mut Vec<Output>) {
-        if self.in_flight.is_some() {
+        if self.in_flight.is_some() || self.retry_at.is_some() {
             return;
         }
-        if let Some(payload) = self.buffer.take(self.height) {
-            self.emit_commit(&payload, out);
-            self.in_flight = Some(InFlight {
-                payload,
-                failures: 0,
-                retry_at: None,
-            });
-        }
-    }
-
-    fn emit_commit(&mut self, p: &Payload, out: &mut Vec<Output>) {
+        let run = self.buffer.take_run(
+            self.height,
+            self.cfg.commit_batch_max_blocks,
+            self.cfg.commit_batch_max_bytes,
+        );
+        let Some(batch) = CommitBatch::new(run) else {
+            return;
+        };
         self.counters.commit_requested += 1;
-        out.push(Output::Commit {
-            seq: p.seq,
-            block: p.block.clone(),
-            private_data: p.private_data.clone(),
-        });
-    }
-
-    fn retry_due(&mut self, now: Instant, out: &mut Vec<Output>) {
-        let Some(f) = self.in_flight.as_mut() else {
-            return;
-        };
-        if f.retry_at.is_some_and(|t| t <= now) {
-            f.retry_at = None;
-            let payload = f.payload.clone();
+        if std::mem::take(&mut self.retrying) {
             self.counters.commit_retried += 1;
-            self.emit_commit(&payload, out);
+        }
+        out.push(Output::Commit(batch.clone()));
+        self.in_flight = Some(batch);
+    }
+
+    fn retry_due(&mut self, now: Instant) {
+        if self.retry_at.is_some_and(|t| t <= now) {
+            self.retry_at = None;
+            self.retrying = true;
         }
     }
 
-    /// The outstanding commit, when `seq` names it and the driver holds it.
-    fn outstanding(&mut self, seq: u64) -> Option<&mut InFlight> {
-        self.in_flight
-            .as_mut()
-            .filter(|f| f.payload.seq == seq && f.retry_at.is_none())
-    }
-
-    fn on_committed(&mut self, seq: u64) {
-        if self.outstanding(seq).is_none() {
+    /// The ledger's answer to the batch starting at `first`: it holds `height` blocks now,
+    /// and `error` says why it stopped short of the batch's end.
+    fn on_commit_report(&mut self, now: Instant, first: u64, height: u64, error: Option<String>) {
+        if self.in_flight.as_ref().map(CommitBatch::first) != Some(first) {
             self.counters.unexpected_report += 1;
-            debug!(channel = %self.channel, seq, "commit confirmation for no outstanding commit");
+            debug!(channel = %self.channel, first, height, "commit report for no outstanding batch");
+            // The height was read from the ledger: blocks below it are there, whoever
+            // committed them.
+            if height > self.height {
+                self.jump_to(height);
+            }
             return;
         }
-        self.in_flight = None;
-        self.height = seq.saturating_add(1);
-        self.counters.committed += 1;
-    }
-
-    fn on_commit_failed(&mut self, now: Instant, seq: u64, error: &str) {
-        let cfg = &self.cfg;
-        let Some(f) = self
-            .in_flight
-            .as_mut()
-            .filter(|f| f.payload.seq == seq && f.retry_at.is_none())
-        else {
-            self.counters.unexpected_report += 1;
+        let Some(batch) = self.in_flight.take() else {
             return;
         };
-        f.failures += 1;
-        let wait = cfg.commit_backoff(f.failures);
-        f.retry_at = Some(now + wait);
+        let end = batch.end();
+        let before = self.height;
+        let reached = height.clamp(before, end);
+        self.counters.committed += reached - before;
+        self.height = reached;
+        // What the ledger did not take waits for the next batch.
+        for p in batch.into_payloads() {
+            if p.seq >= reached {
+                self.buffer.insert(p);
+            }
+        }
+        if height > end {
+            self.jump_to(height);
+            return;
+        }
+        if reached == end {
+            self.failures = 0;
+            return;
+        }
+        let error = error.unwrap_or_else(|| format!("the ledger stopped at height {height}"));
+        self.failures = if reached > before {
+            1
+        } else {
+            self.failures.saturating_add(1)
+        };
+        let wait = self.cfg.commit_backoff(self.failures);
+        self.retry_at = Some(now + wait);
         self.counters.commit_failed += 1;
         warn!(
             channel = %self.channel,
-            seq,
-            failures = f.failures,
+            seq = reached,
+            committed = reached - before,
+            failures = self.failures,
             retry_in_ms = wait.as_millis() as u64,
             "committing block failed: {error}; it will be retried"
         );
@@ -301,15 +343,28 @@ impl StateProvider {
             self.counters.height_behind += 1;
             return;
         }
-        if height == self.height {
-            return;
+        if height > self.height {
+            self.jump_to(height);
         }
+    }
+
+    /// The ledger holds `height` (> ours) blocks: committed by other means.
+    fn jump_to(&mut self, height: u64) {
         self.counters.height_jumped += 1;
         self.height = height;
-        if self.committing().is_some_and(|s| s < height) {
-            // Its outcome no longer matters; a late report is counted as unexpected.
-            self.in_flight = None;
+        // The outstanding batch starts below the new height: its report no longer matters
+        // (a late one is counted as unexpected); its blocks above the height wait again.
+        if let Some(batch) = self.in_flight.take() {
+            for p in batch.into_payloads() {
+                if p.seq >= height {
+                    self.buffer.insert(p);
+                }
+            }
         }
+        // The block that failed is committed now: the next one starts without waiting.
+        self.failures = 0;
+        self.retry_at = None;
+        self.retrying = false;
         let dropped = self.buffer.drop_below(height);
         self.counters.dropped_committed_elsewhere += dropped as u64;
     }
@@ -318,8 +373,9 @@ impl StateProvider {
     /// window (blocks beyond it would be refused anyway).
     fn check_gap(&mut self, now: Instant, out: &mut Vec<Output>) {
         let lo = self
-            .height
-            .saturating_add(u64::from(self.in_flight.is_some()));
+            .in_flight
+            .as_ref()
+            .map_or(self.height, CommitBatch::end);
         let missing = self.gap.known_tip().and_then(|tip| {
             let window_end = self
                 .height

@@ -103,3 +103,46 @@ impl VerifiedPayload {
         self.payload
     }
 }
+
+/// A state-transfer payload after verification off the owner task (see [`check_response`]).
+#[derive(Debug, Clone)]
+pub enum CheckedPayload {
+    Verified(VerifiedPayload),
+    Failed(Payload, CryptoError),
+    /// Outside the range asked, or a repeat: left for the state transfer to refuse.
+    Unchecked(Payload),
+}
+
+impl CheckedPayload {
+    pub fn seq(&self) -> u64 {
+        match self {
+            CheckedPayload::Verified(v) => v.payload().seq,
+            CheckedPayload::Failed(p, _) | CheckedPayload::Unchecked(p) => p.seq,
+        }
+    }
+}
+
+/// Verifies the payloads of a state response numbered within `start..=end` (each number
+/// once), the range its request asked: a blocking-thread job, so that `VerifyBlock` (an
+/// Ed25519 verification and a data hash per block) runs beside the owner task and several
+/// responses are verified at once. Payloads outside the range are not verified.
+pub fn check_response(
+    verifier: &dyn BlockVerifier,
+    channel: &str,
+    (start, end): (u64, u64),
+    payloads: Vec<Payload>,
+) -> Vec<CheckedPayload> {
+    let mut seen = std::collections::HashSet::new();
+    payloads
+        .into_iter()
+        .map(|p| {
+            if p.seq < start || p.seq > end || !seen.insert(p.seq) {
+                return CheckedPayload::Unchecked(p);
+            }
+            match VerifiedPayload::verify(verifier, channel, p) {
+                Ok(v) => CheckedPayload::Verified(v),
+                Err((p, e)) => CheckedPayload::Failed(p, e),
+            }
+        })
+        .collect()
+}

@@ -176,6 +176,15 @@ impl StateTransfer {
         self.plan(now)
     }
 
+    /// The range asked of `from` by the request `nonce`, while it awaits its response: what
+    /// a response may carry, so only that is verified ahead of [`on_response`](Self::on_response).
+    pub fn awaited(&self, nonce: u64, from: &PkiId) -> Option<(u64, u64)> {
+        self.in_flight
+            .get(&nonce)
+            .filter(|f| &f.peer == from)
+            .map(|f| (f.range.start, f.range.end))
+    }
+
     /// A `RemoteStateResponse` from `from` (who passed the channel's access check) echoing
     /// `nonce`. Payloads inside the range asked go to `sink` (the state provider, which
     /// verifies them); a bad or missing part of the range is asked of another peer.
@@ -185,7 +194,21 @@ impl StateTransfer {
         from: &PkiId,
         nonce: u64,
         payloads: Vec<Payload>,
-        mut sink: impl FnMut(Payload) -> Result<(), Rejected>,
+        sink: impl FnMut(Payload) -> Result<(), Rejected>,
+    ) -> Vec<StateRequest> {
+        self.on_response_with(now, from, nonce, payloads, |p| p.seq, sink)
+    }
+
+    /// As [`on_response`](Self::on_response) for payloads in another form (verified off the
+    /// owner task, say); `seq` reads an item's block number.
+    pub fn on_response_with<T>(
+        &mut self,
+        now: Instant,
+        from: &PkiId,
+        nonce: u64,
+        payloads: Vec<T>,
+        seq: impl Fn(&T) -> u64,
+        mut sink: impl FnMut(T) -> Result<(), Rejected>,
     ) -> Vec<StateRequest> {
         if self.in_flight.get(&nonce).is_none_or(|f| &f.peer != from) {
             self.counters.unsolicited += 1;
@@ -203,7 +226,7 @@ impl StateTransfer {
         let mut got = BTreeSet::new();
         let mut bad = false;
         for p in payloads {
-            let seq = p.seq;
+            let seq = seq(&p);
             if seq < start || seq > end || got.contains(&seq) {
                 self.counters.out_of_range += 1;
                 bad = true;

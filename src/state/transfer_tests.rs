@@ -378,3 +378,27 @@ fn serving_answers_only_the_range_asked_within_the_batch_limit() {
         (1, 1, 5)
     );
 }
+
+#[test]
+fn the_awaited_range_is_known_until_its_response_and_only_to_its_peer() {
+    let t0 = Instant::now();
+    let mut st = StateTransfer::new(CH, 0, cfg(), 3);
+    let reqs = st.set_peer_heights(t0, [(peer(1), 1000)]);
+    let r = &reqs[0];
+    assert_eq!(st.awaited(r.nonce, &peer(1)), Some((0, 9)));
+    assert_eq!(st.awaited(r.nonce, &peer(2)), None);
+    assert_eq!(st.awaited(r.nonce ^ 1, &peer(1)), None);
+    // Items in another form: their numbers are read through `seq`.
+    let mut taken = Vec::new();
+    let items: Vec<(u64, Payload)> = answer(r).into_iter().map(|p| (p.seq, p)).collect();
+    st.on_response_with(
+        t0,
+        &peer(1),
+        r.nonce,
+        items,
+        |(seq, _)| *seq,
+        |(_, p)| sink(&mut taken)(p),
+    );
+    assert_eq!(taken, (0..10).collect::<Vec<_>>());
+    assert_eq!(st.awaited(r.nonce, &peer(1)), None);
+}

@@ -9,14 +9,14 @@ use tracing::{debug, warn};
 use super::super::blocks::ChannelBlocks;
 use super::super::counters::NodeCounters;
 use super::super::ChannelCallError;
-use super::Driver;
+use super::{BlockJobReport, Driver};
 use crate::channel::{self, ChannelError};
 use crate::comm::{ReceivedMessage, RemotePeer};
 use crate::message::{data_msg, SignedGossipMessage};
 use crate::proto::gossip::PullMsgType;
 use crate::pull::pull_input;
 use crate::push::{LocalPeer, RoutePeer, RoutingSnapshot};
-use crate::state::{self, commit_to_ledger, Rejected, Source};
+use crate::state::{self, commit_batch, Rejected, Source};
 use crate::types::PkiId;
 
 impl Driver {
@@ -216,25 +216,26 @@ impl Driver {
     pub(super) fn execute_state(&mut self, channel: &str, out: Vec<state::Output>) {
         for o in out {
             match o {
-                state::Output::Commit {
-                    seq,
-                    block,
-                    private_data,
-                } => {
+                state::Output::Commit(batch) => {
                     let Some(b) = self.blocks.get(channel) else {
                         return;
                     };
                     let ledger = b.ledger.clone();
                     let tx = self.commit_tx.clone();
                     let ch = channel.to_string();
-                    // Ledger I/O (fsync) stays off the async workers.
+                    // Ledger I/O (fsync, host callbacks) stays off the async workers: the
+                    // whole batch in one blocking job, one report back.
                     tokio::task::spawn_blocking(move || {
                         let started = std::time::Instant::now();
                         let report = {
                             let mut l = ledger.lock().unwrap_or_else(|e| e.into_inner());
-                            commit_to_ledger(&mut **l, seq, &block, &private_data)
+                            commit_batch(&mut **l, &batch)
                         };
-                        let _ = tx.blocking_send((ch, report, started.elapsed()));
+                        let _ = tx.blocking_send(BlockJobReport::Commit {
+                            channel: ch,
+                            report,
+                            took: started.elapsed(),
+                        });
                     });
                 }
                 // New blocks were pushed when the block store took them, with their
@@ -344,14 +345,45 @@ impl Driver {
         self.transfer_tick(now);
     }
 
+    /// A blocking-thread job of the block path finished.
+    pub(super) fn on_block_job(&mut self, job: BlockJobReport) {
+        match job {
+            BlockJobReport::Commit {
+                channel,
+                report,
+                took,
+            } => {
+                if let Some(b) = self.blocks.get_mut(&channel) {
+                    b.commit_duration.observe(took);
+                }
+                self.on_commit_report(&channel, report);
+                self.deliver_height(&channel);
+            }
+            BlockJobReport::Verified {
+                channel,
+                from,
+                nonce,
+                payloads,
+            } => self.on_verified_response(&channel, &from, nonce, payloads),
+        }
+    }
+
     /// A ledger commit finished: the provider moves on, the StateInfo height follows.
     pub(super) fn on_commit_report(&mut self, channel: &str, report: state::Input) {
         let now = Instant::now();
         let Some(b) = self.blocks.get_mut(channel) else {
             return;
         };
-        if let state::Input::CommitFailed { seq, error } = &report {
-            warn!(channel, seq, error, "commit failed; it is retried");
+        if let state::Input::CommitFailed {
+            first,
+            height,
+            error,
+        } = &report
+        {
+            warn!(
+                channel,
+                first, height, error, "commit failed at block {height}; it is retried"
+            );
         }
         let before = b.height();
         let out = b.state_input(now, report);

@@ -54,8 +54,22 @@ pub(super) struct ChannelSnapshot {
     pub blocks: BTreeMap<String, ChannelBlockStats>,
 }
 
-/// A ledger commit's report, from the blocking thread that ran it, with how long it took.
-pub(super) type CommitReport = (String, state::Input, Duration);
+/// What a blocking-thread job of the block path reports to the owner task.
+pub(super) enum BlockJobReport {
+    /// A ledger commit's report, with how long the commit took.
+    Commit {
+        channel: String,
+        report: state::Input,
+        took: Duration,
+    },
+    /// A state response's payloads, verified off the owner task.
+    Verified {
+        channel: String,
+        from: crate::types::PkiId,
+        nonce: u64,
+        payloads: Vec<state::CheckedPayload>,
+    },
+}
 
 /// Everything the owner task holds.
 pub(super) struct Driver {
@@ -76,8 +90,9 @@ pub(super) struct Driver {
     pub block_verifier: Arc<dyn BlockVerifier>,
     /// This peer's external endpoint, for push routing.
     pub self_endpoint: String,
-    pub commit_tx: mpsc::Sender<CommitReport>,
-    pub commit_rx: mpsc::Receiver<CommitReport>,
+    /// Commit reports and verified state responses from blocking-thread jobs.
+    pub commit_tx: mpsc::Sender<BlockJobReport>,
+    pub commit_rx: mpsc::Receiver<BlockJobReport>,
     pub seed: u64,
     pub comm: Comm,
     pub crypto: CryptoContext,
@@ -143,13 +158,7 @@ impl Driver {
                     None => break,
                 },
                 Some(input) = self.results_rx.recv() => self.step(input),
-                Some((ch, report, took)) = self.commit_rx.recv() => {
-                    if let Some(b) = self.blocks.get_mut(&ch) {
-                        b.commit_duration.observe(took);
-                    }
-                    self.on_commit_report(&ch, report);
-                    self.deliver_height(&ch);
-                }
+                Some(job) = self.commit_rx.recv() => self.on_block_job(job),
                 Some(ev) = self.delivery.rx.recv() => self.on_delivered(ev),
                 _ = tokio::time::sleep_until(deadline.into()) => {
                     self.step(Input::Tick);

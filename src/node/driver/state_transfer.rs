@@ -12,12 +12,15 @@ use std::time::Instant;
 use tracing::{debug, warn};
 
 use super::super::counters::NodeCounters;
-use super::Driver;
+use super::{BlockJobReport, Driver};
 use crate::comm::{ConnectionInfo, ReceivedMessage, RemotePeer};
 use crate::message::{state_request_msg, state_response_msg, SignedGossipMessage};
 use crate::proto::gossip::gossip_message::Content;
 use crate::proto::gossip::Payload as GossipPayload;
-use crate::state::{check_state_access, Payload, ServePlan, Source, StateRequest};
+use crate::state::{
+    check_response, check_state_access, CheckedPayload, Payload, ServePlan, Source, StateRequest,
+};
+use crate::types::PkiId;
 
 /// Requests served at once per channel (ledger reads on blocking threads); more are
 /// dropped and counted, as Fabric drops requests beyond its request queue.
@@ -102,8 +105,9 @@ impl Driver {
         });
     }
 
-    /// A `RemoteStateResponse`: matched by nonce to our request, its blocks verified and
-    /// buffered by the state provider.
+    /// A `RemoteStateResponse`: matched by nonce to our request, its blocks verified on a
+    /// blocking thread (several responses at once, beside the owner task), then buffered by
+    /// the state provider ([`on_verified_response`](Self::on_verified_response)).
     pub(super) fn on_state_response(&mut self, m: ReceivedMessage) {
         let now = Instant::now();
         let Some(channel) = self.joined_channel(&m) else {
@@ -122,15 +126,55 @@ impl Driver {
         let Some(Content::StateResponse(resp)) = m.msg.content else {
             return;
         };
-        let payloads = resp
+        let payloads: Vec<Payload> = resp
             .payloads
             .into_iter()
             .map(|p| Payload::from_proto(p, Source::StateTransfer))
             .collect();
+        let from = m.conn.pki_id.clone();
+        let Some(range) = b
+            .transfer
+            .awaited(nonce, &from)
+            .filter(|_| !payloads.is_empty())
+        else {
+            // Unsolicited or empty: nothing to verify; the state transfer counts it and
+            // asks elsewhere.
+            let mut out = Vec::new();
+            let reqs = b.transfer_response(now, &from, nonce, payloads, &mut out);
+            self.execute_state(&channel, out);
+            self.send_state_requests(&channel, reqs);
+            return;
+        };
+        let verifier = self.block_verifier.clone();
+        let tx = self.commit_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let payloads = check_response(&*verifier, &channel, range, payloads);
+            let _ = tx.blocking_send(BlockJobReport::Verified {
+                channel,
+                from,
+                nonce,
+                payloads,
+            });
+        });
+    }
+
+    /// A state response's payloads back from verification: matched to the request (it may
+    /// have timed out meanwhile) and buffered.
+    pub(super) fn on_verified_response(
+        &mut self,
+        channel: &str,
+        from: &PkiId,
+        nonce: u64,
+        payloads: Vec<CheckedPayload>,
+    ) {
+        let now = Instant::now();
+        let Some(b) = self.blocks.get_mut(channel) else {
+            return;
+        };
         let mut out = Vec::new();
-        let reqs = b.transfer_response(now, &m.conn.pki_id, nonce, payloads, &mut out);
-        self.execute_state(&channel, out);
-        self.send_state_requests(&channel, reqs);
+        let reqs = b.transfer_response_checked(now, from, nonce, payloads, &mut out);
+        self.execute_state(channel, out);
+        self.send_state_requests(channel, reqs);
     }
 
     /// Feeds every channel's state transfer the heights its peers advertise.
