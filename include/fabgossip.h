@@ -159,7 +159,9 @@ typedef fg_status (*fg_ledger_get_block_fn)(void *user_data,
  * - Thread: `commit` is called from a library blocking-pool thread, one at a time per
  *   channel and in block order; calls for different channels, and `height`/`get_block`
  *   calls, may overlap: callbacks must be thread-safe. `commit` may block (disk I/O);
- *   `height` should be quick (it also runs on a gossip worker at join).
+ *   `height` should be quick (it also runs on a gossip worker at join). `height` is
+ *   asked at join and after a refused commit, not per block: a host that commits blocks
+ *   by other means refuses them when they come, and the library moves past them.
  * - Borrowing: input pointers are valid only during the call; copy what you keep.
  *   `channel` is UTF-8 with a length, not NUL-terminated.
  * - Any `fg_*` call made inside a callback returns `FG_STATUS_REENTRANT`.

@@ -5,7 +5,8 @@
 //! Threading: `commit` runs on a library blocking-pool thread, one call at a time per
 //! channel, strictly in block order (block `height` and nothing else); it may block (disk
 //! I/O). Calls for different channels may overlap. `height` runs at join on a library worker
-//! thread and on the commit thread before each commit; `get_block` on library threads when
+//! thread and on the commit thread after a refused commit (the library counts the commits
+//! the host accepted, so a block costs one call); `get_block` on library threads when
 //! committed blocks are read back. Every callback must be thread-safe.
 
 use std::ffi::c_void;
@@ -81,7 +82,9 @@ pub type fg_ledger_get_block_fn = Option<
 /// - Thread: `commit` is called from a library blocking-pool thread, one at a time per
 ///   channel and in block order; calls for different channels, and `height`/`get_block`
 ///   calls, may overlap: callbacks must be thread-safe. `commit` may block (disk I/O);
-///   `height` should be quick (it also runs on a gossip worker at join).
+///   `height` should be quick (it also runs on a gossip worker at join). `height` is
+///   asked at join and after a refused commit, not per block: a host that commits blocks
+///   by other means refuses them when they come, and the library moves past them.
 /// - Borrowing: input pointers are valid only during the call; copy what you keep.
 ///   `channel` is UTF-8 with a length, not NUL-terminated.
 /// - Any `fg_*` call made inside a callback returns `FG_STATUS_REENTRANT`.

@@ -232,8 +232,9 @@ impl LedgerProvider for HostLedgerProvider {
 pub struct HostLedger {
     table: Arc<HostLedgerTable>,
     channel: String,
-    /// The last height the host reported or a commit reached: used when the host cannot
-    /// answer `height`.
+    /// The height the host reported at open or after a refused commit, advanced by every
+    /// commit it accepted. The host is asked again only when it refuses a block (it may
+    /// hold blocks it took by other means), so a block costs one host call, not three.
     height: u64,
 }
 
@@ -251,46 +252,12 @@ impl HostLedger {
         }
         self.height
     }
-}
 
-impl Ledger for HostLedger {
-    /// The host's height; the last known one when the host cannot answer.
-    fn height(&self) -> u64 {
-        match self.table.height(&self.channel) {
-            Ok(h) => h,
-            Err(e) => {
-                tracing::warn!(target: "fabgossip::ledger", channel = %self.channel,
-                    "host ledger height unavailable, using {}: {e}", self.height);
-                self.height
-            }
-        }
-    }
-
-    /// Checks the block's number against the host's height (as the file ledger does), then
-    /// hands it to the host. A host error leaves the height unchanged: the block is retried.
-    fn commit(&mut self, block_bytes: &[u8], private_data: &[Vec<u8>]) -> Result<(), LedgerError> {
-        let number = block_number(block_bytes)?;
-        let height = self.refresh_height();
-        if number != height {
-            return Err(LedgerError::WrongNumber {
-                expected: height,
-                got: number,
-            });
-        }
-        self.table
-            .commit(&self.channel, number, block_bytes, private_data)?;
-        self.height = number + 1;
-        Ok(())
-    }
-
-    /// Reads the host's height once, then calls the host's `commit` per block in order (all
-    /// on the caller's thread), stopping at the first refusal: the host keeps the blocks
-    /// before it, and the rest are retried from the new height.
-    fn commit_batch(&mut self, blocks: &[BlockToCommit<'_>]) -> Result<(), BatchCommitError> {
-        let height = self.refresh_height();
+    /// Hands the blocks to the host in order, each numbered at the height it extends.
+    fn commit_run(&mut self, blocks: &[BlockToCommit<'_>]) -> Result<(), BatchCommitError> {
         for (committed, b) in blocks.iter().enumerate() {
             let fail = |error| BatchCommitError { committed, error };
-            let expected = height + committed as u64;
+            let expected = self.height;
             let number = block_number(b.block).map_err(fail)?;
             if number != expected {
                 return Err(fail(LedgerError::WrongNumber {
@@ -304,6 +271,35 @@ impl Ledger for HostLedger {
             self.height = number + 1;
         }
         Ok(())
+    }
+}
+
+impl Ledger for HostLedger {
+    /// The host's height as last learned (see the `height` field).
+    fn height(&self) -> u64 {
+        self.height
+    }
+
+    /// Checks the block's number against the height (as the file ledger does), then hands it
+    /// to the host. A refused block leaves the height as the host now reports it: the block
+    /// is retried, or skipped if the host turns out to hold it.
+    fn commit(&mut self, block_bytes: &[u8], private_data: &[Vec<u8>]) -> Result<(), LedgerError> {
+        self.commit_batch(&[BlockToCommit {
+            block: block_bytes,
+            private_data,
+        }])
+        .map_err(|e| e.error)
+    }
+
+    /// Calls the host's `commit` per block in order (all on the caller's thread), stopping at
+    /// the first refusal: the host keeps the blocks before it, the height is read from the
+    /// host again, and the rest are retried from there.
+    fn commit_batch(&mut self, blocks: &[BlockToCommit<'_>]) -> Result<(), BatchCommitError> {
+        let res = self.commit_run(blocks);
+        if res.is_err() {
+            self.refresh_height();
+        }
+        res
     }
 
     fn get_blocks(&self, start: u64, end_inclusive: u64) -> Result<Vec<Vec<u8>>, LedgerError> {
@@ -365,6 +361,7 @@ mod tests {
         /// The commit of this block number fails once (`u64::MAX`: none).
         fail_seq: AtomicU64,
         commit_calls: AtomicUsize,
+        height_calls: AtomicUsize,
         get_calls: AtomicUsize,
         releases: AtomicUsize,
         saw_scope: AtomicBool,
@@ -378,6 +375,7 @@ mod tests {
                 fail_commits: AtomicUsize::new(0),
                 fail_seq: AtomicU64::new(u64::MAX),
                 commit_calls: AtomicUsize::new(0),
+                height_calls: AtomicUsize::new(0),
                 get_calls: AtomicUsize::new(0),
                 releases: AtomicUsize::new(0),
                 saw_scope: AtomicBool::new(false),
@@ -415,6 +413,7 @@ mod tests {
         out: *mut u64,
     ) -> fg_status {
         let h = host(ud);
+        h.height_calls.fetch_add(1, Ordering::SeqCst);
         *h.channel.lock().unwrap() = String::from_utf8_lossy(bytes(ch, chl)).into_owned();
         *out = h.blocks.lock().unwrap().len() as u64;
         FG_STATUS_OK
@@ -586,8 +585,16 @@ mod tests {
             Err(LedgerError::MalformedBlock(_))
         ));
         assert_eq!(h.commit_calls.load(Ordering::SeqCst), calls);
-        // Committed by the host by other means: taken as committed, not sent again.
+        // Committed by the host by other means: the height is not asked per block, so the
+        // host refuses the block once; the height is read again then, and the retry takes
+        // the block as committed without sending it again.
         h.blocks.lock().unwrap().push((block(1, 4), vec![]));
+        assert!(matches!(
+            commit_one(&mut *l, 1, &block(1, 4), &[]),
+            Input::CommitFailed { first: 1, .. }
+        ));
+        assert_eq!(h.commit_calls.load(Ordering::SeqCst), calls + 1);
+        assert_eq!(l.height(), 2);
         assert_eq!(
             commit_one(&mut *l, 1, &block(1, 4), &[]),
             Input::Committed {
@@ -595,7 +602,28 @@ mod tests {
                 height: 2
             }
         );
-        assert_eq!(h.commit_calls.load(Ordering::SeqCst), calls);
+        assert_eq!(h.commit_calls.load(Ordering::SeqCst), calls + 1);
+    }
+
+    #[test]
+    fn a_block_costs_one_host_call() {
+        let h = Host::default();
+        let t = Arc::new(HostLedgerTable::new(table(&h)));
+        let mut l = HostLedgerProvider::new(t).open("ch").unwrap();
+        let heights = h.height_calls.load(Ordering::SeqCst);
+        for seq in 0..5 {
+            assert!(matches!(
+                commit_one(&mut *l, seq, &block(seq, 4), &[]),
+                Input::Committed { .. }
+            ));
+        }
+        assert_eq!(h.commit_calls.load(Ordering::SeqCst), 5);
+        assert_eq!(
+            h.height_calls.load(Ordering::SeqCst),
+            heights,
+            "no height call"
+        );
+        assert_eq!(l.height(), 5);
     }
 
     #[test]
