@@ -18,6 +18,7 @@ use super::seek::seek_envelope;
 use super::stats::DeliveryCounters;
 use super::{DeliverError, Delivered, DeliveryEvent, DeliveryRequest};
 use crate::proto::common::{BlockHeader, Status};
+use crate::state::{McsVerifier, Payload, Source, VerifiedPayload};
 
 /// HTTP/2 keepalive towards the orderer: Fabric's `peer.keepalive.deliveryClient` 60s/20s.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
@@ -226,9 +227,12 @@ async fn session(
                 format!("block {seq} received, block {expected} expected"),
             );
         }
-        if let Err(e) = req.mcs.verify_block(&req.channel, seq, &block) {
-            return bad_block(counters, target, format!("block {seq}: {e}"));
-        }
+        let payload = Payload::new(seq, block, Vec::new(), Source::Deliverer);
+        let verifier = McsVerifier(req.mcs.clone());
+        let verified = match VerifiedPayload::verify(&verifier, &req.channel, payload) {
+            Ok(v) => v,
+            Err((_, e)) => return bad_block(counters, target, format!("block {seq}: {e}")),
+        };
         counters.received(seq);
         *progressed = true;
         // Backpressure: hold the block while the state provider could not buffer it, which
@@ -244,7 +248,7 @@ async fn session(
         let ev = Delivered {
             id: req.id,
             channel: req.channel.clone(),
-            event: DeliveryEvent::Block { seq, block },
+            event: DeliveryEvent::Verified(verified),
         };
         if req.sink.send(ev).await.is_err() {
             return SessionEnd::Stopped;

@@ -30,6 +30,7 @@ pub use stats::{DeliveryCounters, DeliveryStats};
 use crate::channel::OrdererEndpoint;
 use crate::config::DeliveryClientConfig;
 use crate::crypto::MessageCryptoService;
+use crate::state::VerifiedPayload;
 
 /// Why a delivery session ended or the service could not start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,8 +57,12 @@ pub enum DeliverError {
 /// What a delivery service reports to the node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryEvent {
-    /// A verified block, in order from the seek position.
+    /// A block, in order from the seek position, that the node verifies (`VerifyBlock`)
+    /// before it takes it: what a host-supplied delivery service sends.
     Block { seq: u64, block: Vec<u8> },
+    /// A block, in order from the seek position, that the service verified already: the
+    /// node takes it without a second `VerifyBlock`.
+    Verified(VerifiedPayload),
     /// No orderer could be reached for `down_for`, longer than
     /// `peer.deliveryclient.reconnectTotalTimeThreshold` (a leader then yields).
     Unreachable { down_for: Duration },

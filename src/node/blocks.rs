@@ -188,6 +188,31 @@ impl ChannelBlocks {
         pulled: bool,
         out: &mut Vec<state::Output>,
     ) -> Result<Option<NewBlock>, Rejected> {
+        self.accept_checked(now, msg, source, pulled, None, out)
+    }
+
+    /// A block from the delivery service, as [`accept`](Self::accept) from the
+    /// deliverer; `verified` (the service's own `VerifyBlock` of these very bytes for this
+    /// channel) spares a second verification.
+    pub fn accept_delivered(
+        &mut self,
+        now: Instant,
+        msg: SignedGossipMessage,
+        verified: Option<VerifiedPayload>,
+        out: &mut Vec<state::Output>,
+    ) -> Result<Option<NewBlock>, Rejected> {
+        self.accept_checked(now, msg, Source::Deliverer, false, verified, out)
+    }
+
+    fn accept_checked(
+        &mut self,
+        now: Instant,
+        msg: SignedGossipMessage,
+        source: Source,
+        pulled: bool,
+        verified: Option<VerifiedPayload>,
+        out: &mut Vec<state::Output>,
+    ) -> Result<Option<NewBlock>, Rejected> {
         let Some(Content::DataMsg(data)) = &msg.msg.content else {
             self.counters.refused += 1;
             return Ok(None);
@@ -218,8 +243,14 @@ impl ChannelBlocks {
             self.counters.duplicate += 1;
             return Ok(None);
         }
+        let pre = verified.filter(|v| {
+            v.channel() == self.name && v.payload().seq == seq && *v.payload().block == *p.data
+        });
         let payload = Payload::new(seq, p.data.clone(), Vec::new(), source);
-        let verified = match VerifiedPayload::verify(&*self.verifier, &self.name, payload) {
+        let verified = match pre.map_or_else(
+            || VerifiedPayload::verify(&*self.verifier, &self.name, payload),
+            Ok,
+        ) {
             Ok(v) => v,
             Err((_, error)) => {
                 self.counters.invalid += 1;
@@ -377,5 +408,99 @@ impl PullPolicy for BlockPullPolicy<'_> {
         self.verifier
             .verify_block(self.channel, p.seq_num, &p.data)
             .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use prost::Message;
+
+    use super::*;
+    use crate::crypto::block::new_block;
+    use crate::crypto::CryptoError;
+    use crate::ledger::{FileLedgerOptions, FileLedgerProvider};
+    use crate::message::data_msg;
+
+    /// Accepts every block and counts the calls.
+    #[derive(Default)]
+    struct Counting(AtomicUsize);
+
+    impl BlockVerifier for Counting {
+        fn verify_block(&self, _: &str, _: u64, _: &[u8]) -> Result<(), CryptoError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    fn channel(dir: &std::path::Path, verifier: Arc<Counting>) -> ChannelBlocks {
+        let ledgers = FileLedgerProvider::new(dir, FileLedgerOptions { fsync: false });
+        let g = GossipConfig::default();
+        ChannelBlocks::open("ch", &ledgers, &g, verifier, Instant::now(), 1).unwrap()
+    }
+
+    fn block(seq: u64) -> Vec<u8> {
+        new_block(seq, vec![], vec![vec![seq as u8; 32]]).encode_to_vec()
+    }
+
+    fn msg(seq: u64, bytes: &[u8]) -> SignedGossipMessage {
+        SignedGossipMessage::unsigned(data_msg(b"ch", seq, bytes.to_vec()))
+    }
+
+    #[test]
+    fn a_block_the_delivery_service_verified_is_not_verified_again() {
+        let dir = std::env::temp_dir().join(format!("fg-node-blocks-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let counting = Arc::new(Counting::default());
+        let mut b = channel(&dir, counting.clone());
+        let now = Instant::now();
+        let mut out = Vec::new();
+
+        // Verified by the service for these bytes and this channel: taken as it is.
+        let b0 = block(0);
+        let pre = VerifiedPayload::verify(
+            &*counting,
+            "ch",
+            Payload::new(0, b0.clone(), Vec::new(), Source::Deliverer),
+        )
+        .unwrap();
+        assert_eq!(counting.0.load(Ordering::SeqCst), 1);
+        let taken = b.accept_delivered(now, msg(0, &b0), Some(pre), &mut out);
+        assert!(matches!(taken, Ok(Some(_))));
+        assert_eq!(
+            counting.0.load(Ordering::SeqCst),
+            1,
+            "no second VerifyBlock"
+        );
+
+        // A verification of other bytes, or of another channel, does not count.
+        let (b1, other) = (block(1), block(7));
+        let wrong_bytes = VerifiedPayload::verify(
+            &*counting,
+            "ch",
+            Payload::new(1, other, Vec::new(), Source::Deliverer),
+        )
+        .unwrap();
+        b.accept_delivered(now, msg(1, &b1), Some(wrong_bytes), &mut out)
+            .unwrap();
+        assert_eq!(counting.0.load(Ordering::SeqCst), 3, "verified here");
+        let b2 = block(2);
+        let wrong_channel = VerifiedPayload::verify(
+            &*counting,
+            "other",
+            Payload::new(2, b2.clone(), Vec::new(), Source::Deliverer),
+        )
+        .unwrap();
+        b.accept_delivered(now, msg(2, &b2), Some(wrong_channel), &mut out)
+            .unwrap();
+        assert_eq!(counting.0.load(Ordering::SeqCst), 5, "verified here");
+
+        // Without one (a host-supplied service), the block is verified here.
+        let b3 = block(3);
+        b.accept_delivered(now, msg(3, &b3), None, &mut out)
+            .unwrap();
+        assert_eq!(counting.0.load(Ordering::SeqCst), 6);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -68,7 +68,7 @@ impl BlockVerifier for McsVerifier {
 /// A payload whose block passed `VerifyBlock` for a channel. Only [`VerifiedPayload::verify`]
 /// makes one, so a layer that already verified a block (the gossip channel, on receipt) can
 /// hand it over without a second verification.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedPayload {
     channel: String,
     payload: Payload,

@@ -19,7 +19,7 @@ use crate::deliver::{
     Delivered, DeliveryEvent, DeliveryFactory, DeliveryRequest, DeliveryService, DeliveryStats,
 };
 use crate::message::{data_msg, SignedGossipMessage};
-use crate::state::{Rejected, Source, StateProviderConfig};
+use crate::state::{Rejected, Source, StateProviderConfig, VerifiedPayload};
 
 /// The running delivery services by channel; `GossipService::delivery_stats` reads it.
 pub(in crate::node) type DeliveryTable = Arc<Mutex<BTreeMap<String, Box<dyn DeliveryService>>>>;
@@ -213,7 +213,13 @@ impl Driver {
             return;
         }
         match ev.event {
-            DeliveryEvent::Block { seq, block } => self.deliver_block(&ev.channel, seq, block),
+            DeliveryEvent::Block { seq, block } => {
+                self.deliver_block(&ev.channel, seq, block, None)
+            }
+            DeliveryEvent::Verified(v) => {
+                let (seq, block) = (v.payload().seq, v.payload().block.to_vec());
+                self.deliver_block(&ev.channel, seq, block, Some(v))
+            }
             DeliveryEvent::Unreachable { down_for } => {
                 warn!(channel = %ev.channel, ?down_for, "no orderer reachable");
                 // A static leader keeps trying; an elected one gives leadership to a peer
@@ -226,9 +232,15 @@ impl Driver {
         }
     }
 
-    /// A verified block from the orderer: the `add_payload` path, pushed to the org only
-    /// when block gossip is on.
-    fn deliver_block(&mut self, channel: &str, seq: u64, block: Vec<u8>) {
+    /// A block from the orderer: the `add_payload` path (verified there unless the delivery
+    /// service did), pushed to the org only when block gossip is on.
+    fn deliver_block(
+        &mut self,
+        channel: &str,
+        seq: u64,
+        block: Vec<u8>,
+        verified: Option<VerifiedPayload>,
+    ) {
         let now = Instant::now();
         let gossip = self.delivery.config.block_gossip_enabled;
         let Some(b) = self.blocks.get_mut(channel) else {
@@ -236,7 +248,7 @@ impl Driver {
         };
         let msg = SignedGossipMessage::unsigned(data_msg(channel.as_bytes(), seq, block));
         let mut out = Vec::new();
-        match b.accept(now, msg, Source::Deliverer, false, &mut out) {
+        match b.accept_delivered(now, msg, verified, &mut out) {
             Ok(Some(new)) => {
                 if gossip {
                     b.counters.forwarded += 1;
