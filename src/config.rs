@@ -127,6 +127,11 @@ pub struct TlsConfig {
     /// `peer.tls.key.file`.
     pub key_file: Option<PathBuf>,
     pub client_auth_required: bool,
+    /// `peer.tls.clientCert.file`: the certificate presented to orderers that ask for one
+    /// (mutual TLS); `peer.tls.cert.file` when unset.
+    pub client_cert_file: Option<PathBuf>,
+    /// `peer.tls.clientKey.file`; `peer.tls.key.file` when unset.
+    pub client_key_file: Option<PathBuf>,
 }
 
 /// `peer.gossip.election.*`.
@@ -411,7 +416,12 @@ impl Config {
             let mut t = s.child("tls", v)?;
             t.bool("enabled", &mut p.tls.enabled)?;
             t.bool("clientAuthRequired", &mut p.tls.client_auth_required)?;
-            for (key, slot) in [("cert", &mut p.tls.cert_file), ("key", &mut p.tls.key_file)] {
+            for (key, slot) in [
+                ("cert", &mut p.tls.cert_file),
+                ("key", &mut p.tls.key_file),
+                ("clientCert", &mut p.tls.client_cert_file),
+                ("clientKey", &mut p.tls.client_key_file),
+            ] {
                 if let Some(v) = t.take(key) {
                     let mut f = t.child(key, v)?;
                     f.opt_path("file", slot)?;
@@ -944,6 +954,24 @@ mod tests {
         assert_eq!(c.gossip.alive_expiration_timeout, Duration::from_secs(25));
         assert_eq!(c.gossip.request_wait_time, Duration::from_millis(1500));
         assert!(c.gossip.org_leader && !c.gossip.use_leader_election);
+    }
+
+    #[test]
+    fn tls_client_certificate_keys() {
+        let c = Config::parse(
+            "peer:\n  tls:\n    clientCert:\n      file: /tmp/cc.pem\n    clientKey:\n      file: /tmp/ck.pem\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.peer.tls.client_cert_file,
+            Some(PathBuf::from("/tmp/cc.pem"))
+        );
+        assert_eq!(
+            c.peer.tls.client_key_file,
+            Some(PathBuf::from("/tmp/ck.pem"))
+        );
+        let e = Config::parse("peer:\n  tls:\n    clientCert:\n      path: /x\n").unwrap_err();
+        assert!(e.to_string().contains("peer.tls.clientCert.path"), "{e}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use fabgossip::channel::{JoinChannelMessage, OrdererEndpoint};
 use fabgossip::config::Config;
+use fabgossip::deliver::ClientTlsIdentity;
 use fabgossip::ledger::{FileLedger, Ledger};
 use fabgossip::node::GossipService;
 use orderer::{ChainOptions, ServerHandle, TestOrderer, TlsMaterial};
@@ -367,6 +368,79 @@ async fn tls_orderer_with_its_root_certificate() {
     assert_eq!(p2.ledger_height(CH), Some(0));
     server.stop().await;
     p2.stop().await;
+}
+
+/// An orderer that requires a client certificate (mutual TLS): the peer presents
+/// `peer.tls.clientCert.file`; without it the orderer refuses the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_orderer_gets_the_client_certificate() {
+    let dir = tempdir("deliver");
+    let o = test_orderer(7, 10);
+    // The peer's client certificate, signed by a CA the orderer trusts for clients.
+    let client = TlsMaterial::generate().unwrap();
+    let mut tls = TlsMaterial::generate().unwrap();
+    tls.client_ca_pem = Some(client.ca_pem.clone());
+    let oport = free_port();
+    let server = o
+        .serve(format!("127.0.0.1:{oport}").parse().unwrap(), Some(&tls))
+        .await
+        .unwrap();
+    let (cert, key) = (dir.join("client-cert.pem"), dir.join("client-key.pem"));
+    std::fs::write(&cert, &client.cert_pem).unwrap();
+    std::fs::write(&key, &client.key_pem).unwrap();
+    let mut ep = endpoint(oport, o.public_key());
+    ep.tls_root_cert = Some(tls.ca_pem.clone());
+    // Inserted at `peer:` level, before its gossip section.
+    let tls_yaml = format!(
+        "  tls:\n    clientCert:\n      file: {}\n    clientKey:\n      file: {}\n",
+        cert.display(),
+        key.display()
+    );
+    let p = leader(&dir, vec![ep.clone()], &tls_yaml).await;
+    wait_until("the peer committed the chain over mutual TLS", LONG, || {
+        height_is(&p, 10)
+    })
+    .await;
+    p.stop().await;
+    // Trusting the orderer but presenting no certificate gets nothing.
+    let dir2 = tempdir("deliver");
+    let p2 = leader(&dir2, vec![ep], "").await;
+    wait_until(
+        "the client without a certificate failed a few times",
+        LONG,
+        || p2.delivery_stats(CH).is_some_and(|s| s.reconnects >= 2),
+    )
+    .await;
+    assert_eq!(p2.ledger_height(CH), Some(0));
+    server.stop().await;
+    p2.stop().await;
+}
+
+#[test]
+fn client_certificate_config_errors_name_the_key() {
+    let mut tls = fabgossip::config::TlsConfig {
+        client_cert_file: Some("/nonexistent/c.pem".into()),
+        ..Default::default()
+    };
+    let e = ClientTlsIdentity::from_config(&tls).unwrap_err();
+    assert!(e.contains("go together"), "{e}");
+    tls.client_key_file = Some("/nonexistent/k.pem".into());
+    let e = ClientTlsIdentity::from_config(&tls).unwrap_err();
+    assert!(e.contains("peer.tls.clientCert.file"), "{e}");
+    let dir = tempdir("deliver");
+    let (c, k) = (dir.join("c.pem"), dir.join("k.pem"));
+    std::fs::write(&c, "not a certificate").unwrap();
+    std::fs::write(&k, "not a key").unwrap();
+    let tls = fabgossip::config::TlsConfig {
+        client_cert_file: Some(c),
+        client_key_file: Some(k),
+        ..Default::default()
+    };
+    let e = ClientTlsIdentity::from_config(&tls).unwrap_err();
+    assert!(e.contains("peer.tls.clientCert.file"), "{e}");
+    assert!(ClientTlsIdentity::from_config(&Default::default())
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -40,6 +40,8 @@ pub struct TlsMaterial {
     pub ca_pem: String,
     pub cert_pem: String,
     pub key_pem: String,
+    /// When set, clients must present a certificate this CA signed (mutual TLS).
+    pub client_ca_pem: Option<String>,
 }
 
 impl TlsMaterial {
@@ -65,6 +67,7 @@ impl TlsMaterial {
             ca_pem: ca.pem(),
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
+            client_ca_pem: None,
         })
     }
 }
@@ -193,9 +196,12 @@ impl TestOrderer {
         let (done_tx, done_rx) = oneshot::channel();
         let mut builder = tonic::transport::Server::builder();
         if let Some(t) = tls {
-            let cfg = tonic::transport::ServerTlsConfig::new().identity(
+            let mut cfg = tonic::transport::ServerTlsConfig::new().identity(
                 tonic::transport::Identity::from_pem(&t.cert_pem, &t.key_pem),
             );
+            if let Some(ca) = &t.client_ca_pem {
+                cfg = cfg.client_ca_root(tonic::transport::Certificate::from_pem(ca));
+            }
             builder = builder
                 .tls_config(cfg)
                 .map_err(|e| std::io::Error::other(e.to_string()))?;

@@ -9,14 +9,14 @@ use prost::Message;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tokio::sync::{mpsc, watch};
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 use tracing::{debug, info, warn};
 
 use super::backoff::Backoff;
 use super::endpoints::{resolve_targets, EndpointSelector, OrdererTarget};
 use super::seek::seek_envelope;
 use super::stats::DeliveryCounters;
-use super::{DeliverError, Delivered, DeliveryEvent, DeliveryRequest};
+use super::{ClientTlsIdentity, DeliverError, Delivered, DeliveryEvent, DeliveryRequest};
 use crate::proto::common::{BlockHeader, Status};
 use crate::state::{McsVerifier, Payload, Source, VerifiedPayload};
 
@@ -138,7 +138,7 @@ async fn session(
     counters: &DeliveryCounters,
     progressed: &mut bool,
 ) -> SessionEnd {
-    let channel = match connect(target, req.config.conn_timeout).await {
+    let channel = match connect(target, req.config.conn_timeout, req.client_tls.as_ref()).await {
         Ok(c) => c,
         Err(e) => return SessionEnd::Failed(e),
     };
@@ -267,6 +267,7 @@ fn bad_block(counters: &DeliveryCounters, target: &OrdererTarget, why: String) -
 async fn connect(
     target: &OrdererTarget,
     timeout: Duration,
+    client_tls: Option<&ClientTlsIdentity>,
 ) -> Result<tonic::transport::Channel, DeliverError> {
     let fail = |why: String| DeliverError::Connect(format!("{}: {why}", target.address));
     let scheme = if target.tls_root_cert.is_some() {
@@ -286,9 +287,12 @@ async fn connect(
             .map_or(target.address.as_str(), |(h, _)| h)
             .trim_start_matches('[')
             .trim_end_matches(']');
-        let tls = ClientTlsConfig::new()
+        let mut tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(pem))
             .domain_name(host);
+        if let Some(id) = client_tls {
+            tls = tls.identity(Identity::from_pem(&id.cert_pem, &id.key_pem));
+        }
         ep = ep
             .tls_config(tls)
             .map_err(|e| fail(format!("TLS configuration: {e}")))?;

@@ -99,6 +99,57 @@ pub struct DeliveryRequest {
     pub sink: mpsc::Sender<Delivered>,
     /// Seeds endpoint choice and jitter.
     pub seed: u64,
+    /// Presented to orderers that ask for a client certificate (mutual TLS).
+    pub client_tls: Option<ClientTlsIdentity>,
+}
+
+/// This peer's TLS client certificate and key, PEM (`peer.tls.clientCert.file` and
+/// `clientKey.file`, else `peer.tls.cert.file` and `key.file`).
+#[derive(Clone)]
+pub struct ClientTlsIdentity {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for ClientTlsIdentity {
+    // The key stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTlsIdentity").finish_non_exhaustive()
+    }
+}
+
+impl ClientTlsIdentity {
+    /// Reads the client certificate and key the config names; `None` when it names none.
+    /// Errors name the key at fault.
+    pub fn from_config(tls: &crate::config::TlsConfig) -> Result<Option<Self>, String> {
+        let (cert, key, names) = match (&tls.client_cert_file, &tls.client_key_file) {
+            (Some(c), Some(k)) => (
+                c,
+                k,
+                ("peer.tls.clientCert.file", "peer.tls.clientKey.file"),
+            ),
+            (None, None) => match (&tls.cert_file, &tls.key_file) {
+                (Some(c), Some(k)) => (c, k, ("peer.tls.cert.file", "peer.tls.key.file")),
+                _ => return Ok(None),
+            },
+            _ => {
+                return Err(
+                    "peer.tls.clientCert.file and peer.tls.clientKey.file go together".into(),
+                )
+            }
+        };
+        let read = |path: &std::path::Path, name: &str| {
+            std::fs::read(path).map_err(|e| format!("{name}: {}: {e}", path.display()))
+        };
+        let id = ClientTlsIdentity {
+            cert_pem: read(cert, names.0)?,
+            key_pem: read(key, names.1)?,
+        };
+        // Parsed now, so a bad file is a start-up error rather than a failing orderer dial.
+        crate::comm::TlsIdentity::from_pem(&id.cert_pem, &id.key_pem)
+            .map_err(|e| format!("{} / {}: {e}", names.0, names.1))?;
+        Ok(Some(id))
+    }
 }
 
 /// A running delivery service of one channel.

@@ -45,7 +45,7 @@ use crate::comm::{Comm, CommConfig, CommMetricsSnapshot, TlsIdentity};
 use crate::config::Config;
 use crate::crypto::ed25519::Ed25519Crypto;
 use crate::crypto::CryptoContext;
-use crate::deliver::{DeliveryFactory, DeliveryStats, OrdererDeliveryFactory};
+use crate::deliver::{ClientTlsIdentity, DeliveryFactory, DeliveryStats, OrdererDeliveryFactory};
 use crate::discovery::{Discovery, DiscoveryConfig, Input, SelfInfo};
 use crate::election::LeadershipMode;
 use crate::identity::{CertStore, IdentityMapper, IdentityStats};
@@ -387,7 +387,9 @@ impl GossipService {
                 fsync: config.fabgossip.ledger_fsync,
             },
         ));
-        let delivery = Deliveries::new(&config, delivery_factory);
+        let client_tls =
+            ClientTlsIdentity::from_config(&config.peer.tls).map_err(NodeError::Config)?;
+        let delivery = Deliveries::new(&config, delivery_factory, client_tls);
         let deliveries = delivery.table.clone();
         let driver = Driver {
             delivery,

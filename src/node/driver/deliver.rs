@@ -16,7 +16,8 @@ use super::Driver;
 use crate::channel::OrdererEndpoint;
 use crate::config::{Config, DeliveryClientConfig};
 use crate::deliver::{
-    Delivered, DeliveryEvent, DeliveryFactory, DeliveryRequest, DeliveryService, DeliveryStats,
+    ClientTlsIdentity, Delivered, DeliveryEvent, DeliveryFactory, DeliveryRequest, DeliveryService,
+    DeliveryStats,
 };
 use crate::message::{data_msg, SignedGossipMessage};
 use crate::state::{Rejected, Source, StateProviderConfig, VerifiedPayload};
@@ -54,10 +55,16 @@ pub(in crate::node) struct Deliveries {
     pub stale_events: u64,
     /// Services the factory failed to start.
     pub start_failures: u64,
+    /// This peer's TLS client identity towards orderers.
+    pub client_tls: Option<ClientTlsIdentity>,
 }
 
 impl Deliveries {
-    pub fn new(config: &Config, factory: Arc<dyn DeliveryFactory>) -> Self {
+    pub fn new(
+        config: &Config,
+        factory: Arc<dyn DeliveryFactory>,
+        client_tls: Option<ClientTlsIdentity>,
+    ) -> Self {
         // Enough to keep a stream busy while the owner task commits; the service holds
         // further blocks itself.
         let (tx, rx) = mpsc::channel(64);
@@ -73,6 +80,7 @@ impl Deliveries {
             rx,
             stale_events: 0,
             start_failures: 0,
+            client_tls,
         }
     }
 }
@@ -157,6 +165,7 @@ impl Driver {
             keep_trying: self.delivery.static_leader,
             sink: self.delivery.tx.clone(),
             seed: self.seed ^ id.rotate_left(32),
+            client_tls: self.delivery.client_tls.clone(),
         };
         match self.delivery.factory.start(request) {
             Ok(service) => {
