@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,22 @@ def service():
 
 
 wait_until = process.wait_until
+
+
+def leaders_of(group, channel):
+    """The peers of `group` that say they lead `channel` (`is_leader`)."""
+    return [p for p in group if p.is_leader(channel)]
+
+
+def one_stable_leader(group, channel, threshold_s, limit_s):
+    """Waits until exactly one peer of `group` leads `channel` for a whole threshold."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        found = leaders_of(group, channel)
+        if len(found) == 1:
+            time.sleep(threshold_s)
+            if leaders_of(group, channel) == found:
+                return found[0]
+        time.sleep(0.2)
+    raise AssertionError(
+        f"no stable single leader: {[p.pki_id for p in leaders_of(group, channel)]}")

@@ -8,7 +8,8 @@ import time
 import pytest
 
 import fabgossip
-from conftest import PeerProcess, free_port, peer_config, wait_until
+from conftest import (PeerProcess, free_port, leaders_of, one_stable_leader, peer_config,
+                      wait_until)
 
 CHANNEL = "electchannel"
 THRESHOLD_S = 2.0
@@ -66,23 +67,6 @@ def spawn_leader_peer(tmp_path):
         p.stop()
 
 
-def leaders_of(group):
-    return [p for p in group if p.is_leader(CHANNEL)]
-
-
-def one_stable_leader(group, limit_s):
-    """Waits until exactly one peer of `group` leads, for a whole threshold."""
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        found = leaders_of(group)
-        if len(found) == 1:
-            time.sleep(THRESHOLD_S)
-            if leaders_of(group) == found:
-                return found[0]
-        time.sleep(0.2)
-    raise AssertionError(f"no stable single leader: {[p.pki_id for p in leaders_of(group)]}")
-
-
 def assert_in_order(peer):
     """Changes alternate, starting with becoming leader."""
     seq = [leader for (ch, leader) in peer.leadership if ch == CHANNEL]
@@ -109,8 +93,8 @@ def test_six_processes_one_leader_per_org_and_takeover(spawn_leader_peer, tmp_pa
         peers[0].is_leader("nochannel")
 
     org1, org2 = peers[:3], peers[3:]
-    leader1 = one_stable_leader(org1, 60)
-    leader2 = one_stable_leader(org2, 60)
+    leader1 = one_stable_leader(org1, CHANNEL, THRESHOLD_S, 60)
+    leader2 = one_stable_leader(org2, CHANNEL, THRESHOLD_S, 60)
     for p in peers:
         seq = assert_in_order(p)
         # Each leader's last change made it leader; nobody else ends as leader.
@@ -121,15 +105,15 @@ def test_six_processes_one_leader_per_org_and_takeover(spawn_leader_peer, tmp_pa
     rest = [p for p in org1 if p is not leader1]
     killed_at = time.monotonic()
     leader1.kill()
-    assert wait_until(lambda: len(leaders_of(rest)) == 1, 30, 0.1)
+    assert wait_until(lambda: len(leaders_of(rest, CHANNEL)) == 1, 30, 0.1)
     took = time.monotonic() - killed_at
     print(f"takeover after {took:.2f}s")
     assert took <= THRESHOLD_S + DURATION_S + 5, took
-    new1 = one_stable_leader(rest, 30)
+    new1 = one_stable_leader(rest, CHANNEL, THRESHOLD_S, 30)
     assert wait_until(lambda: new1.leadership[-1:] == [(CHANNEL, True)], 10)
     for p in rest + org2:
         assert_in_order(p)
-    assert leaders_of(org2) == [leader2]
+    assert leaders_of(org2, CHANNEL) == [leader2]
 
 
 def test_static_leader_callbacks_in_process(service, tmp_path):

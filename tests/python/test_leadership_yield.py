@@ -9,13 +9,13 @@ error detail of the channel calls.
 """
 
 import json
-import time
 
 import pytest
 
 import fabgossip
 from fabgossip import blocks
-from conftest import PeerProcess, default_peer_argv, free_port, peer_config, wait_until
+from conftest import (PeerProcess, default_peer_argv, free_port, leaders_of, one_stable_leader,
+                      peer_config, wait_until)
 
 CHANNEL = "yieldchannel"
 THRESHOLD_S = 2.0
@@ -80,23 +80,6 @@ def spawn(tmp_path):
         p.stop()
 
 
-def leaders(group):
-    return [p for p in group if p.is_leader(CHANNEL)]
-
-
-def stable_leader(group, limit_s):
-    """The one peer of `group` that leads for a whole threshold."""
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        found = leaders(group)
-        if len(found) == 1:
-            time.sleep(THRESHOLD_S)
-            if leaders(group) == found:
-                return found[0]
-        time.sleep(0.2)
-    raise AssertionError(f"no stable single leader: {[p.pki_id for p in leaders(group)]}")
-
-
 def test_the_leader_yields_and_another_peer_takes_over(spawn, tmp_path):
     ports = [free_port() for _ in range(3)]
     peers = []
@@ -107,7 +90,7 @@ def test_the_leader_yields_and_another_peer_takes_over(spawn, tmp_path):
         peers.append(spawn(f"p{i}", cfg))
     for p in peers:
         p.join(CHANNEL, {"sequence": 1, "members": ["Org1MSP"]})
-    old = stable_leader(peers, 60)
+    old = one_stable_leader(peers, CHANNEL, THRESHOLD_S, 60)
     assert wait_until(lambda: old.leadership[-1:] == [(CHANNEL, True)], 10)
 
     old.yield_leadership(CHANNEL)
@@ -115,10 +98,10 @@ def test_the_leader_yields_and_another_peer_takes_over(spawn, tmp_path):
     assert old.is_leader(CHANNEL) is False
     assert wait_until(lambda: old.leadership[-1:] == [(CHANNEL, False)], 10), old.leadership
     rest = [p for p in peers if p is not old]
-    new = stable_leader(rest, 30)
+    new = one_stable_leader(rest, CHANNEL, THRESHOLD_S, 30)
     assert wait_until(lambda: new.leadership[-1:] == [(CHANNEL, True)], 10), new.leadership
     # The yielder stays out for a while: only the new leader leads.
-    assert leaders(peers) == [new]
+    assert leaders_of(peers, CHANNEL) == [new]
     for p in peers:
         seq = [leader for (ch, leader) in p.leadership if ch == CHANNEL]
         assert seq == [i % 2 == 0 for i in range(len(seq))], (p.pki_id, seq)
@@ -126,7 +109,7 @@ def test_the_leader_yields_and_another_peer_takes_over(spawn, tmp_path):
     # A peer that does not lead has nothing to yield.
     follower = next(p for p in rest if p is not new)
     follower.yield_leadership(CHANNEL)
-    assert leaders(peers) == [new]
+    assert leaders_of(peers, CHANNEL) == [new]
     with pytest.raises(RuntimeError, match="not joined"):
         follower.yield_leadership("nochannel")
 
