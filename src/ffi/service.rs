@@ -531,18 +531,7 @@ mod tests {
     unsafe fn init_with(h: &Host) -> (fg_status, String) {
         let text = config();
         let t = table(h);
-        let mut err = fg_bytes {
-            ptr: std::ptr::null_mut(),
-            len: 0,
-        };
-        let st = fg_init(text.as_ptr().cast(), text.len(), &t, &mut err);
-        let detail = if err.ptr.is_null() {
-            String::new()
-        } else {
-            String::from_utf8_lossy(std::slice::from_raw_parts(err.ptr, err.len)).into_owned()
-        };
-        fg_bytes_free(&mut err);
-        (st, detail)
+        with_err(|e| fg_init(text.as_ptr().cast(), text.len(), &t, e))
     }
 
     unsafe fn self_json() -> serde_json::Value {
@@ -556,7 +545,6 @@ mod tests {
         v
     }
 
-    /// The channel calls against the running singleton (no other peer).
     /// Runs one call with an `err_out`: its status and detail (empty when none was written).
     unsafe fn with_err(call: impl FnOnce(*mut fg_bytes) -> fg_status) -> (fg_status, String) {
         let mut err = fg_bytes {
