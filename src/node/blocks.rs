@@ -246,11 +246,14 @@ impl ChannelBlocks {
         let pre = verified.filter(|v| {
             v.channel() == self.name && v.payload().seq == seq && *v.payload().block == *p.data
         });
-        let payload = Payload::new(seq, p.data.clone(), Vec::new(), source);
-        let verified = match pre.map_or_else(
-            || VerifiedPayload::verify(&*self.verifier, &self.name, payload),
-            Ok,
-        ) {
+        let checked = match pre {
+            Some(v) => Ok(v),
+            None => {
+                let payload = Payload::new(seq, p.data.clone(), Vec::new(), source);
+                VerifiedPayload::verify(&*self.verifier, &self.name, payload)
+            }
+        };
+        let verified = match checked {
             Ok(v) => v,
             Err((_, error)) => {
                 self.counters.invalid += 1;

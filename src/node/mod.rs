@@ -361,7 +361,7 @@ impl GossipService {
         let tracker = Arc::new(PeerTracker::default());
         let (results_tx, results_rx) = mpsc::channel(256);
         let (commands_tx, commands_rx) = mpsc::channel(64);
-        let (commit_tx, commit_rx) = mpsc::channel(64);
+        let (block_job_tx, block_job_rx) = mpsc::channel(64);
         let cert_store = CertStore::new(
             PullConfig::identities(g),
             mapper.clone(),
@@ -404,8 +404,8 @@ impl GossipService {
             ledger_provider: file_ledgers,
             block_verifier: Arc::new(McsVerifier(crypto.mcs.clone())),
             self_endpoint: external_endpoint.clone(),
-            commit_tx,
-            commit_rx,
+            block_job_tx,
+            block_job_rx,
             seed: seed.rotate_left(29),
             comm: comm.clone(),
             crypto: crypto.clone(),

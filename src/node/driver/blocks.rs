@@ -154,14 +154,15 @@ impl Driver {
     /// Feeds the push emitter with the routing view, built once per view refresh rather
     /// than per block (it walks every alive member).
     fn push_handle(&mut self, now: Instant, input: crate::push::Input) -> Vec<crate::push::Output> {
-        if self.routing.is_none() {
-            self.routing = Some(self.routing_view());
-        }
-        let Some((me, peers)) = self.routing.as_ref() else {
-            return Vec::new();
+        let (me, peers) = match self.routing.take() {
+            Some(view) => view,
+            None => self.routing_view(),
         };
-        self.push
-            .handle(now, input, RoutingSnapshot::new(me, peers))
+        let out = self
+            .push
+            .handle(now, input, RoutingSnapshot::new(&me, &peers));
+        self.routing = Some((me, peers));
+        out
     }
 
     /// This peer and the alive members as push routing sees them: per joined channel,
@@ -221,7 +222,7 @@ impl Driver {
                         return;
                     };
                     let ledger = b.ledger.clone();
-                    let tx = self.commit_tx.clone();
+                    let tx = self.block_job_tx.clone();
                     let ch = channel.to_string();
                     // Ledger I/O (fsync, host callbacks) stays off the async workers: the
                     // whole batch in one blocking job, one report back.

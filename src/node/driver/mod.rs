@@ -91,8 +91,8 @@ pub(super) struct Driver {
     /// This peer's external endpoint, for push routing.
     pub self_endpoint: String,
     /// Commit reports and verified state responses from blocking-thread jobs.
-    pub commit_tx: mpsc::Sender<BlockJobReport>,
-    pub commit_rx: mpsc::Receiver<BlockJobReport>,
+    pub block_job_tx: mpsc::Sender<BlockJobReport>,
+    pub block_job_rx: mpsc::Receiver<BlockJobReport>,
     pub seed: u64,
     pub comm: Comm,
     pub crypto: CryptoContext,
@@ -158,7 +158,7 @@ impl Driver {
                     None => break,
                 },
                 Some(input) = self.results_rx.recv() => self.step(input),
-                Some(job) = self.commit_rx.recv() => self.on_block_job(job),
+                Some(job) = self.block_job_rx.recv() => self.on_block_job(job),
                 Some(ev) = self.delivery.rx.recv() => self.on_delivered(ev),
                 _ = tokio::time::sleep_until(deadline.into()) => {
                     self.step(Input::Tick);

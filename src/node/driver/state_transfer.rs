@@ -146,7 +146,7 @@ impl Driver {
             return;
         };
         let verifier = self.block_verifier.clone();
-        let tx = self.commit_tx.clone();
+        let tx = self.block_job_tx.clone();
         tokio::task::spawn_blocking(move || {
             let payloads = check_response(&*verifier, &channel, range, payloads);
             let _ = tx.blocking_send(BlockJobReport::Verified {
