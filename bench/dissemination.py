@@ -45,14 +45,18 @@ KIND_NAMES = {"fabgossip": "fabgossip", "fabric": "Fabric"}
 
 GOPEER = REPO / "build" / "gopeer"
 FABGOSSIP_HOST = "go"
+# fabgossip.pushPolicy for the fabgossip peers; None keeps the library's default.
+PUSH_POLICY = None
 
 
 def fabgossip_argvs(n, workdir):
     """Go peers over a Go in-memory ledger, like the Fabric node's (the default), or Python peers
     over the file ledger without the fdatasync after each commit."""
     # Appended right after `peer.gossip.externalEndpoint`: state transfer on, as for Fabric.
-    configs = fabgossip_configs(
-        n, workdir, "    state:\n      enabled: true\nfabgossip:\n  ledgerFsync: false\n")
+    extra = "    state:\n      enabled: true\nfabgossip:\n  ledgerFsync: false\n"
+    if PUSH_POLICY:
+        extra += f"  pushPolicy: {PUSH_POLICY}\n"
+    configs = fabgossip_configs(n, workdir, extra)
     if FABGOSSIP_HOST == "go":
         return [[str(GOPEER), "--config", str(cfg), "--ledger", "go"] for cfg in configs]
     return [python_peer_argv(cfg) for cfg in configs]
@@ -321,6 +325,8 @@ def main():
                     help="fabgossip peer program: gopeer with a Go in-memory ledger, or the Python peer")
     ap.add_argument("--poll-ms", type=float, default=0.5,
                     help="fabgossip peers' ledger-height poll interval for commit times")
+    ap.add_argument("--push-policy", choices=["adaptive", "tree", "fabric"],
+                    help="fabgossip.pushPolicy of the fabgossip peers (default: the library's)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (peer logs)")
     ap.add_argument("--fabric-no-state-transfer", action="store_true",
                     help="run Fabric with core.yaml's peer.gossip.state.enabled: false")
@@ -330,7 +336,8 @@ def main():
     args = ap.parse_args()
     if args.peers < 2 or args.blocks < 1 or args.rate <= 0:
         sys.exit("need --peers ≥ 2, --blocks ≥ 1 and --rate > 0")
-    global FABRIC_LOG_SPEC, FABRIC_STATE_TRANSFER, FABGOSSIP_HOST
+    global FABRIC_LOG_SPEC, FABRIC_STATE_TRANSFER, FABGOSSIP_HOST, PUSH_POLICY
+    PUSH_POLICY = args.push_policy
     FABRIC_LOG_SPEC = args.fabric_log_spec
     FABRIC_STATE_TRANSFER = not args.fabric_no_state_transfer
     FABGOSSIP_HOST = args.fabgossip_host

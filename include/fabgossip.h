@@ -293,8 +293,8 @@ typedef fg_status (*fg_expiration_fn)(void *user_data,
  * `org_of_identity`, and one of `self_identity` / `self_identity_fn`.
  *
  * Rules for every callback:
- * - Thread: called from library worker threads (`fg-worker`) and from the thread inside
- *   `fg_init`; calls overlap, so callbacks must be thread-safe.
+ * - Thread: called from library threads (`fg-worker`, `fg-blocking`) and from the thread
+ *   inside `fg_init`; calls overlap, so callbacks must be thread-safe.
  * - Borrowing: input pointers are valid only during the call; copy what you keep. Text
  *   inputs (`channel`) are UTF-8 with a length, not NUL-terminated.
  * - Outputs go to a library buffer `(out, cap, out_len)`. When `cap` is too small, write the

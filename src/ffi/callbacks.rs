@@ -2,8 +2,8 @@
 //! `SecurityAdvisor`) as a table of C function pointers.
 //!
 //! Rules shared by every callback in the table:
-//! - **Thread**: called from the library's worker threads (`fg-worker`) or its blocking
-//!   pool, and from the thread that calls `fg_init`; calls may overlap, so the code must be
+//! - **Thread**: called from the library's worker thread (`fg-worker`) or its blocking
+//!   pool (`fg-blocking`), and from the thread that calls `fg_init`; calls may overlap, so the code must be
 //!   thread-safe.
 //! - **Borrowing**: every input pointer is borrowed and valid only during the call; copy what
 //!   you keep. Text inputs (`channel`) are UTF-8 with an explicit length, not NUL-terminated.
@@ -128,8 +128,8 @@ pub type fg_expiration_fn = Option<
 /// `org_of_identity`, and one of `self_identity` / `self_identity_fn`.
 ///
 /// Rules for every callback:
-/// - Thread: called from library worker threads (`fg-worker`) and from the thread inside
-///   `fg_init`; calls overlap, so callbacks must be thread-safe.
+/// - Thread: called from library threads (`fg-worker`, `fg-blocking`) and from the thread
+///   inside `fg_init`; calls overlap, so callbacks must be thread-safe.
 /// - Borrowing: input pointers are valid only during the call; copy what you keep. Text
 ///   inputs (`channel`) are UTF-8 with a length, not NUL-terminated.
 /// - Outputs go to a library buffer `(out, cap, out_len)`. When `cap` is too small, write the

@@ -19,6 +19,7 @@
 //! [`election`] (`fg_is_leader`, `fg_yield_leadership`, the leadership callback),
 //! `leadership_queue` (leadership changes handed to their own thread),
 //! [`counters`] (refusals and caught panics), `sigpipe` (library threads block SIGPIPE),
+//! `runtime` (the library's Tokio runtime: one scheduler thread and the blocking pool),
 //! [`metrics`] (`fg_metrics`), [`explain`] (`fg_explain_peer`).
 
 #![allow(non_camel_case_types)]
@@ -38,6 +39,7 @@ pub mod log;
 pub mod metrics;
 pub mod panic;
 pub mod reentry;
+mod runtime;
 pub mod service;
 mod sigpipe;
 pub mod status;

@@ -16,6 +16,7 @@ use crate::ffi::counters;
 use crate::ffi::leadership_queue::LeadershipQueue;
 use crate::ffi::panic::ffi_boundary;
 use crate::ffi::reentry::reject_reentry;
+use crate::ffi::runtime::LibRuntime;
 use crate::ffi::status::*;
 use crate::ledger::HostLedgerTable;
 use crate::ledger::{HostLedgerProvider, LedgerProvider};
@@ -23,7 +24,7 @@ use crate::node::{builtin_crypto, GossipService, LedgerProviderError, NodeError}
 
 /// What `fg_init` started and `fg_shutdown` tears down.
 struct Running {
-    runtime: tokio::runtime::Runtime,
+    runtime: LibRuntime,
     service: Arc<GossipService>,
     host: Option<Arc<HostCrypto>>,
     /// The host ledger table of `fg_set_ledger_callbacks`, released when replaced or at
@@ -84,19 +85,6 @@ fn on_control_thread<R: Send>(work: impl FnOnce() -> R + Send) -> Option<R> {
     })
 }
 
-/// Builds the runtime the library owns: two named workers, io and time drivers, and no
-/// signal handling (signal handlers break Go hosts).
-fn build_runtime() -> Result<tokio::runtime::Runtime, InitError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("fg-worker")
-        .enable_io()
-        .enable_time()
-        .on_thread_start(crate::ffi::sigpipe::block_on_this_thread)
-        .build()
-        .map_err(|e| InitError(FG_STATUS_INTERNAL, format!("cannot build the runtime: {e}")))
-}
-
 fn host_crypto(host: &Arc<HostCrypto>) -> Result<CryptoContext, InitError> {
     host.check_required()
         .map_err(|e| InitError(FG_STATUS_INVALID_ARG, e))?;
@@ -131,7 +119,8 @@ fn init(config_text: &[u8], host: Option<Arc<HostCrypto>>) -> Result<(), InitErr
             (None, Some(ed))
         }
     };
-    let runtime = build_runtime()?;
+    let runtime = LibRuntime::start()
+        .map_err(|e| InitError(FG_STATUS_INTERNAL, format!("cannot start the runtime: {e}")))?;
     let started = match (crypto, builtin) {
         (Some(crypto), _) => runtime.block_on(GossipService::start(config, crypto)),
         (None, Some(ed)) => runtime.block_on(GossipService::start_with_builtin(config, ed)),
@@ -766,16 +755,7 @@ mod tests {
     }
 
     #[test]
-    fn runtime_threads_block_sigpipe() {
-        let Ok(rt) = build_runtime() else {
-            panic!("runtime")
-        };
-        let blocked = rt.block_on(async {
-            tokio::spawn(async { crate::ffi::sigpipe::blocked_on_this_thread() })
-                .await
-                .unwrap()
-        });
-        assert!(blocked);
+    fn control_threads_block_sigpipe() {
         let control = on_control_thread(crate::ffi::sigpipe::blocked_on_this_thread);
         assert_eq!(control, Some(true));
     }

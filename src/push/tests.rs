@@ -764,3 +764,109 @@ fn routing_is_deterministic_for_a_seed() {
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
+
+// ---- tree policy -----------------------------------------------------------------------
+
+/// Every peer's tree targets for block `seq` as a relay: (sender, target) pairs.
+fn tree_edges(peers: &[RoutePeer], seq: u64, arity: usize) -> Vec<(PkiId, PkiId)> {
+    let all: Vec<&RoutePeer> = peers.iter().collect();
+    peers
+        .iter()
+        .flat_map(|p| {
+            router::tree_targets(&p.pki_id, seq, all.clone(), arity, false)
+                .into_iter()
+                .map(|t| (p.pki_id.clone(), t.pki_id.clone()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_tree_gives_every_peer_but_the_root_exactly_one_parent() {
+    for n in [1, 2, 3, 4, 10, 20, 41] {
+        let peers = eligible(n);
+        for seq in 0..30 {
+            let edges = tree_edges(&peers, seq, 3);
+            assert_eq!(edges.len(), n - 1, "n {n} seq {seq}: one edge per non-root");
+            let targets: HashSet<&PkiId> = edges.iter().map(|(_, t)| t).collect();
+            assert_eq!(
+                targets.len(),
+                n - 1,
+                "n {n} seq {seq}: nobody gets two copies"
+            );
+            assert!(edges.iter().all(|(s, t)| s != t));
+            // The root is the one peer nobody sends to; from it the edges reach everyone.
+            let root = peers.iter().find(|p| !targets.contains(&p.pki_id)).unwrap();
+            let mut reached = HashSet::from([root.pki_id.clone()]);
+            loop {
+                let before = reached.len();
+                for (s, t) in &edges {
+                    if reached.contains(s) {
+                        reached.insert(t.clone());
+                    }
+                }
+                if reached.len() == before {
+                    break;
+                }
+            }
+            assert_eq!(reached.len(), n, "n {n} seq {seq}");
+        }
+    }
+}
+
+#[test]
+fn the_origin_sends_to_the_root_and_its_own_children() {
+    let peers = eligible(20);
+    let all: Vec<&RoutePeer> = peers.iter().collect();
+    let mut roots = HashSet::new();
+    for seq in 0..200 {
+        let edges = tree_edges(&peers, seq, 3);
+        let targets: HashSet<&PkiId> = edges.iter().map(|(_, t)| t).collect();
+        let root = peers.iter().find(|p| !targets.contains(&p.pki_id)).unwrap();
+        roots.insert(root.pki_id.clone());
+        for origin in &peers {
+            let relay = router::tree_targets(&origin.pki_id, seq, all.clone(), 3, false);
+            let sent = router::tree_targets(&origin.pki_id, seq, all.clone(), 3, true);
+            let sent: Vec<&PkiId> = sent.iter().map(|p| &p.pki_id).collect();
+            if origin.pki_id == root.pki_id {
+                assert_eq!(sent.len(), relay.len());
+            } else {
+                assert_eq!(sent[0], &root.pki_id, "the root first");
+                assert_eq!(sent.len(), relay.len() + 1);
+            }
+            assert!(relay.iter().all(|p| sent.contains(&&p.pki_id)));
+        }
+    }
+    // A new root for most blocks: the forwarding is spread over the peers.
+    assert!(roots.len() >= 15, "{} roots over 200 blocks", roots.len());
+}
+
+#[test]
+fn tree_routing_keeps_the_block_rules_and_never_sends_back() {
+    let me = me();
+    let peers = mixed_view();
+    let allowed: BTreeSet<String> = (0..4).map(|i| format!("a{i:03}")).collect();
+    for seq in 0..50 {
+        for sender in [None, Some("a001")] {
+            let exclude: Vec<&str> = sender.into_iter().collect();
+            let r = route_of(
+                &block(seq),
+                &exclude,
+                &me,
+                &peers,
+                params(3, PushPolicy::Tree),
+                1,
+            )
+            .unwrap();
+            assert_eq!(r.kind, RouteKind::Block);
+            let got = names(&r.full);
+            assert!(got.is_subset(&allowed), "seq {seq}: {got:?}");
+            if let Some(s) = sender {
+                assert!(!got.contains(s));
+            }
+        }
+    }
+    // The same view, the same tree: routing is not random.
+    let a = route_of(&block(9), &[], &me, &peers, params(3, PushPolicy::Tree), 1).unwrap();
+    let b = route_of(&block(9), &[], &me, &peers, params(3, PushPolicy::Tree), 2).unwrap();
+    assert_eq!(a, b);
+}
