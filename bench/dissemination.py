@@ -325,7 +325,7 @@ def main():
                     help="fabgossip peer program: gopeer with a Go in-memory ledger, or the Python peer")
     ap.add_argument("--poll-ms", type=float, default=0.5,
                     help="fabgossip peers' ledger-height poll interval for commit times")
-    ap.add_argument("--push-policy", choices=["adaptive", "tree", "fabric"],
+    ap.add_argument("--push-policy", choices=["adaptive", "fabric"],
                     help="fabgossip.pushPolicy of the fabgossip peers (default: the library's)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (peer logs)")
     ap.add_argument("--fabric-no-state-transfer", action="store_true",

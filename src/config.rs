@@ -248,9 +248,8 @@ pub struct LibConfig {
     /// the last blocks, which the peer then pulls again).
     pub ledger_fsync: bool,
     /// `pushPolicy`: `adaptive` (default: a wide first hop from the channel view, relays at
-    /// `propagatePeerNum`, the ring successor always a target, no burst window), `tree` (one
-    /// copy per peer along a per-block tree over the channel view) or `fabric` (Fabric's
-    /// `propagatePeerNum` random peers and burst window), for comparison.
+    /// `propagatePeerNum`, the ring successor always a target, no burst window) or `fabric`
+    /// (Fabric's `propagatePeerNum` random peers and burst window), for comparison.
     pub push_policy: PushPolicy,
     /// `identityRevalidationInterval`: how often every stored identity is re-validated
     /// through the crypto contract (`Expiration`, `ValidateIdentity`), which catches
@@ -503,11 +502,10 @@ impl Config {
             "" => {}
             "adaptive" => l.push_policy = PushPolicy::Adaptive,
             "fabric" => l.push_policy = PushPolicy::Fabric,
-            "tree" => l.push_policy = PushPolicy::Tree,
             other => {
                 return err(
                     &s.key("pushPolicy"),
-                    format!("expected adaptive, tree or fabric, got {other:?}"),
+                    format!("expected adaptive or fabric, got {other:?}"),
                 )
             }
         }
@@ -1097,8 +1095,6 @@ mod tests {
         assert_eq!(c.fabgossip.push_policy, PushPolicy::Adaptive);
         let c = Config::parse("fabgossip: {pushPolicy: fabric}").unwrap();
         assert_eq!(c.fabgossip.push_policy, PushPolicy::Fabric);
-        let c = Config::parse("fabgossip: {pushPolicy: tree}").unwrap();
-        assert_eq!(c.fabgossip.push_policy, PushPolicy::Tree);
         let c = Config::parse("fabgossip: {pushPolicy: Adaptive}").unwrap();
         assert_eq!(c.fabgossip.push_policy, PushPolicy::Adaptive);
         let e = Config::parse("fabgossip: {pushPolicy: eager}").unwrap_err();

@@ -172,6 +172,11 @@ const CHANNEL_COUNTERS: &[ChannelRow] = &[
         |c| c.blocks.as_ref().map(|s| s.blocks.forwarded),
     ),
     (
+        "fabgossip_blocks_held_ahead",
+        "Blocks beyond the state buffer kept (verified, forwarded) until the ledger reaches them",
+        |c| c.blocks.as_ref().map(|s| s.blocks.held_ahead),
+    ),
+    (
         "fabgossip_blocks_committed",
         "Blocks committed to the ledger",
         |c| c.blocks.as_ref().map(|s| s.state.committed),

@@ -33,6 +33,14 @@ use crate::types::PkiId;
 /// Memory: this many blocks per channel.
 const PULL_KEEP: u64 = 100;
 
+/// Verified gossip blocks kept beyond the state provider's window (`blockBufferSize`), until
+/// the ledger height reaches them. A peer that falls behind by more than the buffer still
+/// takes, stores and forwards new blocks (Fabric's block store does not depend on its state
+/// buffer either), so the peers it pushes to are not starved with it; and it commits them
+/// from here once its gap is filled, instead of fetching them again. Memory: this many
+/// blocks per channel.
+const AHEAD_KEEP: u64 = 100;
+
 /// What happened to blocks of one channel at this peer, beyond the state provider's own
 /// counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -47,6 +55,9 @@ pub struct BlockCounters {
     pub invalid: u64,
     /// Blocks too far above the ledger height: dropped, pulled later.
     pub too_far_ahead: u64,
+    /// Blocks beyond the state provider's window kept (verified, stored and forwarded) until
+    /// the ledger height reaches them.
+    pub held_ahead: u64,
     /// Block messages without payload, or whose sender's org may not send them.
     pub refused: u64,
     /// Blocks older than the block store's window that the state provider still missed:
@@ -92,6 +103,8 @@ pub(super) struct ChannelBlocks {
     pub ledger: Arc<Mutex<Box<dyn Ledger>>>,
     pub counters: BlockCounters,
     pub commit_duration: DurationHistogram,
+    /// Verified gossip blocks beyond the state provider's window, by seq (see [`AHEAD_KEEP`]).
+    ahead: std::collections::BTreeMap<u64, VerifiedPayload>,
 }
 
 /// What serving state requests did, counted by the blocking tasks that read the ledger.
@@ -146,6 +159,7 @@ impl ChannelBlocks {
             ledger: Arc::new(Mutex::new(ledger)),
             counters: BlockCounters::default(),
             commit_duration: DurationHistogram::default(),
+            ahead: std::collections::BTreeMap::new(),
         })
     }
 
@@ -227,9 +241,16 @@ impl ChannelBlocks {
         // though not forwarded.
         let height = self.provider.height();
         let window = self.state_cfg.window(source);
-        if seq >= height && seq - height >= window {
-            // Refused before verification: no CPU on blocks the buffer cannot hold; not
-            // stored, so a later pull round asks for it again.
+        // Gossip blocks beyond the buffer are held (up to AHEAD_KEEP more); a host's or the
+        // orderer's are refused, and their source offers them again later.
+        let hold = source == Source::Gossip
+            && seq >= height
+            && seq - height >= window
+            && seq - height < window + AHEAD_KEEP
+            && (self.ahead.len() as u64) < AHEAD_KEEP;
+        if seq >= height && seq - height >= window && !hold {
+            // Refused before verification: no CPU on blocks we cannot keep; not stored, so
+            // a later pull round asks for it again.
             self.counters.too_far_ahead += 1;
             return Err(Rejected::TooFarAhead {
                 seq,
@@ -261,8 +282,15 @@ impl ChannelBlocks {
                 return Err(Rejected::Invalid { seq, error });
             }
         };
-        // Blocks below the height were committed: known, but still new to the store.
-        if seq >= self.provider.height() {
+        if hold {
+            if !new_to_store || self.ahead.contains_key(&seq) {
+                self.counters.duplicate += 1;
+                return Ok(None);
+            }
+            self.ahead.insert(seq, verified);
+            self.counters.held_ahead += 1;
+        } else if seq >= self.provider.height() {
+            // Blocks below the height were committed: known, but still new to the store.
             match self.provider.add_verified(now, verified, out) {
                 Ok(()) | Err(Rejected::Duplicate { .. }) | Err(Rejected::Old { .. }) => {}
                 Err(e @ Rejected::TooFarAhead { .. }) => {
@@ -342,12 +370,34 @@ impl ChannelBlocks {
         )
     }
 
-    /// Feeds a commit report or a tick to the state provider.
+    /// Feeds a commit report or a tick to the state provider, then hands it the held blocks
+    /// its window reaches now.
     pub fn state_input(&mut self, now: Instant, input: state::Input) -> Vec<state::Output> {
         if matches!(input, state::Input::CommitFailed { .. }) {
             self.counters.commit_errors += 1;
         }
-        self.provider.handle(now, input)
+        let mut out = self.provider.handle(now, input);
+        self.release_ahead(now, &mut out);
+        out
+    }
+
+    /// Moves held blocks inside the state provider's window into it; drops the ones the
+    /// ledger passed meanwhile (committed from another source).
+    fn release_ahead(&mut self, now: Instant, out: &mut Vec<state::Output>) {
+        let window_end = self
+            .provider
+            .height()
+            .saturating_add(self.state_cfg.window(Source::Gossip));
+        while let Some(entry) = self.ahead.first_entry() {
+            if *entry.key() >= window_end {
+                break;
+            }
+            let verified = entry.remove();
+            if verified.payload().seq >= self.provider.height() {
+                // Duplicates (held also by the buffer) and old seqs are refused harmlessly.
+                let _ = self.provider.add_verified(now, verified, out);
+            }
+        }
     }
 
     /// Runs the pull engine on `input`; `peers` are the candidates of a due round.
@@ -504,6 +554,93 @@ mod tests {
         b.accept_delivered(now, msg(3, &b3), None, &mut out)
             .unwrap();
         assert_eq!(counting.0.load(Ordering::SeqCst), 6);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Commits every batch in `out` (and the ones those commits release) to the channel's
+    /// ledger, as the driver's blocking jobs do.
+    fn commit_all(b: &mut ChannelBlocks, now: Instant, mut out: Vec<state::Output>) {
+        while let Some(o) = out.pop() {
+            if let state::Output::Commit(batch) = o {
+                let report = {
+                    let mut ledger = b.ledger.lock().unwrap();
+                    state::commit_batch(&mut **ledger, &batch)
+                };
+                out.extend(b.state_input(now, report));
+            }
+        }
+    }
+
+    #[test]
+    fn gossip_blocks_beyond_the_buffer_are_held_forwarded_and_committed_later() {
+        let dir = std::env::temp_dir().join(format!("fg-node-ahead-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut b = channel(&dir, Arc::new(Counting::default()));
+        let now = Instant::now();
+        let window = b.state_cfg.window(Source::Gossip);
+        let mut out = Vec::new();
+        b.accept(now, msg(0, &block(0)), Source::Gossip, false, &mut out)
+            .unwrap();
+        commit_all(&mut b, now, std::mem::take(&mut out));
+        assert_eq!(b.height(), 1);
+
+        // Block 1 is missing; 2 ..= window + 5 arrive. Those beyond the buffer are still
+        // new blocks: stored and handed back for push.
+        let last = window + 5;
+        for seq in 2..=last {
+            let new = b.accept(now, msg(seq, &block(seq)), Source::Gossip, false, &mut out);
+            assert!(matches!(new, Ok(Some(_))), "seq {seq}");
+        }
+        assert_eq!(b.counters.held_ahead, last - window);
+        assert_eq!(b.counters.too_far_ahead, 0);
+        // A second copy of a held block is a duplicate, not forwarded again.
+        let again = b.accept(
+            now,
+            msg(last, &block(last)),
+            Source::Gossip,
+            false,
+            &mut out,
+        );
+        assert!(matches!(again, Ok(None)));
+        commit_all(&mut b, now, std::mem::take(&mut out));
+        assert_eq!(b.height(), 1, "nothing commits across the gap");
+
+        // The gap is filled: the buffered blocks commit, then the held ones, in order.
+        b.accept(now, msg(1, &block(1)), Source::Gossip, true, &mut out)
+            .unwrap();
+        commit_all(&mut b, now, std::mem::take(&mut out));
+        assert_eq!(b.height(), last + 1);
+        let stored = b.ledger.lock().unwrap().get_blocks(0, last).unwrap();
+        let want: Vec<Vec<u8>> = (0..=last).map(block).collect();
+        assert!(stored == want, "the ledger holds 0..={last} in order");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn blocks_beyond_what_may_be_held_are_refused_unverified() {
+        let dir = std::env::temp_dir().join(format!("fg-node-ahead2-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let counting = Arc::new(Counting::default());
+        let mut b = channel(&dir, counting.clone());
+        let now = Instant::now();
+        let mut out = Vec::new();
+        let window = b.state_cfg.window(Source::Gossip);
+        let far = window + AHEAD_KEEP;
+        let r = b.accept(now, msg(far, &block(far)), Source::Gossip, false, &mut out);
+        assert!(matches!(r, Err(Rejected::TooFarAhead { .. })));
+        // The host's and the orderer's blocks are not held: their source offers them again.
+        let host = window * 2;
+        let r = b.accept(
+            now,
+            msg(host, &block(host)),
+            Source::Deliverer,
+            false,
+            &mut out,
+        );
+        assert!(matches!(r, Err(Rejected::TooFarAhead { .. })));
+        assert_eq!(counting.0.load(Ordering::SeqCst), 0, "no VerifyBlock spent");
+        assert_eq!(b.counters.too_far_ahead, 2);
+        assert_eq!(b.counters.held_ahead, 0);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -23,8 +23,6 @@ pub struct NodeCounters {
     pub conn_rejected: AtomicU64,
     /// Message kinds this node does not handle yet, dropped.
     pub unhandled: AtomicU64,
-    /// StateInfo, StateInfo pull requests and snapshots handed to the channel registry.
-    pub channel_msgs: AtomicU64,
     /// Block and block pull messages naming a channel this peer has not joined.
     pub block_unknown_channel: AtomicU64,
 }
@@ -59,7 +57,6 @@ impl NodeCounters {
             ("mem_req_malformed", r(&self.mem_req_malformed)),
             ("conn_rejected", r(&self.conn_rejected)),
             ("unhandled", r(&self.unhandled)),
-            ("channel_msgs", r(&self.channel_msgs)),
             ("block_unknown_channel", r(&self.block_unknown_channel)),
         ]
     }

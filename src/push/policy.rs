@@ -29,17 +29,8 @@
 //! | random fan-out 9, no ring            | 99.98–100 %, 22 of 24 blocks complete | 8–9 / 4.0 | 9.0 | ~14 ms |
 //! | adaptive (origin ⌈ln n⌉ + 2, relays 3, ring) | 100 % | 11–13 / 5.5 | 3.0                 | 30–33 ms  |
 //!
-//! | tree (arity 3, `router::tree_targets`) | 100 %   | 7 / 6.4         | 1.0                 | 31–32 ms  |
-//! | tree, 1 % of peers dead but in view  | 79 %     | 7 / 6.4         | 0.8                 | 30 ms     |
-//! | adaptive, 1 % of peers dead but in view | 99.9 % | 13 / 5.6       | 3.0                 | 28 ms     |
-//!
 //! So the ring successor turns Fabric's message budget into full coverage: every peer gets
-//! every block by push, none waits for the 4 s pull. The tree policy (opt-in) sends one
-//! copy per peer, a third of the copies and of the CPU they cost, but has no redundancy: a
-//! peer that crashed cuts its subtree off until it is presumed dead (its connection is
-//! found gone, then the view drops it within a refresh) or its alive expires; those peers
-//! pull each block when the next one reveals the gap. It suits orgs whose peers are few
-//! and stable. A wider relay fan-out buys fewer hops
+//! every block by push, none waits for the 4 s pull. A wider relay fan-out buys fewer hops
 //! (fan-out 9: 14 ms instead of 31 ms at 1000 peers) at three times the copies, which on a
 //! real host costs more CPU per block than the hops cost latency. Pull stays the safety net
 //! for peers whose views disagree or whose links fail.
@@ -52,14 +43,6 @@ pub enum PushPolicy {
     /// Fan-out from the view size plus the ring successor (see the module docs).
     #[default]
     Adaptive,
-    /// One copy per peer along a tree over the channel view, a new tree for every block
-    /// (see `router::tree_targets`).
-    Tree,
-}
-
-/// The tree policy's children per peer: `propagatePeerNum`, at least 2 (1 would be a chain).
-pub fn tree_arity(propagate_peer_num: usize) -> usize {
-    propagate_peer_num.max(2)
 }
 
 /// What the adaptive rule adds to ⌈ln n⌉.
@@ -72,8 +55,6 @@ impl PushPolicy {
     pub fn block_fanout(self, propagate_peer_num: usize, view: usize, relayed: bool) -> usize {
         let f = match self {
             PushPolicy::Fabric => propagate_peer_num,
-            // The tree's arity; the origin also sends to the root (`router::tree_targets`).
-            PushPolicy::Tree => tree_arity(propagate_peer_num),
             // The origin's wide first hop already reached ⌈ln n⌉ + 2 peers; relays keep
             // Fabric's fan-out (one target the ring successor).
             PushPolicy::Adaptive if relayed => propagate_peer_num,

@@ -22,7 +22,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 
 use super::error::RouteError;
-use super::policy::{tree_arity, PushPolicy};
+use super::policy::PushPolicy;
 use super::snapshot::{RoutePeer, RoutingSnapshot};
 use crate::discovery::disclosure::{keeps_secret, may_forward};
 use crate::discovery::RemoteTarget;
@@ -198,23 +198,6 @@ fn route_block<R: Rng + ?Sized>(
         .iter()
         .filter(|p| p.pki_id != snap.me.pki_id && in_my_org_and_channel(p, snap, channel))
         .collect();
-    if params.policy == PushPolicy::Tree {
-        let seq = match &msg.content {
-            Some(Content::DataMsg(d)) => d.payload.as_ref().map_or(0, |p| p.seq_num),
-            _ => 0,
-        };
-        let arity = tree_arity(params.propagate_peer_num);
-        let full = tree_targets(&snap.me.pki_id, seq, eligible, arity, !relayed)
-            .into_iter()
-            .filter(|p| !exclude.contains(&p.pki_id))
-            .map(RoutePeer::target)
-            .collect();
-        return Ok(Route {
-            kind: RouteKind::Block,
-            full,
-            stripped: Vec::new(),
-        });
-    }
     let mut fanout = params
         .policy
         .block_fanout(params.propagate_peer_num, eligible.len(), relayed);
@@ -240,59 +223,6 @@ fn route_block<R: Rng + ?Sized>(
         full,
         stripped: Vec::new(),
     })
-}
-
-/// The tree policy's targets for block `seq`. The channel view (the eligible peers and
-/// ourselves) in PKI-ID order is read as a ring; block `seq` roots an `arity`-ary tree at
-/// rank `mix(seq) mod n`, and the peer `j` places after the root sends to places
-/// `arity·j + 1 ..= arity·j + arity`. Every peer computes the same tree from the same view, so
-/// each gets one copy, from its parent; a new root per block spreads the forwarding over all
-/// peers. The origin (`origin`: the peer that adds the block) sends to the root as well as
-/// to its own children: it holds the block already and will not forward the copy its parent
-/// sends. Views that differ leave a peer without a copy now and then; the next block reveals
-/// the gap and it is pulled at once (`state::gap`).
-pub fn tree_targets<'p>(
-    me: &PkiId,
-    seq: u64,
-    mut eligible: Vec<&'p RoutePeer>,
-    arity: usize,
-    origin: bool,
-) -> Vec<&'p RoutePeer> {
-    eligible.retain(|p| p.pki_id != *me);
-    eligible.sort_unstable_by(|a, b| a.pki_id.cmp(&b.pki_id));
-    eligible.dedup_by(|a, b| a.pki_id == b.pki_id);
-    let n = eligible.len() + 1;
-    let my_rank = eligible.partition_point(|p| p.pki_id < *me);
-    // The peer at a rank of the ring; None is ourselves.
-    let at = |rank: usize| match rank.cmp(&my_rank) {
-        std::cmp::Ordering::Less => Some(eligible[rank]),
-        std::cmp::Ordering::Equal => None,
-        std::cmp::Ordering::Greater => Some(eligible[rank - 1]),
-    };
-    let root = (mix(seq) % n as u64) as usize;
-    let place = (my_rank + n - root) % n;
-    let mut out = Vec::with_capacity(arity + 1);
-    if origin {
-        out.extend(at(root));
-    }
-    let first = place.saturating_mul(arity).saturating_add(1);
-    for child in first..first.saturating_add(arity).min(n) {
-        if let Some(p) = at((child + root) % n) {
-            if !out.iter().any(|o: &&RoutePeer| o.pki_id == p.pki_id) {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
-/// SplitMix64's finaliser: the same block number gives the same root at every peer and in
-/// every version, unlike `std`'s hashers, whose algorithm may change.
-fn mix(seq: u64) -> u64 {
-    let mut z = seq.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// The eligible peer with the next larger PKI-ID after ours, wrapping to the smallest.

@@ -37,8 +37,7 @@ FAST_GOSSIP = {
 
 
 def peer_config(data_dir, mspid, port, *, bootstrap=(), external=True, anchors=(),
-                trusted=("Org1MSP", "Org2MSP"), seed=None, peer_id=None, extra_gossip=None,
-                extra_fabgossip=None):
+                trusted=("Org1MSP", "Org2MSP"), seed=None, peer_id=None, extra_gossip=None):
     """Config text (JSON, which is YAML) for one peer on 127.0.0.1:port."""
     addr = f"127.0.0.1:{port}"
     gossip = dict(FAST_GOSSIP)
@@ -58,7 +57,6 @@ def peer_config(data_dir, mspid, port, *, bootstrap=(), external=True, anchors=(
             "trustedOrgs": list(trusted),
             "identitySeed": seed or secrets.token_hex(32),
             "anchorPeers": [{"host": h, "port": p, "mspid": m} for (h, p, m) in anchors],
-            **(extra_fabgossip or {}),
         },
     }
     return json.dumps(cfg, indent=1)

@@ -299,7 +299,6 @@ impl Driver {
                         | Content::StateInfoPullReq(_)
                         | Content::StateSnapshot(_),
                     ) => {
-                        NodeCounters::inc(&self.counters.channel_msgs);
                         let hint = state_info_height(&m.msg.content);
                         self.on_channel_message(m);
                         if let Some(h) = hint {
