@@ -487,10 +487,15 @@ mod tests {
         }
     }
 
-    fn channel(dir: &std::path::Path, verifier: Arc<Counting>) -> ChannelBlocks {
-        let ledgers = FileLedgerProvider::new(dir, FileLedgerOptions { fsync: false });
+    /// Channel `ch` over a fresh file ledger in a directory named after `test` (the caller
+    /// removes it).
+    fn channel(test: &str, verifier: Arc<Counting>) -> (std::path::PathBuf, ChannelBlocks) {
+        let dir = std::env::temp_dir().join(format!("fg-node-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let ledgers = FileLedgerProvider::new(&dir, FileLedgerOptions { fsync: false });
         let g = GossipConfig::default();
-        ChannelBlocks::open("ch", &ledgers, &g, verifier, Instant::now(), 1).unwrap()
+        let b = ChannelBlocks::open("ch", &ledgers, &g, verifier, Instant::now(), 1).unwrap();
+        (dir, b)
     }
 
     fn block(seq: u64) -> Vec<u8> {
@@ -503,10 +508,8 @@ mod tests {
 
     #[test]
     fn a_block_the_delivery_service_verified_is_not_verified_again() {
-        let dir = std::env::temp_dir().join(format!("fg-node-blocks-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
         let counting = Arc::new(Counting::default());
-        let mut b = channel(&dir, counting.clone());
+        let (dir, mut b) = channel("verified", counting.clone());
         let now = Instant::now();
         let mut out = Vec::new();
 
@@ -557,6 +560,16 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// Offers block `seq` (by push, as `source` sends it).
+    fn offer(
+        b: &mut ChannelBlocks,
+        seq: u64,
+        source: Source,
+        out: &mut Vec<state::Output>,
+    ) -> Result<Option<NewBlock>, Rejected> {
+        b.accept(Instant::now(), msg(seq, &block(seq)), source, false, out)
+    }
+
     /// Commits every batch in `out` (and the ones those commits release) to the channel's
     /// ledger, as the driver's blocking jobs do.
     fn commit_all(b: &mut ChannelBlocks, now: Instant, mut out: Vec<state::Output>) {
@@ -573,9 +586,7 @@ mod tests {
 
     #[test]
     fn gossip_blocks_beyond_the_buffer_are_held_forwarded_and_committed_later() {
-        let dir = std::env::temp_dir().join(format!("fg-node-ahead-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut b = channel(&dir, Arc::new(Counting::default()));
+        let (dir, mut b) = channel("ahead", Arc::new(Counting::default()));
         let now = Instant::now();
         let window = b.state_cfg.window(Source::Gossip);
         let mut out = Vec::new();
@@ -588,19 +599,13 @@ mod tests {
         // new blocks: stored and handed back for push.
         let last = window + 5;
         for seq in 2..=last {
-            let new = b.accept(now, msg(seq, &block(seq)), Source::Gossip, false, &mut out);
+            let new = offer(&mut b, seq, Source::Gossip, &mut out);
             assert!(matches!(new, Ok(Some(_))), "seq {seq}");
         }
         assert_eq!(b.counters.held_ahead, last - window);
         assert_eq!(b.counters.too_far_ahead, 0);
         // A second copy of a held block is a duplicate, not forwarded again.
-        let again = b.accept(
-            now,
-            msg(last, &block(last)),
-            Source::Gossip,
-            false,
-            &mut out,
-        );
+        let again = offer(&mut b, last, Source::Gossip, &mut out);
         assert!(matches!(again, Ok(None)));
         commit_all(&mut b, now, std::mem::take(&mut out));
         assert_eq!(b.height(), 1, "nothing commits across the gap");
@@ -618,25 +623,16 @@ mod tests {
 
     #[test]
     fn blocks_beyond_what_may_be_held_are_refused_unverified() {
-        let dir = std::env::temp_dir().join(format!("fg-node-ahead2-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
         let counting = Arc::new(Counting::default());
-        let mut b = channel(&dir, counting.clone());
-        let now = Instant::now();
+        let (dir, mut b) = channel("far-ahead", counting.clone());
         let mut out = Vec::new();
         let window = b.state_cfg.window(Source::Gossip);
         let far = window + AHEAD_KEEP;
-        let r = b.accept(now, msg(far, &block(far)), Source::Gossip, false, &mut out);
+        let r = offer(&mut b, far, Source::Gossip, &mut out);
         assert!(matches!(r, Err(Rejected::TooFarAhead { .. })));
         // The host's and the orderer's blocks are not held: their source offers them again.
         let host = window * 2;
-        let r = b.accept(
-            now,
-            msg(host, &block(host)),
-            Source::Deliverer,
-            false,
-            &mut out,
-        );
+        let r = offer(&mut b, host, Source::Deliverer, &mut out);
         assert!(matches!(r, Err(Rejected::TooFarAhead { .. })));
         assert_eq!(counting.0.load(Ordering::SeqCst), 0, "no VerifyBlock spent");
         assert_eq!(b.counters.too_far_ahead, 2);
