@@ -76,17 +76,49 @@ class PeerProcess(process.PeerProcess):
         super().__init__(argv, log_path=log_path, env={"FABGOSSIP_LOG": os.environ.get("FABGOSSIP_LOG", "info")})
 
 
+class LeadershipPeer(PeerProcess):
+    """A peer process whose unsolicited leadership lines are kept in order: ``leadership``
+    when the host's callback is entered, ``leadership_returned`` when a sleeping one returns."""
+
+    def __init__(self, *args, **kwargs):
+        self.leadership = []
+        self.returned = []
+        super().__init__(*args, **kwargs)
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            try:
+                msg = json.loads(raw)
+            except ValueError:
+                msg = {"event": "garbage", "line": raw.decode(errors="replace")}
+            kind = msg.get("event") if isinstance(msg, dict) else None
+            if kind == "leadership":
+                self.leadership.append((msg["channel"], msg["leader"]))
+            elif kind == "leadership_returned":
+                self.returned.append((msg["channel"], msg["leader"]))
+            else:
+                self.lines.put(msg)
+        self.lines.put(None)
+
+    def is_leader(self, channel):
+        return self.command(f"is_leader {channel}", "is_leader")["leader"]
+
+    def yield_leadership(self, channel):
+        return self.command(f"yield {channel}", "yielded")
+
+
 @pytest.fixture
 def spawn_peer(tmp_path):
-    """spawn_peer(name, config_text, argv=None) -> PeerProcess; all are stopped after the test."""
+    """spawn_peer(name, config_text, argv=None, kind=PeerProcess) -> a peer process of `kind`;
+    all are stopped after the test."""
     started = []
 
-    def spawn(name, config_text, argv=None):
+    def spawn(name, config_text, argv=None, kind=PeerProcess):
         d = tmp_path / name
         d.mkdir(exist_ok=True)
         cfg = d / "config.yaml"
         cfg.write_text(config_text)
-        p = PeerProcess(cfg, d / "peer.log", argv)
+        p = kind(cfg, d / "peer.log", argv)
         started.append(p)
         return p
 

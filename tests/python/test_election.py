@@ -2,13 +2,12 @@
 (``fg_is_leader`` from each), leadership change callbacks arrive in order, a killed
 leader is replaced; in process, a static leader reports its channels."""
 
-import json
 import time
 
 import pytest
 
 import fabgossip
-from conftest import (PeerProcess, free_port, leaders_of, one_stable_leader, peer_config,
+from conftest import (LeadershipPeer, free_port, leaders_of, one_stable_leader, peer_config,
                       wait_until)
 
 CHANNEL = "electchannel"
@@ -26,45 +25,9 @@ ELECTION = {
 }
 
 
-class LeaderPeer(PeerProcess):
-    """A peer process whose unsolicited ``leadership`` lines are kept in order."""
-
-    def __init__(self, *args, **kwargs):
-        self.leadership = []
-        super().__init__(*args, **kwargs)
-
-    def _read(self):
-        for raw in self.proc.stdout:
-            try:
-                msg = json.loads(raw)
-            except ValueError:
-                msg = {"event": "garbage", "line": raw.decode(errors="replace")}
-            if isinstance(msg, dict) and msg.get("event") == "leadership":
-                self.leadership.append((msg["channel"], msg["leader"]))
-            else:
-                self.lines.put(msg)
-        self.lines.put(None)
-
-    def is_leader(self, channel):
-        return self.command(f"is_leader {channel}", "is_leader")["leader"]
-
-
 @pytest.fixture
-def spawn_leader_peer(tmp_path):
-    started = []
-
-    def spawn(name, config_text):
-        d = tmp_path / name
-        d.mkdir(exist_ok=True)
-        cfg = d / "config.yaml"
-        cfg.write_text(config_text)
-        p = LeaderPeer(cfg, d / "peer.log")
-        started.append(p)
-        return p
-
-    yield spawn
-    for p in started:
-        p.stop()
+def spawn_leader_peer(spawn_peer):
+    return lambda name, config_text: spawn_peer(name, config_text, kind=LeadershipPeer)
 
 
 def assert_in_order(peer):

@@ -8,13 +8,12 @@ error detail of the channel calls.
 - In process: refused channel calls raise errors whose ``detail`` says why.
 """
 
-import json
 
 import pytest
 
 import fabgossip
 from fabgossip import blocks
-from conftest import (PeerProcess, default_peer_argv, free_port, leaders_of, one_stable_leader,
+from conftest import (LeadershipPeer, default_peer_argv, free_port, leaders_of, one_stable_leader,
                       peer_config, wait_until)
 
 CHANNEL = "yieldchannel"
@@ -31,53 +30,12 @@ ELECTION = {
 }
 
 
-class CallbackPeer(PeerProcess):
-    """A peer process whose unsolicited leadership lines (``leadership`` when the callback
-    is entered, ``leadership_returned`` when a sleeping one returns) are kept in order."""
-
-    def __init__(self, *args, **kwargs):
-        self.leadership = []
-        self.returned = []
-        super().__init__(*args, **kwargs)
-
-    def _read(self):
-        for raw in self.proc.stdout:
-            try:
-                msg = json.loads(raw)
-            except ValueError:
-                msg = {"event": "garbage", "line": raw.decode(errors="replace")}
-            kind = msg.get("event") if isinstance(msg, dict) else None
-            if kind == "leadership":
-                self.leadership.append((msg["channel"], msg["leader"]))
-            elif kind == "leadership_returned":
-                self.returned.append((msg["channel"], msg["leader"]))
-            else:
-                self.lines.put(msg)
-        self.lines.put(None)
-
-    def is_leader(self, channel):
-        return self.command(f"is_leader {channel}", "is_leader")["leader"]
-
-    def yield_leadership(self, channel):
-        return self.command(f"yield {channel}", "yielded")
-
-
 @pytest.fixture
-def spawn(tmp_path):
-    started = []
-
+def spawn(spawn_peer):
     def start(name, config_text, extra_args=()):
-        d = tmp_path / name
-        d.mkdir(exist_ok=True)
-        cfg = d / "config.yaml"
-        cfg.write_text(config_text)
-        p = CallbackPeer(cfg, d / "peer.log", argv=default_peer_argv() + list(extra_args))
-        started.append(p)
-        return p
-
-    yield start
-    for p in started:
-        p.stop()
+        return spawn_peer(name, config_text, argv=default_peer_argv() + list(extra_args),
+                          kind=LeadershipPeer)
+    return start
 
 
 def test_the_leader_yields_and_another_peer_takes_over(spawn, tmp_path):
