@@ -13,6 +13,8 @@
 //! [`cert_store`] pulls identities from other peers (Fabric's `certStore`) into the mapper.
 
 pub mod cert_store;
+#[cfg(test)]
+mod test_authority;
 
 pub use cert_store::{
     CertStore, CertStoreCounters, CertStoreError, CutOffReason, IdentityDisclosure, IdentityStats,
@@ -409,51 +411,10 @@ impl IdentityMapper {
 
 #[cfg(test)]
 mod tests {
+    use super::test_authority::TestMcs;
     use super::*;
     use crate::crypto::ed25519::Ed25519Crypto;
-    use std::collections::HashSet;
     use std::sync::Mutex;
-
-    /// The built-in crypto plus per-identity expiration dates and a revocation list.
-    struct TestMcs {
-        inner: Arc<Ed25519Crypto>,
-        expiry: Mutex<HashMap<Vec<u8>, SystemTime>>,
-        revoked: Mutex<HashSet<Vec<u8>>>,
-    }
-
-    impl MessageCryptoService for TestMcs {
-        fn pki_id_of(&self, identity: &[u8]) -> Result<PkiId, CryptoError> {
-            self.inner.pki_id_of(identity)
-        }
-        fn verify_block(&self, c: &str, s: u64, b: &[u8]) -> Result<(), CryptoError> {
-            self.inner.verify_block(c, s, b)
-        }
-        fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
-            self.inner.sign(msg)
-        }
-        fn verify(&self, id: &[u8], sig: &[u8], msg: &[u8]) -> Result<(), CryptoError> {
-            self.inner.verify(id, sig, msg)
-        }
-        fn verify_by_channel(
-            &self,
-            c: &str,
-            id: &[u8],
-            sig: &[u8],
-            msg: &[u8],
-        ) -> Result<(), CryptoError> {
-            self.inner.verify_by_channel(c, id, sig, msg)
-        }
-        fn validate_identity(&self, id: &[u8]) -> Result<(), CryptoError> {
-            if self.revoked.lock().unwrap().contains(id) {
-                return Err(CryptoError::UntrustedIdentity("revoked".into()));
-            }
-            self.inner.validate_identity(id)
-        }
-        fn expiration(&self, id: &[u8]) -> Result<Option<SystemTime>, CryptoError> {
-            self.inner.expiration(id)?;
-            Ok(self.expiry.lock().unwrap().get(id).copied())
-        }
-    }
 
     struct Fixture {
         mcs: Arc<TestMcs>,
@@ -467,8 +428,7 @@ mod tests {
             let self_id = inner.serialized_identity();
             let mcs = Arc::new(TestMcs {
                 inner,
-                expiry: Mutex::default(),
-                revoked: Mutex::default(),
+                auth: Arc::default(),
             });
             let now = Arc::new(Mutex::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000)));
             let clock_now = now.clone();
@@ -562,6 +522,7 @@ mod tests {
         let f = Fixture::new();
         let (_, pki, id) = peer("Org2MSP", 2);
         f.mcs
+            .auth
             .expiry
             .lock()
             .unwrap()
@@ -623,8 +584,8 @@ mod tests {
         let (_, b, b_id) = peer("Org2MSP", 3);
         f.mapper.put(&a, &a_id).unwrap();
         f.mapper.put(&b, &b_id).unwrap();
-        f.mcs.revoked.lock().unwrap().insert(a_id.clone());
-        f.mcs.revoked.lock().unwrap().insert(b_id.clone());
+        f.mcs.auth.revoked.lock().unwrap().insert(a_id.clone());
+        f.mcs.auth.revoked.lock().unwrap().insert(b_id.clone());
         // Only suspected identities are re-checked.
         let removed = f.mapper.suspect_identities(|id| id == a_id.as_slice());
         assert_eq!(removed, vec![a.clone()]);

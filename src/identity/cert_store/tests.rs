@@ -1,61 +1,13 @@
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Mutex;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::*;
 use crate::config::GossipConfig;
 use crate::crypto::ed25519::Ed25519Crypto;
-use crate::crypto::CryptoError;
+use crate::identity::test_authority::{Authority, TestMcs};
 use crate::message::{data_update_msg, SignedGossipMessage};
 use crate::proto::gossip::PullMsgType;
 use crate::pull::pull_input;
-
-/// A network-wide authority over the built-in crypto: revocation list and expiration dates
-/// that tests change at runtime.
-#[derive(Default)]
-struct Authority {
-    revoked: Mutex<HashSet<Vec<u8>>>,
-    expiry: Mutex<HashMap<Vec<u8>, SystemTime>>,
-}
-
-struct TestMcs {
-    inner: Arc<Ed25519Crypto>,
-    auth: Arc<Authority>,
-}
-
-impl MessageCryptoService for TestMcs {
-    fn pki_id_of(&self, identity: &[u8]) -> Result<PkiId, CryptoError> {
-        self.inner.pki_id_of(identity)
-    }
-    fn verify_block(&self, c: &str, s: u64, b: &[u8]) -> Result<(), CryptoError> {
-        self.inner.verify_block(c, s, b)
-    }
-    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        self.inner.sign(msg)
-    }
-    fn verify(&self, id: &[u8], sig: &[u8], msg: &[u8]) -> Result<(), CryptoError> {
-        self.inner.verify(id, sig, msg)
-    }
-    fn verify_by_channel(
-        &self,
-        c: &str,
-        id: &[u8],
-        sig: &[u8],
-        msg: &[u8],
-    ) -> Result<(), CryptoError> {
-        self.inner.verify_by_channel(c, id, sig, msg)
-    }
-    fn validate_identity(&self, id: &[u8]) -> Result<(), CryptoError> {
-        if self.auth.revoked.lock().unwrap().contains(id) {
-            return Err(CryptoError::UntrustedIdentity("revoked".into()));
-        }
-        self.inner.validate_identity(id)
-    }
-    fn expiration(&self, id: &[u8]) -> Result<Option<SystemTime>, CryptoError> {
-        self.inner.expiration(id)?;
-        Ok(self.auth.expiry.lock().unwrap().get(id).copied())
-    }
-}
 
 /// One peer: its crypto, identity, PKI-ID and cert store.
 struct Peer {
