@@ -85,20 +85,15 @@ class LeadershipPeer(PeerProcess):
         self.returned = []
         super().__init__(*args, **kwargs)
 
-    def _read(self):
-        for raw in self.proc.stdout:
-            try:
-                msg = json.loads(raw)
-            except ValueError:
-                msg = {"event": "garbage", "line": raw.decode(errors="replace")}
-            kind = msg.get("event") if isinstance(msg, dict) else None
-            if kind == "leadership":
-                self.leadership.append((msg["channel"], msg["leader"]))
-            elif kind == "leadership_returned":
-                self.returned.append((msg["channel"], msg["leader"]))
-            else:
-                self.lines.put(msg)
-        self.lines.put(None)
+    def _unsolicited(self, msg):
+        kind = msg.get("event")
+        if kind == "leadership":
+            self.leadership.append((msg["channel"], msg["leader"]))
+        elif kind == "leadership_returned":
+            self.returned.append((msg["channel"], msg["leader"]))
+        else:
+            return super()._unsolicited(msg)
+        return True
 
     def is_leader(self, channel):
         return self.command(f"is_leader {channel}", "is_leader")["leader"]

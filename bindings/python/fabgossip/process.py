@@ -82,11 +82,17 @@ class PeerProcess:
                 msg = json.loads(raw)
             except ValueError:
                 msg = {"event": "garbage", "line": raw.decode(errors="replace")}
-            if isinstance(msg, dict) and msg.get("event") == "committed":
-                self.commits.append(msg)
-            else:
+            if not (isinstance(msg, dict) and self._unsolicited(msg)):
                 self.lines.put(msg)
         self.lines.put(None)
+
+    def _unsolicited(self, msg):
+        """Keeps a line that may arrive at any time rather than as an answer; True when it
+        was kept (then it is not queued for `expect`)."""
+        if msg.get("event") == "committed":
+            self.commits.append(msg)
+            return True
+        return False
 
     def expect(self, event, timeout=10):
         """Waits for the next line of kind `event`; an `error` line or an exit raises."""
