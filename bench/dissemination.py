@@ -182,6 +182,12 @@ def measure(kind, n, count, rate, block_bytes, settle_s, timeout_s, workdir, pol
         if traffic_before is not None:
             traffic = {k: (traffic_after[k] - traffic_before[k]) / count for k in traffic_before}
         final_heights = [p.ledger_height(CHANNEL) for p in receivers]
+        # A second idle window after the blocks: the background rate is not steady (Fabric's
+        # least of all), so the net figure subtracts the mean of both windows.
+        time.sleep(1.0)
+        after_a, after_ta = [p.stats()["cpu_s"] for p in receivers], time.monotonic()
+        time.sleep(settle_s)
+        after_b, after_tb = [p.stats()["cpu_s"] for p in receivers], time.monotonic()
 
         # Latency per (receiver, block): its commit time minus the source's add time.
         latencies, per_block_last, missing = [], {}, 0
@@ -202,8 +208,10 @@ def measure(kind, n, count, rate, block_bytes, settle_s, timeout_s, workdir, pol
                               if c["channel"] == CHANNEL and c["seq"] in want)
             all_reached = (last_commit - added[1]) / 1e9
         cpu = sum(b - a for a, b in zip(cpu_before, cpu_after))
-        idle = sum(b - a for a, b in zip(idle_a, cpu_before))
-        idle_rate = idle / (idle_tb - idle_ta)  # CPU seconds per second, all receivers together
+        # CPU seconds per second, all receivers together.
+        idle_before = sum(b - a for a, b in zip(idle_a, cpu_before)) / (idle_tb - idle_ta)
+        idle_after = sum(b - a for a, b in zip(after_a, after_b)) / (after_tb - after_ta)
+        idle_rate = (idle_before + idle_after) / 2
         busy_s = t_done - idle_tb
         per = count * len(receivers)
         block_full = sorted(per_block_last.values())
@@ -223,6 +231,8 @@ def measure(kind, n, count, rate, block_bytes, settle_s, timeout_s, workdir, pol
             "cpu_ms_per_block_per_peer": cpu * 1e3 / per,
             "cpu_ms_per_block_per_peer_net_of_idle": max(0.0, cpu - idle_rate * busy_s) * 1e3 / per,
             "idle_cpu_pct_per_peer": idle_rate / len(receivers) * 100,
+            "idle_cpu_pct_per_peer_before_after": [idle_before / len(receivers) * 100,
+                                                   idle_after / len(receivers) * 100],
             "latencies_ms": latencies,
         }
     finally:
@@ -294,7 +304,9 @@ def print_table(results):
         ("deliveries missing at the end", lambda r: r["missing"], "d"),
         ("CPU per block per peer (ms)", lambda r: r["cpu_ms_per_block_per_peer"], ".3f"),
         ("  net of idle (ms)", lambda r: r["cpu_ms_per_block_per_peer_net_of_idle"], ".3f"),
-        ("idle CPU per peer (%)", lambda r: r["idle_cpu_pct_per_peer"], ".2f"),
+        ("idle CPU per peer (%), mean", lambda r: r["idle_cpu_pct_per_peer"], ".2f"),
+        ("  before the blocks", lambda r: r["idle_cpu_pct_per_peer_before_after"][0], ".2f"),
+        ("  after the blocks", lambda r: r["idle_cpu_pct_per_peer_before_after"][1], ".2f"),
         ("source add rate achieved (blocks/s)", lambda r: r["achieved_rate"], ".1f"),
     ]
     print("| metric | fabgossip | Fabric | Fabric / fabgossip |")
