@@ -243,12 +243,12 @@ impl ChannelBlocks {
         let window = self.state_cfg.window(source);
         // Gossip blocks beyond the buffer are held (up to AHEAD_KEEP more); a host's or the
         // orderer's are refused, and their source offers them again later.
-        let hold = source == Source::Gossip
-            && seq >= height
-            && seq - height >= window
+        let beyond = seq >= height && seq - height >= window;
+        let hold = beyond
+            && source == Source::Gossip
             && seq - height < window + AHEAD_KEEP
             && (self.ahead.len() as u64) < AHEAD_KEEP;
-        if seq >= height && seq - height >= window && !hold {
+        if beyond && !hold {
             // Refused before verification: no CPU on blocks we cannot keep; not stored, so
             // a later pull round asks for it again.
             self.counters.too_far_ahead += 1;
@@ -260,7 +260,9 @@ impl ChannelBlocks {
         }
         let new_to_store = self.store.check_valid(&msg);
         let wanted = self.provider.wants(seq, source);
-        if !new_to_store && !wanted {
+        // A held block is never wanted by the provider (it is beyond its window), so a held
+        // one the store has evicted since is caught here, before a second verification.
+        if (!new_to_store && !wanted) || (hold && self.ahead.contains_key(&seq)) {
             self.counters.duplicate += 1;
             return Ok(None);
         }
@@ -283,10 +285,6 @@ impl ChannelBlocks {
             }
         };
         if hold {
-            if !new_to_store || self.ahead.contains_key(&seq) {
-                self.counters.duplicate += 1;
-                return Ok(None);
-            }
             self.ahead.insert(seq, verified);
             self.counters.held_ahead += 1;
         } else if seq >= self.provider.height() {
@@ -513,14 +511,15 @@ mod tests {
         let now = Instant::now();
         let mut out = Vec::new();
 
+        // What the delivery service hands over: its own verification of `bytes`.
+        let by_service = |channel: &str, seq: u64, bytes: Vec<u8>| {
+            let payload = Payload::new(seq, bytes, Vec::new(), Source::Deliverer);
+            VerifiedPayload::verify(&*counting, channel, payload).unwrap()
+        };
+
         // Verified by the service for these bytes and this channel: taken as it is.
         let b0 = block(0);
-        let pre = VerifiedPayload::verify(
-            &*counting,
-            "ch",
-            Payload::new(0, b0.clone(), Vec::new(), Source::Deliverer),
-        )
-        .unwrap();
+        let pre = by_service("ch", 0, b0.clone());
         assert_eq!(counting.0.load(Ordering::SeqCst), 1);
         let taken = b.accept_delivered(now, msg(0, &b0), Some(pre), &mut out);
         assert!(matches!(taken, Ok(Some(_))));
@@ -532,22 +531,12 @@ mod tests {
 
         // A verification of other bytes, or of another channel, does not count.
         let (b1, other) = (block(1), block(7));
-        let wrong_bytes = VerifiedPayload::verify(
-            &*counting,
-            "ch",
-            Payload::new(1, other, Vec::new(), Source::Deliverer),
-        )
-        .unwrap();
+        let wrong_bytes = by_service("ch", 1, other);
         b.accept_delivered(now, msg(1, &b1), Some(wrong_bytes), &mut out)
             .unwrap();
         assert_eq!(counting.0.load(Ordering::SeqCst), 3, "verified here");
         let b2 = block(2);
-        let wrong_channel = VerifiedPayload::verify(
-            &*counting,
-            "other",
-            Payload::new(2, b2.clone(), Vec::new(), Source::Deliverer),
-        )
-        .unwrap();
+        let wrong_channel = by_service("other", 2, b2.clone());
         b.accept_delivered(now, msg(2, &b2), Some(wrong_channel), &mut out)
             .unwrap();
         assert_eq!(counting.0.load(Ordering::SeqCst), 5, "verified here");
