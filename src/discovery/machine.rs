@@ -234,6 +234,23 @@ impl Discovery {
         self.members.get(pki_id).map(|m| m.view.clone())
     }
 
+    /// Whether an alive of `pki_id` stamped `ts` could change membership: it is about us
+    /// (checked for a conflict), about a peer not held, or newer than the alive held.
+    /// Callers skip the signature check of the others.
+    pub fn alive_is_news(&self, pki_id: &PkiId, ts: &PeerTime) -> bool {
+        *pki_id == self.me.pki_id
+            || self
+                .members
+                .get(pki_id)
+                .is_none_or(|m| ts.is_newer_than(&m.view.timestamp))
+    }
+
+    /// Whether a dead report about `pki_id` could add a member: only a peer not held, never
+    /// ourselves (see [`Membership::learn_dead`]).
+    pub fn dead_is_news(&self, pki_id: &PkiId) -> bool {
+        *pki_id != self.me.pki_id && self.members.get(pki_id).is_none()
+    }
+
     /// The latest alive envelope held for a member, as received.
     pub fn alive_envelope(&self, pki_id: &PkiId) -> Option<&Envelope> {
         self.members.get(pki_id).map(|m| &m.envelope)

@@ -519,6 +519,51 @@ fn duplicate_and_older_alives_are_ignored_and_not_forwarded() {
 }
 
 #[test]
+fn news_screen_passes_exactly_the_alives_membership_would_learn() {
+    let mut f = Fixture::new(ORG1, "", &[]);
+    let (b, x, unknown) = (
+        peer(1, ORG1, false),
+        peer(9, ORG1, false),
+        peer(7, ORG1, false),
+    );
+    f.learn(&b, 1);
+    f.input(Input::Alive {
+        from: b.pki.clone(),
+        alive: alive_of(&x, 100, 5),
+    });
+    let ts = |inc_num, seq_num| PeerTime { inc_num, seq_num };
+    for (t, news) in [
+        (ts(100, 5), false),
+        (ts(100, 4), false),
+        (ts(99, 50), false),
+        (ts(100, 6), true),
+        (ts(101, 0), true),
+    ] {
+        assert_eq!(f.d.alive_is_news(&x.pki, &t), news, "{t:?}");
+        let before = f.d.counters();
+        let out = f.input(Input::Alive {
+            from: b.pki.clone(),
+            alive: alive_of(&x, t.inc_num, t.seq_num),
+        });
+        let learned = f.d.counters().alive_updated > before.alive_updated;
+        assert_eq!(
+            learned, news,
+            "screen and membership disagree on {t:?}: {out:?}"
+        );
+    }
+    assert!(f.d.alive_is_news(&unknown.pki, &ts(1, 1)));
+    // About ourselves: verified, so a conflict is only reported for a genuine alive.
+    assert!(f.d.alive_is_news(&me_info(ORG1, "").pki_id, &ts(0, 0)));
+
+    assert!(f.d.dead_is_news(&unknown.pki));
+    assert!(
+        !f.d.dead_is_news(&x.pki),
+        "a held peer is not replaced by a dead report"
+    );
+    assert!(!f.d.dead_is_news(&me_info(ORG1, "").pki_id));
+}
+
+#[test]
 fn alive_about_ourselves_is_ignored_and_conflicts_counted() {
     let mut f = Fixture::new(ORG1, "", &[]);
     let b = peer(1, ORG1, false);

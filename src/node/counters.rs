@@ -15,6 +15,8 @@ pub struct NodeCounters {
     /// Alive messages whose secret envelope (internal endpoint) did not verify; the alive
     /// was kept without it.
     pub alive_bad_secret: AtomicU64,
+    /// Alive messages membership already held (or older ones), dropped unverified.
+    pub alive_known: AtomicU64,
     /// Messages whose tag is illegal for their content kind (Fabric's `IsTagLegal`).
     pub illegal_tag: AtomicU64,
     /// Membership requests without a self alive.
@@ -35,6 +37,7 @@ impl NodeCounters {
             AliveReject::UnknownIdentity => &self.alive_unknown_identity,
             AliveReject::BadSignature => &self.alive_bad_signature,
             AliveReject::NoOrg => &self.alive_no_org,
+            AliveReject::Known => &self.alive_known,
         };
         c.fetch_add(1, Ordering::Relaxed);
     }
@@ -53,6 +56,7 @@ impl NodeCounters {
             ("alive_bad_signature", r(&self.alive_bad_signature)),
             ("alive_no_org", r(&self.alive_no_org)),
             ("alive_bad_secret", r(&self.alive_bad_secret)),
+            ("alive_known", r(&self.alive_known)),
             ("illegal_tag", r(&self.illegal_tag)),
             ("mem_req_malformed", r(&self.mem_req_malformed)),
             ("conn_rejected", r(&self.conn_rejected)),

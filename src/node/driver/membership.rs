@@ -5,13 +5,13 @@ use std::time::{Instant, SystemTime};
 
 use tracing::{debug, info, warn};
 
-use super::super::alive_check::verify_alive;
+use super::super::alive_check::{verify_alive, AliveReject};
 use super::super::counters::NodeCounters;
 use super::super::{PeerInfo, PeerState};
 use super::Driver;
 use crate::comm::peer_history::{Contact, Notice};
 use crate::comm::{ConnectionInfo, ContactDirection, ContactOutcome, ReceivedMessage, RemotePeer};
-use crate::discovery::{Input, Liveness, Output, VerifiedAlive};
+use crate::discovery::{AliveFields, Input, Liveness, Output, VerifiedAlive};
 use crate::proto::gossip::gossip_message::Content;
 
 impl Driver {
@@ -59,7 +59,9 @@ impl Driver {
         let from = m.conn.pki_id.clone();
         match m.msg.content {
             Some(Content::AliveMsg(_)) => {
-                let alive = self.check_alive(&m.envelope)?;
+                let alive = self.check_alive(&m.envelope, |a| {
+                    self.discovery.alive_is_news(&a.pki_id, &a.timestamp)
+                })?;
                 Some(Input::Alive { from, alive })
             }
             Some(Content::MemReq(req)) => {
@@ -67,7 +69,8 @@ impl Driver {
                     NodeCounters::inc(&self.counters.mem_req_malformed);
                     return None;
                 };
-                let alive = self.check_alive(&env)?;
+                // Verified even when known: the request is answered from it.
+                let alive = self.check_alive(&env, |_| true)?;
                 let from_org = self.crypto.advisor.org_by_peer_identity(&m.conn.identity)?;
                 Some(Input::MemReq {
                     from,
@@ -80,12 +83,16 @@ impl Driver {
                 let alive = res
                     .alive
                     .iter()
-                    .filter_map(|e| self.check_alive(e))
+                    .filter_map(|e| {
+                        self.check_alive(e, |a| {
+                            self.discovery.alive_is_news(&a.pki_id, &a.timestamp)
+                        })
+                    })
                     .collect();
                 let dead = res
                     .dead
                     .iter()
-                    .filter_map(|e| self.check_alive(e))
+                    .filter_map(|e| self.check_alive(e, |a| self.discovery.dead_is_news(&a.pki_id)))
                     .collect();
                 Some(Input::MemRes {
                     from,
@@ -102,11 +109,13 @@ impl Driver {
         }
     }
 
+    /// Verifies a received alive that `is_news` does not dismiss (see [`verify_alive`]).
     pub(super) fn check_alive(
         &self,
         env: &crate::proto::gossip::Envelope,
+        is_news: impl FnOnce(&AliveFields) -> bool,
     ) -> Option<VerifiedAlive> {
-        match verify_alive(env, &self.crypto, &self.mapper) {
+        match verify_alive(env, &self.crypto, &self.mapper, is_news) {
             Ok((alive, bad_secret)) => {
                 if bad_secret {
                     NodeCounters::inc(&self.counters.alive_bad_secret);
@@ -119,7 +128,9 @@ impl Driver {
             }
             Err(reason) => {
                 self.counters.alive_rejected(reason);
-                debug!(reason = reason.as_str(), "alive message refused");
+                if reason != AliveReject::Known {
+                    debug!(reason = reason.as_str(), "alive message refused");
+                }
                 None
             }
         }
