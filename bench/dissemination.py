@@ -9,7 +9,9 @@ Commit times come from the peers' `watch` command ({"event":"committed","seq":N,
 from CLOCK_MONOTONIC like this driver's time.monotonic_ns(), so source and receivers share a clock.
 The Fabric node hooks its in-memory ledger's commit; so does the fabgossip Go peer (`gopeer
 --ledger go`: the library commits through the host ledger callbacks into a Go in-memory ledger),
-the default host here. With `--fabgossip-host python` the Python peer over its file ledger polls the
+the default host here. `--fabgossip-host c` runs the C peer (`tests/c/peer --ledger memory`, `make -C
+tests/c peer`) instead: the same callbacks into a C in-memory ledger, no Go runtime in the process.
+With `--fabgossip-host python` the Python peer over its file ledger polls the
 ledger height every `--poll-ms` instead, which adds CPU and up to that much latency. Messages and bytes
 sent per block come from the fabgossip peers' metrics (the Fabric node exposes no counters). Timers
 are core.yaml's defaults for both kinds, except that state transfer (anti-entropy,
@@ -44,14 +46,16 @@ KIND_NAMES = {"fabgossip": "fabgossip", "fabric": "Fabric"}
 
 
 GOPEER = REPO / "build" / "gopeer"
+C_PEER = REPO / "build" / "c" / "peer"
 FABGOSSIP_HOST = "go"
 # fabgossip.pushPolicy for the fabgossip peers; None keeps the library's default.
 PUSH_POLICY = None
 
 
 def fabgossip_argvs(n, workdir):
-    """Go peers over a Go in-memory ledger, like the Fabric node's (the default), or Python peers
-    over the file ledger without the fdatasync after each commit."""
+    """Go peers over a Go in-memory ledger, like the Fabric node's (the default), C peers over a C
+    in-memory ledger, or Python peers over the file ledger without the fdatasync after each
+    commit."""
     # Appended right after `peer.gossip.externalEndpoint`: state transfer on, as for Fabric.
     extra = "    state:\n      enabled: true\nfabgossip:\n  ledgerFsync: false\n"
     if PUSH_POLICY:
@@ -59,6 +63,8 @@ def fabgossip_argvs(n, workdir):
     configs = fabgossip_configs(n, workdir, extra)
     if FABGOSSIP_HOST == "go":
         return [[str(GOPEER), "--config", str(cfg), "--ledger", "go"] for cfg in configs]
+    if FABGOSSIP_HOST == "c":
+        return [[str(C_PEER), "--config", str(cfg), "--ledger", "memory"] for cfg in configs]
     return [python_peer_argv(cfg) for cfg in configs]
 
 
@@ -333,8 +339,9 @@ def main():
     ap.add_argument("--settle", type=float, default=2.0, help="idle seconds before measuring")
     ap.add_argument("--timeout", type=float, default=60.0,
                     help="seconds after the last add to wait for every commit")
-    ap.add_argument("--fabgossip-host", choices=["go", "python"], default="go",
-                    help="fabgossip peer program: gopeer with a Go in-memory ledger, or the Python peer")
+    ap.add_argument("--fabgossip-host", choices=["go", "c", "python"], default="go",
+                    help="fabgossip peer program: gopeer or the C peer, each with an in-memory "
+                         "ledger, or the Python peer")
     ap.add_argument("--poll-ms", type=float, default=0.5,
                     help="fabgossip peers' ledger-height poll interval for commit times")
     ap.add_argument("--push-policy", choices=["adaptive", "fabric"],
@@ -365,9 +372,14 @@ def main():
           f"{'on' if FABRIC_STATE_TRANSFER else 'off'}; other settings core.yaml defaults.")
     if FABGOSSIP_HOST == "go" and "fabgossip" in kinds and not GOPEER.exists():
         sys.exit(f"{GOPEER} is missing: run `make gopeer` first")
+    if FABGOSSIP_HOST == "c" and "fabgossip" in kinds and not C_PEER.exists():
+        sys.exit(f"{C_PEER} is missing: run `make -C tests/c peer` first")
     if FABGOSSIP_HOST == "go":
         print("fabgossip peers: gopeer over the library, committing through the host ledger "
               "callbacks into a Go in-memory ledger (like the Fabric node's); state transfer on.")
+    elif FABGOSSIP_HOST == "c":
+        print("fabgossip peers: the C peer over the library, committing through the host ledger "
+              "callbacks into a C in-memory ledger (no Go runtime); state transfer on.")
     else:
         print(f"fabgossip commit times come from a {args.poll_ms:g} ms ledger-height poller in each "
               f"Python peer: it adds CPU to the fabgossip side and up to {args.poll_ms:g} ms of latency.")

@@ -1,9 +1,14 @@
 /*
- * A gossip peer process in plain C over libfabgossip: `peer --config FILE`.
+ * A gossip peer process in plain C over libfabgossip: `peer --config FILE [--ledger
+ * file|memory]`.
  *
  * Speaks the peer process protocol shared with `python3 -m fabgossip.peer`: JSON lines on
- * stdout (`ready` or `error` first), commands `peers`, `stats`, `shutdown` on stdin (EOF
- * means shutdown). FABGOSSIP_LOG=error|warn|info|debug|trace copies library logs to stderr.
+ * stdout (`ready` or `error` first), commands on stdin (EOF means shutdown): `peers`,
+ * `stats`, `metrics`, `shutdown`, `join CH JSON`, `add_block CH SEQ HEX`, `ledger_height CH`,
+ * `channel_peers CH`, and with `--ledger memory` (the host ledger callbacks over
+ * memory_ledger.c instead of the library's file ledger) `watch CH`: every later commit on CH
+ * is reported as {"event":"committed","channel":CH,"seq":N,"t_ns":CLOCK_MONOTONIC ns}.
+ * FABGOSSIP_LOG=error|warn|info|debug|trace copies library logs to stderr.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -14,6 +19,7 @@
 #include <sys/resource.h>
 
 #include "fabgossip.h"
+#include "memory_ledger.h"
 
 /* Serializes stdout/stderr writes: the log callback runs on library threads. */
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -35,30 +41,166 @@ static void emit(const char *line) {
   pthread_mutex_unlock(&out_lock);
 }
 
-/* Writes {"event":"error","message":"<prefix>: <detail>"} with the detail JSON-escaped. */
-static void emit_error(const char *prefix, const char *detail, size_t detail_len) {
-  size_t cap = strlen(prefix) + detail_len * 6 + 64;
-  char *line = malloc(cap);
-  size_t n, i;
+/* Appends `text` JSON-escaped to `out` (room for 6 bytes per input byte); returns the end. */
+static char *json_escape(char *out, const char *text, size_t len) {
+  size_t i;
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)text[i];
+    if (c == '"' || c == '\\') {
+      *out++ = '\\';
+      *out++ = (char)c;
+    } else if (c < 0x20) {
+      out += sprintf(out, "\\u%04x", c);
+    } else {
+      *out++ = (char)c;
+    }
+  }
+  *out = '\0';
+  return out;
+}
+
+/* Writes {<head>"<key>":"<text, escaped>"<tail>}: `head` holds the fields before, `tail`
+ * the fields after (each with its leading comma, or empty). */
+static void emit_with_string(const char *head, const char *key, const char *text, size_t len,
+                             const char *tail) {
+  size_t cap = strlen(head) + strlen(key) + strlen(tail) + len * 6 + 16;
+  char *line = malloc(cap), *end;
   if (line == NULL) {
     emit("{\"event\":\"error\",\"message\":\"out of memory\"}");
     return;
   }
-  n = (size_t)snprintf(line, cap, "{\"event\":\"error\",\"message\":\"%s: ", prefix);
-  for (i = 0; i < detail_len; i++) {
-    unsigned char c = (unsigned char)detail[i];
-    if (c == '"' || c == '\\') {
-      line[n++] = '\\';
-      line[n++] = (char)c;
-    } else if (c < 0x20) {
-      n += (size_t)snprintf(line + n, cap - n, "\\u%04x", c);
-    } else {
-      line[n++] = (char)c;
-    }
-  }
-  snprintf(line + n, cap - n, "\"}");
+  end = line + sprintf(line, "{%s\"%s\":\"", head, key);
+  end = json_escape(end, text, len);
+  sprintf(end, "\"%s}", tail);
   emit(line);
   free(line);
+}
+
+/* Writes {"event":"error","message":"<prefix>: <detail>"} with the detail JSON-escaped. */
+static void emit_error(const char *prefix, const char *detail, size_t detail_len) {
+  size_t cap = strlen(prefix) + detail_len + 3;
+  char *message = malloc(cap);
+  if (message == NULL) {
+    emit("{\"event\":\"error\",\"message\":\"out of memory\"}");
+    return;
+  }
+  snprintf(message, cap, "%s: %.*s", prefix, (int)detail_len, detail);
+  emit_with_string("\"event\":\"error\",", "message", message, strlen(message), "");
+  free(message);
+}
+
+/* A failed call: its status, and the library's sentence when it gave one. */
+static void emit_failure(const char *call, fg_status st, fg_bytes *err) {
+  char prefix[128];
+  snprintf(prefix, sizeof prefix, "%s: %s", call, fg_status_str(st));
+  emit_error(prefix, err->ptr != NULL ? (const char *)err->ptr : "", err->len);
+  fg_bytes_free(err);
+}
+
+static void on_committed(const char *channel, size_t channel_len, unsigned long long seq,
+                         long long t_ns) {
+  char tail[96];
+  snprintf(tail, sizeof tail, ",\"seq\":%llu,\"t_ns\":%lld", seq, t_ns);
+  emit_with_string("\"event\":\"committed\",", "channel", channel, channel_len, tail);
+}
+
+static int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* Decodes `hex` into a new buffer of *len bytes; NULL when it is not hex. */
+static uint8_t *hex_decode(const char *hex, size_t *len) {
+  size_t n = strlen(hex), i;
+  uint8_t *out;
+  if (n % 2 != 0) return NULL;
+  out = malloc(n / 2 + 1);
+  if (out == NULL) return NULL;
+  for (i = 0; i < n / 2; i++) {
+    int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) {
+      free(out);
+      return NULL;
+    }
+    out[i] = (uint8_t)(hi << 4 | lo);
+  }
+  *len = n / 2;
+  return out;
+}
+
+/* Splits "WORD CH REST" in place: returns CH and sets *rest (NULL when absent). */
+static char *channel_and_rest(char *args, char **rest) {
+  char *space = strchr(args, ' ');
+  *rest = NULL;
+  if (space != NULL) {
+    *space = '\0';
+    *rest = space + 1;
+  }
+  return args;
+}
+
+/* Runs a channel command; returns 0 when `line` is none of them. */
+static int channel_command(char *line, int memory_ledger) {
+  fg_bytes err = {NULL, 0}, out = {NULL, 0};
+  fg_status st;
+  char *ch, *rest, head[64];
+  if (strncmp(line, "join ", 5) == 0) {
+    ch = channel_and_rest(line + 5, &rest);
+    if (rest == NULL) return 0;
+    st = fg_join_channel(ch, strlen(ch), rest, strlen(rest), &err);
+    if (st != FG_STATUS_OK) return emit_failure("fg_join_channel", st, &err), 1;
+    emit_with_string("\"event\":\"joined\",", "channel", ch, strlen(ch), "");
+  } else if (strncmp(line, "add_block ", 10) == 0) {
+    char *seq_text, *hex, *stop;
+    unsigned long long seq;
+    uint8_t *block;
+    size_t len;
+    ch = channel_and_rest(line + 10, &rest);
+    if (rest == NULL) return 0;
+    seq_text = channel_and_rest(rest, &hex);
+    seq = strtoull(seq_text, &stop, 10);
+    block = hex != NULL && *stop == '\0' ? hex_decode(hex, &len) : NULL;
+    if (block == NULL) {
+      emit_error("add_block", "usage: add_block CHANNEL SEQ HEX", 32);
+      return 1;
+    }
+    st = fg_add_payload(ch, strlen(ch), seq, block, len, &err);
+    free(block);
+    if (st != FG_STATUS_OK) return emit_failure("fg_add_payload", st, &err), 1;
+    snprintf(head, sizeof head, ",\"seq\":%llu", seq);
+    emit_with_string("\"event\":\"added\",", "channel", ch, strlen(ch), head);
+  } else if (strncmp(line, "ledger_height ", 14) == 0) {
+    uint64_t h = 0;
+    ch = line + 14;
+    st = fg_ledger_height(ch, strlen(ch), &h);
+    if (st != FG_STATUS_OK) return emit_failure("fg_ledger_height", st, &err), 1;
+    snprintf(head, sizeof head, ",\"height\":%llu", (unsigned long long)h);
+    emit_with_string("\"event\":\"ledger_height\",", "channel", ch, strlen(ch), head);
+  } else if (strncmp(line, "channel_peers ", 14) == 0) {
+    char *tail;
+    ch = line + 14;
+    st = fg_peers_of_channel(ch, strlen(ch), &out);
+    if (st != FG_STATUS_OK) return emit_failure("fg_peers_of_channel", st, &err), 1;
+    tail = malloc(out.len + 16);
+    if (tail != NULL) {
+      sprintf(tail, ",\"peers\":%.*s", (int)out.len, (const char *)out.ptr);
+      emit_with_string("\"event\":\"channel_peers\",", "channel", ch, strlen(ch), tail);
+      free(tail);
+    }
+    fg_bytes_free(&out);
+  } else if (strncmp(line, "watch ", 6) == 0 && memory_ledger) {
+    ch = line + 6;
+    if (memory_ledger_watch(ch, strlen(ch)) != 0) {
+      emit_error("watch", "too many channels", 17);
+      return 1;
+    }
+    emit_with_string("\"event\":\"watching\",", "channel", ch, strlen(ch), "");
+  } else {
+    return 0;
+  }
+  return 1;
 }
 
 /* Finds `"key":"` in a flat JSON object and returns the raw (still escaped) string value in
@@ -132,19 +274,21 @@ static int log_level_from_env(void) {
 }
 
 int main(int argc, char **argv) {
-  const char *config_path = NULL;
+  const char *config_path = NULL, *ledger = "file";
   char *config, *line = NULL, *pki_id, *endpoint, *org;
   size_t config_len = 0, line_cap = 0;
   fg_bytes err = {NULL, 0}, self = {NULL, 0};
   fg_status st;
-  int level, i;
+  int level, i, memory_ledger;
   char out[1024];
 
   for (i = 1; i + 1 < argc; i++) {
     if (strcmp(argv[i], "--config") == 0) config_path = argv[i + 1];
+    if (strcmp(argv[i], "--ledger") == 0) ledger = argv[i + 1];
   }
-  if (config_path == NULL) {
-    emit("{\"event\":\"error\",\"message\":\"usage: peer --config FILE\"}");
+  memory_ledger = strcmp(ledger, "memory") == 0;
+  if (config_path == NULL || (!memory_ledger && strcmp(ledger, "file") != 0)) {
+    emit("{\"event\":\"error\",\"message\":\"usage: peer --config FILE [--ledger file|memory]\"}");
     return 1;
   }
   config = read_file(config_path, &config_len);
@@ -161,6 +305,15 @@ int main(int argc, char **argv) {
     emit_error(fg_status_str(st), err.ptr != NULL ? (const char *)err.ptr : "", err.len);
     fg_bytes_free(&err);
     return 1;
+  }
+  if (memory_ledger) {
+    fg_ledger_callbacks cb = memory_ledger_callbacks(on_committed);
+    st = fg_set_ledger_callbacks(&cb);
+    if (st != FG_STATUS_OK) {
+      emit_error("fg_set_ledger_callbacks", fg_status_str(st), strlen(fg_status_str(st)));
+      fg_shutdown();
+      return 1;
+    }
   }
   st = fg_self(&self);
   if (st != FG_STATUS_OK) {
@@ -205,8 +358,19 @@ int main(int argc, char **argv) {
       }
       snprintf(out, sizeof out, "{\"event\":\"stats\",\"rss_kb\":%ld,\"cpu_s\":%.3f}", rss_kb(), cpu);
       emit(out);
+    } else if (strcmp(line, "metrics") == 0) {
+      fg_bytes text = {NULL, 0};
+      st = fg_metrics(&text);
+      if (st == FG_STATUS_OK) {
+        emit_with_string("\"event\":\"metrics\",", "text", (const char *)text.ptr, text.len, "");
+        fg_bytes_free(&text);
+      } else {
+        emit_error("fg_metrics", fg_status_str(st), strlen(fg_status_str(st)));
+      }
     } else if (strcmp(line, "shutdown") == 0) {
       break;
+    } else if (channel_command(line, memory_ledger)) {
+      continue;
     } else if (line[0] != '\0') {
       emit_error("unknown command", line, strlen(line));
     }
