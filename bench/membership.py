@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Membership benchmark: N peer processes of one kind (fabgossip or real Fabric gossip), each
 bootstrapping to the first; prints the time until every peer sees all others alive, then idle CPU
-and resident memory per peer, for each N and both kinds, with the ratios.
+and memory per peer (RSS, and PSS: shared code pages divided among the processes mapping them),
+for each N and both kinds, with the ratios.
 
 Both kinds speak the same peer process protocol (ready / peers / stats / shutdown on stdin and
 stdout), so the same driver measures both in the same run. Timers are core.yaml's defaults.
@@ -38,6 +39,19 @@ def fabric_argvs(n, _workdir):
     return topology.fabric_argvs(n)
 
 
+def memory_kb(pid):
+    """(PSS, private anonymous) of a process in kB, from /proc/PID/smaps_rollup: RSS counts the
+    shared code pages (the library, the Go binary, libc) in full in every process; PSS divides
+    them among the processes that map them."""
+    fields = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if rest.strip().endswith("kB"):
+                fields[key] = int(rest.split()[0])
+    return fields["Pss"], fields["Anonymous"]
+
+
 def measure(kind, n, idle_s):
     """Starts the first peer, then the others (each bootstrapping to the first), and times from
     the moment the last one is ready until every view holds all N-1 others alive."""
@@ -63,8 +77,11 @@ def measure(kind, n, idle_s):
         s2 = [p.stats() for p in peers]
         cpu_pct = sum(b["cpu_s"] - a["cpu_s"] for a, b in zip(s1, s2)) / n / idle_s * 100
         rss_mb = sum(s["rss_kb"] for s in s2) / n / 1024
+        mem = [memory_kb(p.proc.pid) for p in peers]
         return {"kind": kind, "n": n, "converge_s": converge, "per_peer_s": sorted(done.values()),
-                "idle_cpu_pct": cpu_pct, "rss_mb": rss_mb}
+                "idle_cpu_pct": cpu_pct, "rss_mb": rss_mb,
+                "pss_mb": sum(m[0] for m in mem) / n / 1024,
+                "anon_mb": sum(m[1] for m in mem) / n / 1024}
     finally:
         for p in peers:
             p.stop()
@@ -88,10 +105,11 @@ def plot(results, path):
         axes[0].scatter([x] * len(r["per_peer_s"]), [max(t, 1e-3) for t in r["per_peer_s"]],
                         s=12, alpha=0.6, color=colors[r["kind"]])
         axes[1].bar(x, r["idle_cpu_pct"], width=0.3, color=colors[r["kind"]])
-        axes[2].bar(x, r["rss_mb"], width=0.3, color=colors[r["kind"]])
+        axes[2].bar(x, r["rss_mb"], width=0.3, color=colors[r["kind"]], alpha=0.35)
+        axes[2].bar(x, r["pss_mb"], width=0.3, color=colors[r["kind"]])
     axes[0].set_yscale("log")
     titles = ["time until the peer sees all others (s, log)", "idle CPU per peer (%)",
-              "resident memory per peer (MB)"]
+              "memory per peer (MB): RSS pale, PSS solid"]
     for ax, title in zip(axes, titles):
         ax.set_xticks(range(len(sizes)), [f"N={n}" for n in sizes])
         ax.set_title(title, fontsize=10)
@@ -127,12 +145,14 @@ def main():
             r = measure(kind, n, args.idle)
             results.append(r)
             print(f"{kind:9} N={n:3}  full view after {fmt(r['converge_s'], '.2f')} s  "
-                  f"idle CPU {r['idle_cpu_pct']:.2f} %/peer  RSS {r['rss_mb']:.1f} MB/peer",
+                  f"idle CPU {r['idle_cpu_pct']:.2f} %/peer  RSS {r['rss_mb']:.1f} MB/peer  "
+                  f"PSS {r['pss_mb']:.1f} MB/peer  private anonymous {r['anon_mb']:.1f} MB/peer",
                   flush=True)
     print()
     print("| N | fabgossip full view (s) | Fabric full view (s) | ratio | fabgossip idle CPU (%/peer) "
-          "| Fabric idle CPU (%/peer) | fabgossip RSS (MB/peer) | Fabric RSS (MB/peer) |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| Fabric idle CPU (%/peer) | fabgossip RSS (MB/peer) | Fabric RSS (MB/peer) "
+          "| fabgossip PSS (MB/peer) | Fabric PSS (MB/peer) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     by = {(r["kind"], r["n"]): r for r in results}
     for n in sorted({r["n"] for r in results}):
         fg, fa = by.get(("fabgossip", n)), by.get(("fabric", n))
@@ -141,7 +161,8 @@ def main():
         print(f"| {n} | {fmt(fg['converge_s'], '.2f')} | "
               f"{fmt(fa['converge_s'], '.2f') if fa else 'n/a'} | {ratio} | "
               f"{fg['idle_cpu_pct']:.2f} | {format(fa['idle_cpu_pct'], '.2f') if fa else 'n/a'} | "
-              f"{fg['rss_mb']:.1f} | {format(fa['rss_mb'], '.1f') if fa else 'n/a'} |")
+              f"{fg['rss_mb']:.1f} | {format(fa['rss_mb'], '.1f') if fa else 'n/a'} | "
+              f"{fg['pss_mb']:.1f} | {format(fa['pss_mb'], '.1f') if fa else 'n/a'} |")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     if args.plot:
