@@ -21,6 +21,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // Block bytes are shared, not copied: an envelope's payload is cut from the received
+        // buffer, the block inside it is cut from the payload, and every copy kept (message
+        // store, pull engine, emitter, each send) is a reference count.
+        .bytes(".gossip.Envelope.payload")
+        .bytes(".gossip.Payload.data")
         .compile_fds(fds)?;
     Ok(())
 }

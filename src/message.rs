@@ -54,7 +54,7 @@ pub fn sign_envelope(
     let payload = msg.encode_to_vec();
     let signature = signer(&payload)?;
     Ok(Envelope {
-        payload,
+        payload: payload.into(),
         signature,
         secret_envelope: None,
     })
@@ -73,7 +73,7 @@ impl SignedGossipMessage {
     /// An unsigned envelope, for the kinds Fabric sends unsigned (data, pull, responses, acks).
     pub fn unsigned(msg: GossipMessage) -> Self {
         let envelope = Envelope {
-            payload: msg.encode_to_vec(),
+            payload: msg.encode_to_vec().into(),
             signature: Vec::new(),
             secret_envelope: None,
         };
@@ -82,7 +82,7 @@ impl SignedGossipMessage {
 
     /// Decodes the envelope's payload. The envelope is kept untouched for forwarding.
     pub fn from_envelope(envelope: Envelope) -> Result<Self, MessageError> {
-        let msg = GossipMessage::decode(envelope.payload.as_slice())
+        let msg = GossipMessage::decode(envelope.payload.clone())
             .map_err(|e| MessageError::Undecodable(e.to_string()))?;
         Ok(SignedGossipMessage { envelope, msg })
     }
@@ -405,7 +405,7 @@ pub fn mem_res_msg(nonce: u64, alive: Vec<Envelope>, dead: Vec<Envelope>) -> Gos
 }
 
 /// A block for `channel` (tag CHAN_AND_ORG); `block` is a marshaled `common.Block`.
-pub fn data_msg(channel: &[u8], seq_num: u64, block: Vec<u8>) -> GossipMessage {
+pub fn data_msg(channel: &[u8], seq_num: u64, block: impl Into<bytes::Bytes>) -> GossipMessage {
     new_msg(
         Tag::ChanAndOrg,
         channel,
@@ -413,7 +413,7 @@ pub fn data_msg(channel: &[u8], seq_num: u64, block: Vec<u8>) -> GossipMessage {
         Content::DataMsg(DataMessage {
             payload: Some(GossipPayload {
                 seq_num,
-                data: block,
+                data: block.into(),
                 private_data: Vec::new(),
             }),
         }),
@@ -654,7 +654,9 @@ mod tests {
         sign_secret_internal_endpoint(&mut sm.envelope, "10.0.0.1:7051", toy_sign).unwrap();
 
         let mut t = sm.clone();
-        t.envelope.payload[4] ^= 1;
+        let mut payload = t.envelope.payload.to_vec();
+        payload[4] ^= 1;
+        t.envelope.payload = payload.into();
         assert_eq!(
             t.verify(toy_verify),
             Err(MessageError::Signature(CryptoError::BadSignature))
@@ -696,7 +698,7 @@ mod tests {
     #[test]
     fn garbage_is_refused_not_panicking() {
         let env = Envelope {
-            payload: vec![0xff, 0xff, 0xff],
+            payload: vec![0xff, 0xff, 0xff].into(),
             signature: vec![],
             secret_envelope: None,
         };
@@ -709,7 +711,7 @@ mod tests {
             Err(MessageError::Undecodable(_))
         ));
         let bad_secret = Envelope {
-            payload: vec![],
+            payload: Default::default(),
             signature: vec![],
             secret_envelope: Some(SecretEnvelope {
                 payload: vec![0xff],

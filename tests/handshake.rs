@@ -49,7 +49,7 @@ async fn exchange(tls: bool) {
 
     // The credential kept is a's signed ConnEstablish, with the TLS binding when TLS is on.
     let ce = as_conn(&Envelope {
-        payload: info.auth.signed_data.clone(),
+        payload: info.auth.signed_data.clone().into(),
         ..Default::default()
     });
     assert_eq!(ce.pki_id, a.peer.pki_id.0);
@@ -174,7 +174,7 @@ async fn missing_pki_id_and_untrusted_org_are_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_payload_in_handshake_is_rejected() {
     let env = Envelope {
-        payload: vec![0xff, 0xff, 0xff, 0x07],
+        payload: vec![0xff, 0xff, 0xff, 0x07].into(),
         signature: vec![1; 64],
         secret_envelope: None,
     };
@@ -349,7 +349,7 @@ async fn garbage_after_handshake_closes_only_that_stream() {
     b.wait_event("message 7", |e| is_message(e, &p.pki_id, 7))
         .await;
     s.tx.send(Envelope {
-        payload: vec![0xff; 5],
+        payload: vec![0xff; 5].into(),
         signature: vec![],
         secret_envelope: None,
     })
@@ -1020,7 +1020,7 @@ async fn ca_issued_certificate_with_a_sec1_or_pkcs8_key_works() {
             .await;
         let info = connection_info(&ev).unwrap();
         let ce = as_conn(&Envelope {
-            payload: info.auth.signed_data.clone(),
+            payload: info.auth.signed_data.clone().into(),
             ..Default::default()
         });
         assert_eq!(ce.tls_cert_hash, hash);

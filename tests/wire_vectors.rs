@@ -663,7 +663,9 @@ fn every_signed_envelope_verifies_with_the_listed_key() {
         );
         let mut tampered = env.clone();
         let last = tampered.payload.len() - 1;
-        tampered.payload[last] ^= 0x01;
+        let mut payload = tampered.payload.to_vec();
+        payload[last] ^= 0x01;
+        tampered.payload = payload.into();
         let t = SignedGossipMessage {
             envelope: tampered,
             msg: sm.msg.clone(),
@@ -946,7 +948,7 @@ fn message_constructors_build_fabrics_bytes() {
     let block = vector("block_5_signed").bytes;
     let payload5 = GossipPayload {
         seq_num: 5,
-        data: block.clone(),
+        data: block.clone().into(),
         private_data: vec![],
     };
     let conn = gossip::GossipMessage::decode(vector("msg_conn").bytes.as_slice()).unwrap();

@@ -1198,7 +1198,7 @@ fn snapshot_elements_are_checked_one_by_one() {
         signed_si(&me, "ch", 1, u64::MAX, 9, false).envelope,
         forged.envelope,
         Envelope {
-            payload: vec![0xff, 0xff],
+            payload: vec![0xff, 0xff].into(),
             signature: vec![1],
             secret_envelope: None,
         },

@@ -173,6 +173,12 @@ pub(crate) trait MessageSink: Send + Sync + 'static {
     fn deliver(&self, msg: ReceivedMessage);
 }
 
+/// Payloads shorter than this get their own allocation on receipt. A received payload is a
+/// slice of the stream's read buffer and keeps all of it alive: fine for a block, which is
+/// most of that buffer, but an alive or StateInfo held for seconds would pin the blocks that
+/// arrived with it.
+const SHARE_PAYLOAD_FROM: usize = 4096;
+
 /// Reads envelopes until the stream ends or the connection is closed.
 pub(crate) async fn read_loop(
     conn: &Connection,
@@ -187,20 +193,25 @@ pub(crate) async fn read_loop(
             next = inbound.message() => next,
         };
         match next {
-            Ok(Some(envelope)) => match GossipMessage::decode(envelope.payload.as_slice()) {
-                Ok(msg) => {
-                    metrics.received(envelope.encoded_len());
-                    sink.deliver(ReceivedMessage {
-                        conn: conn.info.clone(),
-                        envelope,
-                        msg,
-                    });
+            Ok(Some(mut envelope)) => {
+                if envelope.payload.len() < SHARE_PAYLOAD_FROM {
+                    envelope.payload = bytes::Bytes::copy_from_slice(&envelope.payload);
                 }
-                Err(e) => {
-                    metrics.bad_message();
-                    return ReadEnd::BadMessage(format!("payload is not a GossipMessage: {e}"));
+                match GossipMessage::decode(envelope.payload.clone()) {
+                    Ok(msg) => {
+                        metrics.received(envelope.encoded_len());
+                        sink.deliver(ReceivedMessage {
+                            conn: conn.info.clone(),
+                            envelope,
+                            msg,
+                        });
+                    }
+                    Err(e) => {
+                        metrics.bad_message();
+                        return ReadEnd::BadMessage(format!("payload is not a GossipMessage: {e}"));
+                    }
                 }
-            },
+            }
             Ok(None) => return ReadEnd::Eof,
             Err(status) => return ReadEnd::Error(status),
         }

@@ -65,7 +65,7 @@ pub(crate) fn conn_establish(
     let payload = msg.encode_to_vec();
     let signature = crypto.mcs.sign(&payload)?;
     Ok(Envelope {
-        payload,
+        payload: payload.into(),
         signature,
         secret_envelope: None,
     })
@@ -82,7 +82,7 @@ pub(crate) fn verify_conn_establish(
     remote_cert: Option<&[u8]>,
 ) -> Result<RemoteIdentity, HandshakeError> {
     use HandshakeFailure as F;
-    let msg = GossipMessage::decode(env.payload.as_slice()).map_err(|e| {
+    let msg = GossipMessage::decode(env.payload.clone()).map_err(|e| {
         HandshakeError::new(
             F::BadMessage,
             format!("payload is not a GossipMessage: {e}"),
@@ -150,7 +150,7 @@ pub(crate) fn verify_conn_establish(
         identity: conn.identity,
         probe: conn.probe,
         auth: AuthInfo {
-            signed_data: env.payload.clone(),
+            signed_data: env.payload.to_vec(),
             signature: env.signature.clone(),
         },
     })
@@ -329,20 +329,20 @@ mod tests {
         assert_eq!(reason(&bad_sig), HandshakeFailure::BadSignature);
 
         let garbage = Envelope {
-            payload: vec![0xff, 0xff],
+            payload: vec![0xff, 0xff].into(),
             ..good.clone()
         };
         assert_eq!(reason(&garbage), HandshakeFailure::BadMessage);
 
         let tweak = |f: &dyn Fn(&mut ConnEstablish)| {
-            let mut msg = GossipMessage::decode(good.payload.as_slice()).unwrap();
+            let mut msg = GossipMessage::decode(good.payload.clone()).unwrap();
             if let Some(gossip_message::Content::Conn(ce)) = msg.content.as_mut() {
                 f(ce);
             }
             let payload = msg.encode_to_vec();
             let signature = c.mcs.sign(&payload).unwrap();
             Envelope {
-                payload,
+                payload: payload.into(),
                 signature,
                 secret_envelope: None,
             }
@@ -376,7 +376,7 @@ mod tests {
         let payload = empty.encode_to_vec();
         let env = Envelope {
             signature: c.mcs.sign(&payload).unwrap(),
-            payload,
+            payload: payload.into(),
             secret_envelope: None,
         };
         assert_eq!(reason(&env), HandshakeFailure::BadMessage);

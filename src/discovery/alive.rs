@@ -78,7 +78,7 @@ pub struct AliveFields {
 /// envelope (if any) as a `Secret{internalEndpoint}`. The outer tag is not checked here:
 /// Fabric checks it on the outer message only, not on alives nested in membership messages.
 pub fn decode_alive(envelope: &Envelope) -> Result<AliveFields, AliveError> {
-    let msg = GossipMessage::decode(envelope.payload.as_slice())
+    let msg = GossipMessage::decode(envelope.payload.clone())
         .map_err(|e| AliveError::Decode(e.to_string()))?;
     let alive = match msg.content {
         Some(gossip_message::Content::AliveMsg(a)) => a,
@@ -166,7 +166,7 @@ pub(crate) fn sign_self_alive(
     let payload = msg.encode_to_vec();
     let signature = signer.sign(&payload)?;
     Ok(Envelope {
-        payload,
+        payload: payload.into(),
         signature,
         secret_envelope: secret.cloned(),
     })

@@ -35,7 +35,7 @@ pub fn mem_res_envelope(nonce: u64, alive: Vec<Envelope>, dead: Vec<Envelope>) -
 
 fn unsigned(msg: GossipMessage) -> Envelope {
     Envelope {
-        payload: msg.encode_to_vec(),
+        payload: msg.encode_to_vec().into(),
         signature: Vec::new(),
         secret_envelope: None,
     }

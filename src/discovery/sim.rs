@@ -203,7 +203,7 @@ impl Net {
     }
 
     fn to_input(&self, from: usize, env: Envelope) -> Option<Input> {
-        let msg = GossipMessage::decode(env.payload.as_slice()).ok()?;
+        let msg = GossipMessage::decode(env.payload.clone()).ok()?;
         let from_pki = self.nodes[from].pki.clone();
         Some(match msg.content? {
             gossip_message::Content::AliveMsg(_) => Input::Alive {

@@ -126,14 +126,14 @@ impl Fixture {
 }
 
 fn content(env: &Envelope) -> gossip_message::Content {
-    GossipMessage::decode(env.payload.as_slice())
+    GossipMessage::decode(env.payload.clone())
         .unwrap()
         .content
         .unwrap()
 }
 
 fn nonce_of(env: &Envelope) -> u64 {
-    GossipMessage::decode(env.payload.as_slice()).unwrap().nonce
+    GossipMessage::decode(env.payload.clone()).unwrap().nonce
 }
 
 /// (target, envelope) of every Send.
@@ -263,7 +263,7 @@ fn self_alive_and_membership_messages_match_fabric_vectors() {
 #[test]
 fn malformed_alive_envelopes_are_errors() {
     let garbage = Envelope {
-        payload: vec![0xff, 0xff, 0xff],
+        payload: vec![0xff, 0xff, 0xff].into(),
         signature: vec![],
         secret_envelope: None,
     };
@@ -271,11 +271,11 @@ fn malformed_alive_envelopes_are_errors() {
     let not_alive = membership_msg::mem_res_envelope(1, vec![], vec![]);
     assert_eq!(decode_alive(&not_alive), Err(AliveError::NotAlive));
     let mut no_pki = alive_of(&peer(1, ORG1, false), 1, 1).envelope;
-    let mut msg = GossipMessage::decode(no_pki.payload.as_slice()).unwrap();
+    let mut msg = GossipMessage::decode(no_pki.payload.clone()).unwrap();
     if let Some(gossip_message::Content::AliveMsg(a)) = &mut msg.content {
         a.membership.as_mut().unwrap().pki_id.clear();
     }
-    no_pki.payload = msg.encode_to_vec();
+    no_pki.payload = msg.encode_to_vec().into();
     assert_eq!(decode_alive(&no_pki), Err(AliveError::EmptyPkiId));
     let mut bad_secret = alive_of(&peer(1, ORG1, false), 1, 1).envelope;
     bad_secret.secret_envelope.as_mut().unwrap().payload = vec![0x0a, 0x05, 0x01];
@@ -798,7 +798,7 @@ fn membership_request_is_answered_with_the_view_and_our_alive() {
         .into_iter()
         .find(|(_, e)| matches!(content(e), gossip_message::Content::MemRes(_)))
         .unwrap();
-    let tag = GossipMessage::decode(res.1.payload.as_slice()).unwrap().tag;
+    let tag = GossipMessage::decode(res.1.payload.clone()).unwrap().tag;
     assert_eq!(tag, gossip_message::Tag::Empty as i32);
 }
 
@@ -1436,7 +1436,9 @@ fn random_bytes_never_panic_and_clock_going_back_is_harmless() {
         match rng.gen_range(0..3) {
             0 => {
                 let i = rng.gen_range(0..env.payload.len());
-                env.payload[i] ^= rng.gen::<u8>() | 1;
+                let mut payload = env.payload.to_vec();
+                payload[i] ^= rng.gen::<u8>() | 1;
+                env.payload = payload.into();
             }
             1 => {
                 let se = env.secret_envelope.as_mut().unwrap();

@@ -209,7 +209,7 @@ impl CertStore {
 
     /// A validated pulled identity goes to the mapper; one it refuses is not offered on.
     fn store(&mut self, digest: &[u8], item: &Envelope) {
-        let parsed = GossipMessage::decode(item.payload.as_slice())
+        let parsed = GossipMessage::decode(item.payload.clone())
             .ok()
             .and_then(|m| match m.content {
                 Some(Content::PeerIdentity(p)) => Some(p),

@@ -445,7 +445,7 @@ impl PullPolicy for BlockPullPolicy<'_> {
     }
 
     fn validate(&mut self, _from: &PkiId, digest: &[u8], item: &Envelope) -> Result<(), String> {
-        let msg = GossipMessage::decode(item.payload.as_slice()).map_err(|e| e.to_string())?;
+        let msg = GossipMessage::decode(item.payload.clone()).map_err(|e| e.to_string())?;
         if msg.channel != self.channel.as_bytes() {
             return Err("block of another channel".into());
         }

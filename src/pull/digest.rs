@@ -26,7 +26,7 @@ pub fn parse_block_digest(d: &[u8]) -> Option<u64> {
 
 /// The digest of a block envelope (a `DataMessage`): its sequence number.
 pub fn block_envelope_digest(env: &Envelope) -> Option<Digest> {
-    let msg = GossipMessage::decode(env.payload.as_slice()).ok()?;
+    let msg = GossipMessage::decode(env.payload.clone()).ok()?;
     match msg.content {
         Some(Content::DataMsg(d)) => d.payload.map(|p| block_digest(p.seq_num)),
         _ => None,
@@ -35,7 +35,7 @@ pub fn block_envelope_digest(env: &Envelope) -> Option<Digest> {
 
 /// The digest of an identity envelope (a `PeerIdentity`): its PKI-ID.
 pub fn identity_envelope_digest(env: &Envelope) -> Option<Digest> {
-    let msg = GossipMessage::decode(env.payload.as_slice()).ok()?;
+    let msg = GossipMessage::decode(env.payload.clone()).ok()?;
     match msg.content {
         Some(Content::PeerIdentity(p)) if !p.pki_id.is_empty() => Some(p.pki_id),
         _ => None,

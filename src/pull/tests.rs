@@ -404,7 +404,7 @@ fn a_byzantine_responder_loses_its_whole_update_and_others_still_count() {
         unreachable!()
     };
     let junk = Envelope {
-        payload: vec![0xff, 0x01],
+        payload: vec![0xff, 0x01].into(),
         signature: vec![],
         secret_envelope: None,
     };

@@ -1,7 +1,5 @@
 //! What the driver feeds the state provider and what the provider asks the driver to do.
 
-use std::sync::Arc;
-
 use super::commit::CommitBatch;
 use super::payload::Source;
 
@@ -45,7 +43,7 @@ pub enum Output {
     /// gossiped with the block.
     Forward {
         seq: u64,
-        block: Arc<[u8]>,
+        block: bytes::Bytes,
         source: Source,
     },
     /// Blocks `from..=to` are missing while later ones exist: pull them now.

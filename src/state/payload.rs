@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use crate::crypto::{CryptoError, MessageCryptoService};
 
 /// Who handed us a payload; decides how far ahead it may be and whether it is forwarded.
@@ -21,7 +23,7 @@ pub enum Source {
 pub struct Payload {
     pub seq: u64,
     /// A marshaled `common.Block`.
-    pub block: Arc<[u8]>,
+    pub block: Bytes,
     /// Marshaled `PvtDataPayload`s, possibly none.
     pub private_data: Arc<[Vec<u8>]>,
     pub source: Source,
@@ -30,7 +32,7 @@ pub struct Payload {
 impl Payload {
     pub fn new(
         seq: u64,
-        block: impl Into<Arc<[u8]>>,
+        block: impl Into<Bytes>,
         private_data: Vec<Vec<u8>>,
         source: Source,
     ) -> Self {

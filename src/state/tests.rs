@@ -276,7 +276,7 @@ fn wants_filters_pull_digests() {
     let p = Payload::from_proto(
         crate::proto::gossip::Payload {
             seq_num: 6,
-            data: good(6),
+            data: good(6).into(),
             private_data: vec![b"pvt".to_vec()],
         },
         Source::Gossip,

@@ -157,7 +157,7 @@ impl TestPeer {
         let payload = msg.encode_to_vec();
         let signature = self.key.sign(&payload).to_bytes().to_vec();
         Envelope {
-            payload,
+            payload: payload.into(),
             signature,
             secret_envelope: None,
         }
@@ -289,13 +289,13 @@ pub fn data_envelope(seq: u64, data: Vec<u8>) -> Envelope {
         content: Some(gossip_message::Content::DataMsg(DataMessage {
             payload: Some(Payload {
                 seq_num: seq,
-                data,
+                data: data.into(),
                 private_data: vec![],
             }),
         })),
     };
     Envelope {
-        payload: msg.encode_to_vec(),
+        payload: msg.encode_to_vec().into(),
         signature: vec![],
         secret_envelope: None,
     }
@@ -466,7 +466,7 @@ impl RawStream {
 
 /// Decodes a ConnEstablish from an envelope.
 pub fn as_conn(env: &Envelope) -> ConnEstablish {
-    match GossipMessage::decode(env.payload.as_slice())
+    match GossipMessage::decode(env.payload.clone())
         .expect("GossipMessage")
         .content
     {

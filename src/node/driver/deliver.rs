@@ -223,10 +223,10 @@ impl Driver {
         }
         match ev.event {
             DeliveryEvent::Block { seq, block } => {
-                self.deliver_block(&ev.channel, seq, block, None)
+                self.deliver_block(&ev.channel, seq, block.into(), None)
             }
             DeliveryEvent::Verified(v) => {
-                let (seq, block) = (v.payload().seq, v.payload().block.to_vec());
+                let (seq, block) = (v.payload().seq, v.payload().block.clone());
                 self.deliver_block(&ev.channel, seq, block, Some(v))
             }
             DeliveryEvent::Unreachable { down_for } => {
@@ -247,7 +247,7 @@ impl Driver {
         &mut self,
         channel: &str,
         seq: u64,
-        block: Vec<u8>,
+        block: bytes::Bytes,
         verified: Option<VerifiedPayload>,
     ) {
         let now = Instant::now();

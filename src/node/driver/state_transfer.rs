@@ -89,7 +89,7 @@ impl Driver {
                         .zip(start..)
                         .map(|(data, seq_num)| GossipPayload {
                             seq_num,
-                            data,
+                            data: data.into(),
                             private_data: Vec::new(),
                         })
                         .collect();
