@@ -54,6 +54,7 @@ type options struct {
 	leaderElection    bool
 	stateInfoInterval time.Duration
 	election          election.ElectionConfig
+	bench             benchOptions
 }
 
 func parseOptions(args []string) (*options, error) {
@@ -81,6 +82,12 @@ func parseOptions(args []string) (*options, error) {
 	fs.DurationVar(&o.election.MembershipSampleInterval, "election-membership-sample", election.DefMembershipSampleInterval, "peer.gossip.election.membershipSampleInterval")
 	fs.DurationVar(&o.election.LeaderAliveThreshold, "election-leader-alive", election.DefLeaderAliveThreshold, "peer.gossip.election.leaderAliveThreshold")
 	fs.DurationVar(&o.election.LeaderElectionDuration, "election-duration", election.DefLeaderElectionDuration, "peer.gossip.election.leaderElectionDuration")
+	fs.IntVar(&o.bench.nodes, "inprocess-bench", 0, "run N nodes in this process, disseminate blocks from node 0 and print one JSON result (stdin unused)")
+	fs.IntVar(&o.bench.blocks, "blocks", 100, "--inprocess-bench: blocks node 0 adds after the genesis block")
+	fs.Float64Var(&o.bench.rate, "rate", 100, "--inprocess-bench: blocks added per second")
+	fs.IntVar(&o.bench.blockKB, "block-kb", 10, "--inprocess-bench: size of each block's one transaction, KiB")
+	fs.DurationVar(&o.bench.settle, "settle", 2*time.Second, "--inprocess-bench: idle window before and after the blocks")
+	fs.DurationVar(&o.bench.timeout, "timeout", 60*time.Second, "--inprocess-bench: wait for missing commits this long after the last add")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -137,6 +144,9 @@ func parseOptions(args []string) (*options, error) {
 		if d <= 0 {
 			return nil, fmt.Errorf("%s must be positive", name)
 		}
+	}
+	if err := o.bench.check(); err != nil {
+		return nil, err
 	}
 	if _, err := o.signer(); err != nil {
 		return nil, err
@@ -303,6 +313,13 @@ func main() {
 		os.Exit(1)
 	}
 	flogging.Init(flogging.Config{LogSpec: o.logSpec, Writer: os.Stderr})
+	if o.bench.nodes > 0 {
+		if err := runInprocessBench(o); err != nil {
+			fmt.Fprintf(os.Stderr, "inprocess-bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 
 	n, err := startNode(o)
 	if err != nil {
