@@ -132,3 +132,5 @@ bench: build fabricnode gopeer
 	$(PYTHON) bench/membership.py --out docs/membership.json --plot docs/membership.png
 	$(PYTHON) bench/dissemination.py --peers 20 --poll-ms 1 --out docs/dissemination.json --plot docs/dissemination.png
 	$(PYTHON) bench/catchup.py --out docs/catchup.json --plot docs/catchup.png
+	$(PYTHON) bench/inprocess.py --out docs/inprocess.json --plot docs/inprocess.png
+	$(PYTHON) bench/floor.py --out docs/floor.json

@@ -37,12 +37,12 @@ from fabgossip.blocks import block  # noqa: E402
 from fabgossip.process import PeerProcess, python_peer_argv  # noqa: E402
 
 import topology  # noqa: E402
+from report import KIND_NAMES, fmt, percentile, plot_latency_and_cpu, ratio  # noqa: E402
 from topology import FABRIC_NODE, fabgossip_configs  # noqa: E402
 
 LIB = REPO / "target" / "release" / "libfabgossip.so"
 CHANNEL = "mychannel"
 JOIN = {"sequence": 1, "members": ["Org1MSP"], "anchor_peers": []}
-KIND_NAMES = {"fabgossip": "fabgossip", "fabric": "Fabric"}
 
 
 GOPEER = REPO / "build" / "gopeer"
@@ -101,14 +101,6 @@ def wait_all(peers, predicate, timeout, what):
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what}: peers {pending} not there after {timeout} s")
         time.sleep(0.1)
-
-
-def percentile(sorted_values, q):
-    """Nearest-rank percentile of a sorted list."""
-    if not sorted_values:
-        return None
-    k = max(0, min(len(sorted_values) - 1, int(round(q / 100 * len(sorted_values) + 0.5)) - 1))
-    return sorted_values[k]
 
 
 def comm_traffic(kind, peers):
@@ -247,54 +239,10 @@ def measure(kind, n, count, rate, block_bytes, settle_s, timeout_s, workdir, pol
 
 
 def plot(results, path):
-    """Latency CDFs side by side on a log x axis, and bars for CPU per block per peer."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is missing (pip install -r requirements-bench.txt): no plot")
-        return
-    colors = {"fabgossip": "tab:blue", "fabric": "tab:orange"}
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [2, 1]})
-    for r in results:
-        lat = [max(v, 1e-2) for v in r["latencies_ms"]]
-        if lat:
-            ys = [(i + 1) / (len(lat) + r["missing"]) for i in range(len(lat))]
-            ax1.step(lat, ys, where="post", color=colors[r["kind"]],
-                     label=f"{KIND_NAMES[r['kind']]} (p99 {r['latency_ms']['p99']:.1f} ms)")
-    ax1.set_xscale("log")
-    ax1.set_xlabel("delivery latency per (peer, block), ms (log)")
-    ax1.set_ylabel("fraction of deliveries")
-    ax1.grid(True, which="both", alpha=0.3)
-    ax1.legend(loc="lower right")
-    names = [KIND_NAMES[r["kind"]] for r in results]
-    raw = [r["cpu_ms_per_block_per_peer"] for r in results]
-    net = [r["cpu_ms_per_block_per_peer_net_of_idle"] for r in results]
-    xs = range(len(results))
-    ax2.bar([x - 0.2 for x in xs], raw, width=0.4, color=[colors[r["kind"]] for r in results],
-            label="total")
-    ax2.bar([x + 0.2 for x in xs], net, width=0.4, color=[colors[r["kind"]] for r in results],
-            alpha=0.5, hatch="//", label="net of idle")
-    ax2.set_xticks(list(xs), names)
-    ax2.set_ylabel("CPU per block per receiving peer (ms)")
-    ax2.legend()
     r0 = results[0]
-    fig.suptitle(f"Dissemination: {r0['n']} peers, one source, {r0['blocks']} blocks of "
-                 f"{r0['block_bytes'] / 1024:.0f} KB at {r0['rate']:.0f} blocks/s, core.yaml timers")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    print(f"plot written to {path}")
-
-
-def fmt(v, spec, unit=""):
-    return "n/a" if v is None else format(v, spec) + unit
-
-
-def ratio(fabric, fg):
-    if fabric is None or fg is None or fg <= 0:
-        return "n/a"
-    return f"{fabric / fg:.1f}×"
+    title = (f"Dissemination: {r0['n']} peers, one source, {r0['blocks']} blocks of "
+             f"{r0['block_bytes'] / 1024:.0f} KB at {r0['rate']:.0f} blocks/s, core.yaml timers")
+    plot_latency_and_cpu(results, path, title, "CPU per block per receiving peer (ms)")
 
 
 def print_table(results):

@@ -23,9 +23,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from report import KIND_NAMES, fmt, percentile, plot_latency_and_cpu, ratio
+
 REPO = Path(__file__).resolve().parent.parent
 FABRIC_NODE = REPO / "build" / "fabricnode"
-KIND_NAMES = {"fabgossip": "fabgossip", "fabric": "Fabric"}
 
 
 def run_kind(kind, args):
@@ -47,13 +48,6 @@ def run_kind(kind, args):
     return summarize(json.loads(out.strip().splitlines()[-1]))
 
 
-def percentile(sorted_values, p):
-    if not sorted_values:
-        return None
-    k = max(0, min(len(sorted_values) - 1, round(p / 100 * len(sorted_values) + 0.5) - 1))
-    return sorted_values[k]
-
-
 def summarize(r):
     lat = sorted(r["latencies_ms"])
     per = r["blocks"] * r["n"]
@@ -67,16 +61,6 @@ def summarize(r):
     r["idle_cpu_pct_per_peer"] = idle / r["n"] * 100
     r["rss_mb_per_peer"] = r["rss_kb"] / 1024 / r["n"]
     return r
-
-
-def fmt(v, spec):
-    return "n/a" if v is None else format(v, spec)
-
-
-def ratio(fabric, fg):
-    if fabric is None or fg is None or fg <= 0:
-        return "n/a"
-    return f"{fabric / fg:.1f}×"
 
 
 def print_table(results):
@@ -103,44 +87,11 @@ def print_table(results):
 
 
 def plot(results, path):
-    """Latency CDFs on a log x axis beside CPU per block per peer (total and net of idle)."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is missing (pip install -r requirements-bench.txt): no plot")
-        return
-    colors = {"fabgossip": "tab:blue", "fabric": "tab:orange"}
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [2, 1]})
-    for r in results:
-        lat = [max(v, 1e-2) for v in r["latencies_ms"]]
-        if lat:
-            ys = [(i + 1) / (len(lat) + r["missing"]) for i in range(len(lat))]
-            ax1.step(lat, ys, where="post", color=colors[r["kind"]],
-                     label=f"{KIND_NAMES[r['kind']]} (p99 {r['latency_ms']['p99']:.1f} ms)")
-    ax1.set_xscale("log")
-    ax1.set_xlabel("delivery latency per (peer, block), ms (log)")
-    ax1.set_ylabel("fraction of deliveries")
-    ax1.grid(True, which="both", alpha=0.3)
-    ax1.legend(loc="lower right")
-    xs = range(len(results))
-    ax2.bar([x - 0.2 for x in xs], [r["cpu_ms_per_block_per_peer"] for r in results], width=0.4,
-            color=[colors[r["kind"]] for r in results], label="total")
-    ax2.bar([x + 0.2 for x in xs], [r["cpu_ms_per_block_per_peer_net_of_idle"] for r in results],
-            width=0.4, color=[colors[r["kind"]] for r in results], alpha=0.5, hatch="//",
-            label="net of idle")
-    ax2.axhline(0.1, color="gray", ls="--", lw=1, label="target 0.1 ms")
-    ax2.set_xticks(list(xs), [KIND_NAMES[r["kind"]] for r in results])
-    ax2.set_ylabel("process CPU per block per peer (ms)")
-    ax2.legend()
     r0 = results[0]
-    fig.suptitle(f"In one process: {r0['n']} peers, one source, {r0['blocks']} blocks of "
-                 f"{r0['block_bytes'] / 1024:.0f} KB at {r0['rate']:.0f} blocks/s, core.yaml timers"
-                 f"{', TLS' if r0['tls'] else ''}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    print(f"plot written to {path}")
+    title = (f"In one process: {r0['n']} peers, one source, {r0['blocks']} blocks of "
+             f"{r0['block_bytes'] / 1024:.0f} KB at {r0['rate']:.0f} blocks/s, core.yaml timers"
+             f"{', TLS' if r0['tls'] else ''}")
+    plot_latency_and_cpu(results, path, title, "process CPU per block per peer (ms)", target_ms=0.1)
 
 
 def main():

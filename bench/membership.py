@@ -24,6 +24,7 @@ sys.path.insert(0, str(REPO / "bindings" / "python"))
 from fabgossip.process import PeerProcess, python_peer_argv  # noqa: E402
 
 import topology  # noqa: E402
+from report import pyplot  # noqa: E402
 from topology import FABRIC_NODE, fabgossip_configs  # noqa: E402
 LIB = REPO / "target" / "release" / "libfabgossip.so"
 C_PEER = REPO / "build" / "c" / "peer"
@@ -90,12 +91,8 @@ def measure(kind, n, idle_s):
 
 def plot(results, path):
     """Per-peer time to a full view (each dot a peer), idle CPU and RSS, both kinds side by side."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is missing (pip install -r requirements-bench.txt): no plot")
+    plt = pyplot()
+    if plt is None:
         return
     sizes = sorted({r["n"] for r in results})
     colors = {"fabgossip": "tab:blue", "fabric": "tab:orange"}
