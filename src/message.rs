@@ -876,4 +876,33 @@ mod tests {
             hex::decode("18016a00").unwrap()
         );
     }
+
+    #[test]
+    fn a_received_block_is_a_slice_of_the_received_bytes_not_a_copy() {
+        let block = vec![7u8; 10_000];
+        let sent = SignedGossipMessage::unsigned(data_msg(b"ch", 5, block.clone()));
+        let wire = bytes::Bytes::from(sent.envelope.encode_to_vec());
+        let received =
+            SignedGossipMessage::from_envelope(Envelope::decode(wire.clone()).unwrap()).unwrap();
+        let Some(Content::DataMsg(DataMessage { payload: Some(p) })) = &received.msg.content else {
+            panic!("not a data message: {:?}", received.msg.content);
+        };
+        assert_eq!(&p.data[..], &block[..]);
+        let inside = |outer: &bytes::Bytes, inner: &bytes::Bytes| {
+            outer.as_ptr_range().contains(&inner.as_ptr())
+        };
+        assert!(
+            inside(&wire, &received.envelope.payload),
+            "payload copied out of the wire bytes"
+        );
+        assert!(
+            inside(&received.envelope.payload, &p.data),
+            "block copied out of the payload"
+        );
+        let kept = received.clone();
+        assert!(
+            inside(&received.envelope.payload, &kept.envelope.payload),
+            "clone copied the payload"
+        );
+    }
 }

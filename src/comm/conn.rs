@@ -179,6 +179,13 @@ pub(crate) trait MessageSink: Send + Sync + 'static {
 /// arrived with it.
 const SHARE_PAYLOAD_FROM: usize = 4096;
 
+/// Gives a payload under [`SHARE_PAYLOAD_FROM`] bytes its own allocation.
+fn own_small_payload(envelope: &mut Envelope) {
+    if envelope.payload.len() < SHARE_PAYLOAD_FROM {
+        envelope.payload = bytes::Bytes::copy_from_slice(&envelope.payload);
+    }
+}
+
 /// Reads envelopes until the stream ends or the connection is closed.
 pub(crate) async fn read_loop(
     conn: &Connection,
@@ -194,9 +201,7 @@ pub(crate) async fn read_loop(
         };
         match next {
             Ok(Some(mut envelope)) => {
-                if envelope.payload.len() < SHARE_PAYLOAD_FROM {
-                    envelope.payload = bytes::Bytes::copy_from_slice(&envelope.payload);
-                }
+                own_small_payload(&mut envelope);
                 match GossipMessage::decode(envelope.payload.clone()) {
                     Ok(msg) => {
                         metrics.received(envelope.encoded_len());
@@ -215,5 +220,36 @@ pub(crate) async fn read_loop(
             Ok(None) => return ReadEnd::Eof,
             Err(status) => return ReadEnd::Error(status),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn received(buffer: &bytes::Bytes, len: usize) -> Envelope {
+        Envelope {
+            payload: buffer.slice(..len),
+            signature: Vec::new(),
+            secret_envelope: None,
+        }
+    }
+
+    #[test]
+    fn small_payloads_leave_the_read_buffer_blocks_stay_in_it() {
+        let buffer = bytes::Bytes::from(vec![1u8; 64 * 1024]);
+        let inside = |e: &Envelope| buffer.as_ptr_range().contains(&e.payload.as_ptr());
+
+        let mut alive = received(&buffer, 300);
+        own_small_payload(&mut alive);
+        assert!(
+            !inside(&alive),
+            "a small payload would pin the whole buffer"
+        );
+        assert_eq!(&alive.payload[..], &buffer[..300]);
+
+        let mut block = received(&buffer, SHARE_PAYLOAD_FROM);
+        own_small_payload(&mut block);
+        assert!(inside(&block), "a block is shared, not copied");
     }
 }
