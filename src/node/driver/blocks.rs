@@ -9,6 +9,7 @@ use tracing::{debug, warn};
 use super::super::blocks::ChannelBlocks;
 use super::super::counters::NodeCounters;
 use super::super::ChannelCallError;
+use super::channels::ChannelViews;
 use super::{BlockJobReport, Driver};
 use crate::channel::{self, ChannelError};
 use crate::comm::{ReceivedMessage, RemotePeer};
@@ -410,13 +411,13 @@ impl Driver {
 
     /// The highest ledger height a channel peer of our org advertises reveals blocks we
     /// miss; the state provider turns it into a pull at once.
-    pub(super) fn feed_remote_heights(&mut self, now: Instant) {
+    pub(super) fn feed_remote_heights(&mut self, now: Instant, views: &ChannelViews) {
         let names: Vec<String> = self.blocks.keys().cloned().collect();
         for name in names {
-            let max = self
-                .channels
-                .peers_of_channel(&self.discovery, &name)
-                .iter()
+            let max = views
+                .get(&name)
+                .into_iter()
+                .flatten()
                 .filter(|p| p.org == self.crypto.self_org)
                 .map(|p| p.ledger_height)
                 .max();
@@ -428,6 +429,6 @@ impl Driver {
                 self.execute_state(&name, out);
             }
         }
-        self.feed_transfer_heights(now);
+        self.feed_transfer_heights(now, views);
     }
 }

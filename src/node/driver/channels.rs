@@ -9,11 +9,14 @@ use super::super::channel_info::ChannelPeerInfo;
 use super::super::counters::NodeCounters;
 use super::super::{ChannelCallError, LedgerProviderError};
 use super::{ChannelSnapshot, Driver};
-use crate::channel::{self, ChannelError, JoinChannelMessage, Received};
+use crate::channel::{self, ChannelError, ChannelPeer, JoinChannelMessage, Received};
 use crate::comm::{ReceivedMessage, RemotePeer};
 use crate::discovery::Input;
 use crate::ledger::LedgerProvider;
 use crate::message::SignedGossipMessage;
+
+/// Each joined channel's peers (see [`Driver::channel_views`]).
+pub(super) type ChannelViews = std::collections::BTreeMap<String, Vec<ChannelPeer>>;
 
 impl Driver {
     /// Feeds one input to the channel registry and carries out its outputs.
@@ -118,21 +121,34 @@ impl Driver {
         let _ = self.channel_step(channel::Input::Message(Box::new(received)));
     }
 
-    /// Publishes the peers of every joined channel, the registry counters and the block
-    /// statistics.
-    pub(super) fn publish_channels(&self) {
-        let peers = self
-            .channels
+    /// The peers of every joined channel, computed once for all that need them at a view
+    /// refresh (each computation walks the alive members and clones their StateInfo).
+    pub(super) fn channel_views(&self) -> ChannelViews {
+        self.channels
             .channel_names()
             .into_iter()
             .map(|name| {
-                let list = self
-                    .channels
-                    .peers_of_channel(&self.discovery, &name)
-                    .iter()
-                    .map(ChannelPeerInfo::from)
-                    .collect();
-                (name, list)
+                let peers = self.channels.peers_of_channel(&self.discovery, &name);
+                (name, peers)
+            })
+            .collect()
+    }
+
+    /// Publishes the peers of every joined channel, the registry counters and the block
+    /// statistics.
+    pub(super) fn publish_channels(&self) {
+        self.publish_channels_from(&self.channel_views());
+    }
+
+    /// [`publish_channels`](Self::publish_channels) with the channel peers already computed.
+    pub(super) fn publish_channels_from(&self, views: &ChannelViews) {
+        let peers = views
+            .iter()
+            .map(|(name, list)| {
+                (
+                    name.clone(),
+                    list.iter().map(ChannelPeerInfo::from).collect(),
+                )
             })
             .collect();
         let snapshot = ChannelSnapshot {

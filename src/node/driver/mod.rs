@@ -337,9 +337,10 @@ impl Driver {
         if membership_changed || now >= self.next_view_refresh {
             self.next_view_refresh = now + VIEW_REFRESH;
             self.routing = None;
-            self.feed_remote_heights(now);
+            let views = self.channel_views();
+            self.feed_remote_heights(now, &views);
             self.publish_view();
-            self.publish_channels();
+            self.publish_channels_from(&views);
         }
     }
 }

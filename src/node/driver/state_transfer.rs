@@ -12,6 +12,7 @@ use std::time::Instant;
 use tracing::{debug, warn};
 
 use super::super::counters::NodeCounters;
+use super::channels::ChannelViews;
 use super::{BlockJobReport, Driver};
 use crate::comm::{ConnectionInfo, ReceivedMessage, RemotePeer};
 use crate::message::{state_request_msg, state_response_msg, SignedGossipMessage};
@@ -178,7 +179,7 @@ impl Driver {
     }
 
     /// Feeds every channel's state transfer the heights its peers advertise.
-    pub(super) fn feed_transfer_heights(&mut self, now: Instant) {
+    pub(super) fn feed_transfer_heights(&mut self, now: Instant, views: &ChannelViews) {
         let names: Vec<String> = self
             .blocks
             .iter()
@@ -186,11 +187,11 @@ impl Driver {
             .map(|(n, _)| n.clone())
             .collect();
         for name in names {
-            let heights: Vec<_> = self
-                .channels
-                .peers_of_channel(&self.discovery, &name)
+            let heights: Vec<_> = views
+                .get(&name)
                 .into_iter()
-                .map(|p| (p.pki_id, p.ledger_height))
+                .flatten()
+                .map(|p| (p.pki_id.clone(), p.ledger_height))
                 .collect();
             let Some(b) = self.blocks.get_mut(&name) else {
                 continue;
@@ -208,7 +209,8 @@ impl Driver {
             b.transfer.config().enabled && height > b.height() && height > b.transfer.target()
         });
         if news {
-            self.feed_transfer_heights(now);
+            let views = self.channel_views();
+            self.feed_transfer_heights(now, &views);
         }
     }
 
