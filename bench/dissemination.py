@@ -37,7 +37,8 @@ from fabgossip.blocks import block  # noqa: E402
 from fabgossip.process import PeerProcess, python_peer_argv  # noqa: E402
 
 import topology  # noqa: E402
-from report import KIND_NAMES, fmt, percentile, plot_latency_and_cpu, ratio  # noqa: E402
+from report import (KIND_NAMES, LATENCY_ROWS, fmt, percentile,  # noqa: E402
+                    plot_latency_and_cpu, print_comparison)
 from topology import FABRIC_NODE, fabgossip_configs  # noqa: E402
 
 LIB = REPO / "target" / "release" / "libfabgossip.so"
@@ -246,12 +247,7 @@ def plot(results, path):
 
 
 def print_table(results):
-    by = {r["kind"]: r for r in results}
-    fg, fa = by.get("fabgossip"), by.get("fabric")
-    rows = [
-        ("latency p50 (ms)", lambda r: r["latency_ms"]["p50"], ".1f"),
-        ("latency p99 (ms)", lambda r: r["latency_ms"]["p99"], ".1f"),
-        ("latency max (ms)", lambda r: r["latency_ms"]["max"], ".1f"),
+    print_comparison(results, LATENCY_ROWS + [
         ("block reaches every peer, p50 (ms)", lambda r: r["block_to_all_ms"]["p50"], ".1f"),
         ("block reaches every peer, max (ms)", lambda r: r["block_to_all_ms"]["max"], ".1f"),
         ("every block at every peer (s after 1st add)", lambda r: r["all_blocks_everywhere_s"], ".2f"),
@@ -262,14 +258,10 @@ def print_table(results):
         ("  before the blocks", lambda r: r["idle_cpu_pct_per_peer_before_after"][0], ".2f"),
         ("  after the blocks", lambda r: r["idle_cpu_pct_per_peer_before_after"][1], ".2f"),
         ("source add rate achieved (blocks/s)", lambda r: r["achieved_rate"], ".1f"),
-    ]
-    print("| metric | fabgossip | Fabric | Fabric / fabgossip |")
-    print("|---|---|---|---|")
-    for name, get, spec in rows:
-        a = get(fg) if fg else None
-        b = get(fa) if fa else None
-        print(f"| {name} | {fmt(a, spec)} | {fmt(b, spec)} | "
-              f"{ratio(b, a) if spec != 'd' else ''} |")
+    ])
+    by = {r["kind"]: r for r in results}
+    fg, fa = by.get("fabgossip"), by.get("fabric")
+
     def traffic(r):
         t = r.get("sent_per_block") if r else None
         return f"{t['messages']:.0f} / {t['bytes'] / 1024:.0f} KB" if t else "not measured"

@@ -23,7 +23,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from report import KIND_NAMES, fmt, percentile, plot_latency_and_cpu, ratio
+from report import (KIND_NAMES, LATENCY_ROWS, fmt, percentile, plot_latency_and_cpu,
+                    print_comparison)
 
 REPO = Path(__file__).resolve().parent.parent
 FABRIC_NODE = REPO / "build" / "fabricnode"
@@ -64,12 +65,7 @@ def summarize(r):
 
 
 def print_table(results):
-    by = {r["kind"]: r for r in results}
-    fg, fa = by.get("fabgossip"), by.get("fabric")
-    rows = [
-        ("latency p50 (ms)", lambda r: r["latency_ms"]["p50"], ".1f"),
-        ("latency p99 (ms)", lambda r: r["latency_ms"]["p99"], ".1f"),
-        ("latency max (ms)", lambda r: r["latency_ms"]["max"], ".1f"),
+    print_comparison(results, LATENCY_ROWS + [
         ("deliveries missing at the end", lambda r: r["missing"], "d"),
         ("block phase, first add to last commit (s)", lambda r: r["block_phase_s"], ".2f"),
         ("CPU per block per peer (ms)", lambda r: r["cpu_ms_per_block_per_peer"], ".3f"),
@@ -77,13 +73,7 @@ def print_table(results):
         ("idle CPU per peer (%)", lambda r: r["idle_cpu_pct_per_peer"], ".2f"),
         ("process RSS per peer (MB)", lambda r: r["rss_mb_per_peer"], ".1f"),
         ("source add rate achieved (blocks/s)", lambda r: r["add_rate"], ".1f"),
-    ]
-    print("| metric | fabgossip | Fabric | Fabric / fabgossip |")
-    print("|---|---|---|---|")
-    for name, get, spec in rows:
-        a = get(fg) if fg else None
-        b = get(fa) if fa else None
-        print(f"| {name} | {fmt(a, spec)} | {fmt(b, spec)} | {ratio(b, a) if spec != 'd' else ''} |")
+    ])
 
 
 def plot(results, path):

@@ -23,6 +23,27 @@ def ratio(fabric, fg):
     return f"{fabric / fg:.1f}×"
 
 
+# The rows both dissemination benchmarks print first: (name, getter, format).
+LATENCY_ROWS = [
+    ("latency p50 (ms)", lambda r: r["latency_ms"]["p50"], ".1f"),
+    ("latency p99 (ms)", lambda r: r["latency_ms"]["p99"], ".1f"),
+    ("latency max (ms)", lambda r: r["latency_ms"]["max"], ".1f"),
+]
+
+
+def print_comparison(results, rows):
+    """A markdown table, fabgossip beside Fabric with the ratio, one line per (name, getter,
+    format); counts (format "d") get no ratio."""
+    by = {r["kind"]: r for r in results}
+    fg, fa = by.get("fabgossip"), by.get("fabric")
+    print("| metric | fabgossip | Fabric | Fabric / fabgossip |")
+    print("|---|---|---|---|")
+    for name, get, spec in rows:
+        a = get(fg) if fg else None
+        b = get(fa) if fa else None
+        print(f"| {name} | {fmt(a, spec)} | {fmt(b, spec)} | {ratio(b, a) if spec != 'd' else ''} |")
+
+
 def pyplot():
     """matplotlib's pyplot on the file backend, or None (said once) when it is not installed."""
     try:
