@@ -23,7 +23,6 @@ orderer) is on for both: without it a Fabric peer that misses one block never co
 """
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from fabgossip.blocks import block  # noqa: E402
 from fabgossip.process import PeerProcess, python_peer_argv  # noqa: E402
 
 import topology  # noqa: E402
-from report import (KIND_NAMES, LATENCY_ROWS, fmt, percentile,  # noqa: E402
+from report import (KIND_NAMES, LATENCY_ROWS, finish, fmt, percentile,  # noqa: E402
                     plot_latency_and_cpu, print_comparison)
 from topology import FABRIC_NODE, fabgossip_configs  # noqa: E402
 
@@ -340,13 +339,7 @@ def main():
             print(f"peer logs kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    print()
-    print_table(results)
-    if args.out:
-        Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
-        print(f"results written to {args.out}")
-    if args.plot:
-        plot(results, args.plot)
+    finish(results, args.out, args.plot, print_table, plot)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from report import (KIND_NAMES, LATENCY_ROWS, fmt, percentile, plot_latency_and_cpu,
+from report import (KIND_NAMES, LATENCY_ROWS, finish, fmt, percentile, plot_latency_and_cpu,
                     print_comparison)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -105,13 +105,7 @@ def main():
               f"p99 {fmt(r['latency_ms']['p99'], '.1f')} ms; missing {r['missing']}; "
               f"CPU/block/peer {r['cpu_ms_per_block_per_peer']:.3f} ms "
               f"(net {r['cpu_ms_per_block_per_peer_net_of_idle']:.3f})", flush=True)
-    print()
-    print_table(results)
-    if args.out:
-        Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
-        print(f"results written to {args.out}")
-    if args.plot:
-        plot(results, args.plot)
+    finish(results, args.out, args.plot, print_table, plot)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """What the benchmark drivers print and draw alike: percentiles, table cells, ratios, and the
 latency-beside-CPU figure of the dissemination benchmarks."""
 
+import json
+
 KIND_NAMES = {"fabgossip": "fabgossip", "fabric": "Fabric"}
 COLORS = {"fabgossip": "tab:blue", "fabric": "tab:orange"}
 
@@ -42,6 +44,18 @@ def print_comparison(results, rows):
         a = get(fg) if fg else None
         b = get(fa) if fa else None
         print(f"| {name} | {fmt(a, spec)} | {fmt(b, spec)} | {ratio(b, a) if spec != 'd' else ''} |")
+
+
+def finish(results, out, plot_path, print_table, plot):
+    """The end of a run: the table, then the JSON and the figure when asked for."""
+    print()
+    print_table(results)
+    if out:
+        with open(out, "w") as f:
+            f.write(json.dumps(results, indent=1) + "\n")
+        print(f"results written to {out}")
+    if plot_path:
+        plot(results, plot_path)
 
 
 def pyplot():
