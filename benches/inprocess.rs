@@ -21,6 +21,11 @@ use fabgossip::ledger::{Ledger, LedgerError, LedgerProvider};
 use fabgossip::node::GossipService;
 use prost::Message;
 
+// Ports below the ephemeral range, temporary directories and polling, as the tests use them.
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::{free_port, tempdir, wait_for};
+
 const CHANNEL: &str = "mychannel";
 
 struct Args {
@@ -135,13 +140,6 @@ fn make_blocks(count: u64, bytes: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 /// Peer `i`: Org1, core.yaml timers, state transfer on (as for the Fabric nodes), bootstrapping
 /// to peer 0 (peer 0 to peer 1).
 fn config(i: usize, ports: &[u16], dir: &std::path::Path, tls: bool) -> Config {
@@ -180,20 +178,8 @@ async fn idle_cpu_per_s(seconds: f64) -> f64 {
     (process_cpu_s() - c0) / t0.elapsed().as_secs_f64()
 }
 
-async fn wait(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Result<(), String> {
-    let deadline = Instant::now() + limit;
-    while !cond() {
-        if Instant::now() >= deadline {
-            return Err(format!("timed out waiting until {what}"));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
-}
-
 async fn run(a: Args) -> Result<serde_json::Value, String> {
-    let dir = std::env::temp_dir().join(format!("fabgossip-inprocess-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let dir = tempdir("inprocess");
     let ports: Vec<u16> = (0..a.peers).map(|_| free_port()).collect();
     let bytes = (a.block_kb * 1024.0) as usize;
     let blocks = make_blocks(a.blocks, bytes);
@@ -227,17 +213,15 @@ async fn run(a: Args) -> Result<serde_json::Value, String> {
             .map_err(|e| e.to_string())?;
     }
     let n = a.peers;
-    wait(
-        "every peer sees the others in the channel",
-        Duration::from_secs(120),
-        || {
-            peers.iter().all(|p| {
-                p.peers_of_channel(CHANNEL)
-                    .is_some_and(|v| v.len() == n - 1)
-            })
-        },
-    )
-    .await?;
+    let full_view = || {
+        peers.iter().all(|p| {
+            p.peers_of_channel(CHANNEL)
+                .is_some_and(|v| v.len() == n - 1)
+        })
+    };
+    if !wait_for(Duration::from_secs(120), full_view).await {
+        return Err("timed out waiting until every peer sees the others in the channel".into());
+    }
     let view_s = t0.elapsed().as_secs_f64();
     eprintln!("fabgossip in-process N={n}: channel view after {view_s:.1} s");
     for c in &commits {
@@ -270,12 +254,8 @@ async fn run(a: Args) -> Result<serde_json::Value, String> {
             .iter()
             .all(|c| c.lock().unwrap_or_else(|e| e.into_inner()).len() as u64 >= a.blocks)
     };
-    let _ = wait(
-        "every block committed",
-        Duration::from_secs_f64(a.timeout),
-        all_in,
-    )
-    .await;
+    // Blocks still missing then are reported as missing.
+    wait_for(Duration::from_secs_f64(a.timeout), all_in).await;
     let mut latencies_ms = Vec::new();
     let mut last = start;
     let mut missing = 0u64;
