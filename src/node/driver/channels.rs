@@ -124,8 +124,12 @@ impl Driver {
     /// The peers of every joined channel, computed once for all that need them at a view
     /// refresh (each computation walks the alive members and clones their StateInfo).
     pub(super) fn channel_views(&self) -> ChannelViews {
-        self.channels
-            .channel_names()
+        self.channel_views_of(self.channels.channel_names())
+    }
+
+    /// [`channel_views`](Self::channel_views) for the channels named only.
+    pub(super) fn channel_views_of(&self, names: impl IntoIterator<Item = String>) -> ChannelViews {
+        names
             .into_iter()
             .map(|name| {
                 let peers = self.channels.peers_of_channel(&self.discovery, &name);

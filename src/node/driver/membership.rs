@@ -59,9 +59,7 @@ impl Driver {
         let from = m.conn.pki_id.clone();
         match m.msg.content {
             Some(Content::AliveMsg(_)) => {
-                let alive = self.check_alive(&m.envelope, |a| {
-                    self.discovery.alive_is_news(&a.pki_id, &a.timestamp)
-                })?;
+                let alive = self.check_alive(&m.envelope, |a| self.alive_is_news(a))?;
                 Some(Input::Alive { from, alive })
             }
             Some(Content::MemReq(req)) => {
@@ -83,11 +81,7 @@ impl Driver {
                 let alive = res
                     .alive
                     .iter()
-                    .filter_map(|e| {
-                        self.check_alive(e, |a| {
-                            self.discovery.alive_is_news(&a.pki_id, &a.timestamp)
-                        })
-                    })
+                    .filter_map(|e| self.check_alive(e, |a| self.alive_is_news(a)))
                     .collect();
                 let dead = res
                     .dead
@@ -107,6 +101,13 @@ impl Driver {
                 None
             }
         }
+    }
+
+    /// Whether membership would learn from this alive (see [`Discovery::alive_is_news`]).
+    ///
+    /// [`Discovery::alive_is_news`]: crate::discovery::Discovery::alive_is_news
+    fn alive_is_news(&self, a: &AliveFields) -> bool {
+        self.discovery.alive_is_news(&a.pki_id, &a.timestamp)
     }
 
     /// Verifies a received alive that `is_news` does not dismiss (see [`verify_alive`]).

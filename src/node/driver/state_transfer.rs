@@ -180,13 +180,7 @@ impl Driver {
 
     /// Feeds every channel's state transfer the heights its peers advertise.
     pub(super) fn feed_transfer_heights(&mut self, now: Instant, views: &ChannelViews) {
-        let names: Vec<String> = self
-            .blocks
-            .iter()
-            .filter(|(_, b)| b.transfer.config().enabled)
-            .map(|(n, _)| n.clone())
-            .collect();
-        for name in names {
+        for name in self.transfer_channels() {
             let heights: Vec<_> = views
                 .get(&name)
                 .into_iter()
@@ -209,9 +203,18 @@ impl Driver {
             b.transfer.config().enabled && height > b.height() && height > b.transfer.target()
         });
         if news {
-            let views = self.channel_views();
+            let views = self.channel_views_of(self.transfer_channels());
             self.feed_transfer_heights(now, &views);
         }
+    }
+
+    /// The channels whose state transfer is on.
+    fn transfer_channels(&self) -> Vec<String> {
+        self.blocks
+            .iter()
+            .filter(|(_, b)| b.transfer.config().enabled)
+            .map(|(n, _)| n.clone())
+            .collect()
     }
 
     /// Due timeouts and retries of every channel's state transfer.
