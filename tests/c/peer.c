@@ -89,6 +89,11 @@ static void emit_error(const char *prefix, const char *detail, size_t detail_len
   free(message);
 }
 
+/* emit_error with a NUL-terminated detail. */
+static void emit_text_error(const char *prefix, const char *detail) {
+  emit_error(prefix, detail, strlen(detail));
+}
+
 /* A failed call: its status, and the library's sentence when it gave one. */
 static void emit_failure(const char *call, fg_status st, fg_bytes *err) {
   char prefix[128];
@@ -150,7 +155,10 @@ static int channel_command(char *line, int memory_ledger) {
     ch = channel_and_rest(line + 5, &rest);
     if (rest == NULL) return 0;
     st = fg_join_channel(ch, strlen(ch), rest, strlen(rest), &err);
-    if (st != FG_STATUS_OK) return emit_failure("fg_join_channel", st, &err), 1;
+    if (st != FG_STATUS_OK) {
+      emit_failure("fg_join_channel", st, &err);
+      return 1;
+    }
     emit_with_string("\"event\":\"joined\",", "channel", ch, strlen(ch), "");
   } else if (strncmp(line, "add_block ", 10) == 0) {
     char *seq_text, *hex, *stop;
@@ -163,37 +171,48 @@ static int channel_command(char *line, int memory_ledger) {
     seq = strtoull(seq_text, &stop, 10);
     block = hex != NULL && *stop == '\0' ? hex_decode(hex, &len) : NULL;
     if (block == NULL) {
-      emit_error("add_block", "usage: add_block CHANNEL SEQ HEX", 32);
+      emit_text_error("add_block", "usage: add_block CHANNEL SEQ HEX");
       return 1;
     }
     st = fg_add_payload(ch, strlen(ch), seq, block, len, &err);
     free(block);
-    if (st != FG_STATUS_OK) return emit_failure("fg_add_payload", st, &err), 1;
+    if (st != FG_STATUS_OK) {
+      emit_failure("fg_add_payload", st, &err);
+      return 1;
+    }
     snprintf(head, sizeof head, ",\"seq\":%llu", seq);
     emit_with_string("\"event\":\"added\",", "channel", ch, strlen(ch), head);
   } else if (strncmp(line, "ledger_height ", 14) == 0) {
     uint64_t h = 0;
     ch = line + 14;
     st = fg_ledger_height(ch, strlen(ch), &h);
-    if (st != FG_STATUS_OK) return emit_failure("fg_ledger_height", st, &err), 1;
+    if (st != FG_STATUS_OK) {
+      emit_failure("fg_ledger_height", st, &err);
+      return 1;
+    }
     snprintf(head, sizeof head, ",\"height\":%llu", (unsigned long long)h);
     emit_with_string("\"event\":\"ledger_height\",", "channel", ch, strlen(ch), head);
   } else if (strncmp(line, "channel_peers ", 14) == 0) {
     char *tail;
     ch = line + 14;
     st = fg_peers_of_channel(ch, strlen(ch), &out);
-    if (st != FG_STATUS_OK) return emit_failure("fg_peers_of_channel", st, &err), 1;
+    if (st != FG_STATUS_OK) {
+      emit_failure("fg_peers_of_channel", st, &err);
+      return 1;
+    }
     tail = malloc(out.len + 16);
     if (tail != NULL) {
       sprintf(tail, ",\"peers\":%.*s", (int)out.len, (const char *)out.ptr);
       emit_with_string("\"event\":\"channel_peers\",", "channel", ch, strlen(ch), tail);
       free(tail);
+    } else {
+      emit_text_error("channel_peers", "out of memory");
     }
     fg_bytes_free(&out);
   } else if (strncmp(line, "watch ", 6) == 0 && memory_ledger) {
     ch = line + 6;
     if (memory_ledger_watch(ch, strlen(ch)) != 0) {
-      emit_error("watch", "too many channels", 17);
+      emit_text_error("watch", "too many channels, or a name of 256 bytes or more");
       return 1;
     }
     emit_with_string("\"event\":\"watching\",", "channel", ch, strlen(ch), "");
@@ -293,7 +312,7 @@ int main(int argc, char **argv) {
   }
   config = read_file(config_path, &config_len);
   if (config == NULL) {
-    emit_error("cannot read config", config_path, strlen(config_path));
+    emit_text_error("cannot read config", config_path);
     return 1;
   }
   level = log_level_from_env();
@@ -310,14 +329,14 @@ int main(int argc, char **argv) {
     fg_ledger_callbacks cb = memory_ledger_callbacks(on_committed);
     st = fg_set_ledger_callbacks(&cb);
     if (st != FG_STATUS_OK) {
-      emit_error("fg_set_ledger_callbacks", fg_status_str(st), strlen(fg_status_str(st)));
+      emit_text_error("fg_set_ledger_callbacks", fg_status_str(st));
       fg_shutdown();
       return 1;
     }
   }
   st = fg_self(&self);
   if (st != FG_STATUS_OK) {
-    emit_error("fg_self", fg_status_str(st), strlen(fg_status_str(st)));
+    emit_text_error("fg_self", fg_status_str(st));
     fg_shutdown();
     return 1;
   }
@@ -347,7 +366,7 @@ int main(int argc, char **argv) {
         }
         fg_bytes_free(&peers);
       } else {
-        emit_error("fg_peers", fg_status_str(st), strlen(fg_status_str(st)));
+        emit_text_error("fg_peers", fg_status_str(st));
       }
     } else if (strcmp(line, "stats") == 0) {
       struct rusage ru;
@@ -365,14 +384,14 @@ int main(int argc, char **argv) {
         emit_with_string("\"event\":\"metrics\",", "text", (const char *)text.ptr, text.len, "");
         fg_bytes_free(&text);
       } else {
-        emit_error("fg_metrics", fg_status_str(st), strlen(fg_status_str(st)));
+        emit_text_error("fg_metrics", fg_status_str(st));
       }
     } else if (strcmp(line, "shutdown") == 0) {
       break;
     } else if (channel_command(line, memory_ledger)) {
       continue;
     } else if (line[0] != '\0') {
-      emit_error("unknown command", line, strlen(line));
+      emit_text_error("unknown command", line);
     }
   }
   free(line);
