@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/gossip/message.proto",
         "proto/common/common.proto",
         "proto/msp/identities.proto",
+        "proto/msp/msp_config.proto",
         "proto/orderer/ab.proto",
         "proto/peer/collection.proto",
     ];
