@@ -247,6 +247,9 @@ pub struct LibConfig {
     /// `fdatasync` the embedded file ledger after every commit (off: a machine crash may lose
     /// the last blocks, which the peer then pulls again).
     pub ledger_fsync: bool,
+    /// `ledgerVerifyOnOpen`: check every record's checksum when the embedded file ledger
+    /// opens (off: headers and the index only; a damaged body is found when it is read).
+    pub ledger_verify_on_open: bool,
     /// `pushPolicy`: `adaptive` (default: a wide first hop from the channel view, relays at
     /// `propagatePeerNum`, the ring successor always a target, no burst window) or `fabric`
     /// (Fabric's `propagatePeerNum` random peers and burst window), for comparison.
@@ -343,6 +346,7 @@ impl Default for Config {
                 max_message_size: 100 * 1024 * 1024,
                 max_members: 10_000,
                 ledger_fsync: true,
+                ledger_verify_on_open: false,
                 push_policy: PushPolicy::Adaptive,
                 identity_revalidation_interval: Duration::from_secs(5),
             },
@@ -496,6 +500,7 @@ impl Config {
         l.max_message_size = usize::try_from(max).unwrap_or(usize::MAX);
         s.uint("maxMembers", &mut l.max_members)?;
         s.bool("ledgerFsync", &mut l.ledger_fsync)?;
+        s.bool("ledgerVerifyOnOpen", &mut l.ledger_verify_on_open)?;
         let mut policy = String::new();
         s.string("pushPolicy", &mut policy)?;
         match policy.trim().to_ascii_lowercase().as_str() {

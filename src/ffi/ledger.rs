@@ -320,7 +320,11 @@ pub(crate) mod tests {
         assert_eq!(first.releases.load(Ordering::SeqCst), 0);
 
         // Block 1 fails twice at the host, then is committed: retried, not skipped.
-        let b1 = crate::crypto::block::new_block(1, vec![], vec![b"tx".to_vec()]).encode_to_vec();
+        let genesis_hash = crate::crypto::block::block_header_hash(
+            &crate::ledger::chain::block_header(&first.blocks.lock().unwrap()[0]).unwrap(),
+        );
+        let b1 = crate::crypto::block::new_block(1, genesis_hash, vec![b"tx".to_vec()])
+            .encode_to_vec();
         assert_eq!(
             fg_add_payload(
                 ch.as_ptr().cast(),

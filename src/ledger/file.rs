@@ -1,25 +1,40 @@
 //! [`FileLedger`]: one append-only block file per channel plus an offset index, in
 //! `<dir>/ledgers/<channel>/` (`blocks.dat`, `blocks.idx`).
 //!
-//! # Crash safety
+//! # Crash safety and damage
 //! A commit appends the record (see [`super::record`]) to `blocks.dat`, then the record's
-//! offset (u64 LE) to `blocks.idx`. The index is derived data: on open it is trusted only if
-//! its offsets are increasing and its last entry points at a valid record carrying the
-//! right number; otherwise it is rebuilt by scanning `blocks.dat`. Records after the last
-//! indexed one are scanned and indexed. A last record that is short, fails its checksum or
-//! carries the wrong number is a torn write: the file is truncated there, so the ledger is
-//! always a prefix of what was committed. A damaged record with valid data after it is not
-//! a crash: open fails with [`LedgerError::Corrupt`] and the files are left untouched.
+//! offset (u64 LE) to `blocks.idx`. On open the two are checked against each other: every
+//! indexed record's header must carry its number and a length that ends exactly where the
+//! next index entry starts; the last indexed record and every record after it are checked
+//! in full (length, checksum, number). With [`FileLedgerOptions::verify_on_open`] every
+//! record is checked in full. From the first place where the index and the data disagree,
+//! records are checked in full.
+//!
+//! The first record that fails ends the ledger: the block file is truncated there, whatever
+//! follows it, and the index is rewritten to match. That covers a torn write (a short
+//! record, a zero-filled tail left when the file size reached the disk but the data did
+//! not, a length of 0, a bad checksum) and damage in the middle of the file (the blocks
+//! after it are dropped too, so the ledger stays a prefix of the chain). The node then
+//! fetches the dropped blocks again from other peers by state transfer. Each repair is
+//! logged at warn level and reported by [`FileLedger::recovery`] (counted by kind in the
+//! metrics). Damage that opening does not look for (a flipped byte inside an older
+//! record's body when `verify_on_open` is off) is found when the block is read: the read
+//! fails with [`LedgerError::Corrupt`], so a damaged block is never served.
 //!
 //! # fsync policy
 //! With [`FileLedgerOptions::fsync`] (the default) every commit calls `fdatasync` on
-//! `blocks.dat` before returning, so a committed block survives power loss. The index is
-//! not synced: it can always be rebuilt. The cost is one disk flush per block: tens of
-//! microseconds on tmpfs or a battery-backed cache, about 0.1–2 ms on an SSD and up to
-//! ~10 ms on a spinning disk, paid on the commit path only (dissemination does not wait for
-//! it). [`Ledger::commit_batch`] writes a run of blocks with one write and one flush, so
-//! catching up pays the flush once per run, not per block. Without `fsync`, a crash of the machine (not of the process) may lose the last
-//! blocks; they are pulled again from other peers after restart.
+//! `blocks.dat` and then on `blocks.idx` before returning, so a committed block and its
+//! index entry survive power loss. The cost is two disk flushes per commit: tens of
+//! microseconds on tmpfs or a battery-backed cache, about 0.1–2 ms each on an SSD and up
+//! to ~10 ms on a spinning disk, paid on the commit path only (dissemination does not wait
+//! for it). [`Ledger::commit_batch`] writes a run of blocks with one write and one flush per
+//! file, so catching up pays the flushes once per run, not per block. Without `fsync`, a
+//! crash of the machine (not of the process) may lose the last blocks or leave a zeroed
+//! tail; open cuts it and the blocks are pulled again from other peers after restart.
+//!
+//! # Chain
+//! A block is committed only if its `previous_hash` is the header hash of the last block
+//! ([`super::chain`]); that hash is read back from the last record at open.
 //!
 //! Only one `FileLedger` may have a channel open at a time (an exclusive `flock` on
 //! `blocks.dat`); a second open fails with [`LedgerError::Locked`].
@@ -32,34 +47,69 @@ use std::path::{Path, PathBuf};
 use prost::Message;
 use tracing::{info, warn};
 
+use super::chain::{block_header, check_link};
 use super::channel_name::validate_channel_name;
-use super::record::{self, RecordHeader, HEADER_LEN};
+use super::record::{self, RecordHeader, HEADER_LEN, MIN_BODY_LEN};
 use super::{BatchCommitError, BlockToCommit, Ledger, LedgerError};
 use crate::proto::common::Block;
 
 const DATA_FILE: &str = "blocks.dat";
 const INDEX_FILE: &str = "blocks.idx";
 const INDEX_ENTRY: u64 = 8;
+/// Bytes read per step when checking whether a damaged tail is all zeros.
+const ZERO_SCAN_CHUNK: usize = 64 * 1024;
 
-/// How a [`FileLedger`] writes.
+/// How a [`FileLedger`] writes and opens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileLedgerOptions {
-    /// `fdatasync` the block file on every commit (default true).
+    /// `fdatasync` the block file and the index on every commit (default true).
     pub fsync: bool,
+    /// Check every record's checksum on open, not only the headers (default false: open
+    /// reads one header per block; a damaged body is then found when the block is read).
+    pub verify_on_open: bool,
 }
 
 impl Default for FileLedgerOptions {
     fn default() -> Self {
-        FileLedgerOptions { fsync: true }
+        FileLedgerOptions {
+            fsync: true,
+            verify_on_open: false,
+        }
+    }
+}
+
+/// What the first bad record found at open looked like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Damage {
+    /// Everything from the record on is zero bytes (a tail extended but never written).
+    Zeros,
+    /// The record's length field is 0 (with non-zero bytes around it).
+    ZeroLength,
+    /// The file ends inside the record's header or body.
+    Short,
+    /// The record's checksum or inner lengths do not match its bytes.
+    BadChecksum,
+    /// The record carries another block number than its position.
+    WrongNumber,
+}
+
+impl Damage {
+    /// The metric label of this kind.
+    pub fn label(self) -> &'static str {
+        match self {
+            Damage::Zeros => "zeros",
+            Damage::ZeroLength => "zero_length",
+            Damage::Short => "short",
+            Damage::BadChecksum => "bad_checksum",
+            Damage::WrongNumber => "wrong_number",
+        }
     }
 }
 
 /// Why the record at some offset cannot be read during recovery.
 enum Fault {
-    /// The last record is incomplete or fails its checks: a torn write, cut off.
-    Tail(String),
-    /// A record followed by more data fails its checks: damage, not a crash.
-    Damaged(String),
+    /// The record is not valid: the ledger ends before it.
+    Bad(Damage, String),
     Io(LedgerError),
 }
 
@@ -71,10 +121,38 @@ type StoredBlock = (Vec<u8>, Vec<Vec<u8>>);
 pub struct Recovery {
     /// Bytes cut from the end of `blocks.dat` (a torn or damaged tail).
     pub truncated_bytes: u64,
-    /// The index could not be trusted and was rebuilt from `blocks.dat`.
+    /// What the first bad record looked like, when bytes were cut.
+    pub damage: Option<Damage>,
+    /// The number of the first bad record (the height after the repair).
+    pub damaged_block: Option<u64>,
+    /// Non-zero bytes followed the bad record: damage in the middle, not a torn write.
+    pub in_middle: bool,
+    /// Blocks the index listed that were dropped with the cut.
+    pub dropped_indexed_blocks: u64,
+    /// The index disagreed with `blocks.dat` and was rebuilt from it.
     pub index_rebuilt: bool,
     /// Records found in `blocks.dat` past the end of the index and added to it.
     pub index_extended: u64,
+}
+
+impl Recovery {
+    /// The metric labels of what was repaired (empty when nothing was).
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if let Some(d) = self.damage {
+            out.push(d.label());
+        }
+        if self.in_middle {
+            out.push("damaged_middle");
+        }
+        if self.index_rebuilt {
+            out.push("index_rebuilt");
+        }
+        if self.index_extended > 0 {
+            out.push("index_extended");
+        }
+        out
+    }
 }
 
 /// The embedded default ledger of one channel.
@@ -86,6 +164,8 @@ pub struct FileLedger {
     offsets: Vec<u64>,
     /// End of the last valid record (the append position).
     end: u64,
+    /// Header hash of the last block: the `previous_hash` the next block must carry.
+    tip: Option<Vec<u8>>,
     opts: FileLedgerOptions,
     recovery: Recovery,
 }
@@ -159,10 +239,12 @@ impl FileLedger {
             index,
             offsets: Vec::new(),
             end: 0,
+            tip: None,
             opts,
             recovery: Recovery::default(),
         };
         ledger.recover()?;
+        ledger.load_tip()?;
         Ok(ledger)
     }
 
@@ -190,42 +272,63 @@ impl FileLedger {
         self.dir.join(INDEX_FILE)
     }
 
-    /// Reads and checks the record at `offset`, which must carry `seq` and end by `limit`.
-    fn read_record_at(&self, offset: u64, seq: u64, limit: u64) -> Result<RecordHeader, Fault> {
-        let path = self.data_path();
-        // Offsets may come from a damaged index: compare without overflowing.
+    /// The header at `offset` when a whole header fits before `limit`.
+    fn header_at(&self, offset: u64, limit: u64) -> Result<Option<RecordHeader>, LedgerError> {
         if offset > limit || limit - offset < HEADER_LEN as u64 {
-            return Err(Fault::Tail(format!("record {seq} header cut short")));
+            return Ok(None);
         }
         let mut hb = [0u8; HEADER_LEN];
         self.data
             .read_exact_at(&mut hb, offset)
-            .map_err(|e| Fault::Io(io_err(&path)(e)))?;
-        let header = RecordHeader::parse(&hb);
-        if limit - offset < header.record_len() {
-            return Err(Fault::Tail(format!("record {seq} body cut short")));
-        }
-        // A complete record that fails its checks is a torn write only when it is the last.
-        let bad = |why: String| {
-            if limit - offset == header.record_len() {
-                Fault::Tail(why)
-            } else {
-                Fault::Damaged(format!("{why} at offset {offset}, with records after it"))
-            }
+            .map_err(io_err(&self.data_path()))?;
+        Ok(Some(RecordHeader::parse(&hb)))
+    }
+
+    /// Reads and checks in full the record at `offset`, which must carry `seq` and end by
+    /// `limit`.
+    fn read_record_at(&self, offset: u64, seq: u64, limit: u64) -> Result<RecordHeader, Fault> {
+        let bad = |d, why: String| Err(Fault::Bad(d, format!("record {seq} at offset {offset}: {why}")));
+        let Some(header) = self.header_at(offset, limit).map_err(Fault::Io)? else {
+            return bad(Damage::Short, "header cut short".into());
         };
+        if header.body_len == 0 {
+            return bad(Damage::ZeroLength, "length 0".into());
+        }
+        if limit - offset < header.record_len() {
+            return bad(Damage::Short, format!("body of {} bytes cut short", header.body_len));
+        }
         if header.seq != seq {
-            return Err(bad(format!("record {seq} carries number {}", header.seq)));
+            return bad(Damage::WrongNumber, format!("carries number {}", header.seq));
         }
         let mut body = vec![0u8; header.body_len as usize];
         self.data
             .read_exact_at(&mut body, offset + HEADER_LEN as u64)
-            .map_err(|e| Fault::Io(io_err(&path)(e)))?;
-        record::check_body(&header, &body).map_err(bad)?;
+            .map_err(|e| Fault::Io(io_err(&self.data_path())(e)))?;
+        if let Err(why) = record::check_body(&header, &body) {
+            return bad(Damage::BadChecksum, why);
+        }
         Ok(header)
     }
 
-    /// Validates the index against the block file, rebuilds or extends it, and cuts a torn
-    /// tail off the block file.
+    /// Whether `blocks.dat` holds only zero bytes from `from` to `to`.
+    fn zeros_from(&self, from: u64, to: u64) -> Result<bool, LedgerError> {
+        let mut buf = vec![0u8; ZERO_SCAN_CHUNK];
+        let mut at = from;
+        while at < to {
+            let n = ((to - at) as usize).min(ZERO_SCAN_CHUNK);
+            self.data
+                .read_exact_at(&mut buf[..n], at)
+                .map_err(io_err(&self.data_path()))?;
+            if buf[..n].iter().any(|b| *b != 0) {
+                return Ok(false);
+            }
+            at += n as u64;
+        }
+        Ok(true)
+    }
+
+    /// Checks `blocks.dat` against the index (see the module docs), cuts the file at the
+    /// first bad record and rewrites the index to match.
     fn recover(&mut self) -> Result<(), LedgerError> {
         let data_path = self.data_path();
         let index_path = self.index_path();
@@ -241,52 +344,87 @@ impl FileLedger {
             .map(|c| u64::from_le_bytes(c.try_into().expect("8-byte chunk")))
             .collect();
 
-        let (mut offsets, mut pos) = match self.trusted_prefix(&stored, data_len) {
-            Some(end) => (stored.clone(), end),
-            None => {
-                if !stored.is_empty() {
-                    self.recovery.index_rebuilt = true;
-                }
-                (Vec::new(), 0)
-            }
-        };
-        let indexed = offsets.len();
-        loop {
+        // Records below the last index entry are checked by their header, as long as the
+        // index agrees with it; the rest, and everything after a disagreement, in full.
+        let header_checked = stored.len().saturating_sub(1);
+        let mut full = self.opts.verify_on_open;
+        let mut offsets: Vec<u64> = Vec::new();
+        let mut pos = 0u64;
+        let mut fault = None;
+        while pos < data_len {
             let seq = offsets.len() as u64;
+            let i = offsets.len();
+            if !full && i < header_checked && stored[i] == pos {
+                if let Some(h) = self.header_at(pos, data_len)? {
+                    let next = pos.saturating_add(h.record_len());
+                    if h.seq == seq
+                        && h.body_len as u64 >= MIN_BODY_LEN
+                        && next <= data_len
+                        && stored[i + 1] == next
+                    {
+                        offsets.push(pos);
+                        pos = next;
+                        continue;
+                    }
+                }
+            }
+            if i < header_checked {
+                full = true;
+            }
             match self.read_record_at(pos, seq, data_len) {
-                Ok(header) => {
+                Ok(h) => {
                     offsets.push(pos);
-                    pos += header.record_len();
+                    pos += h.record_len();
                 }
                 Err(Fault::Io(e)) => return Err(e),
-                Err(Fault::Damaged(why)) => {
-                    // Cutting here would drop valid blocks: leave the files alone.
-                    return Err(LedgerError::Corrupt(format!(
-                        "{}: block {seq}: {why}",
-                        data_path.display()
-                    )));
-                }
-                Err(Fault::Tail(reason)) => {
-                    if pos < data_len {
-                        warn!(
-                            ledger = %self.dir.display(),
-                            height = seq,
-                            dropped_bytes = data_len - pos,
-                            "ledger tail is not a valid record ({reason}); truncating"
-                        );
-                    }
+                Err(Fault::Bad(damage, why)) => {
+                    fault = Some((damage, why));
                     break;
                 }
             }
         }
-        if !self.recovery.index_rebuilt {
-            self.recovery.index_extended = (offsets.len() - indexed) as u64;
+
+        let height = offsets.len() as u64;
+        let common = offsets.len().min(stored.len());
+        let index_agrees = offsets[..common] == stored[..common];
+        let damaged = fault.is_some();
+        if let Some((mut damage, why)) = fault {
+            let zeros = self.zeros_from(pos, data_len)?;
+            if zeros {
+                damage = Damage::Zeros;
+            }
+            let record_end = self
+                .header_at(pos, data_len)?
+                .map_or(data_len, |h| pos.saturating_add(h.record_len()).min(data_len));
+            let in_middle = !zeros && !self.zeros_from(record_end, data_len)?;
+            self.recovery.damage = Some(damage);
+            self.recovery.damaged_block = Some(height);
+            self.recovery.in_middle = in_middle;
+            self.recovery.truncated_bytes = data_len - pos;
+            self.recovery.dropped_indexed_blocks =
+                (stored.len() as u64).saturating_sub(height);
+            warn!(
+                ledger = %self.dir.display(),
+                kind = damage.label(),
+                in_middle,
+                height,
+                offset = pos,
+                dropped_bytes = data_len - pos,
+                dropped_indexed_blocks = self.recovery.dropped_indexed_blocks,
+                "ledger damaged ({why}); truncating to the last good block, the rest will be fetched from peers"
+            );
+        }
+        if !index_agrees || (!damaged && stored.len() > offsets.len()) {
+            self.recovery.index_rebuilt = true;
+            warn!(ledger = %self.dir.display(), height, indexed = stored.len(),
+                "ledger index disagrees with the block file; rebuilt from it");
+        } else if offsets.len() > stored.len() {
+            self.recovery.index_extended = (offsets.len() - stored.len()) as u64;
         }
 
         if pos < data_len {
             self.data.set_len(pos).map_err(io_err(&data_path))?;
             self.data.sync_all().map_err(io_err(&data_path))?;
-            self.recovery.truncated_bytes = data_len - pos;
         }
         if offsets != stored || index_len % INDEX_ENTRY != 0 {
             let bytes: Vec<u8> = offsets.iter().flat_map(|o| o.to_le_bytes()).collect();
@@ -297,30 +435,28 @@ impl FileLedger {
             self.index.sync_all().map_err(io_err(&index_path))?;
         }
         if self.recovery != Recovery::default() {
-            info!(ledger = %self.dir.display(), height = offsets.len(), recovery = ?self.recovery, "ledger repaired on open");
+            info!(ledger = %self.dir.display(), height, recovery = ?self.recovery, "ledger repaired on open");
         }
         self.offsets = offsets;
         self.end = pos;
         Ok(())
     }
 
-    /// When the stored index is consistent (starts at 0, increasing, last entry a valid
-    /// record of the right number), the end offset of its last record.
-    fn trusted_prefix(&self, stored: &[u64], data_len: u64) -> Option<u64> {
-        let Some(&last) = stored.last() else {
-            return Some(0);
+    /// Reads the last block's header hash, the link the next block must carry.
+    fn load_tip(&mut self) -> Result<(), LedgerError> {
+        let Some(last) = self.height().checked_sub(1) else {
+            return Ok(());
         };
-        if stored[0] != 0
-            || stored
-                .windows(2)
-                .any(|w| w[1] < w[0].saturating_add(HEADER_LEN as u64))
-        {
-            return None;
-        }
-        let seq = stored.len() as u64 - 1;
-        self.read_record_at(last, seq, data_len)
-            .ok()
-            .map(|h| last + h.record_len())
+        let block = self
+            .read_records(last, last)?
+            .pop()
+            .map(|(b, _)| b)
+            .unwrap_or_default();
+        let header = block_header(&block).map_err(|e| {
+            LedgerError::Corrupt(format!("{}: block {last}: {e}", self.data_path().display()))
+        })?;
+        self.tip = Some(crate::crypto::block::block_header_hash(&header));
+        Ok(())
     }
 
     /// Blocks `start..=end` with their private data, read in one go and checked.
@@ -366,31 +502,38 @@ impl FileLedger {
 }
 
 impl FileLedger {
-    /// The record of `block_bytes` if it is block `seq` (checked against its header).
+    /// The record of `block_bytes` if it is block `seq` and links to `tip` (checked against
+    /// its header), with the block's own header hash.
     fn record_for(
         seq: u64,
+        tip: Option<&[u8]>,
         block_bytes: &[u8],
         private_data: &[Vec<u8>],
-    ) -> Result<Vec<u8>, LedgerError> {
+    ) -> Result<(Vec<u8>, Vec<u8>), LedgerError> {
         let block = Block::decode(block_bytes)
             .map_err(|e| LedgerError::MalformedBlock(format!("undecodable block: {e}")))?;
-        let number = block
+        let header = block
             .header
-            .ok_or_else(|| LedgerError::MalformedBlock("block has no header".into()))?
-            .number;
-        if number != seq {
+            .ok_or_else(|| LedgerError::MalformedBlock("block has no header".into()))?;
+        if header.number != seq {
             return Err(LedgerError::WrongNumber {
                 expected: seq,
-                got: number,
+                got: header.number,
             });
         }
-        record::encode(seq, block_bytes, private_data)
+        let hash = check_link(&header, tip)?;
+        Ok((record::encode(seq, block_bytes, private_data)?, hash))
     }
 
     /// Appends `records` (consecutive records from the height on, `lens` their lengths)
     /// with one write and at most one fdatasync, then indexes them. On error nothing was
     /// appended.
-    fn append(&mut self, records: &[u8], lens: &[u64]) -> Result<(), LedgerError> {
+    fn append(
+        &mut self,
+        records: &[u8],
+        lens: &[u64],
+        tip: Vec<u8>,
+    ) -> Result<(), LedgerError> {
         let data_path = self.data_path();
         if let Err(e) = self.data.write_all_at(records, self.end) {
             // Drop whatever part reached the file so the next attempt starts clean.
@@ -412,11 +555,22 @@ impl FileLedger {
         }
         let entries: Vec<u8> = offsets.iter().flat_map(|o| o.to_le_bytes()).collect();
         // The index is rebuildable: a failed index write is repaired on the next open.
-        if let Err(e) = self.index.write_all_at(&entries, height * INDEX_ENTRY) {
+        let written = self
+            .index
+            .write_all_at(&entries, height * INDEX_ENTRY)
+            .and_then(|()| {
+                if self.opts.fsync {
+                    self.index.sync_data()
+                } else {
+                    Ok(())
+                }
+            });
+        if let Err(e) = written {
             warn!(ledger = %self.dir.display(), block = height, "index write failed ({e}); it will be rebuilt on open");
         }
         self.offsets.extend(offsets);
         self.end = at;
+        self.tip = Some(tip);
         Ok(())
     }
 }
@@ -427,8 +581,9 @@ impl Ledger for FileLedger {
     }
 
     fn commit(&mut self, block_bytes: &[u8], private_data: &[Vec<u8>]) -> Result<(), LedgerError> {
-        let rec = Self::record_for(self.height(), block_bytes, private_data)?;
-        self.append(&rec, &[rec.len() as u64])
+        let (rec, hash) =
+            Self::record_for(self.height(), self.tip.as_deref(), block_bytes, private_data)?;
+        self.append(&rec, &[rec.len() as u64], hash)
     }
 
     /// The valid prefix of the run goes to disk with one write and one fdatasync; a block
@@ -438,11 +593,13 @@ impl Ledger for FileLedger {
         let mut records = Vec::new();
         let mut lens = Vec::with_capacity(blocks.len());
         let mut refused = None;
+        let mut tip = self.tip.clone();
         for (i, b) in blocks.iter().enumerate() {
-            match Self::record_for(height + i as u64, b.block, b.private_data) {
-                Ok(rec) => {
+            match Self::record_for(height + i as u64, tip.as_deref(), b.block, b.private_data) {
+                Ok((rec, hash)) => {
                     lens.push(rec.len() as u64);
                     records.extend_from_slice(&rec);
+                    tip = Some(hash);
                 }
                 Err(error) => {
                     refused = Some(BatchCommitError {
@@ -453,14 +610,18 @@ impl Ledger for FileLedger {
                 }
             }
         }
-        if !lens.is_empty() {
-            self.append(&records, &lens)
+        if let (false, Some(tip)) = (lens.is_empty(), tip) {
+            self.append(&records, &lens, tip)
                 .map_err(|error| BatchCommitError {
                     committed: 0,
                     error,
                 })?;
         }
         refused.map_or(Ok(()), Err)
+    }
+
+    fn repaired_on_open(&self) -> Option<super::Recovery> {
+        Some(self.recovery.clone())
     }
 
     fn get_blocks(&self, start: u64, end_inclusive: u64) -> Result<Vec<Vec<u8>>, LedgerError> {

@@ -6,12 +6,14 @@
 //! callback is running and none will start.
 //! The ledger height is the host's: read at open and before every commit, so blocks the host
 //! committed by other means are taken as committed, never committed twice.
+//! The chain is checked here too ([`super::chain`]): the header hash of the last block is
+//! read from the host at open (and again whenever the height moved by other means), so a
+//! block that does not link onto the host's ledger is never handed to `commit`.
 
 use std::ffi::c_void;
 use std::sync::Arc;
 
-use prost::Message;
-
+use super::chain::{block_header, check_link};
 use super::provider::LedgerProvider;
 use super::{BatchCommitError, BlockToCommit, Ledger, LedgerError};
 use crate::ffi::counters;
@@ -21,7 +23,7 @@ use crate::ffi::status::{
     fg_status, status_label, FG_STATUS_BUFFER_TOO_SMALL, FG_STATUS_CALLBACK_FAILED,
     FG_STATUS_NOT_FOUND, FG_STATUS_OK,
 };
-use crate::proto::common::BlockHeader;
+use crate::crypto::block::block_header_hash;
 
 /// First buffer offered to `get_block`: most blocks fit, larger ones cost one retry.
 const BLOCK_CAP: usize = 64 * 1024;
@@ -216,11 +218,19 @@ impl LedgerProvider for HostLedgerProvider {
     /// Reads the channel's height from the host: a host that cannot answer fails the join.
     fn open(&self, channel: &str) -> Result<Box<dyn Ledger>, LedgerError> {
         let height = self.table.height(channel)?;
-        Ok(Box::new(HostLedger {
+        let mut ledger = HostLedger {
             table: self.table.clone(),
             channel: channel.to_string(),
             height,
-        }))
+            tip: None,
+        };
+        if let Some(last) = height.checked_sub(1) {
+            // Not fatal here: the commit of the next block asks again.
+            if let Err(e) = ledger.tip_at(last) {
+                tracing::warn!(target: "fabgossip::ledger", channel, "host ledger's last block unavailable at open: {e}");
+            }
+        }
+        Ok(Box::new(ledger))
     }
 
     fn kind(&self) -> &'static str {
@@ -236,6 +246,8 @@ pub struct HostLedger {
     /// commit it accepted. The host is asked again only when it refuses a block (it may
     /// hold blocks it took by other means), so a block costs one host call, not three.
     height: u64,
+    /// The number and header hash of the last block this ledger saw committed or read.
+    tip: Option<(u64, Vec<u8>)>,
 }
 
 impl HostLedger {
@@ -253,22 +265,52 @@ impl HostLedger {
         self.height
     }
 
+    /// The header hash of block `seq`, from the one remembered or else read from the host.
+    fn tip_at(&mut self, seq: u64) -> Result<Vec<u8>, LedgerError> {
+        if let Some((n, hash)) = &self.tip {
+            if *n == seq {
+                return Ok(hash.clone());
+            }
+        }
+        let block = self.table.get_block(&self.channel, seq)?.ok_or_else(|| {
+            LedgerError::Host {
+                call: "get_block",
+                status: FG_STATUS_NOT_FOUND,
+                status_name: status_label(FG_STATUS_NOT_FOUND),
+                detail: format!(
+                    "channel {:?}: block {seq}, the last one committed, is missing (needed to check the next block's previous_hash)",
+                    self.channel
+                ),
+            }
+        })?;
+        let hash = block_header_hash(&block_header(&block)?);
+        self.tip = Some((seq, hash.clone()));
+        Ok(hash)
+    }
+
     /// Hands the blocks to the host in order, each numbered at the height it extends.
     fn commit_run(&mut self, blocks: &[BlockToCommit<'_>]) -> Result<(), BatchCommitError> {
         for (committed, b) in blocks.iter().enumerate() {
             let fail = |error| BatchCommitError { committed, error };
             let expected = self.height;
-            let number = block_number(b.block).map_err(fail)?;
+            let header = block_header(b.block).map_err(fail)?;
+            let number = header.number;
             if number != expected {
                 return Err(fail(LedgerError::WrongNumber {
                     expected,
                     got: number,
                 }));
             }
+            let tip = match number.checked_sub(1) {
+                Some(prev) => Some(self.tip_at(prev).map_err(fail)?),
+                None => None,
+            };
+            let hash = check_link(&header, tip.as_deref()).map_err(fail)?;
             self.table
                 .commit(&self.channel, number, b.block, b.private_data)
                 .map_err(fail)?;
             self.height = number + 1;
+            self.tip = Some((number, hash));
         }
         Ok(())
     }
@@ -325,25 +367,11 @@ impl Ledger for HostLedger {
     }
 }
 
-/// The number in a `common.Block`'s header, read without decoding the block's data.
-fn block_number(block: &[u8]) -> Result<u64, LedgerError> {
-    /// `common.Block` with only its header (field 1); the other fields are skipped.
-    #[derive(Clone, PartialEq, Message)]
-    struct HeaderOnly {
-        #[prost(message, optional, tag = "1")]
-        header: Option<BlockHeader>,
-    }
-    HeaderOnly::decode(block)
-        .map_err(|e| LedgerError::MalformedBlock(format!("undecodable block: {e}")))?
-        .header
-        .map(|h| h.number)
-        .ok_or_else(|| LedgerError::MalformedBlock("block has no header".into()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::crypto::block::new_block;
+    use prost::Message;
     use crate::ffi::reentry::inside_callback;
     use crate::ffi::status::FG_STATUS_IO;
     use crate::state::{commit_batch, CommitBatch, Input, Payload, Source};
@@ -493,8 +521,45 @@ mod tests {
         }
     }
 
+    /// Block `seq` of one chain whatever `size` (the bulk goes into a metadata slot, which
+    /// the header hash does not cover).
     fn block(seq: u64, size: usize) -> Vec<u8> {
-        new_block(seq, vec![], vec![vec![seq as u8; size]]).encode_to_vec()
+        let mut prev = Vec::new();
+        for n in 0..seq {
+            prev = block_header_hash(new_block(n, prev, vec![vec![n as u8]]).header.as_ref().unwrap());
+        }
+        let mut b = new_block(seq, prev, vec![vec![seq as u8]]);
+        b.metadata.as_mut().unwrap().metadata[4] = vec![seq as u8; size];
+        b.encode_to_vec()
+    }
+
+    #[test]
+    fn blocks_that_do_not_chain_are_refused_before_the_host_sees_them() {
+        let h = Host::default();
+        h.blocks.lock().unwrap().push((block(0, 8), vec![]));
+        h.blocks.lock().unwrap().push((block(1, 8), vec![]));
+        let t = Arc::new(HostLedgerTable::new(table(&h)));
+        let mut l = HostLedgerProvider::new(t.clone()).open("ch").unwrap();
+        // The tip was read from the host at open.
+        assert_eq!(h.get_calls.load(Ordering::SeqCst), 1);
+        let forged = new_block(2, vec![9; 32], vec![vec![2]]).encode_to_vec();
+        match l.commit(&forged, &[]) {
+            Err(LedgerError::BrokenChain { number: 2, previous_hash, expected }) => {
+                assert_eq!(previous_hash, vec![9; 32]);
+                assert_eq!(expected, block_header_hash(&crate::ledger::chain::block_header(&block(1, 8)).unwrap()));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(h.commit_calls.load(Ordering::SeqCst), 0);
+        l.commit(&block(2, 100), &[]).unwrap();
+        l.commit(&block(3, 1), &[]).unwrap();
+        assert_eq!(l.height(), 4);
+        // The host took a block by other means: its tip is read again.
+        h.blocks.lock().unwrap().push((block(4, 8), vec![]));
+        assert!(l.commit(&block(4, 8), &[]).is_err());
+        assert_eq!(l.height(), 5);
+        l.commit(&block(5, 8), &[]).unwrap();
+        assert_eq!(h.blocks.lock().unwrap().len(), 6);
     }
 
     #[test]

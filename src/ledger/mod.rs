@@ -1,6 +1,7 @@
 //! Where committed blocks live: the [`Ledger`] contract the state provider commits through,
 //! and [`FileLedger`], the embedded default used when the host gives no ledger callbacks.
 //!
+//! - [`chain`]: the `previous_hash` link every commit is checked against.
 //! - [`channel_name`]: which channel names are safe as a directory name.
 //! - `crc32`: the record checksum.
 //! - [`record`]: the on-disk record (length prefix, checksum, sequence, block, private data).
@@ -9,6 +10,7 @@
 //!   ledger by default).
 //! - [`host`]: [`HostLedger`], a ledger kept by the host behind `fg_ledger_callbacks`.
 
+pub mod chain;
 pub mod channel_name;
 mod crc32;
 pub mod file;
@@ -22,7 +24,7 @@ mod tests;
 use sha2::{Digest, Sha256};
 
 pub use channel_name::validate_channel_name;
-pub use file::{FileLedger, FileLedgerOptions};
+pub use file::{Damage, FileLedger, FileLedgerOptions, Recovery};
 pub use host::{HostLedger, HostLedgerProvider, HostLedgerTable};
 pub use provider::{FileLedgerProvider, LedgerProvider};
 
@@ -47,6 +49,18 @@ pub enum LedgerError {
     /// Another open ledger (this process or another) holds the channel's directory.
     #[error("ledger directory {0} is in use")]
     Locked(String),
+    /// The block's `previous_hash` is not the header hash of the ledger's last block.
+    #[error(
+        "block {number} does not chain onto the ledger: its previous_hash is {}, the header hash of block {} is {}",
+        hex_or_empty(previous_hash),
+        number.saturating_sub(1),
+        hex_or_empty(expected)
+    )]
+    BrokenChain {
+        number: u64,
+        previous_hash: Vec<u8>,
+        expected: Vec<u8>,
+    },
     /// A host ledger callback returned an error status (or a malformed answer).
     #[error("host ledger {call}: {status_name} ({detail})")]
     Host {
@@ -63,6 +77,14 @@ pub enum LedgerError {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn hex_or_empty(b: &[u8]) -> String {
+    if b.is_empty() {
+        "empty".into()
+    } else {
+        hex::encode(b)
+    }
 }
 
 /// One block of a [`Ledger::commit_batch`]: the marshaled `common.Block` and its private data.
@@ -83,7 +105,8 @@ pub struct BatchCommitError {
 }
 
 /// A channel's block store, as the state provider uses it. Blocks are committed strictly in
-/// order: the block numbered `height()` is the only one `commit` accepts.
+/// order: the block numbered `height()` is the only one `commit` accepts, and only when its
+/// `previous_hash` is the header hash of the last committed block ([`chain`]).
 pub trait Ledger: Send {
     /// Number of committed blocks (the next block's number).
     fn height(&self) -> u64;
@@ -108,6 +131,11 @@ pub trait Ledger: Send {
     /// The committed blocks `start..=end_inclusive`, in order (Fabric's state transfer
     /// ranges are end-inclusive).
     fn get_blocks(&self, start: u64, end_inclusive: u64) -> Result<Vec<Vec<u8>>, LedgerError>;
+
+    /// What opening this ledger found damaged and repaired (the file ledger), if anything.
+    fn repaired_on_open(&self) -> Option<Recovery> {
+        None
+    }
 
     /// SHA-256 over every committed block in order, each preceded by its length as a
     /// big-endian u64 (so block boundaries count). Two ledgers with the same digest hold the

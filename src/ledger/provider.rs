@@ -69,7 +69,10 @@ mod tests {
             std::thread::current().id()
         ));
         let _ = std::fs::remove_dir_all(&dir);
-        let p = FileLedgerProvider::new(&dir, FileLedgerOptions { fsync: false });
+        let p = FileLedgerProvider::new(&dir, FileLedgerOptions {
+                fsync: false,
+                ..Default::default()
+            });
         assert_eq!(p.kind(), "file");
         {
             let mut a = p.open("alpha").unwrap();

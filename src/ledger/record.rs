@@ -12,6 +12,9 @@ use super::LedgerError;
 
 pub const HEADER_LEN: usize = 16;
 
+/// Smallest body a record may have: the block length and the private data count.
+pub const MIN_BODY_LEN: u64 = 8;
+
 /// Largest body a record may have: the u32 length prefix.
 pub const MAX_BODY_LEN: u64 = u32::MAX as u64;
 

@@ -36,17 +36,80 @@ impl Drop for TempDir {
     }
 }
 
+/// Block `n` of one chain: each block's `previous_hash` is the header hash of the one before.
 fn block(n: u64) -> Vec<u8> {
-    new_block(
-        n,
-        vec![n as u8; 32],
-        vec![format!("tx of block {n}").into_bytes(); (n % 3 + 1) as usize],
-    )
-    .encode_to_vec()
+    let mut prev = Vec::new();
+    let mut b = None;
+    for i in 0..=n {
+        let blk = new_block(
+            i,
+            prev,
+            vec![format!("tx of block {i}").into_bytes(); (i % 3 + 1) as usize],
+        );
+        prev = crate::crypto::block::block_header_hash(blk.header.as_ref().unwrap());
+        b = Some(blk);
+    }
+    b.unwrap().encode_to_vec()
+}
+
+fn rec_len(n: u64) -> u64 {
+    record::encode(n, &block(n), &[format!("pvt {n}").into_bytes()])
+        .unwrap()
+        .len() as u64
+}
+
+/// Offset of block `n`'s record in a ledger made by [`filled`].
+fn offset_of(n: u64) -> u64 {
+    (0..n).map(rec_len).sum()
+}
+
+fn verifying() -> FileLedgerOptions {
+    FileLedgerOptions {
+        fsync: false,
+        verify_on_open: true,
+    }
+}
+
+fn append(dir: &Path, bytes: &[u8]) {
+    OpenOptions::new()
+        .append(true)
+        .open(chan_file(dir, "blocks.dat"))
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+}
+
+fn flip(dir: &Path, at: u64) {
+    let path = chan_file(dir, "blocks.dat");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[at as usize] ^= 0x40;
+    std::fs::write(&path, &bytes).unwrap();
+}
+
+fn data_len(dir: &Path) -> u64 {
+    std::fs::metadata(chan_file(dir, "blocks.dat")).unwrap().len()
+}
+
+/// After a repair the ledger takes the next blocks and reopens clean.
+fn refills(dir: &Path, from: u64, to: u64) {
+    {
+        let mut l = FileLedger::open_with(dir, "mychannel", fast()).unwrap();
+        assert_eq!(l.height(), from);
+        for i in from..to {
+            l.commit(&block(i), &[format!("pvt {i}").into_bytes()])
+                .unwrap();
+        }
+    }
+    let l = FileLedger::open_with(dir, "mychannel", verifying()).unwrap();
+    assert_eq!(l.recovery(), &file::Recovery::default());
+    assert_eq!(l.get_blocks(0, to - 1).unwrap(), (0..to).map(block).collect::<Vec<_>>());
 }
 
 fn fast() -> FileLedgerOptions {
-    FileLedgerOptions { fsync: false }
+    FileLedgerOptions {
+                fsync: false,
+                ..Default::default()
+            }
 }
 
 fn filled(dir: &Path, n: u64) -> FileLedger {
@@ -141,6 +204,7 @@ fn torn_tail_is_truncated() {
     let mut l = FileLedger::open_with(d.path(), "mychannel", fast()).unwrap();
     assert_eq!(l.height(), 4);
     assert_eq!(l.recovery().truncated_bytes, (rec.len() / 2) as u64);
+    assert_eq!(l.recovery().damage, Some(file::Damage::Short));
     assert_eq!(
         std::fs::metadata(chan_file(d.path(), "blocks.dat"))
             .unwrap()
@@ -166,7 +230,10 @@ fn damaged_last_record_is_cut_and_index_follows() {
 
     let l = FileLedger::open(d.path(), "mychannel").unwrap();
     assert_eq!(l.height(), 2);
-    assert!(l.recovery().index_rebuilt);
+    assert_eq!(l.recovery().damage, Some(file::Damage::BadChecksum));
+    assert!(!l.recovery().in_middle);
+    assert_eq!(l.recovery().dropped_indexed_blocks, 1);
+    assert!(!l.recovery().index_rebuilt);
     assert!(l.recovery().truncated_bytes > 0);
     assert_eq!(l.get_blocks(0, 1).unwrap(), vec![block(0), block(1)]);
     assert_eq!(
@@ -178,20 +245,178 @@ fn damaged_last_record_is_cut_and_index_follows() {
 }
 
 #[test]
-fn damage_before_valid_records_refuses_to_open() {
+fn damage_before_valid_records_cuts_the_ledger_there() {
     let d = TempDir::new();
     filled(d.path(), 3);
-    let path = chan_file(d.path(), "blocks.dat");
     std::fs::remove_file(chan_file(d.path(), "blocks.idx")).unwrap();
+    flip(d.path(), record::HEADER_LEN as u64 + 6); // inside block 0's body
+    let l = FileLedger::open(d.path(), "mychannel").unwrap();
+    assert_eq!(l.height(), 0);
+    assert_eq!(l.recovery().damage, Some(file::Damage::BadChecksum));
+    assert!(l.recovery().in_middle);
+    assert_eq!(l.recovery().kinds(), vec!["bad_checksum", "damaged_middle"]);
+    assert_eq!(data_len(d.path()), 0);
+    drop(l);
+    refills(d.path(), 0, 4);
+}
+
+#[test]
+fn zero_filled_tail_is_cut() {
+    for zeros in [1usize, 16, 17, 4096] {
+        let d = TempDir::new();
+        let len = data_len_after(d.path(), 4);
+        append(d.path(), &vec![0u8; zeros]);
+        let l = FileLedger::open(d.path(), "mychannel").unwrap();
+        assert_eq!(l.height(), 4, "{zeros} zero bytes");
+        assert_eq!(l.recovery().damage, Some(file::Damage::Zeros));
+        assert_eq!(l.recovery().kinds(), vec!["zeros"]);
+        assert_eq!(l.recovery().truncated_bytes, zeros as u64);
+        assert_eq!(data_len(d.path()), len);
+        drop(l);
+        refills(d.path(), 4, 6);
+    }
+}
+
+fn data_len_after(dir: &Path, n: u64) -> u64 {
+    filled(dir, n);
+    data_len(dir)
+}
+
+#[test]
+fn zeroed_records_the_index_lists_are_cut() {
+    // The file size and the index reached the disk, the last two records' data did not.
+    let d = TempDir::new();
+    filled(d.path(), 6);
+    let path = chan_file(d.path(), "blocks.dat");
     let mut bytes = std::fs::read(&path).unwrap();
-    bytes[record::HEADER_LEN + 6] ^= 1; // inside block 0's body
+    let from = offset_of(4) as usize;
+    bytes[from..].fill(0);
     std::fs::write(&path, &bytes).unwrap();
+    let l = FileLedger::open(d.path(), "mychannel").unwrap();
+    assert_eq!(l.height(), 4);
+    assert_eq!(l.recovery().damage, Some(file::Damage::Zeros));
+    assert_eq!(l.recovery().dropped_indexed_blocks, 2);
+    assert!(!l.recovery().in_middle);
+    drop(l);
+    refills(d.path(), 4, 7);
+}
+
+#[test]
+fn zero_length_record_is_cut_with_what_follows() {
+    let d = TempDir::new();
+    filled(d.path(), 3);
+    // A header whose length reads 0, then bytes that are not zeros.
+    let mut junk = vec![0u8; 4];
+    junk.extend_from_slice(&[0xAB; 12]);
+    junk.extend_from_slice(&record::encode(3, &block(3), &[]).unwrap());
+    append(d.path(), &junk);
+    let l = FileLedger::open(d.path(), "mychannel").unwrap();
+    assert_eq!(l.height(), 3);
+    assert_eq!(l.recovery().damage, Some(file::Damage::ZeroLength));
+    assert_eq!(l.recovery().truncated_bytes, junk.len() as u64);
+    assert!(l.recovery().in_middle);
+    drop(l);
+    refills(d.path(), 3, 5);
+}
+
+#[test]
+fn flipped_header_byte_mid_file_is_found_by_the_index() {
+    // Block 2's length field, then its number: both disagree with the index.
+    for (at, damage) in [(0, file::Damage::BadChecksum), (8, file::Damage::WrongNumber)] {
+        let d = TempDir::new();
+        filled(d.path(), 6);
+        flip(d.path(), offset_of(2) + at);
+        let l = FileLedger::open(d.path(), "mychannel").unwrap();
+        assert_eq!(l.height(), 2);
+        assert_eq!(l.recovery().damage, Some(damage));
+        assert!(l.recovery().in_middle);
+        assert_eq!(l.recovery().dropped_indexed_blocks, 4);
+        assert_eq!(data_len(d.path()), offset_of(2));
+        drop(l);
+        refills(d.path(), 2, 6);
+    }
+}
+
+#[test]
+fn flipped_body_byte_mid_file_is_never_served_and_cut_with_verify() {
+    let d = TempDir::new();
+    filled(d.path(), 6);
+    flip(d.path(), offset_of(2) + record::HEADER_LEN as u64 + 9); // inside block 2
+    {
+        // Without verification open reads headers only: the damage is found on read.
+        let l = FileLedger::open(d.path(), "mychannel").unwrap();
+        assert_eq!(l.height(), 6);
+        assert_eq!(l.recovery(), &file::Recovery::default());
+        assert!(matches!(l.get_blocks(2, 2), Err(LedgerError::Corrupt(_))));
+        assert!(matches!(l.get_blocks(0, 5), Err(LedgerError::Corrupt(_))));
+        assert_eq!(l.get_blocks(3, 5).unwrap(), (3..6).map(block).collect::<Vec<_>>());
+    }
+    let l = FileLedger::open_with(d.path(), "mychannel", verifying()).unwrap();
+    assert_eq!(l.height(), 2);
+    assert_eq!(l.recovery().damage, Some(file::Damage::BadChecksum));
+    assert!(l.recovery().in_middle);
+    assert_eq!(l.recovery().damaged_block, Some(2));
+    drop(l);
+    refills(d.path(), 2, 6);
+}
+
+#[test]
+fn index_disagreeing_with_good_data_is_rebuilt() {
+    let d = TempDir::new();
+    filled(d.path(), 6);
+    let idx = chan_file(d.path(), "blocks.idx");
+    let mut bytes = std::fs::read(&idx).unwrap();
+    bytes[3 * 8] ^= 0x01; // block 3's offset
+    std::fs::write(&idx, &bytes).unwrap();
+    let l = FileLedger::open(d.path(), "mychannel").unwrap();
+    assert_eq!(l.height(), 6);
+    assert_eq!(l.recovery().kinds(), vec!["index_rebuilt"]);
+    assert_eq!(l.recovery().truncated_bytes, 0);
+    assert_eq!(l.get_blocks(0, 5).unwrap(), (0..6).map(block).collect::<Vec<_>>());
+    drop(l);
+    refills(d.path(), 6, 7);
+}
+
+#[test]
+fn blocks_that_do_not_chain_are_refused_across_reopen() {
+    let d = TempDir::new();
+    let mut l = filled(d.path(), 3);
+    let forged = new_block(3, vec![1; 32], vec![b"tx".to_vec()]).encode_to_vec();
+    match l.commit(&forged, &[]) {
+        Err(LedgerError::BrokenChain {
+            number: 3,
+            previous_hash,
+            expected,
+        }) => {
+            assert_eq!(previous_hash, vec![1; 32]);
+            let h2 = chain::block_header(&block(2)).unwrap();
+            assert_eq!(expected, crate::crypto::block::block_header_hash(&h2));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // A batch stops at the broken link; the blocks before it are committed.
+    let pvt = vec![Vec::new(); 3];
+    let run_blocks = vec![block(3), block(4), forged.clone()];
+    let mut bad = run_blocks.clone();
+    bad[2] = new_block(5, vec![], vec![]).encode_to_vec();
+    let err = l.commit_batch(&run(&bad, &pvt)).unwrap_err();
+    assert_eq!(err.committed, 2);
+    assert!(matches!(err.error, LedgerError::BrokenChain { number: 5, .. }));
+    drop(l);
+    // The tip is read back at open.
+    let mut l = FileLedger::open_with(d.path(), "mychannel", fast()).unwrap();
+    assert_eq!(l.height(), 5);
+    let forged5 = new_block(5, vec![2; 32], vec![]).encode_to_vec();
     assert!(matches!(
-        FileLedger::open(d.path(), "mychannel"),
-        Err(LedgerError::Corrupt(_))
+        l.commit(&forged5, &[]),
+        Err(LedgerError::BrokenChain { number: 5, .. })
     ));
-    // Nothing was cut.
-    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    l.commit(&block(5), &[]).unwrap();
+    // Block 0 links to nothing: any previous_hash is taken.
+    let other = TempDir::new();
+    let mut o = FileLedger::open_with(other.path(), "mychannel", fast()).unwrap();
+    o.commit(&new_block(0, vec![3; 32], vec![]).encode_to_vec(), &[])
+        .unwrap();
 }
 
 #[test]

@@ -199,6 +199,19 @@ const BLOCK_DROPS: &[ReasonRow<ChannelBlockStats>] = &[
     ("invalid", |s| s.blocks.invalid),
     ("too_far_ahead", |s| s.blocks.too_far_ahead),
     ("refused", |s| s.blocks.refused),
+    ("broken_chain", |s| s.state.broken_chain),
+];
+
+/// Kinds of ledger repair at open (`file::Recovery::kinds`), each a `kind` label value.
+const LEDGER_REPAIR_KINDS: &[&str] = &[
+    "zeros",
+    "zero_length",
+    "short",
+    "bad_checksum",
+    "wrong_number",
+    "damaged_middle",
+    "index_rebuilt",
+    "index_extended",
 ];
 
 /// Membership counters without labels.
@@ -449,6 +462,18 @@ pub fn families(s: &Snapshot) -> Vec<Family> {
     for (ch, b) in &with_blocks {
         for (reason, get) in BLOCK_DROPS {
             f.sample(&[("channel", ch), ("reason", reason)], get(b) as f64);
+        }
+    }
+    out.push(f);
+    let mut f = Family::new(
+        "fabgossip_ledger_recoveries",
+        "Repairs the embedded ledger made when the channel's ledger was opened, by kind of damage",
+        Kind::Counter,
+    );
+    for (ch, b) in &with_blocks {
+        for kind in LEDGER_REPAIR_KINDS {
+            let n = b.ledger_repairs.iter().filter(|k| *k == kind).count();
+            f.sample(&[("channel", ch), ("kind", kind)], n as f64);
         }
     }
     out.push(f);

@@ -80,6 +80,8 @@ pub struct ChannelBlockStats {
     pub blocks: BlockCounters,
     pub state: StateCounters,
     pub transfer: TransferCounters,
+    /// What opening the ledger repaired, by kind (`Recovery::kinds`; empty: nothing).
+    pub ledger_repairs: Vec<&'static str>,
 }
 
 /// A block that is new to this peer and passed verification.
@@ -105,6 +107,8 @@ pub(super) struct ChannelBlocks {
     pub commit_duration: DurationHistogram,
     /// Verified gossip blocks beyond the state provider's window, by seq (see [`AHEAD_KEEP`]).
     ahead: std::collections::BTreeMap<u64, VerifiedPayload>,
+    /// What opening the ledger repaired (see [`ChannelBlockStats::ledger_repairs`]).
+    ledger_repairs: Vec<&'static str>,
 }
 
 /// What serving state requests did, counted by the blocking tasks that read the ledger.
@@ -131,6 +135,24 @@ impl ChannelBlocks {
             .open(name)
             .map_err(|e| format!("{} ledger of channel {name:?}: {e}", ledgers.kind()))?;
         let height = ledger.height();
+        let ledger_repairs = ledger
+            .repaired_on_open()
+            .map(|r| r.kinds())
+            .unwrap_or_default();
+        let tip = match height.checked_sub(1) {
+            Some(last) => match ledger.get_blocks(last, last) {
+                Ok(mut b) => b.pop().and_then(|b| {
+                    crate::ledger::chain::block_header(&b)
+                        .ok()
+                        .map(|h| (last, crate::crypto::block::block_header_hash(&h)))
+                }),
+                Err(e) => {
+                    tracing::warn!(channel = name, "last block unreadable at open: {e}");
+                    None
+                }
+            },
+            None => None,
+        };
         tracing::info!(
             channel = name,
             ledger = ledgers.kind(),
@@ -146,9 +168,13 @@ impl ChannelBlocks {
         } else {
             PULL_KEEP
         };
+        let mut provider = StateProvider::new(name, height, state_cfg.clone(), verifier.clone());
+        if let Some((last, hash)) = tip {
+            provider.set_tip(last, hash);
+        }
         Ok(ChannelBlocks {
             name: name.to_string(),
-            provider: StateProvider::new(name, height, state_cfg.clone(), verifier.clone()),
+            provider,
             state_cfg,
             pull_keep,
             transfer: StateTransfer::new(name, height, transfer_cfg, seed ^ 0x5747_4154),
@@ -160,6 +186,7 @@ impl ChannelBlocks {
             counters: BlockCounters::default(),
             commit_duration: DurationHistogram::default(),
             ahead: std::collections::BTreeMap::new(),
+            ledger_repairs,
         })
     }
 
@@ -181,6 +208,7 @@ impl ChannelBlocks {
                 t.read_errors = self.serving.read_errors.load(Relaxed);
                 t
             },
+            ledger_repairs: self.ledger_repairs.clone(),
         }
     }
 
@@ -371,7 +399,10 @@ impl ChannelBlocks {
     /// Feeds a commit report or a tick to the state provider, then hands it the held blocks
     /// its window reaches now.
     pub fn state_input(&mut self, now: Instant, input: state::Input) -> Vec<state::Output> {
-        if matches!(input, state::Input::CommitFailed { .. }) {
+        if matches!(
+            input,
+            state::Input::CommitFailed { .. } | state::Input::CommitRefused { .. }
+        ) {
             self.counters.commit_errors += 1;
         }
         let mut out = self.provider.handle(now, input);
@@ -469,7 +500,6 @@ mod tests {
     use prost::Message;
 
     use super::*;
-    use crate::crypto::block::new_block;
     use crate::crypto::CryptoError;
     use crate::ledger::{FileLedgerOptions, FileLedgerProvider};
     use crate::message::data_msg;
@@ -490,14 +520,23 @@ mod tests {
     fn channel(test: &str, verifier: Arc<Counting>) -> (std::path::PathBuf, ChannelBlocks) {
         let dir = std::env::temp_dir().join(format!("fg-node-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let ledgers = FileLedgerProvider::new(&dir, FileLedgerOptions { fsync: false });
+        let ledgers = FileLedgerProvider::new(
+            &dir,
+            FileLedgerOptions {
+                fsync: false,
+                ..Default::default()
+            },
+        );
         let g = GossipConfig::default();
         let b = ChannelBlocks::open("ch", &ledgers, &g, verifier, Instant::now(), 1).unwrap();
         (dir, b)
     }
 
     fn block(seq: u64) -> Vec<u8> {
-        new_block(seq, vec![], vec![vec![seq as u8; 32]]).encode_to_vec()
+        crate::ledger::chain::linked_blocks(seq + 1, |n| vec![vec![n as u8; 32]])
+            .pop()
+            .unwrap()
+            .encode_to_vec()
     }
 
     fn msg(seq: u64, bytes: &[u8]) -> SignedGossipMessage {

@@ -385,6 +385,7 @@ impl GossipService {
             &config.peer.file_system_path,
             FileLedgerOptions {
                 fsync: config.fabgossip.ledger_fsync,
+                verify_on_open: config.fabgossip.ledger_verify_on_open,
             },
         ));
         let client_tls =

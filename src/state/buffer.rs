@@ -30,6 +30,11 @@ impl PayloadBuffer {
         self.entries.contains_key(&seq)
     }
 
+    /// The payload for `seq`, if held.
+    pub fn get(&self, seq: u64) -> Option<&Payload> {
+        self.entries.get(&seq)
+    }
+
     /// Stores `payload` unless its seq is already held; returns whether it was stored.
     pub fn insert(&mut self, payload: Payload) -> bool {
         if self.entries.contains_key(&payload.seq) {

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use super::events::Input;
 use super::payload::Payload;
-use crate::ledger::{BlockToCommit, Ledger};
+use crate::ledger::{BlockToCommit, Ledger, LedgerError};
 
 /// Consecutive payloads from `first` on, handed out by the state provider as one
 /// [`Output::Commit`](super::Output::Commit). Never empty.
@@ -89,6 +89,11 @@ pub fn commit_batch(ledger: &mut dyn Ledger, batch: &CommitBatch) -> Input {
             first,
             height: height + blocks.len() as u64,
         },
+        Err(e) if matches!(e.error, LedgerError::BrokenChain { .. }) => Input::CommitRefused {
+            first,
+            height: height + e.committed as u64,
+            error: e.error.to_string(),
+        },
         Err(e) => Input::CommitFailed {
             first,
             height: height + e.committed as u64,
@@ -102,13 +107,15 @@ mod tests {
     use prost::Message;
 
     use super::*;
-    use crate::crypto::block::new_block;
     use crate::ledger::{FileLedger, FileLedgerOptions};
 
     use crate::state::Source;
 
     fn block(n: u64) -> Vec<u8> {
-        new_block(n, vec![], vec![format!("tx {n}").into_bytes()]).encode_to_vec()
+        crate::ledger::chain::linked_blocks(n + 1, |i| vec![format!("tx {i}").into_bytes()])
+            .pop()
+            .unwrap()
+            .encode_to_vec()
     }
 
     fn batch(seqs: std::ops::Range<u64>, bytes: impl Fn(u64) -> Vec<u8>) -> CommitBatch {
@@ -137,7 +144,10 @@ mod tests {
         let dir =
             std::env::temp_dir().join(format!("fabgossip-state-commit-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let mut l = FileLedger::open_with(&dir, "ch", FileLedgerOptions { fsync: false }).unwrap();
+        let mut l = FileLedger::open_with(&dir, "ch", FileLedgerOptions {
+                fsync: false,
+                ..Default::default()
+            }).unwrap();
         assert_eq!(
             commit_batch(&mut l, &batch(0..3, block)),
             Input::Committed {

@@ -15,6 +15,9 @@ pub struct StateCounters {
     pub too_far_ahead: u64,
     /// Payloads whose block failed `VerifyBlock`: dropped, never committed or forwarded.
     pub invalid: u64,
+    /// Payloads refused because their `previous_hash` does not match the block before them
+    /// (at intake, or by the ledger at commit): dropped, fetched again from peers.
+    pub broken_chain: u64,
     /// Pre-verified payloads verified for another channel.
     pub wrong_channel: u64,
     /// `Output::Forward` emitted.

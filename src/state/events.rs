@@ -23,6 +23,14 @@ pub enum Input {
         height: u64,
         error: String,
     },
+    /// The ledger committed blocks `first..height` of the outstanding batch and refused
+    /// block `height` for good (it does not chain onto the ledger): that payload is dropped,
+    /// not retried, and the gap it leaves is fetched again; the rest of the batch waits.
+    CommitRefused {
+        first: u64,
+        height: u64,
+        error: String,
+    },
     /// The host ledger's height, read from the ledger (at start, or after the host
     /// committed blocks by other means). Only an increase is taken.
     LedgerHeight { height: u64 },

@@ -6,6 +6,9 @@ use std::time::Instant;
 
 use tracing::{debug, warn};
 
+use crate::crypto::block::block_header_hash;
+use crate::ledger::chain::block_header;
+
 use super::buffer::PayloadBuffer;
 use super::commit::CommitBatch;
 use super::config::StateProviderConfig;
@@ -47,7 +50,16 @@ pub struct StateProvider {
     buffer: PayloadBuffer,
     gap: GapTracker,
     gap_deadline: Option<Instant>,
+    /// Number and header hash of the last committed block, when known: the link block
+    /// `height` must carry.
+    tip: Option<(u64, Vec<u8>)>,
     counters: StateCounters,
+}
+
+/// The header hash of a payload's block (`None` if it does not decode; the ledger refuses
+/// such a block anyway).
+fn header_hash(p: &Payload) -> Option<Vec<u8>> {
+    block_header(&p.block).ok().map(|h| block_header_hash(&h))
 }
 
 impl StateProvider {
@@ -70,6 +82,7 @@ impl StateProvider {
             buffer: PayloadBuffer::default(),
             gap: GapTracker::default(),
             gap_deadline: None,
+            tip: None,
             counters: StateCounters::default(),
         }
     }
@@ -112,6 +125,14 @@ impl StateProvider {
         seq >= self.height && !self.holds(seq) && seq - self.height < self.cfg.window(source)
     }
 
+    /// Tells the machine the header hash of the ledger's last block (read at open), so that
+    /// a block that does not chain onto it is refused at intake with a clear reason.
+    pub fn set_tip(&mut self, seq: u64, hash: Vec<u8>) {
+        if seq.checked_add(1) == Some(self.height) {
+            self.tip = Some((seq, hash));
+        }
+    }
+
     pub fn counters(&self) -> &StateCounters {
         &self.counters
     }
@@ -142,6 +163,7 @@ impl StateProvider {
                 return Err(Rejected::Invalid { seq: p.seq, error });
             }
         };
+        self.check_link(verified.payload())?;
         self.accept(now, verified.into_payload(), out);
         Ok(())
     }
@@ -162,6 +184,7 @@ impl StateProvider {
             });
         }
         self.admit(verified.payload())?;
+        self.check_link(verified.payload())?;
         self.accept(now, verified.into_payload(), out);
         Ok(())
     }
@@ -194,12 +217,19 @@ impl StateProvider {
         let mut out = Vec::new();
         match input {
             Input::Tick => self.retry_due(now),
-            Input::Committed { first, height } => self.on_commit_report(now, first, height, None),
+            Input::Committed { first, height } => {
+                self.on_commit_report(now, first, height, None, false)
+            }
             Input::CommitFailed {
                 first,
                 height,
                 error,
-            } => self.on_commit_report(now, first, height, Some(error)),
+            } => self.on_commit_report(now, first, height, Some(error), false),
+            Input::CommitRefused {
+                first,
+                height,
+                error,
+            } => self.on_commit_report(now, first, height, Some(error), true),
             Input::LedgerHeight { height } => self.on_ledger_height(height),
             Input::RemoteHeight { height } => {
                 if let Some(last) = height.checked_sub(1) {
@@ -237,6 +267,48 @@ impl StateProvider {
             });
         }
         Ok(())
+    }
+
+    /// Refuses a block whose `previous_hash` is not the hash of the block before it, when
+    /// that one is known (the ledger's last block, buffered or being committed). Block 0
+    /// links to nothing.
+    fn check_link(&mut self, p: &Payload) -> Result<(), Rejected> {
+        let Some(prev) = p.seq.checked_sub(1) else {
+            return Ok(());
+        };
+        let expected = match &self.tip {
+            Some((n, hash)) if *n == prev => Some(hash.clone()),
+            _ => self
+                .buffer
+                .get(prev)
+                .or_else(|| {
+                    self.in_flight
+                        .as_ref()
+                        .and_then(|b| b.payloads().iter().find(|q| q.seq == prev))
+                })
+                .and_then(header_hash),
+        };
+        let (Some(expected), Ok(header)) = (expected, block_header(&p.block)) else {
+            return Ok(());
+        };
+        if header.previous_hash == expected {
+            return Ok(());
+        }
+        self.counters.broken_chain += 1;
+        let hex_or_empty = |b: &[u8]| {
+            if b.is_empty() {
+                "empty".to_string()
+            } else {
+                hex::encode(b)
+            }
+        };
+        let err = Rejected::BrokenChain {
+            seq: p.seq,
+            previous_hash: hex_or_empty(&header.previous_hash),
+            expected: hex_or_empty(&expected),
+        };
+        warn!(channel = %self.channel, source = ?p.source, "refusing a block: {err}");
+        Err(err)
     }
 
     fn accept(&mut self, now: Instant, payload: Payload, out: &mut Vec<Output>) {
@@ -285,8 +357,17 @@ impl StateProvider {
     }
 
     /// The ledger's answer to the batch starting at `first`: it holds `height` blocks now,
-    /// and `error` says why it stopped short of the batch's end.
-    fn on_commit_report(&mut self, now: Instant, first: u64, height: u64, error: Option<String>) {
+    /// and `error` says why it stopped short of the batch's end. `refused`: the block at
+    /// `height` does not chain onto the ledger; it is dropped (a correct one is fetched
+    /// again) instead of retried, and nothing waits: the ledger is fine, the block was not.
+    fn on_commit_report(
+        &mut self,
+        now: Instant,
+        first: u64,
+        height: u64,
+        error: Option<String>,
+        refused: bool,
+    ) {
         if self.in_flight.as_ref().map(CommitBatch::first) != Some(first) {
             self.counters.unexpected_report += 1;
             debug!(channel = %self.channel, first, height, "commit report for no outstanding batch");
@@ -305,6 +386,15 @@ impl StateProvider {
         let reached = height.clamp(before, end);
         self.counters.committed += reached - before;
         self.height = reached;
+        if reached > before {
+            let last = reached - 1;
+            self.tip = batch
+                .payloads()
+                .iter()
+                .find(|p| p.seq == last)
+                .and_then(header_hash)
+                .map(|h| (last, h));
+        }
         // What the ledger did not take waits for the next batch.
         for p in batch.into_payloads() {
             if p.seq >= reached {
@@ -320,6 +410,14 @@ impl StateProvider {
             return;
         }
         let error = error.unwrap_or_else(|| format!("the ledger stopped at height {height}"));
+        if refused && reached == height {
+            self.failures = 0;
+            if self.buffer.take(reached).is_some() {
+                self.counters.broken_chain += 1;
+            }
+            warn!(channel = %self.channel, seq = reached, "the ledger refused a block: {error}; dropped, it will be fetched again");
+            return;
+        }
         self.failures = if reached > before {
             1
         } else {
@@ -352,6 +450,7 @@ impl StateProvider {
     fn jump_to(&mut self, height: u64) {
         self.counters.height_jumped += 1;
         self.height = height;
+        self.tip = None;
         // The outstanding batch starts below the new height: its report no longer matters
         // (a late one is counted as unexpected); its blocks above the height wait again.
         if let Some(batch) = self.in_flight.take() {

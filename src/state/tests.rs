@@ -801,9 +801,11 @@ fn random_arrivals_commit_every_block_once_in_order() {
     }
 
     const N: u64 = 150;
-    let blocks: Vec<Vec<u8>> = (0..N)
-        .map(|n| new_block(n, vec![], vec![format!("tx {n}").into_bytes()]).encode_to_vec())
-        .collect();
+    let blocks: Vec<Vec<u8>> =
+        crate::ledger::chain::linked_blocks(N, |n| vec![format!("tx {n}").into_bytes()])
+            .iter()
+            .map(|b| b.encode_to_vec())
+            .collect();
     let forged = |n: u64| {
         let mut b = new_block(n, vec![], vec![format!("tx {n}").into_bytes()]);
         b.data.as_mut().unwrap().data[0] = b"stolen".to_vec();
@@ -817,7 +819,10 @@ fn random_arrivals_commit_every_block_once_in_order() {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         let mut ledger =
-            FileLedger::open_with(&dir, CH, FileLedgerOptions { fsync: false }).unwrap();
+            FileLedger::open_with(&dir, CH, FileLedgerOptions {
+                fsync: false,
+                ..Default::default()
+            }).unwrap();
         let mut rng = StdRng::seed_from_u64(seed);
         let mut sp = StateProvider::new(
             CH,

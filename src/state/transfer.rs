@@ -241,7 +241,11 @@ impl StateTransfer {
                 Err(Rejected::Old { .. } | Rejected::Duplicate { .. }) => {
                     got.insert(seq);
                 }
-                Err(Rejected::Invalid { .. } | Rejected::WrongChannel { .. }) => {
+                Err(
+                    Rejected::Invalid { .. }
+                    | Rejected::WrongChannel { .. }
+                    | Rejected::BrokenChain { .. },
+                ) => {
                     self.counters.invalid_blocks += 1;
                     bad = true;
                 }
