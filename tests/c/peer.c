@@ -8,6 +8,8 @@
  * `channel_peers CH`, and with `--ledger memory` (the host ledger callbacks over
  * memory_ledger.c instead of the library's file ledger) `watch CH`: every later commit on CH
  * is reported as {"event":"committed","channel":CH,"seq":N,"t_ns":CLOCK_MONOTONIC ns}.
+ * That event comes from inside the ledger's commit callback, so `ledger_height` may still
+ * answer the height before it until the library has the callback's result.
  * FABGOSSIP_LOG=error|warn|info|debug|trace copies library logs to stderr.
  */
 #define _POSIX_C_SOURCE 200809L

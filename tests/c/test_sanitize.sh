@@ -74,7 +74,14 @@ run_peer_ledger() {
   {
     printf 'watch ch1\njoin ch1 %s\nadd_block ch1 0 %s\n' "$join" "$genesis"
     for _ in $(seq 600); do grep -q '"event":"committed"' "$out" 2>/dev/null && break; sleep 0.1; done
-    printf 'ledger_height ch1\nchannel_peers ch1\nmetrics\nadd_block ch1 1 zz\nshutdown\n'
+    # The host ledger's commit callback (the `committed` event) runs before the library has
+    # the commit's result, so the library's height moves a moment later: ask until it has.
+    for _ in $(seq 600); do
+      printf 'ledger_height ch1\n'
+      sleep 0.1
+      grep -qF '"event":"ledger_height","channel":"ch1","height":1' "$out" 2>/dev/null && break
+    done
+    printf 'channel_peers ch1\nmetrics\nadd_block ch1 1 zz\nshutdown\n'
   } | timeout 300 "$@" --config "$tmp/peer.yaml" --ledger memory >"$out" 2>"$tmp/peer.err" ||
     { cat "$tmp/peer.err" "$out"; return 1; }
   local want
