@@ -323,8 +323,8 @@ pub(crate) mod tests {
         let genesis_hash = crate::crypto::block::block_header_hash(
             &crate::ledger::chain::block_header(&first.blocks.lock().unwrap()[0]).unwrap(),
         );
-        let b1 = crate::crypto::block::new_block(1, genesis_hash, vec![b"tx".to_vec()])
-            .encode_to_vec();
+        let b1 =
+            crate::crypto::block::new_block(1, genesis_hash, vec![b"tx".to_vec()]).encode_to_vec();
         assert_eq!(
             fg_add_payload(
                 ch.as_ptr().cast(),

@@ -287,7 +287,12 @@ impl FileLedger {
     /// Reads and checks in full the record at `offset`, which must carry `seq` and end by
     /// `limit`.
     fn read_record_at(&self, offset: u64, seq: u64, limit: u64) -> Result<RecordHeader, Fault> {
-        let bad = |d, why: String| Err(Fault::Bad(d, format!("record {seq} at offset {offset}: {why}")));
+        let bad = |d, why: String| {
+            Err(Fault::Bad(
+                d,
+                format!("record {seq} at offset {offset}: {why}"),
+            ))
+        };
         let Some(header) = self.header_at(offset, limit).map_err(Fault::Io)? else {
             return bad(Damage::Short, "header cut short".into());
         };
@@ -295,10 +300,16 @@ impl FileLedger {
             return bad(Damage::ZeroLength, "length 0".into());
         }
         if limit - offset < header.record_len() {
-            return bad(Damage::Short, format!("body of {} bytes cut short", header.body_len));
+            return bad(
+                Damage::Short,
+                format!("body of {} bytes cut short", header.body_len),
+            );
         }
         if header.seq != seq {
-            return bad(Damage::WrongNumber, format!("carries number {}", header.seq));
+            return bad(
+                Damage::WrongNumber,
+                format!("carries number {}", header.seq),
+            );
         }
         let mut body = vec![0u8; header.body_len as usize];
         self.data
@@ -393,16 +404,15 @@ impl FileLedger {
             if zeros {
                 damage = Damage::Zeros;
             }
-            let record_end = self
-                .header_at(pos, data_len)?
-                .map_or(data_len, |h| pos.saturating_add(h.record_len()).min(data_len));
+            let record_end = self.header_at(pos, data_len)?.map_or(data_len, |h| {
+                pos.saturating_add(h.record_len()).min(data_len)
+            });
             let in_middle = !zeros && !self.zeros_from(record_end, data_len)?;
             self.recovery.damage = Some(damage);
             self.recovery.damaged_block = Some(height);
             self.recovery.in_middle = in_middle;
             self.recovery.truncated_bytes = data_len - pos;
-            self.recovery.dropped_indexed_blocks =
-                (stored.len() as u64).saturating_sub(height);
+            self.recovery.dropped_indexed_blocks = (stored.len() as u64).saturating_sub(height);
             warn!(
                 ledger = %self.dir.display(),
                 kind = damage.label(),
@@ -528,12 +538,7 @@ impl FileLedger {
     /// Appends `records` (consecutive records from the height on, `lens` their lengths)
     /// with one write and at most one fdatasync, then indexes them. On error nothing was
     /// appended.
-    fn append(
-        &mut self,
-        records: &[u8],
-        lens: &[u64],
-        tip: Vec<u8>,
-    ) -> Result<(), LedgerError> {
+    fn append(&mut self, records: &[u8], lens: &[u64], tip: Vec<u8>) -> Result<(), LedgerError> {
         let data_path = self.data_path();
         if let Err(e) = self.data.write_all_at(records, self.end) {
             // Drop whatever part reached the file so the next attempt starts clean.
@@ -581,8 +586,12 @@ impl Ledger for FileLedger {
     }
 
     fn commit(&mut self, block_bytes: &[u8], private_data: &[Vec<u8>]) -> Result<(), LedgerError> {
-        let (rec, hash) =
-            Self::record_for(self.height(), self.tip.as_deref(), block_bytes, private_data)?;
+        let (rec, hash) = Self::record_for(
+            self.height(),
+            self.tip.as_deref(),
+            block_bytes,
+            private_data,
+        )?;
         self.append(&rec, &[rec.len() as u64], hash)
     }
 

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use super::chain::{block_header, check_link};
 use super::provider::LedgerProvider;
 use super::{BatchCommitError, BlockToCommit, Ledger, LedgerError};
+use crate::crypto::block::block_header_hash;
 use crate::ffi::counters;
 use crate::ffi::host_call::{fill_buffer, Filled, HostGate};
 use crate::ffi::ledger::{fg_ledger_callbacks, fg_slice};
@@ -23,7 +24,6 @@ use crate::ffi::status::{
     fg_status, status_label, FG_STATUS_BUFFER_TOO_SMALL, FG_STATUS_CALLBACK_FAILED,
     FG_STATUS_NOT_FOUND, FG_STATUS_OK,
 };
-use crate::crypto::block::block_header_hash;
 
 /// First buffer offered to `get_block`: most blocks fit, larger ones cost one retry.
 const BLOCK_CAP: usize = 64 * 1024;
@@ -371,10 +371,10 @@ impl Ledger for HostLedger {
 mod tests {
     use super::*;
     use crate::crypto::block::new_block;
-    use prost::Message;
     use crate::ffi::reentry::inside_callback;
     use crate::ffi::status::FG_STATUS_IO;
     use crate::state::{commit_batch, CommitBatch, Input, Payload, Source};
+    use prost::Message;
     use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
     use std::sync::Mutex;
 
@@ -526,7 +526,12 @@ mod tests {
     fn block(seq: u64, size: usize) -> Vec<u8> {
         let mut prev = Vec::new();
         for n in 0..seq {
-            prev = block_header_hash(new_block(n, prev, vec![vec![n as u8]]).header.as_ref().unwrap());
+            prev = block_header_hash(
+                new_block(n, prev, vec![vec![n as u8]])
+                    .header
+                    .as_ref()
+                    .unwrap(),
+            );
         }
         let mut b = new_block(seq, prev, vec![vec![seq as u8]]);
         b.metadata.as_mut().unwrap().metadata[4] = vec![seq as u8; size];
@@ -544,9 +549,16 @@ mod tests {
         assert_eq!(h.get_calls.load(Ordering::SeqCst), 1);
         let forged = new_block(2, vec![9; 32], vec![vec![2]]).encode_to_vec();
         match l.commit(&forged, &[]) {
-            Err(LedgerError::BrokenChain { number: 2, previous_hash, expected }) => {
+            Err(LedgerError::BrokenChain {
+                number: 2,
+                previous_hash,
+                expected,
+            }) => {
                 assert_eq!(previous_hash, vec![9; 32]);
-                assert_eq!(expected, block_header_hash(&crate::ledger::chain::block_header(&block(1, 8)).unwrap()));
+                assert_eq!(
+                    expected,
+                    block_header_hash(&crate::ledger::chain::block_header(&block(1, 8)).unwrap())
+                );
             }
             other => panic!("unexpected {other:?}"),
         }

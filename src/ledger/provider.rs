@@ -69,10 +69,13 @@ mod tests {
             std::thread::current().id()
         ));
         let _ = std::fs::remove_dir_all(&dir);
-        let p = FileLedgerProvider::new(&dir, FileLedgerOptions {
+        let p = FileLedgerProvider::new(
+            &dir,
+            FileLedgerOptions {
                 fsync: false,
                 ..Default::default()
-            });
+            },
+        );
         assert_eq!(p.kind(), "file");
         {
             let mut a = p.open("alpha").unwrap();

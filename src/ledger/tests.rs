@@ -87,7 +87,9 @@ fn flip(dir: &Path, at: u64) {
 }
 
 fn data_len(dir: &Path) -> u64 {
-    std::fs::metadata(chan_file(dir, "blocks.dat")).unwrap().len()
+    std::fs::metadata(chan_file(dir, "blocks.dat"))
+        .unwrap()
+        .len()
 }
 
 /// After a repair the ledger takes the next blocks and reopens clean.
@@ -102,14 +104,17 @@ fn refills(dir: &Path, from: u64, to: u64) {
     }
     let l = FileLedger::open_with(dir, "mychannel", verifying()).unwrap();
     assert_eq!(l.recovery(), &file::Recovery::default());
-    assert_eq!(l.get_blocks(0, to - 1).unwrap(), (0..to).map(block).collect::<Vec<_>>());
+    assert_eq!(
+        l.get_blocks(0, to - 1).unwrap(),
+        (0..to).map(block).collect::<Vec<_>>()
+    );
 }
 
 fn fast() -> FileLedgerOptions {
     FileLedgerOptions {
-                fsync: false,
-                ..Default::default()
-            }
+        fsync: false,
+        ..Default::default()
+    }
 }
 
 fn filled(dir: &Path, n: u64) -> FileLedger {
@@ -322,7 +327,10 @@ fn zero_length_record_is_cut_with_what_follows() {
 #[test]
 fn flipped_header_byte_mid_file_is_found_by_the_index() {
     // Block 2's length field, then its number: both disagree with the index.
-    for (at, damage) in [(0, file::Damage::BadChecksum), (8, file::Damage::WrongNumber)] {
+    for (at, damage) in [
+        (0, file::Damage::BadChecksum),
+        (8, file::Damage::WrongNumber),
+    ] {
         let d = TempDir::new();
         filled(d.path(), 6);
         flip(d.path(), offset_of(2) + at);
@@ -349,7 +357,10 @@ fn flipped_body_byte_mid_file_is_never_served_and_cut_with_verify() {
         assert_eq!(l.recovery(), &file::Recovery::default());
         assert!(matches!(l.get_blocks(2, 2), Err(LedgerError::Corrupt(_))));
         assert!(matches!(l.get_blocks(0, 5), Err(LedgerError::Corrupt(_))));
-        assert_eq!(l.get_blocks(3, 5).unwrap(), (3..6).map(block).collect::<Vec<_>>());
+        assert_eq!(
+            l.get_blocks(3, 5).unwrap(),
+            (3..6).map(block).collect::<Vec<_>>()
+        );
     }
     let l = FileLedger::open_with(d.path(), "mychannel", verifying()).unwrap();
     assert_eq!(l.height(), 2);
@@ -372,7 +383,10 @@ fn index_disagreeing_with_good_data_is_rebuilt() {
     assert_eq!(l.height(), 6);
     assert_eq!(l.recovery().kinds(), vec!["index_rebuilt"]);
     assert_eq!(l.recovery().truncated_bytes, 0);
-    assert_eq!(l.get_blocks(0, 5).unwrap(), (0..6).map(block).collect::<Vec<_>>());
+    assert_eq!(
+        l.get_blocks(0, 5).unwrap(),
+        (0..6).map(block).collect::<Vec<_>>()
+    );
     drop(l);
     refills(d.path(), 6, 7);
 }
@@ -401,7 +415,10 @@ fn blocks_that_do_not_chain_are_refused_across_reopen() {
     bad[2] = new_block(5, vec![], vec![]).encode_to_vec();
     let err = l.commit_batch(&run(&bad, &pvt)).unwrap_err();
     assert_eq!(err.committed, 2);
-    assert!(matches!(err.error, LedgerError::BrokenChain { number: 5, .. }));
+    assert!(matches!(
+        err.error,
+        LedgerError::BrokenChain { number: 5, .. }
+    ));
     drop(l);
     // The tip is read back at open.
     let mut l = FileLedger::open_with(d.path(), "mychannel", fast()).unwrap();

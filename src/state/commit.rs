@@ -144,10 +144,15 @@ mod tests {
         let dir =
             std::env::temp_dir().join(format!("fabgossip-state-commit-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let mut l = FileLedger::open_with(&dir, "ch", FileLedgerOptions {
+        let mut l = FileLedger::open_with(
+            &dir,
+            "ch",
+            FileLedgerOptions {
                 fsync: false,
                 ..Default::default()
-            }).unwrap();
+            },
+        )
+        .unwrap();
         assert_eq!(
             commit_batch(&mut l, &batch(0..3, block)),
             Input::Committed {
@@ -201,6 +206,119 @@ mod tests {
         assert_eq!(
             l.get_blocks(0, 7).unwrap(),
             (0..8).map(block).collect::<Vec<_>>()
+        );
+        drop(l);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Takes every block, so that only the chain decides.
+    struct AcceptAll;
+
+    impl crate::state::BlockVerifier for AcceptAll {
+        fn verify_block(
+            &self,
+            _: &str,
+            _: u64,
+            _: &[u8],
+        ) -> Result<(), crate::crypto::CryptoError> {
+            Ok(())
+        }
+    }
+
+    /// Carries out the machine's commits on `l` until none is pending.
+    fn drive(
+        sp: &mut crate::state::StateProvider,
+        l: &mut FileLedger,
+        now: std::time::Instant,
+        mut out: Vec<crate::state::Output>,
+    ) {
+        while let Some(batch) = out.iter().find_map(|o| match o {
+            crate::state::Output::Commit(b) => Some(b.clone()),
+            _ => None,
+        }) {
+            let report = commit_batch(l, &batch);
+            out = sp.handle(now, report);
+        }
+    }
+
+    #[test]
+    fn a_block_that_does_not_chain_is_refused_at_intake_and_dropped_at_commit() {
+        use crate::state::{Rejected, StateProvider, StateProviderConfig};
+        let dir =
+            std::env::temp_dir().join(format!("fabgossip-state-chain-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut l = FileLedger::open_with(
+            &dir,
+            "ch",
+            FileLedgerOptions {
+                fsync: false,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let now = std::time::Instant::now();
+        let mut sp = StateProvider::new(
+            "ch",
+            0,
+            StateProviderConfig::default(),
+            std::sync::Arc::new(AcceptAll),
+        );
+        let p = |n: u64, bytes: Vec<u8>| Payload::new(n, bytes, vec![], Source::Gossip);
+        let forged = |n: u64| {
+            crate::crypto::block::new_block(n, vec![0xAB; 32], vec![b"forged".to_vec()])
+                .encode_to_vec()
+        };
+        for n in 0..2 {
+            let mut out = Vec::new();
+            sp.add_payload(now, p(n, block(n)), &mut out).unwrap();
+            drive(&mut sp, &mut l, now, out);
+        }
+        assert_eq!((sp.height(), l.height()), (2, 2));
+
+        // The ledger's last block is known: refused at intake, with both hashes.
+        let mut out = Vec::new();
+        match sp.add_payload(now, p(2, forged(2)), &mut out) {
+            Err(e @ Rejected::BrokenChain { seq: 2, .. }) => {
+                let text = e.to_string();
+                assert!(text.contains(&hex::encode([0xAB; 32])), "{text}");
+                let h1 = crate::ledger::chain::block_header(&block(1)).unwrap();
+                let tip = crate::crypto::block::block_header_hash(&h1);
+                assert!(text.contains(&hex::encode(tip)), "{text}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(out.is_empty());
+        // Against a buffered block too.
+        sp.add_payload(now, p(4, block(4)), &mut out).unwrap();
+        assert!(matches!(
+            sp.add_payload(now, p(5, forged(5)), &mut out),
+            Err(Rejected::BrokenChain { seq: 5, .. })
+        ));
+        assert_eq!(sp.counters().broken_chain, 2);
+
+        // Block 6 arrives before 5: nothing can check it until the ledger does.
+        let mut sp2_out = Vec::new();
+        sp.add_payload(now, p(6, forged(6)), &mut sp2_out).unwrap();
+        sp.add_payload(now, p(2, block(2)), &mut sp2_out).unwrap();
+        sp.add_payload(now, p(3, block(3)), &mut sp2_out).unwrap();
+        sp.add_payload(now, p(5, block(5)), &mut sp2_out).unwrap();
+        drive(&mut sp, &mut l, now, sp2_out);
+        // 2..=5 committed, 6 refused by the ledger and dropped at once (no retry wait).
+        assert_eq!((sp.height(), l.height()), (6, 6));
+        assert_eq!(sp.counters().broken_chain, 3);
+        assert_eq!(sp.counters().commit_failed, 0);
+        assert!(
+            sp.wants(6, Source::Gossip),
+            "the right block 6 is wanted again"
+        );
+        // Committed at once: a refusal sets no retry wait.
+        let mut out = Vec::new();
+        sp.add_payload(now, p(6, block(6)), &mut out).unwrap();
+        drive(&mut sp, &mut l, now, out);
+        assert_eq!(l.height(), 7);
+        assert_eq!(
+            l.get_blocks(0, 6).unwrap(),
+            (0..7).map(block).collect::<Vec<_>>()
         );
         drop(l);
         let _ = std::fs::remove_dir_all(&dir);

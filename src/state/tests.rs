@@ -818,11 +818,15 @@ fn random_arrivals_commit_every_block_once_in_order() {
             std::process::id()
         ));
         let _ = std::fs::remove_dir_all(&dir);
-        let mut ledger =
-            FileLedger::open_with(&dir, CH, FileLedgerOptions {
+        let mut ledger = FileLedger::open_with(
+            &dir,
+            CH,
+            FileLedgerOptions {
                 fsync: false,
                 ..Default::default()
-            }).unwrap();
+            },
+        )
+        .unwrap();
         let mut rng = StdRng::seed_from_u64(seed);
         let mut sp = StateProvider::new(
             CH,
