@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde_yaml_ng::Value;
 
+use crate::comm::AdmissionConfig;
 use crate::push::PushPolicy;
 
 /// A configuration error; the text names the offending key.
@@ -255,6 +256,12 @@ pub struct LibConfig {
     /// through the crypto contract (`Expiration`, `ValidateIdentity`), which catches
     /// revocations the host did not announce. Must be greater than zero.
     pub identity_revalidation_interval: Duration,
+    /// `admission`: limits on inbound connections (handshake deadline, unauthenticated and
+    /// per-address caps, file-descriptor reserve).
+    pub admission: AdmissionConfig,
+    /// `maxIdentities`: most peer identities the identity mapper holds; new ones beyond are
+    /// refused and counted.
+    pub max_identities: usize,
 }
 
 impl Default for GossipConfig {
@@ -345,6 +352,8 @@ impl Default for Config {
                 ledger_fsync: true,
                 push_policy: PushPolicy::Adaptive,
                 identity_revalidation_interval: Duration::from_secs(5),
+                admission: AdmissionConfig::default(),
+                max_identities: crate::identity::DEFAULT_MAX_IDENTITIES,
             },
             operations: OperationsConfig {
                 listen_address: "127.0.0.1:9443".into(),
@@ -495,6 +504,16 @@ impl Config {
         s.uint("maxMessageSize", &mut max)?;
         l.max_message_size = usize::try_from(max).unwrap_or(usize::MAX);
         s.uint("maxMembers", &mut l.max_members)?;
+        s.uint("maxIdentities", &mut l.max_identities)?;
+        if let Some(v) = s.take("admission") {
+            let a = &mut l.admission;
+            let mut c = s.child("admission", v)?;
+            c.duration("handshakeTimeout", &mut a.handshake_timeout)?;
+            c.uint("maxUnauthenticated", &mut a.max_unauthenticated)?;
+            c.uint("maxPerAddress", &mut a.max_per_address)?;
+            c.uint("fdReserve", &mut a.fd_reserve)?;
+            c.finish()?;
+        }
         s.bool("ledgerFsync", &mut l.ledger_fsync)?;
         let mut policy = String::new();
         s.string("pushPolicy", &mut policy)?;
@@ -564,6 +583,12 @@ impl Config {
                 "fabgossip.identityRevalidationInterval",
                 "must be greater than zero",
             );
+        }
+        if let Err((key, why)) = self.fabgossip.admission.check() {
+            return err(&format!("fabgossip.admission.{key}"), why);
+        }
+        if self.fabgossip.max_identities == 0 {
+            return err("fabgossip.maxIdentities", "must be greater than zero");
         }
         if self.fabgossip.max_members == 0 {
             return err("fabgossip.maxMembers", "must be greater than zero");
