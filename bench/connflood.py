@@ -95,7 +95,8 @@ def flood(n, sources, hold_s, addr, peer, join_cfg, log_dir):
     result["honest_join_s"] = round(time.monotonic() - t_join, 3) if joined else None
 
     closed_after = []
-    deadline = t0 + hold_s
+    # Held for hold_s after the last connection opened.
+    deadline = t0 + result["open_s"] + hold_s
     peak = result["during"]
     while opened_at and time.monotonic() < deadline:
         for key, _ in sel.select(timeout=0.2):
@@ -139,7 +140,9 @@ def main():
     ap.add_argument("--counts", default="1000,5000")
     ap.add_argument("--sources", type=int, default=64,
                     help="loopback source addresses the connections come from")
-    ap.add_argument("--hold", type=float, default=15.0, help="seconds to hold each flood")
+    ap.add_argument("--hold", type=float, default=15.0,
+                    help="seconds to hold each flood after its last connection opened")
+    ap.add_argument("--rounds", type=int, default=1, help="floods of each size, one after another")
     ap.add_argument("--admission", default="",
                     help="fabgossip.admission keys as a YAML flow map")
     ap.add_argument("--out")
@@ -162,7 +165,7 @@ def main():
     try:
         port = int(re.search(r"listenAddress: 127\.0\.0\.1:(\d+)", cfgs[0].read_text()).group(1))
         time.sleep(1)
-        for n in counts:
+        for n in [c for c in counts for _ in range(args.rounds)]:
             r = flood(n, args.sources, args.hold, ("127.0.0.1", port), peer, cfgs[1], workdir)
             results["runs"].append(r)
             print(json.dumps(r), flush=True)

@@ -1128,6 +1128,50 @@ mod tests {
     }
 
     #[test]
+    fn admission_and_max_identities_keys() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.fabgossip.admission, AdmissionConfig::default());
+        assert_eq!(
+            c.fabgossip.max_identities,
+            crate::identity::DEFAULT_MAX_IDENTITIES
+        );
+        let c = Config::parse(
+            "fabgossip: {maxIdentities: 7, admission: {handshakeTimeout: 1500ms, \
+             maxUnauthenticated: 3, maxPerAddress: 2, fdReserve: 0}}",
+        )
+        .unwrap();
+        assert_eq!(c.fabgossip.max_identities, 7);
+        let a = c.fabgossip.admission;
+        assert_eq!(a.handshake_timeout, Duration::from_millis(1500));
+        assert_eq!(
+            (a.max_unauthenticated, a.max_per_address, a.fd_reserve),
+            (3, 2, 0)
+        );
+        for (text, key) in [
+            (
+                "fabgossip: {admission: {handshakeTimeout: 0s}}",
+                "fabgossip.admission.handshakeTimeout: ",
+            ),
+            (
+                "fabgossip: {admission: {maxPerAddress: 0}}",
+                "fabgossip.admission.maxPerAddress: ",
+            ),
+            (
+                "fabgossip: {admission: {maxUnauthenticated: 0}}",
+                "fabgossip.admission.maxUnauthenticated: ",
+            ),
+            (
+                "fabgossip: {admission: {maxConns: 5}}",
+                "fabgossip.admission.maxConns",
+            ),
+            ("fabgossip: {maxIdentities: 0}", "fabgossip.maxIdentities: "),
+        ] {
+            let e = Config::parse(text).unwrap_err();
+            assert!(e.0.starts_with(key), "{text}: {e}");
+        }
+    }
+
+    #[test]
     fn identity_revalidation_interval_key() {
         let c = Config::parse("").unwrap();
         assert_eq!(
