@@ -353,3 +353,50 @@ async fn the_identity_mapper_holds_its_cap() {
         p.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authenticated_connection_outlives_the_handshake_deadline() {
+    let dir = tempdir("edge-authenticated");
+    let (pa, pb) = (free_port(), free_port());
+    let a = start(
+        Peer {
+            i: 0,
+            tls: true,
+            bootstrap: None,
+            lib: admission("300ms", 100, 100, 0),
+        },
+        pa,
+        &dir,
+    )
+    .await;
+    let b = start(
+        Peer {
+            i: 1,
+            tls: true,
+            bootstrap: Some(pa),
+            lib: String::new(),
+        },
+        pb,
+        &dir,
+    )
+    .await;
+    let b_id = b.self_info().pki_id;
+    wait_until("a sees b alive", LIMIT, || {
+        a.peers()
+            .iter()
+            .any(|p| p.pki_id == b_id && p.state == PeerState::Alive)
+    })
+    .await;
+    wait_until("b's connection is authenticated at a", LIMIT, || {
+        let m = a.comm_metrics();
+        m.admitted_connections >= 1 && m.unauthenticated_connections == 0
+    })
+    .await;
+    // Several deadlines later the connection is still there and nothing was cut.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let m = a.comm_metrics();
+    assert_eq!(m.connections_refused.handshake_deadline, 0);
+    assert!(m.admitted_connections >= 1);
+    a.stop().await;
+    b.stop().await;
+}
