@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde_yaml_ng::Value;
 
+use crate::comm::AdmissionConfig;
 use crate::push::PushPolicy;
 
 /// A configuration error; the text names the offending key.
@@ -258,6 +259,12 @@ pub struct LibConfig {
     /// through the crypto contract (`Expiration`, `ValidateIdentity`), which catches
     /// revocations the host did not announce. Must be greater than zero.
     pub identity_revalidation_interval: Duration,
+    /// `admission`: limits on inbound connections (handshake deadline, unauthenticated and
+    /// per-address caps, file-descriptor reserve).
+    pub admission: AdmissionConfig,
+    /// `maxIdentities`: most peer identities the identity mapper holds; new ones beyond are
+    /// refused and counted.
+    pub max_identities: usize,
 }
 
 impl Default for GossipConfig {
@@ -349,6 +356,8 @@ impl Default for Config {
                 ledger_verify_on_open: false,
                 push_policy: PushPolicy::Adaptive,
                 identity_revalidation_interval: Duration::from_secs(5),
+                admission: AdmissionConfig::default(),
+                max_identities: crate::identity::DEFAULT_MAX_IDENTITIES,
             },
             operations: OperationsConfig {
                 listen_address: "127.0.0.1:9443".into(),
@@ -499,6 +508,16 @@ impl Config {
         s.uint("maxMessageSize", &mut max)?;
         l.max_message_size = usize::try_from(max).unwrap_or(usize::MAX);
         s.uint("maxMembers", &mut l.max_members)?;
+        s.uint("maxIdentities", &mut l.max_identities)?;
+        if let Some(v) = s.take("admission") {
+            let a = &mut l.admission;
+            let mut c = s.child("admission", v)?;
+            c.duration("handshakeTimeout", &mut a.handshake_timeout)?;
+            c.uint("maxUnauthenticated", &mut a.max_unauthenticated)?;
+            c.uint("maxPerAddress", &mut a.max_per_address)?;
+            c.uint("fdReserve", &mut a.fd_reserve)?;
+            c.finish()?;
+        }
         s.bool("ledgerFsync", &mut l.ledger_fsync)?;
         s.bool("ledgerVerifyOnOpen", &mut l.ledger_verify_on_open)?;
         let mut policy = String::new();
@@ -569,6 +588,12 @@ impl Config {
                 "fabgossip.identityRevalidationInterval",
                 "must be greater than zero",
             );
+        }
+        if let Err((key, why)) = self.fabgossip.admission.check() {
+            return err(&format!("fabgossip.admission.{key}"), why);
+        }
+        if self.fabgossip.max_identities == 0 {
+            return err("fabgossip.maxIdentities", "must be greater than zero");
         }
         if self.fabgossip.max_members == 0 {
             return err("fabgossip.maxMembers", "must be greater than zero");
@@ -1105,6 +1130,50 @@ mod tests {
         let e = Config::parse("fabgossip: {pushPolicy: eager}").unwrap_err();
         assert!(e.0.starts_with("fabgossip.pushPolicy: "), "{e}");
         assert!(Config::parse("fabgossip: {pushPolicy: [fabric]}").is_err());
+    }
+
+    #[test]
+    fn admission_and_max_identities_keys() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.fabgossip.admission, AdmissionConfig::default());
+        assert_eq!(
+            c.fabgossip.max_identities,
+            crate::identity::DEFAULT_MAX_IDENTITIES
+        );
+        let c = Config::parse(
+            "fabgossip: {maxIdentities: 7, admission: {handshakeTimeout: 1500ms, \
+             maxUnauthenticated: 3, maxPerAddress: 2, fdReserve: 0}}",
+        )
+        .unwrap();
+        assert_eq!(c.fabgossip.max_identities, 7);
+        let a = c.fabgossip.admission;
+        assert_eq!(a.handshake_timeout, Duration::from_millis(1500));
+        assert_eq!(
+            (a.max_unauthenticated, a.max_per_address, a.fd_reserve),
+            (3, 2, 0)
+        );
+        for (text, key) in [
+            (
+                "fabgossip: {admission: {handshakeTimeout: 0s}}",
+                "fabgossip.admission.handshakeTimeout: ",
+            ),
+            (
+                "fabgossip: {admission: {maxPerAddress: 0}}",
+                "fabgossip.admission.maxPerAddress: ",
+            ),
+            (
+                "fabgossip: {admission: {maxUnauthenticated: 0}}",
+                "fabgossip.admission.maxUnauthenticated: ",
+            ),
+            (
+                "fabgossip: {admission: {maxConns: 5}}",
+                "fabgossip.admission.maxConns",
+            ),
+            ("fabgossip: {maxIdentities: 0}", "fabgossip.maxIdentities: "),
+        ] {
+            let e = Config::parse(text).unwrap_err();
+            assert!(e.0.starts_with(key), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -97,6 +97,63 @@ impl HandshakeFailureCounts {
     }
 }
 
+/// Why admission refused or closed an inbound connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// Accepting it would leave fewer than `fd_reserve` free file descriptors.
+    FdReserve,
+    /// Its remote IP address already held `max_per_address` connections.
+    PerAddress,
+    /// Closed unauthenticated to make room for a newer connection under
+    /// `max_unauthenticated`.
+    UnauthenticatedEvicted,
+    /// Not authenticated within `handshake_timeout` of its accept.
+    HandshakeDeadline,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 4] = [
+        Refusal::FdReserve,
+        Refusal::PerAddress,
+        Refusal::UnauthenticatedEvicted,
+        Refusal::HandshakeDeadline,
+    ];
+
+    /// Short stable name: the `reason` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::FdReserve => "fd_reserve",
+            Refusal::PerAddress => "per_address",
+            Refusal::UnauthenticatedEvicted => "unauthenticated_evicted",
+            Refusal::HandshakeDeadline => "handshake_deadline",
+        }
+    }
+}
+
+/// Inbound connections refused or closed by admission, one counter per reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefusalCounts {
+    pub fd_reserve: u64,
+    pub per_address: u64,
+    pub unauthenticated_evicted: u64,
+    pub handshake_deadline: u64,
+}
+
+impl RefusalCounts {
+    pub fn get(&self, reason: Refusal) -> u64 {
+        match reason {
+            Refusal::FdReserve => self.fd_reserve,
+            Refusal::PerAddress => self.per_address,
+            Refusal::UnauthenticatedEvicted => self.unauthenticated_evicted,
+            Refusal::HandshakeDeadline => self.handshake_deadline,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        Refusal::ALL.iter().map(|r| self.get(*r)).sum()
+    }
+}
+
 /// A point-in-time copy of the comm counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CommMetricsSnapshot {
@@ -125,6 +182,12 @@ pub struct CommMetricsSnapshot {
     pub connections_closed: u64,
     /// Handshake failures by reason, both directions.
     pub handshake_failures: HandshakeFailureCounts,
+    /// Inbound connections refused or closed by admission, by reason.
+    pub connections_refused: RefusalCounts,
+    /// Inbound connections holding an admission ticket now (gauge).
+    pub admitted_connections: u64,
+    /// Of those, the ones not yet authenticated (gauge).
+    pub unauthenticated_connections: u64,
 }
 
 #[derive(Default)]
@@ -150,6 +213,12 @@ pub(crate) struct CommMetrics {
     hs_timeout: AtomicU64,
     hs_unexpected_peer: AtomicU64,
     hs_transport: AtomicU64,
+    refused_fd_reserve: AtomicU64,
+    refused_per_address: AtomicU64,
+    refused_unauthenticated_evicted: AtomicU64,
+    refused_handshake_deadline: AtomicU64,
+    admitted: AtomicU64,
+    unauthenticated: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -210,6 +279,21 @@ impl CommMetrics {
         })
     }
 
+    pub(crate) fn refused(&self, reason: Refusal) {
+        bump(match reason {
+            Refusal::FdReserve => &self.refused_fd_reserve,
+            Refusal::PerAddress => &self.refused_per_address,
+            Refusal::UnauthenticatedEvicted => &self.refused_unauthenticated_evicted,
+            Refusal::HandshakeDeadline => &self.refused_handshake_deadline,
+        })
+    }
+
+    pub(crate) fn set_admitted(&self, admitted: u64, unauthenticated: u64) {
+        self.admitted.store(admitted, Ordering::Relaxed);
+        self.unauthenticated
+            .store(unauthenticated, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self) -> CommMetricsSnapshot {
         CommMetricsSnapshot {
             messages_sent: load(&self.messages_sent),
@@ -235,6 +319,14 @@ impl CommMetrics {
                 unexpected_peer: load(&self.hs_unexpected_peer),
                 transport: load(&self.hs_transport),
             },
+            connections_refused: RefusalCounts {
+                fd_reserve: load(&self.refused_fd_reserve),
+                per_address: load(&self.refused_per_address),
+                unauthenticated_evicted: load(&self.refused_unauthenticated_evicted),
+                handshake_deadline: load(&self.refused_handshake_deadline),
+            },
+            admitted_connections: load(&self.admitted),
+            unauthenticated_connections: load(&self.unauthenticated),
         }
     }
 }

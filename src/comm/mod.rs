@@ -34,6 +34,7 @@
 //! dialed by the smaller PKI-ID. Against a Fabric peer this never does worse than Fabric's own
 //! rule. Envelopes queued on the losing stream are lost, as in Fabric.
 
+mod admission;
 mod conn;
 mod conn_store;
 mod dialer;
@@ -51,8 +52,11 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+pub use admission::AdmissionConfig;
 pub use handshake::HandshakeError;
-pub use metrics::{CommMetricsSnapshot, HandshakeFailure, HandshakeFailureCounts};
+pub use metrics::{
+    CommMetricsSnapshot, HandshakeFailure, HandshakeFailureCounts, Refusal, RefusalCounts,
+};
 pub use peer_history::{ContactDirection, ContactOutcome, ContactRecord};
 pub use tls::TlsIdentity;
 
@@ -82,6 +86,8 @@ pub struct CommConfig {
     pub recv_buff_size: usize,
     /// Largest gRPC message sent or accepted, 100 MiB.
     pub max_message_size: usize,
+    /// Limits on inbound connections before and while they authenticate.
+    pub admission: AdmissionConfig,
 }
 
 /// Events channel capacity per unit of `recv_buff_size`.
@@ -98,6 +104,7 @@ impl Default for CommConfig {
             send_buff_size: 200,
             recv_buff_size: 20,
             max_message_size: 100 * 1024 * 1024,
+            admission: AdmissionConfig::default(),
         }
     }
 }
@@ -221,6 +228,9 @@ impl Comm {
             return Err(CommError::Config(
                 "timeouts and max message size must be positive".into(),
             ));
+        }
+        if let Err((key, why)) = cfg.admission.check() {
+            return Err(CommError::Config(format!("admission {key} {why}")));
         }
         let tls = match &cfg.tls {
             None => None,

@@ -31,6 +31,11 @@ use crate::types::PkiId;
 /// How long an identity may go unused before it is purged (Fabric: 1 hour).
 pub const DEFAULT_USAGE_THRESHOLD: Duration = Duration::from_secs(3600);
 
+/// Most identities a mapper holds unless told otherwise (`fabgossip.maxIdentities`): twice
+/// the default membership cap, since identities of dead and pulled peers linger for the usage
+/// threshold.
+pub const DEFAULT_MAX_IDENTITIES: usize = 20_000;
+
 /// The time source of a mapper.
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
@@ -47,6 +52,8 @@ pub enum IdentityError {
     PkiIdMismatch { claimed: PkiId },
     #[error("no identity known for PKI-ID {0}")]
     NotFound(PkiId),
+    #[error("identity mapper full ({0} identities)")]
+    Full(usize),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
 }
@@ -60,11 +67,14 @@ pub struct IdentityCounters {
     pub purged_idle: u64,
     /// Suspected identities the MSP refused on re-validation.
     pub revoked: u64,
+    /// New identities refused because the mapper held its maximum (also in `rejected`).
+    pub overflow: u64,
 }
 
 #[derive(Default)]
 struct Counters {
     rejected: AtomicU64,
+    overflow: AtomicU64,
     purged_expired: AtomicU64,
     purged_idle: AtomicU64,
     revoked: AtomicU64,
@@ -114,6 +124,7 @@ pub struct IdentityMapper {
     self_pki_id: PkiId,
     usage_threshold: Duration,
     clock: Clock,
+    max_identities: usize,
     entries: RwLock<HashMap<PkiId, Stored>>,
     counters: Counters,
 }
@@ -155,11 +166,24 @@ impl IdentityMapper {
             self_pki_id: self_pki_id.clone(),
             usage_threshold,
             clock,
+            max_identities: DEFAULT_MAX_IDENTITIES,
             entries: RwLock::new(HashMap::new()),
             counters: Counters::default(),
         };
         mapper.put(&self_pki_id, self_identity)?;
         Ok(mapper)
+    }
+
+    /// Caps the identities held (our own included; at least one). Identities already held
+    /// stay; new ones beyond the cap are refused with [`IdentityError::Full`] until expired or
+    /// idle ones are purged.
+    pub fn with_max_identities(mut self, max: usize) -> Self {
+        self.max_identities = max.max(1);
+        self
+    }
+
+    pub fn max_identities(&self) -> usize {
+        self.max_identities
     }
 
     pub fn self_pki_id(&self) -> &PkiId {
@@ -201,10 +225,18 @@ impl IdentityMapper {
             return Err(IdentityError::Expired);
         }
         let mut entries = self.write();
-        if let Some(existing) = entries.get(pki_id) {
-            if !existing.expired(now) {
-                return Ok(());
+        match entries.get(pki_id) {
+            Some(existing) if !existing.expired(now) => return Ok(()),
+            Some(_) => {}
+            None if entries.len() >= self.max_identities => {
+                // Expired entries make room at once; idle ones wait for the purge.
+                entries.retain(|_, s| !s.expired(now));
+                if entries.len() >= self.max_identities {
+                    self.counters.overflow.fetch_add(1, Ordering::Relaxed);
+                    return Err(IdentityError::Full(self.max_identities));
+                }
             }
+            None => {}
         }
         entries.insert(
             pki_id.clone(),
@@ -396,6 +428,7 @@ impl IdentityMapper {
             purged_expired: c.purged_expired.load(Ordering::Relaxed),
             purged_idle: c.purged_idle.load(Ordering::Relaxed),
             revoked: c.revoked.load(Ordering::Relaxed),
+            overflow: c.overflow.load(Ordering::Relaxed),
         }
     }
 
@@ -454,6 +487,30 @@ mod tests {
         let id = c.serialized_identity();
         let pki = c.pki_id_of(&id).unwrap();
         (c, pki, id)
+    }
+
+    #[test]
+    fn cap_refuses_new_identities_until_purge_makes_room() {
+        let f = Fixture::new();
+        let now = f.now.clone();
+        let mapper = f.mapper.with_max_identities(3);
+        let peers: Vec<_> = (2..=6).map(|n| peer("Org2MSP", n)).collect();
+        mapper.put(&peers[0].1, &peers[0].2).unwrap();
+        mapper.put(&peers[1].1, &peers[1].2).unwrap();
+        assert_eq!(mapper.len(), 3);
+        for p in &peers[2..] {
+            assert_eq!(mapper.put(&p.1, &p.2), Err(IdentityError::Full(3)));
+        }
+        // Known identities are still accepted (a no-op), and counted nowhere.
+        mapper.put(&peers[0].1, &peers[0].2).unwrap();
+        let c = mapper.counters();
+        assert_eq!((c.overflow, c.rejected), (3, 3));
+        assert_eq!(mapper.len(), 3);
+        // Once idle ones are purged, new ones fit again.
+        *now.lock().unwrap() += DEFAULT_USAGE_THRESHOLD * 2;
+        assert_eq!(mapper.purge().len(), 2);
+        mapper.put(&peers[2].1, &peers[2].2).unwrap();
+        assert_eq!(mapper.get(&peers[2].1), Some(peers[2].2.clone()));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! where the node builds the snapshot, plus one row of `CHANNEL_GAUGES`.
 
 use crate::channel::ChannelCounters;
-use crate::comm::{CommMetricsSnapshot, ContactOutcome, ContactRecord, HandshakeFailure};
+use crate::comm::{CommMetricsSnapshot, ContactOutcome, ContactRecord, HandshakeFailure, Refusal};
 use crate::deliver::DeliveryStats;
 use crate::discovery::DiscoveryCounters;
 use crate::node::explain::MemberFacts;
@@ -291,6 +291,34 @@ pub fn families(s: &Snapshot) -> Vec<Family> {
         );
     }
     out.push(f);
+    let mut f = Family::new(
+        "fabgossip_comm_connections_refused",
+        "Inbound connections refused or closed before authenticating, by reason",
+        Kind::Counter,
+    );
+    for r in Refusal::ALL {
+        f.sample(
+            &[("reason", r.as_str())],
+            s.comm.connections_refused.get(r) as f64,
+        );
+    }
+    out.push(f);
+    for (name, help, v) in [
+        (
+            "fabgossip_comm_inbound_connections",
+            "Inbound connections held, authenticated or not",
+            s.comm.admitted_connections,
+        ),
+        (
+            "fabgossip_comm_unauthenticated_connections",
+            "Inbound connections not yet authenticated",
+            s.comm.unauthenticated_connections,
+        ),
+    ] {
+        let mut f = Family::new(name, help, Kind::Gauge);
+        f.sample(&[], v as f64);
+        out.push(f);
+    }
     let mut f = Family::new(
         "fabgossip_messages_dropped",
         "Messages dropped or refused, by reason",

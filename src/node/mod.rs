@@ -283,6 +283,7 @@ impl GossipService {
             send_buff_size: g.send_buff_size as usize,
             recv_buff_size: g.recv_buff_size as usize,
             max_message_size: config.fabgossip.max_message_size,
+            admission: config.fabgossip.admission,
         };
         let (comm, events) = Comm::start(comm_cfg, crypto.clone())
             .await
@@ -333,7 +334,8 @@ impl GossipService {
             .collect();
         let mapper = Arc::new(
             IdentityMapper::new(crypto.mcs.clone(), &crypto.self_identity)
-                .map_err(|e| NodeError::Crypto(e.to_string()))?,
+                .map_err(|e| NodeError::Crypto(e.to_string()))?
+                .with_max_identities(config.fabgossip.max_identities),
         );
         let mcs = crypto.mcs.clone();
         let channels = Channels::new(
