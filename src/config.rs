@@ -255,6 +255,12 @@ pub struct LibConfig {
     /// through the crypto contract (`Expiration`, `ValidateIdentity`), which catches
     /// revocations the host did not announce. Must be greater than zero.
     pub identity_revalidation_interval: Duration,
+    /// `recvRateLimit`: messages per second one connection may deliver; the surplus is
+    /// dropped and counted. 0 = no limit.
+    pub recv_rate_limit: u32,
+    /// `floodDisconnectDrops`: a connection with more messages dropped within one second is
+    /// closed as a flooder. 0 = never.
+    pub flood_disconnect_drops: u32,
 }
 
 impl Default for GossipConfig {
@@ -345,6 +351,8 @@ impl Default for Config {
                 ledger_fsync: true,
                 push_policy: PushPolicy::Adaptive,
                 identity_revalidation_interval: Duration::from_secs(5),
+                recv_rate_limit: 5000,
+                flood_disconnect_drops: 5000,
             },
             operations: OperationsConfig {
                 listen_address: "127.0.0.1:9443".into(),
@@ -496,6 +504,8 @@ impl Config {
         l.max_message_size = usize::try_from(max).unwrap_or(usize::MAX);
         s.uint("maxMembers", &mut l.max_members)?;
         s.bool("ledgerFsync", &mut l.ledger_fsync)?;
+        s.uint("recvRateLimit", &mut l.recv_rate_limit)?;
+        s.uint("floodDisconnectDrops", &mut l.flood_disconnect_drops)?;
         let mut policy = String::new();
         s.string("pushPolicy", &mut policy)?;
         match policy.trim().to_ascii_lowercase().as_str() {

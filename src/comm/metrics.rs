@@ -125,6 +125,15 @@ pub struct CommMetricsSnapshot {
     pub connections_closed: u64,
     /// Handshake failures by reason, both directions.
     pub handshake_failures: HandshakeFailureCounts,
+    /// Inbound messages dropped because their connection exceeded `fabgossip.recvRateLimit`.
+    pub recv_rate_exceeded: u64,
+    /// Inbound messages dropped because their connection's receive buffer was full.
+    pub recv_buffer_full: u64,
+    /// Connections closed for dropping more than `fabgossip.floodDisconnectDrops` messages
+    /// within one second.
+    pub flood_disconnects: u64,
+    /// Peers reported presumed dead: a dial for `send` or a send failed.
+    pub presumed_dead: u64,
 }
 
 #[derive(Default)]
@@ -150,6 +159,10 @@ pub(crate) struct CommMetrics {
     hs_timeout: AtomicU64,
     hs_unexpected_peer: AtomicU64,
     hs_transport: AtomicU64,
+    recv_rate_exceeded: AtomicU64,
+    recv_buffer_full: AtomicU64,
+    flood_disconnects: AtomicU64,
+    presumed_dead: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -195,6 +208,19 @@ impl CommMetrics {
         bump(&self.connections_closed)
     }
 
+    pub(crate) fn recv_refused(&self, why: super::inbound::Refusal) {
+        bump(match why {
+            super::inbound::Refusal::RateExceeded => &self.recv_rate_exceeded,
+            super::inbound::Refusal::BufferFull => &self.recv_buffer_full,
+        })
+    }
+    pub(crate) fn flood_disconnect(&self) {
+        bump(&self.flood_disconnects)
+    }
+    pub(crate) fn presumed_dead(&self) {
+        bump(&self.presumed_dead)
+    }
+
     pub(crate) fn handshake_failed(&self, reason: HandshakeFailure) {
         bump(match reason {
             HandshakeFailure::BadMessage => &self.hs_bad_message,
@@ -235,6 +261,10 @@ impl CommMetrics {
                 unexpected_peer: load(&self.hs_unexpected_peer),
                 transport: load(&self.hs_transport),
             },
+            recv_rate_exceeded: load(&self.recv_rate_exceeded),
+            recv_buffer_full: load(&self.recv_buffer_full),
+            flood_disconnects: load(&self.flood_disconnects),
+            presumed_dead: load(&self.presumed_dead),
         }
     }
 }

@@ -283,6 +283,9 @@ impl GossipService {
             send_buff_size: g.send_buff_size as usize,
             recv_buff_size: g.recv_buff_size as usize,
             max_message_size: config.fabgossip.max_message_size,
+            recv_rate_limit: config.fabgossip.recv_rate_limit,
+            recv_buff_per_conn: (g.recv_buff_size as usize).saturating_mul(10),
+            flood_disconnect_drops: config.fabgossip.flood_disconnect_drops,
         };
         let (comm, events) = Comm::start(comm_cfg, crypto.clone())
             .await
