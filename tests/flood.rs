@@ -106,9 +106,11 @@ fn flood(
         let mut seq_num = 0u64;
         while !stop.load(Ordering::Relaxed) {
             let mut client = raw_client(&victim, None).await;
-            let mut s = raw_stream(&mut client).await;
-            if s
-                .tx
+            let s = raw_stream(&mut client).await;
+            let (tx, mut rx) = (s.tx, s.rx);
+            // Drain what the victim sends, so its stream to us never stalls.
+            tokio::spawn(async move { while let Ok(Some(_)) = rx.message().await {} });
+            if tx
                 .send(me.conn_establish(vec![], false, |_| {}))
                 .await
                 .is_err()
@@ -151,7 +153,7 @@ fn flood(
                 seq_num += 256;
                 let mut closed = false;
                 for env in batch {
-                    if s.tx.send(env).await.is_err() {
+                    if tx.send(env).await.is_err() {
                         closed = true;
                         break;
                     }
@@ -181,12 +183,12 @@ async fn commits_through_a_flood(victim_extra: &str) -> fabgossip::comm::CommMet
     .await;
 
     // The source adds blocks at its own pace, 20 a second, while the flood goes on.
+    let sent_before = stats.sent.load(Ordering::Relaxed);
     let blocks = chain(40);
     for (seq, b) in blocks.iter().enumerate() {
         peers[0].add_payload(CH, seq as u64, b.clone()).await.unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let sent_before = stats.sent.load(Ordering::Relaxed);
     let all = wait_for(Duration::from_secs(60), || {
         peers.iter().all(|p| p.ledger_height(CH) == Some(40))
     })
