@@ -419,6 +419,7 @@ impl GossipService {
             results_tx,
             results_rx,
             next_view_refresh: now,
+            views_dirty: false,
             routing: None,
             election: Elections::new(leadership_mode, g.election.clone(), leadership.clone()),
             cert_store,

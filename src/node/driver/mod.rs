@@ -108,6 +108,9 @@ pub(super) struct Driver {
     pub results_tx: mpsc::Sender<Input>,
     pub results_rx: mpsc::Receiver<Input>,
     pub next_view_refresh: Instant,
+    /// Membership changed since the last publish: publish at the end of the turn (once per
+    /// turn, not once per member a flood brings).
+    pub views_dirty: bool,
     /// Push routing's view of the members, dropped at every view refresh and join/leave.
     pub routing: Option<(crate::push::LocalPeer, Vec<crate::push::RoutePeer>)>,
     /// Leader election per joined channel, or the static modes.
@@ -179,6 +182,7 @@ impl Driver {
                 }
                 busy = true;
             }
+            self.end_turn();
             if busy {
                 // Let comm and the other tasks on this worker run between turns.
                 tokio::task::yield_now().await;
@@ -198,6 +202,7 @@ impl Driver {
                     None => break,
                 },
             }
+            self.end_turn();
         }
         self.stop_all_deliveries();
         debug!("node driver stopped");
@@ -391,16 +396,29 @@ impl Driver {
         }
     }
 
-    /// Up/dead/purge publish at once; other updates (a newer alive with another endpoint,
-    /// StateInfo received) are picked up by the periodic refresh.
+    /// Up/dead/purge publish at the end of the current turn; other updates (a newer alive
+    /// with another endpoint, StateInfo received) are picked up by the periodic refresh.
     fn refresh_views(&mut self, now: Instant, membership_changed: bool) {
-        if membership_changed || now >= self.next_view_refresh {
-            self.next_view_refresh = now + VIEW_REFRESH;
-            self.routing = None;
-            let views = self.channel_views();
-            self.feed_remote_heights(now, &views);
-            self.publish_view();
-            self.publish_channels_from(&views);
+        self.views_dirty |= membership_changed;
+        if now >= self.next_view_refresh {
+            self.publish_views(now);
+        }
+    }
+
+    fn publish_views(&mut self, now: Instant) {
+        self.views_dirty = false;
+        self.next_view_refresh = now + VIEW_REFRESH;
+        self.routing = None;
+        let views = self.channel_views();
+        self.feed_remote_heights(now, &views);
+        self.publish_view();
+        self.publish_channels_from(&views);
+    }
+
+    /// What a turn leaves to its end: the views, when membership changed during it.
+    fn end_turn(&mut self) {
+        if self.views_dirty {
+            self.publish_views(Instant::now());
         }
     }
 }
