@@ -231,6 +231,18 @@ impl Shared {
             Route::Queued => {}
             Route::Overflow => self.metrics.overflow(),
             Route::Stopping => self.metrics.send_failed(),
+            Route::StartDial if to.endpoint.is_empty() => {
+                // Nothing to dial (a member that publishes no endpoint reachable from here):
+                // only an existing connection could carry it. Comm never tried to reach the
+                // peer, so it is not presumed dead.
+                let key = if to.pki_id.is_empty() {
+                    DialKey::Endpoint(String::new())
+                } else {
+                    DialKey::Pki(to.pki_id.clone())
+                };
+                let (_, flush) = self.store.fail_dial(&key, &to.pki_id);
+                self.count_flush(&flush);
+            }
             Route::StartDial => {
                 let key = if to.pki_id.is_empty() {
                     DialKey::Endpoint(to.endpoint.clone())
