@@ -20,7 +20,8 @@ libdir ?= $(PREFIX)/lib
 includedir ?= $(PREFIX)/include
 
 .PHONY: all build demo test test-rust test-c test-python test-go test-interop deps-python deps-c \
-	fabricnode gopeer bench install uninstall test-install test-sanitize test-cpp test-examples
+	fabricnode gopeer bench install uninstall test-install test-sanitize test-cpp test-examples \
+	flooder
 
 all: build
 
@@ -96,7 +97,8 @@ test-cpp: build deps-c
 	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build/cpp-asan --output-on-failure --timeout 300
 
 # fabricnode: the state-transfer interop tests run a real Fabric node beside the Python peers.
-test-python: build deps-python fabricnode
+# flooder: the flood tests run it against a peer process.
+test-python: build deps-python fabricnode flooder
 	$(PYTHON) -m pytest -q tests/python
 
 # The README's C++ and Go host examples, built and run (the Go one linked both ways);
@@ -119,6 +121,9 @@ test-go: build
 # The Go binding's peer program (benchmarks drive it like the other peer programs).
 gopeer: build
 	cd bindings/go && go build -o $(CURDIR)/build/gopeer ./cmd/gopeer
+
+flooder:
+	$(CARGO) build --release --locked --example flooder
 
 fabricnode:
 	cd tests/interop && go build -o $(CURDIR)/build/fabricnode ./cmd/fabricnode

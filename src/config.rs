@@ -265,6 +265,12 @@ pub struct LibConfig {
     /// `maxIdentities`: most peer identities the identity mapper holds; new ones beyond are
     /// refused and counted.
     pub max_identities: usize,
+    /// `recvRateLimit`: messages per second one connection may deliver; the surplus is
+    /// dropped and counted. 0 = no limit.
+    pub recv_rate_limit: u32,
+    /// `floodDisconnectDrops`: a connection with more messages dropped within one second is
+    /// closed as a flooder. 0 = never.
+    pub flood_disconnect_drops: u32,
 }
 
 impl Default for GossipConfig {
@@ -358,6 +364,8 @@ impl Default for Config {
                 identity_revalidation_interval: Duration::from_secs(5),
                 admission: AdmissionConfig::default(),
                 max_identities: crate::identity::DEFAULT_MAX_IDENTITIES,
+                recv_rate_limit: 5000,
+                flood_disconnect_drops: 5000,
             },
             operations: OperationsConfig {
                 listen_address: "127.0.0.1:9443".into(),
@@ -520,6 +528,8 @@ impl Config {
         }
         s.bool("ledgerFsync", &mut l.ledger_fsync)?;
         s.bool("ledgerVerifyOnOpen", &mut l.ledger_verify_on_open)?;
+        s.uint("recvRateLimit", &mut l.recv_rate_limit)?;
+        s.uint("floodDisconnectDrops", &mut l.flood_disconnect_drops)?;
         let mut policy = String::new();
         s.string("pushPolicy", &mut policy)?;
         match policy.trim().to_ascii_lowercase().as_str() {

@@ -590,6 +590,7 @@ async fn full_events_channel_drops_messages_with_a_counter() {
             CommEvent::Message(_) => "message".to_string(),
             CommEvent::Connected(i) => format!("connected {}", i.pki_id),
             CommEvent::Disconnected(p) => format!("disconnected {p}"),
+            CommEvent::PresumedDead(p) => format!("presumed dead {p}"),
         });
     }
     let control: Vec<&String> = kinds.iter().filter(|k| *k != "message").collect();
@@ -628,7 +629,7 @@ async fn unexpected_pki_id_is_accepted_only_from_the_same_org() {
             pki_id: ghost.clone(),
         },
     );
-    a.wait_event("Disconnected(ghost)", |e| is_disconnected(e, &ghost))
+    a.wait_event("PresumedDead(ghost)", |e| is_presumed_dead(e, &ghost))
         .await;
     assert_eq!(a.comm.metrics().handshake_failures.unexpected_peer, 1);
     assert!(a.comm.connected().is_empty());
@@ -662,8 +663,8 @@ async fn unexpected_pki_id_is_accepted_only_from_the_same_org() {
             pki_id: b1.peer.pki_id.clone(),
         },
     );
-    a.wait_event("Disconnected(b1) on refusal", |e| {
-        is_disconnected(e, &b1.peer.pki_id)
+    a.wait_event("PresumedDead(b1) on refusal", |e| {
+        is_presumed_dead(e, &b1.peer.pki_id)
     })
     .await;
     assert_eq!(a.comm.metrics().handshake_failures.unexpected_peer, 2);
@@ -679,8 +680,8 @@ async fn unexpected_pki_id_is_accepted_only_from_the_same_org() {
             pki_id: known.pki_id.clone(),
         },
     );
-    a.wait_event("Disconnected(known) on refusal", |e| {
-        is_disconnected(e, &known.pki_id)
+    a.wait_event("PresumedDead(known) on refusal", |e| {
+        is_presumed_dead(e, &known.pki_id)
     })
     .await;
     assert_eq!(a.comm.metrics().handshake_failures.unexpected_peer, 3);
@@ -886,10 +887,11 @@ async fn failed_dial_reports_the_peer_and_counts_the_queued_envelopes() {
     for seq in 0..3 {
         a.comm.send(data_envelope(seq, vec![]), &to);
     }
-    a.wait_event("Disconnected(ghost)", |e| is_disconnected(e, &ghost))
+    a.wait_event("PresumedDead(ghost)", |e| is_presumed_dead(e, &ghost))
         .await;
     let m = a.comm.metrics();
     assert_eq!((m.dial_failures, m.send_failures), (1, 3), "{m:?}");
+    assert_eq!(m.presumed_dead, 1, "{m:?}");
     // A malformed endpoint fails the same way, without a panic.
     a.comm.send(
         data_envelope(9, vec![]),
@@ -898,7 +900,7 @@ async fn failed_dial_reports_the_peer_and_counts_the_queued_envelopes() {
             pki_id: ghost.clone(),
         },
     );
-    a.wait_event("Disconnected(ghost) again", |e| is_disconnected(e, &ghost))
+    a.wait_event("PresumedDead(ghost) again", |e| is_presumed_dead(e, &ghost))
         .await;
     assert_eq!(a.comm.metrics().dial_failures, 2);
     a.comm.stop().await;

@@ -10,6 +10,7 @@ use prost::Message;
 use tokio::sync::{mpsc, watch};
 use tonic::Status;
 
+use super::inbound::{InboundLimit, Verdict};
 use super::metrics::CommMetrics;
 use super::{ConnectionInfo, ReceivedMessage};
 use crate::proto::gossip::{Envelope, GossipMessage};
@@ -166,6 +167,8 @@ pub(crate) enum ReadEnd {
     Error(Status),
     /// An envelope whose payload is not a GossipMessage.
     BadMessage(String),
+    /// The remote sent far more than its connection's limits admit.
+    Flood,
 }
 
 /// What the read loop does with each message; implemented by the comm core.
@@ -186,12 +189,14 @@ fn own_small_payload(envelope: &mut Envelope) {
     }
 }
 
-/// Reads envelopes until the stream ends or the connection is closed.
+/// Reads envelopes until the stream ends or the connection is closed. What `limit` refuses is
+/// dropped before it is decoded.
 pub(crate) async fn read_loop(
     conn: &Connection,
     mut inbound: tonic::Streaming<Envelope>,
     metrics: &CommMetrics,
     sink: &dyn MessageSink,
+    mut limit: InboundLimit,
 ) -> ReadEnd {
     let mut closed = conn.closed_signal();
     loop {
@@ -201,14 +206,28 @@ pub(crate) async fn read_loop(
         };
         match next {
             Ok(Some(mut envelope)) => {
+                metrics.received(envelope.encoded_len());
+                let slot = match limit.admit(Instant::now()) {
+                    (Verdict::Deliver, Some(slot)) => slot,
+                    (Verdict::Disconnect(why), _) => {
+                        metrics.recv_refused(why);
+                        metrics.flood_disconnect();
+                        return ReadEnd::Flood;
+                    }
+                    (Verdict::Drop(why), _) => {
+                        metrics.recv_refused(why);
+                        continue;
+                    }
+                    (Verdict::Deliver, None) => continue,
+                };
                 own_small_payload(&mut envelope);
                 match GossipMessage::decode(envelope.payload.clone()) {
                     Ok(msg) => {
-                        metrics.received(envelope.encoded_len());
                         sink.deliver(ReceivedMessage {
                             conn: conn.info.clone(),
                             envelope,
                             msg,
+                            slot,
                         });
                     }
                     Err(e) => {

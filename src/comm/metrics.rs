@@ -188,6 +188,15 @@ pub struct CommMetricsSnapshot {
     pub admitted_connections: u64,
     /// Of those, the ones not yet authenticated (gauge).
     pub unauthenticated_connections: u64,
+    /// Inbound messages dropped because their connection exceeded `fabgossip.recvRateLimit`.
+    pub recv_rate_exceeded: u64,
+    /// Inbound messages dropped because their connection's receive buffer was full.
+    pub recv_buffer_full: u64,
+    /// Connections closed for dropping more than `fabgossip.floodDisconnectDrops` messages
+    /// within one second.
+    pub flood_disconnects: u64,
+    /// Peers reported presumed dead: a dial for `send` or a send failed.
+    pub presumed_dead: u64,
 }
 
 #[derive(Default)]
@@ -219,6 +228,10 @@ pub(crate) struct CommMetrics {
     refused_handshake_deadline: AtomicU64,
     admitted: AtomicU64,
     unauthenticated: AtomicU64,
+    recv_rate_exceeded: AtomicU64,
+    recv_buffer_full: AtomicU64,
+    flood_disconnects: AtomicU64,
+    presumed_dead: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -262,6 +275,19 @@ impl CommMetrics {
     }
     pub(crate) fn conn_closed(&self) {
         bump(&self.connections_closed)
+    }
+
+    pub(crate) fn recv_refused(&self, why: super::inbound::Refusal) {
+        bump(match why {
+            super::inbound::Refusal::RateExceeded => &self.recv_rate_exceeded,
+            super::inbound::Refusal::BufferFull => &self.recv_buffer_full,
+        })
+    }
+    pub(crate) fn flood_disconnect(&self) {
+        bump(&self.flood_disconnects)
+    }
+    pub(crate) fn presumed_dead(&self) {
+        bump(&self.presumed_dead)
     }
 
     pub(crate) fn handshake_failed(&self, reason: HandshakeFailure) {
@@ -327,6 +353,10 @@ impl CommMetrics {
             },
             admitted_connections: load(&self.admitted),
             unauthenticated_connections: load(&self.unauthenticated),
+            recv_rate_exceeded: load(&self.recv_rate_exceeded),
+            recv_buffer_full: load(&self.recv_buffer_full),
+            flood_disconnects: load(&self.flood_disconnects),
+            presumed_dead: load(&self.presumed_dead),
         }
     }
 }

@@ -19,12 +19,16 @@
 //!
 //! - `Connected(info)` after every successful non-probe handshake that registers a stream,
 //!   either direction, including one that replaces an older stream to the same PKI-ID.
-//! - `Message` for every envelope received on a registered stream whose payload decodes; an
-//!   envelope that does not decode closes that stream (`bad_messages`).
+//! - `Message` for every envelope received on a registered stream whose payload decodes and
+//!   that its connection's limits admit (`inbound`: rate and receive buffer per connection,
+//!   the surplus dropped and counted, a flooder closed); an envelope that does not decode
+//!   closes that stream (`bad_messages`).
 //! - `Disconnected(pki_id)` when the registered stream ends (remote closed, transport error,
-//!   bad message, send error), when a dial for `send` fails (Fabric's "presumed dead"), and for
-//!   the old PKI-ID when a peer of the same org answers for it (Fabric's identity switch). Not
-//!   after [`Comm::close_conn`], nor for a stream replaced by a newer one.
+//!   bad message, flood), and for the old PKI-ID when a peer of the same org answers for it
+//!   (Fabric's identity switch). Not after [`Comm::close_conn`], nor for a stream replaced by
+//!   a newer one.
+//! - `PresumedDead(pki_id)` when comm cannot reach a known peer: a dial for `send` failed, or
+//!   an envelope found the peer's connection closed (Fabric's `PresumedDead`).
 //!
 //! # Deviation from Fabric
 //!
@@ -39,6 +43,7 @@ mod conn;
 mod conn_store;
 mod dialer;
 pub mod handshake;
+mod inbound;
 mod io;
 pub mod metrics;
 pub mod peer_history;
@@ -54,6 +59,7 @@ use tokio::sync::mpsc;
 
 pub use admission::AdmissionConfig;
 pub use handshake::HandshakeError;
+pub use inbound::RecvSlot;
 pub use metrics::{
     CommMetricsSnapshot, HandshakeFailure, HandshakeFailureCounts, Refusal, RefusalCounts,
 };
@@ -88,6 +94,15 @@ pub struct CommConfig {
     pub max_message_size: usize,
     /// Limits on inbound connections before and while they authenticate.
     pub admission: AdmissionConfig,
+    /// `fabgossip.recvRateLimit`, 5000: messages per second one connection may deliver (a
+    /// burst of one second's worth); the surplus is dropped and counted. 0 = no limit.
+    pub recv_rate_limit: u32,
+    /// Messages of one connection that may wait for the consumer at once (its receive
+    /// buffer, 10 × Fabric's default `recvBuffSize`); the surplus is dropped and counted.
+    pub recv_buff_per_conn: usize,
+    /// `fabgossip.floodDisconnectDrops`, 5000: a connection with more messages dropped within
+    /// one second is closed as a flooder. 0 = never.
+    pub flood_disconnect_drops: u32,
 }
 
 /// Events channel capacity per unit of `recv_buff_size`.
@@ -105,6 +120,9 @@ impl Default for CommConfig {
             recv_buff_size: 20,
             max_message_size: 100 * 1024 * 1024,
             admission: AdmissionConfig::default(),
+            recv_rate_limit: 5000,
+            recv_buff_per_conn: 200,
+            flood_disconnect_drops: 5000,
         }
     }
 }
@@ -182,6 +200,8 @@ pub struct ReceivedMessage {
     pub envelope: Envelope,
     /// `envelope.payload` decoded.
     pub msg: GossipMessage,
+    /// The message's place in its connection's receive buffer: release it once taken.
+    pub slot: RecvSlot,
 }
 
 /// What comm reports. Messages are the common case and stay unboxed: one allocation less
@@ -192,8 +212,10 @@ pub enum CommEvent {
     Message(ReceivedMessage),
     /// After a successful non-probe handshake, either direction.
     Connected(Arc<ConnectionInfo>),
-    /// The connection closed, a dial failed, a send failed, or the peer switched identity.
+    /// The connection closed, or the peer switched identity.
     Disconnected(PkiId),
+    /// Comm could not reach the peer: a dial for `send` or a send failed.
+    PresumedDead(PkiId),
 }
 
 /// The comm service. Cheap to clone. Call [`Comm::stop`] to shut it down; dropping the last

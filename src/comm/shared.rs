@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use super::conn::{read_loop, Connection, Direction, MessageSink, QueueResult, ReadEnd};
 use super::conn_store::{ConnStore, DialKey, Flush, Register, Route};
 use super::dialer;
+use super::inbound::InboundLimit;
 use super::io::IoKills;
 use super::metrics::{CommMetrics, HandshakeFailure};
 use super::peer_history::PeerHistory;
@@ -185,6 +186,13 @@ impl Shared {
         self.emit(CommEvent::Disconnected(pki_id))
     }
 
+    /// Fabric reports a peer it cannot reach (its dial or a send failed) to membership, which
+    /// declares it dead at once instead of waiting for its alive messages to expire.
+    fn emit_presumed_dead(self: &Arc<Self>, pki_id: PkiId) {
+        self.metrics.presumed_dead();
+        self.emit(CommEvent::PresumedDead(pki_id))
+    }
+
     /// Queues `env` on the connection, counting overflow; a closed connection is reported.
     fn queue_on(self: &Arc<Self>, conn: &Arc<Connection>, env: Envelope) {
         let env = match conn.try_send_or_return(env) {
@@ -198,7 +206,7 @@ impl Shared {
             self.metrics.send_failed();
             conn.close();
             tracing::info!(pki_id = %pki, "connection lost on send");
-            self.emit_disconnected(pki.clone());
+            self.emit_presumed_dead(pki.clone());
             return;
         }
         // It was just replaced: the envelope goes to its successor, if that one is open.
@@ -223,6 +231,18 @@ impl Shared {
             Route::Queued => {}
             Route::Overflow => self.metrics.overflow(),
             Route::Stopping => self.metrics.send_failed(),
+            Route::StartDial if to.endpoint.is_empty() => {
+                // Nothing to dial (a member that publishes no endpoint reachable from here):
+                // only an existing connection could carry it. Comm never tried to reach the
+                // peer, so it is not presumed dead.
+                let key = if to.pki_id.is_empty() {
+                    DialKey::Endpoint(String::new())
+                } else {
+                    DialKey::Pki(to.pki_id.clone())
+                };
+                let (_, flush) = self.store.fail_dial(&key, &to.pki_id);
+                self.count_flush(&flush);
+            }
             Route::StartDial => {
                 let key = if to.pki_id.is_empty() {
                     DialKey::Endpoint(to.endpoint.clone())
@@ -258,8 +278,7 @@ impl Shared {
             tracing::warn!(endpoint = %to.endpoint, pki_id = %to.pki_id, error = %err, "dial failed");
         }
         if !to.pki_id.is_empty() {
-            // Fabric reports a peer it cannot reach as presumed dead.
-            self.emit_disconnected(to.pki_id.clone());
+            self.emit_presumed_dead(to.pki_id.clone());
         }
     }
 
@@ -380,7 +399,13 @@ impl Shared {
             }
         }
         let sink = EventSink(self.clone());
-        let end = read_loop(&conn, inbound, &self.metrics, &sink).await;
+        let limit = InboundLimit::new(
+            self.cfg.recv_rate_limit,
+            self.cfg.recv_buff_per_conn,
+            self.cfg.flood_disconnect_drops,
+            std::time::Instant::now(),
+        );
+        let end = read_loop(&conn, inbound, &self.metrics, &sink, limit).await;
         drop(channel);
         conn.close();
         self.metrics.conn_closed();
@@ -390,6 +415,11 @@ impl Shared {
             ReadEnd::Error(status) => {
                 tracing::info!(pki_id = %pki, code = ?status.code(), "stream failed: {}", status.message())
             }
+            ReadEnd::Flood => tracing::warn!(
+                pki_id = %pki,
+                limit = self.cfg.flood_disconnect_drops,
+                "closing stream: more messages dropped within one second than the flood limit"
+            ),
             ReadEnd::Eof | ReadEnd::Closed => {}
         }
         if self.store.remove_if_current(&pki, conn.id).is_some() {

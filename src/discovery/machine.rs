@@ -170,7 +170,10 @@ impl Discovery {
             Input::Disconnected { pki_id } => {
                 self.recent_mem_req.remove(&pki_id);
             }
-            Input::PresumedDead { pki_id } => self.expire(&pki_id, &mut out),
+            Input::PresumedDead { pki_id } => {
+                self.recent_mem_req.remove(&pki_id);
+                self.expire(&pki_id, &mut out)
+            }
             Input::IdentitySwitch { old_pki_id } => {
                 info!(pki_id = %old_pki_id, "peer switched identity; forgetting the old PKI-ID");
                 self.purge(&old_pki_id, &mut out);

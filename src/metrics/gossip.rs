@@ -330,6 +330,8 @@ pub fn families(s: &Snapshot) -> Vec<Family> {
         ("events_queue_full", c.events_dropped),
         ("send_failed", c.send_failures),
         ("not_a_gossip_message", c.bad_messages),
+        ("recv_rate_exceeded", c.recv_rate_exceeded),
+        ("recv_buffer_full", c.recv_buffer_full),
     ] {
         f.sample(&[("reason", reason)], v as f64);
     }
@@ -337,6 +339,22 @@ pub fn families(s: &Snapshot) -> Vec<Family> {
         f.sample(&[("reason", name)], *v as f64);
     }
     out.push(f);
+    for (name, help, v) in [
+        (
+            "fabgossip_comm_flood_disconnects",
+            "Connections closed for exceeding fabgossip.floodDisconnectDrops dropped messages in one second",
+            c.flood_disconnects,
+        ),
+        (
+            "fabgossip_comm_presumed_dead",
+            "Peers reported presumed dead because a dial or a send to them failed",
+            c.presumed_dead,
+        ),
+    ] {
+        let mut f = Family::new(name, help, Kind::Counter);
+        f.sample(&[], v as f64);
+        out.push(f);
+    }
     let mut f = Family::new(
         "fabgossip_comm_connections",
         "Authenticated connections currently registered",

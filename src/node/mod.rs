@@ -284,6 +284,9 @@ impl GossipService {
             recv_buff_size: g.recv_buff_size as usize,
             max_message_size: config.fabgossip.max_message_size,
             admission: config.fabgossip.admission,
+            recv_rate_limit: config.fabgossip.recv_rate_limit,
+            recv_buff_per_conn: (g.recv_buff_size as usize).saturating_mul(10),
+            flood_disconnect_drops: config.fabgossip.flood_disconnect_drops,
         };
         let (comm, events) = Comm::start(comm_cfg, crypto.clone())
             .await
@@ -419,6 +422,7 @@ impl GossipService {
             results_tx,
             results_rx,
             next_view_refresh: now,
+            views_dirty: false,
             routing: None,
             election: Elections::new(leadership_mode, g.election.clone(), leadership.clone()),
             cert_store,

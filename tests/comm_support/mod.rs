@@ -272,6 +272,10 @@ pub fn is_disconnected(ev: &CommEvent, pki: &PkiId) -> bool {
     matches!(ev, CommEvent::Disconnected(p) if p == pki)
 }
 
+pub fn is_presumed_dead(ev: &CommEvent, pki: &PkiId) -> bool {
+    matches!(ev, CommEvent::PresumedDead(p) if p == pki)
+}
+
 pub fn connection_info(ev: &CommEvent) -> Option<&ConnectionInfo> {
     match ev {
         CommEvent::Connected(i) => Some(i),

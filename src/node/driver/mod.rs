@@ -41,6 +41,9 @@ pub(super) use deliver::{delivery_stats, Deliveries, DeliveryTable};
 
 /// The longest the driver sleeps between ticks, so a late `next_deadline` never stalls it.
 const MAX_TICK: Duration = Duration::from_millis(250);
+/// Most items the owner takes from one source (comm events, commands, block jobs,
+/// deliveries, probe results) before it serves the next.
+const TURN_BUDGET: usize = 64;
 /// How stale the published view may get for changes that are not up/dead/purge events.
 const VIEW_REFRESH: Duration = Duration::from_millis(200);
 
@@ -105,6 +108,9 @@ pub(super) struct Driver {
     pub results_tx: mpsc::Sender<Input>,
     pub results_rx: mpsc::Receiver<Input>,
     pub next_view_refresh: Instant,
+    /// Membership changed since the last publish: publish at the end of the turn (once per
+    /// turn, not once per member a flood brings).
+    pub views_dirty: bool,
     /// Push routing's view of the members, dropped at every view refresh and join/leave.
     pub routing: Option<(crate::push::LocalPeer, Vec<crate::push::RoutePeer>)>,
     /// Leader election per joined channel, or the static modes.
@@ -134,44 +140,100 @@ impl Driver {
             self.step(input);
         }
         loop {
-            let mut deadline = self
-                .discovery
-                .next_deadline()
-                .min(self.channels.next_deadline())
-                .min(Instant::now() + MAX_TICK);
-            for b in self.blocks.values() {
-                deadline = deadline.min(b.next_deadline());
+            if !matches!(stop.has_changed(), Ok(false)) {
+                break;
             }
-            if let Some(d) = self.push.next_deadline() {
-                deadline = deadline.min(d);
+            // One turn: every source gets at most `TURN_BUDGET` items, then the next one is
+            // served, so no source (a flooding peer above all) can hold back the others.
+            let mut busy = false;
+            for _ in 0..TURN_BUDGET {
+                let Ok(cmd) = commands.try_recv() else { break };
+                self.on_command(cmd);
+                busy = true;
             }
-            if let Some(d) = self.election.next_deadline() {
-                deadline = deadline.min(d);
+            for _ in 0..TURN_BUDGET {
+                let Ok(job) = self.block_job_rx.try_recv() else { break };
+                self.on_block_job(job);
+                busy = true;
             }
-            deadline = deadline.min(self.identity_deadline());
+            for _ in 0..TURN_BUDGET {
+                let Ok(ev) = self.delivery.rx.try_recv() else { break };
+                self.on_delivered(ev);
+                busy = true;
+            }
+            for _ in 0..TURN_BUDGET {
+                let Ok(input) = self.results_rx.try_recv() else { break };
+                self.step(input);
+                busy = true;
+            }
+            if Instant::now() >= self.deadline() {
+                self.on_tick();
+                busy = true;
+            }
+            for _ in 0..TURN_BUDGET {
+                match events.try_recv() {
+                    Ok(ev) => self.on_comm_event(ev),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        self.stop_all_deliveries();
+                        debug!("node driver stopped: comm events ended");
+                        return;
+                    }
+                }
+                busy = true;
+            }
+            self.end_turn();
+            if busy {
+                // Let comm and the other tasks on this worker run between turns.
+                tokio::task::yield_now().await;
+                continue;
+            }
+            let deadline = self.deadline();
             tokio::select! {
                 biased;
                 _ = stop.changed() => break,
                 Some(cmd) = commands.recv() => self.on_command(cmd),
+                Some(job) = self.block_job_rx.recv() => self.on_block_job(job),
+                Some(ev) = self.delivery.rx.recv() => self.on_delivered(ev),
+                Some(input) = self.results_rx.recv() => self.step(input),
+                _ = tokio::time::sleep_until(deadline.into()) => self.on_tick(),
                 ev = events.recv() => match ev {
                     Some(ev) => self.on_comm_event(ev),
                     None => break,
                 },
-                Some(input) = self.results_rx.recv() => self.step(input),
-                Some(job) = self.block_job_rx.recv() => self.on_block_job(job),
-                Some(ev) = self.delivery.rx.recv() => self.on_delivered(ev),
-                _ = tokio::time::sleep_until(deadline.into()) => {
-                    self.step(Input::Tick);
-                    // A refused call is the only error; a tick is never refused.
-                    let _ = self.channel_step(channel::Input::Tick);
-                    self.blocks_tick();
-                    self.election_tick();
-                    self.identity_tick(Instant::now());
-                }
             }
+            self.end_turn();
         }
         self.stop_all_deliveries();
         debug!("node driver stopped");
+    }
+
+    /// The earliest moment a machine wants a tick, and never later than `MAX_TICK` from now.
+    fn deadline(&self) -> Instant {
+        let mut deadline = self
+            .discovery
+            .next_deadline()
+            .min(self.channels.next_deadline())
+            .min(Instant::now() + MAX_TICK);
+        for b in self.blocks.values() {
+            deadline = deadline.min(b.next_deadline());
+        }
+        if let Some(d) = self.push.next_deadline() {
+            deadline = deadline.min(d);
+        }
+        if let Some(d) = self.election.next_deadline() {
+            deadline = deadline.min(d);
+        }
+        deadline.min(self.identity_deadline())
+    }
+
+    fn on_tick(&mut self) {
+        self.step(Input::Tick);
+        // A refused call is the only error; a tick is never refused.
+        let _ = self.channel_step(channel::Input::Tick);
+        self.blocks_tick();
+        self.election_tick();
+        self.identity_tick(Instant::now());
     }
 
     fn on_command(&mut self, cmd: Command) {
@@ -284,7 +346,10 @@ impl Driver {
                 }
             }
             CommEvent::Disconnected(pki_id) => self.step(Input::Disconnected { pki_id }),
+            CommEvent::PresumedDead(pki_id) => self.step(Input::PresumedDead { pki_id }),
             CommEvent::Message(m) => {
+                // Taken off the channel: the sender's receive buffer has room again.
+                m.slot.release();
                 if self.refuse_cut_off(&m.conn.pki_id) {
                     return;
                 }
@@ -331,16 +396,29 @@ impl Driver {
         }
     }
 
-    /// Up/dead/purge publish at once; other updates (a newer alive with another endpoint,
-    /// StateInfo received) are picked up by the periodic refresh.
+    /// Up/dead/purge publish at the end of the current turn; other updates (a newer alive
+    /// with another endpoint, StateInfo received) are picked up by the periodic refresh.
     fn refresh_views(&mut self, now: Instant, membership_changed: bool) {
-        if membership_changed || now >= self.next_view_refresh {
-            self.next_view_refresh = now + VIEW_REFRESH;
-            self.routing = None;
-            let views = self.channel_views();
-            self.feed_remote_heights(now, &views);
-            self.publish_view();
-            self.publish_channels_from(&views);
+        self.views_dirty |= membership_changed;
+        if now >= self.next_view_refresh {
+            self.publish_views(now);
+        }
+    }
+
+    fn publish_views(&mut self, now: Instant) {
+        self.views_dirty = false;
+        self.next_view_refresh = now + VIEW_REFRESH;
+        self.routing = None;
+        let views = self.channel_views();
+        self.feed_remote_heights(now, &views);
+        self.publish_view();
+        self.publish_channels_from(&views);
+    }
+
+    /// What a turn leaves to its end: the views, when membership changed during it.
+    fn end_turn(&mut self) {
+        if self.views_dirty {
+            self.publish_views(Instant::now());
         }
     }
 }
