@@ -106,10 +106,13 @@ impl Cert {
             }
             None => true,
         };
-        let ski = c.extensions().iter().find_map(|e| match e.parsed_extension() {
-            ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
-            _ => None,
-        });
+        let ski = c
+            .extensions()
+            .iter()
+            .find_map(|e| match e.parsed_extension() {
+                ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
+                _ => None,
+            });
         let ous = c
             .subject()
             .iter_organizational_unit()
@@ -162,9 +165,9 @@ impl Cert {
             .key
             .as_ref()
             .ok_or_else(|| MspError::Invalid("issuer key is not a supported ECDSA key".into()))?;
-        let hash = self
-            .sig_hash
-            .ok_or_else(|| MspError::Invalid("unsupported certificate signature algorithm".into()))?;
+        let hash = self.sig_hash.ok_or_else(|| {
+            MspError::Invalid("unsupported certificate signature algorithm".into())
+        })?;
         key.verify_digest_any_s(&hash.digest(&self.tbs), &self.signature)
     }
 

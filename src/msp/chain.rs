@@ -64,7 +64,10 @@ impl CaPool {
         if chain.len() > MAX_DEPTH {
             return;
         }
-        let current = chain.last().expect("chain starts with the certificate").clone();
+        let current = chain
+            .last()
+            .expect("chain starts with the certificate")
+            .clone();
         let candidates = self
             .roots
             .iter()

@@ -32,12 +32,18 @@ impl Crl {
         };
         let (_, crl) = CertificateRevocationList::from_der(&der)
             .map_err(|e| MspError::Config(format!("could not parse RevocationList: {e}")))?;
-        let aki = crl.extensions().iter().find_map(|e| match e.parsed_extension() {
-            ParsedExtension::AuthorityKeyIdentifier(a) => {
-                Some(a.key_identifier.as_ref().map(|k| k.0.to_vec()).unwrap_or_default())
-            }
-            _ => None,
-        });
+        let aki = crl
+            .extensions()
+            .iter()
+            .find_map(|e| match e.parsed_extension() {
+                ParsedExtension::AuthorityKeyIdentifier(a) => Some(
+                    a.key_identifier
+                        .as_ref()
+                        .map(|k| k.0.to_vec())
+                        .unwrap_or_default(),
+                ),
+                _ => None,
+            });
         let alg = &crl.signature_algorithm.algorithm;
         let sig_hash = if *alg == OID_SIG_ECDSA_WITH_SHA256 {
             Some(SigHash::Sha256)

@@ -72,7 +72,9 @@ impl Msp {
             }
         }
         if conf.root_certs.is_empty() {
-            return Err(MspError::Config("expected at least one CA certificate".into()));
+            return Err(MspError::Config(
+                "expected at least one CA certificate".into(),
+            ));
         }
         let parse_all = |pems: &[Vec<u8>], what: &str| -> Result<Vec<Cert>, MspError> {
             pems.iter()
@@ -149,7 +151,9 @@ impl Msp {
             }
         }
         for pem in &conf.admins {
-            let cert = msp.cert_of_identity(pem).or_else(cfg("admin certificate"))?;
+            let cert = msp
+                .cert_of_identity(pem)
+                .or_else(cfg("admin certificate"))?;
             msp.admins.push(cert);
         }
         if msp.admins.is_empty() && !(msp.ou_enforcement && msp.admin_ou.is_some()) {
@@ -157,7 +161,17 @@ impl Msp {
                 "administrators must be declared when no admin ou classification is set".into(),
             ));
         }
-        if msp.ou_enforcement {
+        if !msp.ou_enforcement {
+            for (i, admin) in msp.admins.iter().enumerate() {
+                let id = Identity {
+                    mspid: msp.name.clone(),
+                    id_bytes: Vec::new(),
+                    cert: admin.clone(),
+                };
+                msp.validate(&id)
+                    .map_err(|e| MspError::Config(format!("admin {i} is invalid: {e}")))?;
+            }
+        } else {
             for (i, admin) in msp.admins.iter().enumerate() {
                 let client = msp.has_ou_role_cert(admin, NodeRole::Client);
                 let adm = msp.has_ou_role_cert(admin, NodeRole::Admin);
@@ -282,7 +296,9 @@ impl Msp {
         } else if self.pool.intermediates.iter().any(|r| r.der == cert.der) {
             let chain = self.pool.unique_chain(&cert, cert.not_before + 1)?;
             if chain.len() < 2 {
-                return Err(MspError::Invalid("expected a chain of length at least 2".into()));
+                return Err(MspError::Invalid(
+                    "expected a chain of length at least 2".into(),
+                ));
             }
             if self.internal_nodes.contains(&chain[0].der) {
                 return Err(MspError::Invalid(
@@ -303,8 +319,7 @@ impl Msp {
         let cert = Cert::from_pem(pem)?;
         if cert.key.is_none() {
             return Err(MspError::Malformed(
-                "failed to import certificate's public key: not an ECDSA P-256 or P-384 key"
-                    .into(),
+                "failed to import certificate's public key: not an ECDSA P-256 or P-384 key".into(),
             ));
         }
         sanitize(&self.pool, &cert)
@@ -425,17 +440,25 @@ impl Msp {
                 return Err(MspError::Invalid(if ous.is_empty() {
                     "the identity certificate does not contain an Organizational Unit (OU)".into()
                 } else {
-                    format!("none of the identity's organizational units are in MSP {}", self.name)
+                    format!(
+                        "none of the identity's organizational units are in MSP {}",
+                        self.name
+                    )
                 }));
             }
         }
         if !self.ou_enforcement {
             return Ok(());
         }
-        let node_ous: Vec<&OuIdentifier> = [&self.client_ou, &self.peer_ou, &self.admin_ou, &self.orderer_ou]
-            .into_iter()
-            .flatten()
-            .collect();
+        let node_ous: Vec<&OuIdentifier> = [
+            &self.client_ou,
+            &self.peer_ou,
+            &self.admin_ou,
+            &self.orderer_ou,
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let mut count = 0;
         for ou in &ous {
             // The last definition of an OU name wins, as in Fabric's map of valid OUs.

@@ -69,7 +69,9 @@ fn pem_files(dir: &Path) -> Result<Option<Vec<Vec<u8>>>, MspError> {
     paths.sort();
     let mut out = Vec::new();
     for p in paths {
-        let Ok(bytes) = std::fs::read(&p) else { continue };
+        let Ok(bytes) = std::fs::read(&p) else {
+            continue;
+        };
         if x509_parser::pem::parse_x509_pem(&bytes).is_ok() {
             out.push(bytes);
         }
@@ -180,8 +182,12 @@ fn find_key(keystore: &Path, signcert: &[u8]) -> Result<SigningKey, MspError> {
         .ok_or_else(|| MspError::Config("signing certificate key is not ECDSA P-256/P-384".into()))?
         .sec1_uncompressed();
     for pem in pem_files(keystore)?.unwrap_or_default() {
-        let Ok((_, block)) = x509_parser::pem::parse_x509_pem(&pem) else { continue };
-        let Ok(key) = SigningKey::from_pkcs8_der(&block.contents) else { continue };
+        let Ok((_, block)) = x509_parser::pem::parse_x509_pem(&pem) else {
+            continue;
+        };
+        let Ok(key) = SigningKey::from_pkcs8_der(&block.contents) else {
+            continue;
+        };
         if key.public_key().sec1_uncompressed() == want {
             return Ok(key);
         }

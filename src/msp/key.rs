@@ -99,11 +99,19 @@ impl PublicKey {
         Ok(match self {
             PublicKey::P256(_) => {
                 let sig = p256::ecdsa::Signature::from_der(sig_der).map_err(malformed_sig)?;
-                sig.normalize_s().unwrap_or(sig).to_der().as_bytes().to_vec()
+                sig.normalize_s()
+                    .unwrap_or(sig)
+                    .to_der()
+                    .as_bytes()
+                    .to_vec()
             }
             PublicKey::P384(_) => {
                 let sig = p384::ecdsa::Signature::from_der(sig_der).map_err(malformed_sig)?;
-                sig.normalize_s().unwrap_or(sig).to_der().as_bytes().to_vec()
+                sig.normalize_s()
+                    .unwrap_or(sig)
+                    .to_der()
+                    .as_bytes()
+                    .to_vec()
             }
         })
     }
@@ -157,11 +165,19 @@ impl SigningKey {
         Ok(match self {
             SigningKey::P256(k) => {
                 let sig: p256::ecdsa::Signature = k.sign_prehash(&digest).map_err(fail)?;
-                sig.normalize_s().unwrap_or(sig).to_der().as_bytes().to_vec()
+                sig.normalize_s()
+                    .unwrap_or(sig)
+                    .to_der()
+                    .as_bytes()
+                    .to_vec()
             }
             SigningKey::P384(k) => {
                 let sig: p384::ecdsa::Signature = k.sign_prehash(&digest).map_err(fail)?;
-                sig.normalize_s().unwrap_or(sig).to_der().as_bytes().to_vec()
+                sig.normalize_s()
+                    .unwrap_or(sig)
+                    .to_der()
+                    .as_bytes()
+                    .to_vec()
             }
         })
     }

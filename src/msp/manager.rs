@@ -30,7 +30,10 @@ impl MspManager {
     /// Sets up one MSP per configuration.
     pub fn from_configs(configs: &[FabricMspConfig]) -> Result<MspManager, MspError> {
         Ok(MspManager::new(
-            configs.iter().map(Msp::new).collect::<Result<Vec<_>, _>>()?,
+            configs
+                .iter()
+                .map(Msp::new)
+                .collect::<Result<Vec<_>, _>>()?,
         ))
     }
 

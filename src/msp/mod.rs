@@ -31,6 +31,8 @@ pub use manager::MspManager;
 pub use principal::MspPrincipal;
 
 #[cfg(test)]
+pub(crate) mod test_pki;
+#[cfg(test)]
 mod tests;
 
 /// Why the MSP refused a configuration, an identity, a signature or a principal.

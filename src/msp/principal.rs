@@ -88,13 +88,19 @@ fn collect(p: &MspPrincipal, depth: usize, out: &mut Vec<MspPrincipal>) -> Resul
         return Ok(());
     }
     if depth >= MAX_COMBINED_DEPTH {
-        return Err(MspError::Principal("combined principal nested too deep".into()));
+        return Err(MspError::Principal(
+            "combined principal nested too deep".into(),
+        ));
     }
     let c = CombinedPrincipal::decode(p.principal.as_slice()).map_err(|e| {
-        MspError::Principal(format!("could not unmarshal CombinedPrincipal from principal: {e}"))
+        MspError::Principal(format!(
+            "could not unmarshal CombinedPrincipal from principal: {e}"
+        ))
     })?;
     if c.principals.is_empty() {
-        return Err(MspError::Principal("No principals in CombinedPrincipal".into()));
+        return Err(MspError::Principal(
+            "No principals in CombinedPrincipal".into(),
+        ));
     }
     for inner in &c.principals {
         collect(inner, depth + 1, out)?;
@@ -103,12 +109,17 @@ fn collect(p: &MspPrincipal, depth: usize, out: &mut Vec<MspPrincipal>) -> Resul
 }
 
 fn decode<M: Message + Default>(b: &[u8], what: &str) -> Result<M, MspError> {
-    M::decode(b).map_err(|e| MspError::Principal(format!("could not unmarshal {what} from principal: {e}")))
+    M::decode(b)
+        .map_err(|e| MspError::Principal(format!("could not unmarshal {what} from principal: {e}")))
 }
 
 impl Msp {
     /// Whether `id` (deserialized by this MSP) satisfies `principal`.
-    pub fn satisfies_principal(&self, id: &Identity, principal: &MspPrincipal) -> Result<(), MspError> {
+    pub fn satisfies_principal(
+        &self,
+        id: &Identity,
+        principal: &MspPrincipal,
+    ) -> Result<(), MspError> {
         let mut all = Vec::new();
         collect(principal, 0, &mut all)?;
         for p in &all {
@@ -160,7 +171,9 @@ impl Msp {
             }
             CLASSIFICATION_IDENTITY => {
                 let other = self.deserialize_identity(&p.principal).map_err(|e| {
-                    MspError::Principal(format!("invalid identity principal, not a certificate: {e}"))
+                    MspError::Principal(format!(
+                        "invalid identity principal, not a certificate: {e}"
+                    ))
                 })?;
                 if other.cert.der != id.cert.der {
                     return Err(MspError::Principal("The identities do not match".into()));
