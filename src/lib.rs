@@ -44,6 +44,7 @@ pub mod identity;
 pub mod ledger;
 pub mod message;
 pub mod metrics;
+pub mod msp;
 pub mod msgstore;
 pub mod node;
 pub mod proto;

@@ -95,6 +95,23 @@ fn host_crypto(host: &Arc<HostCrypto>) -> Result<CryptoContext, InitError> {
         .map_err(|e| InitError(FG_STATUS_CRYPTO, format!("self identity: {e}")))
 }
 
+/// `peer.mspConfigPath` when it names an MSP folder (with `signcerts`): the peer then signs
+/// and validates with Fabric's X.509 MSP instead of the Ed25519 default.
+fn msp_folder(config: &Config) -> Option<std::path::PathBuf> {
+    config
+        .peer
+        .msp_config_path
+        .clone()
+        .filter(|d| crate::crypto::msp::MspCrypto::is_msp_folder(d))
+}
+
+fn msp_crypto(config: &Config) -> Result<CryptoContext, InitError> {
+    let dir = msp_folder(config).unwrap_or_default();
+    crate::crypto::msp::MspCrypto::open(&dir, &config.peer.local_msp_id)
+        .and_then(|c| c.context())
+        .map_err(|e| InitError(FG_STATUS_CRYPTO, format!("{}: {e}", dir.display())))
+}
+
 fn init(config_text: &[u8], host: Option<Arc<HostCrypto>>) -> Result<(), InitError> {
     let text = std::str::from_utf8(config_text).map_err(|e| {
         InitError(
@@ -113,6 +130,7 @@ fn init(config_text: &[u8], host: Option<Arc<HostCrypto>>) -> Result<(), InitErr
     // The built-in crypto is kept by the service: joined channels set its member orgs.
     let (crypto, builtin) = match &host {
         Some(h) => (Some(host_crypto(h)?), None),
+        None if msp_folder(&config).is_some() => (Some(msp_crypto(&config)?), None),
         None => {
             let (ed, _) =
                 builtin_crypto(&config).map_err(|e| InitError(node_status(&e), e.to_string()))?;
