@@ -9,10 +9,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "proto/gossip/message.proto",
         "proto/common/common.proto",
+        "proto/common/configtx.proto",
+        "proto/common/configuration.proto",
         "proto/msp/identities.proto",
         "proto/msp/msp_config.proto",
         "proto/orderer/ab.proto",
+        "proto/orderer/configuration.proto",
+        "proto/orderer/etcdraft/configuration.proto",
         "proto/peer/collection.proto",
+        "proto/peer/configuration.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");
