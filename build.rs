@@ -32,6 +32,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // store, pull engine, emitter, each send) is a reference count.
         .bytes(".gossip.Envelope.payload")
         .bytes(".gossip.Payload.data")
+        // Config trees in name order: orgs, members and anchor peers come out the same on
+        // every peer and every run.
+        .btree_map(".common")
         .compile_fds(fds)?;
     Ok(())
 }

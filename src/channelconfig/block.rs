@@ -123,3 +123,42 @@ fn last_config_index(block: &Block) -> Option<u64> {
         .last_config
         .map(|lc| lc.index)
 }
+
+/// [`is_config_block`] on a marshaled block, decoding only the first envelope's headers:
+/// cheap on the commit path, where most blocks are large and not config blocks.
+pub fn is_config_block_bytes(block: &[u8]) -> bool {
+    // Block.data (2) → BlockData.data[0] (1) → Envelope.payload (1) → Payload.header (1)
+    // → Header.channel_header (1).
+    let header = [2, 1, 1, 1, 1]
+        .iter()
+        .try_fold(block, |buf, tag| first_bytes_field(buf, *tag));
+    header
+        .and_then(|h| ChannelHeader::decode(h).ok())
+        .is_some_and(|ch| ch.r#type == HeaderType::Config as i32)
+}
+
+/// The first length-delimited field numbered `tag` of a marshaled message.
+fn first_bytes_field(mut buf: &[u8], tag: u32) -> Option<&[u8]> {
+    use prost::encoding::decode_varint;
+    while !buf.is_empty() {
+        let key = decode_varint(&mut buf).ok()?;
+        let (field, wire) = ((key >> 3) as u32, key & 7);
+        match wire {
+            0 => {
+                decode_varint(&mut buf).ok()?;
+            }
+            1 => buf = buf.get(8..)?,
+            5 => buf = buf.get(4..)?,
+            2 => {
+                let len = usize::try_from(decode_varint(&mut buf).ok()?).ok()?;
+                let (value, rest) = (buf.get(..len)?, buf.get(len..)?);
+                if field == tag {
+                    return Some(value);
+                }
+                buf = rest;
+            }
+            _ => return None,
+        }
+    }
+    None
+}

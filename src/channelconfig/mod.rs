@@ -11,6 +11,7 @@
 //! - [`policy`]: the policies tree.
 //! - [`evaluate`]: ImplicitMeta and signature policies over signed data, through
 //!   [`PrincipalCheck`] (the channel's MSPs).
+//! - [`genesis`]: the checks of a host-given block 0 (no orderer signature).
 //! - [`join`]: the [`JoinChannelMessage`](crate::channel::JoinChannelMessage) of a config.
 //! - [`error`]: what is missing or malformed, and where.
 
@@ -18,6 +19,7 @@ pub mod block;
 pub mod channel;
 pub mod error;
 pub mod evaluate;
+pub mod genesis;
 pub mod join;
 pub mod orderer;
 pub mod org;
@@ -27,12 +29,13 @@ mod values;
 #[cfg(test)]
 mod tests;
 
-pub use block::{is_config_block, ConfigBlock};
+pub use block::{is_config_block, is_config_block_bytes, ConfigBlock};
 pub use channel::{
     ChannelCapabilities, ChannelConfig, BLOCK_VALIDATION_POLICY, READERS_POLICY,
 };
 pub use error::{ConfigError, PolicyError};
 pub use evaluate::{evaluate, verified_signers, PrincipalCheck, SignedData};
+pub use genesis::GenesisBlockCheck;
 pub use orderer::{Consenter, OrdererConfig};
 pub use org::{AnchorPeerAddr, ApplicationOrg, OrdererOrg, OrgMsp};
 pub use policy::{MetaRule, Policy, PolicyGroup};

@@ -105,6 +105,8 @@ pub(super) struct ChannelBlocks {
     pub commit_duration: DurationHistogram,
     /// Verified gossip blocks beyond the state provider's window, by seq (see [`AHEAD_KEEP`]).
     ahead: std::collections::BTreeMap<u64, VerifiedPayload>,
+    /// Joined with a config block: committed config blocks reconfigure the channel.
+    pub config_from_blocks: bool,
 }
 
 /// What serving state requests did, counted by the blocking tasks that read the ledger.
@@ -160,6 +162,7 @@ impl ChannelBlocks {
             counters: BlockCounters::default(),
             commit_duration: DurationHistogram::default(),
             ahead: std::collections::BTreeMap::new(),
+            config_from_blocks: false,
         })
     }
 

@@ -27,6 +27,10 @@ pub struct NodeCounters {
     pub unhandled: AtomicU64,
     /// Block and block pull messages naming a channel this peer has not joined.
     pub block_unknown_channel: AtomicU64,
+    /// Committed config blocks that reconfigured their channel.
+    pub config_block_applied: AtomicU64,
+    /// Committed config blocks that could not be read (the channel keeps its config).
+    pub config_block_invalid: AtomicU64,
 }
 
 impl NodeCounters {
@@ -62,6 +66,8 @@ impl NodeCounters {
             ("conn_rejected", r(&self.conn_rejected)),
             ("unhandled", r(&self.unhandled)),
             ("block_unknown_channel", r(&self.block_unknown_channel)),
+            ("config_block_applied", r(&self.config_block_applied)),
+            ("config_block_invalid", r(&self.config_block_invalid)),
         ]
     }
 }
