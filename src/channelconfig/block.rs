@@ -43,8 +43,9 @@ impl ConfigBlock {
             .as_ref()
             .ok_or_else(|| ConfigError::missing("block.header"))?;
         let (channel_header, payload) = config_payload(block)?;
-        let env = ConfigEnvelope::decode(&payload.data[..])
-            .map_err(|e| ConfigError::malformed("block.data[0].payload.data (ConfigEnvelope)", e))?;
+        let env = ConfigEnvelope::decode(&payload.data[..]).map_err(|e| {
+            ConfigError::malformed("block.data[0].payload.data (ConfigEnvelope)", e)
+        })?;
         let config = env
             .config
             .ok_or_else(|| ConfigError::missing("block.data[0].payload.data.config"))?;
@@ -97,7 +98,11 @@ fn config_payload(block: &Block) -> Result<(ChannelHeader, Payload), ConfigError
     if ch.r#type != HeaderType::Config as i32 {
         return Err(ConfigError::new(
             "block.data[0].payload.header.channel_header.type",
-            format!("{} is not CONFIG ({})", ch.r#type, HeaderType::Config as i32),
+            format!(
+                "{} is not CONFIG ({})",
+                ch.r#type,
+                HeaderType::Config as i32
+            ),
         ));
     }
     Ok((ch, payload))

@@ -131,8 +131,7 @@ fn rule_holds(
 ) -> bool {
     match &rule.r#type {
         Some(signature_policy::Type::SignedBy(i)) => {
-            let Some(principal) = usize::try_from(*i).ok().and_then(|i| principals.get(i))
-            else {
+            let Some(principal) = usize::try_from(*i).ok().and_then(|i| principals.get(i)) else {
                 return false;
             };
             for (k, id) in signers.iter().enumerate() {

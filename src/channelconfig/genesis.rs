@@ -32,7 +32,8 @@ impl BlockVerifier for GenesisBlockCheck {
         if block_data_hash(&data) != header.data_hash {
             return bad("data hash does not match the block's data".into());
         }
-        let config = ConfigBlock::from_block(&b).map_err(|e| CryptoError::InvalidBlock(e.to_string()))?;
+        let config =
+            ConfigBlock::from_block(&b).map_err(|e| CryptoError::InvalidBlock(e.to_string()))?;
         if config.channel_id != channel {
             return bad(format!(
                 "genesis block of channel {:?}, not {channel:?}",

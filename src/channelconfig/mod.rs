@@ -30,9 +30,7 @@ mod values;
 mod tests;
 
 pub use block::{is_config_block, is_config_block_bytes, ConfigBlock};
-pub use channel::{
-    ChannelCapabilities, ChannelConfig, BLOCK_VALIDATION_POLICY, READERS_POLICY,
-};
+pub use channel::{ChannelCapabilities, ChannelConfig, BLOCK_VALIDATION_POLICY, READERS_POLICY};
 pub use error::{ConfigError, PolicyError};
 pub use evaluate::{evaluate, verified_signers, PrincipalCheck, SignedData};
 pub use genesis::GenesisBlockCheck;

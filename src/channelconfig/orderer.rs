@@ -42,9 +42,8 @@ impl OrdererConfig {
         }
         let mut consenters = Vec::new();
         if ct.r#type == "etcdraft" {
-            let md = ConfigMetadata::decode(&ct.metadata[..]).map_err(|e| {
-                ConfigError::malformed(format!("{path}/ConsensusType.metadata"), e)
-            })?;
+            let md = ConfigMetadata::decode(&ct.metadata[..])
+                .map_err(|e| ConfigError::malformed(format!("{path}/ConsensusType.metadata"), e))?;
             consenters.extend(md.consenters.into_iter().map(|c| Consenter {
                 host: c.host,
                 port: c.port,
@@ -73,7 +72,8 @@ impl OrdererConfig {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(OrdererConfig {
             consensus_type: ct.r#type,
-            maintenance: ct.state == crate::proto::orderer::consensus_type::State::Maintenance as i32,
+            maintenance: ct.state
+                == crate::proto::orderer::consensus_type::State::Maintenance as i32,
             consenters,
             orgs,
         })

@@ -37,7 +37,10 @@ impl OrgMsp {
         if m.r#type != FABRIC_MSP_TYPE {
             return Err(ConfigError::new(
                 at,
-                format!("MSP type {} is not supported (only X.509, type 0)", m.r#type),
+                format!(
+                    "MSP type {} is not supported (only X.509, type 0)",
+                    m.r#type
+                ),
             ));
         }
         let c = FabricMspConfig::decode(&m.config[..])
@@ -64,7 +67,11 @@ impl OrgMsp {
 
     /// The TLS CA certificates (roots, then intermediates) as one PEM bundle.
     pub fn tls_ca_pem(&self) -> String {
-        pem_bundle(self.tls_root_certs.iter().chain(&self.tls_intermediate_certs))
+        pem_bundle(
+            self.tls_root_certs
+                .iter()
+                .chain(&self.tls_intermediate_certs),
+        )
     }
 }
 

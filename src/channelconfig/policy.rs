@@ -55,7 +55,10 @@ impl PolicyGroup {
         let mut policies = BTreeMap::new();
         for (name, cp) in &group.policies {
             let at = format!("{path}/policies/{name}");
-            let p = cp.policy.as_ref().ok_or_else(|| ConfigError::missing(&at))?;
+            let p = cp
+                .policy
+                .as_ref()
+                .ok_or_else(|| ConfigError::missing(&at))?;
             policies.insert(name.clone(), parse_policy(p.r#type, &p.value, &at)?);
         }
         let mut groups = BTreeMap::new();

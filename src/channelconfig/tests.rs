@@ -8,10 +8,9 @@ use prost::Message;
 
 use super::*;
 use crate::proto::common::{
-    msp_principal, msp_role, policy::PolicyType, signature_policy, Block, BlockData,
-    ChannelHeader, Config, ConfigEnvelope, ConfigGroup, ConfigPolicy, ConfigValue, Envelope,
-    Header, HeaderType, ImplicitMetaPolicy, MspPrincipal, MspRole, Payload, SignaturePolicy,
-    SignaturePolicyEnvelope,
+    msp_principal, msp_role, policy::PolicyType, signature_policy, Block, BlockData, ChannelHeader,
+    Config, ConfigEnvelope, ConfigGroup, ConfigPolicy, ConfigValue, Envelope, Header, HeaderType,
+    ImplicitMetaPolicy, MspPrincipal, MspRole, Payload, SignaturePolicy, SignaturePolicyEnvelope,
 };
 
 const GENESIS: &[u8] = include_bytes!("../../tests/channelconfig/genesis.block");
@@ -139,10 +138,7 @@ fn capabilities_hashing_and_policies() {
         panic!("Alpha/Readers is a signature policy");
     };
     assert_eq!(env.identities.len(), 3);
-    assert!(matches!(
-        at(&[], "Readers"),
-        Policy::ImplicitMeta { .. }
-    ));
+    assert!(matches!(at(&[], "Readers"), Policy::ImplicitMeta { .. }));
 }
 
 #[test]
@@ -213,6 +209,36 @@ fn the_anchor_update_block_is_the_next_config() {
         u.header.unwrap().previous_hash,
         crate::crypto::block::block_header_hash(g.header.as_ref().unwrap())
     );
+}
+
+#[test]
+fn only_a_sound_block_zero_of_the_channel_passes_as_genesis() {
+    use crate::state::BlockVerifier;
+    let g = GenesisBlockCheck;
+    assert!(g.verify_block("fixturechannel", 0, GENESIS).is_ok());
+    let e = |r: Result<(), crate::crypto::CryptoError>| r.unwrap_err().to_string();
+    assert!(e(g.verify_block("other", 0, GENESIS)).contains("not \"other\""));
+    assert!(e(g.verify_block("fixturechannel", 1, UPDATE)).contains("block 1 given as a genesis"));
+    assert!(e(g.verify_block("fixturechannel", 0, UPDATE)).contains("block 1"));
+    let mut b = Block::decode(GENESIS).unwrap();
+    b.data.as_mut().unwrap().data[0].push(0);
+    assert!(e(g.verify_block("fixturechannel", 0, &b.encode_to_vec())).contains("data hash"));
+    assert!(g.verify_block("fixturechannel", 0, b"\xff").is_err());
+}
+
+#[test]
+fn config_blocks_are_told_apart_cheaply() {
+    assert!(is_config_block_bytes(GENESIS));
+    assert!(is_config_block_bytes(UPDATE));
+    let tx = config_block_with(genesis_config(), HeaderType::EndorserTransaction);
+    assert!(!is_config_block_bytes(&tx));
+    let plain = crate::crypto::block::new_block(3, vec![1; 32], vec![b"tx".to_vec()]);
+    assert!(!is_config_block_bytes(&plain.encode_to_vec()));
+    // Cut anywhere: an answer, never a panic.
+    for len in 0..GENESIS.len() {
+        let _ = is_config_block_bytes(&GENESIS[..len]);
+    }
+    assert!(!is_config_block_bytes(b""));
 }
 
 // ---- bad input ----
@@ -294,7 +320,10 @@ fn a_refusal_names_what_and_where() {
 
     let mut c = genesis_config();
     alpha(&mut c).values.remove("MSP");
-    assert_eq!(refusal(c).to_string(), "Channel/Application/Alpha/MSP: missing");
+    assert_eq!(
+        refusal(c).to_string(),
+        "Channel/Application/Alpha/MSP: missing"
+    );
 
     let mut c = genesis_config();
     alpha(&mut c).values.get_mut("MSP").unwrap().value = vec![0x0a, 0xff];
@@ -303,12 +332,11 @@ fn a_refusal_names_what_and_where() {
     assert!(e.reason.starts_with("malformed"), "{e}");
 
     let mut c = genesis_config();
-    alpha(&mut c).values.get_mut("MSP").unwrap().value =
-        crate::proto::msp::MspConfig {
-            r#type: 1,
-            config: Vec::new(),
-        }
-        .encode_to_vec();
+    alpha(&mut c).values.get_mut("MSP").unwrap().value = crate::proto::msp::MspConfig {
+        r#type: 1,
+        config: Vec::new(),
+    }
+    .encode_to_vec();
     assert!(refusal(c).reason.contains("MSP type 1 is not supported"));
 
     for port in [0, -1, 70000] {
@@ -327,26 +355,33 @@ fn a_refusal_names_what_and_where() {
             },
         );
         let e = refusal(c);
-        assert_eq!(e.path, "Channel/Application/Alpha/AnchorPeers[0].port", "{e}");
+        assert_eq!(
+            e.path, "Channel/Application/Alpha/AnchorPeers[0].port",
+            "{e}"
+        );
     }
 
     let mut c = genesis_config();
     let orderer = root(&mut c).groups.get_mut("Orderer").unwrap();
-    orderer.values.get_mut("ConsensusType").unwrap().value =
-        crate::proto::orderer::ConsensusType {
-            r#type: "etcdraft".into(),
-            metadata: vec![0x0a, 0x05, 1],
-            state: 0,
-        }
-        .encode_to_vec();
-    assert_eq!(
-        refusal(c).path,
-        "Channel/Orderer/ConsensusType.metadata"
-    );
+    orderer.values.get_mut("ConsensusType").unwrap().value = crate::proto::orderer::ConsensusType {
+        r#type: "etcdraft".into(),
+        metadata: vec![0x0a, 0x05, 1],
+        state: 0,
+    }
+    .encode_to_vec();
+    assert_eq!(refusal(c).path, "Channel/Orderer/ConsensusType.metadata");
 
     let mut c = genesis_config();
-    root(&mut c).groups.get_mut("Orderer").unwrap().values.remove("ConsensusType");
-    assert_eq!(refusal(c).to_string(), "Channel/Orderer/ConsensusType: missing");
+    root(&mut c)
+        .groups
+        .get_mut("Orderer")
+        .unwrap()
+        .values
+        .remove("ConsensusType");
+    assert_eq!(
+        refusal(c).to_string(),
+        "Channel/Orderer/ConsensusType: missing"
+    );
 
     let mut c = genesis_config();
     alpha(&mut c).policies.get_mut("Readers").unwrap().policy = None;
@@ -443,7 +478,9 @@ fn the_fixture_readers_and_block_validation_policies() {
     );
     // Application Admins is MAJORITY: one admin of two orgs is not enough.
     let admins = "/Channel/Application/Admins";
-    assert!(c.evaluate(admins, &signed(&["AlphaMSP/admin"]), &m).is_err());
+    assert!(c
+        .evaluate(admins, &signed(&["AlphaMSP/admin"]), &m)
+        .is_err());
     assert!(c
         .evaluate(admins, &signed(&["AlphaMSP/admin", "BetaMSP/admin"]), &m)
         .is_ok());

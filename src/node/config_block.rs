@@ -22,7 +22,10 @@ impl GossipService {
         if meta.channel_id != channel {
             return Err(ChannelCallError::ConfigBlock(ConfigError::new(
                 "block.data[0].payload.header.channel_header.channel_id",
-                format!("the block is of channel {:?}, not {channel:?}", meta.channel_id),
+                format!(
+                    "the block is of channel {:?}, not {channel:?}",
+                    meta.channel_id
+                ),
             )));
         }
         self.join_channel(channel, config.join_message()).await?;

@@ -27,7 +27,8 @@ pub struct NodeCounters {
     pub unhandled: AtomicU64,
     /// Block and block pull messages naming a channel this peer has not joined.
     pub block_unknown_channel: AtomicU64,
-    /// Committed config blocks that reconfigured their channel.
+    /// Committed config blocks that reconfigured their channel (not a refusal: kept out of
+    /// [`snapshot`](Self::snapshot)).
     pub config_block_applied: AtomicU64,
     /// Committed config blocks that could not be read (the channel keeps its config).
     pub config_block_invalid: AtomicU64,
@@ -66,7 +67,6 @@ impl NodeCounters {
             ("conn_rejected", r(&self.conn_rejected)),
             ("unhandled", r(&self.unhandled)),
             ("block_unknown_channel", r(&self.block_unknown_channel)),
-            ("config_block_applied", r(&self.config_block_applied)),
             ("config_block_invalid", r(&self.config_block_invalid)),
         ]
     }
