@@ -9,10 +9,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "proto/gossip/message.proto",
         "proto/common/common.proto",
+        "proto/common/configtx.proto",
+        "proto/common/configuration.proto",
         "proto/msp/identities.proto",
         "proto/msp/msp_config.proto",
         "proto/orderer/ab.proto",
+        "proto/orderer/configuration.proto",
+        "proto/orderer/etcdraft/configuration.proto",
         "proto/peer/collection.proto",
+        "proto/peer/configuration.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");
@@ -27,6 +32,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // store, pull engine, emitter, each send) is a reference count.
         .bytes(".gossip.Envelope.payload")
         .bytes(".gossip.Payload.data")
+        // Config trees in name order: orgs, members and anchor peers come out the same on
+        // every peer and every run.
+        .btree_map(".common")
         .compile_fds(fds)?;
     Ok(())
 }

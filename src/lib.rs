@@ -13,6 +13,8 @@
 //! - [`comm`]: authenticated gRPC comm: the `gossip.Gossip` server, the dialer, the handshake,
 //!   TLS binding and one connection per PKI-ID.
 //! - [`channel`]: channels as a sans-IO state machine: join, StateInfo, the peers of a channel.
+//! - [`channelconfig`]: a channel from its config blocks: orgs, MSPs, anchor peers, orderers,
+//!   policies and their evaluation, the join message (sans-IO).
 //! - [`discovery`]: membership as a sans-IO state machine: alive, membership request/response,
 //!   expiration, resurrection, purge, disclosure between orgs.
 //! - [`election`]: leader election per channel as a sans-IO state machine (Fabric's algorithm).
@@ -33,6 +35,7 @@
 //! `ledger`, `election` and, while leading, `deliver`; `push` carries blocks.
 
 pub mod channel;
+pub mod channelconfig;
 pub mod comm;
 pub mod config;
 pub mod crypto;

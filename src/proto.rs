@@ -7,7 +7,7 @@ pub mod gossip {
     include!(concat!(env!("OUT_DIR"), "/gossip.rs"));
 }
 
-/// `common` package: Envelope, Payload, headers, Block.
+/// `common` package: Envelope, Payload, headers, Block, the config tree and policies.
 pub mod common {
     include!(concat!(env!("OUT_DIR"), "/common.rs"));
 }
@@ -17,12 +17,18 @@ pub mod msp {
     include!(concat!(env!("OUT_DIR"), "/msp.rs"));
 }
 
-/// `orderer` package: SeekInfo, DeliverResponse, the AtomicBroadcast service.
+/// `orderer` package: SeekInfo, DeliverResponse, the AtomicBroadcast service, the Orderer
+/// group's config values.
 pub mod orderer {
     include!(concat!(env!("OUT_DIR"), "/orderer.rs"));
 }
 
-/// `protos` package: collection configs and anchor peers.
+/// `protos` package: collection configs, anchor peers, the Application group's config values.
 pub mod protos {
     include!(concat!(env!("OUT_DIR"), "/protos.rs"));
+}
+
+/// `etcdraft` package: the consenters and options of an etcdraft orderer.
+pub mod etcdraft {
+    include!(concat!(env!("OUT_DIR"), "/etcdraft.rs"));
 }

@@ -72,6 +72,24 @@ func JoinChannelJSON(channel, joinJSON string) error {
 	return detailCall(func(e *C.fg_bytes) C.fg_status { return C.fg_join_channel(ch, chLen, j, jLen, e) })
 }
 
+// JoinChannelWithBlock joins channel with its genesis block or latest config block (a
+// marshaled common.Block, as `peer channel join -b` takes it), as fg_join_channel does:
+// member orgs, anchor peers and orderers come from the block's config, block 0 is committed
+// without an orderer signature check, and every committed config block reconfigures the
+// channel.
+func JoinChannelWithBlock(channel string, block []byte) error {
+	if len(block) == 0 {
+		return &Error{Status: StatusInvalidArg, Detail: "the config block is empty"}
+	}
+	ch, chLen := cText(channel)
+	defer C.free(unsafe.Pointer(ch))
+	b := C.CBytes(block)
+	defer C.free(b)
+	return detailCall(func(e *C.fg_bytes) C.fg_status {
+		return C.fg_join_channel(ch, chLen, (*C.char)(b), C.size_t(len(block)), e)
+	})
+}
+
 // LeaveChannel leaves channel (fg_leave_channel).
 func LeaveChannel(channel string) error {
 	ch, chLen := cText(channel)

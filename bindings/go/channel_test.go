@@ -3,6 +3,7 @@ package fabgossip
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -123,5 +124,32 @@ func TestYieldLeadershipStepsDownAndTheCallbackSaysSo(t *testing.T) {
 	defer mu.Unlock()
 	for _, err := range reentry {
 		wantDetail(t, "yield inside the callback", err, StatusReentrant, "inside a library callback")
+	}
+}
+
+func TestJoinWithTheGenesisBlock(t *testing.T) {
+	initT(t, localConfig(t, "AlphaMSP"), nil)
+	genesis, err := os.ReadFile("../../tests/channelconfig/genesis.block")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDetail(t, "a block of another channel", JoinChannelWithBlock("another", genesis),
+		StatusInvalidArg, `not "another"`)
+	wantDetail(t, "not a block", JoinChannelWithBlock("fixturechannel", []byte{0x0a, 0x01}),
+		StatusInvalidArg, "config block: block")
+	if err := JoinChannelWithBlock("fixturechannel", genesis); err != nil {
+		t.Fatal(err)
+	}
+	// Block 0 is committed without an orderer signature.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		h, err := LedgerHeight("fixturechannel")
+		if err == nil && h == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("height %d (%v), want 1", h, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -50,6 +50,7 @@ impl From<ChannelCallError> for CallError {
             ChannelCallError::Channel(_) => FG_STATUS_INVALID_ARG,
             ChannelCallError::Ledger(_) => FG_STATUS_IO,
             ChannelCallError::InvalidBlock(_) => FG_STATUS_CRYPTO,
+            ChannelCallError::ConfigBlock(_) => FG_STATUS_INVALID_ARG,
             ChannelCallError::TooFarAhead { .. } => FG_STATUS_BUSY,
         };
         CallError::new(status, e.to_string())

@@ -1,7 +1,7 @@
-//! The JSON texts of the channel calls: the join message of `fg_join_channel` and the
-//! chaincode list of `fg_update_chaincodes`. They are read field by field so that a refusal
-//! names the field at fault (`anchor_peers[1].port: ...`), which serde's own messages do not
-//! always do.
+//! The JSON texts of the channel calls: the join message of `fg_join_channel` (told apart
+//! from a config block) and the chaincode list of `fg_update_chaincodes`. They are read
+//! field by field so that a refusal names the field at fault (`anchor_peers[1].port: ...`),
+//! which serde's own messages do not always do.
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -38,6 +38,15 @@ pub(crate) fn parse_join(text: &str) -> Result<JoinChannelMessage, String> {
         anchor_peers,
         orderers,
     })
+}
+
+/// Whether the join argument of `fg_join_channel` is a JSON join message rather than a
+/// config block: its first non-blank byte is `{`, which no marshaled `common.Block` starts
+/// with (a block opens with the tag byte of field 1, 2 or 3: 0x0a, 0x12 or 0x1a).
+pub(crate) fn is_join_json(arg: &[u8]) -> bool {
+    arg.iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_none_or(|b| *b == b'{')
 }
 
 /// `[{"name":"mycc","version":"1.0"},...]` → the chaincodes, or why not.
@@ -237,6 +246,15 @@ mod tests {
             let e = bad(json);
             assert!(e.contains(want), "{json}: {e:?} lacks {want:?}");
         }
+    }
+
+    #[test]
+    fn json_or_config_block() {
+        assert!(is_join_json(br#" {"sequence":1}"#));
+        assert!(is_join_json(b"   "));
+        let genesis = include_bytes!("../../tests/channelconfig/genesis.block");
+        assert!(!is_join_json(genesis));
+        assert!(!is_join_json(b"\x0a\x02{}"));
     }
 
     #[test]

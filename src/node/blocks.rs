@@ -109,6 +109,8 @@ pub(super) struct ChannelBlocks {
     ahead: std::collections::BTreeMap<u64, VerifiedPayload>,
     /// What opening the ledger repaired (see [`ChannelBlockStats::ledger_repairs`]).
     ledger_repairs: Vec<&'static str>,
+    /// Joined with a config block: committed config blocks reconfigure the channel.
+    pub config_from_blocks: bool,
 }
 
 /// What serving state requests did, counted by the blocking tasks that read the ledger.
@@ -187,6 +189,7 @@ impl ChannelBlocks {
             commit_duration: DurationHistogram::default(),
             ahead: std::collections::BTreeMap::new(),
             ledger_repairs,
+            config_from_blocks: false,
         })
     }
 

@@ -50,6 +50,13 @@ pub(super) enum Command {
         provider: Option<Arc<dyn LedgerProvider>>,
         reply: oneshot::Sender<Result<(), LedgerProviderError>>,
     },
+    /// The channel was joined with a config block: committed config blocks reconfigure it
+    /// from now on, and a genesis block is committed first when the ledger is empty.
+    ConfigBlockJoined {
+        channel: String,
+        genesis: Option<Vec<u8>>,
+        reply: Reply,
+    },
     /// Give up leadership of a channel (leader election mode only).
     YieldLeadership {
         channel: String,

@@ -12,6 +12,7 @@ mod blocks;
 mod builtin;
 mod channel_info;
 mod command;
+mod config_block;
 mod counters;
 mod driver;
 pub mod explain;
@@ -88,6 +89,9 @@ pub enum ChannelCallError {
     /// The block is too far above the ledger height; offer it again once commits progress.
     #[error("block {seq} is too far ahead of the ledger height {height}")]
     TooFarAhead { seq: u64, height: u64 },
+    /// The config block given to join is not a readable config block of the channel.
+    #[error("config block: {0}")]
+    ConfigBlock(crate::channelconfig::ConfigError),
 }
 
 /// Why the ledger provider could not be replaced.

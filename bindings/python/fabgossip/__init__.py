@@ -152,11 +152,15 @@ def _arg(value):
 
 
 def join_channel(channel, join):
-    """Joins ``channel`` (or reconfigures it with a newer sequence). ``join``: dict or JSON
-    text ``{"sequence": N, "members": ["Org1MSP", ...], "anchor_peers": [{"org", "host",
-    "port"}, ...], "orderers": [{"endpoint": "host:port", "tls_root_cert": PEM,
-    "public_key": hex}, ...]}`` (anchor_peers, orderers and their optional keys may be left
-    out). A static leader pulls blocks from the orderers. A refused call raises
+    """Joins ``channel`` (or reconfigures it with a newer sequence). ``join``: the channel's
+    genesis block or latest config block (bytes of a marshaled ``common.Block``, as
+    ``peer channel join -b`` takes it: orgs, anchor peers and orderers come from its config,
+    block 0 is committed without an orderer signature check, later config blocks reconfigure
+    the channel), or a dict or JSON text ``{"sequence": N, "members": ["Org1MSP", ...],
+    "anchor_peers": [{"org", "host", "port"}, ...], "orderers": [{"endpoint": "host:port",
+    "tls_root_cert": PEM, "public_key": hex}, ...]}`` (anchor_peers, orderers and their
+    optional keys may be left out). A static leader pulls blocks from the orderers. A refused
+    call raises
     :class:`FabgossipError` whose ``detail`` says why (for a bad join message, the field
     at fault); the other channel calls do the same."""
     ch, ch_len = _arg(channel)

@@ -3,8 +3,8 @@
 Speaks the peer process protocol shared with the C example peer and the Fabric-node
 program: JSON lines on stdout (``ready`` or ``error`` first), plain-word commands on stdin
 (``peers``, ``stats``, ``shutdown``; EOF means shutdown; and the channel commands
-``join <channel> <json>``, ``leave <channel>``, ``height <channel> <n>``,
-``channel_peers <channel>``, ``add_block <channel> <seq> <hex>``, ``ledger_height <channel>``,
+``join <channel> <json>``, ``join_block <channel> <hex>``, ``leave <channel>``,
+``height <channel> <n>``, ``channel_peers <channel>``, ``add_block <channel> <seq> <hex>``, ``ledger_height <channel>``,
 ``watch <channel> [poll ms]``, ``is_leader <channel>``, ``yield <channel>``; with
 ``--ledger python`` also ``ledger_preload <channel> <hex>`` and ``ledger_blocks <channel>``).
 Every leadership change is reported unsolicited as
@@ -126,7 +126,8 @@ def rss_kb():
 
 
 def channel_command(line):
-    """``join <channel> <json>`` → ``joined``; ``leave <channel>`` → ``left``;
+    """``join <channel> <json>`` → ``joined``; ``join_block <channel> <hex config block>`` →
+    ``joined``; ``leave <channel>`` → ``left``;
     ``height <channel> <n>`` → ``height``; ``channel_peers <channel>`` → ``channel_peers``;
     ``add_block <channel> <seq> <hex block>`` → ``added``; ``ledger_height <channel>`` →
     ``ledger_height``; ``watch <channel>`` → ``watching``, then ``committed`` lines;
@@ -137,6 +138,9 @@ def channel_command(line):
     try:
         if word == "join" and len(parts) == 3:
             fabgossip.join_channel(parts[1], parts[2])
+            emit({"event": "joined", "channel": parts[1]})
+        elif word == "join_block" and len(parts) == 3:
+            fabgossip.join_channel(parts[1], bytes.fromhex(parts[2]))
             emit({"event": "joined", "channel": parts[1]})
         elif word == "leave" and len(parts) == 2:
             fabgossip.leave_channel(parts[1])
@@ -187,7 +191,7 @@ def channel_command(line):
         emit({"event": "error", "message": f"{word}: {e}"})
 
 
-_CHANNEL_COMMANDS = ("join", "leave", "height", "channel_peers", "add_block", "ledger_height",
+_CHANNEL_COMMANDS = ("join", "join_block", "leave", "height", "channel_peers", "add_block", "ledger_height",
                      "watch", "ledger_preload", "ledger_blocks", "is_leader", "yield")
 
 _leadership_sleep_s = 0.0  # --leadership-sleep

@@ -131,6 +131,10 @@ class PeerProcess:
         text = join if isinstance(join, str) else json.dumps(join, separators=(",", ":"))
         return self.command(f"join {channel} {text}", "joined")
 
+    def join_block(self, channel, block):
+        """Joins with the channel's genesis or latest config block (bytes)."""
+        return self.command(f"join_block {channel} {bytes(block).hex()}", "joined")
+
     def leave(self, channel):
         return self.command(f"leave {channel}", "left")
 

@@ -223,6 +223,7 @@ impl Driver {
                         return;
                     };
                     let ledger = b.ledger.clone();
+                    let scan_configs = b.config_from_blocks;
                     let tx = self.block_job_tx.clone();
                     let ch = channel.to_string();
                     // Ledger I/O (fsync, host callbacks) stays off the async workers: the
@@ -233,10 +234,17 @@ impl Driver {
                             let mut l = ledger.lock().unwrap_or_else(|e| e.into_inner());
                             commit_batch(&mut **l, &batch)
                         };
+                        let took = started.elapsed();
+                        let configs = if scan_configs {
+                            super::join::committed_configs(&ch, &batch, &report)
+                        } else {
+                            Vec::new()
+                        };
                         let _ = tx.blocking_send(BlockJobReport::Commit {
                             channel: ch,
                             report,
-                            took: started.elapsed(),
+                            took,
+                            configs,
                         });
                     });
                 }
@@ -354,11 +362,13 @@ impl Driver {
                 channel,
                 report,
                 took,
+                configs,
             } => {
                 if let Some(b) = self.blocks.get_mut(&channel) {
                     b.commit_duration.observe(took);
                 }
                 self.on_commit_report(&channel, report);
+                self.apply_committed_configs(&channel, configs);
                 self.deliver_height(&channel);
             }
             BlockJobReport::Verified {

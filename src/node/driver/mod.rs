@@ -8,6 +8,7 @@ mod channels;
 mod deliver;
 pub(super) mod election;
 mod identity;
+mod join;
 
 mod membership;
 mod state_transfer;
@@ -64,6 +65,8 @@ pub(super) enum BlockJobReport {
         channel: String,
         report: state::Input,
         took: Duration,
+        /// The join messages of the committed config blocks (or why one is unreadable).
+        configs: Vec<Result<crate::channel::JoinChannelMessage, String>>,
     },
     /// A state response's payloads, verified off the owner task.
     Verified {
@@ -243,32 +246,14 @@ impl Driver {
                 msg,
                 reply,
             } => {
-                let (sequence, orderers) = (msg.sequence, msg.orderers.clone());
-                // The built-in readers policy follows the new config before the registry
-                // re-validates stored StateInfo with it; a stale or refused join is undone
-                // below.
-                let stale = self
-                    .channels
-                    .sequence(&channel)
-                    .is_some_and(|seq| msg.sequence < seq);
-                if let (Some(ed), false) = (&self.builtin, stale) {
-                    ed.set_channel_orgs(&channel, msg.members.clone());
-                }
-                let res = self.join(channel.clone(), msg);
-                if res.is_ok() && !self.channels.has_left(&channel) {
-                    self.join_orderers(&channel, sequence, orderers);
-                }
-                self.routing = None;
-                // The effective member orgs (an older sequence was ignored) drive the
-                // built-in readers policy of the channel.
-                if let Some(ed) = &self.builtin {
-                    ed.set_channel_orgs(
-                        &channel,
-                        self.channels.member_orgs(&channel).unwrap_or_default(),
-                    );
-                }
-                self.publish_channels();
-                let _ = reply.send(res);
+                let _ = reply.send(self.apply_join(channel, msg));
+            }
+            Command::ConfigBlockJoined {
+                channel,
+                genesis,
+                reply,
+            } => {
+                let _ = reply.send(self.config_block_joined(&channel, genesis));
             }
             Command::LeaveChannel { channel, reply } => {
                 let res = self.channel_step(channel::Input::Leave {

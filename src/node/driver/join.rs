@@ -1,0 +1,152 @@
+//! Join and reconfiguration at the owner task: the host's join call, a join with a config
+//! block (block 0 committed without an orderer signature check), and committed config
+//! blocks re-applying their channel's join message.
+
+use std::time::Instant;
+
+use tracing::{info, warn};
+
+use super::super::counters::NodeCounters;
+use super::super::ChannelCallError;
+use super::Driver;
+use crate::channel::{ChannelError, JoinChannelMessage};
+use crate::channelconfig::{is_config_block_bytes, ChannelConfig, GenesisBlockCheck};
+use crate::message::{data_msg, SignedGossipMessage};
+use crate::state::{self, CommitBatch, Payload, Source, VerifiedPayload};
+
+impl Driver {
+    /// Joins `channel` or reconfigures it with a newer sequence (an older one is ignored).
+    pub(super) fn apply_join(
+        &mut self,
+        channel: String,
+        msg: JoinChannelMessage,
+    ) -> Result<(), ChannelCallError> {
+        let (sequence, orderers) = (msg.sequence, msg.orderers.clone());
+        // The built-in readers policy follows the new config before the registry
+        // re-validates stored StateInfo with it; a stale or refused join is undone below.
+        let stale = self
+            .channels
+            .sequence(&channel)
+            .is_some_and(|seq| msg.sequence < seq);
+        if let (Some(ed), false) = (&self.builtin, stale) {
+            ed.set_channel_orgs(&channel, msg.members.clone());
+        }
+        let res = self.join(channel.clone(), msg);
+        if res.is_ok() && !self.channels.has_left(&channel) {
+            self.join_orderers(&channel, sequence, orderers);
+        }
+        self.routing = None;
+        // The effective member orgs (an older sequence was ignored) drive the built-in
+        // readers policy of the channel.
+        if let Some(ed) = &self.builtin {
+            ed.set_channel_orgs(
+                &channel,
+                self.channels.member_orgs(&channel).unwrap_or_default(),
+            );
+        }
+        self.publish_channels();
+        res
+    }
+
+    /// `channel` was joined with a config block: its committed config blocks reconfigure it
+    /// from now on; `genesis`, block 0, is committed first when the ledger is empty.
+    pub(super) fn config_block_joined(
+        &mut self,
+        channel: &str,
+        genesis: Option<Vec<u8>>,
+    ) -> Result<(), ChannelCallError> {
+        let now = Instant::now();
+        let Some(b) = self.blocks.get_mut(channel) else {
+            return Err(ChannelError::UnknownChannel(channel.to_string()).into());
+        };
+        b.config_from_blocks = true;
+        let Some(block) = genesis else {
+            return Ok(());
+        };
+        if b.height() > 0 {
+            // The ledger has block 0 already (a restart, or a second join).
+            return Ok(());
+        }
+        let payload = Payload::new(0, block.clone(), Vec::new(), Source::Deliverer);
+        let verified = VerifiedPayload::verify(&GenesisBlockCheck, channel, payload)
+            .map_err(|(_, e)| ChannelCallError::InvalidBlock(e.to_string()))?;
+        let msg = SignedGossipMessage::unsigned(data_msg(channel.as_bytes(), 0, block));
+        let mut out = Vec::new();
+        // Not pushed: every peer joins with the same block, as Fabric peers do.
+        let res = b
+            .accept_delivered(now, msg, Some(verified), &mut out)
+            .map(|_| ())
+            .map_err(|e| ChannelCallError::InvalidBlock(e.to_string()));
+        self.execute_state(channel, out);
+        res
+    }
+
+    /// The join messages of committed config blocks, in block order: the new config of
+    /// `channel`. Unreadable ones are counted and leave the channel as it is.
+    pub(super) fn apply_committed_configs(
+        &mut self,
+        channel: &str,
+        configs: Vec<Result<JoinChannelMessage, String>>,
+    ) {
+        for c in configs {
+            match c {
+                Ok(msg) => {
+                    let sequence = msg.sequence;
+                    // The config joined with (block 0 committed after the join) or older.
+                    if self
+                        .channels
+                        .sequence(channel)
+                        .is_some_and(|s| s >= sequence)
+                    {
+                        continue;
+                    }
+                    match self.apply_join(channel.to_string(), msg) {
+                        Ok(()) => {
+                            NodeCounters::inc(&self.counters.config_block_applied);
+                            info!(channel, sequence, "channel reconfigured by a config block");
+                        }
+                        Err(e) => {
+                            NodeCounters::inc(&self.counters.config_block_invalid);
+                            warn!(channel, sequence, error = %e, "config block refused");
+                        }
+                    }
+                }
+                Err(e) => {
+                    NodeCounters::inc(&self.counters.config_block_invalid);
+                    warn!(channel, error = %e, "committed config block unreadable; config kept");
+                }
+            }
+        }
+    }
+}
+
+/// The config blocks among the blocks a commit job wrote (off the owner task: decoding a
+/// config is not free), each read into its join message.
+pub(super) fn committed_configs(
+    channel: &str,
+    batch: &CommitBatch,
+    report: &state::Input,
+) -> Vec<Result<JoinChannelMessage, String>> {
+    let height = match report {
+        state::Input::Committed { height, .. } | state::Input::CommitFailed { height, .. } => {
+            *height
+        }
+        _ => return Vec::new(),
+    };
+    batch
+        .payloads()
+        .iter()
+        .filter(|p| p.seq < height && is_config_block_bytes(&p.block))
+        .map(|p| {
+            let (meta, config) = ChannelConfig::from_block_bytes(&p.block)
+                .map_err(|e| format!("block {}: {e}", p.seq))?;
+            if meta.channel_id != channel {
+                return Err(format!(
+                    "block {}: a config of channel {:?}",
+                    p.seq, meta.channel_id
+                ));
+            }
+            Ok(config.join_message())
+        })
+        .collect()
+}
