@@ -24,7 +24,9 @@ pub struct Actor {
 pub fn cast() -> &'static [Actor] {
     static C: OnceLock<Vec<Actor>> = OnceLock::new();
     C.get_or_init(|| {
-        let orgs = ["Org1MSP", "Org1MSP", "Org2MSP", "Org2MSP", "Org3MSP", "Org1MSP"];
+        let orgs = [
+            "Org1MSP", "Org1MSP", "Org2MSP", "Org2MSP", "Org3MSP", "Org1MSP",
+        ];
         orgs.iter()
             .enumerate()
             .map(|(i, org)| {
@@ -135,7 +137,12 @@ pub fn alive(who: usize, inc: u64, seq: u64, with_identity: bool, spoil: Spoil) 
     env
 }
 
-/// Whether `spoil` leaves an alive that a correct peer must accept.
+/// Whether the alive is genuine: signed by the owner of the PKI-ID it names, of a trusted
+/// org. The attacker's forgeries of itself are genuine too: it signs its own alive.
 pub fn genuine(who: usize, spoil: Spoil) -> bool {
-    who < HONEST && matches!(spoil, Spoil::None | Spoil::Secret)
+    match who {
+        ATTACKER => !matches!(spoil, Spoil::Signature | Spoil::Payload),
+        w if w < HONEST => matches!(spoil, Spoil::None | Spoil::Secret),
+        _ => false,
+    }
 }

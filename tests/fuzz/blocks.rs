@@ -10,14 +10,11 @@ use fabgossip::crypto::block::{
     block_data_hash, block_header_bytes, block_signed_bytes, new_block, orderer_block_metadata,
     sign_block, signature_header, verify_block,
 };
-use fabgossip::crypto::ed25519::{
-    decode_identity, verify_signature, verifying_key, Ed25519Crypto,
-};
+use fabgossip::crypto::ed25519::{decode_identity, verify_signature, verifying_key, Ed25519Crypto};
 use fabgossip::crypto::MessageCryptoService;
 use fabgossip::deliver::seek::parse_seek_envelope;
 use fabgossip::proto::common::{
-    Block, BlockHeader, BlockMetadataIndex, Envelope, LastConfig, Metadata, SignatureHeader,
-    Status,
+    Block, BlockHeader, BlockMetadataIndex, Envelope, LastConfig, Metadata, SignatureHeader, Status,
 };
 use fabgossip::state::{McsVerifier, Payload, Source, VerifiedPayload};
 use prost::Message;
@@ -61,10 +58,20 @@ fn block_seeds() -> Vec<Vec<u8>> {
 
 /// Checks what `verify_block` accepted with orderer keys, without its code.
 fn assert_signed_by_orderer(block: &Block, keys: &[[u8; 32]]) {
-    let header = block.header.as_ref().expect("an accepted block has a header");
+    let header = block
+        .header
+        .as_ref()
+        .expect("an accepted block has a header");
     let data = block.data.as_ref().expect("an accepted block has data");
-    assert_eq!(block_data_hash(data), header.data_hash, "accepted a block whose data hash differs");
-    let md = block.metadata.as_ref().expect("an accepted block has metadata");
+    assert_eq!(
+        block_data_hash(data),
+        header.data_hash,
+        "accepted a block whose data hash differs"
+    );
+    let md = block
+        .metadata
+        .as_ref()
+        .expect("an accepted block has metadata");
     let raw = &md.metadata[BlockMetadataIndex::Signatures as usize];
     let sigs = Metadata::decode(raw.as_slice()).expect("accepted SIGNATURES metadata decodes");
     let signed = sigs.signatures.iter().any(|ms| {
@@ -165,7 +172,10 @@ fn run_deliver_response(data: &[u8], cov: &mut Cov) {
     let raw = match RawDeliverResponse::decode(data) {
         Ok(r) => r,
         Err(e) => {
-            assert!(full.is_err(), "the lean decoder refused a valid DeliverResponse");
+            assert!(
+                full.is_err(),
+                "the lean decoder refused a valid DeliverResponse"
+            );
             return cov.error(&e);
         }
     };

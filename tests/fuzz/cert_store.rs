@@ -91,7 +91,9 @@ fn run_cert_store(data: &[u8], cov: &mut Cov) {
         if u.is_empty() {
             break;
         }
-        let Ok(op) = u.int_in_range(0..=10u8) else { break };
+        let Ok(op) = u.int_in_range(0..=10u8) else {
+            break;
+        };
         let Ok(from) = pki(&mut u) else { break };
         let nonce = match (nonces.is_empty(), u.ratio(3u8, 4)) {
             (false, Ok(true)) => nonces[u.int_in_range(0..=nonces.len() - 1).unwrap_or(0)],
@@ -106,7 +108,11 @@ fn run_cert_store(data: &[u8], cov: &mut Cov) {
         let input = match op {
             0 | 1 => {
                 now += Duration::from_millis(u.int_in_range(0..=5_000u64).unwrap_or(0));
-                let peers = cast().iter().take(actors::HONEST).map(|a| a.pki.clone()).collect();
+                let peers = cast()
+                    .iter()
+                    .take(actors::HONEST)
+                    .map(|a| a.pki.clone())
+                    .collect();
                 Input::Tick { peers }
             }
             2 => Input::Hello { from, nonce },
@@ -155,7 +161,9 @@ fn run_cert_store(data: &[u8], cov: &mut Cov) {
                     Some(Content::DataReq(r)) => nonces.push(r.nonce),
                     Some(Content::DataUpdate(up)) => {
                         cov.hit(("update sent", up.data.len().min(3)));
-                        let to_org = mapper.peek(&to).and_then(|i| advisor.org_by_peer_identity(&i));
+                        let to_org = mapper
+                            .peek(&to)
+                            .and_then(|i| advisor.org_by_peer_identity(&i));
                         for it in &up.data {
                             let sm = SignedGossipMessage::from_envelope(it.clone()).unwrap();
                             let Some(Content::PeerIdentity(p)) = &sm.msg.content else {
@@ -186,7 +194,10 @@ fn run_cert_store(data: &[u8], cov: &mut Cov) {
                 pki,
                 "the mapper holds an identity under another PKI-ID"
             );
-            assert!(mcs.validate_identity(&identity).is_ok(), "the mapper holds an invalid identity");
+            assert!(
+                mcs.validate_identity(&identity).is_ok(),
+                "the mapper holds an invalid identity"
+            );
             assert!(!store.is_cut_off(&pki), "a cut-off identity is held");
         }
         cov.hit(("identities", mapper.len().min(8)));
@@ -195,8 +206,12 @@ fn run_cert_store(data: &[u8], cov: &mut Cov) {
 
 fn cert_store_seeds() -> Vec<Vec<u8>> {
     vec![
-        vec![0, 0, 0, 0, 200, 2, 1, 0, 0, 3, 1, 0, 2, 1, 2, 3, 5, 1, 0, 0, 2, 1, 1, 6, 5, 2, 0],
-        vec![5, 2, 0, 0, 0, 3, 0, 5, 1, 0, 4, 6, 3, 6, 7, 4, 0, 0, 10, 0, 0, 9, 0, 0],
+        vec![
+            0, 0, 0, 0, 200, 2, 1, 0, 0, 3, 1, 0, 2, 1, 2, 3, 5, 1, 0, 0, 2, 1, 1, 6, 5, 2, 0,
+        ],
+        vec![
+            5, 2, 0, 0, 0, 3, 0, 5, 1, 0, 4, 6, 3, 6, 7, 4, 0, 0, 10, 0, 0, 9, 0, 0,
+        ],
         (0..=255u8).collect(),
     ]
 }

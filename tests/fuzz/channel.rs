@@ -114,10 +114,14 @@ pub fn apply_join(msg: JoinChannelMessage, cov: &mut Cov) {
     let now = Instant::now();
     let (mut ch, _) = registry(now);
     let view = View::new(now);
-    match ch.handle(now, &view, Input::Join {
-        channel: CHANNEL.into(),
-        msg,
-    }) {
+    match ch.handle(
+        now,
+        &view,
+        Input::Join {
+            channel: CHANNEL.into(),
+            msg,
+        },
+    ) {
         Ok(out) => cov.hit(("joined", out.len().min(4))),
         Err(e) => cov.error(&e),
     }
@@ -297,8 +301,16 @@ impl Run {
                 "peer {} reported in the channel without a genuine StateInfo",
                 p.pki_id
             );
-            let identity = self.mapper.get(&p.pki_id).expect("identity of a channel peer");
-            assert_genuine(&identity, &p.pki_id.0, &p.envelope.signature, &p.envelope.payload);
+            let identity = self
+                .mapper
+                .get(&p.pki_id)
+                .expect("identity of a channel peer");
+            assert_genuine(
+                &identity,
+                &p.pki_id.0,
+                &p.envelope.signature,
+                &p.envelope.payload,
+            );
         }
     }
 }
@@ -324,8 +336,12 @@ fn run_channel(data: &[u8], cov: &mut Cov) {
 
 fn channel_seeds() -> Vec<Vec<u8>> {
     vec![
-        vec![1, 0, 2, 0, 1, 1, 0, 1, 5, 0, 1, 5, 9, 3, 0, 0, 5, 2, 0, 9, 5, 0, 6, 3, 1, 0, 0],
-        vec![1, 0, 2, 0, 1, 0, 1, 7, 2, 0, 0, 9, 5, 1, 0, 0, 9, 5, 0, 8, 0, 8, 2, 0, 0, 0, 9, 9],
+        vec![
+            1, 0, 2, 0, 1, 1, 0, 1, 5, 0, 1, 5, 9, 3, 0, 0, 5, 2, 0, 9, 5, 0, 6, 3, 1, 0, 0,
+        ],
+        vec![
+            1, 0, 2, 0, 1, 0, 1, 7, 2, 0, 0, 9, 5, 1, 0, 0, 9, 5, 0, 8, 0, 8, 2, 0, 0, 0, 9, 9,
+        ],
         (0..=255u8).rev().collect(),
     ]
 }

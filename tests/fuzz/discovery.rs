@@ -148,8 +148,12 @@ impl Run {
                 org: self.org(u),
                 endpoint: self.endpoint(u),
             }),
-            7 => Some(Input::Disconnected { pki_id: self.pki(u) }),
-            8 => Some(Input::PresumedDead { pki_id: self.pki(u) }),
+            7 => Some(Input::Disconnected {
+                pki_id: self.pki(u),
+            }),
+            8 => Some(Input::PresumedDead {
+                pki_id: self.pki(u),
+            }),
             9 => Some(Input::IdentitySwitch {
                 old_pki_id: self.pki(u),
             }),
@@ -269,7 +273,9 @@ fn discovery_seeds() -> Vec<Vec<u8>> {
     vec![
         vec![1, 0, 1, 2, 1, 9, 0, 1, 2, 0, 0, 255, 255],
         vec![4, 4, 0, 1, 1, 0, 9, 0, 2, 1, 1, 0, 9, 0, 0, 0, 0, 200, 200],
-        vec![2, 3, 1, 0, 0, 0, 2, 2, 1, 0, 1, 0, 6, 1, 0, 0, 0, 255, 255, 0, 255],
+        vec![
+            2, 3, 1, 0, 0, 0, 2, 2, 1, 0, 1, 0, 6, 1, 0, 0, 0, 255, 255, 0, 255,
+        ],
         (0..=255u8).collect(),
     ]
 }

@@ -32,7 +32,8 @@ fn run_election(data: &[u8], cov: &mut Cov) {
         leader_alive_threshold: Duration::from_millis(500),
         leader_election_duration: Duration::from_millis(500),
     };
-    let signer = Box::new(|p: &[u8]| -> Result<Vec<u8>, CryptoError> { Ok(p[..4.min(p.len())].to_vec()) });
+    let signer =
+        Box::new(|p: &[u8]| -> Result<Vec<u8>, CryptoError> { Ok(p[..4.min(p.len())].to_vec()) });
     let mut now = Instant::now();
     let mut e = LeaderElection::new(cfg, CH, pki(ME), signer, now, 1_000).unwrap();
     let mut view: Vec<PkiId> = vec![pki(1), pki(5)];
@@ -42,7 +43,9 @@ fn run_election(data: &[u8], cov: &mut Cov) {
         if u.is_empty() {
             break;
         }
-        let Ok(op) = u.int_in_range(0..=5u8) else { break };
+        let Ok(op) = u.int_in_range(0..=5u8) else {
+            break;
+        };
         let input = match op {
             0 | 1 => {
                 now += Duration::from_millis(u.int_in_range(0..=700u64).unwrap_or(0));
@@ -87,15 +90,23 @@ fn run_election(data: &[u8], cov: &mut Cov) {
                 }
             }
         }
-        assert_eq!(e.is_leader(), leading, "is_leader disagrees with the changes reported");
+        assert_eq!(
+            e.is_leader(),
+            leading,
+            "is_leader disagrees with the changes reported"
+        );
         cov.hit(("state", leading, e.is_yielding()));
     }
 }
 
 fn election_seeds() -> Vec<Vec<u8>> {
     vec![
-        vec![0, 200, 0, 200, 0, 200, 2, 1, 1, 1, 1, 0, 200, 4, 0, 255, 0, 255],
-        vec![0, 255, 0, 255, 0, 255, 1, 255, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 0, 255],
+        vec![
+            0, 200, 0, 200, 0, 200, 2, 1, 1, 1, 1, 0, 200, 4, 0, 255, 0, 255,
+        ],
+        vec![
+            0, 255, 0, 255, 0, 255, 1, 255, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 0, 255,
+        ],
         (0..=255u8).collect(),
     ]
 }

@@ -7,8 +7,8 @@
 //! - `FABGOSSIP_FUZZ_ITERS`: inputs per target instead of a duration (exact, reproducible);
 //! - `FABGOSSIP_FUZZ_SEED`: the seed of the input sequence (default 1);
 //! - `FABGOSSIP_FUZZ_CRASHES`: where crashing inputs go (default `target/fuzz-crashes`);
-//! - `FABGOSSIP_FUZZ_SAVE_CORPUS`: a folder where inputs with new outcomes are written, one
-//!   subfolder per target (to grow the committed corpus from a long run).
+//! - `FABGOSSIP_FUZZ_SAVE_CORPUS`: a folder where the first inputs with new outcomes are
+//!   written, one subfolder per target (to grow the committed corpus from a long run).
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -146,12 +146,28 @@ fn execute(t: &Target, input: &[u8], cov: &mut Cov) -> Result<(), String> {
     })
 }
 
-/// Fuzzes `t` for the configured budget and returns what happened.
+/// How long a run goes on (after the seeds, which always run).
+#[derive(Debug, Clone, Copy)]
+pub enum Budget {
+    Inputs(u64),
+    Time(Duration),
+}
+
+/// Fuzzes `t` with the budget, seed and crash folder of the environment.
 pub fn fuzz(t: &Target) -> Report {
-    install_hook();
-    let iters = env_u64("FABGOSSIP_FUZZ_ITERS");
-    let budget = Duration::from_secs_f64(env_secs("FABGOSSIP_FUZZ_SECS").unwrap_or(3.0));
+    let budget = match env_u64("FABGOSSIP_FUZZ_ITERS") {
+        Some(n) => Budget::Inputs(n),
+        None => Budget::Time(Duration::from_secs_f64(
+            env_secs("FABGOSSIP_FUZZ_SECS").unwrap_or(3.0),
+        )),
+    };
     let seed = env_u64("FABGOSSIP_FUZZ_SEED").unwrap_or(1);
+    fuzz_with(t, budget, seed, &crash_dir())
+}
+
+/// Fuzzes `t` and returns what happened; crashing inputs go under `crashes/<target>/`.
+pub fn fuzz_with(t: &Target, budget: Budget, seed: u64, crashes: &Path) -> Report {
+    install_hook();
     let save_corpus = std::env::var_os("FABGOSSIP_FUZZ_SAVE_CORPUS").map(PathBuf::from);
     let mut name_hash = std::collections::hash_map::DefaultHasher::new();
     t.name.hash(&mut name_hash);
@@ -160,6 +176,7 @@ pub fn fuzz(t: &Target) -> Report {
     let mut seen: HashSet<u64> = HashSet::new();
     let mut pool: Vec<Vec<u8>> = Vec::new();
     let mut crash_sites: HashSet<String> = HashSet::new();
+    let mut saved = 0usize;
     let mut report = Report {
         executed: 0,
         pool: 0,
@@ -178,9 +195,9 @@ pub fn fuzz(t: &Target) -> Report {
     loop {
         let from_seeds = !queue.is_empty();
         if !from_seeds {
-            let done = match iters {
-                Some(n) => report.executed >= n,
-                None => start.elapsed() >= budget,
+            let done = match budget {
+                Budget::Inputs(n) => report.executed >= n,
+                Budget::Time(d) => start.elapsed() >= d,
             };
             if done {
                 break;
@@ -203,8 +220,9 @@ pub fn fuzz(t: &Target) -> Report {
                 }
                 // Seeds always join the pool; mutants only when they show something new.
                 if (new || from_seeds) && pool.len() < 4096 {
-                    if new && !from_seeds {
+                    if new && !from_seeds && saved < MAX_SAVED {
                         if let Some(dir) = &save_corpus {
+                            saved += 1;
                             let dir = dir.join(t.name);
                             let _ = std::fs::create_dir_all(&dir);
                             let _ = std::fs::write(dir.join(short_hash(&input)), &input);
@@ -216,7 +234,7 @@ pub fn fuzz(t: &Target) -> Report {
             Err(why) => {
                 let site = why.split(": ").next().unwrap_or("").to_string();
                 if crash_sites.insert(site) {
-                    let dir = crash_dir().join(t.name);
+                    let dir = crashes.join(t.name);
                     let _ = std::fs::create_dir_all(&dir);
                     let path = dir.join(format!("crash-{}", short_hash(&input)));
                     let _ = std::fs::write(&path, &input);
@@ -258,6 +276,10 @@ pub fn check(t: &Target) {
         );
     }
 }
+
+/// Most inputs a run writes to `FABGOSSIP_FUZZ_SAVE_CORPUS` per target: the committed corpus
+/// stays small.
+const MAX_SAVED: usize = 24;
 
 /// Values that often sit on a boundary, as bytes and as varints.
 const INTERESTING: [u64; 14] = [
@@ -392,4 +414,45 @@ fn mutate(pool: &[Vec<u8>], max_len: usize, rng: &mut StdRng) -> Vec<u8> {
     }
     data.truncate(max_len);
     data
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Panics on inputs that start with "FUZZ": reachable from the seed "FUZ" by one edit.
+    fn planted(data: &[u8], cov: &mut Cov) {
+        cov.hit(data.len().min(8));
+        if data.starts_with(b"FUZZ") {
+            panic!("planted crash");
+        }
+    }
+
+    #[test]
+    fn finds_saves_and_reports_a_planted_crash() {
+        let dir =
+            std::env::temp_dir().join(format!("fabgossip-fuzz-selftest-{}", std::process::id()));
+        let t = Target {
+            name: "planted",
+            max_len: 64,
+            seeds: || vec![b"FUZ".to_vec()],
+            run: planted,
+        };
+        // Whatever the environment says, this run is short and has its own crash folder.
+        let r = fuzz_with(&t, Budget::Inputs(200_000), 1, &dir);
+        assert_eq!(
+            r.crashes.len(),
+            1,
+            "the planted crash was not found in {} inputs",
+            r.executed
+        );
+        let (path, why) = &r.crashes[0];
+        assert!(why.contains("planted crash"), "{why}");
+        let saved = std::fs::read(path).unwrap();
+        assert!(
+            saved.starts_with(b"FUZZ"),
+            "the saved input is not the crashing one"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -64,18 +64,33 @@ fn check(store: &MessageStore<SignedGossipMessage, GossipComparator>) {
     let mut origins = HashSet::new();
     let mut seqs = Vec::new();
     for sm in store.get() {
-        assert!(store.policy().admissible_msg(sm), "a malformed message is stored");
+        assert!(
+            store.policy().admissible_msg(sm),
+            "a malformed message is stored"
+        );
         if let Some(o) = origin(sm) {
-            assert!(origins.insert(o.clone()), "two {} messages of one PKI-ID", o.0);
+            assert!(
+                origins.insert(o.clone()),
+                "two {} messages of one PKI-ID",
+                o.0
+            );
         }
         if let Some(Content::DataMsg(d)) = &sm.msg.content {
-            seqs.push(d.payload.as_ref().expect("stored block has a payload").seq_num);
+            seqs.push(
+                d.payload
+                    .as_ref()
+                    .expect("stored block has a payload")
+                    .seq_num,
+            );
         }
     }
     let distinct: HashSet<u64> = seqs.iter().copied().collect();
     assert_eq!(distinct.len(), seqs.len(), "a block number is stored twice");
     if let (Some(lo), Some(hi)) = (seqs.iter().min(), seqs.iter().max()) {
-        assert!(hi - lo <= WINDOW, "blocks {lo} and {hi} kept, window {WINDOW}");
+        assert!(
+            hi - lo <= WINDOW,
+            "blocks {lo} and {hi} kept, window {WINDOW}"
+        );
     }
     assert!(seqs.len() as u64 <= WINDOW + 1);
     assert_eq!(store.len(), store.get().count());
@@ -101,14 +116,19 @@ fn run_msgstore(data: &[u8], cov: &mut Cov) {
         if u.is_empty() {
             break;
         }
-        let Ok(op) = u.int_in_range(0..=5u8) else { break };
+        let Ok(op) = u.int_in_range(0..=5u8) else {
+            break;
+        };
         match op {
             0..=3 => {
                 let Ok(sm) = message(&mut u) else { break };
                 let added = store.add(now, sm.clone());
                 cov.hit(("add", fabgossip::message::kind_name(&sm.msg), added));
                 if added {
-                    assert!(store.find(|s| *s == sm).is_some(), "an added message is missing");
+                    assert!(
+                        store.find(|s| *s == sm).is_some(),
+                        "an added message is missing"
+                    );
                 }
             }
             4 => {
@@ -118,7 +138,9 @@ fn run_msgstore(data: &[u8], cov: &mut Cov) {
             _ => {
                 let below = u.int_in_range(0..=30u64).unwrap_or(0);
                 let n = store.purge(|sm| match &sm.msg.content {
-                    Some(Content::DataMsg(d)) => d.payload.as_ref().is_some_and(|p| p.seq_num < below),
+                    Some(Content::DataMsg(d)) => {
+                        d.payload.as_ref().is_some_and(|p| p.seq_num < below)
+                    }
                     _ => false,
                 });
                 cov.hit(("purged", n.min(3)));
@@ -134,8 +156,12 @@ fn run_msgstore(data: &[u8], cov: &mut Cov) {
 
 fn msgstore_seeds() -> Vec<Vec<u8>> {
     vec![
-        vec![0, 0, 1, 0, 5, 1, 0, 1, 0, 9, 2, 2, 1, 1, 2, 3, 2, 2, 1, 3, 4, 255, 255, 5, 20],
-        vec![1, 2, 1, 2, 3, 2, 2, 1, 2, 4, 3, 0, 0, 1, 4, 4, 3, 0, 0, 5, 4, 0, 0, 2],
+        vec![
+            0, 0, 1, 0, 5, 1, 0, 1, 0, 9, 2, 2, 1, 1, 2, 3, 2, 2, 1, 3, 4, 255, 255, 5, 20,
+        ],
+        vec![
+            1, 2, 1, 2, 3, 2, 2, 1, 2, 4, 3, 0, 0, 1, 4, 4, 3, 0, 0, 5, 4, 0, 0, 2,
+        ],
         (0..=255u8).collect(),
     ]
 }

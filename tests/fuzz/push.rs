@@ -65,7 +65,9 @@ fn snapshot(u: &mut Unstructured) -> arbitrary::Result<Vec<RoutePeer>> {
     Ok(peers)
 }
 
-fn message(u: &mut Unstructured) -> arbitrary::Result<SignedGossipMessage> {
+/// A message of a random kind; `nonce` makes its payload unique, so each send can be checked
+/// against the exclusions of its own `Add`.
+fn message(u: &mut Unstructured, nonce: u64) -> arbitrary::Result<SignedGossipMessage> {
     let origin = pki(u.int_in_range(0..=13u8)?);
     let ts = PeerTime {
         inc_num: 1,
@@ -73,25 +75,25 @@ fn message(u: &mut Unstructured) -> arbitrary::Result<SignedGossipMessage> {
     };
     let channel: &[u8] = if u.ratio(1u8, 6)? { b"other" } else { CH };
     let sign = |p: &[u8]| Ok(vec![p.len() as u8; 64]);
-    Ok(match u.int_in_range(0..=3u8)? {
-        0 => SignedGossipMessage::unsigned(data_msg(channel, ts.seq_num, vec![1; 16])),
+    let kind = u.int_in_range(0..=3u8)?;
+    let mut msg = match kind {
+        0 => data_msg(channel, ts.seq_num, vec![1; 16]),
         1 => {
             let ep = if u.ratio(1u8, 2)? { "ext:7051" } else { "" };
-            let mut sm = SignedGossipMessage::sign(alive_msg(ep, b"", &origin, ts, None), sign)
-                .unwrap();
-            if u.ratio(2u8, 3)? {
-                sign_secret_internal_endpoint(&mut sm.envelope, "10.9.9.9:7051", sign).unwrap();
-            }
-            sm
+            alive_msg(ep, b"", &origin, ts, None)
         }
-        2 => SignedGossipMessage::sign(
-            state_info_msg(&origin, channel, ts, Properties::default()),
-            sign,
-        )
-        .unwrap(),
-        _ => SignedGossipMessage::sign(leadership_msg(channel, &origin, ts, u.arbitrary()?), sign)
-            .unwrap(),
-    })
+        2 => state_info_msg(&origin, channel, ts, Properties::default()),
+        _ => leadership_msg(channel, &origin, ts, u.arbitrary()?),
+    };
+    msg.nonce = nonce;
+    if kind == 0 {
+        return Ok(SignedGossipMessage::unsigned(msg));
+    }
+    let mut sm = SignedGossipMessage::sign(msg, sign).unwrap();
+    if kind == 1 && u.ratio(2u8, 3)? {
+        sign_secret_internal_endpoint(&mut sm.envelope, "10.9.9.9:7051", sign).unwrap();
+    }
+    Ok(sm)
 }
 
 struct Run {
@@ -100,6 +102,7 @@ struct Run {
     peers: Vec<RoutePeer>,
     /// Exclusions by envelope payload, to check each send against its own message.
     excluded: Vec<(Vec<u8>, Vec<PkiId>)>,
+    added: u64,
 }
 
 impl Run {
@@ -115,7 +118,8 @@ impl Run {
                 return Ok(());
             }
             _ => {
-                let msg = message(u)?;
+                self.added += 1;
+                let msg = message(u, self.added)?;
                 let mut exclude = Vec::new();
                 for _ in 0..u.int_in_range(0..=3usize)? {
                     exclude.push(pki(u.int_in_range(0..=13u8)?));
@@ -136,7 +140,11 @@ impl Run {
         for Output::Send { to, envelope } in out {
             let sm = SignedGossipMessage::from_envelope((*envelope).clone())
                 .expect("a pushed envelope decodes");
-            cov.hit(("send", fabgossip::message::kind_name(&sm.msg), to.len().min(4)));
+            cov.hit((
+                "send",
+                fabgossip::message::kind_name(&sm.msg),
+                to.len().min(4),
+            ));
             let excluded: HashSet<&PkiId> = self
                 .excluded
                 .iter()
@@ -195,6 +203,7 @@ fn run_push(data: &[u8], cov: &mut Cov) {
         now: Instant::now(),
         peers: Vec::new(),
         excluded: Vec::new(),
+        added: 0,
     };
     for _ in 0..64 {
         if u.is_empty() || run.step(&mut u, cov).is_err() {
@@ -205,8 +214,12 @@ fn run_push(data: &[u8], cov: &mut Cov) {
 
 fn push_seeds() -> Vec<Vec<u8>> {
     vec![
-        vec![0, 1, 1, 8, 1, 1, 1, 1, 1, 2, 0, 1, 0, 1, 1, 2, 0, 0, 5, 0, 1, 2, 3, 0, 0],
-        vec![1, 2, 1, 10, 1, 0, 1, 0, 1, 1, 0, 1, 1, 1, 0, 3, 2, 4, 3, 1, 0, 1, 0, 0, 1, 2, 1],
+        vec![
+            0, 1, 1, 8, 1, 1, 1, 1, 1, 2, 0, 1, 0, 1, 1, 2, 0, 0, 5, 0, 1, 2, 3, 0, 0,
+        ],
+        vec![
+            1, 2, 1, 10, 1, 0, 1, 0, 1, 1, 0, 1, 1, 1, 0, 3, 2, 4, 3, 1, 0, 1, 0, 0, 1, 2, 1,
+        ],
         (0..=255u8).collect(),
     ]
 }

@@ -87,7 +87,10 @@ impl Run {
             match o {
                 Output::Commit(batch) => {
                     cov.hit(("commit", batch.len().min(8)));
-                    assert!(self.pending.is_none(), "a second commit batch while one is out");
+                    assert!(
+                        self.pending.is_none(),
+                        "a second commit batch while one is out"
+                    );
                     self.pending = Some(batch);
                 }
                 Output::Forward { seq, block, source } => {
@@ -164,9 +167,12 @@ impl Run {
                     let seq = self.ledger.height();
                     self.ledger.commit(&good(seq), &[]).unwrap();
                 }
-                out = self.sp.handle(self.now, Input::LedgerHeight {
-                    height: self.ledger.height(),
-                });
+                out = self.sp.handle(
+                    self.now,
+                    Input::LedgerHeight {
+                        height: self.ledger.height(),
+                    },
+                );
             }
             8 => {
                 let h = self.ledger.height() + u.int_in_range(0..=3 * BUFFER)?;
@@ -219,8 +225,12 @@ fn run_state(data: &[u8], cov: &mut Cov) {
 
 fn state_seeds() -> Vec<Vec<u8>> {
     vec![
-        vec![0, 2, 0, 5, 0, 0, 5, 0, 1, 0, 0, 5, 0, 0, 1, 0, 5, 0, 9, 0, 200],
-        vec![4, 3, 2, 0, 2, 1, 0, 1, 2, 0, 5, 1, 1, 8, 10, 0, 1, 5, 0, 7, 1, 6, 0],
+        vec![
+            0, 2, 0, 5, 0, 0, 5, 0, 1, 0, 0, 5, 0, 0, 1, 0, 5, 0, 9, 0, 200,
+        ],
+        vec![
+            4, 3, 2, 0, 2, 1, 0, 1, 2, 0, 5, 1, 1, 8, 10, 0, 1, 5, 0, 7, 1, 6, 0,
+        ],
         (0..=255u8).collect(),
     ]
 }

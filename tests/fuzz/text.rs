@@ -25,7 +25,11 @@ fn run_join_json(data: &[u8], cov: &mut Cov) {
     let text = String::from_utf8_lossy(data);
     match parse_join(&text) {
         Ok(msg) => {
-            cov.hit(("join", msg.members.len().min(3), msg.anchor_peers.len().min(3)));
+            cov.hit((
+                "join",
+                msg.members.len().min(3),
+                msg.anchor_peers.len().min(3),
+            ));
             channel::apply_join(msg, cov);
         }
         Err(e) => cov.error(&e),

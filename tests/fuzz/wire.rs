@@ -13,8 +13,8 @@ use fabgossip::crypto::MessageCryptoService;
 use fabgossip::discovery::decode_alive;
 use fabgossip::identity::IdentityMapper;
 use fabgossip::message::{
-    is_channel_restricted, is_org_restricted, is_pull_msg, is_tag_legal, kind_name,
-    pull_msg_type, Content, SignedGossipMessage,
+    is_channel_restricted, is_org_restricted, is_pull_msg, is_tag_legal, kind_name, pull_msg_type,
+    Content, SignedGossipMessage,
 };
 use fabgossip::node::alive_check::verify_alive;
 use fabgossip::proto::gossip::{
@@ -33,7 +33,10 @@ const CHANNEL: &str = "mychannel";
 /// `identity` hashes to `pki_id`: the independent check of an accepted message.
 pub fn assert_genuine(identity: &[u8], pki_id: &[u8], signature: &[u8], payload: &[u8]) {
     let computed = pki_id_of_identity(identity).expect("an accepted identity decodes");
-    assert_eq!(computed.0, pki_id, "accepted a PKI-ID its identity does not hash to");
+    assert_eq!(
+        computed.0, pki_id,
+        "accepted a PKI-ID its identity does not hash to"
+    );
     let sid = decode_identity(identity).expect("an accepted identity decodes");
     let key = verifying_key(&sid.id_bytes).expect("an accepted identity holds a key");
     assert!(
@@ -44,7 +47,11 @@ pub fn assert_genuine(identity: &[u8], pki_id: &[u8], signature: &[u8], payload:
 
 fn envelope_seeds() -> Vec<Vec<u8>> {
     let mut s = seeds::of_kind("gossip.Envelope");
-    s.extend(seeds::of_kind("gossip.GossipMessage").iter().map(|m| seeds::wrap(m)));
+    s.extend(
+        seeds::of_kind("gossip.GossipMessage")
+            .iter()
+            .map(|m| seeds::wrap(m)),
+    );
     s
 }
 
@@ -76,7 +83,9 @@ fn run_envelope(data: &[u8], cov: &mut Cov) {
         match verify_alive(&sm.envelope, &ctx, &mapper, |_| true) {
             Ok((alive, bad_secret)) => {
                 cov.hit(("alive accepted", bad_secret));
-                let identity = mapper.get(&alive.pki_id).expect("identity of an accepted alive");
+                let identity = mapper
+                    .get(&alive.pki_id)
+                    .expect("identity of an accepted alive");
                 assert_genuine(
                     &identity,
                     &alive.pki_id.0,
@@ -84,7 +93,12 @@ fn run_envelope(data: &[u8], cov: &mut Cov) {
                     &sm.envelope.payload,
                 );
                 if let Some(secret) = &alive.envelope.secret_envelope {
-                    assert_genuine(&identity, &alive.pki_id.0, &secret.signature, &secret.payload);
+                    assert_genuine(
+                        &identity,
+                        &alive.pki_id.0,
+                        &secret.signature,
+                        &secret.payload,
+                    );
                 }
             }
             Err(e) => cov.hit(e.as_str()),
@@ -158,12 +172,10 @@ fn run_gossip_message(data: &[u8], cov: &mut Cov) {
                 }
             }
         }
-        Some(Content::StateInfo(_)) => {
-            match fabgossip::channel::state_info::read_state_info(&sm) {
-                Ok(f) => cov.hit(("state info", f.properties.left_channel)),
-                Err(e) => cov.error(&e),
-            }
-        }
+        Some(Content::StateInfo(_)) => match fabgossip::channel::state_info::read_state_info(&sm) {
+            Ok(f) => cov.hit(("state info", f.properties.left_channel)),
+            Err(e) => cov.error(&e),
+        },
         Some(Content::StateSnapshot(s)) => {
             for e in &s.elements {
                 match SignedGossipMessage::from_envelope(e.clone()) {
@@ -189,7 +201,9 @@ fn run_gossip_message(data: &[u8], cov: &mut Cov) {
             cov.hit(("identity digest", identity_envelope_digest(&env).is_some()));
             match mcs.validate_identity(&p.cert) {
                 Ok(()) => {
-                    let pki = mcs.pki_id_of(&p.cert).expect("a valid identity has a PKI-ID");
+                    let pki = mcs
+                        .pki_id_of(&p.cert)
+                        .expect("a valid identity has a PKI-ID");
                     cov.hit(("identity valid", pki.0 == p.pki_id));
                 }
                 Err(e) => cov.error(&e),
@@ -234,7 +248,9 @@ fn conn_seeds() -> Vec<Vec<u8>> {
             probe: false,
         })),
     };
-    let env = SignedGossipMessage::sign(msg, |p| peer.sign(p)).unwrap().envelope;
+    let env = SignedGossipMessage::sign(msg, |p| peer.sign(p))
+        .unwrap()
+        .envelope;
     s.push(env.encode_to_vec());
     s
 }
@@ -253,7 +269,12 @@ fn run_conn_establish(data: &[u8], cov: &mut Cov) {
         match verify_conn_establish(&ctx, &env, tls_on, cert) {
             Ok(remote) => {
                 cov.hit(("accepted", tls_on, remote.probe));
-                assert_genuine(&remote.identity, &remote.pki_id.0, &env.signature, &env.payload);
+                assert_genuine(
+                    &remote.identity,
+                    &remote.pki_id.0,
+                    &env.signature,
+                    &env.payload,
+                );
                 if let Some(cert) = cert {
                     let conn = match GossipMessage::decode(env.payload.clone()).unwrap().content {
                         Some(gossip_message::Content::Conn(c)) => c,
