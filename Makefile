@@ -21,7 +21,7 @@ includedir ?= $(PREFIX)/include
 
 .PHONY: all build demo test test-rust test-c test-python test-go test-interop deps-python deps-c \
 	fabricnode gopeer bench install uninstall test-install test-sanitize test-cpp test-examples \
-	flooder
+	flooder test-fuzz fuzz
 
 all: build
 
@@ -39,8 +39,23 @@ demo:
 
 test: build deps-python deps-c test-rust test-c test-examples test-python test-go test-interop
 
+# `cargo test` includes the short fuzz pass (tests/fuzz.rs: about 3 s per target, seeded).
 test-rust:
 	$(CARGO) test --release --locked
+
+# The short fuzz pass alone.
+test-fuzz:
+	$(CARGO) test --release --locked --test fuzz
+
+# A long fuzz run: FUZZ_SECS per target (default 600), two targets at a time; prints the
+# inputs executed per target and saves crashing inputs under target/fuzz-crashes/<target>/.
+# FUZZ_SEED picks another input sequence; FUZZ_CORPUS=dir saves inputs with new outcomes.
+FUZZ_SECS ?= 600
+FUZZ_SEED ?= 1
+fuzz:
+	FABGOSSIP_FUZZ_SECS=$(FUZZ_SECS) FABGOSSIP_FUZZ_SEED=$(FUZZ_SEED) \
+		$(if $(FUZZ_CORPUS),FABGOSSIP_FUZZ_SAVE_CORPUS=$(abspath $(FUZZ_CORPUS))) \
+		$(CARGO) test --release --locked --test fuzz -- --nocapture --test-threads 2
 
 # Debian packages the C/C++ tests use (cmake, GoogleTest, OpenSSL headers for the C++ suite's
 # Ed25519, valgrind, pkg-config); a fresh machine lacks some of them. Installs the missing ones

@@ -37,7 +37,7 @@ impl std::fmt::Display for HandshakeError {
 
 /// What a verified ConnEstablish established about the remote.
 #[derive(Debug, Clone)]
-pub(crate) struct RemoteIdentity {
+pub struct RemoteIdentity {
     pub pki_id: PkiId,
     pub identity: Vec<u8>,
     pub probe: bool,
@@ -75,7 +75,7 @@ pub(crate) fn conn_establish(
 ///
 /// `tls_on` says whether this peer runs TLS; `remote_cert` is the DER certificate the remote
 /// presented on this connection (`None` when it presented none).
-pub(crate) fn verify_conn_establish(
+pub fn verify_conn_establish(
     crypto: &CryptoContext,
     env: &Envelope,
     tls_on: bool,

@@ -11,7 +11,7 @@ use crate::node::ChaincodeInfo;
 
 /// `{"sequence":N,"members":[..],"anchor_peers":[{"org","host","port"}],"orderers":
 /// [{"endpoint","tls_root_cert","public_key"}]}` → the join message, or why not.
-pub(crate) fn parse_join(text: &str) -> Result<JoinChannelMessage, String> {
+pub fn parse_join(text: &str) -> Result<JoinChannelMessage, String> {
     let value: Value =
         serde_json::from_str(text).map_err(|e| format!("join message is not JSON: {e}"))?;
     let mut m = object(
@@ -50,7 +50,7 @@ pub(crate) fn is_join_json(arg: &[u8]) -> bool {
 }
 
 /// `[{"name":"mycc","version":"1.0"},...]` → the chaincodes, or why not.
-pub(crate) fn parse_chaincodes(text: &str) -> Result<Vec<ChaincodeInfo>, String> {
+pub fn parse_chaincodes(text: &str) -> Result<Vec<ChaincodeInfo>, String> {
     let value: Value =
         serde_json::from_str(text).map_err(|e| format!("chaincodes are not JSON: {e}"))?;
     let Value::Array(items) = value else {

@@ -32,7 +32,7 @@ pub mod counters;
 pub mod election;
 pub mod explain;
 pub(crate) mod host_call;
-mod join_json;
+pub mod join_json;
 mod leadership_queue;
 pub mod ledger;
 pub mod log;

@@ -7,7 +7,7 @@
 //! commands with a oneshot reply (`command`); queries read snapshots it publishes, so they
 //! never wait on the network.
 
-mod alive_check;
+pub mod alive_check;
 mod blocks;
 mod builtin;
 mod channel_info;
