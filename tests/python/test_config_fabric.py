@@ -50,6 +50,7 @@ def core_env(tmp_path, name, port, bootstrap=""):
     return {
         "CORE_PEER_LISTENADDRESS": addr,
         "CORE_PEER_ADDRESS": addr,
+        "CORE_PEER_GOSSIP_EXTERNALENDPOINT": addr,
         "CORE_PEER_FILESYSTEMPATH": str(tmp_path / name / "data"),
         "CORE_PEER_MSPCONFIGPATH": str(tmp_path / name / "msp"),
         "CORE_PEER_GOSSIP_BOOTSTRAP": bootstrap,
