@@ -481,8 +481,9 @@ void fg_bytes_free(struct fg_bytes *bytes);
  * fault, e.g. `anchor_peers[1].port: ...`); free it with `fg_bytes_free`. Untouched on
  * success.
  *
- * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL/empty/non-UTF-8 arguments, bad
- * JSON, no members, own org not a member), `FG_STATUS_IO` (the channel's ledger cannot be
+ * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL/empty/non-UTF-8 arguments, a
+ * channel name outside Fabric's rule `[a-z][a-z0-9.-]*` of at most 249 characters, which
+ * every call taking a channel refuses; bad JSON, no members, own org not a member), `FG_STATUS_IO` (the channel's ledger cannot be
  * opened), `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or
  * `FG_STATUS_PANIC`.
  *
@@ -625,13 +626,15 @@ fg_status fg_set_leadership_callback(fg_leadership_fn cb, void *user_data);
  * reads the node's snapshot.
  *
  * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL `out`, NULL/empty/non-UTF-8
- * channel), `FG_STATUS_NOT_FOUND` (not joined, or left), `FG_STATUS_NOT_INITIALIZED`,
+ * channel, or a name outside Fabric's rule `[a-z][a-z0-9.-]*` of at most 249 characters), `FG_STATUS_NOT_FOUND` (not joined, or left), `FG_STATUS_NOT_INITIALIZED`,
  * `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`.
  *
  * # Safety
  * `channel` points to `channel_len` readable bytes; `out` is NULL or writable.
  */
-fg_status fg_is_leader(const char *channel, size_t channel_len, int32_t *out);
+fg_status fg_is_leader(const char *channel,
+                       size_t channel_len,
+                       int32_t *out);
 
 /**
  * Gives up leadership of `channel` (Fabric's `Yield`): this peer steps down at once and
@@ -643,7 +646,8 @@ fg_status fg_is_leader(const char *channel, size_t channel_len, int32_t *out);
  * `err_out`: NULL, or receives why the call failed; free it with `fg_bytes_free`.
  * Untouched on success.
  *
- * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL/empty/non-UTF-8 channel),
+ * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL/empty/non-UTF-8 channel, or a
+ * name outside Fabric's rule),
  * `FG_STATUS_NOT_FOUND` (not joined, or left; or no election to yield: a static
  * `orgLeader` or a peer with both `useLeaderElection` and `orgLeader` off),
  * `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or
@@ -729,6 +733,18 @@ fg_status fg_metrics(struct fg_bytes *out_text);
  * Starts the gossip service from config text (YAML or JSON, the `peer` keys of Fabric's
  * `core.yaml` plus the `fabgossip` section).
  *
+ * The config is read as a Fabric peer reads its `core.yaml`: the whole file is accepted
+ * (keys and sections of it that gossip does not use are listed at debug level; an unknown
+ * key under `peer.gossip` or `fabgossip` is an error naming it); every key may be overridden
+ * by a `CORE_*` environment variable (the key upper-cased, dots as underscores:
+ * `CORE_PEER_GOSSIP_BOOTSTRAP` sets `peer.gossip.bootstrap`). Relative paths
+ * (`peer.fileSystemPath`, `peer.mspConfigPath`, `peer.tls.*`, `caCertsFile`) resolve
+ * against the folder named by `FABRIC_CFG_PATH` when it is set, else against the working
+ * directory; `fg_init_from_file` resolves them against the file's folder. A document that
+ * is empty, `null` or not a mapping is `FG_STATUS_CONFIG`. Absent keys take Fabric's
+ * defaults, `peer.listenAddress` 0.0.0.0:7051 and `peer.fileSystemPath`
+ * /var/hyperledger/production included; both are logged at info level.
+ *
  * - `config_text`, `config_len`: the text, copied before return; must not be NULL/empty.
  * - `callbacks`: the host's crypto services, copied; NULL selects the built-in Ed25519
  *   identities configured in the text. See `fg_callbacks` for when `release` runs.
@@ -748,6 +764,23 @@ fg_status fg_init(const char *config_text,
                   size_t config_len,
                   const struct fg_callbacks *callbacks,
                   struct fg_bytes *err_out);
+
+/**
+ * Like `fg_init`, with the config read from the file at `path` (`path_len` bytes of UTF-8,
+ * no NUL needed): relative paths in it resolve against the file's folder, as Fabric
+ * resolves those of its `core.yaml`; `CORE_*` environment variables override its keys.
+ *
+ * Returns the statuses of `fg_init`; `FG_STATUS_CONFIG` also when the file cannot be read
+ * (`err_out` names it); `FG_STATUS_INVALID_ARG` for a NULL/empty/non-UTF-8 path.
+ *
+ * # Safety
+ * `path` points to `path_len` readable bytes; `callbacks` is NULL or a valid table;
+ * `err_out` is NULL or writable.
+ */
+fg_status fg_init_from_file(const char *path,
+                            size_t path_len,
+                            const struct fg_callbacks *callbacks,
+                            struct fg_bytes *err_out);
 
 /**
  * Stops the gossip service: closes connections, joins the runtime's threads and calls the

@@ -16,6 +16,13 @@ use serde_yaml_ng::Value;
 use crate::comm::AdmissionConfig;
 use crate::push::PushPolicy;
 
+mod env;
+mod fabric_core;
+mod paths;
+
+pub use env::EnvOverrides;
+pub use paths::ConfigOrigin;
+
 /// A configuration error; the text names the offending key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -133,6 +140,12 @@ pub struct TlsConfig {
     pub client_cert_file: Option<PathBuf>,
     /// `peer.tls.clientKey.file`; `peer.tls.key.file` when unset.
     pub client_key_file: Option<PathBuf>,
+    /// `peer.tls.rootcert.file`: the CA that signs the TLS certificates of the peers and
+    /// orderers this peer dials.
+    pub root_cert_file: Option<PathBuf>,
+    /// `peer.tls.clientRootCAs.files`: the CAs that sign the client certificates this peer
+    /// accepts.
+    pub client_root_cas: Vec<PathBuf>,
 }
 
 /// `peer.gossip.election.*`.
@@ -376,14 +389,48 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Parses YAML or JSON text. Keys that are absent keep Fabric's defaults.
+    /// Parses YAML or JSON text. Keys that are absent keep Fabric's defaults. No environment
+    /// overrides apply and relative paths stay relative (to the working directory); see
+    /// [`Config::load`] for Fabric's rules.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        Self::parse_with(text, &EnvOverrides::none(), None)
+    }
+
+    /// Parses config text as a Fabric peer reads its `core.yaml`: `CORE_*` overrides from
+    /// `origin.env`, relative paths against `origin.base_dir`.
+    pub fn load(text: &str, origin: &ConfigOrigin) -> Result<Config, ConfigError> {
+        Self::parse_with(text, &origin.env, Some(&origin.base_dir))
+    }
+
+    /// Reads and parses the config file at `path` (relative paths against its folder, the
+    /// process's `CORE_*` variables).
+    pub fn load_file(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+        Self::load(&text, &ConfigOrigin::for_file(path)?)
+    }
+
+    fn parse_with(
+        text: &str,
+        env: &EnvOverrides,
+        base_dir: Option<&std::path::Path>,
+    ) -> Result<Config, ConfigError> {
         let root: Value = serde_yaml_ng::from_str(text)
             .map_err(|e| ConfigError(format!("config is not valid YAML or JSON: {e}")))?;
+        if matches!(root, Value::Null) {
+            return Err(ConfigError(
+                "config: the document is empty (or null); give a mapping with at least a \
+                 `peer` section"
+                    .into(),
+            ));
+        }
+        let _env = env::install(env);
         let mut cfg = Config::default();
         let mut root = Section::new("", root)?;
+        fabric_core::skip_unused(&mut root, fabric_core::UNUSED_SECTIONS);
         if let Some(v) = root.take("peer") {
             let mut peer = Section::new("peer", v)?;
+            fabric_core::skip_unused(&mut peer, fabric_core::UNUSED_PEER_KEYS);
             cfg.parse_peer(&mut peer)?;
             peer.finish()?;
         }
@@ -396,14 +443,19 @@ impl Config {
             let mut ops = Section::new("operations", v)?;
             ops.string("listenAddress", &mut cfg.operations.listen_address)?;
             // The TLS and auth keys of Fabric's operations server do not apply here.
+            fabric_core::skip_unused(&mut ops, fabric_core::UNUSED_OPERATIONS_KEYS);
             ops.finish()?;
         }
         if let Some(v) = root.take("metrics") {
             let mut m = Section::new("metrics", v)?;
             m.string("provider", &mut cfg.operations.metrics_provider)?;
+            fabric_core::skip_unused(&mut m, fabric_core::UNUSED_METRICS_KEYS);
             m.finish()?;
         }
         root.finish()?;
+        if let Some(base) = base_dir {
+            cfg.resolve_paths(base);
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -448,6 +500,22 @@ impl Config {
                     f.opt_path("file", slot)?;
                     f.finish()?;
                 }
+            }
+            if let Some(v) = t.take("rootcert") {
+                let mut f = t.child("rootcert", v)?;
+                f.opt_path("file", &mut p.tls.root_cert_file)?;
+                f.finish()?;
+            }
+            if let Some(v) = t.take("clientRootCAs") {
+                let mut f = t.child("clientRootCAs", v)?;
+                if let Some(v) = f.take("files") {
+                    p.tls.client_root_cas = string_list(&f.key("files"), v)?
+                        .into_iter()
+                        .filter(|s| !s.is_empty())
+                        .map(PathBuf::from)
+                        .collect();
+                }
+                f.finish()?;
             }
             t.finish()?;
         }
@@ -836,8 +904,10 @@ impl Section {
         Section::new(&self.key(k), v)
     }
 
+    /// The value of `k`, a `CORE_*` override first; removed so `finish` sees it as read.
     fn take(&mut self, k: &str) -> Option<Value> {
-        self.entries.remove(k)
+        let v = self.entries.remove(k);
+        env::apply(&self.key(k), v)
     }
 
     fn finish(self) -> Result<(), ConfigError> {
@@ -863,24 +933,30 @@ impl Section {
     }
 
     fn path(&mut self, k: &str, slot: &mut PathBuf) -> Result<(), ConfigError> {
-        let mut s = String::new();
-        if self.entries.contains_key(k) {
-            self.string(k, &mut s)?;
-            if s.is_empty() {
-                return err(&self.key(k), "must not be empty");
+        match self.take(k) {
+            None => Ok(()),
+            Some(Value::String(s)) if !s.is_empty() => {
+                *slot = PathBuf::from(s);
+                Ok(())
             }
-            *slot = PathBuf::from(s);
+            Some(Value::String(_) | Value::Null) => err(&self.key(k), "must not be empty"),
+            Some(_) => err(&self.key(k), "expected a string"),
         }
-        Ok(())
     }
 
     fn opt_path(&mut self, k: &str, slot: &mut Option<PathBuf>) -> Result<(), ConfigError> {
-        let mut s = String::new();
-        if self.entries.contains_key(k) {
-            self.string(k, &mut s)?;
-            *slot = (!s.is_empty()).then(|| PathBuf::from(s));
+        match self.take(k) {
+            None => Ok(()),
+            Some(Value::Null) => {
+                *slot = None;
+                Ok(())
+            }
+            Some(Value::String(s)) => {
+                *slot = (!s.is_empty()).then(|| PathBuf::from(s));
+                Ok(())
+            }
+            Some(_) => err(&self.key(k), "expected a string"),
         }
-        Ok(())
     }
 
     fn bool(&mut self, k: &str, slot: &mut bool) -> Result<(), ConfigError> {
@@ -890,6 +966,14 @@ impl Section {
                 *slot = b;
                 Ok(())
             }
+            // Text such as an environment override, read as Go reads a boolean.
+            Some(Value::String(t)) => match env::parse_bool(&t) {
+                Some(b) => {
+                    *slot = b;
+                    Ok(())
+                }
+                None => err(&self.key(k), "expected true or false"),
+            },
             Some(_) => err(&self.key(k), "expected true or false"),
         }
     }
@@ -904,6 +988,21 @@ impl Section {
                     Ok(())
                 }
                 None => err(&key, format!("{n} is not a non-negative integer in range")),
+            },
+            Some(Value::String(t)) => match t
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .and_then(|n| T::try_from(n).ok())
+            {
+                Some(v) => {
+                    *slot = v;
+                    Ok(())
+                }
+                None => err(
+                    &key,
+                    format!("{t:?} is not a non-negative integer in range"),
+                ),
             },
             Some(_) => err(&key, "expected a non-negative integer"),
         }
@@ -924,6 +1023,8 @@ impl Section {
 fn string_list(key: &str, v: Value) -> Result<Vec<String>, ConfigError> {
     match v {
         Value::Null => Ok(Vec::new()),
+        // A space-separated list, as an environment override gives one.
+        Value::String(s) => Ok(s.split_whitespace().map(str::to_owned).collect()),
         Value::Sequence(items) => items
             .into_iter()
             .map(|i| match i {
@@ -1131,7 +1232,7 @@ mod tests {
 
     #[test]
     fn push_policy_key() {
-        let c = Config::parse("").unwrap();
+        let c = Config::parse("{}").unwrap();
         assert_eq!(c.fabgossip.push_policy, PushPolicy::Adaptive);
         let c = Config::parse("fabgossip: {pushPolicy: fabric}").unwrap();
         assert_eq!(c.fabgossip.push_policy, PushPolicy::Fabric);
@@ -1188,7 +1289,7 @@ mod tests {
 
     #[test]
     fn identity_revalidation_interval_key() {
-        let c = Config::parse("").unwrap();
+        let c = Config::parse("{}").unwrap();
         assert_eq!(
             c.fabgossip.identity_revalidation_interval,
             Duration::from_secs(5)

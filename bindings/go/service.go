@@ -37,12 +37,32 @@ func Init(config string, crypto MessageCryptoService) error {
 	if config == "" {
 		return &Error{Status: StatusInvalidArg, Detail: "empty config text"}
 	}
-	text := C.CString(config)
+	return initWith(config, crypto, func(arg *C.char, n C.size_t, table *C.fg_callbacks, errOut *C.fg_bytes) C.fg_status {
+		return C.fg_init(arg, n, table, errOut)
+	})
+}
+
+// InitFile is Init with the config read from the file at path (fg_init_from_file): relative
+// paths in it resolve against the file's folder, as Fabric resolves those of its core.yaml.
+func InitFile(path string, crypto MessageCryptoService) error {
+	if path == "" {
+		return &Error{Status: StatusInvalidArg, Detail: "empty config path"}
+	}
+	return initWith(path, crypto, func(arg *C.char, n C.size_t, table *C.fg_callbacks, errOut *C.fg_bytes) C.fg_status {
+		return C.fg_init_from_file(arg, n, table, errOut)
+	})
+}
+
+// initWith builds the callback table of crypto (none when nil) and makes one init call with
+// arg, the config text or path.
+func initWith(arg string, crypto MessageCryptoService,
+	call func(*C.char, C.size_t, *C.fg_callbacks, *C.fg_bytes) C.fg_status) error {
+	text := C.CString(arg)
 	defer C.free(unsafe.Pointer(text))
 	var errOut C.fg_bytes
 	var st C.fg_status
 	if crypto == nil {
-		st = C.fg_init(text, C.size_t(len(config)), nil, &errOut)
+		st = call(text, C.size_t(len(arg)), nil, &errOut)
 	} else {
 		self, err := crypto.SelfIdentity()
 		if err != nil {
@@ -58,8 +78,8 @@ func Init(config string, crypto MessageCryptoService) error {
 		table.self_identity = (*C.uint8_t)(selfC)
 		table.self_identity_len = C.size_t(len(self))
 		// From here the library owns h: its release callback deletes it, whether or not
-		// fg_init succeeds.
-		st = C.fg_init(text, C.size_t(len(config)), &table, &errOut)
+		// the init call succeeds.
+		st = call(text, C.size_t(len(arg)), &table, &errOut)
 	}
 	return statusErr(st, takeBytes(&errOut))
 }
@@ -116,6 +136,14 @@ type Service struct {
 // Open is Init returning a handle whose Close maps to Shutdown.
 func Open(config string, crypto MessageCryptoService) (*Service, error) {
 	if err := Init(config, crypto); err != nil {
+		return nil, err
+	}
+	return &Service{}, nil
+}
+
+// OpenFile is InitFile returning a handle whose Close maps to Shutdown.
+func OpenFile(path string, crypto MessageCryptoService) (*Service, error) {
+	if err := InitFile(path, crypto); err != nil {
 		return nil, err
 	}
 	return &Service{}, nil

@@ -128,6 +128,9 @@ impl ClientTlsIdentity {
                 k,
                 ("peer.tls.clientCert.file", "peer.tls.clientKey.file"),
             ),
+            // The server certificate stands in only when TLS is on: with it off, Fabric
+            // reads no TLS file (the sample core.yaml names files that need not exist).
+            (None, None) if !tls.enabled => return Ok(None),
             (None, None) => match (&tls.cert_file, &tls.key_file) {
                 (Some(c), Some(k)) => (c, k, ("peer.tls.cert.file", "peer.tls.key.file")),
                 _ => return Ok(None),

@@ -6,6 +6,7 @@ use std::ffi::c_char;
 
 use crate::ffi::bytes::fg_bytes;
 use crate::ffi::call_error::{finish, panicked, refuse_reentry, text_arg, CallError};
+use crate::ffi::channel_name::channel_arg;
 use crate::ffi::counters;
 use crate::ffi::join_json::{is_join_json, parse_chaincodes, parse_join};
 use crate::ffi::panic::ffi_boundary;
@@ -14,12 +15,12 @@ use crate::ffi::service::current;
 use crate::ffi::status::*;
 use crate::node::ChannelCallError;
 
-/// A text argument of a query (no `err_out`): `None`, logged, when refused.
+/// The channel argument of a query (no `err_out`): `None`, logged, when refused.
 ///
 /// # Safety
 /// `ptr` is NULL or points to `len` readable bytes.
-unsafe fn query_text_arg<'a>(what: &str, ptr: *const c_char, len: usize) -> Option<&'a str> {
-    text_arg(what, ptr, len)
+unsafe fn query_channel_arg<'a>(ptr: *const c_char, len: usize) -> Option<&'a str> {
+    channel_arg(ptr, len)
         .map_err(|e| tracing::warn!(target: "fabgossip::ffi", "{}", e.detail))
         .ok()
 }
@@ -62,12 +63,13 @@ where
 /// fault, e.g. `anchor_peers[1].port: ...`); free it with `fg_bytes_free`. Untouched on
 /// success.
 ///
-/// Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL/empty/non-UTF-8 arguments, bad
-/// JSON, a block that is not a readable config block of `channel` (the detail names what is
-/// missing or malformed, and where), no members, own org not a member), `FG_STATUS_CRYPTO`
-/// (the genesis block fails its checks: number, data hash), `FG_STATUS_IO` (the channel's
-/// ledger cannot be opened), `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_SHUTDOWN`,
-/// `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`.
+/// Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL/empty/non-UTF-8 arguments, a
+/// channel name outside Fabric's rule `[a-z][a-z0-9.-]*` of at most 249 characters, which
+/// every call taking a channel refuses; bad JSON, a block that is not a readable config block
+/// of `channel` (the detail names what is missing or malformed, and where), no members, own
+/// org not a member), `FG_STATUS_CRYPTO` (the genesis block fails its checks: number, data
+/// hash), `FG_STATUS_IO` (the channel's ledger cannot be opened), `FG_STATUS_NOT_INITIALIZED`,
+/// `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`.
 ///
 /// # Safety
 /// `channel` points to `channel_len` readable bytes, `join_json` to `join_len`; `err_out`
@@ -84,7 +86,7 @@ pub unsafe extern "C" fn fg_join_channel(
     ffi_boundary!(panicked(CALL, err_out), {
         let result = (|| {
             refuse_reentry(CALL)?;
-            let ch = text_arg("channel", channel, channel_len)?;
+            let ch = channel_arg(channel, channel_len)?;
             if !join_json.is_null() && join_len > 0 {
                 let arg = std::slice::from_raw_parts(join_json.cast::<u8>(), join_len);
                 if !is_join_json(arg) {
@@ -124,7 +126,7 @@ pub unsafe extern "C" fn fg_leave_channel(
     ffi_boundary!(panicked(CALL, err_out), {
         let result = (|| {
             refuse_reentry(CALL)?;
-            let ch = text_arg("channel", channel, channel_len)?;
+            let ch = channel_arg(channel, channel_len)?;
             run_call(|s| async move { s.leave_channel(ch).await })
         })();
         finish(CALL, err_out, result)
@@ -153,7 +155,7 @@ pub unsafe extern "C" fn fg_update_ledger_height(
     ffi_boundary!(panicked(CALL, err_out), {
         let result = (|| {
             refuse_reentry(CALL)?;
-            let ch = text_arg("channel", channel, channel_len)?;
+            let ch = channel_arg(channel, channel_len)?;
             run_call(|s| async move { s.update_ledger_height(ch, height).await })
         })();
         finish(CALL, err_out, result)
@@ -183,7 +185,7 @@ pub unsafe extern "C" fn fg_update_chaincodes(
     ffi_boundary!(panicked(CALL, err_out), {
         let result = (|| {
             refuse_reentry(CALL)?;
-            let ch = text_arg("channel", channel, channel_len)?;
+            let ch = channel_arg(channel, channel_len)?;
             let json = text_arg("chaincodes_json", chaincodes_json, json_len)?;
             let chaincodes = parse_chaincodes(json)
                 .map_err(|e| CallError::invalid_arg(format!("channel {ch:?}: {e}")))?;
@@ -213,7 +215,7 @@ pub unsafe extern "C" fn fg_peers_of_channel(
 ) -> fg_status {
     ffi_boundary!(FG_STATUS_PANIC, {
         reject_reentry!();
-        let Some(ch) = query_text_arg("channel", channel, channel_len) else {
+        let Some(ch) = query_channel_arg(channel, channel_len) else {
             return counters::invalid_arg();
         };
         if out_json.is_null() {
@@ -266,7 +268,7 @@ pub unsafe extern "C" fn fg_add_payload(
     ffi_boundary!(panicked(CALL, err_out), {
         let result = (|| {
             refuse_reentry(CALL)?;
-            let ch = text_arg("channel", channel, channel_len)?;
+            let ch = channel_arg(channel, channel_len)?;
             if block.is_null() || block_len == 0 {
                 return Err(CallError::invalid_arg("block is NULL or empty"));
             }
@@ -294,7 +296,7 @@ pub unsafe extern "C" fn fg_ledger_height(
 ) -> fg_status {
     ffi_boundary!(FG_STATUS_PANIC, {
         reject_reentry!();
-        let Some(ch) = query_text_arg("channel", channel, channel_len) else {
+        let Some(ch) = query_channel_arg(channel, channel_len) else {
             return counters::invalid_arg();
         };
         if out.is_null() {

@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::channel::ChannelError;
 use crate::ffi::bytes::fg_bytes;
-use crate::ffi::call_error::{finish, panicked, refuse_reentry, text_arg, CallError};
+use crate::ffi::call_error::{finish, panicked, refuse_reentry, CallError};
 use crate::ffi::counters;
 use crate::ffi::leadership_queue::LeadershipQueue;
 use crate::ffi::panic::ffi_boundary;
@@ -103,7 +103,7 @@ pub unsafe extern "C" fn fg_set_leadership_callback(
 /// reads the node's snapshot.
 ///
 /// Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL `out`, NULL/empty/non-UTF-8
-/// channel), `FG_STATUS_NOT_FOUND` (not joined, or left), `FG_STATUS_NOT_INITIALIZED`,
+/// channel, or a name outside Fabric's rule `[a-z][a-z0-9.-]*` of at most 249 characters), `FG_STATUS_NOT_FOUND` (not joined, or left), `FG_STATUS_NOT_INITIALIZED`,
 /// `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`.
 ///
 /// # Safety
@@ -116,12 +116,15 @@ pub unsafe extern "C" fn fg_is_leader(
 ) -> fg_status {
     ffi_boundary!(FG_STATUS_PANIC, {
         reject_reentry!();
-        if channel.is_null() || channel_len == 0 || out.is_null() {
+        if out.is_null() {
             return counters::invalid_arg();
         }
-        let bytes = std::slice::from_raw_parts(channel.cast::<u8>(), channel_len);
-        let Ok(ch) = std::str::from_utf8(bytes) else {
-            return counters::invalid_arg();
+        let ch = match crate::ffi::channel_name::channel_arg(channel, channel_len) {
+            Ok(ch) => ch,
+            Err(e) => {
+                tracing::warn!(target: "fabgossip::ffi", "fg_is_leader: {}", e.detail);
+                return counters::invalid_arg();
+            }
         };
         let Some(service) = current() else {
             return FG_STATUS_NOT_INITIALIZED;
@@ -146,7 +149,8 @@ pub unsafe extern "C" fn fg_is_leader(
 /// `err_out`: NULL, or receives why the call failed; free it with `fg_bytes_free`.
 /// Untouched on success.
 ///
-/// Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL/empty/non-UTF-8 channel),
+/// Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL/empty/non-UTF-8 channel, or a
+/// name outside Fabric's rule),
 /// `FG_STATUS_NOT_FOUND` (not joined, or left; or no election to yield: a static
 /// `orgLeader` or a peer with both `useLeaderElection` and `orgLeader` off),
 /// `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or
@@ -164,7 +168,7 @@ pub unsafe extern "C" fn fg_yield_leadership(
     ffi_boundary!(panicked(CALL, err_out), {
         let result = (|| {
             refuse_reentry(CALL)?;
-            let ch = text_arg("channel", channel, channel_len)?;
+            let ch = crate::ffi::channel_name::channel_arg(channel, channel_len)?;
             let service = current().ok_or_else(CallError::not_initialized)?;
             match crate::ffi::wait::wait(service.yield_leadership(ch)) {
                 Ok(()) => Ok(()),

@@ -13,7 +13,8 @@
 //!
 //! Files: [`status`], [`bytes`], [`panic`], [`reentry`], [`callbacks`] (host crypto
 //! table), [`ledger`] (host ledger table), [`log`] (tracing → host), [`service`] (the singleton and its calls),
-//! [`channel`] (join, leave, heights, chaincodes, peers of a channel), `join_json` (the
+//! [`channel`] (join, leave, heights, chaincodes, peers of a channel), `channel_name`
+//! (Fabric's channel name rule), `join_json` (the
 //! channel calls' JSON, read field by field), `wait` (a host thread waits for the owner
 //! task),
 //! [`election`] (`fg_is_leader`, `fg_yield_leadership`, the leadership callback),
@@ -28,6 +29,7 @@ pub mod bytes;
 pub(crate) mod call_error;
 pub mod callbacks;
 pub mod channel;
+mod channel_name;
 pub mod counters;
 pub mod election;
 pub mod explain;

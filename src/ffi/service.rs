@@ -7,7 +7,7 @@
 use std::ffi::c_char;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::config::Config;
+use crate::config::{Config, ConfigOrigin};
 use crate::crypto::host::HostCrypto;
 use crate::crypto::CryptoContext;
 use crate::ffi::bytes::fg_bytes;
@@ -112,13 +112,48 @@ fn msp_crypto(config: &Config) -> Result<CryptoContext, InitError> {
         .map_err(|e| InitError(FG_STATUS_CRYPTO, format!("{}: {e}", dir.display())))
 }
 
-fn init(config_text: &[u8], host: Option<Arc<HostCrypto>>) -> Result<(), InitError> {
-    let text = std::str::from_utf8(config_text).map_err(|e| {
-        InitError(
-            FG_STATUS_INVALID_ARG,
-            format!("config text is not UTF-8: {e}"),
-        )
-    })?;
+/// Where `fg_init` or `fg_init_from_file` gets its config.
+enum ConfigInput<'a> {
+    Text(&'a [u8]),
+    File(std::path::PathBuf),
+}
+
+fn load_config(input: ConfigInput<'_>) -> Result<Config, InitError> {
+    let config_error = |e: crate::config::ConfigError| InitError(FG_STATUS_CONFIG, e.to_string());
+    let config = match input {
+        ConfigInput::Text(bytes) => {
+            let text = std::str::from_utf8(bytes).map_err(|e| {
+                InitError(
+                    FG_STATUS_INVALID_ARG,
+                    format!("config text is not UTF-8: {e}"),
+                )
+            })?;
+            Config::load(text, &ConfigOrigin::for_text().map_err(config_error)?)
+        }
+        ConfigInput::File(path) => Config::load_file(&path),
+    }
+    .map_err(config_error)?;
+    // Fabric's defaults (0.0.0.0:7051, /var/hyperledger/production) apply to absent keys;
+    // say where this peer listens and keeps its data.
+    tracing::info!(
+        target: "fabgossip::config",
+        "peer.listenAddress {}, peer.fileSystemPath {}",
+        config.peer.listen_address,
+        config.peer.file_system_path.display()
+    );
+    let tls = &config.peer.tls;
+    if tls.enabled && (tls.root_cert_file.is_some() || !tls.client_root_cas.is_empty()) {
+        tracing::warn!(
+            target: "fabgossip::config",
+            "peer.tls.rootcert.file and peer.tls.clientRootCAs.files are read but not yet \
+             enforced on gossip connections: a peer's TLS certificate is bound to its \
+             identity by the gossip handshake, not checked against these CAs"
+        );
+    }
+    Ok(config)
+}
+
+fn init(input: ConfigInput<'_>, host: Option<Arc<HostCrypto>>) -> Result<(), InitError> {
     let mut lifecycle = lock(&LIFECYCLE);
     if lifecycle.is_some() {
         return Err(InitError(
@@ -126,7 +161,7 @@ fn init(config_text: &[u8], host: Option<Arc<HostCrypto>>) -> Result<(), InitErr
             "the gossip service is already running".into(),
         ));
     }
-    let config = Config::parse(text).map_err(|e| InitError(FG_STATUS_CONFIG, e.to_string()))?;
+    let config = load_config(input)?;
     // The built-in crypto is kept by the service: joined channels set its member orgs.
     let (crypto, builtin) = match &host {
         Some(h) => (Some(host_crypto(h)?), None),
@@ -200,6 +235,18 @@ pub(crate) fn set_ledger(table: Option<Arc<HostLedgerTable>>) -> Result<(), (fg_
 /// Starts the gossip service from config text (YAML or JSON, the `peer` keys of Fabric's
 /// `core.yaml` plus the `fabgossip` section).
 ///
+/// The config is read as a Fabric peer reads its `core.yaml`: the whole file is accepted
+/// (keys and sections of it that gossip does not use are listed at debug level; an unknown
+/// key under `peer.gossip` or `fabgossip` is an error naming it); every key may be overridden
+/// by a `CORE_*` environment variable (the key upper-cased, dots as underscores:
+/// `CORE_PEER_GOSSIP_BOOTSTRAP` sets `peer.gossip.bootstrap`). Relative paths
+/// (`peer.fileSystemPath`, `peer.mspConfigPath`, `peer.tls.*`, `caCertsFile`) resolve
+/// against the folder named by `FABRIC_CFG_PATH` when it is set, else against the working
+/// directory; `fg_init_from_file` resolves them against the file's folder. A document that
+/// is empty, `null` or not a mapping is `FG_STATUS_CONFIG`. Absent keys take Fabric's
+/// defaults, `peer.listenAddress` 0.0.0.0:7051 and `peer.fileSystemPath`
+/// /var/hyperledger/production included; both are logged at info level.
+///
 /// - `config_text`, `config_len`: the text, copied before return; must not be NULL/empty.
 /// - `callbacks`: the host's crypto services, copied; NULL selects the built-in Ed25519
 ///   identities configured in the text. See `fg_callbacks` for when `release` runs.
@@ -232,32 +279,79 @@ pub unsafe extern "C" fn fg_init(
             ))
         } else {
             let text = std::slice::from_raw_parts(config_text.cast::<u8>(), config_len);
-            let host = host.clone();
-            on_control_thread(move || init(text, host)).unwrap_or_else(|| {
-                Err(InitError(
-                    FG_STATUS_INTERNAL,
-                    "cannot start a control thread".into(),
-                ))
-            })
+            init_on_control_thread(ConfigInput::Text(text), host.clone())
         };
-        match result {
-            Ok(()) => FG_STATUS_OK,
-            Err(InitError(status, detail)) => {
-                counters::bump(&counters::counters().init_failures);
-                if status == FG_STATUS_INVALID_ARG {
-                    counters::bump(&counters::counters().invalid_args);
-                }
-                // The runtime and every task are gone by now; close the table even if a
-                // clone of it leaked somewhere.
-                if let Some(h) = host {
-                    h.release();
-                }
-                tracing::warn!(target: "fabgossip::ffi", "fg_init failed: {detail}");
-                fg_bytes::write_to(err_out, detail.into_bytes());
-                status
-            }
-        }
+        finish_init(result, host, err_out)
     })
+}
+
+/// Like `fg_init`, with the config read from the file at `path` (`path_len` bytes of UTF-8,
+/// no NUL needed): relative paths in it resolve against the file's folder, as Fabric
+/// resolves those of its `core.yaml`; `CORE_*` environment variables override its keys.
+///
+/// Returns the statuses of `fg_init`; `FG_STATUS_CONFIG` also when the file cannot be read
+/// (`err_out` names it); `FG_STATUS_INVALID_ARG` for a NULL/empty/non-UTF-8 path.
+///
+/// # Safety
+/// `path` points to `path_len` readable bytes; `callbacks` is NULL or a valid table;
+/// `err_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fg_init_from_file(
+    path: *const c_char,
+    path_len: usize,
+    callbacks: *const fg_callbacks,
+    err_out: *mut fg_bytes,
+) -> fg_status {
+    ffi_boundary!(FG_STATUS_PANIC, {
+        let host = callbacks.as_ref().map(|cb| Arc::new(HostCrypto::new(*cb)));
+        reject_reentry!();
+        let result = match crate::ffi::call_error::text_arg("path", path, path_len) {
+            Err(e) => Err(InitError(e.status, e.detail)),
+            Ok(p) => init_on_control_thread(ConfigInput::File(p.into()), host.clone()),
+        };
+        finish_init(result, host, err_out)
+    })
+}
+
+fn init_on_control_thread(
+    input: ConfigInput<'_>,
+    host: Option<Arc<HostCrypto>>,
+) -> Result<(), InitError> {
+    on_control_thread(move || init(input, host)).unwrap_or_else(|| {
+        Err(InitError(
+            FG_STATUS_INTERNAL,
+            "cannot start a control thread".into(),
+        ))
+    })
+}
+
+/// The status of an init call; on failure the host's table is released and `err_out` gets
+/// the detail.
+///
+/// # Safety
+/// `err_out` is NULL or writable.
+unsafe fn finish_init(
+    result: Result<(), InitError>,
+    host: Option<Arc<HostCrypto>>,
+    err_out: *mut fg_bytes,
+) -> fg_status {
+    match result {
+        Ok(()) => FG_STATUS_OK,
+        Err(InitError(status, detail)) => {
+            counters::bump(&counters::counters().init_failures);
+            if status == FG_STATUS_INVALID_ARG {
+                counters::bump(&counters::counters().invalid_args);
+            }
+            // The runtime and every task are gone by now; close the table even if a
+            // clone of it leaked somewhere.
+            if let Some(h) = host {
+                h.release();
+            }
+            tracing::warn!(target: "fabgossip::ffi", "fg_init failed: {detail}");
+            fg_bytes::write_to(err_out, detail.into_bytes());
+            status
+        }
+    }
 }
 
 /// Stops the gossip service: closes connections, joins the runtime's threads and calls the

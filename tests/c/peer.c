@@ -11,6 +11,10 @@
  * That event comes from inside the ledger's commit callback, so `ledger_height` may still
  * answer the height before it until the library has the callback's result.
  * FABGOSSIP_LOG=error|warn|info|debug|trace copies library logs to stderr.
+ *
+ * The config file is read by fg_init_from_file (relative paths against its folder, CORE_*
+ * environment overrides). Lines may be of any length; a line the peer cannot take is answered
+ * with an error line and the peer reads on.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -94,6 +98,19 @@ static void emit_error(const char *prefix, const char *detail, size_t detail_len
 /* emit_error with a NUL-terminated detail. */
 static void emit_text_error(const char *prefix, const char *detail) {
   emit_error(prefix, detail, strlen(detail));
+}
+
+/* An input line that cannot be taken: `prefix: "<at most 80 bytes of the line>" (N bytes)`,
+ * bytes outside printable ASCII shown as '?', so the answer is valid JSON whatever came in. */
+static void emit_input_error(const char *prefix, const char *line, size_t len) {
+  char echo[160];
+  size_t i, n = len < 80 ? len : 80;
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)line[i];
+    echo[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+  }
+  snprintf(echo + n, sizeof echo - n, "%s (%zu bytes)", n < len ? "..." : "", len);
+  emit_error(prefix, echo, strlen(echo));
 }
 
 /* A failed call: its status, and the library's sentence when it gave one. */
@@ -244,30 +261,6 @@ static char *json_string_field(const char *json, const char *key) {
   return value;
 }
 
-static char *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  char *buf = NULL;
-  size_t cap = 0, n = 0, got;
-  if (f == NULL) return NULL;
-  do {
-    if (cap - n < 4096) {
-      char *bigger = realloc(buf, cap + 65536);
-      if (bigger == NULL) {
-        free(buf);
-        fclose(f);
-        return NULL;
-      }
-      buf = bigger;
-      cap += 65536;
-    }
-    got = fread(buf + n, 1, cap - n, f);
-    n += got;
-  } while (got > 0);
-  fclose(f);
-  *len = n;
-  return buf;
-}
-
 static long rss_kb(void) {
   FILE *f = fopen("/proc/self/status", "r");
   char line[256];
@@ -296,8 +289,9 @@ static int log_level_from_env(void) {
 
 int main(int argc, char **argv) {
   const char *config_path = NULL, *ledger = "file";
-  char *config, *line = NULL, *pki_id, *endpoint, *org;
-  size_t config_len = 0, line_cap = 0;
+  char *line = NULL, *pki_id, *endpoint, *org;
+  size_t line_cap = 0;
+  ssize_t line_len;
   fg_bytes err = {NULL, 0}, self = {NULL, 0};
   fg_status st;
   int level, i, memory_ledger;
@@ -312,16 +306,10 @@ int main(int argc, char **argv) {
     emit("{\"event\":\"error\",\"message\":\"usage: peer --config FILE [--ledger file|memory]\"}");
     return 1;
   }
-  config = read_file(config_path, &config_len);
-  if (config == NULL) {
-    emit_text_error("cannot read config", config_path);
-    return 1;
-  }
   level = log_level_from_env();
   if (level != FG_LOG_OFF) fg_set_log_callback(on_log, NULL, level);
 
-  st = fg_init(config, config_len, NULL, &err);
-  free(config);
+  st = fg_init_from_file(config_path, strlen(config_path), NULL, &err);
   if (st != FG_STATUS_OK) {
     emit_error(fg_status_str(st), err.ptr != NULL ? (const char *)err.ptr : "", err.len);
     fg_bytes_free(&err);
@@ -353,7 +341,11 @@ int main(int argc, char **argv) {
   fg_bytes_free(&self);
   emit(out);
 
-  while (getline(&line, &line_cap, stdin) != -1) {
+  while ((line_len = getline(&line, &line_cap, stdin)) != -1) {
+    if (memchr(line, '\0', (size_t)line_len) != NULL) {
+      emit_input_error("input line holds a NUL byte", line, (size_t)line_len);
+      continue;
+    }
     line[strcspn(line, "\r\n")] = '\0';
     if (strcmp(line, "peers") == 0) {
       fg_bytes peers = {NULL, 0};
@@ -393,7 +385,7 @@ int main(int argc, char **argv) {
     } else if (channel_command(line, memory_ledger)) {
       continue;
     } else if (line[0] != '\0') {
-      emit_text_error("unknown command", line);
+      emit_input_error("unknown command", line, strlen(line));
     }
   }
   free(line);

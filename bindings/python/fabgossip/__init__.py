@@ -12,6 +12,7 @@
 
 import ctypes
 import json
+import os
 
 from . import _lib
 from .errors import (BusyError, CryptoError, FabgossipError, InvalidArgError,  # noqa: F401
@@ -58,17 +59,28 @@ def init(config_text, log=None, crypto=None, log_level=LOG_DEBUG):
     """Starts the gossip service. ``config_text``: YAML or JSON (str or bytes).
     ``log``: optional ``log(level, target, msg)``. ``crypto``: optional :class:`HostCrypto`;
     without it the built-in Ed25519 identities are used. Raises :class:`FabgossipError`."""
+    data = config_text.encode() if isinstance(config_text, str) else bytes(config_text)
+    return _init(_lib.lib.fg_init, data, log, crypto, log_level)
+
+
+def init_file(path, log=None, crypto=None, log_level=LOG_DEBUG):
+    """Like :func:`init` with the config read from the file ``path`` (``fg_init_from_file``):
+    relative paths in it resolve against the file's folder, as Fabric resolves those of its
+    ``core.yaml``."""
+    return _init(_lib.lib.fg_init_from_file, os.fsencode(path), log, crypto, log_level)
+
+
+def _init(call, data, log, crypto, log_level):
     global _callbacks
     if log is not None:
         set_log(log, log_level)
-    data = config_text.encode() if isinstance(config_text, str) else bytes(config_text)
     buf = ctypes.create_string_buffer(data, len(data))
     err = _lib.fg_bytes()
     table = CallbackTable(crypto) if crypto is not None else None
     # No Python lock around the call: a callback running on a library thread may need the
     # GIL-free path back into Python while this thread waits inside the library.
-    status = _lib.lib.fg_init(ctypes.cast(buf, ctypes.c_void_p) if data else None, len(data),
-                              ctypes.byref(table.table) if table else None, ctypes.byref(err))
+    status = call(ctypes.cast(buf, ctypes.c_void_p) if data else None, len(data),
+                  ctypes.byref(table.table) if table else None, ctypes.byref(err))
     if status != 0:
         detail = _lib.take_bytes(err).decode("utf-8", "replace")
         raise error_for(status, detail)

@@ -97,6 +97,8 @@ _SIGNATURES = {
     "fg_status_str": ([fg_status], c_char_p),
     "fg_bytes_free": ([POINTER(fg_bytes)], None),
     "fg_init": ([c_void_p, c_size_t, POINTER(fg_callbacks), POINTER(fg_bytes)], fg_status),
+    "fg_init_from_file": ([c_void_p, c_size_t, POINTER(fg_callbacks), POINTER(fg_bytes)],
+                          fg_status),
     "fg_shutdown": ([], fg_status),
     "fg_peers": ([POINTER(fg_bytes)], fg_status),
     "fg_self": ([POINTER(fg_bytes)], fg_status),

@@ -19,6 +19,10 @@ it costs this process CPU and makes a reported time up to one interval late.
 behind the host ledger callbacks instead of the embedded file ledger; ``--ledger-fail SEQ:N,...``
 makes the commit of block SEQ fail N times before it succeeds.
 ``FABGOSSIP_LOG=<level>`` (error/warn/info/debug/trace) copies library log lines to stderr.
+An input line the peer cannot take (not UTF-8, an unknown command, bad arguments, a line of
+any length) is answered with ``{"event":"error","message":..}`` and the peer reads on.
+The config file is read by ``fg_init_from_file``: relative paths in it resolve against its
+folder and ``CORE_*`` environment variables override its keys, as for a Fabric peer.
 """
 
 import argparse
@@ -125,6 +129,11 @@ def rss_kb():
     return 0
 
 
+def quoted(line, limit=80):
+    """A bounded echo of an input line for an error message."""
+    return repr(line[:limit]) + (f"... ({len(line)} characters)" if len(line) > limit else "")
+
+
 def channel_command(line):
     """``join <channel> <json>`` → ``joined``; ``join_block <channel> <hex config block>`` →
     ``joined``; ``leave <channel>`` → ``left``;
@@ -186,8 +195,8 @@ def channel_command(line):
             emit({"event": "channel_peers", "channel": parts[1],
                   "peers": fabgossip.peers_of_channel(parts[1])})
         else:
-            emit({"event": "error", "message": f"bad command: {line}"})
-    except (fabgossip.FabgossipError, ValueError) as e:
+            emit({"event": "error", "message": f"bad command: {quoted(line)}"})
+    except (fabgossip.FabgossipError, ValueError, OverflowError) as e:
         emit({"event": "error", "message": f"{word}: {e}"})
 
 
@@ -224,11 +233,9 @@ def main(argv=None):
         def log(lvl, target, msg):
             sys.stderr.write(f"[{lvl}] {target}: {msg}\n")
     try:
-        with open(args.config, encoding="utf-8") as f:
-            text = f.read()
         # Set before init: a static leader reports its channels from the first join.
         fabgossip.set_leadership_callback(on_leadership)
-        fabgossip.init(text, log=log, log_level=level or fabgossip.LOG_OFF)
+        fabgossip.init_file(args.config, log=log, log_level=level or fabgossip.LOG_OFF)
         if args.ledger == "python":
             _ledger = FlakyLedger(parse_fail(args.ledger_fail))
             fabgossip.set_ledger(_ledger)
@@ -238,26 +245,19 @@ def main(argv=None):
         return 1
     emit({"event": "ready", "pki_id": me["pki_id"], "endpoint": me["endpoint"], "org": me["org"]})
     try:
-        for line in sys.stdin:
-            word = line.strip()
-            if word.split(" ", 1)[0] in _CHANNEL_COMMANDS:
-                channel_command(word)
-            elif word == "peers":
-                emit({"event": "peers", "peers": fabgossip.peers()})
-            elif word == "metrics":
-                emit({"event": "metrics", "text": fabgossip.metrics()})
-            elif word.startswith("explain "):
-                try:
-                    emit({"event": "explain", "result": fabgossip.explain_peer(word[8:].strip())})
-                except fabgossip.FabgossipError as e:
-                    emit({"event": "error", "message": f"explain: {e}"})
-            elif word == "stats":
-                t = os.times()
-                emit({"event": "stats", "rss_kb": rss_kb(), "cpu_s": round(t.user + t.system, 3)})
-            elif word == "shutdown":
+        # Bytes, so a line that is not UTF-8 is answered rather than ending the loop.
+        for raw in sys.stdin.buffer:
+            try:
+                word = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as e:
+                emit({"event": "error", "message": f"input line is not UTF-8: {e}"})
+                continue
+            if word == "shutdown":
                 break
-            elif word:
-                emit({"event": "error", "message": f"unknown command: {word}"})
+            try:
+                command(word)
+            except Exception as e:  # noqa: BLE001 - any refusal is answered, the loop goes on
+                emit({"event": "error", "message": f"{quoted(word)}: {type(e).__name__}: {e}"})
     except KeyboardInterrupt:
         pass
     for w in _watches.values():
@@ -266,6 +266,26 @@ def main(argv=None):
     fabgossip.shutdown()
     emit({"event": "shutdown"})
     return 0
+
+
+def command(word):
+    """Runs one input line other than ``shutdown``."""
+    if word.split(" ", 1)[0] in _CHANNEL_COMMANDS:
+        channel_command(word)
+    elif word == "peers":
+        emit({"event": "peers", "peers": fabgossip.peers()})
+    elif word == "metrics":
+        emit({"event": "metrics", "text": fabgossip.metrics()})
+    elif word.startswith("explain "):
+        try:
+            emit({"event": "explain", "result": fabgossip.explain_peer(word[8:].strip())})
+        except fabgossip.FabgossipError as e:
+            emit({"event": "error", "message": f"explain: {e}"})
+    elif word == "stats":
+        t = os.times()
+        emit({"event": "stats", "rss_kb": rss_kb(), "cpu_s": round(t.user + t.system, 3)})
+    elif word:
+        emit({"event": "error", "message": f"unknown command: {quoted(word)}"})
 
 
 if __name__ == "__main__":

@@ -17,6 +17,11 @@
 // X.509 identities too); --trust-ed25519 ORG,... makes an x509 peer accept Ed25519 ones. For the Go providers the MSP
 // ID, seed and trusted orgs come from the config when it is JSON (peer.localMspId,
 // fabgossip.identitySeed, fabgossip.trustedOrgs) unless the flags give them.
+//
+// The config file is read by fg_init_from_file: relative paths in it resolve against its
+// folder, and CORE_* environment variables override its keys, as for a Fabric peer. Command
+// lines may be of any length (a 1 MB block is 2 MB of hex); a line the peer cannot take is
+// answered with an error line and the peer reads on.
 package main
 
 import (
@@ -25,10 +30,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"unicode/utf8"
 
 	fabgossip "github.com/fabgossip/fabgossip/bindings/go"
 	"github.com/fabgossip/fabgossip/bindings/go/identity"
@@ -130,7 +138,7 @@ func run() int {
 		emitError("unknown --ledger " + o.ledger + " (file, go)")
 		return 1
 	}
-	svc, err := fabgossip.Open(string(text), crypto)
+	svc, err := fabgossip.OpenFile(o.config, crypto)
 	if err != nil {
 		emitError(errorText(err))
 		return 1
@@ -150,9 +158,20 @@ func run() int {
 	}
 	emit(map[string]string{"event": "ready", "pki_id": self.PKIID, "endpoint": self.Endpoint, "org": self.Org})
 
-	in := bufio.NewScanner(os.Stdin)
-	for in.Scan() {
-		switch cmd := strings.TrimSpace(in.Text()); cmd {
+	in := bufio.NewReader(os.Stdin)
+	for {
+		line, readErr := in.ReadString('\n')
+		if readErr != nil && line == "" {
+			if readErr != io.EOF {
+				emitError("reading commands: " + readErr.Error())
+			}
+			break
+		}
+		if !utf8.ValidString(line) {
+			emitError("input line is not UTF-8: " + quoted(line))
+			continue
+		}
+		switch cmd := strings.TrimSpace(line); cmd {
 		case "":
 		case "peers":
 			peers, err := svc.Peers()
@@ -177,11 +196,20 @@ func run() int {
 			return shutdown(svc)
 		default:
 			if !channelCommand(cmd, ledger) {
-				emitError("unknown command: " + cmd)
+				emitError("unknown command: " + quoted(cmd))
 			}
 		}
 	}
 	return shutdown(svc)
+}
+
+// quoted is a bounded echo of an input line for an error message.
+func quoted(line string) string {
+	const limit = 80
+	if len(line) <= limit {
+		return strconv.Quote(line)
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(line[:limit]), len(line))
 }
 
 func errorText(err error) string {
