@@ -68,6 +68,22 @@ def flood(n, sources, hold_s, addr, peer, join_cfg, log_dir):
     result = {"n": n, "before": sample(pid), "refused_before": refusals(peer)}
     sel = selectors.DefaultSelector()
     opened_at = {}
+    closed_after = []
+
+    def drain(timeout):
+        """Records the connections the peer closed, as seen now (after `timeout` at most)."""
+        for key, _ in sel.select(timeout=timeout):
+            s = key.fileobj
+            try:
+                data = s.recv(4096)
+            except OSError:
+                data = b""
+            if data:
+                continue
+            closed_after.append(time.monotonic() - opened_at.pop(s))
+            sel.unregister(s)
+            s.close()
+
     failed_connect = 0
     t0 = time.monotonic()
     for i in range(n):
@@ -82,6 +98,8 @@ def flood(n, sources, hold_s, addr, peer, join_cfg, log_dir):
         s.setblocking(False)
         sel.register(s, selectors.EVENT_READ)
         opened_at[s] = time.monotonic()
+        if i % 50 == 49:
+            drain(0)
     result["open_s"] = round(time.monotonic() - t0, 3)
     result["connect_failed"] = failed_connect
     result["during"] = sample(pid)
@@ -90,26 +108,16 @@ def flood(n, sources, hold_s, addr, peer, join_cfg, log_dir):
     honest = PeerProcess(python_peer_argv(join_cfg), log_path=log_dir / f"honest{n}.log",
                          env={"FABGOSSIP_LIB": str(LIB)})
     t_join = time.monotonic()
-    joined = wait_until(lambda: peer.pki_id in honest.alive_ids()
-                        and honest.pki_id in peer.alive_ids(), timeout=max(hold_s, 10))
+    joined = wait_until(lambda: drain(0) or (peer.pki_id in honest.alive_ids()
+                                            and honest.pki_id in peer.alive_ids()),
+                        timeout=max(hold_s, 10))
     result["honest_join_s"] = round(time.monotonic() - t_join, 3) if joined else None
 
-    closed_after = []
     # Held for hold_s after the last connection opened.
     deadline = t0 + result["open_s"] + hold_s
     peak = result["during"]
     while opened_at and time.monotonic() < deadline:
-        for key, _ in sel.select(timeout=0.2):
-            s = key.fileobj
-            try:
-                data = s.recv(4096)
-            except OSError:
-                data = b""
-            if data:
-                continue
-            closed_after.append(time.monotonic() - opened_at.pop(s))
-            sel.unregister(s)
-            s.close()
+        drain(0.2)
         cur = sample(pid)
         peak = {k: max(peak[k], cur[k]) for k in cur}
     result["peak_during"] = peak
