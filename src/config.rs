@@ -942,7 +942,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     // Go's durations are i64 nanoseconds (about 292 years); like Go, refuse what does not fit,
     // so that no deadline computed from a configured duration overflows the clock.
     if total > i64::MAX as f64 / 1e9 {
-        return Err(format!("{text:?} is out of range (at most about 292 years)"));
+        return Err(format!(
+            "{text:?} is out of range (at most about 292 years)"
+        ));
     }
     Duration::try_from_secs_f64(total).map_err(|_| bad())
 }

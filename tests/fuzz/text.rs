@@ -119,7 +119,15 @@ fn start_machines(c: &Config, cov: &mut Cov) {
         identity: ctx.self_identity.clone(),
         metadata: Vec::new(),
     };
-    match Discovery::new(discovery_config(c), me, g.bootstrap.clone(), signer(), now, 1, 1) {
+    match Discovery::new(
+        discovery_config(c),
+        me,
+        g.bootstrap.clone(),
+        signer(),
+        now,
+        1,
+        1,
+    ) {
         Ok(mut d) => {
             d.handle(now, DiscInput::Tick);
             d.handle(later, DiscInput::Tick);
@@ -128,8 +136,14 @@ fn start_machines(c: &Config, cov: &mut Cov) {
         Err(e) => cov.error(&e),
     }
     let view: Vec<PkiId> = Vec::new();
-    match LeaderElection::new(g.election.clone(), "ch", ctx.self_pki_id.clone(), signer(), now, 1)
-    {
+    match LeaderElection::new(
+        g.election.clone(),
+        "ch",
+        ctx.self_pki_id.clone(),
+        signer(),
+        now,
+        1,
+    ) {
         Ok(mut e) => {
             e.handle(now, &view, ElectionInput::Tick);
             e.handle(later, &view, ElectionInput::Tick);
@@ -167,7 +181,12 @@ fn start_machines(c: &Config, cov: &mut Cov) {
         }
         Err(e) => cov.error(&e),
     }
-    let mut sp = StateProvider::new("ch", 0, StateProviderConfig::from_gossip(g), Arc::new(NoBlocks));
+    let mut sp = StateProvider::new(
+        "ch",
+        0,
+        StateProviderConfig::from_gossip(g),
+        Arc::new(NoBlocks),
+    );
     sp.handle(later, StateInput::RemoteHeight { height: 5 });
     let mut st = StateTransfer::new("ch", 0, TransferConfig::from_gossip(g), 1);
     let _ = st.tick(now);
