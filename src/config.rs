@@ -1080,6 +1080,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         total += n * scale;
         rest = &rest[unit_len..];
     }
+    // Go's durations are i64 nanoseconds (about 292 years); like Go, refuse what does not fit,
+    // so that no deadline computed from a configured duration overflows the clock.
+    if total > i64::MAX as f64 / 1e9 {
+        return Err(format!(
+            "{text:?} is out of range (at most about 292 years)"
+        ));
+    }
     Duration::try_from_secs_f64(total).map_err(|_| bad())
 }
 
@@ -1220,6 +1227,20 @@ mod tests {
         for bad in ["", "5", "s", "5x", "-1s", "1.2.3s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn durations_beyond_go_range_are_refused() {
+        // 2562047h is within Go's i64 nanoseconds; 10^19 s once overflowed the timers' clock.
+        assert!(parse_duration("2562047h").is_ok());
+        for huge in ["2562048h", "10000000000000000000s", "99999999999999999999h"] {
+            assert!(parse_duration(huge).is_err(), "{huge}");
+        }
+        let e = Config::parse(
+            "peer: {localMspId: Org1MSP, gossip: {aliveTimeInterval: 10000000000000000000s}}",
+        )
+        .unwrap_err();
+        assert!(e.0.contains("aliveTimeInterval"), "{e}");
     }
 
     #[test]

@@ -162,13 +162,20 @@ pub fn fuzz(t: &Target) -> Report {
         )),
     };
     let seed = env_u64("FABGOSSIP_FUZZ_SEED").unwrap_or(1);
-    fuzz_with(t, budget, seed, &crash_dir())
+    let save = std::env::var_os("FABGOSSIP_FUZZ_SAVE_CORPUS").map(PathBuf::from);
+    fuzz_with(t, budget, seed, &crash_dir(), save.as_deref())
 }
 
-/// Fuzzes `t` and returns what happened; crashing inputs go under `crashes/<target>/`.
-pub fn fuzz_with(t: &Target, budget: Budget, seed: u64, crashes: &Path) -> Report {
+/// Fuzzes `t` and returns what happened; crashing inputs go under `crashes/<target>/`, and
+/// the first inputs with new outcomes under `save/<target>/` when `save` is given.
+pub fn fuzz_with(
+    t: &Target,
+    budget: Budget,
+    seed: u64,
+    crashes: &Path,
+    save: Option<&Path>,
+) -> Report {
     install_hook();
-    let save_corpus = std::env::var_os("FABGOSSIP_FUZZ_SAVE_CORPUS").map(PathBuf::from);
     let mut name_hash = std::collections::hash_map::DefaultHasher::new();
     t.name.hash(&mut name_hash);
     let mut rng = StdRng::seed_from_u64(seed ^ name_hash.finish());
@@ -221,7 +228,7 @@ pub fn fuzz_with(t: &Target, budget: Budget, seed: u64, crashes: &Path) -> Repor
                 // Seeds always join the pool; mutants only when they show something new.
                 if (new || from_seeds) && pool.len() < 4096 {
                     if new && !from_seeds && saved < MAX_SAVED {
-                        if let Some(dir) = &save_corpus {
+                        if let Some(dir) = save {
                             saved += 1;
                             let dir = dir.join(t.name);
                             let _ = std::fs::create_dir_all(&dir);
@@ -439,7 +446,7 @@ mod tests {
             run: planted,
         };
         // Whatever the environment says, this run is short and has its own crash folder.
-        let r = fuzz_with(&t, Budget::Inputs(200_000), 1, &dir);
+        let r = fuzz_with(&t, Budget::Inputs(200_000), 1, &dir, None);
         assert_eq!(
             r.crashes.len(),
             1,

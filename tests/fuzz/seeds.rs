@@ -19,12 +19,9 @@ pub struct Vector {
 pub fn vectors() -> &'static [Vector] {
     static V: OnceLock<Vec<Vector>> = OnceLock::new();
     V.get_or_init(|| {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fabric-wire-vectors.json"
-        );
-        let text = std::fs::read_to_string(path).expect("wire vectors");
-        let doc: Value = serde_json::from_str(&text).expect("wire vectors are JSON");
+        // Compiled in, so the cargo-fuzz targets (another crate) find them too.
+        let text = include_str!("../fabric-wire-vectors.json");
+        let doc: Value = serde_json::from_str(text).expect("wire vectors are JSON");
         doc["vectors"]
             .as_array()
             .expect("vectors list")

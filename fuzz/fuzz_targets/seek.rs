@@ -1,0 +1,9 @@
+#![no_main]
+
+#[allow(dead_code)]
+#[path = "../../tests/fuzz/mod.rs"]
+mod fuzz;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    (fuzz::blocks::SEEK.run)(data, &mut fuzz::engine::Cov::default());
+});
