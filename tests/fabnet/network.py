@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,14 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _listening(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 def wait_until(what, check, timeout, interval=0.2):
@@ -155,12 +164,16 @@ class Node:
         except OSError as e:
             raise FabnetError(f"{self.name}: GET {url}: {e}") from e
 
-    def healthy(self):
+    def health(self):
+        """GET /healthz: (HTTP status, JSON body), or None while the endpoint is down."""
+        url = f"http://127.0.0.1:{self.ops_port}/healthz"
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.ops_port}/healthz", timeout=5) as r:
-                return r.status == 200
-        except OSError:
-            return False
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return r.status, json.loads(r.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+        except (OSError, ValueError):
+            return None
 
 
 @dataclass
@@ -251,6 +264,14 @@ def block_header(block_bytes):
         raise FabnetError("block without header")
     fields = dict(_fields(header))
     return fields.get(1, 0), bytes(fields.get(2, b"")), bytes(fields.get(3, b""))
+
+
+def block_tx_filter(block_bytes):
+    """The committing peer's validation code per transaction (BlockMetadata index 2,
+    TRANSACTIONS_FILTER; 0 = VALID)."""
+    meta = next((v for n, v in _fields(block_bytes) if n == 3), b"")
+    entries = [bytes(v) for n, v in _fields(meta) if n == 1]
+    return entries[2] if len(entries) > 2 else b""
 
 
 def _der(tag, content):
@@ -369,7 +390,7 @@ class Network:
         for p in self.peers:
             self._start(p)
         for p in self.peers:
-            self._wait_healthy(p, left())
+            self._wait_serving(p, left())
         with concurrent.futures.ThreadPoolExecutor(len(self.peers)) as pool:
             list(pool.map(lambda p: self.peer_cli(p, "channel", "join", "-b",
                                                   str(self.genesis_block)), self.peers))
@@ -426,14 +447,18 @@ class Network:
                                          stdout=log, stderr=subprocess.STDOUT,
                                          preexec_fn=_die_with_parent)
 
-    def _wait_healthy(self, node, timeout):
+    def _wait_serving(self, node, timeout):
+        """Until the node's operations endpoint answers and its gRPC ports accept (the
+        operations server starts before them)."""
+        ports = [node.port] + ([node.admin_port] if node is self.orderer else [])
+
         def ok():
             if not node.running():
                 raise FabnetError(f"{node.name} exited ({node.proc.returncode}); log:\n"
                                   f"{node.log_tail()}")
-            return node.healthy()
+            return node.health() is not None and all(_listening(p) for p in ports)
         try:
-            wait_until(f"{node.name}'s /healthz", ok, timeout)
+            wait_until(f"{node.name}'s /healthz and ports {ports}", ok, timeout)
         except FabnetError as e:
             if "exited" in str(e):
                 raise
@@ -472,7 +497,7 @@ class Network:
 
     def _start_orderer(self, timeout):
         self._start(self.orderer)
-        self._wait_healthy(self.orderer, timeout)
+        self._wait_serving(self.orderer, timeout)
 
     def _peer_env(self, p):
         tls = p.crypto / "tls"
@@ -729,7 +754,8 @@ def main(argv=None):
             n, secs = net.timings["blocks"][-1]
             print(f"{n} blocks in {secs:.1f}s, height {height}", flush=True)
         print(net.describe(), flush=True)
-        print("Ctrl-C stops the network and removes its files.", flush=True)
+        kept = f" (files kept in {net.root})" if args.root else " and removes its files"
+        print(f"Ctrl-C stops the network{kept}.", flush=True)
         while True:
             time.sleep(2)
             net.check_running()

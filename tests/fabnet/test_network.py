@@ -4,7 +4,8 @@ operations /metrics and the orderer's channel participation API."""
 
 import pytest
 
-from network import FabnetError, Network, block_header, block_header_hash, metric, wait_until
+from network import (FabnetError, Network, block_header, block_header_hash, block_tx_filter,
+                     metric, wait_until)
 
 BLOCKS = 8
 
@@ -17,8 +18,12 @@ def test_missing_commands_are_a_clear_error(tmp_path):
 def test_network_is_up(net):
     net.check_running()
     assert net.orderer_channel()["status"] == "active"
+    assert net.orderer.health()[0] == 200
     for p in net.peers:
-        assert p.healthy(), p.name
+        # With no chaincode runtime the peers' Docker check is the one that fails.
+        status, body = p.health()
+        assert status == 503, (p.name, body)
+        assert [c["component"] for c in body["failed_checks"]] == ["docker"], (p.name, body)
         assert net.getinfo(p)["height"] >= 1, p.name
 
 
@@ -42,6 +47,9 @@ def test_blocks_reach_every_peer_with_the_same_hashes(net):
         assert number == n
         if n:
             assert prev == block_header_hash(blocks[n - 1]), f"block {n}"
+    # Each new block holds one approval, and the peer validated it (endorsed by its org).
+    for n in range(start, height):
+        assert block_tx_filter(blocks[n]) == b"\x00", f"block {n}"
     assert block_header_hash(blocks[-1]) == head
     for p in net.peers:
         assert net.fetch_block(p, height - 1) == blocks[-1], p.name
@@ -71,6 +79,10 @@ def test_non_leader_receives_blocks_by_gossip(net):
     before = metric(net.metrics(follower), "gossip_comm_messages_received")
     height = net.make_blocks(BLOCKS)
 
+    # Only the leader pulls from the orderer: the follower's blocks can only have come by gossip.
+    pulls = "will retrieve blocks from ordering service"
+    assert pulls in leader.log()
+    assert pulls not in follower.log()
     samples = net.metrics(follower)
     assert metric(samples, "gossip_state_height", channel=net.channel) == height
     assert metric(samples, "gossip_comm_messages_received") - before >= BLOCKS
