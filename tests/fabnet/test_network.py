@@ -2,8 +2,11 @@
 Fabric's own views: `peer channel getinfo` and `fetch`, `discover peers`, the peers'
 operations /metrics and the orderer's channel participation API."""
 
+import socket
+
 import pytest
 
+import network as fabnet
 from network import (FabnetError, Network, block_header, block_header_hash, block_tx_filter,
                      metric, wait_until)
 
@@ -13,6 +16,25 @@ BLOCKS = 8
 def test_missing_commands_are_a_clear_error(tmp_path):
     with pytest.raises(FabnetError, match="make fabric-bin"):
         Network(bin_dir=tmp_path).up()
+
+
+def test_a_taken_port_is_retried_with_new_ports(monkeypatch):
+    # The first port handed out (the orderer's) is taken before the orderer binds it.
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    ports = iter([taken.getsockname()[1]])
+    real = fabnet.free_port
+    monkeypatch.setattr(fabnet, "free_port", lambda: next(ports, None) or real())
+    network = Network()
+    try:
+        network.up()
+        assert network.timings["port_retries"] == 1
+        assert "address already in use" not in network.orderer.log()
+    finally:
+        network.down()
+        taken.close()
+    assert network.leftovers() == []
 
 
 def test_network_is_up(net):
