@@ -93,7 +93,7 @@ def wait_until(what, check, timeout, interval=0.2):
             last_error = e
         if time.monotonic() > deadline:
             detail = f": {last_error}" if last_error else ""
-            raise FabnetError(f"timed out after {timeout}s waiting for {what}{detail}")
+            raise FabnetError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
         time.sleep(interval)
 
 
@@ -576,8 +576,9 @@ class Network:
         """Until each peer's discovery service lists all three peers of the channel."""
         for p in self.peers:
             wait_until(f"{p.name} to know every peer of {self.channel}",
-                       lambda p=p: len(self.discover_peers(p)) == len(self.peers), timeout,
-                       interval=1.0)
+                       lambda p=p: (self.check_running()
+                                    or len(self.discover_peers(p)) == len(self.peers)),
+                       timeout, interval=1.0)
 
     def down(self):
         """Stops every process (SIGTERM, then SIGKILL) and removes the files. Idempotent."""
@@ -732,7 +733,8 @@ class Network:
     def wait_height(self, height, timeout=120):
         for p in self.peers:
             wait_until(f"{p.name} to reach height {height}",
-                       lambda p=p: self.getinfo(p)["height"] >= height, timeout, interval=0.5)
+                       lambda p=p: self.check_running() or self.getinfo(p)["height"] >= height,
+                       timeout, interval=0.5)
 
     def check_running(self):
         """FabnetError naming every process that has exited, with its log's tail."""
