@@ -718,7 +718,7 @@ class Network:
                       "-C", self.channel, "-n", name, "-v", "1", "--sequence", "1",
                       "--waitForEvent=false")
 
-    def make_blocks(self, n, parallel=3, timeout=120):
+    def make_blocks(self, n, parallel=4, timeout=120):
         """Makes n blocks (n approvals, a block each) and waits until every peer has them.
         Returns the new height."""
         t = time.monotonic()
