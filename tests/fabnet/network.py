@@ -411,8 +411,8 @@ class Network:
             self._wait_serving(p, left())
         self.timings["peers_start"] = time.monotonic() - t
         # Org1 joins before Org2: a peer accepts another org's peers only once it is in a
-        # channel with that org, so Org2's peer, joining last, reaches Org1's anchor peer at
-        # once instead of after gossip's reconnect interval.
+        # channel with that org, so Org2's peer, joining last, dials Org1's anchor peer when
+        # Org1 already accepts it.
         t = time.monotonic()
         for mspid in ("Org1MSP", "Org2MSP"):
             org = [p for p in self.peers if p.mspid == mspid]
