@@ -21,7 +21,7 @@ includedir ?= $(PREFIX)/include
 
 .PHONY: all build demo test test-rust test-c test-python test-go test-interop deps-python deps-c \
 	fabricnode gopeer bench install uninstall test-install test-sanitize test-cpp test-examples \
-	flooder test-fuzz fuzz
+	flooder test-fuzz fuzz fabric-bin test-fabnet
 
 all: build
 
@@ -37,7 +37,7 @@ demo:
 	$(CARGO) build --release --locked --lib --example orderer
 	$(PYTHON) examples/demo.py
 
-test: build deps-python deps-c test-rust test-c test-examples test-python test-go test-interop
+test: build deps-python deps-c test-rust test-c test-examples test-python test-go test-interop test-fabnet
 
 # `cargo test` includes the short fuzz pass (tests/fuzz.rs: about 3 s per target, seeded).
 test-rust:
@@ -142,6 +142,25 @@ flooder:
 
 fabricnode:
 	cd tests/interop && go build -o $(CURDIR)/build/fabricnode ./cmd/fabricnode
+
+# Fabric's own commands at the pin of tests/interop/go.mod (its `tool` block), for the stock Fabric
+# network of tests/fabnet. Go's build cache makes a rebuild after a go.mod change a relink only;
+# the binaries stay as they are while go.mod and go.sum do.
+FABRIC_CMDS := orderer peer cryptogen configtxgen osnadmin discover
+FABRIC_BINS := $(addprefix build/fabric/bin/,$(FABRIC_CMDS))
+FABRIC_VERSION := 2.5.9
+
+fabric-bin: $(FABRIC_BINS)
+
+$(FABRIC_BINS) &: tests/interop/go.mod tests/interop/go.sum
+	mkdir -p build/fabric/bin
+	cd tests/interop && go build -ldflags "-X github.com/hyperledger/fabric/common/metadata.Version=$(FABRIC_VERSION)" \
+		-o $(CURDIR)/build/fabric/bin/ $(addprefix github.com/hyperledger/fabric/cmd/,$(FABRIC_CMDS))
+	touch $(FABRIC_BINS)
+
+# A stock Fabric network (orderer, three peers, cryptogen MSPs, TLS) checked by Fabric's own views.
+test-fabnet: deps-python fabric-bin
+	$(PYTHON) -m pytest -q tests/fabnet
 
 test-interop: build
 	cd tests/interop && go test -count=1 -timeout 20m ./...

@@ -1,0 +1,40 @@
+"""One stock Fabric network for the whole fabnet suite (bring-up is most of its time).
+
+The session's tear-down fails if a process or a file outlives it. A failing test's report carries the tail of every Fabric process's log. FABNET_KEEP=1 keeps
+the network's files (crypto material, ledgers, logs) after the run.
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from network import Network  # noqa: E402
+
+_networks = []
+
+
+@pytest.fixture(scope="session")
+def net():
+    network = Network()
+    _networks.append(network)
+    try:
+        network.up()
+        yield network
+    finally:
+        network.down()
+        _networks.remove(network)
+    # Tear-down is part of the contract: no Fabric process and no file may outlive the suite.
+    assert network.leftovers() == [], network.leftovers()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for network in _networks:
+            for node in network.nodes():
+                report.sections.append((f"{node.name} log (tail)", node.log_tail(60)))
