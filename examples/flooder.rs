@@ -145,7 +145,9 @@ fn identities(o: &Options) -> Vec<Identity> {
     (0..o.members)
         .map(|i| {
             let mut seed = o.seed;
-            seed[..8].copy_from_slice(&(u64::from_le_bytes(o.seed[..8].try_into().unwrap()) ^ i as u64).to_le_bytes());
+            seed[..8].copy_from_slice(
+                &(u64::from_le_bytes(o.seed[..8].try_into().unwrap()) ^ i as u64).to_le_bytes(),
+            );
             Identity::new(&o.msp, seed)
         })
         .collect()

@@ -43,7 +43,11 @@ async fn start(
         .unwrap()
 }
 
-async fn network(dir: &std::path::Path, expiration: &str, victim_extra: &str) -> Vec<GossipService> {
+async fn network(
+    dir: &std::path::Path,
+    expiration: &str,
+    victim_extra: &str,
+) -> Vec<GossipService> {
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let mut peers = Vec::new();
     for i in 0..3 {
@@ -134,7 +138,10 @@ fn flood(
                                         metadata: vec![],
                                         pki_id: pki.0.clone(),
                                     }),
-                                    timestamp: Some(PeerTime { inc_num, seq_num: seq }),
+                                    timestamp: Some(PeerTime {
+                                        inc_num,
+                                        seq_num: seq,
+                                    }),
                                     identity: vec![],
                                 })),
                             };
@@ -175,18 +182,19 @@ async fn commits_through_a_flood(victim_extra: &str) -> fabgossip::comm::CommMet
     let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(FloodStats::default());
     let flooder = flood(victim, stop.clone(), stats.clone());
-    wait_until(
-        "the flood is under way",
-        Duration::from_secs(30),
-        || stats.sent.load(Ordering::Relaxed) > 5_000,
-    )
+    wait_until("the flood is under way", Duration::from_secs(30), || {
+        stats.sent.load(Ordering::Relaxed) > 5_000
+    })
     .await;
 
     // The source adds blocks at its own pace, 20 a second, while the flood goes on.
     let sent_before = stats.sent.load(Ordering::Relaxed);
     let blocks = chain(40);
     for (seq, b) in blocks.iter().enumerate() {
-        peers[0].add_payload(CH, seq as u64, b.clone()).await.unwrap();
+        peers[0]
+            .add_payload(CH, seq as u64, b.clone())
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let all = wait_for(Duration::from_secs(60), || {
@@ -256,9 +264,14 @@ async fn a_peer_that_cannot_be_dialed_is_dead_at_once() {
     peers[2].stop().await;
     // The stream closing is only a disconnect; the next alive sent to peer 2 dials it, the
     // dial fails, and membership declares it dead.
-    wait_until("peer 2 is dead at the others", Duration::from_secs(30), || {
-        state_at(&peers[0]) == Some(PeerState::Dead) && state_at(&peers[1]) == Some(PeerState::Dead)
-    })
+    wait_until(
+        "peer 2 is dead at the others",
+        Duration::from_secs(30),
+        || {
+            state_at(&peers[0]) == Some(PeerState::Dead)
+                && state_at(&peers[1]) == Some(PeerState::Dead)
+        },
+    )
     .await;
     let took = t0.elapsed();
     eprintln!("peer 2 presumed dead after {took:?}");

@@ -205,7 +205,11 @@ mod tests {
         a.release();
         let (v, c) = l.admit(t0);
         assert_eq!(v, Verdict::Deliver);
-        assert_eq!(l.admit(t0).0, Verdict::Drop(Refusal::BufferFull), "released once");
+        assert_eq!(
+            l.admit(t0).0,
+            Verdict::Drop(Refusal::BufferFull),
+            "released once"
+        );
         drop((a, b, c));
         assert_eq!(l.admit(t0).0, Verdict::Deliver, "dropping frees the places");
     }
@@ -221,10 +225,7 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(l.admit(t0).0, Verdict::Drop(Refusal::RateExceeded));
         }
-        assert_eq!(
-            l.admit(t0).0,
-            Verdict::Disconnect(Refusal::RateExceeded)
-        );
+        assert_eq!(l.admit(t0).0, Verdict::Disconnect(Refusal::RateExceeded));
         // A new window starts the count again.
         let later = t0 + FLOOD_WINDOW;
         for _ in 0..5 {

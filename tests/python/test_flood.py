@@ -17,6 +17,9 @@ from conftest import REPO, free_port, peer_config, wait_until
 
 CHANNEL = "floodchannel"
 JOIN = {"sequence": 1, "members": ["Org1MSP"]}
+# The forged-member flood brings thousands of members that expire and come back: with the
+# fixture's 1 s expiration the victim's real peers would expire in the churn too.
+GOSSIP = {"pullInterval": "500ms", "aliveExpirationTimeout": "5s"}
 FLOODER = Path(os.environ.get("FABGOSSIP_FLOODER", REPO / "target" / "release" / "examples" / "flooder"))
 
 
@@ -62,7 +65,7 @@ def test_victim_and_its_channel_peers_commit_through_a_flood(spawn_peer, flooder
     for i, port in enumerate(ports):
         boot = [] if i == 0 else [f"127.0.0.1:{ports[0]}"]
         cfg = json.loads(peer_config(tmp_path / f"p{i}", "Org1MSP", port, bootstrap=boot,
-                                     peer_id=f"p{i}", extra_gossip={"pullInterval": "500ms"}))
+                                     peer_id=f"p{i}", extra_gossip=GOSSIP))
         if i == 1:
             # Below any rate the flooder reaches, even on a loaded machine: the flood is
             # certainly throttled, hence counted.
