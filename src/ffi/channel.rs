@@ -52,9 +52,9 @@ where
 ///
 /// Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL/empty/non-UTF-8 arguments, a
 /// channel name outside Fabric's rule `[a-z][a-z0-9.-]*` of at most 249 characters, which
-/// every call taking a channel refuses; bad JSON, no members, own org not a member), `FG_STATUS_IO` (the channel's ledger cannot be
-/// opened), `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or
-/// `FG_STATUS_PANIC`.
+/// every call taking a channel refuses; bad JSON, no members, own org not a member),
+/// `FG_STATUS_IO` (the channel's ledger cannot be opened), `FG_STATUS_NOT_INITIALIZED`,
+/// `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`.
 ///
 /// # Safety
 /// `channel` points to `channel_len` readable bytes, `join_json` to `join_len`; `err_out`
