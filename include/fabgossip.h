@@ -483,9 +483,9 @@ void fg_bytes_free(struct fg_bytes *bytes);
  *
  * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL/empty/non-UTF-8 arguments, a
  * channel name outside Fabric's rule `[a-z][a-z0-9.-]*` of at most 249 characters, which
- * every call taking a channel refuses; bad JSON, no members, own org not a member), `FG_STATUS_IO` (the channel's ledger cannot be
- * opened), `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or
- * `FG_STATUS_PANIC`.
+ * every call taking a channel refuses; bad JSON, no members, own org not a member),
+ * `FG_STATUS_IO` (the channel's ledger cannot be opened), `FG_STATUS_NOT_INITIALIZED`,
+ * `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`.
  *
  * # Safety
  * `channel` points to `channel_len` readable bytes, `join_json` to `join_len`; `err_out`
@@ -626,15 +626,14 @@ fg_status fg_set_leadership_callback(fg_leadership_fn cb, void *user_data);
  * reads the node's snapshot.
  *
  * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL `out`, NULL/empty/non-UTF-8
- * channel, or a name outside Fabric's rule `[a-z][a-z0-9.-]*` of at most 249 characters), `FG_STATUS_NOT_FOUND` (not joined, or left), `FG_STATUS_NOT_INITIALIZED`,
+ * channel, or a name outside Fabric's rule `[a-z][a-z0-9.-]*` of at most 249
+ * characters), `FG_STATUS_NOT_FOUND` (not joined, or left), `FG_STATUS_NOT_INITIALIZED`,
  * `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`.
  *
  * # Safety
  * `channel` points to `channel_len` readable bytes; `out` is NULL or writable.
  */
-fg_status fg_is_leader(const char *channel,
-                       size_t channel_len,
-                       int32_t *out);
+fg_status fg_is_leader(const char *channel, size_t channel_len, int32_t *out);
 
 /**
  * Gives up leadership of `channel` (Fabric's `Yield`): this peer steps down at once and

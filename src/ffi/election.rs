@@ -103,7 +103,8 @@ pub unsafe extern "C" fn fg_set_leadership_callback(
 /// reads the node's snapshot.
 ///
 /// Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL `out`, NULL/empty/non-UTF-8
-/// channel, or a name outside Fabric's rule `[a-z][a-z0-9.-]*` of at most 249 characters), `FG_STATUS_NOT_FOUND` (not joined, or left), `FG_STATUS_NOT_INITIALIZED`,
+/// channel, or a name outside Fabric's rule `[a-z][a-z0-9.-]*` of at most 249
+/// characters), `FG_STATUS_NOT_FOUND` (not joined, or left), `FG_STATUS_NOT_INITIALIZED`,
 /// `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`.
 ///
 /// # Safety

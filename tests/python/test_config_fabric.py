@@ -13,6 +13,7 @@ import pytest
 
 import fabgossip
 from fabgossip import process
+from fabgossip.errors import ConfigError
 from conftest import REPO, free_port, peer_config, wait_until
 
 FABRIC_MODULE = "github.com/hyperledger/fabric"
@@ -116,8 +117,10 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path, monkeypatch)
                              str(cfg_dir / "core.yaml")], env=env)
     try:
         assert (cfg_dir / "msp").is_dir() and any((cfg_dir / "msp").iterdir())
+        # The ledger folder appears with the first channel.
+        p.join("ch", {"sequence": 1, "members": ["Org1MSP"]})
         assert (cfg_dir / "data").is_dir()
-        assert not (elsewhere / "msp").exists()
+        assert not (REPO / "data").exists() and not (REPO / "msp").exists()
     finally:
         p.stop()
     # Text without a file: FABRIC_CFG_PATH is the base.
@@ -127,14 +130,16 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path, monkeypatch)
     fabgossip.shutdown()
     try:
         fabgossip.init(json.dumps(text))
+        fabgossip.join_channel("ch", {"sequence": 1, "members": ["Org1MSP"]})
         assert (elsewhere / "msp").is_dir() and (elsewhere / "data").is_dir()
+        assert not (tmp_path / "msp").exists() and not (tmp_path / "data").exists()
     finally:
         fabgossip.shutdown()
 
 
 @pytest.mark.parametrize("text", ["", "null", "~", "# nothing\n", "42", "[1, 2]"])
 def test_empty_null_and_non_mapping_configs_are_refused(service, text):
-    with pytest.raises(fabgossip.ConfigError) as e:
+    with pytest.raises(ConfigError) as e:
         service.init(text or " ")
     assert "config" in e.value.detail and (
         "empty" in e.value.detail or "mapping" in e.value.detail), e.value.detail
@@ -144,7 +149,7 @@ def test_unknown_gossip_key_in_a_core_yaml_is_named(service, tmp_path):
     text = json.loads(peer_config(tmp_path / "d", "Org1MSP", free_port()))
     text["peer"]["BCCSP"] = {"Default": "SW"}
     text["peer"]["gossip"]["pullIntervall"] = "4s"
-    with pytest.raises(fabgossip.ConfigError) as e:
+    with pytest.raises(ConfigError) as e:
         service.init(json.dumps(text))
     assert e.value.detail == "peer.gossip.pullIntervall: unknown key"
 
