@@ -8,6 +8,8 @@
 //! - [`message`]: signed gossip messages: sign, verify, tag rules, envelope helpers.
 //! - [`crypto`]: the `MessageCryptoService` and `SecurityAdvisor` contracts, the built-in Ed25519
 //!   default and Fabric's block hashing and orderer-signature rules.
+//! - [`msp`]: Fabric's X.509 MSP, sans-IO: MSPs from `FabricMSPConfig`, identity validation,
+//!   principals, the MSP manager of a channel, the local MSP from an MSP folder.
 //! - [`identity`]: the PKI-ID → identity mapper with expiration and purge, and the cert store
 //!   (identity pull, cut-off of expired and revoked identities).
 //! - [`comm`]: authenticated gRPC comm: the `gossip.Gossip` server, the dialer, the handshake,
@@ -47,8 +49,8 @@ pub mod identity;
 pub mod ledger;
 pub mod message;
 pub mod metrics;
-pub mod msp;
 pub mod msgstore;
+pub mod msp;
 pub mod node;
 pub mod proto;
 pub mod pull;

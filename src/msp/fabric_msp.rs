@@ -577,8 +577,10 @@ fn sanitize(pool: &CaPool, cert: &Cert) -> Result<Cert, MspError> {
     if !cert.ecdsa_signed {
         return Ok(cert.clone());
     }
-    if cert.is_ca() && cert.check_signature_from(cert).is_ok() {
-        let key = cert.key.as_ref().expect("checked by check_signature_from");
+    if let (true, Some(key)) = (cert.is_ca(), cert.key.as_ref()) {
+        if cert.check_signature_from(cert).is_err() {
+            return sanitize_issued(pool, cert);
+        }
         let root = cert.sanitized(key)?;
         let alone = CaPool {
             roots: vec![root.clone()],
@@ -587,6 +589,10 @@ fn sanitize(pool: &CaPool, cert: &Cert) -> Result<Cert, MspError> {
         alone.unique_chain(&root, root.not_before + 1)?;
         return Ok(root);
     }
+    sanitize_issued(pool, cert)
+}
+
+fn sanitize_issued(pool: &CaPool, cert: &Cert) -> Result<Cert, MspError> {
     let chain = pool.unique_chain(cert, cert.not_before + 1)?;
     let Some(parent) = chain.get(1) else {
         return Err(MspError::Invalid(

@@ -54,6 +54,7 @@ pub(crate) fn unix_to_system_time(secs: i64) -> SystemTime {
     }
 }
 
+#[cfg(test)]
 pub(crate) fn system_time_to_unix(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_secs() as i64,

@@ -54,7 +54,7 @@ pub struct OrganizationUnit {
 /// `common.MSPIdentityAnonymity`.
 #[derive(Clone, PartialEq, Message)]
 pub struct MspIdentityAnonymity {
-    /// 0 = ANONYMOUS, 1 = NOMINAL.
+    /// 0 = NOMINAL, 1 = ANONYMOUS.
     #[prost(int32, tag = "1")]
     pub anonymity_type: i32,
 }
@@ -197,8 +197,8 @@ impl Msp {
             CLASSIFICATION_ANONYMITY => {
                 let a: MspIdentityAnonymity = decode(&p.principal, "MSPIdentityAnonymity")?;
                 match a.anonymity_type {
-                    1 => Ok(()),
-                    0 => Err(MspError::Principal(
+                    0 => Ok(()),
+                    1 => Err(MspError::Principal(
                         "Principal is anonymous, but X.509 MSP does not support anonymous identities".into(),
                     )),
                     t => Err(MspError::Principal(format!("Unknown principal anonymity type: {t}"))),

@@ -173,6 +173,13 @@ fn identity_and_ou_and_combined_principals() {
         .satisfies_principal(&idb, &combined(vec![by_identity, by_ou]))
         .is_err());
     assert!(msp.satisfies_principal(&ida, &combined(vec![])).is_err());
+
+    let anonymity = |t| MspPrincipal {
+        principal_classification: CLASSIFICATION_ANONYMITY,
+        principal: MspIdentityAnonymity { anonymity_type: t }.encode_to_vec(),
+    };
+    assert!(msp.satisfies_principal(&ida, &anonymity(0)).is_ok());
+    assert!(msp.satisfies_principal(&ida, &anonymity(1)).is_err());
 }
 
 #[test]
