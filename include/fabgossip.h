@@ -469,7 +469,20 @@ void fg_bytes_free(struct fg_bytes *bytes);
 
 /**
  * Joins `channel` (or reconfigures it when the sequence is newer; an older one is
- * ignored). `join_json`: `{"sequence":N,"members":["Org1MSP",...],"anchor_peers":
+ * ignored).
+ *
+ * `join_json` is either the channel's genesis block or latest config block (a marshaled
+ * `common.Block`, as `peer channel join -b` takes it), or a JSON join message (text
+ * starting with `{`).
+ *
+ * With a config block, the join message is derived from the config: member orgs = the
+ * application orgs' MSP ids, their anchor peers, the orderer orgs' endpoints with their TLS
+ * CA certificates, sequence = the config sequence. A genesis block (block 0) is committed
+ * to the empty ledger without an orderer signature check; every later block chains to it.
+ * From then on each committed config block reconfigures the channel (orgs, anchor peers,
+ * orderers) without a restart.
+ *
+ * The JSON join message (networks on the built-in Ed25519 crypto): `{"sequence":N,"members":["Org1MSP",...],"anchor_peers":
  * [{"org":"Org1MSP","host":"peer0","port":7051},...],"orderers":[{"endpoint":
  * "127.0.0.1:7050","tls_root_cert":"<PEM>","public_key":"<hex Ed25519 key>"},...]}`
  * (`anchor_peers`, `orderers` and their `tls_root_cert`/`public_key` optional). Anchor
@@ -483,8 +496,10 @@ void fg_bytes_free(struct fg_bytes *bytes);
  *
  * Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (NULL/empty/non-UTF-8 arguments, a
  * channel name outside Fabric's rule `[a-z][a-z0-9.-]*` of at most 249 characters, which
- * every call taking a channel refuses; bad JSON, no members, own org not a member),
- * `FG_STATUS_IO` (the channel's ledger cannot be opened), `FG_STATUS_NOT_INITIALIZED`,
+ * every call taking a channel refuses; bad JSON, a block that is not a readable config block
+ * of `channel` (the detail names what is missing or malformed, and where), no members, own
+ * org not a member), `FG_STATUS_CRYPTO` (the genesis block fails its checks: number, data
+ * hash), `FG_STATUS_IO` (the channel's ledger cannot be opened), `FG_STATUS_NOT_INITIALIZED`,
  * `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`.
  *
  * # Safety

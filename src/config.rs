@@ -1266,7 +1266,7 @@ mod tests {
 
     #[test]
     fn admission_and_max_identities_keys() {
-        let c = Config::parse("").unwrap();
+        let c = Config::parse("{}").unwrap();
         assert_eq!(c.fabgossip.admission, AdmissionConfig::default());
         assert_eq!(
             c.fabgossip.max_identities,

@@ -6,17 +6,22 @@
 
 use std::path::{Path, PathBuf};
 
+use fabgossip::crypto::block::block_header_hash;
 use fabgossip::crypto::block::new_block;
 use fabgossip::ledger::file::{FileLedger, FileLedgerOptions};
-use fabgossip::ledger::{Ledger, LedgerError};
+use fabgossip::ledger::{chain, Ledger, LedgerError};
 use prost::Message;
 
 use super::engine::{Cov, Target};
 
 const CHANNEL: &str = "mychannel";
 
-fn opts() -> FileLedgerOptions {
-    FileLedgerOptions { fsync: false }
+/// The first input byte's low bit picks whether open checks every record's checksum.
+fn opts(verify_on_open: bool) -> FileLedgerOptions {
+    FileLedgerOptions {
+        fsync: false,
+        verify_on_open,
+    }
 }
 
 /// A directory of this thread's own, emptied for each input; in memory where the machine
@@ -55,8 +60,17 @@ fn split(data: &[u8]) -> (&[u8], &[u8]) {
     rest.split_at(n.min(rest.len()))
 }
 
-fn block(n: u64) -> Vec<u8> {
-    new_block(n, vec![n as u8; 32], vec![format!("tx {n}").into_bytes()]).encode_to_vec()
+/// Block `n` linked to a block whose header hashes to `previous_hash`.
+fn block(n: u64, previous_hash: Vec<u8>) -> Vec<u8> {
+    new_block(n, previous_hash, vec![format!("tx {n}").into_bytes()]).encode_to_vec()
+}
+
+/// The link a block after `bytes` must carry (empty for bytes that are no block: the
+/// commit is then refused as not chaining, which the harness counts as an outcome).
+fn link_after(bytes: &[u8]) -> Vec<u8> {
+    chain::block_header(bytes)
+        .map(|h| block_header_hash(&h))
+        .unwrap_or_default()
 }
 
 /// Real ledgers: empty, three blocks with private data, and one with a torn tail.
@@ -65,10 +79,12 @@ fn ledger_seeds() -> Vec<Vec<u8>> {
     for (blocks, torn) in [(0u64, 0usize), (3, 0), (2, 5)] {
         let dir = scratch();
         {
-            let mut l = FileLedger::open_with(&dir, CHANNEL, opts()).unwrap();
+            let mut l = FileLedger::open_with(&dir, CHANNEL, opts(false)).unwrap();
+            let mut prev = Vec::new();
             for n in 0..blocks {
-                l.commit(&block(n), &[format!("pvt {n}").into_bytes()])
-                    .unwrap();
+                let b = block(n, prev);
+                l.commit(&b, &[format!("pvt {n}").into_bytes()]).unwrap();
+                prev = link_after(&b);
             }
         }
         let (d, i) = files(&dir);
@@ -107,11 +123,12 @@ fn read_each(l: &FileLedger) -> Vec<Result<Vec<u8>, String>> {
 fn run_ledger(data: &[u8], cov: &mut Cov) {
     let dir = scratch();
     let (d, i) = files(&dir);
+    let verify = data.first().is_some_and(|b| b & 1 == 1);
     let (block_file, index_file) = split(data);
     std::fs::write(&d, block_file).unwrap();
     std::fs::write(&i, index_file).unwrap();
 
-    let first = match FileLedger::open_with(&dir, CHANNEL, opts()) {
+    let first = match FileLedger::open_with(&dir, CHANNEL, opts(verify)) {
         Ok(l) => l,
         Err(e) => {
             cov.error(&e);
@@ -146,14 +163,20 @@ fn run_ledger(data: &[u8], cov: &mut Cov) {
     drop(first);
 
     let mut second =
-        FileLedger::open_with(&dir, CHANNEL, opts()).expect("a repaired ledger opens again");
+        FileLedger::open_with(&dir, CHANNEL, opts(verify)).expect("a repaired ledger opens again");
     assert_eq!(second.height(), height, "a reopen changed the height");
     assert_eq!(read_each(&second), blocks, "a reopen changed the blocks");
-    let next = block(height);
+    let tip = height
+        .checked_sub(1)
+        .and_then(|last| blocks[last as usize].as_ref().ok())
+        .map(|b| link_after(b))
+        .unwrap_or_default();
+    let next = block(height, tip);
     match second.commit(&next, &[]) {
         Ok(()) => {
             drop(second);
-            let third = FileLedger::open_with(&dir, CHANNEL, opts()).expect("reopen after commit");
+            let third =
+                FileLedger::open_with(&dir, CHANNEL, opts(verify)).expect("reopen after commit");
             assert_eq!(third.height(), height + 1, "a committed block was lost");
             assert_eq!(third.get_blocks(height, height).unwrap(), vec![next]);
         }
