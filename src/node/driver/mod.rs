@@ -272,6 +272,8 @@ impl Driver {
             Command::RevalidateIdentities { reply } => {
                 self.revalidate_identities();
                 self.publish_identity_stats();
+                // The caller reads the cut-off in the views as soon as the call returns.
+                self.end_turn();
                 let _ = reply.send(Ok(()));
             }
             Command::AddPayload {
