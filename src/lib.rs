@@ -35,6 +35,16 @@
 //! The node drives `discovery`, `identity` (the cert store's identity pull), `channel`
 //! (StateInfo), and per joined channel `state` (with state transfer), `msgstore`, block `pull`,
 //! `ledger`, `election` and, while leading, `deliver`; `push` carries blocks.
+//!
+//! # Import rules (checked by `tests/import_rules.rs`)
+//!
+//! - Only `ffi` knows the C ABI; the host's crypto and ledger callbacks become the `crypto`
+//!   and `ledger` contracts there (`ffi::host_crypto`, `ffi::host_ledger`).
+//! - The protocol cores (`channel`, `channelconfig`, `discovery`, `election`, `identity`,
+//!   `message`, `msgstore`, `msp`, `pull`, `push`, `state`) import neither `comm`, `node`,
+//!   `deliver`, `ffi` nor tokio: time, randomness and the peer's credential come in as values.
+//! - Only `node` combines transport, delivery and cores; only `ffi` and `metrics` (its
+//!   snapshot) import `node`.
 
 pub mod channel;
 pub mod channelconfig;

@@ -50,3 +50,12 @@ pub type PeerIdentity = Vec<u8>;
 
 /// An organization, named by its MSP ID.
 pub type OrgId = String;
+
+/// A remote peer's signed ConnEstablish, kept as its credential (Fabric's `AuthInfo`): the
+/// cores check channel access on it without knowing the transport.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthInfo {
+    /// The envelope payload (a marshaled GossipMessage carrying the ConnEstablish).
+    pub signed_data: Vec<u8>,
+    pub signature: Vec<u8>,
+}

@@ -173,13 +173,7 @@ pub struct RemotePeer {
     pub pki_id: PkiId,
 }
 
-/// The remote's signed ConnEstablish, kept as a credential (Fabric's `AuthInfo`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuthInfo {
-    /// The envelope payload (a marshaled GossipMessage carrying the ConnEstablish).
-    pub signed_data: Vec<u8>,
-    pub signature: Vec<u8>,
-}
+pub use crate::types::AuthInfo;
 
 /// An authenticated remote peer.
 #[derive(Debug, Clone, PartialEq, Eq)]

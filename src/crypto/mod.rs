@@ -1,11 +1,10 @@
 //! The crypto contracts gossip relies on, as Fabric defines them
 //! (`MessageCryptoService`, `SecurityAdvisor`), and their implementations:
-//! the built-in Ed25519 default ([`ed25519`]), host callbacks ([`host`]) and Fabric's X.509
+//! the built-in Ed25519 default ([`ed25519`]), host callbacks (`ffi::host_crypto`: the C ABI's side) and Fabric's X.509
 //! MSP ([`msp`]).
 
 pub mod block;
 pub mod ed25519;
-pub mod host;
 pub mod msp;
 
 use std::sync::Arc;

@@ -12,12 +12,12 @@
 use std::ffi::c_void;
 use std::sync::Arc;
 
+use super::host_ledger::HostLedgerTable;
 use crate::ffi::callbacks::fg_release_fn;
 use crate::ffi::counters;
 use crate::ffi::panic::ffi_boundary;
 use crate::ffi::reentry::inside_callback;
 use crate::ffi::status::*;
-use crate::ledger::HostLedgerTable;
 
 /// A borrowed byte string: `len` bytes at `ptr` (`ptr` may be NULL when `len` is 0).
 #[repr(C)]

@@ -12,7 +12,8 @@
 //!   SIGPIPE in their own masks.
 //!
 //! Files: [`status`], [`bytes`], [`panic`], [`reentry`], [`callbacks`] (host crypto
-//! table), [`ledger`] (host ledger table), [`log`] (tracing → host), [`service`] (the singleton and its calls),
+//! table) and [`host_crypto`] (the crypto contracts over it), [`ledger`] (host ledger table)
+//! and [`host_ledger`] (the ledger contract over it), [`log`] (tracing → host), [`service`] (the singleton and its calls),
 //! [`channel`] (join, leave, heights, chaincodes, peers of a channel), `channel_name`
 //! (Fabric's channel name rule), `join_json` (the
 //! channel calls' JSON, read field by field), `wait` (a host thread waits for the owner
@@ -34,6 +35,8 @@ pub mod counters;
 pub mod election;
 pub mod explain;
 pub(crate) mod host_call;
+pub mod host_crypto;
+pub mod host_ledger;
 pub mod join_json;
 mod leadership_queue;
 pub mod ledger;

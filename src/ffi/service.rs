@@ -7,8 +7,9 @@
 use std::ffi::c_char;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::host_crypto::HostCrypto;
+use super::host_ledger::{HostLedgerProvider, HostLedgerTable};
 use crate::config::{Config, ConfigOrigin};
-use crate::crypto::host::HostCrypto;
 use crate::crypto::CryptoContext;
 use crate::ffi::bytes::fg_bytes;
 use crate::ffi::callbacks::fg_callbacks;
@@ -18,8 +19,7 @@ use crate::ffi::panic::ffi_boundary;
 use crate::ffi::reentry::reject_reentry;
 use crate::ffi::runtime::LibRuntime;
 use crate::ffi::status::*;
-use crate::ledger::HostLedgerTable;
-use crate::ledger::{HostLedgerProvider, LedgerProvider};
+use crate::ledger::LedgerProvider;
 use crate::node::{builtin_crypto, GossipService, LedgerProviderError, NodeError};
 
 /// What `fg_init` started and `fg_shutdown` tears down.

@@ -8,13 +8,13 @@
 //! - [`file`](mod@file): the append-only block file with its offset index, crash recovery included.
 //! - [`provider`]: [`LedgerProvider`], which opens a channel's ledger at join (the file
 //!   ledger by default).
-//! - [`host`]: [`HostLedger`], a ledger kept by the host behind `fg_ledger_callbacks`.
+//! - A ledger kept by the host behind `fg_ledger_callbacks` is `ffi::host_ledger` (the C ABI's
+//!   side of this contract).
 
 pub mod chain;
 pub mod channel_name;
 mod crc32;
 pub mod file;
-pub mod host;
 pub mod provider;
 pub mod record;
 
@@ -25,7 +25,6 @@ use sha2::{Digest, Sha256};
 
 pub use channel_name::validate_channel_name;
 pub use file::{Damage, FileLedger, FileLedgerOptions, Recovery};
-pub use host::{HostLedger, HostLedgerProvider, HostLedgerTable};
 pub use provider::{FileLedgerProvider, LedgerProvider};
 
 /// Why a ledger refused an operation.

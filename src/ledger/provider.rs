@@ -3,7 +3,7 @@
 //! The node asks its provider once per joined channel; the ledger it returns is what the
 //! state provider commits through. [`FileLedgerProvider`] (the embedded append-only file
 //! ledger) is the default; a host that keeps its own ledger installs a
-//! [`HostLedgerProvider`](super::HostLedgerProvider) instead.
+//! `HostLedgerProvider` (`ffi::host_ledger`) instead.
 
 use std::path::{Path, PathBuf};
 

@@ -2,21 +2,18 @@
 //! sender's handshake credential (its signed `ConnEstablish`) with `VerifyByChannel`, the
 //! channel's readers policy, on every state request and response.
 
-use crate::comm::ConnectionInfo;
 use crate::crypto::{CryptoError, MessageCryptoService};
+use crate::types::AuthInfo;
 
-/// Whether the peer behind `conn` passes `channel`'s readers policy.
+/// Whether the peer of `identity`, which handshook with `auth`, passes `channel`'s readers
+/// policy.
 pub fn check_state_access(
     mcs: &dyn MessageCryptoService,
     channel: &str,
-    conn: &ConnectionInfo,
+    identity: &[u8],
+    auth: &AuthInfo,
 ) -> Result<(), CryptoError> {
-    mcs.verify_by_channel(
-        channel,
-        &conn.identity,
-        &conn.auth.signature,
-        &conn.auth.signed_data,
-    )
+    mcs.verify_by_channel(channel, identity, &auth.signature, &auth.signed_data)
 }
 
 #[cfg(test)]
@@ -24,21 +21,24 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::comm::AuthInfo;
     use crate::crypto::ed25519::Ed25519Crypto;
 
-    /// `peer`'s connection as a handshake leaves it, its credential signed over `signed`.
-    fn conn(peer: &Arc<Ed25519Crypto>, data: &[u8], signed: &[u8]) -> ConnectionInfo {
+    /// `peer`'s identity and the credential a handshake leaves, signed over `signed`.
+    fn conn(peer: &Arc<Ed25519Crypto>, data: &[u8], signed: &[u8]) -> (Vec<u8>, AuthInfo) {
         let ctx = peer.context();
-        ConnectionInfo {
-            pki_id: ctx.self_pki_id.clone(),
-            identity: ctx.self_identity.clone(),
-            endpoint: "127.0.0.1:7051".into(),
-            auth: AuthInfo {
-                signed_data: data.to_vec(),
-                signature: ctx.mcs.sign(signed).unwrap(),
-            },
-        }
+        let auth = AuthInfo {
+            signed_data: data.to_vec(),
+            signature: ctx.mcs.sign(signed).unwrap(),
+        };
+        (ctx.self_identity.clone(), auth)
+    }
+
+    fn access(
+        me: &Arc<Ed25519Crypto>,
+        channel: &str,
+        (identity, auth): (Vec<u8>, AuthInfo),
+    ) -> Result<(), CryptoError> {
+        check_state_access(&**me, channel, &identity, &auth)
     }
 
     #[test]
@@ -48,15 +48,12 @@ mod tests {
         let member = Ed25519Crypto::new("Org1MSP".into(), [2; 32], vec![]);
         let outsider = Ed25519Crypto::new("Org2MSP".into(), [3; 32], vec!["Org1MSP".into()]);
         let data = b"conn establish payload";
-        assert_eq!(
-            check_state_access(&*me, "ch", &conn(&member, data, data)),
-            Ok(())
-        );
+        assert_eq!(access(&me, "ch", conn(&member, data, data)), Ok(()));
         // An org trusted for membership but not on the channel.
-        assert!(check_state_access(&*me, "ch", &conn(&outsider, data, data)).is_err());
+        assert!(access(&me, "ch", conn(&outsider, data, data)).is_err());
         // A credential whose signature does not cover the signed data.
-        assert!(check_state_access(&*me, "ch", &conn(&member, data, b"other")).is_err());
+        assert!(access(&me, "ch", conn(&member, data, b"other")).is_err());
         // A channel this peer does not know.
-        assert!(check_state_access(&*me, "other", &conn(&member, data, data)).is_err());
+        assert!(access(&me, "other", conn(&member, data, data)).is_err());
     }
 }

@@ -278,6 +278,6 @@ impl Driver {
     /// Fabric's check on state messages: the sender's handshake credential must pass
     /// `VerifyByChannel` (the channel's readers policy).
     fn state_access(&self, channel: &str, conn: &ConnectionInfo) -> bool {
-        check_state_access(&*self.crypto.mcs, channel, conn).is_ok()
+        check_state_access(&*self.crypto.mcs, channel, &conn.identity, &conn.auth).is_ok()
     }
 }

@@ -6,16 +6,13 @@
 //! callback is running and none will start.
 //! The ledger height is the host's: read at open and before every commit, so blocks the host
 //! committed by other means are taken as committed, never committed twice.
-//! The chain is checked here too ([`super::chain`]): the header hash of the last block is
+//! The chain is checked here too ([`crate::ledger::chain`]): the header hash of the last block is
 //! read from the host at open (and again whenever the height moved by other means), so a
 //! block that does not link onto the host's ledger is never handed to `commit`.
 
 use std::ffi::c_void;
 use std::sync::Arc;
 
-use super::chain::{block_header, check_link};
-use super::provider::LedgerProvider;
-use super::{BatchCommitError, BlockToCommit, Ledger, LedgerError};
 use crate::crypto::block::block_header_hash;
 use crate::ffi::counters;
 use crate::ffi::host_call::{fill_buffer, Filled, HostGate};
@@ -24,6 +21,8 @@ use crate::ffi::status::{
     fg_status, status_label, FG_STATUS_BUFFER_TOO_SMALL, FG_STATUS_CALLBACK_FAILED,
     FG_STATUS_NOT_FOUND, FG_STATUS_OK,
 };
+use crate::ledger::chain::{block_header, check_link};
+use crate::ledger::{BatchCommitError, BlockToCommit, Ledger, LedgerError, LedgerProvider};
 
 /// First buffer offered to `get_block`: most blocks fit, larger ones cost one retry.
 const BLOCK_CAP: usize = 64 * 1024;
@@ -617,7 +616,7 @@ mod tests {
         // The digest reads the host's blocks like any ledger's.
         assert_eq!(
             l.digest().unwrap(),
-            super::super::ledger_digest(&*l).unwrap()
+            crate::ledger::ledger_digest(&*l).unwrap()
         );
     }
 
