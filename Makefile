@@ -19,7 +19,7 @@ PREFIX ?= /usr/local
 libdir ?= $(PREFIX)/lib
 includedir ?= $(PREFIX)/include
 
-.PHONY: all build demo test test-rust test-c test-python test-go test-interop deps-python deps-c \
+.PHONY: all build demo test lint test-rust test-c test-python test-go test-interop deps-python deps-c \
 	fabricnode gopeer bench install uninstall test-install test-sanitize test-cpp test-examples \
 	flooder test-fuzz fuzz fabric-bin test-fabnet
 
@@ -37,7 +37,12 @@ demo:
 	$(CARGO) build --release --locked --lib --example orderer
 	$(PYTHON) examples/demo.py
 
-test: build deps-python deps-c test-rust test-c test-examples test-python test-go test-interop test-fabnet
+test: build deps-python deps-c lint test-rust test-c test-examples test-python test-go test-interop test-fabnet
+
+# rustfmt's layout and clippy's lints, warnings refused.
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --release --locked --all-targets -- -D warnings
 
 # `cargo test` includes the short fuzz pass (tests/fuzz.rs: about 3 s per target, seeded).
 test-rust:

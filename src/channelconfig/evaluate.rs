@@ -35,7 +35,7 @@ pub struct SignedData {
 pub fn verified_signers<'a>(check: &dyn PrincipalCheck, signed: &'a [SignedData]) -> Vec<&'a [u8]> {
     let mut out: Vec<&[u8]> = Vec::with_capacity(signed.len());
     for sd in signed {
-        if out.iter().any(|i| *i == sd.identity.as_slice()) {
+        if out.contains(&sd.identity.as_slice()) {
             continue;
         }
         if check.verify_signature(&sd.identity, &sd.data, &sd.signature) {

@@ -155,17 +155,23 @@ impl Driver {
                 busy = true;
             }
             for _ in 0..TURN_BUDGET {
-                let Ok(job) = self.block_job_rx.try_recv() else { break };
+                let Ok(job) = self.block_job_rx.try_recv() else {
+                    break;
+                };
                 self.on_block_job(job);
                 busy = true;
             }
             for _ in 0..TURN_BUDGET {
-                let Ok(ev) = self.delivery.rx.try_recv() else { break };
+                let Ok(ev) = self.delivery.rx.try_recv() else {
+                    break;
+                };
                 self.on_delivered(ev);
                 busy = true;
             }
             for _ in 0..TURN_BUDGET {
-                let Ok(input) = self.results_rx.try_recv() else { break };
+                let Ok(input) = self.results_rx.try_recv() else {
+                    break;
+                };
                 self.step(input);
                 busy = true;
             }
