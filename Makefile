@@ -41,6 +41,8 @@ test: build deps-python deps-c lint test-rust test-c test-examples test-python t
 
 # rustfmt's layout and clippy's lints, warnings refused.
 lint:
+	@$(CARGO) clippy --version >/dev/null 2>&1 && $(CARGO) fmt --version >/dev/null 2>&1 || \
+		rustup component add clippy rustfmt
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --locked --all-targets -- -D warnings
 
