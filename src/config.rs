@@ -284,6 +284,9 @@ pub struct LibConfig {
     /// `floodDisconnectDrops`: a connection with more messages dropped within one second is
     /// closed as a flooder. 0 = never.
     pub flood_disconnect_drops: u32,
+    /// `callTimeout`: how long a C call waits for the gossip service's answer before it
+    /// returns `FG_STATUS_TIMEOUT` (join, leave, add payload, ...). Must be greater than zero.
+    pub call_timeout: Duration,
 }
 
 impl Default for GossipConfig {
@@ -379,6 +382,7 @@ impl Default for Config {
                 max_identities: crate::identity::DEFAULT_MAX_IDENTITIES,
                 recv_rate_limit: 5000,
                 flood_disconnect_drops: 5000,
+                call_timeout: Duration::from_secs(60),
             },
             operations: OperationsConfig {
                 listen_address: "127.0.0.1:9443".into(),
@@ -598,6 +602,7 @@ impl Config {
         s.bool("ledgerVerifyOnOpen", &mut l.ledger_verify_on_open)?;
         s.uint("recvRateLimit", &mut l.recv_rate_limit)?;
         s.uint("floodDisconnectDrops", &mut l.flood_disconnect_drops)?;
+        s.duration("callTimeout", &mut l.call_timeout)?;
         let mut policy = String::new();
         s.string("pushPolicy", &mut policy)?;
         match policy.trim().to_ascii_lowercase().as_str() {
@@ -669,6 +674,9 @@ impl Config {
         }
         if let Err((key, why)) = self.fabgossip.admission.check() {
             return err(&format!("fabgossip.admission.{key}"), why);
+        }
+        if self.fabgossip.call_timeout.is_zero() {
+            return err("fabgossip.callTimeout", "must be greater than zero");
         }
         if self.fabgossip.max_identities == 0 {
             return err("fabgossip.maxIdentities", "must be greater than zero");

@@ -26,7 +26,7 @@ unsafe fn query_channel_arg<'a>(ptr: *const c_char, len: usize) -> Option<&'a st
 }
 
 /// Runs one channel call on the running service, waiting for the owner task's answer.
-fn run_call<F, Fut>(f: F) -> Result<(), CallError>
+fn run_call<F, Fut>(call: &str, f: F) -> Result<(), CallError>
 where
     F: FnOnce(std::sync::Arc<crate::node::GossipService>) -> Fut,
     Fut: std::future::Future<Output = Result<(), ChannelCallError>>,
@@ -34,7 +34,7 @@ where
     let service = current().ok_or_else(CallError::not_initialized)?;
     // The owner task runs on the library's runtime, so waiting here cannot starve it, even
     // when the caller is itself a runtime thread of the host.
-    crate::ffi::wait::wait(f(service)).map_err(CallError::from)
+    crate::ffi::wait::wait(call, f(service))?.map_err(CallError::from)
 }
 
 /// Joins `channel` (or reconfigures it when the sequence is newer; an older one is
@@ -91,7 +91,7 @@ pub unsafe extern "C" fn fg_join_channel(
                 let arg = std::slice::from_raw_parts(join_json.cast::<u8>(), join_len);
                 if !is_join_json(arg) {
                     let block = arg.to_vec();
-                    return run_call(|s| async move {
+                    return run_call(CALL, |s| async move {
                         s.join_channel_with_block(ch, block).await.map(|_| ())
                     });
                 }
@@ -99,7 +99,7 @@ pub unsafe extern "C" fn fg_join_channel(
             let json = text_arg("join_json", join_json, join_len)?;
             let msg = parse_join(json)
                 .map_err(|e| CallError::invalid_arg(format!("channel {ch:?}: {e}")))?;
-            run_call(|s| async move { s.join_channel(ch, msg).await })
+            run_call(CALL, |s| async move { s.join_channel(ch, msg).await })
         })();
         finish(CALL, err_out, result)
     })
@@ -127,7 +127,7 @@ pub unsafe extern "C" fn fg_leave_channel(
         let result = (|| {
             refuse_reentry(CALL)?;
             let ch = channel_arg(channel, channel_len)?;
-            run_call(|s| async move { s.leave_channel(ch).await })
+            run_call(CALL, |s| async move { s.leave_channel(ch).await })
         })();
         finish(CALL, err_out, result)
     })
@@ -156,7 +156,7 @@ pub unsafe extern "C" fn fg_update_ledger_height(
         let result = (|| {
             refuse_reentry(CALL)?;
             let ch = channel_arg(channel, channel_len)?;
-            run_call(|s| async move { s.update_ledger_height(ch, height).await })
+            run_call(CALL, |s| async move { s.update_ledger_height(ch, height).await })
         })();
         finish(CALL, err_out, result)
     })
@@ -189,7 +189,7 @@ pub unsafe extern "C" fn fg_update_chaincodes(
             let json = text_arg("chaincodes_json", chaincodes_json, json_len)?;
             let chaincodes = parse_chaincodes(json)
                 .map_err(|e| CallError::invalid_arg(format!("channel {ch:?}: {e}")))?;
-            run_call(|s| async move { s.update_chaincodes(ch, &chaincodes).await })
+            run_call(CALL, |s| async move { s.update_chaincodes(ch, &chaincodes).await })
         })();
         finish(CALL, err_out, result)
     })
@@ -273,7 +273,7 @@ pub unsafe extern "C" fn fg_add_payload(
                 return Err(CallError::invalid_arg("block is NULL or empty"));
             }
             let bytes = std::slice::from_raw_parts(block, block_len).to_vec();
-            run_call(|s| async move { s.add_payload(ch, seq, bytes).await })
+            run_call(CALL, |s| async move { s.add_payload(ch, seq, bytes).await })
         })();
         finish(CALL, err_out, result)
     })

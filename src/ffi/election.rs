@@ -171,7 +171,7 @@ pub unsafe extern "C" fn fg_yield_leadership(
             refuse_reentry(CALL)?;
             let ch = crate::ffi::channel_name::channel_arg(channel, channel_len)?;
             let service = current().ok_or_else(CallError::not_initialized)?;
-            match crate::ffi::wait::wait(service.yield_leadership(ch)) {
+            match crate::ffi::wait::wait(CALL, service.yield_leadership(ch))? {
                 Ok(()) => Ok(()),
                 // Joined, yet without an election machine: a static mode.
                 Err(ChannelCallError::Channel(ChannelError::UnknownChannel(_)))

@@ -162,6 +162,7 @@ fn init(input: ConfigInput<'_>, host: Option<Arc<HostCrypto>>) -> Result<(), Ini
         ));
     }
     let config = load_config(input)?;
+    crate::ffi::wait::set_deadline(config.fabgossip.call_timeout);
     // The built-in crypto is kept by the service: joined channels set its member orgs.
     let (crypto, builtin) = match &host {
         Some(h) => (Some(host_crypto(h)?), None),
@@ -218,7 +219,9 @@ pub(crate) fn set_ledger(table: Option<Arc<HostLedgerTable>>) -> Result<(), (fg_
         .map(|t| Arc::new(HostLedgerProvider::new(t)) as Arc<dyn LedgerProvider>);
     let service = running.service.clone();
     // The owner task runs on the library's runtime, so waiting here cannot starve it.
-    match crate::ffi::wait::wait(service.set_ledger_provider(provider)) {
+    let waited = crate::ffi::wait::wait("fg_set_ledger_callbacks", service.set_ledger_provider(provider))
+        .map_err(|e| (e.status, e.detail))?;
+    match waited {
         Ok(()) => {
             if let Some(old) = std::mem::replace(&mut running.ledger, table) {
                 // Its ledgers were closed with their channels; release waits for a commit
