@@ -25,6 +25,9 @@ peers_support = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(peers_support)
 
 import netns  # noqa: E402
+from fabgossip import process  # noqa: E402
+
+FABRIC_NODE = REPO / "build" / "fabricnode"
 
 # Reused from tests/python: stops every peer process after its test.
 spawn_peer = peers_support.spawn_peer
@@ -87,6 +90,21 @@ class Cluster:
                 seed=self.seeds[i], trusted=trusted, extra_gossip=extra_gossip)
         p = self.spawn(f"p{i}", self.configs[i], argv=self.net.prefix(i) + default_peer_argv(),
                        kind=kind or PeerProcess)
+        self.peers[i] = p
+        return p
+
+    def start_fabric(self, i, *, bootstrap=(), args=()):
+        """Host i runs Fabric's gossip (`build/fabricnode`, `make fabricnode`) instead, with
+        the same identity seed and the same membership timers as FAST_GOSSIP."""
+        endpoint = self.endpoint(i)
+        argv = self.net.prefix(i) + [
+            str(FABRIC_NODE), "--log-spec", "error", "--listen", endpoint, "--msp", "Org1MSP",
+            "--seed", self.seeds[i], "--external-endpoint", endpoint,
+            "--bootstrap", " ".join(self.endpoint(b) for b in bootstrap if b != i),
+            "--alive-interval", "200ms", "--alive-expiration", "1s", "--reconnect-interval", "1s",
+            "--state-info-interval", "1s", *args]
+        (self.tmp / f"fabric{i}").mkdir(exist_ok=True)
+        p = process.PeerProcess(argv, log_path=self.tmp / f"fabric{i}" / "node.log")
         self.peers[i] = p
         return p
 

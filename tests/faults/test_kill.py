@@ -7,8 +7,10 @@ import hashlib
 import threading
 import time
 
+import pytest
+
 import netns
-from conftest import (LeadershipPeer, figure, free_port, heights, leaders_of, one_stable_leader,
+from conftest import (FABRIC_NODE, LeadershipPeer, figure, free_port, heights, leaders_of, one_stable_leader,
                       wait_until)
 
 CHANNEL = "killchannel"
@@ -105,3 +107,27 @@ def test_kill_9_mid_dissemination_loses_nothing(cluster, orderer):
         p.stop()
     digests = {hashlib.sha256(c.ledger_file(i, CHANNEL).read_bytes()).hexdigest() for i in range(N)}
     assert len(digests) == 1, "the ledgers differ"
+
+
+def test_fabric_leader_takeover_for_comparison(cluster):
+    """The same kill -9 of the leader among Fabric gossip nodes (build/fabricnode), same
+    election timers: the takeover time is printed beside fabgossip's, not asserted."""
+    if not FABRIC_NODE.exists():
+        pytest.skip("build/fabricnode missing: run `make fabricnode`")
+    c = cluster(N)
+    election = GOSSIP["election"]
+    args = ["--leader-election",
+            "--election-startup-grace", election["startupGracePeriod"],
+            "--election-membership-sample", election["membershipSampleInterval"],
+            "--election-leader-alive", election["leaderAliveThreshold"],
+            "--election-duration", election["leaderElectionDuration"]]
+    for i in range(N):
+        c.start_fabric(i, bootstrap=[0] if i else [1], args=args)
+    for p in c.peers:
+        p.join(CHANNEL, {"sequence": 1, "members": ["Org1MSP"]})
+    leader = one_stable_leader(c.peers, CHANNEL, THRESHOLD_S, 90)
+    killed_at = time.monotonic()
+    leader.kill()
+    rest = [p for p in c.peers if p is not leader]
+    assert wait_until(lambda: len(leaders_of(rest, CHANNEL)) == 1, 90, 0.1), "no new leader"
+    figure("kill_leader_fabric", peers=N, takeover_s=round(time.monotonic() - killed_at, 2))
