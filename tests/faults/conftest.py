@@ -66,6 +66,13 @@ def namespaces_available():
         print(f"removed stale hosts and links: {stale}")
 
 
+class FabricNode(process.PeerProcess):
+    """A Fabric gossip node process; `is_leader` as the fabgossip peers answer it."""
+
+    def is_leader(self, channel):
+        return self.command(f"is_leader {channel}", "is_leader")["leader"]
+
+
 class Cluster:
     """Peers on the hosts of one `netns.Network`; peer i keeps its identity (seed) and its data
     directory across restarts, so a restarted peer reopens its file ledger."""
@@ -104,7 +111,7 @@ class Cluster:
             "--alive-interval", "200ms", "--alive-expiration", "1s", "--reconnect-interval", "1s",
             "--state-info-interval", "1s", *args]
         (self.tmp / f"fabric{i}").mkdir(exist_ok=True)
-        p = process.PeerProcess(argv, log_path=self.tmp / f"fabric{i}" / "node.log")
+        p = FabricNode(argv, log_path=self.tmp / f"fabric{i}" / "node.log")
         self.peers[i] = p
         return p
 

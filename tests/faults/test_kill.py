@@ -10,6 +10,7 @@ import time
 import pytest
 
 import netns
+from fabgossip.blocks import chain
 from conftest import (FABRIC_NODE, LeadershipPeer, figure, free_port, heights, leaders_of, one_stable_leader,
                       wait_until)
 
@@ -99,7 +100,9 @@ def test_kill_9_mid_dissemination_loses_nothing(cluster, orderer):
     assert wait_until(lambda: heights(c.peers, CHANNEL) == [final] * N, 90, 0.1), \
         (final, heights(c.peers, CHANNEL))
     catchup_s = time.monotonic() - restart_at
-    assert len(leaders_of(c.peers, CHANNEL)) <= 1
+    # A restarted peer whose grace period ends before it hears the leader may declare itself
+    # for a moment (as in Fabric); the org settles on one leader.
+    one_stable_leader(c.peers, CHANNEL, THRESHOLD_S, 60)
     figure("kill_leader", peers=N, blocks=final, takeover_s=round(takeover_s, 2),
            survivors_complete_s=round(survivors_s, 2), restarted_caught_up_s=round(catchup_s, 2),
            restarted_had={str(k): v for k, v in had.items()})
@@ -123,8 +126,11 @@ def test_fabric_leader_takeover_for_comparison(cluster):
             "--election-duration", election["leaderElectionDuration"]]
     for i in range(N):
         c.start_fabric(i, bootstrap=[0] if i else [1], args=args)
+    genesis = chain(1)[0]
     for p in c.peers:
         p.join(CHANNEL, {"sequence": 1, "members": ["Org1MSP"]})
+        # Fabric's election counts the channel's peers known through StateInfo: a height.
+        p.add_block(CHANNEL, 0, genesis)
     leader = one_stable_leader(c.peers, CHANNEL, THRESHOLD_S, 90)
     killed_at = time.monotonic()
     leader.kill()
