@@ -161,7 +161,7 @@ $(FABRIC_BINS) &: tests/interop/go.mod tests/interop/go.sum
 
 # The fault suite: peers on hosts of their own (network namespaces joined by a bridge or by
 # the userspace lossy wire of tests/faults/wire.py), partitions, loss and delay, kill -9 and
-# restarts, a larger network (FABGOSSIP_FAULTS_PEERS, default 30). Needs root; iproute2 is
+# restarts, a larger network (FABGOSSIP_FAULTS_PEERS, default 50). Needs root; iproute2 is
 # installed when missing. Figures go to build/faults-figures.jsonl.
 deps-faults:
 	@command -v ip >/dev/null || { echo "installing: iproute2"; apt-get update -qq && \

@@ -20,6 +20,12 @@ SUBNET = "10.213.0"
 # The root namespace's address on the bridge (processes there, e.g. the orderer, use it).
 HOST_ADDR = f"{SUBNET}.254"
 WIRE = Path(__file__).resolve().parent / "wire.py"
+HOST_INDEX = 253  # mac(HOST_INDEX) is the bridge's
+
+
+def mac(i):
+    """Host i's Ethernet address (locally administered), fixed so ARP entries can be static."""
+    return f"02:13:00:00:00:{i + 1:02x}"
 
 
 class NetnsError(RuntimeError):
@@ -146,13 +152,37 @@ class Network:
                 self._address(i)
         else:
             raise ValueError(f"unknown network kind {self.kind!r}")
+        self._static_neighbours()
+
+    def _static_neighbours(self):
+        """Permanent ARP entries for every pair. The kernel's ARP table is shared by all
+        namespaces and holds 1024 learned entries (gc_thresh3): 33 hosts that all talk to
+        each other overflow it and new connections stall. Permanent entries do not count."""
+        entries = [(a, mac(i)) for i, a in enumerate(self.addr)]
+        if self.kind == "bridge":
+            entries.append((HOST_ADDR, mac(HOST_INDEX)))
+        for i, name in enumerate(self.ns):
+            lines = "".join(f"neigh replace {a} lladdr {m} dev eth0 nud permanent\n"
+                            for a, m in entries if a != self.addr[i])
+            r = subprocess.run(["ip", "-n", name, "-batch", "-"], input=lines, text=True,
+                               capture_output=True)
+            if r.returncode != 0:
+                raise NetnsError(f"static neighbours of {name}: {r.stderr.strip()}")
+        if self.kind == "bridge":
+            lines = "".join(f"neigh replace {a} lladdr {mac(i)} dev {self.bridges[0]} nud permanent\n"
+                            for i, a in enumerate(self.addr))
+            r = subprocess.run(["ip", "-batch", "-"], input=lines, text=True, capture_output=True)
+            if r.returncode != 0:
+                raise NetnsError(f"static neighbours of the bridge: {r.stderr.strip()}")
 
     def _add_bridge(self, name):
-        run("ip", "link", "add", name, "type", "bridge", "stp_state", "0", "forward_delay", "0")
+        run("ip", "link", "add", name, "address", mac(HOST_INDEX), "type", "bridge",
+            "stp_state", "0", "forward_delay", "0")
         self._made_links.append(name)
         run("ip", "link", "set", name, "up")
 
     def _address(self, i):
+        run("ip", "-n", self.ns[i], "link", "set", "eth0", "address", mac(i))
         run("ip", "-n", self.ns[i], "addr", "add", f"{self.addr[i]}/24", "dev", "eth0")
         run("ip", "-n", self.ns[i], "link", "set", "eth0", "up")
 
