@@ -1,6 +1,7 @@
-"""A larger network: FABGOSSIP_FAULTS_PEERS hosts (default 50) each running a peer process, all bootstrapping to two of them. Membership
-converges to the full view; then a tenth of the peers is killed -9 (half of them after their
-host's link went down, so no FIN or RST tells anyone) and every survivor drops exactly those."""
+"""A larger network: FABGOSSIP_FAULTS_PEERS hosts (default 50), each running a peer process,
+all bootstrapping to two of them. Membership converges to the full view; then a tenth of the
+peers is killed -9 (half of them after their host's link went down, so no FIN or RST tells
+anyone) and every survivor drops exactly those."""
 
 import os
 import random
