@@ -162,12 +162,13 @@ $(FABRIC_BINS) &: tests/interop/go.mod tests/interop/go.sum
 # The fault suite: peers on hosts of their own (network namespaces joined by a bridge or by
 # the userspace lossy wire of tests/faults/wire.py), partitions, loss and delay, kill -9 and
 # restarts, a larger network (FABGOSSIP_FAULTS_PEERS, default 50). Needs root; iproute2 is
-# installed when missing. Figures go to build/faults-figures.jsonl.
+# installed when missing. Fabric gossip nodes (fabricnode) run the same partition, loss and
+# leader-kill scenarios for comparison. Figures go to build/faults-figures.jsonl.
 deps-faults:
 	@command -v ip >/dev/null || { echo "installing: iproute2"; apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iproute2; }
 
-test-faults: deps-python deps-faults
+test-faults: deps-python deps-faults fabricnode
 	$(CARGO) build --release --locked --lib --example orderer
 	$(PYTHON) -m pytest -q -s tests/faults
 

@@ -89,13 +89,16 @@ class Cluster:
         return f"{self.net.addr[i]}:{PEER_PORT}"
 
     def start(self, i, *, org="Org1MSP", bootstrap=(), extra_gossip=None, kind=None,
-              trusted=("Org1MSP",)):
+              trusted=("Org1MSP",), log_level=None):
+        """Starts (or restarts) peer i; `log_level` overrides FABGOSSIP_LOG for this one, its
+        log going to `log_path(i)`."""
         if self.configs[i] is None:
             self.configs[i] = peer_config(
                 self.tmp / f"p{i}" / "data", org, PEER_PORT, host=self.net.addr[i],
                 bootstrap=[self.endpoint(b) for b in bootstrap if b != i], peer_id=f"p{i}",
                 seed=self.seeds[i], trusted=trusted, extra_gossip=extra_gossip)
-        p = self.spawn(f"p{i}", self.configs[i], argv=self.net.prefix(i) + default_peer_argv(),
+        env = ["env", f"FABGOSSIP_LOG={log_level}"] if log_level else []
+        p = self.spawn(f"p{i}", self.configs[i], argv=self.net.prefix(i) + env + default_peer_argv(),
                        kind=kind or PeerProcess)
         self.peers[i] = p
         return p
@@ -117,6 +120,9 @@ class Cluster:
 
     def running(self):
         return [p for p in self.peers if p is not None and p.proc.poll() is None]
+
+    def log_path(self, i):
+        return self.tmp / f"p{i}" / "peer.log"
 
     def ledger_file(self, i, channel):
         return self.tmp / f"p{i}" / "data" / "ledgers" / channel / "blocks.dat"
