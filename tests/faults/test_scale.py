@@ -49,9 +49,19 @@ def test_membership_of_a_large_network_converges_and_drops_the_killed(cluster):
         c.peers[i].kill()
     survivors = [i for i in range(N) if i not in victims]
     left = {ids[i] for i in survivors}
+    vanished = {ids[i] for i in victims if i % 2}
+
+    def dropped(gone):
+        return all(not (c.peers[i].alive_ids() & gone) for i in survivors)
+
+    # The processes killed on a live link first (their connections close), then the hosts
+    # that vanished (only alive expiration tells).
+    assert wait_until(lambda: dropped({ids[i] for i in victims} - vanished), 120, 0.5)
+    closed_s = time.monotonic() - killed_at
     assert wait_until(lambda: converged(survivors, left), 120, 0.5), missing
     drop_s = time.monotonic() - killed_at
     rss = [c.peers[i].stats()["rss_kb"] for i in survivors]
     figure("large_membership", peers=N, started_s=round(ready_s, 2), full_view_s=round(view_s, 2),
-           killed=len(victims), dropped_s=round(drop_s, 2),
+           killed=len(victims), vanished=len(vanished), killed_dropped_s=round(closed_s, 2),
+           all_dropped_s=round(drop_s, 2),
            rss_mb_mean=round(sum(rss) / len(rss) / 1024, 1))
