@@ -33,7 +33,10 @@ class NetnsError(RuntimeError):
 
 
 def run(*argv, check=True):
-    r = subprocess.run(argv, capture_output=True, text=True)
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True)
+    except FileNotFoundError as e:
+        raise NetnsError(f"`{argv[0]}` is not installed ({e}): run `make deps-faults`") from e
     if check and r.returncode != 0:
         raise NetnsError(f"`{' '.join(argv)}` failed ({r.returncode}): {r.stderr.strip()}")
     return r
@@ -54,7 +57,7 @@ def check_available():
     if os.geteuid() != 0:
         raise NetnsError("the fault suite needs root (network namespaces, bridges, tap devices)")
     if run("ip", "-V", check=False).returncode != 0:
-        raise NetnsError("`ip` (iproute2) is missing: run `make deps-faults`")
+        raise NetnsError("`ip` (iproute2) does not run: run `make deps-faults`")
     probe = f"{PREFIX}{os.getpid()}-probe"
     r = run("ip", "netns", "add", probe, check=False)
     if r.returncode != 0:
