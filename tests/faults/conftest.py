@@ -19,10 +19,15 @@ REPO = HERE.parents[1]
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-_spec = importlib.util.spec_from_file_location("fabgossip_peer_fixtures",
-                                               REPO / "tests" / "python" / "conftest.py")
-peers_support = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(peers_support)
+
+def _load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+peers_support = _load("fabgossip_peer_fixtures", REPO / "tests" / "python" / "conftest.py")
 
 import netns  # noqa: E402
 from fabgossip import process  # noqa: E402
@@ -164,13 +169,6 @@ def add_blocks(peer, channel, blocks, start, end):
 
 def heights(peers, channel):
     return [p.ledger_height(channel) for p in peers]
-
-
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture

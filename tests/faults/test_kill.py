@@ -11,8 +11,8 @@ import pytest
 
 import netns
 from fabgossip.blocks import chain
-from conftest import (FABRIC_NODE, LeadershipPeer, figure, free_port, heights, leaders_of, one_stable_leader,
-                      wait_until)
+from conftest import (FABRIC_NODE, LeadershipPeer, figure, free_port, heights, leaders_of,
+                      one_stable_leader, wait_until)
 
 CHANNEL = "killchannel"
 THRESHOLD_S = 2.0
@@ -106,7 +106,8 @@ def test_kill_9_mid_dissemination_loses_nothing(cluster, orderer):
     for i in had:
         with open(c.log_path(i), "rb") as f:
             f.seek(logged_before[i])
-            assert b"requesting blocks by state transfer" in f.read(), f"peer {i} caught up without state transfer"
+            assert b"requesting blocks by state transfer" in f.read(), \
+                f"peer {i} caught up without state transfer"
     # A restarted peer whose grace period ends before it hears the leader may declare itself
     # for a moment (as in Fabric); the org settles on one leader.
     one_stable_leader(c.peers, CHANNEL, THRESHOLD_S, 60)
