@@ -21,7 +21,7 @@ includedir ?= $(PREFIX)/include
 
 .PHONY: all build demo test lint test-rust test-c test-python test-go test-interop deps-python deps-c \
 	fabricnode gopeer bench install uninstall test-install test-sanitize test-cpp test-examples \
-	flooder test-fuzz fuzz fabric-bin test-fabnet
+	flooder test-fuzz fuzz fabric-bin test-fabnet test-faults deps-faults
 
 all: build
 
@@ -37,7 +37,8 @@ demo:
 	$(CARGO) build --release --locked --lib --example orderer
 	$(PYTHON) examples/demo.py
 
-test: build deps-python deps-c lint test-rust test-c test-examples test-python test-go test-interop test-fabnet
+test: build deps-python deps-c lint test-rust test-c test-examples test-python test-go test-interop test-fabnet \
+	test-faults
 
 # rustfmt's layout and clippy's lints, warnings refused.
 lint:
@@ -164,6 +165,19 @@ $(FABRIC_BINS) &: tests/interop/go.mod tests/interop/go.sum
 	cd tests/interop && go build -ldflags "-X github.com/hyperledger/fabric/common/metadata.Version=$(FABRIC_VERSION)" \
 		-o $(CURDIR)/build/fabric/bin/ $(addprefix github.com/hyperledger/fabric/cmd/,$(FABRIC_CMDS))
 	touch $(FABRIC_BINS)
+
+# The fault suite: peers on hosts of their own (network namespaces joined by a bridge or by
+# the userspace lossy wire of tests/faults/wire.py), partitions, loss and delay, kill -9 and
+# restarts, a larger network (FABGOSSIP_FAULTS_PEERS, default 50). Needs root; iproute2 is
+# installed when missing. Fabric gossip nodes (fabricnode) run the same partition, loss and
+# leader-kill scenarios for comparison. Figures go to build/faults-figures.jsonl.
+deps-faults:
+	@command -v ip >/dev/null || { echo "installing: iproute2"; apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iproute2; }
+
+test-faults: deps-python deps-faults fabricnode
+	$(CARGO) build --release --locked --lib --example orderer
+	$(PYTHON) -m pytest -q -s tests/faults
 
 # A stock Fabric network (orderer, three peers, cryptogen MSPs, TLS) checked by Fabric's own views.
 test-fabnet: deps-python fabric-bin

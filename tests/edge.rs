@@ -342,6 +342,16 @@ async fn the_identity_mapper_holds_its_cap() {
         capped.identity_stats().mapper.overflow >= 1
     })
     .await;
+    // The refusals reach Prometheus.
+    let exported = capped
+        .metrics_text()
+        .lines()
+        .find_map(|l| l.strip_prefix("fabgossip_identity_overflow "))
+        .and_then(|v| v.parse::<f64>().ok());
+    assert!(
+        exported.is_some_and(|v| v >= 1.0),
+        "fabgossip_identity_overflow: {exported:?}"
+    );
     // The identity it did take is in use: that peer is a member.
     wait_until("the capped peer has one alive member", LIMIT, || {
         capped.peers().iter().any(|p| p.state == PeerState::Alive)

@@ -12,6 +12,7 @@ use crate::channel::ChannelCounters;
 use crate::comm::{CommMetricsSnapshot, ContactOutcome, ContactRecord, HandshakeFailure, Refusal};
 use crate::deliver::DeliveryStats;
 use crate::discovery::DiscoveryCounters;
+use crate::identity::IdentityStats;
 use crate::node::explain::MemberFacts;
 use crate::node::ChannelBlockStats;
 use crate::types::PkiId;
@@ -46,6 +47,8 @@ pub struct Snapshot {
     pub node: Vec<(&'static str, u64)>,
     pub channel_registry: ChannelCounters,
     pub channels: Vec<ChannelMetrics>,
+    /// The identity mapper's, cert store's and identity pull's counters.
+    pub identity: IdentityStats,
 }
 
 /// A metric without labels of its own: name, help, and how to read it from `T`.
@@ -60,6 +63,30 @@ type ChannelRow = (
     fn(&ChannelMetrics) -> Option<u64>,
 );
 type DiscoveryRow = Row<DiscoveryCounters>;
+
+/// Identity mapper counters (`fabgossip.maxIdentities` bounds the mapper).
+const IDENTITY_COUNTERS: &[Row<IdentityStats>] = &[
+    (
+        "fabgossip_identity_rejected",
+        "Identities the mapper refused (invalid, expired, PKI-ID mismatch, mapper full)",
+        |s| s.mapper.rejected,
+    ),
+    (
+        "fabgossip_identity_overflow",
+        "New identities refused because the mapper held fabgossip.maxIdentities",
+        |s| s.mapper.overflow,
+    ),
+    (
+        "fabgossip_identity_purged",
+        "Identities removed from the mapper for expiring or staying unused",
+        |s| s.mapper.purged_expired + s.mapper.purged_idle,
+    ),
+    (
+        "fabgossip_identity_revoked",
+        "Identities the MSP refused on re-validation",
+        |s| s.mapper.revoked,
+    ),
+];
 
 /// Comm counters without labels.
 const COMM_COUNTERS: &[CommRow] = &[
@@ -431,6 +458,14 @@ pub fn families(s: &Snapshot) -> Vec<Family> {
     out.push(f);
     table(&mut out, Kind::Counter, DISCOVERY_COUNTERS, &s.discovery);
     let mut f = Family::new(
+        "fabgossip_identities",
+        "Identities in the mapper, own included",
+        Kind::Gauge,
+    );
+    f.sample(&[], s.identity.known as f64);
+    out.push(f);
+    table(&mut out, Kind::Counter, IDENTITY_COUNTERS, &s.identity);
+    let mut f = Family::new(
         "fabgossip_membership_refusals",
         "Membership messages or peers refused, by reason",
         Kind::Counter,
@@ -557,6 +592,9 @@ mod tests {
             dead_since: None,
         });
         s.connected.push(pki);
+        s.identity.known = 7;
+        s.identity.mapper.rejected = 4;
+        s.identity.mapper.overflow = 3;
         s.channels.push(ChannelMetrics {
             name: "ch1".into(),
             blocks: Some(ChannelBlockStats {
@@ -602,6 +640,9 @@ mod tests {
                 1.0,
             ),
             ("gossip_state_commit_duration_count{channel=\"ch1\"}", 0.0),
+            ("fabgossip_identities", 7.0),
+            ("fabgossip_identity_rejected", 4.0),
+            ("fabgossip_identity_overflow", 3.0),
         ] {
             assert_eq!(sample_value(&text, sample), Some(want), "{sample}");
         }

@@ -137,6 +137,7 @@ struct MetricsParts {
     counters: Arc<NodeCounters>,
     leadership: Arc<LeadershipShared>,
     deliveries: DeliveryTable,
+    identity_view: Arc<RwLock<IdentityStats>>,
 }
 
 impl MetricsParts {
@@ -184,6 +185,11 @@ impl MetricsParts {
             node: self.counters.snapshot(),
             channel_registry,
             channels,
+            identity: self
+                .identity_view
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
         }
     }
 
@@ -442,6 +448,7 @@ impl GossipService {
             counters: counters.clone(),
             leadership: leadership.clone(),
             deliveries: deliveries.clone(),
+            identity_view: identity_view.clone(),
         };
         let metrics_listener = match config.operations.metrics_listen_address() {
             None => None,

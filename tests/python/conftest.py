@@ -37,9 +37,10 @@ FAST_GOSSIP = {
 
 
 def peer_config(data_dir, mspid, port, *, bootstrap=(), external=True, anchors=(),
-                trusted=("Org1MSP", "Org2MSP"), seed=None, peer_id=None, extra_gossip=None):
-    """Config text (JSON, which is YAML) for one peer on 127.0.0.1:port."""
-    addr = f"127.0.0.1:{port}"
+                trusted=("Org1MSP", "Org2MSP"), seed=None, peer_id=None, extra_gossip=None,
+                host="127.0.0.1"):
+    """Config text (JSON, which is YAML) for one peer on host:port."""
+    addr = f"{host}:{port}"
     gossip = dict(FAST_GOSSIP)
     gossip["bootstrap"] = " ".join(bootstrap)
     gossip["externalEndpoint"] = addr if external else ""

@@ -49,6 +49,10 @@ def test_metrics_parse_and_counters_move(spawn_peer, tmp_path):
     assert first["gossip_comm_messages_sent"].type == "counter"
     assert first["gossip_state_height"].type == "gauge"
     assert value(first, "fabgossip_membership_peers", state="alive") == 1
+    # Two identities in the mapper (own and a1's; the snapshot follows within a tick), none
+    # refused for the cap.
+    assert wait_until(lambda: value(parse(scrape(a0)), "fabgossip_identities") == 2, CONVERGE_S, 0.1)
+    assert value(first, "fabgossip_identity_overflow") == 0
     assert value(first, "fabgossip_peer_alive", pki_id=a1.pki_id, org="Org1MSP") == 1
     sent0 = value(first, "gossip_comm_messages_sent")
     recv0 = value(first, "gossip_comm_messages_received")
