@@ -12,7 +12,7 @@
 
 pub mod chain;
 pub mod channel_name;
-mod crc32;
+pub(crate) mod crc32;
 pub mod file;
 pub mod host;
 pub mod provider;
