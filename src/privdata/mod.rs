@@ -7,15 +7,18 @@
 //! - [`transient_store`]: private write sets awaiting their block, on disk per channel.
 //! - [`receiver`]: a pushed `PrivateDataMessage`: checked, stored, acknowledged.
 //! - [`responder`]: a `RemotePvtDataRequest` answered for eligible requesters only.
+//! - [`stats`]: a channel's counters for metrics.
 
 pub mod collection;
 pub mod receiver;
 pub mod responder;
+pub mod stats;
 pub mod transient_store;
 
 pub use collection::{CollectionAccess, CollectionError};
 pub use receiver::{receive, LocalPeer, Outcome};
 pub use responder::{respond, Answered};
+pub use stats::PrivDataStats;
 pub use transient_store::{
     TransientEntry, TransientStore, TransientStoreError, TransientStoreLimits, TransientStoreStats,
 };

@@ -31,8 +31,10 @@ pub enum Outcome {
     NotEligible(String),
     /// The transient store is at its cap.
     StoreFull,
-    /// The transient store could not write.
+    /// The transient store could not write (or could not be opened).
     StoreError(String),
+    /// Too many pushes in progress at once: answered at once rather than queued.
+    Busy,
 }
 
 impl Outcome {
@@ -45,6 +47,7 @@ impl Outcome {
             Outcome::NotEligible(_) => "not_eligible",
             Outcome::StoreFull => "store_full",
             Outcome::StoreError(_) => "store_error",
+            Outcome::Busy => "busy",
         }
     }
 
@@ -58,10 +61,11 @@ impl Outcome {
             Outcome::NotEligible(why) => Some(why.clone()),
             Outcome::StoreFull => Some("transient store full".into()),
             Outcome::StoreError(why) => Some(format!("failed storing private data: {why}")),
+            Outcome::Busy => Some("too many private data messages in progress".into()),
         }
     }
 
-    pub const LABELS: [&'static str; 7] = [
+    pub const LABELS: [&'static str; 8] = [
         "stored",
         "unauthorized",
         "malformed",
@@ -69,6 +73,7 @@ impl Outcome {
         "not_eligible",
         "store_full",
         "store_error",
+        "busy",
     ];
 }
 
