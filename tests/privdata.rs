@@ -15,6 +15,7 @@ use comm_support::{config as comm_config, Node};
 use fabgossip::channel::JoinChannelMessage;
 use fabgossip::comm::{CommEvent, RemotePeer};
 use fabgossip::config::Config;
+use fabgossip::crypto::block::new_block;
 use fabgossip::message::SignedGossipMessage;
 use fabgossip::node::GossipService;
 use fabgossip::privdata::{TransientStore, TransientStoreLimits};
@@ -38,17 +39,17 @@ use support::{free_port, tempdir, wait_until};
 const CH: &str = "pvt";
 const NS: &str = "mycc";
 
-fn node_config(port: u16, dir: &Path) -> Config {
+fn node_config(port: u16, dir: &Path, retention: u64) -> Config {
     let text = format!(
-        "peer:\n  id: p0\n  localMspId: Org1MSP\n  listenAddress: 127.0.0.1:{port}\n  address: 127.0.0.1:{port}\n  fileSystemPath: {dir}\n  gossip:\n    externalEndpoint: '127.0.0.1:{port}'\nfabgossip:\n  trustedOrgs: [Org1MSP, Org2MSP, Org3MSP]\n  identitySeed: '{seed}'\n  ledgerFsync: false\n",
+        "peer:\n  id: p0\n  localMspId: Org1MSP\n  listenAddress: 127.0.0.1:{port}\n  address: 127.0.0.1:{port}\n  fileSystemPath: {dir}\n  gossip:\n    externalEndpoint: '127.0.0.1:{port}'\n    pvtData:\n      transientstoreMaxBlockRetention: {retention}\nfabgossip:\n  trustedOrgs: [Org1MSP, Org2MSP, Org3MSP]\n  identitySeed: '{seed}'\n  ledgerFsync: false\n",
         dir = dir.display(),
         seed = hex::encode([9u8; 32]),
     );
     Config::parse(&text).unwrap()
 }
 
-async fn start_node(port: u16, dir: &Path) -> GossipService {
-    let node = GossipService::start_builtin(node_config(port, dir))
+async fn start_node(port: u16, dir: &Path, retention: u64) -> GossipService {
+    let node = GossipService::start_builtin(node_config(port, dir, retention))
         .await
         .unwrap();
     node.join_channel(
@@ -214,6 +215,13 @@ fn metric(node: &GossipService, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+fn transient_entries(node: &GossipService) -> f64 {
+    metric(
+        node,
+        &format!("fabgossip_privdata_transient_entries{{channel=\"{CH}\"}}"),
+    )
+}
+
 fn received(node: &GossipService, result: &str) -> f64 {
     metric(
         node,
@@ -225,7 +233,7 @@ fn received(node: &GossipService, result: &str) -> f64 {
 async fn pushes_are_stored_and_acked_and_requests_answered_for_eligible_peers_only() {
     let dir = tempdir("privdata-node");
     let port = free_port();
-    let node = start_node(port, &dir).await;
+    let node = start_node(port, &dir, 20000).await;
     let to = remote(&node);
     let mut member = Node::start("Org2MSP", comm_config(false)).await;
     let shared = || Some(collection("shared", &["Org1MSP", "Org2MSP"]));
@@ -322,5 +330,52 @@ async fn pushes_are_stored_and_acked_and_requests_answered_for_eligible_peers_on
     );
     assert_eq!(store.entries_of("tx4").len(), 1);
     assert!(store.entries_of("tx2").is_empty() && store.entries_of("tx3").is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Blocks 0..n chained by header hash, one transaction each.
+fn chain(n: u64) -> Vec<Vec<u8>> {
+    let mut prev = Vec::new();
+    (0..n)
+        .map(|i| {
+            let b = new_block(i, prev.clone(), vec![format!("tx {i}").into_bytes()]);
+            prev = fabgossip::crypto::block::block_header_hash(b.header.as_ref().unwrap());
+            b.encode_to_vec()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_older_than_the_retention_are_purged_as_blocks_commit() {
+    let dir = tempdir("privdata-purge");
+    let node = start_node(free_port(), &dir, 2).await;
+    let to = remote(&node);
+    let mut member = Node::start("Org2MSP", comm_config(false)).await;
+    for (nonce, tx, height) in [(1, "old", 1), (2, "new", 5)] {
+        let mut m = push(nonce, tx, "_implicit_org_Org1MSP", None);
+        if let Some(Content::PrivateData(p)) = &mut m.content {
+            p.payload.as_mut().unwrap().private_sim_height = height;
+        }
+        send(&member, &to, m);
+        assert_eq!(ack_of(&mut member, nonce).await, "");
+    }
+    assert_eq!(transient_entries(&node), 2.0);
+    // Height 4 with a retention of 2: what was received below height 2 goes.
+    for (seq, b) in chain(4).into_iter().enumerate() {
+        node.add_payload(CH, seq as u64, b).await.unwrap();
+    }
+    wait_until("the old entry is purged", Duration::from_secs(30), || {
+        transient_entries(&node) == 1.0
+    })
+    .await;
+    node.stop().await;
+    member.comm.stop().await;
+    let mut store = TransientStore::open(
+        &dir.join("transientstore").join(CH),
+        TransientStoreLimits::default(),
+    )
+    .unwrap();
+    assert!(store.entries_of("old").is_empty());
+    assert_eq!(store.entries_of("new").len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
