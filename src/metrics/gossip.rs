@@ -575,6 +575,7 @@ fn privdata_families(s: &Snapshot, out: &mut Vec<Family>) {
             ("served", p.requests.served),
             ("not_found", p.requests.not_found),
             ("refused", p.requests.refused),
+            ("unauthorized", p.requests_unauthorized),
         ] {
             f.sample(&[("channel", ch), ("result", result)], v as f64);
         }

@@ -9,7 +9,7 @@ pub struct PrivDataStats {
     pub received: Vec<(&'static str, u64)>,
     /// Requests' digests, by how they were answered.
     pub requests: Answered,
-    /// Requests from peers outside the channel, dropped unanswered.
+    /// Digests of requests from peers outside the channel, dropped unanswered.
     pub requests_unauthorized: u64,
     pub transient: TransientStoreStats,
     /// Why the channel's transient store could not be opened, if it could not.

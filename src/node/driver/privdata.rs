@@ -237,7 +237,8 @@ impl Driver {
         let comm = self.comm.clone();
         tokio::task::spawn_blocking(move || {
             if check_state_access(&*mcs, &channel, &conn).is_err() {
-                pd.requests_unauthorized.fetch_add(1, Ordering::Relaxed);
+                pd.requests_unauthorized
+                    .fetch_add(req.digests.len() as u64, Ordering::Relaxed);
                 warn!(channel, peer = %to.pki_id, "private data request from a peer outside the channel dropped");
                 pd.end();
                 return;
