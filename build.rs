@@ -18,6 +18,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/orderer/etcdraft/configuration.proto",
         "proto/peer/collection.proto",
         "proto/peer/configuration.proto",
+        "proto/peer/chaincode.proto",
+        "proto/peer/proposal.proto",
+        "proto/peer/proposal_response.proto",
+        "proto/peer/transaction.proto",
+        "proto/ledger/rwset/rwset.proto",
+        "proto/ledger/rwset/kvrwset/kv_rwset.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");

@@ -24,6 +24,8 @@
 //! - [`push`]: the push emitter and its routing, sans-IO (batching, Fabric's or adaptive fan-out).
 //! - [`pull`]: Fabric's pull engine (hello, digest, request, update) as a sans-IO machine.
 //! - [`ledger`]: the `Ledger` contract and the embedded append-only file ledger per channel.
+//! - [`privdata`]: private data, receiving side: collections, transient store, push receiver,
+//!   request responder (sans-IO).
 //! - [`state`]: the per-channel state provider: payload buffer, in-order commit, gap detection.
 //! - [`deliver`]: the orderer delivery service: `AtomicBroadcast.Deliver` client with
 //!   verification, backoff and fail-over, behind the `DeliveryFactory` trait.
@@ -62,6 +64,7 @@ pub mod metrics;
 pub mod msgstore;
 pub mod msp;
 pub mod node;
+pub mod privdata;
 pub mod proto;
 pub mod pull;
 pub mod push;

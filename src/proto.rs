@@ -23,7 +23,8 @@ pub mod orderer {
     include!(concat!(env!("OUT_DIR"), "/orderer.rs"));
 }
 
-/// `protos` package: collection configs, anchor peers, the Application group's config values.
+/// `protos` package: collection configs, anchor peers, the Application group's config values,
+/// the transaction, proposal and proposal-response messages a block's transactions carry.
 pub mod protos {
     include!(concat!(env!("OUT_DIR"), "/protos.rs"));
 }
@@ -31,4 +32,14 @@ pub mod protos {
 /// `etcdraft` package: the consenters and options of an etcdraft orderer.
 pub mod etcdraft {
     include!(concat!(env!("OUT_DIR"), "/etcdraft.rs"));
+}
+
+/// `rwset` package: a transaction's read-write sets, hashed and private.
+pub mod rwset {
+    include!(concat!(env!("OUT_DIR"), "/rwset.rs"));
+}
+
+/// `kvrwset` package: key-value reads and writes inside a read-write set.
+pub mod kvrwset {
+    include!(concat!(env!("OUT_DIR"), "/kvrwset.rs"));
 }

@@ -13,7 +13,7 @@
 
 pub mod chain;
 pub mod channel_name;
-mod crc32;
+pub(crate) mod crc32;
 pub mod file;
 pub mod provider;
 pub mod record;

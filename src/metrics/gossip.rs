@@ -31,6 +31,8 @@ pub struct ChannelMetrics {
     pub leader: Option<bool>,
     /// The orderer delivery service, while this peer runs one for the channel.
     pub delivery: Option<DeliveryStats>,
+    /// Private data received and served; `None` before the channel's ledger opened.
+    pub privdata: Option<crate::privdata::PrivDataStats>,
 }
 
 /// Everything one scrape reads, copied from the service's snapshots.
@@ -558,7 +560,62 @@ pub fn families(s: &Snapshot) -> Vec<Family> {
         }
     }
     out.push(f);
+    privdata_families(s, &mut out);
     out
+}
+
+/// Private data pushes by outcome, and the transient stores' sizes.
+fn privdata_families(s: &Snapshot, out: &mut Vec<Family>) {
+    let with_pvt: Vec<(&str, &crate::privdata::PrivDataStats)> = s
+        .channels
+        .iter()
+        .filter_map(|c| c.privdata.as_ref().map(|p| (c.name.as_str(), p)))
+        .collect();
+    let mut f = Family::new(
+        "fabgossip_privdata_received",
+        "Private data messages received, by channel and result (stored, or why refused)",
+        Kind::Counter,
+    );
+    for (ch, p) in &with_pvt {
+        for (result, v) in &p.received {
+            f.sample(&[("channel", ch), ("result", result)], *v as f64);
+        }
+    }
+    out.push(f);
+    let mut f = Family::new(
+        "fabgossip_privdata_transient_entries",
+        "Private write sets in the channel's transient store",
+        Kind::Gauge,
+    );
+    for (ch, p) in &with_pvt {
+        f.sample(&[("channel", ch)], p.transient.entries as f64);
+    }
+    out.push(f);
+    let mut f = Family::new(
+        "fabgossip_privdata_transient_corrupt",
+        "Transient store files found corrupt and set aside",
+        Kind::Counter,
+    );
+    for (ch, p) in &with_pvt {
+        f.sample(&[("channel", ch)], p.transient.corrupt as f64);
+    }
+    out.push(f);
+    let mut f = Family::new(
+        "fabgossip_privdata_requested",
+        "Digests of private data requests, by channel and how they were answered",
+        Kind::Counter,
+    );
+    for (ch, p) in &with_pvt {
+        for (result, v) in [
+            ("served", p.requests.served),
+            ("not_found", p.requests.not_found),
+            ("refused", p.requests.refused),
+            ("unauthorized", p.requests_unauthorized),
+        ] {
+            f.sample(&[("channel", ch), ("result", result)], v as f64);
+        }
+    }
+    out.push(f);
 }
 
 #[cfg(test)]
@@ -611,6 +668,7 @@ mod tests {
                 lag: 2,
                 ..Default::default()
             }),
+            privdata: None,
         });
         let fams = families(&s);
         let names: Vec<_> = fams.iter().map(|f| f.name()).collect();

@@ -171,6 +171,7 @@ impl MetricsParts {
                         peers_known: view.peers.get(name).map_or(0, Vec::len),
                         leader: leaders.get(name).copied(),
                         delivery,
+                        privdata: view.privdata.get(name).map(|p| p.stats()),
                     }
                 })
                 .collect();
@@ -417,6 +418,8 @@ impl GossipService {
             push,
             gossip_cfg: g.clone(),
             file_ledgers: file_ledgers.clone(),
+            privdata: BTreeMap::new(),
+            pvt_root: config.peer.file_system_path.join("transientstore"),
             ledger_provider: file_ledgers,
             block_verifier: Arc::new(McsVerifier(crypto.mcs.clone())),
             self_endpoint: external_endpoint.clone(),

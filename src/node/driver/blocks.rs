@@ -368,6 +368,7 @@ impl Driver {
                     b.commit_duration.observe(took);
                 }
                 self.on_commit_report(&channel, report);
+                self.privdata_committed(&channel);
                 self.apply_committed_configs(&channel, configs);
                 self.deliver_height(&channel);
             }

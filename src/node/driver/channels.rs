@@ -79,6 +79,7 @@ impl Driver {
         if let Some(b) = opened {
             let height = b.height();
             self.blocks.insert(channel.clone(), b);
+            self.privdata_join(&channel);
             if height > 0 {
                 self.channel_step(channel::Input::UpdateLedgerHeight {
                     channel: channel.clone(),
@@ -163,6 +164,7 @@ impl Driver {
                 .iter()
                 .map(|(name, b)| (name.clone(), b.stats()))
                 .collect(),
+            privdata: self.privdata.clone(),
         };
         *self.channel_view.write().unwrap_or_else(|e| e.into_inner()) = snapshot;
     }

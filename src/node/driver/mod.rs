@@ -11,6 +11,7 @@ mod identity;
 mod join;
 
 mod membership;
+mod privdata;
 mod state_transfer;
 
 use std::collections::BTreeMap;
@@ -39,6 +40,7 @@ use crate::proto::gossip::PullMsgType;
 use crate::push::PushEmitter;
 use crate::state::{self, BlockVerifier};
 pub(super) use deliver::{delivery_stats, Deliveries, DeliveryTable};
+pub(crate) use privdata::ChannelPrivData;
 
 /// The longest the driver sleeps between ticks, so a late `next_deadline` never stalls it.
 const MAX_TICK: Duration = Duration::from_millis(250);
@@ -56,6 +58,8 @@ pub(super) struct ChannelSnapshot {
     pub counters: ChannelCounters,
     /// Ledger height and block counters of each joined channel.
     pub blocks: BTreeMap<String, ChannelBlockStats>,
+    /// Private data of each joined channel (its counters are read at scrape).
+    pub privdata: BTreeMap<String, Arc<ChannelPrivData>>,
 }
 
 /// What a blocking-thread job of the block path reports to the owner task.
@@ -87,6 +91,10 @@ pub(super) struct Driver {
     pub channel_view: Arc<RwLock<ChannelSnapshot>>,
     /// Per joined (not left) channel: state provider, block store, block pull, ledger.
     pub blocks: BTreeMap<String, ChannelBlocks>,
+    /// Per joined channel: the transient store and the private data counters.
+    pub privdata: BTreeMap<String, Arc<ChannelPrivData>>,
+    /// `<peer.fileSystemPath>/transientstore`: one transient store folder per channel.
+    pub pvt_root: std::path::PathBuf,
     pub push: PushEmitter,
     pub gossip_cfg: GossipConfig,
     /// The embedded file ledgers under `peer.fileSystemPath` (`fabgossip.ledgerFsync`).
@@ -270,6 +278,7 @@ impl Driver {
                     self.leave_orderers(&channel);
                     // The channel's block work stops; its ledger file is closed.
                     self.blocks.remove(&channel);
+                    self.privdata_leave(&channel);
                     self.election_leave(&channel);
                 }
                 self.publish_channels();
@@ -367,6 +376,8 @@ impl Driver {
                     Some(Content::StateResponse(_)) => self.on_state_response(m),
                     Some(Content::DataMsg(_)) => self.on_block_message(m),
                     Some(Content::LeadershipMsg(_)) => self.on_leadership_message(m),
+                    Some(Content::PrivateData(_)) => self.on_private_data(m),
+                    Some(Content::PrivateReq(_)) => self.on_private_request(m),
                     Some(
                         Content::Hello(_)
                         | Content::DataDig(_)

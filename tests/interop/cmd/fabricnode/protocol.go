@@ -103,7 +103,7 @@ func serveCommands(in io.Reader, w *eventWriter, tracker *membershipTracker, cha
 			return
 		case "identities":
 			w.emit(identitiesEvent{Event: "identities", Identities: tracker.identities()})
-		case "join", "leave", "height", "channel_peers", "add_block", "ledger_height", "watch", "is_leader":
+		case "join", "leave", "height", "channel_peers", "add_block", "ledger_height", "watch", "is_leader", "push_pvt":
 			if err := channelCommand(w, chans, word, args); err != nil {
 				w.emit(simpleEvent{Event: "error", Message: fmt.Sprintf("%s: %v", word, err)})
 			}
@@ -175,6 +175,12 @@ func channelCommand(w *eventWriter, chans *channels, word, args string) error {
 			return err
 		}
 		w.emit(leaderEvent{Event: "is_leader", Channel: channel, Leader: leader})
+	case "push_pvt":
+		ev, err := chans.pushPvt(channel, rest)
+		if err != nil {
+			return err
+		}
+		w.emit(ev)
 	case "ledger_height":
 		h, err := chans.ledgerHeight(channel)
 		if err != nil {

@@ -1,0 +1,203 @@
+//! Answers a `RemotePvtDataRequest`: for each digest, the write sets of its collection,
+//! only for collections the requester's handshake identity is eligible for.
+//!
+//! Sources: the transient store. The ledger contract (`crate::ledger::Ledger`) has no read of
+//! committed private data yet, so private data already committed and purged from the
+//! transient store is not served; such a digest gets an element with no write sets, as
+//! Fabric answers a digest it finds nothing for.
+//!
+//! As in Fabric, a digest of a collection the requester is not eligible for is left out of
+//! the response entirely; the collection's access comes from the config stored with the
+//! write set (the endorser's), or the implicit rule.
+
+use super::collection::resolve;
+use super::transient_store::TransientStore;
+use crate::config::ImplicitCollectionPolicy;
+use crate::crypto::SecurityAdvisor;
+use crate::proto::gossip::{PvtDataElement, RemotePvtDataRequest, RemotePvtDataResponse};
+
+/// How the digests of one request were answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Answered {
+    /// Digests answered with at least one write set.
+    pub served: u64,
+    /// Digests answered with none (nothing stored for them).
+    pub not_found: u64,
+    /// Digests left out: the requester is not eligible, or the collection is unknown.
+    pub refused: u64,
+}
+
+/// Most digests one request may carry; the rest are not answered.
+pub const MAX_DIGESTS: usize = 1024;
+
+pub fn respond(
+    store: &mut TransientStore,
+    advisor: &dyn SecurityAdvisor,
+    own_org: &str,
+    implicit_policy: &ImplicitCollectionPolicy,
+    requester_identity: &[u8],
+    req: &RemotePvtDataRequest,
+) -> (RemotePvtDataResponse, Answered) {
+    let mut answered = Answered::default();
+    let mut elements = Vec::new();
+    let requester_org = advisor.org_by_peer_identity(requester_identity);
+    for dig in req.digests.iter().take(MAX_DIGESTS) {
+        let entries = store.entries_of(&dig.tx_id);
+        // The newest config the endorsers sent for the collection decides, as Fabric uses
+        // the latest one; an implicit collection needs none.
+        let access = entries
+            .iter()
+            .rev()
+            .filter_map(|e| e.configs_of(&dig.namespace))
+            .find_map(|c| resolve(&dig.collection, Some(c), own_org, implicit_policy).ok())
+            .or_else(|| resolve(&dig.collection, None, own_org, implicit_policy).ok());
+        // With nothing known of the collection there is nothing to serve, and no way to
+        // tell who may read it.
+        let eligible = access.is_some_and(|a| {
+            requester_org
+                .as_deref()
+                .is_some_and(|org| a.is_member_org(org))
+        });
+        if !eligible {
+            answered.refused += 1;
+            continue;
+        }
+        let payload: Vec<Vec<u8>> = entries
+            .iter()
+            .flat_map(|e| e.rwsets_of(&dig.namespace, &dig.collection))
+            .collect();
+        if payload.is_empty() {
+            answered.not_found += 1;
+        } else {
+            answered.served += 1;
+        }
+        elements.push(PvtDataElement {
+            digest: Some(dig.clone()),
+            payload,
+        });
+    }
+    (RemotePvtDataResponse { elements }, answered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::privdata::collection::tests::{identity, package, static_config, MspidAdvisor};
+    use crate::privdata::transient_store::tests::{rwset, tempdir};
+    use crate::privdata::transient_store::{NamespaceConfigs, TransientStoreLimits};
+    use crate::proto::gossip::PvtDataDigest;
+
+    const POLICY: ImplicitCollectionPolicy = ImplicitCollectionPolicy {
+        required_peer_count: 0,
+        max_peer_count: 1,
+    };
+
+    fn digest(tx: &str, coll: &str) -> PvtDataDigest {
+        PvtDataDigest {
+            tx_id: tx.into(),
+            namespace: "cc".into(),
+            collection: coll.into(),
+            block_seq: 3,
+            seq_in_block: 0,
+        }
+    }
+
+    fn store(name: &str) -> (TransientStore, std::path::PathBuf) {
+        let dir = tempdir(name);
+        let mut s = TransientStore::open(&dir, TransientStoreLimits::default()).unwrap();
+        let cfg = |coll: &str, orgs: &[&str]| {
+            vec![NamespaceConfigs {
+                namespace: "cc".into(),
+                package: Some(package(vec![static_config(coll, orgs)])),
+            }]
+        };
+        s.persist(
+            "tx1",
+            2,
+            rwset("cc", "shared", b"s"),
+            cfg("shared", &["Org1MSP", "Org2MSP"]),
+        )
+        .unwrap();
+        s.persist(
+            "tx1",
+            2,
+            rwset("cc", "mine", b"m"),
+            cfg("mine", &["Org1MSP"]),
+        )
+        .unwrap();
+        s.persist(
+            "tx2",
+            2,
+            rwset("cc", "_implicit_org_Org1MSP", b"i"),
+            Vec::new(),
+        )
+        .unwrap();
+        (s, dir)
+    }
+
+    fn ask(
+        s: &mut TransientStore,
+        who: &str,
+        digests: Vec<PvtDataDigest>,
+    ) -> (RemotePvtDataResponse, Answered) {
+        let req = RemotePvtDataRequest { digests };
+        respond(s, &MspidAdvisor, "Org1MSP", &POLICY, &identity(who), &req)
+    }
+
+    #[test]
+    fn only_eligible_collections_are_answered() {
+        let (mut s, dir) = store("respond");
+        let all = vec![
+            digest("tx1", "shared"),
+            digest("tx1", "mine"),
+            digest("tx2", "_implicit_org_Org1MSP"),
+        ];
+        let (res, a) = ask(&mut s, "Org1MSP", all.clone());
+        assert_eq!(
+            a,
+            Answered {
+                served: 3,
+                not_found: 0,
+                refused: 0
+            }
+        );
+        assert_eq!(res.elements[1].payload, vec![b"m".to_vec()]);
+        assert_eq!(res.elements[1].digest.as_ref(), Some(&all[1]));
+
+        let (res, a) = ask(&mut s, "Org2MSP", all.clone());
+        assert_eq!(
+            a,
+            Answered {
+                served: 1,
+                not_found: 0,
+                refused: 2
+            }
+        );
+        assert_eq!(res.elements.len(), 1);
+        assert_eq!(res.elements[0].payload, vec![b"s".to_vec()]);
+
+        let (res, a) = ask(&mut s, "Org3MSP", all);
+        assert!(res.elements.is_empty());
+        assert_eq!(a.refused, 3);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn unknown_data_is_answered_empty_or_left_out() {
+        let (mut s, dir) = store("respond-unknown");
+        // An implicit collection is known without data: an empty element.
+        let (res, a) = ask(
+            &mut s,
+            "Org1MSP",
+            vec![digest("tx9", "_implicit_org_Org1MSP")],
+        );
+        assert_eq!(a.not_found, 1);
+        assert_eq!(res.elements.len(), 1);
+        assert!(res.elements[0].payload.is_empty());
+        // An explicit collection with no stored config: nobody can be shown eligible.
+        let (res, a) = ask(&mut s, "Org1MSP", vec![digest("tx9", "mine")]);
+        assert!(res.elements.is_empty());
+        assert_eq!(a.refused, 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
