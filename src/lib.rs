@@ -43,7 +43,7 @@
 //! - Only `ffi` knows the C ABI; the host's crypto and ledger callbacks become the `crypto`
 //!   and `ledger` contracts there (`ffi::host_crypto`, `ffi::host_ledger`).
 //! - The protocol cores (`channel`, `channelconfig`, `discovery`, `election`, `identity`,
-//!   `message`, `msgstore`, `msp`, `pull`, `push`, `state`) import neither `comm`, `node`,
+//!   `message`, `msgstore`, `msp`, `privdata`, `pull`, `push`, `state`) import neither `comm`, `node`,
 //!   `deliver`, `ffi` nor tokio: time, randomness and the peer's credential come in as values.
 //! - Only `node` combines transport, delivery and cores; only `ffi` and `metrics` (its
 //!   snapshot) import `node`.

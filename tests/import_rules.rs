@@ -17,6 +17,7 @@ const CORES: &[&str] = &[
     "message.rs",
     "msgstore",
     "msp",
+    "privdata",
     "pull",
     "push",
     "state",
