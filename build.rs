@@ -18,6 +18,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/orderer/etcdraft/configuration.proto",
         "proto/peer/collection.proto",
         "proto/peer/configuration.proto",
+        "proto/ledger/rwset/rwset.proto",
+        "proto/transientstore/transientstore.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");

@@ -32,3 +32,14 @@ pub mod protos {
 pub mod etcdraft {
     include!(concat!(env!("OUT_DIR"), "/etcdraft.rs"));
 }
+
+/// `rwset` package: a transaction's read-write sets, hashed and private.
+pub mod rwset {
+    include!(concat!(env!("OUT_DIR"), "/rwset.rs"));
+}
+
+/// `transientstore` package: a private read-write set with its collection configs, as an
+/// endorser hands it over for distribution.
+pub mod transientstore {
+    include!(concat!(env!("OUT_DIR"), "/transientstore.rs"));
+}

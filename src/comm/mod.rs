@@ -326,9 +326,23 @@ impl Comm {
         min_ack: usize,
         peers: &[RemotePeer],
     ) -> Vec<AckResult> {
-        self.shared
-            .send_with_ack(msg, timeout, min_ack, peers)
-            .await
+        // Runs on comm's runtime, so any executor (or a plain poll loop) may await it.
+        let shared = self.shared.clone();
+        let owned = peers.to_vec();
+        let task = self
+            .shared
+            .runtime
+            .spawn(async move { shared.send_with_ack(msg, timeout, min_ack, &owned).await });
+        match task.await {
+            Ok(results) => results,
+            Err(_) => peers
+                .iter()
+                .map(|p| AckResult {
+                    peer: p.clone(),
+                    outcome: AckOutcome::SendFailed("comm is stopping".into()),
+                })
+                .collect(),
+        }
     }
 
     /// Answers a message received from `peer` that asked for an ack (Fabric's

@@ -50,7 +50,7 @@ pub(crate) struct Shared {
     shutdown: watch::Sender<bool>,
     tasks: Mutex<JoinSet<()>>,
     next_id: AtomicU64,
-    runtime: tokio::runtime::Handle,
+    pub runtime: tokio::runtime::Handle,
     stop_lock: tokio::sync::Mutex<()>,
     backlog: Mutex<Backlog>,
 }
