@@ -24,6 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/peer/transaction.proto",
         "proto/ledger/rwset/rwset.proto",
         "proto/ledger/rwset/kvrwset/kv_rwset.proto",
+        "proto/transientstore/transientstore.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");

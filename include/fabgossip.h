@@ -446,6 +446,12 @@ typedef struct fg_callbacks {
  */
 #define FG_STATUS_BUSY 15
 
+/**
+ * The call ran but fell short of its goal (e.g. a collection of private data did not get
+ * `requiredPeerCount` acks); its result out-param says what was done.
+ */
+#define FG_STATUS_INCOMPLETE 16
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -742,6 +748,54 @@ fg_status fg_set_log_callback(fg_log_fn cb, void *user_data, int32_t max_level);
  * `out_text` is NULL or points to a writable `fg_bytes`.
  */
 fg_status fg_metrics(struct fg_bytes *out_text);
+
+/**
+ * Pushes an endorsed transaction's private data to eligible peers of `channel` and waits
+ * for their acks (Fabric's private data distributor).
+ *
+ * `pvt_data` is a marshaled `transientstore.TxPvtReadWriteSetWithConfigInfo` (the endorser's
+ * private simulation results: `pvt_rwset` and, per namespace, its `CollectionConfigPackage`),
+ * copied. `block_height` is the ledger height the transaction was simulated at.
+ *
+ * For each namespace × collection, a `PrivateDataMessage` goes to one eligible peer of each
+ * member org first, then to other eligible peers up to the collection's `maxPeerCount`
+ * (`peer.gossip.pvtData.implicitCollectionDisseminationPolicy` for this org's own
+ * implicit collection); this peer is never a target. A peer is eligible when its org is a
+ * member of the collection: the org of `_implicit_org_<MSPID>`, or an org named by the
+ * principals of the collection's member-orgs signature policy. Each target is awaited up
+ * to `peer.gossip.pvtData.pushAckTimeout` (3 s), so the call blocks at most about that
+ * long.
+ *
+ * `result_out` (required) receives JSON: `{"channel", "tx_id", "required_met": bool,
+ * "collections": [{"namespace", "collection", "required_peer_count", "max_peer_count",
+ * "acked": [peer...], "failed": [peer...], "required_met": bool, "error"?: text}]}` with
+ * each peer `{"pki_id", "endpoint", "org", "ack_required", "result": "acked" | "nacked" |
+ * "timeout" | "send_failed", "error"?: text}`. Unlike other out-params it is also written
+ * with `FG_STATUS_INCOMPLETE`, since the host needs to know which peers hold the data.
+ *
+ * `err_out`: NULL, or receives why the call failed, in an `fg_bytes` to free with
+ * `fg_bytes_free`; untouched on `FG_STATUS_OK`.
+ *
+ * Returns `FG_STATUS_OK` (every collection got `requiredPeerCount` acks),
+ * `FG_STATUS_INCOMPLETE` (some did not, or could not be planned: too few eligible peers,
+ * no collection config; `result_out` and `err_out` say which), `FG_STATUS_INVALID_ARG`
+ * (bad channel, empty transaction ID, undecodable private data, NULL `result_out`),
+ * `FG_STATUS_NOT_FOUND` (channel not joined), `FG_STATUS_NOT_INITIALIZED`,
+ * `FG_STATUS_SHUTDOWN`, `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`.
+ *
+ * # Safety
+ * `channel` points to `channel_len` readable bytes, `tx_id` to `tx_id_len`, `pvt_data` to
+ * `pvt_data_len`; `result_out` and `err_out` are NULL or writable.
+ */
+fg_status fg_distribute_private_data(const char *channel,
+                                     size_t channel_len,
+                                     const char *tx_id,
+                                     size_t tx_id_len,
+                                     const uint8_t *pvt_data,
+                                     size_t pvt_data_len,
+                                     uint64_t block_height,
+                                     struct fg_bytes *result_out,
+                                     struct fg_bytes *err_out);
 
 /**
  * Starts the gossip service from config text (YAML or JSON, the `peer` keys of Fabric's

@@ -29,6 +29,8 @@
 //! - [`state`]: the per-channel state provider: payload buffer, in-order commit, gap detection.
 //! - [`deliver`]: the orderer delivery service: `AtomicBroadcast.Deliver` client with
 //!   verification, backoff and fail-over, behind the `DeliveryFactory` trait.
+//! - [`privdata`]: private data, sans-IO: the distributor's plan (eligible peers, one per
+//!   member org first, required and maximum counts) and its verdict from the acks.
 //! - [`node`]: `GossipService`, the value that drives the state machines over comm.
 //! - [`metrics`]: Prometheus text exposition of the counters and snapshots, and the optional
 //!   `GET /metrics` listener.

@@ -43,3 +43,9 @@ pub mod rwset {
 pub mod kvrwset {
     include!(concat!(env!("OUT_DIR"), "/kvrwset.rs"));
 }
+
+/// `transientstore` package: a private read-write set with its collection configs, as an
+/// endorser hands it over for distribution.
+pub mod transientstore {
+    include!(concat!(env!("OUT_DIR"), "/transientstore.rs"));
+}

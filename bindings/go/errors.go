@@ -28,6 +28,7 @@ const (
 	StatusBufferTooSmall     Status = C.FG_STATUS_BUFFER_TOO_SMALL
 	StatusCallbackFailed     Status = C.FG_STATUS_CALLBACK_FAILED
 	StatusBusy               Status = C.FG_STATUS_BUSY
+	StatusIncomplete         Status = C.FG_STATUS_INCOMPLETE
 )
 
 // String is the library's name for the status, e.g. "FG_STATUS_CONFIG" (fg_status_str).

@@ -197,6 +197,8 @@ pub struct CommMetricsSnapshot {
     pub flood_disconnects: u64,
     /// Peers reported presumed dead: a dial for `send` or a send failed.
     pub presumed_dead: u64,
+    /// Send-with-ack outcomes and acks nobody waited for (`fabgossip_comm_acks{result}`).
+    pub acks: super::AckCounts,
 }
 
 #[derive(Default)]
@@ -357,6 +359,7 @@ impl CommMetrics {
             recv_buffer_full: load(&self.recv_buffer_full),
             flood_disconnects: load(&self.flood_disconnects),
             presumed_dead: load(&self.presumed_dead),
+            acks: Default::default(),
         }
     }
 }

@@ -38,6 +38,7 @@
 //! dialed by the smaller PKI-ID. Against a Fabric peer this never does worse than Fabric's own
 //! rule. Envelopes queued on the losing stream are lost, as in Fabric.
 
+pub mod ack;
 mod admission;
 mod conn;
 mod conn_store;
@@ -57,6 +58,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+pub use ack::{AckCounts, AckOutcome, AckResult};
 pub use admission::AdmissionConfig;
 pub use handshake::HandshakeError;
 pub use inbound::RecvSlot;
@@ -301,7 +303,58 @@ impl Comm {
     /// `to.endpoint` in the background (concurrent dials deduplicated) and sends once
     /// connected. A full queue drops the envelope (`overflow_count`).
     pub fn send(&self, env: Envelope, to: &RemotePeer) {
-        self.shared.send(env, to)
+        self.shared.send(env, to);
+    }
+
+    /// Fabric's `SendWithAck`: sends `msg` unsigned, with a fresh random nonce, to each of
+    /// `peers` and waits up to `timeout` for each one's `Acknowledgement` of that nonce.
+    /// Returns one result per distinct peer (acked, NACKed with the error text, timed out,
+    /// or never sent), or returns early once `min_ack` peers acked (0: wait for every peer),
+    /// leaving out the peers still awaited then. Acks are matched by nonce and by the PKI-ID
+    /// of the connection they arrive on, before any other handling, and never reach the
+    /// events channel.
+    pub async fn send_with_ack(
+        &self,
+        msg: GossipMessage,
+        timeout: Duration,
+        min_ack: usize,
+        peers: &[RemotePeer],
+    ) -> Vec<AckResult> {
+        // Runs on comm's runtime, so any executor (or a plain poll loop) may await it.
+        let shared = self.shared.clone();
+        let owned = peers.to_vec();
+        let task = self
+            .shared
+            .runtime
+            .spawn(async move { shared.send_with_ack(msg, timeout, min_ack, &owned).await });
+        match task.await {
+            Ok(results) => results,
+            Err(_) => peers
+                .iter()
+                .map(|p| AckResult {
+                    peer: p.clone(),
+                    outcome: AckOutcome::SendFailed("comm is stopping".into()),
+                })
+                .collect(),
+        }
+    }
+
+    /// Answers a message received from `peer` that asked for an ack (Fabric's
+    /// `msg.Respond(ack)`): an `Acknowledgement{error}` with the message's `nonce`, tag
+    /// UNDEFINED, unsigned, on the connection the peer has (a reply never dials). `error`
+    /// empty is an ack, any text a NACK. Returns false when it could not be queued.
+    pub fn send_ack(&self, peer: &PkiId, nonce: u64, error: &str) -> bool {
+        self.shared.send_ack(peer, nonce, error)
+    }
+
+    /// Counters of `fabgossip_comm_acks{result}`.
+    pub fn ack_counts(&self) -> AckCounts {
+        self.shared.acks.counts()
+    }
+
+    /// Messages sent with ack whose acks are awaited now.
+    pub fn pending_acks(&self) -> usize {
+        self.shared.acks.len()
     }
 
     /// Dial + handshake with probe=true: learns who is at `endpoint` without registering.
@@ -340,7 +393,9 @@ impl Comm {
     }
 
     pub fn metrics(&self) -> CommMetricsSnapshot {
-        self.shared.metrics.snapshot()
+        let mut s = self.shared.metrics.snapshot();
+        s.acks = self.shared.acks.counts();
+        s
     }
 
     /// The last dial/handshake outcome per endpoint and per PKI-ID (bounded).

@@ -11,6 +11,7 @@ use rustls::{ClientConfig, ServerConfig};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use super::ack::{AckOutcome, AckResult, PendingAcks, PendingGuard};
 use super::conn::{read_loop, Connection, Direction, MessageSink, QueueResult, ReadEnd};
 use super::conn_store::{ConnStore, DialKey, Flush, Register, Route};
 use super::dialer;
@@ -20,7 +21,8 @@ use super::metrics::{CommMetrics, HandshakeFailure};
 use super::peer_history::PeerHistory;
 use super::{CommConfig, CommError, CommEvent, ConnectionInfo, ReceivedMessage, RemotePeer};
 use crate::crypto::CryptoContext;
-use crate::proto::gossip::Envelope;
+use crate::proto::gossip::gossip_message::Content;
+use crate::proto::gossip::{Envelope, GossipMessage};
 use crate::types::{OrgId, PkiId};
 
 /// TLS material ready for both roles.
@@ -41,12 +43,14 @@ pub(crate) struct Shared {
     pub local_addr: SocketAddr,
     /// Kill switches of every TCP stream, server and client side.
     pub io_kills: IoKills,
+    /// Senders waiting for acks (send with ack).
+    pub acks: PendingAcks,
     events: mpsc::Sender<CommEvent>,
     stopping: AtomicBool,
     shutdown: watch::Sender<bool>,
     tasks: Mutex<JoinSet<()>>,
     next_id: AtomicU64,
-    runtime: tokio::runtime::Handle,
+    pub runtime: tokio::runtime::Handle,
     stop_lock: tokio::sync::Mutex<()>,
     backlog: Mutex<Backlog>,
 }
@@ -80,6 +84,7 @@ impl Shared {
             history: PeerHistory::default(),
             local_addr,
             io_kills: IoKills::default(),
+            acks: PendingAcks::default(),
             events,
             stopping: AtomicBool::new(false),
             shutdown: watch::channel(false).0,
@@ -194,10 +199,14 @@ impl Shared {
     }
 
     /// Queues `env` on the connection, counting overflow; a closed connection is reported.
-    fn queue_on(self: &Arc<Self>, conn: &Arc<Connection>, env: Envelope) {
+    /// Returns why the envelope was dropped, if it was.
+    fn queue_on(self: &Arc<Self>, conn: &Arc<Connection>, env: Envelope) -> Option<&'static str> {
         let env = match conn.try_send_or_return(env) {
-            Ok(QueueResult::Queued) => return,
-            Ok(_) => return self.metrics.overflow(),
+            Ok(QueueResult::Queued) => return None,
+            Ok(_) => {
+                self.metrics.overflow();
+                return Some(SEND_OVERFLOW);
+            }
             Err(env) => env,
         };
         let pki = &conn.info.pki_id;
@@ -206,31 +215,46 @@ impl Shared {
             self.metrics.send_failed();
             conn.close();
             tracing::info!(pki_id = %pki, "connection lost on send");
+            self.acks.fail_peer(pki, CONN_LOST);
             self.emit_presumed_dead(pki.clone());
-            return;
+            return Some(CONN_LOST);
         }
         // It was just replaced: the envelope goes to its successor, if that one is open.
         match self.store.get(pki).map(|c| c.try_send(env)) {
-            Some(QueueResult::Queued) => {}
-            Some(QueueResult::Overflow) => self.metrics.overflow(),
-            Some(QueueResult::Closed) | None => self.metrics.send_failed(),
+            Some(QueueResult::Queued) => None,
+            Some(QueueResult::Overflow) => {
+                self.metrics.overflow();
+                Some(SEND_OVERFLOW)
+            }
+            Some(QueueResult::Closed) | None => {
+                self.metrics.send_failed();
+                Some(CONN_LOST)
+            }
         }
     }
 
-    pub(crate) fn send(self: &Arc<Self>, env: Envelope, to: &RemotePeer) {
+    /// Sends `env` to `to`; returns why it was dropped at once, if it was. A dial started
+    /// for it that fails later fails the acks awaited from `to` instead.
+    pub(crate) fn send(self: &Arc<Self>, env: Envelope, to: &RemotePeer) -> Option<&'static str> {
         // The remote would reset the stream for it: refuse it here, the connection lives on.
         let size = prost::Message::encoded_len(&env);
         if size > self.cfg.max_message_size {
             self.metrics.send_failed();
             tracing::warn!(size, max = self.cfg.max_message_size, pki_id = %to.pki_id, "envelope too large, dropped");
-            return;
+            return Some("message larger than the maximum message size");
         }
         let queue_max = self.cfg.send_buff_size;
         match self.store.route(env, &to.pki_id, &to.endpoint, queue_max) {
-            Route::Conn(conn, env) => self.queue_on(&conn, env),
+            Route::Conn(conn, env) => return self.queue_on(&conn, env),
             Route::Queued => {}
-            Route::Overflow => self.metrics.overflow(),
-            Route::Stopping => self.metrics.send_failed(),
+            Route::Overflow => {
+                self.metrics.overflow();
+                return Some(SEND_OVERFLOW);
+            }
+            Route::Stopping => {
+                self.metrics.send_failed();
+                return Some("comm is stopping");
+            }
             Route::StartDial if to.endpoint.is_empty() => {
                 // Nothing to dial (a member that publishes no endpoint reachable from here):
                 // only an existing connection could carry it. Comm never tried to reach the
@@ -242,6 +266,7 @@ impl Shared {
                 };
                 let (_, flush) = self.store.fail_dial(&key, &to.pki_id);
                 self.count_flush(&flush);
+                return Some("not connected and no endpoint to dial");
             }
             Route::StartDial => {
                 let key = if to.pki_id.is_empty() {
@@ -253,6 +278,103 @@ impl Shared {
                 self.spawn(async move { s.dial_task(key, to).await });
             }
         }
+        None
+    }
+
+    /// Fabric's `SendWithAck`: `msg` (its nonce replaced by a random one) goes unsigned to
+    /// every peer of `peers`; returns each peer's outcome, once all are known, or as soon as
+    /// `min_ack` peers acked (`min_ack` 0: wait for all). Peers not awaited by then are left
+    /// out of the result.
+    pub(crate) async fn send_with_ack(
+        self: &Arc<Self>,
+        mut msg: GossipMessage,
+        timeout: Duration,
+        min_ack: usize,
+        peers: &[RemotePeer],
+    ) -> Vec<AckResult> {
+        use futures::stream::{FuturesUnordered, StreamExt};
+        msg.nonce = rand::random();
+        let nonce = msg.nonce;
+        let env = Envelope {
+            payload: prost::Message::encode_to_vec(&msg).into(),
+            signature: Vec::new(),
+            secret_envelope: None,
+        };
+        let mut results = Vec::with_capacity(peers.len());
+        let mut waits = FuturesUnordered::new();
+        let mut seen = std::collections::HashSet::new();
+        for peer in peers {
+            if !seen.insert(peer.pki_id.clone()) {
+                continue;
+            }
+            let failed = |why: &str| AckResult {
+                peer: peer.clone(),
+                outcome: AckOutcome::SendFailed(why.to_string()),
+            };
+            if peer.pki_id.is_empty() {
+                results.push(failed(
+                    "the peer's PKI-ID is unknown: its ack could not be matched",
+                ));
+                continue;
+            }
+            if peer.pki_id == self.crypto.self_pki_id {
+                results.push(failed("the peer is this peer"));
+                continue;
+            }
+            let Some(rx) = self.acks.register(nonce, &peer.pki_id) else {
+                results.push(failed("nonce already awaited"));
+                continue;
+            };
+            let guard = PendingGuard {
+                acks: &self.acks,
+                nonce,
+                peer: peer.pki_id.clone(),
+            };
+            if let Some(why) = self.send(env.clone(), peer) {
+                drop(guard);
+                results.push(failed(why));
+                continue;
+            }
+            let peer = peer.clone();
+            waits.push(async move {
+                let outcome = match tokio::time::timeout(timeout, rx).await {
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(_)) => AckOutcome::SendFailed("comm is stopping".into()),
+                    Err(_) => {
+                        guard.acks.timed_out();
+                        AckOutcome::TimedOut
+                    }
+                };
+                drop(guard);
+                AckResult { peer, outcome }
+            });
+        }
+        let enough = |results: &[AckResult]| {
+            min_ack > 0 && results.iter().filter(|r| r.outcome.is_ack()).count() >= min_ack
+        };
+        while !enough(&results) {
+            match waits.next().await {
+                Some(r) => results.push(r),
+                None => break,
+            }
+        }
+        results
+    }
+
+    /// Sends an `Acknowledgement` of `nonce` to `peer` on the connection it has (a reply never
+    /// dials). `error` empty acks, anything else is a NACK with that text.
+    pub(crate) fn send_ack(self: &Arc<Self>, peer: &PkiId, nonce: u64, error: &str) -> bool {
+        let msg = crate::message::ack_msg(nonce, (!error.is_empty()).then_some(error));
+        let env = Envelope {
+            payload: prost::Message::encode_to_vec(&msg).into(),
+            signature: Vec::new(),
+            secret_envelope: None,
+        };
+        let to = RemotePeer {
+            endpoint: String::new(),
+            pki_id: peer.clone(),
+        };
+        self.send(env, &to).is_none()
     }
 
     fn count_flush(&self, f: &Flush) {
@@ -278,6 +400,7 @@ impl Shared {
             tracing::warn!(endpoint = %to.endpoint, pki_id = %to.pki_id, error = %err, "dial failed");
         }
         if !to.pki_id.is_empty() {
+            self.acks.fail_peer(&to.pki_id, DIAL_FAILED);
             self.emit_presumed_dead(to.pki_id.clone());
         }
     }
@@ -475,6 +598,7 @@ impl Shared {
             return false;
         }
         tracing::info!(addr = %self.local_addr, "comm stopping");
+        self.acks.fail_all("comm is stopping");
         let (conns, queued) = self.store.shutdown();
         self.metrics.send_failed_n(queued);
         for c in &conns {
@@ -538,12 +662,27 @@ impl Shared {
 /// before aborting the tasks.
 const STOP_GRACE: Duration = Duration::from_secs(1);
 
+const SEND_OVERFLOW: &str = "send buffer overflow";
+const CONN_LOST: &str = "connection lost";
+const DIAL_FAILED: &str = "could not connect";
+
 /// Delivers received messages as events; a full channel drops them (counted).
 struct EventSink(Arc<Shared>);
 
 impl MessageSink for EventSink {
     fn deliver(&self, msg: ReceivedMessage) {
         if self.0.is_stopping() {
+            return;
+        }
+        // Acks go to their senders, never to the node (Fabric intercepts them the same way).
+        if let Some(Content::Ack(ack)) = &msg.msg.content {
+            if !self
+                .0
+                .acks
+                .on_ack(msg.msg.nonce, &msg.conn.pki_id, &ack.error)
+            {
+                tracing::debug!(pki_id = %msg.conn.pki_id, nonce = msg.msg.nonce, "ack for no waiting sender dropped");
+            }
             return;
         }
         if let Err(mpsc::error::TrySendError::Full(_)) =

@@ -43,6 +43,7 @@ pub mod ledger;
 pub mod log;
 pub mod metrics;
 pub mod panic;
+pub mod privdata;
 pub mod reentry;
 mod runtime;
 pub mod service;

@@ -42,6 +42,9 @@ pub const FG_STATUS_CALLBACK_FAILED: fg_status = 14;
 /// The library cannot take this now (e.g. a block too far ahead of the ledger height);
 /// offer it again later.
 pub const FG_STATUS_BUSY: fg_status = 15;
+/// The call ran but fell short of its goal (e.g. a collection of private data did not get
+/// `requiredPeerCount` acks); its result out-param says what was done.
+pub const FG_STATUS_INCOMPLETE: fg_status = 16;
 
 /// A static, NUL-terminated name for `status` (`"FG_STATUS_OK"`, ...). Unknown values give
 /// `"FG_STATUS_UNKNOWN"`. Never NULL; the string must not be freed.
@@ -75,6 +78,7 @@ pub(crate) fn status_name(status: fg_status) -> &'static str {
         FG_STATUS_BUFFER_TOO_SMALL => "FG_STATUS_BUFFER_TOO_SMALL\0",
         FG_STATUS_CALLBACK_FAILED => "FG_STATUS_CALLBACK_FAILED\0",
         FG_STATUS_BUSY => "FG_STATUS_BUSY\0",
+        FG_STATUS_INCOMPLETE => "FG_STATUS_INCOMPLETE\0",
         _ => "FG_STATUS_UNKNOWN\0",
     }
 }
@@ -87,7 +91,7 @@ mod tests {
     #[test]
     fn every_status_has_a_distinct_name() {
         let mut seen = std::collections::HashSet::new();
-        for s in 0..=FG_STATUS_BUSY {
+        for s in 0..=FG_STATUS_INCOMPLETE {
             let name = unsafe { CStr::from_ptr(fg_status_str(s)) }
                 .to_str()
                 .unwrap();

@@ -385,6 +385,20 @@ pub fn families(s: &Snapshot) -> Vec<Family> {
         out.push(f);
     }
     let mut f = Family::new(
+        "fabgossip_comm_acks",
+        "Messages sent with ack by outcome, and acks no sender waited for",
+        Kind::Counter,
+    );
+    for (result, v) in [
+        ("acked", c.acks.acked),
+        ("nacked", c.acks.nacked),
+        ("timeout", c.acks.timeout),
+        ("unknown_nonce", c.acks.unknown_nonce),
+    ] {
+        f.sample(&[("result", result)], v as f64);
+    }
+    out.push(f);
+    let mut f = Family::new(
         "fabgossip_comm_connections",
         "Authenticated connections currently registered",
         Kind::Gauge,

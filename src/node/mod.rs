@@ -16,6 +16,7 @@ mod config_block;
 mod counters;
 mod driver;
 pub mod explain;
+mod privdata;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -37,6 +38,7 @@ pub use driver::election::{
     LeadershipCounters, LeadershipEvent, LeadershipListener, LeadershipShared,
 };
 pub use explain::{Explanation, PeerTracker, QueryError, Reason};
+pub use privdata::{DistributeError, DistributionReport};
 
 use crate::channel::{
     ChannelConfig, ChannelCounters, ChannelError, ChannelSelf, Channels, JoinChannelMessage,
@@ -218,6 +220,8 @@ pub struct GossipService {
     driver: Mutex<Option<JoinHandle<()>>>,
     stopped: AtomicBool,
     deliveries: DeliveryTable,
+    /// Private data distribution: `peer.gossip.pvtData.*` and its random choices.
+    pvt: privdata::Distribution,
 }
 
 impl GossipService {
@@ -285,6 +289,7 @@ impl GossipService {
             None
         };
         let g = &config.gossip;
+        let pvt_data = g.pvt_data.clone();
         let comm_cfg = CommConfig {
             listen_addr,
             tls,
@@ -495,6 +500,7 @@ impl GossipService {
             driver: Mutex::new(Some(handle)),
             stopped: AtomicBool::new(false),
             deliveries,
+            pvt: privdata::Distribution::new(pvt_data, seed.rotate_left(53)),
         })
     }
 

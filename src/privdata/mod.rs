@@ -1,6 +1,6 @@
-//! Private data, the receiving side: what a peer does with private write sets pushed to it
-//! and with requests for them. Sans-IO: no comm, node, ffi or tokio here; the node's driver
-//! feeds messages in and sends the answers.
+//! Private data (Fabric's `gossip/privdata`): what a peer does with the private write sets it
+//! distributes, those pushed to it, and requests for them. Sans-IO: no comm, node, ffi or
+//! tokio here; the node feeds messages in and sends the answers.
 //!
 //! - [`collection`]: a collection's access (member orgs, MemberOnlyRead/Write, peer counts,
 //!   block-to-live) and a peer's eligibility; implicit per-org collections.
@@ -8,8 +8,11 @@
 //! - [`receiver`]: a pushed `PrivateDataMessage`: checked, stored, acknowledged.
 //! - [`responder`]: a `RemotePvtDataRequest` answered for eligible requesters only.
 //! - [`stats`]: a channel's counters for metrics.
+//! - [`distributor`]: the sending side: which peers get a collection's private write set and
+//!   the verdict from their acks.
 
 pub mod collection;
+pub mod distributor;
 pub mod receiver;
 pub mod responder;
 pub mod stats;

@@ -74,6 +74,9 @@ func peerConfigYAML(o fabgossipOpts, dataDir string) string {
 		fmt.Fprintf(&b, "    publishStateInfoInterval: %s\n", goDuration(o.stateInfoInterval))
 		fmt.Fprintf(&b, "    requestStateInfoInterval: %s\n", goDuration(o.stateInfoInterval))
 	}
+	if o.pushAckTimeout > 0 {
+		fmt.Fprintf(&b, "    pvtData:\n      pushAckTimeout: %s\n", goDuration(o.pushAckTimeout))
+	}
 	fmt.Fprintf(&b, "fabgossip:\n")
 	fmt.Fprintf(&b, "  trustedOrgs: [%s]\n", strings.Join(o.trustedOrgs(o.msp), ", "))
 	fmt.Fprintf(&b, "  identitySeed: %q\n", o.id.seedHex)

@@ -52,6 +52,14 @@ type event struct {
 	Result json.RawMessage `json:"result"`
 	// metrics (fabgossip peer): Prometheus text.
 	Text string `json:"text"`
+	// distributed (fabgossip peer): the distribution report.
+	Report     json.RawMessage `json:"report"`
+	Incomplete bool            `json:"incomplete"`
+	// private_data (Fabric node).
+	Collection string `json:"collection"`
+	TxID       string `json:"tx_id"`
+	Rwset      string `json:"rwset"`
+	Configs    int    `json:"configs"`
 }
 
 type identityRecord struct {
@@ -460,6 +468,10 @@ type tuning struct {
 	advertise string
 	// trusted are the MSP IDs the peer accepts identities of (default: its own).
 	trusted []string
+	// privateData is the Fabric node's --private-data mode (ignore, ack, nack).
+	privateData string
+	// pushAckTimeout is the fabgossip peer's peer.gossip.pvtData.pushAckTimeout.
+	pushAckTimeout time.Duration
 }
 
 // trustedOrgs is the list of accepted MSP IDs: the tuning's, or the peer's own.
@@ -507,6 +519,9 @@ func startFabricNode(t *testing.T, o fabricOpts) *peerProc {
 	}
 	if o.stateInfoInterval > 0 {
 		args = append(args, "--state-info-interval", o.stateInfoInterval.String())
+	}
+	if o.privateData != "" {
+		args = append(args, "--private-data", o.privateData)
 	}
 	cmd := exec.Command(fabricnodeBinary(t), args...)
 	return startProc(t, o.name, "fabric", cmd, o.id.pkiID, o.address)

@@ -15,8 +15,8 @@ import json
 import os
 
 from . import _lib
-from .errors import (BusyError, CryptoError, FabgossipError, InvalidArgError,  # noqa: F401
-                     NotFoundError, NotInitializedError, check, error_for)
+from .errors import (BusyError, CryptoError, FabgossipError, IncompleteError,  # noqa: F401
+                     InvalidArgError, NotFoundError, NotInitializedError, check, error_for)
 from .host import CallbackTable, HostCrypto, HostLedger, LedgerTable, MemoryLedger  # noqa: F401
 
 LOG_OFF, LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE = range(6)
@@ -215,6 +215,34 @@ def add_payload(channel, seq, block):
     ch, ch_len = _arg(channel)
     data, data_len = _arg(block)
     _detail_call(_lib.lib.fg_add_payload, ch, ch_len, seq, data, data_len)
+
+
+def distribute_private_data(channel, tx_id, pvt_data, block_height):
+    """Pushes an endorsed transaction's private data (``pvt_data``: bytes of a marshaled
+    ``transientstore.TxPvtReadWriteSetWithConfigInfo``) to eligible peers of ``channel`` and
+    waits for their acks (up to ``peer.gossip.pvtData.pushAckTimeout``). Returns the report:
+    dict with ``channel``, ``tx_id``, ``required_met`` and ``collections`` (per collection:
+    ``namespace``, ``collection``, ``required_peer_count``, ``max_peer_count``, ``acked`` and
+    ``failed`` peers with ``pki_id``, ``endpoint``, ``org``, ``ack_required``, ``result``,
+    ``error``; ``required_met``; ``error`` when it could not be planned). Raises
+    :class:`IncompleteError` (its ``report`` attribute holds the report) when a collection
+    did not get ``requiredPeerCount`` acks."""
+    ch, ch_len = _arg(channel)
+    tx, tx_len = _arg(tx_id)
+    data, data_len = _arg(pvt_data)
+    out = _lib.fg_bytes()
+    err = _lib.fg_bytes()
+    status = _lib.lib.fg_distribute_private_data(ch, ch_len, tx, tx_len, data, data_len,
+                                                 block_height, ctypes.byref(out),
+                                                 ctypes.byref(err))
+    raw = _lib.take_bytes(out)
+    report = json.loads(raw) if raw else None
+    if status != 0:
+        e = error_for(status, _lib.take_bytes(err).decode("utf-8", "replace"))
+        if isinstance(e, IncompleteError):
+            e.report = report
+        raise e
+    return report
 
 
 def ledger_height(channel):

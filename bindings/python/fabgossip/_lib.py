@@ -112,6 +112,8 @@ _SIGNATURES = {
     "fg_add_payload": ([c_void_p, c_size_t, c_uint64, c_void_p, c_size_t, POINTER(fg_bytes)],
                        fg_status),
     "fg_ledger_height": ([c_void_p, c_size_t, POINTER(c_uint64)], fg_status),
+    "fg_distribute_private_data": ([c_void_p, c_size_t, c_void_p, c_size_t, c_void_p, c_size_t,
+                                    c_uint64, POINTER(fg_bytes), POINTER(fg_bytes)], fg_status),
     "fg_set_ledger_callbacks": ([POINTER(fg_ledger_callbacks)], fg_status),
     "fg_is_leader": ([c_void_p, c_size_t, POINTER(c_int32)], fg_status),
     "fg_set_leadership_callback": ([LEADERSHIP_FN, c_void_p], fg_status),

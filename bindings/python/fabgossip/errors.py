@@ -16,6 +16,7 @@ INTERNAL = 12
 BUFFER_TOO_SMALL = 13
 CALLBACK_FAILED = 14
 BUSY = 15
+INCOMPLETE = 16
 
 
 class FabgossipError(Exception):
@@ -91,6 +92,15 @@ class BusyError(FabgossipError):
     """The library cannot take this now (a block too far ahead); offer it again later."""
 
 
+class IncompleteError(FabgossipError):
+    """The call ran but fell short of its goal (a private data collection did not get
+    ``requiredPeerCount`` acks). ``report`` holds what was done, when the call gave one."""
+
+    def __init__(self, status, detail="", report=None):
+        super().__init__(status, detail)
+        self.report = report
+
+
 _BY_STATUS = {
     INVALID_ARG: InvalidArgError,
     NOT_INITIALIZED: NotInitializedError,
@@ -107,6 +117,7 @@ _BY_STATUS = {
     BUFFER_TOO_SMALL: BufferTooSmallError,
     CALLBACK_FAILED: CallbackFailedError,
     BUSY: BusyError,
+    INCOMPLETE: IncompleteError,
 }
 
 

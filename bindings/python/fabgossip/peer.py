@@ -140,7 +140,9 @@ def channel_command(line):
     ``height <channel> <n>`` → ``height``; ``channel_peers <channel>`` → ``channel_peers``;
     ``add_block <channel> <seq> <hex block>`` → ``added``; ``ledger_height <channel>`` →
     ``ledger_height``; ``watch <channel>`` → ``watching``, then ``committed`` lines;
-    ``is_leader <channel>`` → ``is_leader``; ``yield <channel>`` → ``yielded``.
+    ``is_leader <channel>`` → ``is_leader``; ``yield <channel>`` → ``yielded``;
+    ``distribute <channel> <tx_id> <block height> <hex private data>`` → ``distributed``
+    with the report (``incomplete`` too when a collection missed ``requiredPeerCount``).
     A refused call answers ``error``."""
     parts = line.split(None, 2)
     word = parts[0]
@@ -191,6 +193,15 @@ def channel_command(line):
         elif word == "is_leader" and len(parts) == 2:
             emit({"event": "is_leader", "channel": parts[1],
                   "leader": fabgossip.is_leader(parts[1])})
+        elif word == "distribute" and len(parts) == 3:
+            tx_id, height, data = parts[2].split(" ", 2)
+            try:
+                report = fabgossip.distribute_private_data(parts[1], tx_id, bytes.fromhex(data),
+                                                           int(height))
+                emit({"event": "distributed", "report": report, "incomplete": False})
+            except fabgossip.IncompleteError as e:
+                emit({"event": "distributed", "report": e.report, "incomplete": True,
+                      "detail": e.detail})
         elif word == "channel_peers" and len(parts) == 2:
             emit({"event": "channel_peers", "channel": parts[1],
                   "peers": fabgossip.peers_of_channel(parts[1])})
@@ -201,7 +212,7 @@ def channel_command(line):
 
 
 _CHANNEL_COMMANDS = ("join", "join_block", "leave", "height", "channel_peers", "add_block", "ledger_height",
-                     "watch", "ledger_preload", "ledger_blocks", "is_leader", "yield")
+                     "watch", "ledger_preload", "ledger_blocks", "is_leader", "yield", "distribute")
 
 _leadership_sleep_s = 0.0  # --leadership-sleep
 

@@ -154,6 +154,12 @@ class PeerProcess:
         word = f"watch {channel}" if poll_ms is None else f"watch {channel} {poll_ms:g}"
         return self.command(word, "watching")
 
+    def distribute(self, channel, tx_id, block_height, pvt_data, timeout=30):
+        """``fg_distribute_private_data`` in the peer: the ``distributed`` line (``report``,
+        ``incomplete``)."""
+        return self.command(f"distribute {channel} {tx_id} {int(block_height)} "
+                            f"{bytes(pvt_data).hex()}", "distributed", timeout)
+
     def channel_peers(self, channel):
         return self.command(f"channel_peers {channel}", "channel_peers")["peers"]
 

@@ -22,7 +22,7 @@ use crate::privdata::{
     TransientStoreLimits,
 };
 use crate::proto::gossip::gossip_message::{Content, Tag};
-use crate::proto::gossip::{Acknowledgement, GossipMessage};
+use crate::proto::gossip::GossipMessage;
 use crate::state::check_state_access;
 
 /// Pushes and requests handled at once per channel; more are answered busy (pushes) or
@@ -109,17 +109,6 @@ impl ChannelPrivData {
     }
 }
 
-/// Fabric's acknowledgement: the received nonce, the error text ("" = success), unsigned,
-/// no channel and no tag.
-fn ack_msg(nonce: u64, error: String) -> GossipMessage {
-    GossipMessage {
-        nonce,
-        channel: Vec::new(),
-        tag: Tag::Undefined as i32,
-        content: Some(Content::Ack(Acknowledgement { error })),
-    }
-}
-
 impl Driver {
     /// Opens the channel's transient store (at first join, or a rejoin after leave).
     pub(super) fn privdata_join(&mut self, channel: &str) {
@@ -163,8 +152,7 @@ impl Driver {
             let outcome = Outcome::Busy;
             pd.count(&outcome);
             if let Some(error) = outcome.ack() {
-                let ack = SignedGossipMessage::unsigned(ack_msg(nonce, error));
-                self.comm.send(ack.envelope, &to);
+                self.comm.send_ack(&to.pki_id, nonce, &error);
             }
             return;
         }
@@ -179,7 +167,7 @@ impl Driver {
         let comm = self.comm.clone();
         tokio::task::spawn_blocking(move || {
             // Fabric's filter: the sender's handshake credential passes the readers policy.
-            let reader = check_state_access(&*mcs, &channel, &conn).is_ok();
+            let reader = check_state_access(&*mcs, &channel, &conn.identity, &conn.auth).is_ok();
             let local = LocalPeer {
                 org: &org,
                 implicit_policy: &policy,
@@ -200,8 +188,7 @@ impl Driver {
                 }
             }
             if let Some(error) = outcome.ack() {
-                let ack = SignedGossipMessage::unsigned(ack_msg(nonce, error));
-                comm.send(ack.envelope, &to);
+                comm.send_ack(&to.pki_id, nonce, &error);
             }
             pd.end();
         });
@@ -236,7 +223,7 @@ impl Driver {
             .clone();
         let comm = self.comm.clone();
         tokio::task::spawn_blocking(move || {
-            if check_state_access(&*mcs, &channel, &conn).is_err() {
+            if check_state_access(&*mcs, &channel, &conn.identity, &conn.auth).is_err() {
                 pd.requests_unauthorized
                     .fetch_add(req.digests.len() as u64, Ordering::Relaxed);
                 warn!(channel, peer = %to.pki_id, "private data request from a peer outside the channel dropped");

@@ -54,6 +54,7 @@ type options struct {
 	leaderElection    bool
 	stateInfoInterval time.Duration
 	election          election.ElectionConfig
+	privateData       string
 	bench             benchOptions
 }
 
@@ -82,6 +83,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.DurationVar(&o.election.MembershipSampleInterval, "election-membership-sample", election.DefMembershipSampleInterval, "peer.gossip.election.membershipSampleInterval")
 	fs.DurationVar(&o.election.LeaderAliveThreshold, "election-leader-alive", election.DefLeaderAliveThreshold, "peer.gossip.election.leaderAliveThreshold")
 	fs.DurationVar(&o.election.LeaderElectionDuration, "election-duration", election.DefLeaderElectionDuration, "peer.gossip.election.leaderElectionDuration")
+	fs.StringVar(&o.privateData, "private-data", privateDataIgnore, "pushed PrivateDataMessages: ignore, ack (as Fabric's handler after storing) or nack")
 	fs.IntVar(&o.bench.nodes, "inprocess-bench", 0, "run N nodes in this process, disseminate blocks from node 0 and print one JSON result (stdin unused)")
 	fs.IntVar(&o.bench.blocks, "blocks", 100, "--inprocess-bench: blocks node 0 adds after the genesis block")
 	fs.Float64Var(&o.bench.rate, "rate", 100, "--inprocess-bench: blocks added per second")
@@ -144,6 +146,9 @@ func parseOptions(args []string) (*options, error) {
 		if d <= 0 {
 			return nil, fmt.Errorf("%s must be positive", name)
 		}
+	}
+	if err := checkPrivateDataMode(o.privateData); err != nil {
+		return nil, err
 	}
 	if err := o.bench.check(); err != nil {
 		return nil, err
@@ -337,6 +342,7 @@ func main() {
 		func(channel string, leader bool) {
 			w.emit(leaderEvent{Event: "leadership", Channel: channel, Leader: leader})
 		})
+	servePrivateData(n.gossip, o.privateData, w)
 	stopTracker := make(chan struct{})
 	if o.trackInterval > 0 {
 		go tracker.run(o.trackInterval, stopTracker)

@@ -1,0 +1,325 @@
+//! Private data distribution across whole nodes over loopback gRPC: 3 orgs × 2 peers. The
+//! pushes reach the peers the plan chose and only them, one per member org first; peers that
+//! do not ack are reported as timed out after `pushAckTimeout`, and the call is incomplete
+//! when `requiredPeerCount` is not met. (fabgossip peers do not ack pushes yet: acks from a
+//! receiver are covered against Fabric in tests/interop and at the comm level in
+//! tests/comm_ack.rs.) Run: `cargo test --release --test privdata_distribute`.
+
+mod support;
+use support::{free_port, tempdir, wait_until};
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use fabgossip::channel::{AnchorPeer, JoinChannelMessage};
+use fabgossip::config::Config;
+use fabgossip::node::{DistributeError, GossipService};
+use fabgossip::proto::common::{MspPrincipal, MspRole, SignaturePolicyEnvelope};
+use fabgossip::proto::protos::{
+    collection_config, collection_policy_config, CollectionConfig, CollectionConfigPackage,
+    CollectionPolicyConfig, StaticCollectionConfig,
+};
+use fabgossip::proto::rwset::{CollectionPvtReadWriteSet, NsPvtReadWriteSet, TxPvtReadWriteSet};
+use fabgossip::proto::transientstore::TxPvtReadWriteSetWithConfigInfo;
+use prost::Message;
+
+const ORGS: [&str; 3] = ["Org1MSP", "Org2MSP", "Org3MSP"];
+
+async fn start(
+    i: usize,
+    org: &str,
+    boot: u16,
+    ports: &[u16],
+    dir: &std::path::Path,
+) -> GossipService {
+    let port = ports[i];
+    let text = format!(
+        "peer:\n  id: p{i}\n  localMspId: {org}\n  listenAddress: 127.0.0.1:{port}\n  address: 127.0.0.1:{port}\n  fileSystemPath: {dir}\n  gossip:\n    bootstrap: [127.0.0.1:{boot}]\n    externalEndpoint: '127.0.0.1:{port}'\n    aliveTimeInterval: 200ms\n    aliveExpirationTimeout: 3s\n    reconnectInterval: 500ms\n    pullInterval: 500ms\n    publishStateInfoInterval: 200ms\n    requestStateInfoInterval: 300ms\n    pvtData:\n      pushAckTimeout: 1s\nfabgossip:\n  trustedOrgs: [Org1MSP, Org2MSP, Org3MSP]\n  identitySeed: '{seed}'\n",
+        dir = dir.join(format!("p{i}")).display(),
+        seed = hex::encode([i as u8 + 1; 32]),
+    );
+    GossipService::start_builtin(Config::parse(&text).unwrap())
+        .await
+        .unwrap()
+}
+
+/// Six peers, two per org, on channel "ch"; every peer sees the five others.
+async fn network(dir: &std::path::Path) -> Vec<GossipService> {
+    let ports: Vec<u16> = (0..6).map(|_| free_port()).collect();
+    let mut peers = Vec::new();
+    for i in 0..6 {
+        let first = i - i % 2;
+        let boot = if i == first {
+            ports[first + 1]
+        } else {
+            ports[first]
+        };
+        peers.push(start(i, ORGS[i / 2], boot, &ports, dir).await);
+    }
+    let msg = JoinChannelMessage {
+        sequence: 1,
+        members: ORGS.iter().map(|o| o.to_string()).collect(),
+        anchor_peers: (0..3)
+            .map(|o| AnchorPeer {
+                org: ORGS[o].into(),
+                host: "127.0.0.1".into(),
+                port: ports[2 * o],
+            })
+            .collect(),
+        orderers: Vec::new(),
+    };
+    for p in &peers {
+        p.join_channel("ch", msg.clone()).await.unwrap();
+    }
+    wait_until(
+        "every peer sees the five others in ch",
+        Duration::from_secs(30),
+        || {
+            peers
+                .iter()
+                .all(|p| p.peers_of_channel("ch").is_some_and(|v| v.len() == 5))
+        },
+    )
+    .await;
+    peers
+}
+
+fn collection(name: &str, members: &[&str], required: i32, max: i32) -> CollectionConfig {
+    CollectionConfig {
+        payload: Some(collection_config::Payload::StaticCollectionConfig(
+            StaticCollectionConfig {
+                name: name.into(),
+                member_orgs_policy: Some(CollectionPolicyConfig {
+                    payload: Some(collection_policy_config::Payload::SignaturePolicy(
+                        SignaturePolicyEnvelope {
+                            version: 0,
+                            rule: None,
+                            identities: members
+                                .iter()
+                                .map(|m| MspPrincipal {
+                                    principal_classification: 0,
+                                    principal: MspRole {
+                                        msp_identifier: m.to_string(),
+                                        role: 0,
+                                    }
+                                    .encode_to_vec(),
+                                })
+                                .collect(),
+                        },
+                    )),
+                }),
+                required_peer_count: required,
+                maximum_peer_count: max,
+                ..Default::default()
+            },
+        )),
+    }
+}
+
+fn pvt(collections: &[(&str, CollectionConfig)]) -> Vec<u8> {
+    TxPvtReadWriteSetWithConfigInfo {
+        endorsed_at: 7,
+        pvt_rwset: Some(TxPvtReadWriteSet {
+            data_model: 0,
+            ns_pvt_rwset: vec![NsPvtReadWriteSet {
+                namespace: "marbles".into(),
+                collection_pvt_rwset: collections
+                    .iter()
+                    .map(|(name, _)| CollectionPvtReadWriteSet {
+                        collection_name: name.to_string(),
+                        rwset: format!("rwset of {name}").into_bytes(),
+                    })
+                    .collect(),
+            }],
+        }),
+        collection_configs: BTreeMap::from([(
+            "marbles".to_string(),
+            CollectionConfigPackage {
+                config: collections.iter().map(|(_, c)| c.clone()).collect(),
+            },
+        )])
+        .into_iter()
+        .collect(),
+    }
+    .encode_to_vec()
+}
+
+fn unhandled(p: &GossipService) -> u64 {
+    p.node_counters()
+        .snapshot()
+        .into_iter()
+        .find(|(n, _)| *n == "unhandled")
+        .map_or(0, |(_, v)| v)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_reach_the_chosen_peers_and_silent_peers_time_out() {
+    let dir = tempdir("privdata_distribute");
+    let peers = network(&dir).await;
+    let org_of: BTreeMap<String, &str> = peers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.self_info().pki_id, ORGS[i / 2]))
+        .collect();
+    let before: Vec<u64> = peers.iter().map(unhandled).collect();
+
+    // "shared": Org2 and Org3, nothing required, up to 3 peers. "org3": Org3 only, 1
+    // required. Peer 0 (Org1) endorses: not a member of either.
+    let data = pvt(&[
+        (
+            "shared",
+            collection("shared", &["Org2MSP", "Org3MSP"], 0, 3),
+        ),
+        ("org3", collection("org3", &["Org3MSP"], 1, 2)),
+    ]);
+    let started = Instant::now();
+    let report = peers[0]
+        .distribute_private_data("ch", "tx1", &data, 5)
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(!report.required_met, "{report:?}");
+    assert!(
+        took >= Duration::from_secs(1),
+        "silent peers awaited pushAckTimeout: {took:?}"
+    );
+
+    let shared = &report.collections[0];
+    assert_eq!(shared.collection, "shared");
+    assert!(shared.required_met, "nothing required");
+    assert_eq!(shared.failed.len(), 3, "{shared:?}");
+    assert!(shared.acked.is_empty());
+    let first_two: BTreeSet<&str> = shared.failed[..2].iter().map(|p| p.org.as_str()).collect();
+    assert_eq!(
+        first_two,
+        BTreeSet::from(["Org2MSP", "Org3MSP"]),
+        "one per member org first"
+    );
+    for p in &shared.failed {
+        assert_eq!(p.result, "timeout");
+        assert_ne!(p.org, "Org1MSP");
+        assert_eq!(org_of[&p.pki_id], p.org.as_str());
+        assert!(!p.ack_required);
+    }
+    let org3 = &report.collections[1];
+    assert!(!org3.required_met);
+    assert_eq!(org3.failed.len(), 2);
+    assert!(org3
+        .failed
+        .iter()
+        .all(|p| p.org == "Org3MSP" && p.result == "timeout"));
+    assert_eq!(
+        org3.failed.iter().filter(|p| p.ack_required).count(),
+        1,
+        "one peer was required"
+    );
+
+    // Each chosen peer received one push per collection it was chosen for; no other peer
+    // received any.
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    for c in &report.collections {
+        for p in &c.failed {
+            *expected.entry(p.pki_id.clone()).or_default() += 1;
+        }
+    }
+    wait_until("the pushes arrived", Duration::from_secs(10), || {
+        peers.iter().zip(&before).all(|(p, b)| {
+            unhandled(p) - b == expected.get(&p.self_info().pki_id).copied().unwrap_or(0)
+        })
+    })
+    .await;
+    assert_eq!(
+        unhandled(&peers[1]),
+        before[1],
+        "the endorser's org peer got nothing"
+    );
+
+    let text = peers[0].metrics_text();
+    assert!(
+        text.contains("fabgossip_comm_acks{result=\"timeout\"} 5"),
+        "{}",
+        text.lines()
+            .filter(|l| l.contains("acks"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert_eq!(peers[0].comm().pending_acks(), 0);
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["collections"][1]["failed"][0]["result"], "timeout");
+
+    for p in &peers {
+        p.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unplannable_collections_and_bad_input_send_nothing() {
+    let dir = tempdir("privdata_distribute_bad");
+    let peers = network(&dir).await;
+    let before: Vec<u64> = peers.iter().map(unhandled).collect();
+    // Org1 has one peer besides the endorser: 2 required cannot be met. "ghost" has no
+    // config. The endorser's own implicit collection goes nowhere by default (max 1 but
+    // required 0: its one peer is chosen), another org's implicit collection without a
+    // config goes nowhere.
+    let mut data = TxPvtReadWriteSetWithConfigInfo::decode(
+        &pvt(&[("org1", collection("org1", &["Org1MSP"], 2, 3))])[..],
+    )
+    .unwrap();
+    let ns = &mut data.pvt_rwset.as_mut().unwrap().ns_pvt_rwset[0];
+    for name in ["ghost", "_implicit_org_Org2MSP"] {
+        ns.collection_pvt_rwset.push(CollectionPvtReadWriteSet {
+            collection_name: name.into(),
+            rwset: b"x".to_vec(),
+        });
+    }
+    let report = peers[0]
+        .distribute_private_data("ch", "tx2", &data.encode_to_vec(), 1)
+        .await
+        .unwrap();
+    assert!(!report.required_met);
+    let org1 = &report.collections[0];
+    assert!(
+        org1.error
+            .as_deref()
+            .unwrap()
+            .contains("at least 2 peers, but know of only 1"),
+        "{org1:?}"
+    );
+    assert!(report.collections[1]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("no collection config"));
+    let implicit = &report.collections[2];
+    assert!(implicit.required_met && implicit.failed.is_empty() && implicit.error.is_none());
+    assert_eq!(
+        report.failed_collections(),
+        ["marbles/org1", "marbles/ghost"]
+    );
+
+    assert!(matches!(
+        peers[0]
+            .distribute_private_data("nope", "tx", &data.encode_to_vec(), 1)
+            .await,
+        Err(DistributeError::UnknownChannel(_))
+    ));
+    assert!(matches!(
+        peers[0]
+            .distribute_private_data("ch", "tx", &[0xff, 0x01], 1)
+            .await,
+        Err(DistributeError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        peers[0]
+            .distribute_private_data("ch", "", &data.encode_to_vec(), 1)
+            .await,
+        Err(DistributeError::InvalidInput(_))
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (p, b) in peers.iter().zip(&before) {
+        assert_eq!(unhandled(p), *b, "nothing was sent");
+    }
+    for p in &peers {
+        p.stop().await;
+    }
+}

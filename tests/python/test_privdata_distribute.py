@@ -1,0 +1,117 @@
+"""Private data distribution through the C ABI (``fg_distribute_private_data``): a peer
+process pushes a collection's private write set to one peer of each member org; peers that
+do not ack are reported as timed out and the call is incomplete when ``requiredPeerCount``
+is not met. Refusals: unknown channel, undecodable data, a collection with too few
+eligible peers."""
+
+import pytest
+
+import fabgossip
+from conftest import free_port, peer_config, wait_until
+
+CHANNEL = "pvtchannel"
+FAST_ACK = {"pvtData": {"pushAckTimeout": "1s"}}
+
+
+# ---- a minimal protobuf writer for the endorser's input ------------------------------------
+
+def _varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _field(num, value):
+    """A varint (int) or length-delimited (bytes/str) field."""
+    if isinstance(value, int):
+        return _varint(num << 3) + _varint(value)
+    data = value.encode() if isinstance(value, str) else value
+    return _varint(num << 3 | 2) + _varint(len(data)) + data
+
+
+def collection_config(name, members, required, maximum):
+    """A ``protos.CollectionConfig`` whose member orgs policy names ``members``."""
+    principals = b"".join(
+        _field(3, _field(1, 0) + _field(2, _field(1, m) + _field(2, 0))) for m in members)
+    policy = _field(1, principals)  # CollectionPolicyConfig.signature_policy
+    static = (_field(1, name) + _field(2, policy) + _field(3, required) + _field(4, maximum))
+    return _field(1, static)
+
+
+def pvt_data(namespace, collections):
+    """A ``transientstore.TxPvtReadWriteSetWithConfigInfo``: ``collections`` is a list of
+    (name, CollectionConfig bytes or None)."""
+    cols = b"".join(_field(2, _field(1, name) + _field(2, f"rwset of {name}".encode()))
+                    for name, _ in collections)
+    rwset = _field(2, _field(1, namespace) + cols)
+    package = b"".join(_field(1, c) for _, c in collections if c is not None)
+    entry = _field(1, namespace) + _field(2, package)
+    return _field(1, 7) + _field(2, rwset) + _field(3, entry)
+
+
+# ---- tests ----------------------------------------------------------------------------------
+
+def test_pushes_go_one_per_member_org_and_silent_peers_time_out(spawn_peer, tmp_path):
+    ports = [free_port() for _ in range(3)]
+    orgs = ["Org1MSP", "Org1MSP", "Org2MSP"]
+    anchors = [("127.0.0.1", ports[0], "Org1MSP"), ("127.0.0.1", ports[2], "Org2MSP")]
+    peers = []
+    for i, port in enumerate(ports):
+        boot = [f"127.0.0.1:{ports[1 - i]}"] if i < 2 else []
+        cfg = peer_config(tmp_path / f"p{i}", orgs[i], port, bootstrap=boot, anchors=anchors,
+                          peer_id=f"p{i}", extra_gossip=FAST_ACK)
+        peers.append(spawn_peer(f"p{i}", cfg))
+    join = {"sequence": 1, "members": ["Org1MSP", "Org2MSP"],
+            "anchor_peers": [{"org": m, "host": h, "port": p} for (h, p, m) in anchors]}
+    for p in peers:
+        p.join(CHANNEL, join)
+    assert wait_until(lambda: all(len(p.channel_peers(CHANNEL)) == 2 for p in peers), 30, 0.25)
+
+    data = pvt_data("marbles", [
+        ("both", collection_config("both", ["Org1MSP", "Org2MSP"], 1, 2)),
+        ("_implicit_org_Org1MSP", None),
+    ])
+    line = peers[0].distribute(CHANNEL, "tx1", 4, data)
+    assert line["incomplete"] is True, line
+    report = line["report"]
+    assert report["tx_id"] == "tx1" and report["required_met"] is False
+    both, own = report["collections"]
+    assert both["collection"] == "both" and both["required_met"] is False
+    assert sorted(p["org"] for p in both["failed"]) == ["Org1MSP", "Org2MSP"], both
+    assert all(p["result"] == "timeout" for p in both["failed"])
+    assert both["acked"] == []
+    assert [p["ack_required"] for p in both["failed"]].count(True) == 1
+    # The endorser's own implicit collection: implicitCollectionDisseminationPolicy (0, 1).
+    assert own["required_met"] is True and own["required_peer_count"] == 0
+    assert [p["org"] for p in own["failed"]] == ["Org1MSP"]
+    assert own["failed"][0]["pki_id"] == peers[1].pki_id
+    assert "requiredPeerCount not met for marbles/both" in line["detail"]
+
+
+def test_refusals_in_process(service, tmp_path):
+    data = pvt_data("marbles", [("solo", collection_config("solo", ["Org1MSP"], 1, 1))])
+    with pytest.raises(fabgossip.NotInitializedError):
+        fabgossip.distribute_private_data(CHANNEL, "tx", data, 1)
+    service.init(peer_config(tmp_path / "solo", "Org1MSP", free_port(), extra_gossip=FAST_ACK))
+    with pytest.raises(fabgossip.NotFoundError):
+        fabgossip.distribute_private_data(CHANNEL, "tx", data, 1)
+    fabgossip.join_channel(CHANNEL, {"sequence": 1, "members": ["Org1MSP"]})
+    with pytest.raises(fabgossip.InvalidArgError):
+        fabgossip.distribute_private_data(CHANNEL, "tx", b"\xff\x01", 1)
+    with pytest.raises(fabgossip.InvalidArgError):
+        fabgossip.distribute_private_data(CHANNEL, "", data, 1)
+    with pytest.raises(fabgossip.IncompleteError) as e:
+        fabgossip.distribute_private_data(CHANNEL, "tx", data, 1)
+    col = e.value.report["collections"][0]
+    assert "at least 1 peers, but know of only 0" in col["error"]
+    assert e.value.status == 16
+    # Nothing required, nowhere to send: complete.
+    free = pvt_data("marbles", [("free", collection_config("free", ["Org1MSP"], 0, 2))])
+    report = fabgossip.distribute_private_data(CHANNEL, "tx", free, 1)
+    assert report["required_met"] is True and report["collections"][0]["failed"] == []
