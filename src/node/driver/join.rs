@@ -1,6 +1,8 @@
 //! Join and reconfiguration at the owner task: the host's join call, a join with a config
 //! block (block 0 committed without an orderer signature check), and committed config
-//! blocks re-applying their channel's join message.
+//! blocks re-applying their channel's join message. With the X.509 MSP crypto a config
+//! also sets the channel's MSPs and policies, before its join message is applied, so that
+//! the StateInfo of the channel's orgs verifies under them.
 
 use std::time::Instant;
 
@@ -48,6 +50,38 @@ impl Driver {
         res
     }
 
+    /// Joins or reconfigures `channel` with a config read from a config block. An older
+    /// config than the channel's is ignored (as [`apply_join`](Self::apply_join) does); when
+    /// the join is refused the crypto gets the channel's previous MSPs back.
+    pub(super) fn apply_config(
+        &mut self,
+        channel: &str,
+        config: &ChannelConfig,
+    ) -> Result<(), ChannelCallError> {
+        let msg = config.join_message();
+        let mcs = self.crypto.mcs.clone();
+        let stale = self
+            .channels
+            .sequence(channel)
+            .is_some_and(|seq| msg.sequence < seq);
+        let Some(msp) = mcs.as_msp().filter(|_| !stale) else {
+            return self.apply_join(channel.to_string(), msg);
+        };
+        let msps = config
+            .channel_msps()
+            .map_err(ChannelCallError::ConfigBlock)?;
+        let before = msp.channel(channel);
+        msp.set_channel(channel, msps);
+        let res = self.apply_join(channel.to_string(), msg);
+        if res.is_err() || self.channels.has_left(channel) {
+            match before {
+                Some(b) => msp.set_channel(channel, b),
+                None => msp.remove_channel(channel),
+            }
+        }
+        res
+    }
+
     /// `channel` was joined with a config block: its committed config blocks reconfigure it
     /// from now on; `genesis`, block 0, is committed first when the ledger is empty.
     pub(super) fn config_block_joined(
@@ -81,17 +115,17 @@ impl Driver {
         res
     }
 
-    /// The join messages of committed config blocks, in block order: the new config of
+    /// The configs of committed config blocks, in block order: the new config of
     /// `channel`. Unreadable ones are counted and leave the channel as it is.
     pub(super) fn apply_committed_configs(
         &mut self,
         channel: &str,
-        configs: Vec<Result<JoinChannelMessage, String>>,
+        configs: Vec<Result<ChannelConfig, String>>,
     ) {
         for c in configs {
             match c {
-                Ok(msg) => {
-                    let sequence = msg.sequence;
+                Ok(config) => {
+                    let sequence = config.sequence;
                     // The config joined with (block 0 committed after the join) or older.
                     if self
                         .channels
@@ -100,7 +134,7 @@ impl Driver {
                     {
                         continue;
                     }
-                    match self.apply_join(channel.to_string(), msg) {
+                    match self.apply_config(channel, &config) {
                         Ok(()) => {
                             NodeCounters::inc(&self.counters.config_block_applied);
                             info!(channel, sequence, "channel reconfigured by a config block");
@@ -121,12 +155,12 @@ impl Driver {
 }
 
 /// The config blocks among the blocks a commit job wrote (off the owner task: decoding a
-/// config is not free), each read into its join message.
+/// config is not free), each read into its channel config.
 pub(super) fn committed_configs(
     channel: &str,
     batch: &CommitBatch,
     report: &state::Input,
-) -> Vec<Result<JoinChannelMessage, String>> {
+) -> Vec<Result<ChannelConfig, String>> {
     let height = match report {
         state::Input::Committed { height, .. } | state::Input::CommitFailed { height, .. } => {
             *height
@@ -146,7 +180,7 @@ pub(super) fn committed_configs(
                     p.seq, meta.channel_id
                 ));
             }
-            Ok(config.join_message())
+            Ok(config)
         })
         .collect()
 }
