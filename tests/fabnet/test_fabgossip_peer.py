@@ -1,0 +1,143 @@
+"""A fabgossip peer as a member of the stock Fabric network: the Python peer process holding a
+spare cryptogen Org1 identity, started from Fabric's own sampleconfig core.yaml with the
+CORE_PEER_* overrides a Fabric peer would get, joins the channel with its genesis block and
+syncs every block by gossip. Checked on Fabric's side: its blocks are byte-identical to
+`peer channel fetch`, Fabric's discovery service lists it with its height, and the Fabric
+peers' /metrics count it as a member of the channel."""
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from network import _fields, block_header_hash, metric, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "bindings" / "python"))
+
+from fabgossip.process import PeerProcess, free_port, python_peer_argv  # noqa: E402
+
+LIB = Path(os.environ.get("FABGOSSIP_LIB", REPO / "target" / "release" / "libfabgossip.so"))
+BLOCKS = 4
+
+
+def fabgossip_env(net, identity, port, home, bootstrap):
+    """The overrides of Fabric's core.yaml that a Fabric peer of this network gets (network.py's
+    _peer_env), for a peer that is not its org's leader."""
+    tls = identity / "tls"
+    return {
+        "FABGOSSIP_LIB": str(LIB),
+        "FABRIC_CFG_PATH": str(net.sampleconfig),
+        "CORE_PEER_ID": identity.name,
+        "CORE_PEER_LISTENADDRESS": f"127.0.0.1:{port}",
+        "CORE_PEER_ADDRESS": f"127.0.0.1:{port}",
+        "CORE_PEER_LOCALMSPID": "Org1MSP",
+        "CORE_PEER_MSPCONFIGPATH": str(identity / "msp"),
+        "CORE_PEER_TLS_ENABLED": "true",
+        "CORE_PEER_TLS_CERT_FILE": str(tls / "server.crt"),
+        "CORE_PEER_TLS_KEY_FILE": str(tls / "server.key"),
+        "CORE_PEER_TLS_ROOTCERT_FILE": str(tls / "ca.crt"),
+        "CORE_PEER_GOSSIP_BOOTSTRAP": bootstrap,
+        "CORE_PEER_GOSSIP_EXTERNALENDPOINT": f"127.0.0.1:{port}",
+        "CORE_PEER_GOSSIP_RECONNECTINTERVAL": "2s",
+        "CORE_PEER_GOSSIP_USELEADERELECTION": "false",
+        "CORE_PEER_GOSSIP_ORGLEADER": "false",
+        "CORE_PEER_FILESYSTEMPATH": str(home / "data"),
+        "FABGOSSIP_LOG": "info",
+    }
+
+
+@pytest.fixture(scope="module")
+def fg_peer(net):
+    if not LIB.is_file():
+        pytest.fail(f"{LIB} missing: run `cargo build --release --locked`")
+    identity = net.spare_identity("Org1MSP", 0)
+    port = free_port()
+    home = net.root / "fabgossip-py"
+    home.mkdir(exist_ok=True)
+    env = fabgossip_env(net, identity, port, home, net.peer("peer0.org1").address)
+    argv = python_peer_argv(net.sampleconfig / "core.yaml") + ["--ledger", "python"]
+    peer = PeerProcess(argv, log_path=home / "peer.log", env=env, ready_timeout=60)
+    peer.address = f"127.0.0.1:{port}"
+    peer.log_path = home / "peer.log"
+    try:
+        yield peer
+    finally:
+        peer.stop()
+
+
+def ledger_block(peer, channel, n):
+    return bytes.fromhex(peer.command(f"ledger_block {channel} {n}", "ledger_block")["block"])
+
+
+def block_fields(block):
+    """(header, data, [metadata entries]) of a marshaled common.Block."""
+    header = data = b""
+    metadata = []
+    for num, value in _fields(block):
+        if num == 1:
+            header = bytes(value)
+        elif num == 2:
+            data = bytes(value)
+        elif num == 3:
+            metadata = [bytes(v) for _n, v in _fields(value)]
+    return header, data, metadata
+
+
+def ledger_blocks(peer, channel):
+    """The SHA-256 of every block in the peer's ledger (the Python peer's --ledger python)."""
+    return peer.command(f"ledger_blocks {channel}", "ledger_blocks")
+
+
+def test_python_peer_joins_with_the_genesis_block_and_syncs(net, fg_peer):
+    ch = net.channel
+    fg_peer.join_block(ch, net.genesis_block.read_bytes())
+    height = net.make_blocks(BLOCKS)
+    try:
+        wait_until(f"the fabgossip peer to reach height {height}",
+                   lambda: fg_peer.ledger_height(ch) >= height, 120, interval=0.5)
+    except Exception:
+        raise AssertionError(f"fabgossip peer log:\n{fg_peer.log_path.read_text()[-6000:]}")
+    got = ledger_blocks(fg_peer, ch)
+    assert got["height"] >= height
+    fabric = net.peer("peer1.org1")
+    for n in range(height):
+        mine = ledger_block(fg_peer, ch, n)
+        # Byte for byte the orderer's block (block 0: the genesis block joined with)...
+        want = net.genesis_block.read_bytes() if n == 0 else net.fetch_orderer_block(n)
+        assert mine == want, f"block {n} differs from the orderer's"
+        assert got["sha256"][n] == hashlib.sha256(want).hexdigest()
+        # ...and the Fabric peer's committed copy, but for the validation flags and commit
+        # hash a Fabric peer adds to the metadata when it commits.
+        theirs = net.fetch_block(fabric, n)
+        assert block_header_hash(mine) == block_header_hash(theirs), n
+        (h1, d1, m1), (h2, d2, m2) = block_fields(mine), block_fields(theirs)
+        assert (h1, d1, m1[0]) == (h2, d2, m2[0]), f"block {n}: header, data or signatures"
+
+
+def test_fabric_discovery_lists_the_fabgossip_peer_with_its_height(net, fg_peer):
+    ch = net.channel
+    height = fg_peer.ledger_height(ch)
+    assert height >= 1
+
+    def listed():
+        for p in net.discover_peers(net.peer("peer0.org1")):
+            if p["Endpoint"] == fg_peer.address:
+                return p
+        return None
+    found = wait_until("Fabric's discovery to list the fabgossip peer", listed, 60, interval=1.0)
+    assert found["MSPID"] == "Org1MSP"
+    wait_until("discovery to report the fabgossip peer's height",
+               lambda: (listed() or {}).get("LedgerHeight", 0) >= height, 60, interval=1.0)
+
+
+def test_fabric_peers_count_the_fabgossip_peer_as_a_member(net, fg_peer):
+    # Org1's peers know the two Fabric Org1 peers' peers plus Org2's and the fabgossip peer.
+    expected = len(net.peers)
+    for name in ("peer0.org1", "peer1.org1"):
+        p = net.peer(name)
+        wait_until(f"{name} to count {expected} channel members",
+                   lambda p=p: metric(net.metrics(p), "gossip_membership_total_peers_known",
+                                      channel=net.channel) == expected, 60, interval=1.0)
