@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from network import _fields, block_header_hash, metric, wait_until
+from network import _fields, block_header, block_header_hash, metric, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bindings" / "python"))
@@ -141,3 +141,53 @@ def test_fabric_peers_count_the_fabgossip_peer_as_a_member(net, fg_peer):
         wait_until(f"{name} to count {expected} channel members",
                    lambda p=p: metric(net.metrics(p), "gossip_membership_total_peers_known",
                                       channel=net.channel) == expected, 60, interval=1.0)
+
+
+def _key(num, wire):
+    return _uvarint(num << 3 | wire)
+
+
+def _uvarint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _bytes_field(num, value):
+    return _key(num, 2) + _uvarint(len(value)) + value
+
+
+def reheaded(block, number, previous_hash, signatures=None):
+    """`block` with a new header number and previous hash (same data and data hash) and,
+    when given, its SIGNATURES metadata entry replaced."""
+    _header, data, metadata = block_fields(block)
+    _n, _prev, data_hash = block_header(block)
+    header = (_key(1, 0) + _uvarint(number) + _bytes_field(2, previous_hash)
+              + _bytes_field(3, data_hash))
+    if signatures is not None:
+        metadata = [signatures] + metadata[1:]
+    md = b"".join(_bytes_field(1, m) for m in metadata)
+    return _bytes_field(1, header) + _bytes_field(2, data) + _bytes_field(3, md)
+
+
+def test_blocks_without_a_valid_orderer_signature_are_refused(net, fg_peer):
+    ch = net.channel
+    height = fg_peer.ledger_height(ch)
+    last = ledger_block(fg_peer, ch, height - 1)
+    # The orderer's signature of block height-1 does not cover a header numbered `height`.
+    forged = reheaded(last, height, block_header_hash(last))
+    with pytest.raises(RuntimeError, match="BlockValidation"):
+        fg_peer.add_block(ch, height, forged)
+    unsigned = reheaded(last, height, block_header_hash(last), signatures=b"")
+    with pytest.raises(RuntimeError, match="no SIGNATURES metadata"):
+        fg_peer.add_block(ch, height, unsigned)
+    assert fg_peer.ledger_height(ch) == height
+    # The peer goes on syncing the real blocks.
+    target = net.make_blocks(1)
+    wait_until(f"the fabgossip peer to reach height {target}",
+               lambda: fg_peer.ledger_height(ch) >= target, 60, interval=0.5)
+    assert ledger_block(fg_peer, ch, target - 1) == net.fetch_orderer_block(target - 1)
