@@ -1,9 +1,10 @@
-"""A fabgossip peer as a member of the stock Fabric network: the Python peer process holding a
-spare cryptogen Org1 identity, started from Fabric's own sampleconfig core.yaml with the
-CORE_PEER_* overrides a Fabric peer would get, joins the channel with its genesis block and
-syncs every block by gossip. Checked on Fabric's side: its blocks are byte-identical to
-`peer channel fetch`, Fabric's discovery service lists it with its height, and the Fabric
-peers' /metrics count it as a member of the channel."""
+"""fabgossip peers as members of the stock Fabric network: a peer of each host kind (the
+Python peer, gopeer, the C peer), each holding a spare cryptogen Org1 identity, started from
+Fabric's own sampleconfig core.yaml with the CORE_PEER_* overrides a Fabric peer would get,
+joins the channel with its genesis block and syncs every block by gossip. Checked on Fabric's
+side: their blocks are byte-identical to `peer channel fetch` from the orderer (and to a Fabric
+peer's copy but for the metadata a Fabric peer adds at commit), Fabric's discovery service lists
+them with their heights, and the Fabric peers' /metrics count them as channel members."""
 
 import hashlib
 import os
@@ -49,23 +50,47 @@ def fabgossip_env(net, identity, port, home, bootstrap):
     }
 
 
+# Each host kind with its own spare Org1 identity, and what its ledger tells about its blocks:
+# "bytes" (every block), "sha256" (every block's hash) or nothing but the height.
+HOSTS = {
+    "python": (0, lambda cfg: python_peer_argv(cfg) + ["--ledger", "python"], "bytes"),
+    "go": (1, lambda cfg: [str(REPO / "build" / "gopeer"), "--config", str(cfg),
+                           "--ledger", "go"], "sha256"),
+    "c": (2, lambda cfg: [str(REPO / "build" / "c" / "peer"), "--config", str(cfg)], None),
+}
+MAKE = {"go": "make gopeer", "c": "make -C tests/c peer"}
+
+
 @pytest.fixture(scope="module")
-def fg_peer(net):
+def fg_peers(net):
+    """The fabgossip peers (python, go, c), each joined to the channel with its genesis block."""
     if not LIB.is_file():
         pytest.fail(f"{LIB} missing: run `cargo build --release --locked`")
-    identity = net.spare_identity("Org1MSP", 0)
-    port = free_port()
-    home = net.root / "fabgossip-py"
-    home.mkdir(exist_ok=True)
-    env = fabgossip_env(net, identity, port, home, net.peer("peer0.org1").address)
-    argv = python_peer_argv(net.sampleconfig / "core.yaml") + ["--ledger", "python"]
-    peer = PeerProcess(argv, log_path=home / "peer.log", env=env, ready_timeout=60)
-    peer.address = f"127.0.0.1:{port}"
-    peer.log_path = home / "peer.log"
+    peers = {}
     try:
-        yield peer
+        for kind, (index, argv, _ledger) in HOSTS.items():
+            program = Path(argv("core.yaml")[0])
+            if kind != "python" and not program.is_file():
+                pytest.fail(f"{program} missing: run `{MAKE[kind]}`")
+            identity = net.spare_identity("Org1MSP", index)
+            port = free_port()
+            home = net.root / f"fabgossip-{kind}"
+            home.mkdir(exist_ok=True)
+            env = fabgossip_env(net, identity, port, home, net.peer("peer0.org1").address)
+            peer = PeerProcess(argv(net.sampleconfig / "core.yaml"), log_path=home / "peer.log",
+                               env=env, ready_timeout=60)
+            peer.kind, peer.address, peer.log_path = kind, f"127.0.0.1:{port}", home / "peer.log"
+            peers[kind] = peer
+            peer.join_block(net.channel, net.genesis_block.read_bytes())
+        yield peers
     finally:
-        peer.stop()
+        for peer in peers.values():
+            peer.stop()
+
+
+@pytest.fixture(scope="module")
+def fg_peer(fg_peers):
+    return fg_peers["python"]
 
 
 def ledger_block(peer, channel, n):
@@ -91,25 +116,31 @@ def ledger_blocks(peer, channel):
     return peer.command(f"ledger_blocks {channel}", "ledger_blocks")
 
 
-def test_python_peer_joins_with_the_genesis_block_and_syncs(net, fg_peer):
+def test_fabgossip_peers_join_with_the_genesis_block_and_sync(net, fg_peers):
     ch = net.channel
-    fg_peer.join_block(ch, net.genesis_block.read_bytes())
     height = net.make_blocks(BLOCKS)
-    try:
-        wait_until(f"the fabgossip peer to reach height {height}",
-                   lambda: fg_peer.ledger_height(ch) >= height, 120, interval=0.5)
-    except Exception:
-        raise AssertionError(f"fabgossip peer log:\n{fg_peer.log_path.read_text()[-6000:]}")
-    got = ledger_blocks(fg_peer, ch)
-    assert got["height"] >= height
+    for peer in fg_peers.values():
+        try:
+            wait_until(f"the {peer.kind} fabgossip peer to reach height {height}",
+                       lambda: peer.ledger_height(ch) >= height, 120, interval=0.5)
+        except Exception:
+            raise AssertionError(f"{peer.kind} peer log:\n{peer.log_path.read_text()[-6000:]}")
     fabric = net.peer("peer1.org1")
-    for n in range(height):
-        mine = ledger_block(fg_peer, ch, n)
-        # Byte for byte the orderer's block (block 0: the genesis block joined with)...
-        want = net.genesis_block.read_bytes() if n == 0 else net.fetch_orderer_block(n)
+    wanted = [net.genesis_block.read_bytes()] + [net.fetch_orderer_block(n)
+                                                 for n in range(1, height)]
+    for peer in fg_peers.values():
+        if HOSTS[peer.kind][2] is None:
+            continue
+        got = ledger_blocks(peer, ch)
+        assert got["height"] >= height
+        for n, want in enumerate(wanted):
+            # Byte for byte the orderer's block (block 0: the genesis block joined with).
+            assert got["sha256"][n] == hashlib.sha256(want).hexdigest(), (peer.kind, n)
+    python = fg_peers["python"]
+    for n, want in enumerate(wanted):
+        mine = ledger_block(python, ch, n)
         assert mine == want, f"block {n} differs from the orderer's"
-        assert got["sha256"][n] == hashlib.sha256(want).hexdigest()
-        # ...and the Fabric peer's committed copy, but for the validation flags and commit
+        # The Fabric peer's committed copy differs only by the validation flags and commit
         # hash a Fabric peer adds to the metadata when it commits.
         theirs = net.fetch_block(fabric, n)
         assert block_header_hash(mine) == block_header_hash(theirs), n
@@ -117,25 +148,27 @@ def test_python_peer_joins_with_the_genesis_block_and_syncs(net, fg_peer):
         assert (h1, d1, m1[0]) == (h2, d2, m2[0]), f"block {n}: header, data or signatures"
 
 
-def test_fabric_discovery_lists_the_fabgossip_peer_with_its_height(net, fg_peer):
+def test_fabric_discovery_lists_the_fabgossip_peers_with_their_heights(net, fg_peers):
     ch = net.channel
-    height = fg_peer.ledger_height(ch)
-    assert height >= 1
+    for peer in fg_peers.values():
+        height = peer.ledger_height(ch)
+        assert height >= 1
 
-    def listed():
-        for p in net.discover_peers(net.peer("peer0.org1")):
-            if p["Endpoint"] == fg_peer.address:
-                return p
-        return None
-    found = wait_until("Fabric's discovery to list the fabgossip peer", listed, 60, interval=1.0)
-    assert found["MSPID"] == "Org1MSP"
-    wait_until("discovery to report the fabgossip peer's height",
-               lambda: (listed() or {}).get("LedgerHeight", 0) >= height, 60, interval=1.0)
+        def listed(peer=peer):
+            for p in net.discover_peers(net.peer("peer0.org1")):
+                if p["Endpoint"] == peer.address:
+                    return p
+            return None
+        found = wait_until(f"Fabric's discovery to list the {peer.kind} fabgossip peer", listed,
+                           60, interval=1.0)
+        assert found["MSPID"] == "Org1MSP"
+        wait_until(f"discovery to report the {peer.kind} fabgossip peer's height",
+                   lambda: (listed() or {}).get("LedgerHeight", 0) >= height, 60, interval=1.0)
 
 
-def test_fabric_peers_count_the_fabgossip_peer_as_a_member(net, fg_peer):
-    # Org1's peers know the two Fabric Org1 peers' peers plus Org2's and the fabgossip peer.
-    expected = len(net.peers)
+def test_fabric_peers_count_the_fabgossip_peers_as_members(net, fg_peers):
+    # Each Org1 Fabric peer knows the two other Fabric peers and every fabgossip peer.
+    expected = len(net.peers) - 1 + len(fg_peers)
     for name in ("peer0.org1", "peer1.org1"):
         p = net.peer(name)
         wait_until(f"{name} to count {expected} channel members",
