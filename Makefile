@@ -158,8 +158,10 @@ $(FABRIC_BINS) &: tests/interop/go.mod tests/interop/go.sum
 		-o $(CURDIR)/build/fabric/bin/ $(addprefix github.com/hyperledger/fabric/cmd/,$(FABRIC_CMDS))
 	touch $(FABRIC_BINS)
 
-# A stock Fabric network (orderer, three peers, cryptogen MSPs, TLS) checked by Fabric's own views.
-test-fabnet: deps-python fabric-bin
+# A stock Fabric network (orderer, three peers, cryptogen MSPs, TLS) checked by Fabric's own views,
+# with a fabgossip peer of each host kind (Python, gopeer, the C peer) as a member.
+test-fabnet: deps-python fabric-bin build gopeer
+	$(MAKE) -C tests/c peer
 	$(PYTHON) -m pytest -q tests/fabnet
 
 test-interop: build

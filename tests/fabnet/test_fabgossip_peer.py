@@ -166,6 +166,17 @@ def test_fabric_discovery_lists_the_fabgossip_peers_with_their_heights(net, fg_p
                    lambda: (listed() or {}).get("LedgerHeight", 0) >= height, 60, interval=1.0)
 
 
+def test_fabgossip_peers_see_every_fabric_peer_of_both_orgs_in_the_channel(net, fg_peers):
+    # Org2's StateInfo verifies only under the channel's MSPs, which come from the config block.
+    fabric = {p.address: p.mspid for p in net.peers}
+    for peer in fg_peers.values():
+        def seen(peer=peer):
+            return {p["endpoint"]: p["org"] for p in peer.channel_peers(net.channel)
+                    if p["endpoint"] in fabric}
+        wait_until(f"the {peer.kind} fabgossip peer to see every Fabric peer in the channel",
+                   lambda: seen() == fabric, 60, interval=0.5)
+
+
 def test_fabric_peers_count_the_fabgossip_peers_as_members(net, fg_peers):
     # Each Org1 Fabric peer knows the two other Fabric peers and every fabgossip peer.
     expected = len(net.peers) - 1 + len(fg_peers)
