@@ -4,7 +4,10 @@
 //! also sets the channel's MSPs and policies, before its join message is applied, so that
 //! the StateInfo of the channel's orgs verifies under them.
 
+use std::sync::Mutex;
 use std::time::Instant;
+
+use prost::Message;
 
 use tracing::{info, warn};
 
@@ -12,8 +15,11 @@ use super::super::counters::NodeCounters;
 use super::super::ChannelCallError;
 use super::Driver;
 use crate::channel::{ChannelError, JoinChannelMessage};
+use crate::channelconfig::block::last_config_index;
 use crate::channelconfig::{is_config_block_bytes, ChannelConfig, GenesisBlockCheck};
+use crate::ledger::Ledger;
 use crate::message::{data_msg, SignedGossipMessage};
+use crate::proto::common::Block;
 use crate::state::{self, CommitBatch, Payload, Source, VerifiedPayload};
 
 impl Driver {
@@ -94,13 +100,29 @@ impl Driver {
             return Err(ChannelError::UnknownChannel(channel.to_string()).into());
         };
         b.config_from_blocks = true;
+        let height = b.height();
+        if height > 0 {
+            // A restart or a second join: the channel's config is the ledger's latest config
+            // block, which may be newer than the block joined with.
+            let ledger = b.ledger.clone();
+            match latest_config(channel, &ledger, height) {
+                Ok(Some(config)) => {
+                    if let Err(e) = self.apply_config(channel, &config) {
+                        NodeCounters::inc(&self.counters.config_block_invalid);
+                        warn!(channel, error = %e, "the ledger's latest config block refused");
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    NodeCounters::inc(&self.counters.config_block_invalid);
+                    warn!(channel, error = %e, "the ledger's latest config block unreadable");
+                }
+            }
+            return Ok(());
+        }
         let Some(block) = genesis else {
             return Ok(());
         };
-        if b.height() > 0 {
-            // The ledger has block 0 already (a restart, or a second join).
-            return Ok(());
-        }
         let payload = Payload::new(0, block.clone(), Vec::new(), Source::Deliverer);
         let verified = VerifiedPayload::verify(&GenesisBlockCheck, channel, payload)
             .map_err(|(_, e)| ChannelCallError::InvalidBlock(e.to_string()))?;
@@ -152,6 +174,49 @@ impl Driver {
             }
         }
     }
+}
+
+/// The latest config block of a ledger of `height` blocks, found through the LastConfig index
+/// of its last block, as a Fabric peer finds its channel's config when it starts. `None` when
+/// the last block names no config block. One read of up to two blocks, at join only.
+fn latest_config(
+    channel: &str,
+    ledger: &Mutex<Box<dyn Ledger>>,
+    height: u64,
+) -> Result<Option<ChannelConfig>, String> {
+    let l = ledger.lock().unwrap_or_else(|e| e.into_inner());
+    let read = |seq: u64| -> Result<Vec<u8>, String> {
+        l.get_blocks(seq, seq)
+            .map_err(|e| format!("block {seq}: {e}"))?
+            .pop()
+            .ok_or_else(|| format!("block {seq} is not in the ledger"))
+    };
+    let last_seq = height - 1;
+    let last = read(last_seq)?;
+    let block = Block::decode(last.as_slice()).map_err(|e| format!("block {last_seq}: {e}"))?;
+    let Some(index) = last_config_index(&block) else {
+        return Ok(None);
+    };
+    if index > last_seq {
+        return Err(format!(
+            "block {last_seq} names config block {index}, beyond the ledger's height {height}"
+        ));
+    }
+    let bytes = if index == last_seq {
+        last
+    } else {
+        read(index)?
+    };
+    drop(l);
+    let (meta, config) =
+        ChannelConfig::from_block_bytes(&bytes).map_err(|e| format!("block {index}: {e}"))?;
+    if meta.channel_id != channel {
+        return Err(format!(
+            "block {index}: a config of channel {:?}",
+            meta.channel_id
+        ));
+    }
+    Ok(Some(config))
 }
 
 /// The config blocks among the blocks a commit job wrote (off the owner task: decoding a
