@@ -179,8 +179,10 @@ test-faults: deps-python deps-faults fabricnode
 	$(CARGO) build --release --locked --lib --example orderer
 	$(PYTHON) -m pytest -q -s tests/faults
 
-# A stock Fabric network (orderer, three peers, cryptogen MSPs, TLS) checked by Fabric's own views.
-test-fabnet: deps-python fabric-bin
+# A stock Fabric network (orderer, three peers, cryptogen MSPs, TLS) checked by Fabric's own views,
+# with a fabgossip peer of each host kind (Python, gopeer, the C peer) as a member.
+test-fabnet: deps-python fabric-bin build gopeer
+	$(MAKE) -C tests/c peer
 	$(PYTHON) -m pytest -q tests/fabnet
 
 test-interop: build

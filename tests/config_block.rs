@@ -213,3 +213,58 @@ async fn a_bad_config_block_is_refused_with_the_reason() {
     assert!(matches!(e, ChannelCallError::Channel(_)), "{e}");
     gamma.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_peer_takes_the_config_of_its_ledgers_latest_config_block() {
+    let dir = tempdir("config-block-restart");
+    let (pa, pb) = (free_port(), free_port());
+    let beta = start("BetaMSP", pb, &dir, 7).await;
+    beta.join_channel_with_block(CH, GENESIS.to_vec())
+        .await
+        .unwrap();
+    let alpha = start("AlphaMSP", pa, &dir, 6).await;
+    alpha
+        .join_channel_with_block(CH, GENESIS.to_vec())
+        .await
+        .unwrap();
+    let update = next_config_block(GENESIS, "Beta", ("127.0.0.1", pb));
+    alpha.add_payload(CH, 1, update).await.unwrap();
+    wait_until("alpha committed block 1", LONG, || {
+        alpha.ledger_height(CH) == Some(2)
+    })
+    .await;
+    alpha.stop().await;
+    beta.stop().await;
+
+    // Both restarted (Beta forgets Alpha) and joined with the genesis block again, as a host
+    // does at every start: Alpha's config is block 1's, whose anchor peer is the only way to
+    // find Beta.
+    let beta = start("BetaMSP", pb, &dir, 7).await;
+    beta.join_channel_with_block(CH, GENESIS.to_vec())
+        .await
+        .unwrap();
+    let alpha = start("AlphaMSP", pa, &dir, 6).await;
+    alpha
+        .join_channel_with_block(CH, GENESIS.to_vec())
+        .await
+        .unwrap();
+    assert_eq!(alpha.ledger_height(CH), Some(2));
+    wait_until(
+        "alpha found beta through block 1's anchor peer",
+        LONG,
+        || {
+            alpha
+                .peers()
+                .iter()
+                .any(|p| p.endpoint == format!("127.0.0.1:{pb}") && p.org == "BetaMSP")
+        },
+    )
+    .await;
+    let invalid = alpha
+        .node_counters()
+        .config_block_invalid
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(invalid, 0);
+    alpha.stop().await;
+    beta.stop().await;
+}

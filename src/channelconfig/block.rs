@@ -108,8 +108,9 @@ fn config_payload(block: &Block) -> Result<(ChannelHeader, Payload), ConfigError
     Ok((ch, payload))
 }
 
-/// LAST_CONFIG metadata, else the index inside the SIGNATURES metadata's value.
-fn last_config_index(block: &Block) -> Option<u64> {
+/// The index of the channel's latest config block as a block's metadata names it: LAST_CONFIG
+/// metadata, else the index inside the SIGNATURES metadata's value.
+pub fn last_config_index(block: &Block) -> Option<u64> {
     let md = block.metadata.as_ref()?;
     let entry = |i: BlockMetadataIndex| {
         md.metadata

@@ -11,6 +11,8 @@
 //! - [`policy`]: the policies tree.
 //! - [`evaluate`]: ImplicitMeta and signature policies over signed data, through
 //!   [`PrincipalCheck`] (the channel's MSPs).
+//! - [`msps`]: the channel's MSP manager as the [`PrincipalCheck`], and the Readers and
+//!   BlockValidation policies as the X.509 crypto asks them ([`ChannelPolicyManager`]).
 //! - [`genesis`]: the checks of a host-given block 0 (no orderer signature).
 //! - [`join`]: the [`JoinChannelMessage`](crate::channel::JoinChannelMessage) of a config.
 //! - [`error`]: what is missing or malformed, and where.
@@ -21,11 +23,14 @@ pub mod error;
 pub mod evaluate;
 pub mod genesis;
 pub mod join;
+pub mod msps;
 pub mod orderer;
 pub mod org;
 pub mod policy;
 mod values;
 
+#[cfg(test)]
+mod msps_tests;
 #[cfg(test)]
 mod tests;
 
@@ -34,6 +39,7 @@ pub use channel::{ChannelCapabilities, ChannelConfig, BLOCK_VALIDATION_POLICY, R
 pub use error::{ConfigError, PolicyError};
 pub use evaluate::{evaluate, verified_signers, PrincipalCheck, SignedData};
 pub use genesis::GenesisBlockCheck;
+pub use msps::ChannelPolicyManager;
 pub use orderer::{Consenter, OrdererConfig};
 pub use org::{AnchorPeerAddr, ApplicationOrg, OrdererOrg, OrgMsp};
 pub use policy::{MetaRule, Policy, PolicyGroup};

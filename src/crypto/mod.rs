@@ -54,6 +54,11 @@ pub trait MessageCryptoService: Send + Sync + 'static {
     fn validate_identity(&self, identity: &[u8]) -> Result<(), CryptoError>;
     /// When `identity` expires; `None` when it never does.
     fn expiration(&self, identity: &[u8]) -> Result<Option<SystemTime>, CryptoError>;
+    /// The built-in Fabric MSP crypto, which channel config blocks configure (its channel
+    /// MSPs and policies); `None` for every other implementation.
+    fn as_msp(&self) -> Option<&msp::MspCrypto> {
+        None
+    }
 }
 
 /// Fabric's `SecurityAdvisor`: which organization an identity belongs to.

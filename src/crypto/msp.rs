@@ -122,6 +122,11 @@ impl MspCrypto {
         self.write_channels().insert(channel.to_string(), msps);
     }
 
+    /// What the crypto holds for `channel`, to put back when a reconfiguration fails.
+    pub fn channel(&self, channel: &str) -> Option<ChannelMsps> {
+        self.read_channels().get(channel).cloned()
+    }
+
     /// Forgets a left channel.
     pub fn remove_channel(&self, channel: &str) {
         self.write_channels().remove(channel);
@@ -284,6 +289,10 @@ impl MessageCryptoService for MspCrypto {
 
     fn expiration(&self, identity: &[u8]) -> Result<Option<SystemTime>, CryptoError> {
         self.validated(identity).map(|id| Some(id.expires_at()))
+    }
+
+    fn as_msp(&self) -> Option<&MspCrypto> {
+        Some(self)
     }
 }
 

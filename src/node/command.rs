@@ -19,6 +19,12 @@ pub(super) enum Command {
         msg: JoinChannelMessage,
         reply: Reply,
     },
+    /// A join (or reconfiguration) with a channel config read from a config block.
+    JoinChannelConfig {
+        channel: String,
+        config: Box<crate::channelconfig::ChannelConfig>,
+        reply: Reply,
+    },
     LeaveChannel {
         channel: String,
         reply: Reply,

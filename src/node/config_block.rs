@@ -9,7 +9,8 @@ impl GossipService {
     /// Joins `channel` with its genesis block or its latest config block (a marshaled
     /// `common.Block`): the join message is derived from the config (member orgs = the
     /// application orgs' MSP ids, their anchor peers, the orderer endpoints with their TLS
-    /// CAs, sequence = the config sequence). Block 0 is committed without an orderer
+    /// CAs, sequence = the config sequence); with the X.509 MSP crypto, the channel's MSPs
+    /// and its Readers and BlockValidation policies are set first. Block 0 is committed without an orderer
     /// signature check when the ledger is empty. From then on every committed config block
     /// reconfigures the channel. Returns the config read.
     pub async fn join_channel_with_block(
@@ -28,7 +29,12 @@ impl GossipService {
                 ),
             )));
         }
-        self.join_channel(channel, config.join_message()).await?;
+        self.call(|reply| Command::JoinChannelConfig {
+            channel: channel.to_string(),
+            config: Box::new(config.clone()),
+            reply,
+        })
+        .await?;
         let genesis = meta.is_genesis().then_some(block);
         self.call(|reply| Command::ConfigBlockJoined {
             channel: channel.to_string(),

@@ -4,7 +4,8 @@
  *
  * Speaks the peer process protocol shared with `python3 -m fabgossip.peer`: JSON lines on
  * stdout (`ready` or `error` first), commands on stdin (EOF means shutdown): `peers`,
- * `stats`, `metrics`, `shutdown`, `join CH JSON`, `add_block CH SEQ HEX`, `ledger_height CH`,
+ * `stats`, `metrics`, `shutdown`, `join CH JSON`, `join_block CH HEX` (a config block),
+ * `add_block CH SEQ HEX`, `ledger_height CH`,
  * `channel_peers CH`, and with `--ledger memory` (the host ledger callbacks over
  * memory_ledger.c instead of the library's file ledger) `watch CH`: every later commit on CH
  * is reported as {"event":"committed","channel":CH,"seq":N,"t_ns":CLOCK_MONOTONIC ns}.
@@ -174,6 +175,23 @@ static int channel_command(char *line, int memory_ledger) {
     ch = channel_and_rest(line + 5, &rest);
     if (rest == NULL) return 0;
     st = fg_join_channel(ch, strlen(ch), rest, strlen(rest), &err);
+    if (st != FG_STATUS_OK) {
+      emit_failure("fg_join_channel", st, &err);
+      return 1;
+    }
+    emit_with_string("\"event\":\"joined\",", "channel", ch, strlen(ch), "");
+  } else if (strncmp(line, "join_block ", 11) == 0) {
+    uint8_t *block;
+    size_t len;
+    ch = channel_and_rest(line + 11, &rest);
+    if (rest == NULL) return 0;
+    block = hex_decode(rest, &len);
+    if (block == NULL) {
+      emit_text_error("join_block", "usage: join_block CHANNEL HEX");
+      return 1;
+    }
+    st = fg_join_channel(ch, strlen(ch), (const char *)block, len, &err);
+    free(block);
     if (st != FG_STATUS_OK) {
       emit_failure("fg_join_channel", st, &err);
       return 1;

@@ -690,6 +690,20 @@ class Network:
         finally:
             dest.unlink(missing_ok=True)
 
+    def fetch_orderer_block(self, number):
+        """`peer channel fetch <number>` from the orderer's deliver service, as Org1's admin:
+        the block's bytes as the orderer cut them (a peer's copy also carries the validation
+        flags and commit hash it added when committing)."""
+        dest = Path(tempfile.mkstemp(prefix=f"orderer-{number}-", suffix=".block",
+                                     dir=self.root)[1])
+        try:
+            self.peer_cli(self.peer("peer0.org1"), "channel", "fetch", str(number), str(dest),
+                          "-c", self.channel, "-o", self.orderer.address, "--tls",
+                          "--cafile", str(self.orderer_tls_ca))
+            return dest.read_bytes()
+        finally:
+            dest.unlink(missing_ok=True)
+
     def metrics(self, node):
         return parse_metrics(node.metrics_text())
 

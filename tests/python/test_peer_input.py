@@ -73,6 +73,10 @@ def test_bad_input_lines_are_answered(peer):
     answers_error_then_goes_on(peer, b"pe\x00ers\n")
     msg = answers_error_then_goes_on(peer, b"frobnicate now\n")
     assert "frobnicate" in msg
+    answers_error_then_goes_on(peer, b"join_block mychannel not-hex\n")
+    # Hex, but not a config block: refused by the library with the place at fault.
+    msg = answers_error_then_goes_on(peer, b"join_block mychannel 0a0208\n")
+    assert "block" in msg, msg
     msg = answers_error_then_goes_on(peer, b"ledger_height ..\n")
     assert "INVALID_ARG" in msg or "InvalidArg" in msg or "invalid" in msg.lower(), msg
     assert peer.command("shutdown", "shutdown")

@@ -6,7 +6,8 @@ program: JSON lines on stdout (``ready`` or ``error`` first), plain-word command
 ``join <channel> <json>``, ``join_block <channel> <hex>``, ``leave <channel>``,
 ``height <channel> <n>``, ``channel_peers <channel>``, ``add_block <channel> <seq> <hex>``, ``ledger_height <channel>``,
 ``watch <channel> [poll ms]``, ``is_leader <channel>``, ``yield <channel>``; with
-``--ledger python`` also ``ledger_preload <channel> <hex>`` and ``ledger_blocks <channel>``).
+``--ledger python`` also ``ledger_preload <channel> <hex>``, ``ledger_blocks <channel>`` and
+``ledger_block <channel> <n>``).
 Every leadership change is reported unsolicited as
 ``{"event":"leadership","channel":..,"leader":true|false}``, in order, when the callback is
 entered; with ``--leadership-sleep S`` the callback then sleeps S seconds (a slow host) and
@@ -187,6 +188,12 @@ def channel_command(line):
                              for i in range(n)],
                   "commit_calls": _ledger.commit_calls,
                   "commit_failures": _ledger.commit_failures})
+        elif word == "ledger_block" and len(parts) == 3 and _ledger is not None:
+            n = int(parts[2])
+            block = _ledger.get_block(parts[1], n)
+            if block is None:
+                raise ValueError(f"block {n} of {parts[1]} is not in the ledger")
+            emit({"event": "ledger_block", "channel": parts[1], "seq": n, "block": block.hex()})
         elif word == "yield" and len(parts) == 2:
             fabgossip.yield_leadership(parts[1])
             emit({"event": "yielded", "channel": parts[1]})
@@ -212,7 +219,8 @@ def channel_command(line):
 
 
 _CHANNEL_COMMANDS = ("join", "join_block", "leave", "height", "channel_peers", "add_block", "ledger_height",
-                     "watch", "ledger_preload", "ledger_blocks", "is_leader", "yield", "distribute")
+                     "watch", "ledger_preload", "ledger_blocks", "ledger_block", "is_leader", "yield",
+                     "distribute")
 
 _leadership_sleep_s = 0.0  # --leadership-sleep
 

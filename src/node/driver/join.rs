@@ -1,8 +1,13 @@
 //! Join and reconfiguration at the owner task: the host's join call, a join with a config
 //! block (block 0 committed without an orderer signature check), and committed config
-//! blocks re-applying their channel's join message.
+//! blocks re-applying their channel's join message. With the X.509 MSP crypto a config
+//! also sets the channel's MSPs and policies, before its join message is applied, so that
+//! the StateInfo of the channel's orgs verifies under them.
 
+use std::sync::Mutex;
 use std::time::Instant;
+
+use prost::Message;
 
 use tracing::{info, warn};
 
@@ -10,8 +15,11 @@ use super::super::counters::NodeCounters;
 use super::super::ChannelCallError;
 use super::Driver;
 use crate::channel::{ChannelError, JoinChannelMessage};
+use crate::channelconfig::block::last_config_index;
 use crate::channelconfig::{is_config_block_bytes, ChannelConfig, GenesisBlockCheck};
+use crate::ledger::Ledger;
 use crate::message::{data_msg, SignedGossipMessage};
+use crate::proto::common::Block;
 use crate::state::{self, CommitBatch, Payload, Source, VerifiedPayload};
 
 impl Driver {
@@ -48,6 +56,38 @@ impl Driver {
         res
     }
 
+    /// Joins or reconfigures `channel` with a config read from a config block. An older
+    /// config than the channel's is ignored (as [`apply_join`](Self::apply_join) does); when
+    /// the join is refused the crypto gets the channel's previous MSPs back.
+    pub(super) fn apply_config(
+        &mut self,
+        channel: &str,
+        config: &ChannelConfig,
+    ) -> Result<(), ChannelCallError> {
+        let msg = config.join_message();
+        let mcs = self.crypto.mcs.clone();
+        let stale = self
+            .channels
+            .sequence(channel)
+            .is_some_and(|seq| msg.sequence < seq);
+        let Some(msp) = mcs.as_msp().filter(|_| !stale) else {
+            return self.apply_join(channel.to_string(), msg);
+        };
+        let msps = config
+            .channel_msps()
+            .map_err(ChannelCallError::ConfigBlock)?;
+        let before = msp.channel(channel);
+        msp.set_channel(channel, msps);
+        let res = self.apply_join(channel.to_string(), msg);
+        if res.is_err() || self.channels.has_left(channel) {
+            match before {
+                Some(b) => msp.set_channel(channel, b),
+                None => msp.remove_channel(channel),
+            }
+        }
+        res
+    }
+
     /// `channel` was joined with a config block: its committed config blocks reconfigure it
     /// from now on; `genesis`, block 0, is committed first when the ledger is empty.
     pub(super) fn config_block_joined(
@@ -60,13 +100,29 @@ impl Driver {
             return Err(ChannelError::UnknownChannel(channel.to_string()).into());
         };
         b.config_from_blocks = true;
+        let height = b.height();
+        if height > 0 {
+            // A restart or a second join: the channel's config is the ledger's latest config
+            // block, which may be newer than the block joined with.
+            let ledger = b.ledger.clone();
+            match latest_config(channel, &ledger, height) {
+                Ok(Some(config)) => {
+                    if let Err(e) = self.apply_config(channel, &config) {
+                        NodeCounters::inc(&self.counters.config_block_invalid);
+                        warn!(channel, error = %e, "the ledger's latest config block refused");
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    NodeCounters::inc(&self.counters.config_block_invalid);
+                    warn!(channel, error = %e, "the ledger's latest config block unreadable");
+                }
+            }
+            return Ok(());
+        }
         let Some(block) = genesis else {
             return Ok(());
         };
-        if b.height() > 0 {
-            // The ledger has block 0 already (a restart, or a second join).
-            return Ok(());
-        }
         let payload = Payload::new(0, block.clone(), Vec::new(), Source::Deliverer);
         let verified = VerifiedPayload::verify(&GenesisBlockCheck, channel, payload)
             .map_err(|(_, e)| ChannelCallError::InvalidBlock(e.to_string()))?;
@@ -81,17 +137,17 @@ impl Driver {
         res
     }
 
-    /// The join messages of committed config blocks, in block order: the new config of
+    /// The configs of committed config blocks, in block order: the new config of
     /// `channel`. Unreadable ones are counted and leave the channel as it is.
     pub(super) fn apply_committed_configs(
         &mut self,
         channel: &str,
-        configs: Vec<Result<JoinChannelMessage, String>>,
+        configs: Vec<Result<ChannelConfig, String>>,
     ) {
         for c in configs {
             match c {
-                Ok(msg) => {
-                    let sequence = msg.sequence;
+                Ok(config) => {
+                    let sequence = config.sequence;
                     // The config joined with (block 0 committed after the join) or older.
                     if self
                         .channels
@@ -100,7 +156,7 @@ impl Driver {
                     {
                         continue;
                     }
-                    match self.apply_join(channel.to_string(), msg) {
+                    match self.apply_config(channel, &config) {
                         Ok(()) => {
                             NodeCounters::inc(&self.counters.config_block_applied);
                             info!(channel, sequence, "channel reconfigured by a config block");
@@ -120,13 +176,56 @@ impl Driver {
     }
 }
 
+/// The latest config block of a ledger of `height` blocks, found through the LastConfig index
+/// of its last block, as a Fabric peer finds its channel's config when it starts. `None` when
+/// the last block names no config block. One read of up to two blocks, at join only.
+fn latest_config(
+    channel: &str,
+    ledger: &Mutex<Box<dyn Ledger>>,
+    height: u64,
+) -> Result<Option<ChannelConfig>, String> {
+    let l = ledger.lock().unwrap_or_else(|e| e.into_inner());
+    let read = |seq: u64| -> Result<Vec<u8>, String> {
+        l.get_blocks(seq, seq)
+            .map_err(|e| format!("block {seq}: {e}"))?
+            .pop()
+            .ok_or_else(|| format!("block {seq} is not in the ledger"))
+    };
+    let last_seq = height - 1;
+    let last = read(last_seq)?;
+    let block = Block::decode(last.as_slice()).map_err(|e| format!("block {last_seq}: {e}"))?;
+    let Some(index) = last_config_index(&block) else {
+        return Ok(None);
+    };
+    if index > last_seq {
+        return Err(format!(
+            "block {last_seq} names config block {index}, beyond the ledger's height {height}"
+        ));
+    }
+    let bytes = if index == last_seq {
+        last
+    } else {
+        read(index)?
+    };
+    drop(l);
+    let (meta, config) =
+        ChannelConfig::from_block_bytes(&bytes).map_err(|e| format!("block {index}: {e}"))?;
+    if meta.channel_id != channel {
+        return Err(format!(
+            "block {index}: a config of channel {:?}",
+            meta.channel_id
+        ));
+    }
+    Ok(Some(config))
+}
+
 /// The config blocks among the blocks a commit job wrote (off the owner task: decoding a
-/// config is not free), each read into its join message.
+/// config is not free), each read into its channel config.
 pub(super) fn committed_configs(
     channel: &str,
     batch: &CommitBatch,
     report: &state::Input,
-) -> Vec<Result<JoinChannelMessage, String>> {
+) -> Vec<Result<ChannelConfig, String>> {
     let height = match report {
         state::Input::Committed { height, .. } | state::Input::CommitFailed { height, .. } => {
             *height
@@ -146,7 +245,7 @@ pub(super) fn committed_configs(
                     p.seq, meta.channel_id
                 ));
             }
-            Ok(config.join_message())
+            Ok(config)
         })
         .collect()
 }

@@ -69,8 +69,8 @@ pub(super) enum BlockJobReport {
         channel: String,
         report: state::Input,
         took: Duration,
-        /// The join messages of the committed config blocks (or why one is unreadable).
-        configs: Vec<Result<crate::channel::JoinChannelMessage, String>>,
+        /// The configs of the committed config blocks (or why one is unreadable).
+        configs: Vec<Result<crate::channelconfig::ChannelConfig, String>>,
     },
     /// A state response's payloads, verified off the owner task.
     Verified {
@@ -262,6 +262,13 @@ impl Driver {
             } => {
                 let _ = reply.send(self.apply_join(channel, msg));
             }
+            Command::JoinChannelConfig {
+                channel,
+                config,
+                reply,
+            } => {
+                let _ = reply.send(self.apply_config(&channel, &config));
+            }
             Command::ConfigBlockJoined {
                 channel,
                 genesis,
@@ -275,6 +282,9 @@ impl Driver {
                 });
                 self.routing = None;
                 if res.is_ok() {
+                    if let Some(msp) = self.crypto.mcs.as_msp() {
+                        msp.remove_channel(&channel);
+                    }
                     self.leave_orderers(&channel);
                     // The channel's block work stops; its ledger file is closed.
                     self.blocks.remove(&channel);

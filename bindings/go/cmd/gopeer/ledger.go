@@ -118,7 +118,7 @@ func (l *faultyLedger) ledgerBlocks(channel string) map[string]any {
 	}
 }
 
-// channelCommand runs `join CH JSON`, `add_block CH SEQ HEX`, `ledger_height CH`,
+// channelCommand runs `join CH JSON`, `join_block CH HEX` (a config block), `add_block CH SEQ HEX`, `ledger_height CH`,
 // `channel_peers CH`, and with a Go ledger `ledger_preload CH HEX`, `ledger_blocks CH` and
 // `watch CH` (each later commit reported with its CLOCK_MONOTONIC time).
 // It reports false for a word it does not know.
@@ -130,6 +130,15 @@ func channelCommand(line string, ledger *faultyLedger) bool {
 	case word == "join" && len(parts) == 3:
 		// The library reads the JSON itself and names the field at fault.
 		if err := fabgossip.JoinChannelJSON(parts[1], parts[2]); err != nil {
+			fail(err)
+		} else {
+			emit(map[string]string{"event": "joined", "channel": parts[1]})
+		}
+	case word == "join_block" && len(parts) == 3:
+		block, err := hex.DecodeString(parts[2])
+		if err != nil {
+			fail(fmt.Errorf("usage: join_block CHANNEL HEX"))
+		} else if err := fabgossip.JoinChannelWithBlock(parts[1], block); err != nil {
 			fail(err)
 		} else {
 			emit(map[string]string{"event": "joined", "channel": parts[1]})
