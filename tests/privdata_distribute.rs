@@ -1,15 +1,13 @@
 //! Private data distribution across whole nodes over loopback gRPC: 3 orgs × 2 peers. The
-//! pushes reach the peers the plan chose and only them, one per member org first; peers that
-//! do not ack are reported as timed out after `pushAckTimeout`, and the call is incomplete
-//! when `requiredPeerCount` is not met. (fabgossip peers do not ack pushes yet: acks from a
-//! receiver are covered against Fabric in tests/interop and at the comm level in
-//! tests/comm_ack.rs.) Run: `cargo test --release --test privdata_distribute`.
+//! pushes reach the peers the plan chose and only them; each stores the write set and acks
+//! it; a stopped peer is reported failed; the call is incomplete when `requiredPeerCount`
+//! cannot be met. Run: `cargo test --release --test privdata_distribute`.
 
 mod support;
 use support::{free_port, tempdir, wait_until};
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use fabgossip::channel::{AnchorPeer, JoinChannelMessage};
 use fabgossip::config::Config;
@@ -19,6 +17,7 @@ use fabgossip::proto::protos::{
     collection_config, collection_policy_config, CollectionConfig, CollectionConfigPackage,
     CollectionPolicyConfig, StaticCollectionConfig,
 };
+use fabgossip::proto::kvrwset::{KvWrite, KvrwSet};
 use fabgossip::proto::rwset::{CollectionPvtReadWriteSet, NsPvtReadWriteSet, TxPvtReadWriteSet};
 use fabgossip::proto::transientstore::TxPvtReadWriteSetWithConfigInfo;
 use prost::Message;
@@ -127,7 +126,15 @@ fn pvt(collections: &[(&str, CollectionConfig)]) -> Vec<u8> {
                     .iter()
                     .map(|(name, _)| CollectionPvtReadWriteSet {
                         collection_name: name.to_string(),
-                        rwset: format!("rwset of {name}").into_bytes(),
+                        rwset: KvrwSet {
+                            writes: vec![KvWrite {
+                                key: format!("key of {name}"),
+                                is_delete: false,
+                                value: format!("value of {name}").into_bytes(),
+                            }],
+                            ..Default::default()
+                        }
+                        .encode_to_vec(),
                     })
                     .collect(),
             }],
@@ -152,16 +159,33 @@ fn unhandled(p: &GossipService) -> u64 {
         .map_or(0, |(_, v)| v)
 }
 
+/// Private write sets the peer stored on channel "ch" (its receiver's metric).
+fn stored(p: &GossipService) -> u64 {
+    let text = p.metrics_text();
+    text.lines()
+        .find(|l| {
+            l.starts_with("fabgossip_privdata_received{")
+                && l.contains("channel=\"ch\"")
+                && l.contains("result=\"stored\"")
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pushes_reach_the_chosen_peers_and_silent_peers_time_out() {
+async fn pushes_reach_the_chosen_peers_which_store_and_ack_them() {
     let dir = tempdir("privdata_distribute");
-    let peers = network(&dir).await;
+    let mut peers = network(&dir).await;
     let org_of: BTreeMap<String, &str> = peers
         .iter()
         .enumerate()
         .map(|(i, p)| (p.self_info().pki_id, ORGS[i / 2]))
         .collect();
-    let before: Vec<u64> = peers.iter().map(unhandled).collect();
+    // An Org3 peer stops: while the others still list it, a push to it cannot be acked.
+    let gone = peers[5].self_info().pki_id;
+    peers.pop().unwrap().stop().await;
+    let before: Vec<u64> = peers.iter().map(stored).collect();
 
     // "shared": Org2 and Org3, nothing required, up to 3 peers. "org3": Org3 only, 1
     // required. Peer 0 (Org1) endorses: not a member of either.
@@ -172,80 +196,51 @@ async fn pushes_reach_the_chosen_peers_and_silent_peers_time_out() {
         ),
         ("org3", collection("org3", &["Org3MSP"], 1, 2)),
     ]);
-    let started = Instant::now();
     let report = peers[0]
         .distribute_private_data("ch", "tx1", &data, 5)
         .await
         .unwrap();
-    let took = started.elapsed();
-    assert!(!report.required_met, "{report:?}");
-    assert!(
-        took >= Duration::from_secs(1),
-        "silent peers awaited pushAckTimeout: {took:?}"
-    );
+    assert!(report.required_met, "{report:?}");
 
-    let shared = &report.collections[0];
-    assert_eq!(shared.collection, "shared");
-    assert!(shared.required_met, "nothing required");
-    assert_eq!(shared.failed.len(), 3, "{shared:?}");
-    assert!(shared.acked.is_empty());
-    let first_two: BTreeSet<&str> = shared.failed[..2].iter().map(|p| p.org.as_str()).collect();
-    assert_eq!(
-        first_two,
-        BTreeSet::from(["Org2MSP", "Org3MSP"]),
-        "one per member org first"
-    );
-    for p in &shared.failed {
-        assert_eq!(p.result, "timeout");
-        assert_ne!(p.org, "Org1MSP");
-        assert_eq!(org_of[&p.pki_id], p.org.as_str());
-        assert!(!p.ack_required);
-    }
-    let org3 = &report.collections[1];
-    assert!(!org3.required_met);
-    assert_eq!(org3.failed.len(), 2);
-    assert!(org3
-        .failed
-        .iter()
-        .all(|p| p.org == "Org3MSP" && p.result == "timeout"));
-    assert_eq!(
-        org3.failed.iter().filter(|p| p.ack_required).count(),
-        1,
-        "one peer was required"
-    );
-
-    // Each chosen peer received one push per collection it was chosen for; no other peer
-    // received any.
+    let members = [vec!["Org2MSP", "Org3MSP"], vec!["Org3MSP"]];
     let mut expected: BTreeMap<String, u64> = BTreeMap::new();
-    for c in &report.collections {
-        for p in &c.failed {
+    for (c, members) in report.collections.iter().zip(&members) {
+        for p in &c.acked {
+            assert_eq!(p.result, "acked");
+            assert_eq!(org_of[&p.pki_id], p.org.as_str());
+            assert!(members.contains(&p.org.as_str()), "{c:?}");
             *expected.entry(p.pki_id.clone()).or_default() += 1;
         }
+        for p in &c.failed {
+            assert_eq!(p.pki_id, gone, "only the stopped peer fails: {c:?}");
+            assert!(["timeout", "send_failed"].contains(&p.result), "{p:?}");
+        }
     }
-    wait_until("the pushes arrived", Duration::from_secs(10), || {
-        peers.iter().zip(&before).all(|(p, b)| {
-            unhandled(p) - b == expected.get(&p.self_info().pki_id).copied().unwrap_or(0)
-        })
-    })
-    .await;
+    let shared = &report.collections[0];
+    assert_eq!(shared.acked.len() + shared.failed.len(), 3, "{shared:?}");
+    let org3 = &report.collections[1];
     assert_eq!(
-        unhandled(&peers[1]),
-        before[1],
-        "the endorser's org peer got nothing"
+        org3.acked.iter().map(|p| p.pki_id.as_str()).collect::<Vec<_>>(),
+        [peers[4].self_info().pki_id.as_str()],
+        "{org3:?}"
     );
 
+    // Each acked push was stored by its receiver, and no other peer stored anything.
+    for (p, b) in peers.iter().zip(&before) {
+        let want = expected.get(&p.self_info().pki_id).copied().unwrap_or(0);
+        assert_eq!(stored(p) - b, want, "peer {}", p.self_info().pki_id);
+    }
+    assert_eq!(peers[0].comm().pending_acks(), 0);
     let text = peers[0].metrics_text();
+    let acked: usize = report.collections.iter().map(|c| c.acked.len()).sum();
     assert!(
-        text.contains("fabgossip_comm_acks{result=\"timeout\"} 5"),
+        text.contains(&format!("fabgossip_comm_acks{{result=\"acked\"}} {acked}")),
         "{}",
         text.lines()
             .filter(|l| l.contains("acks"))
             .collect::<Vec<_>>()
             .join("\n")
     );
-    assert_eq!(peers[0].comm().pending_acks(), 0);
-    let json = serde_json::to_value(&report).unwrap();
-    assert_eq!(json["collections"][1]["failed"][0]["result"], "timeout");
 
     for p in &peers {
         p.stop().await;
@@ -318,6 +313,7 @@ async fn unplannable_collections_and_bad_input_send_nothing() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     for (p, b) in peers.iter().zip(&before) {
         assert_eq!(unhandled(p), *b, "nothing was sent");
+        assert_eq!(stored(p), 0, "nothing was stored");
     }
     for p in &peers {
         p.stop().await;

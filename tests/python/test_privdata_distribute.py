@@ -1,8 +1,7 @@
 """Private data distribution through the C ABI (``fg_distribute_private_data``): a peer
-process pushes a collection's private write set to one peer of each member org; peers that
-do not ack are reported as timed out and the call is incomplete when ``requiredPeerCount``
-is not met. Refusals: unknown channel, undecodable data, a collection with too few
-eligible peers."""
+process pushes a collection's private write set to one peer of each member org, which store
+and ack it; the call is incomplete when a collection's ``requiredPeerCount`` cannot be met.
+Refusals: unknown channel, undecodable data, a collection with too few eligible peers."""
 
 import pytest
 
@@ -47,8 +46,11 @@ def collection_config(name, members, required, maximum):
 def pvt_data(namespace, collections):
     """A ``transientstore.TxPvtReadWriteSetWithConfigInfo``: ``collections`` is a list of
     (name, CollectionConfig bytes or None)."""
-    cols = b"".join(_field(2, _field(1, name) + _field(2, f"rwset of {name}".encode()))
-                    for name, _ in collections)
+    # Each collection's write set: a KVRWSet with one write (key 1, value 3).
+    cols = b"".join(
+        _field(2, _field(1, name) + _field(2, _field(3, _field(1, f"key of {name}")
+                                                     + _field(3, f"value of {name}"))))
+        for name, _ in collections)
     rwset = _field(2, _field(1, namespace) + cols)
     package = b"".join(_field(1, c) for _, c in collections if c is not None)
     entry = _field(1, namespace) + _field(2, package)
@@ -57,7 +59,7 @@ def pvt_data(namespace, collections):
 
 # ---- tests ----------------------------------------------------------------------------------
 
-def test_pushes_go_one_per_member_org_and_silent_peers_time_out(spawn_peer, tmp_path):
+def test_pushes_go_one_per_member_org_and_are_acked(spawn_peer, tmp_path):
     ports = [free_port() for _ in range(3)]
     orgs = ["Org1MSP", "Org1MSP", "Org2MSP"]
     anchors = [("127.0.0.1", ports[0], "Org1MSP"), ("127.0.0.1", ports[2], "Org2MSP")]
@@ -76,22 +78,32 @@ def test_pushes_go_one_per_member_org_and_silent_peers_time_out(spawn_peer, tmp_
     data = pvt_data("marbles", [
         ("both", collection_config("both", ["Org1MSP", "Org2MSP"], 1, 2)),
         ("_implicit_org_Org1MSP", None),
+        # Org2 has one peer: two required cannot be met, so nothing is sent for it.
+        ("org2", collection_config("org2", ["Org2MSP"], 2, 2)),
     ])
     line = peers[0].distribute(CHANNEL, "tx1", 4, data)
     assert line["incomplete"] is True, line
     report = line["report"]
     assert report["tx_id"] == "tx1" and report["required_met"] is False
-    both, own = report["collections"]
-    assert both["collection"] == "both" and both["required_met"] is False
-    assert sorted(p["org"] for p in both["failed"]) == ["Org1MSP", "Org2MSP"], both
-    assert all(p["result"] == "timeout" for p in both["failed"])
-    assert both["acked"] == []
-    assert [p["ack_required"] for p in both["failed"]].count(True) == 1
+    both, own, org2 = report["collections"]
+    assert both["collection"] == "both" and both["required_met"] is True, both
+    assert sorted(p["org"] for p in both["acked"]) == ["Org1MSP", "Org2MSP"], both
+    assert both["failed"] == []
+    assert [p["ack_required"] for p in both["acked"]].count(True) == 1
     # The endorser's own implicit collection: implicitCollectionDisseminationPolicy (0, 1).
     assert own["required_met"] is True and own["required_peer_count"] == 0
-    assert [p["org"] for p in own["failed"]] == ["Org1MSP"]
-    assert own["failed"][0]["pki_id"] == peers[1].pki_id
-    assert "requiredPeerCount not met for marbles/both" in line["detail"]
+    assert [p["pki_id"] for p in own["acked"]] == [peers[1].pki_id], own
+    assert org2["required_met"] is False and "know of only 1" in org2["error"], org2
+    assert "requiredPeerCount not met for marbles/org2" in line["detail"]
+
+    # Each receiver stored what it acked: p1 "both" and the implicit one, p2 "both".
+    def stored(peer):
+        text = peer.command("metrics", "metrics")["text"]
+        return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+                   if line.startswith("fabgossip_privdata_received{")
+                   and 'result="stored"' in line)
+    assert wait_until(lambda: [stored(p) for p in peers] == [0, 2, 1], 10, 0.2), \
+        [stored(p) for p in peers]
 
 
 def test_refusals_in_process(service, tmp_path):
