@@ -17,9 +17,9 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::prelude::*;
 
 use crate::ffi::panic::ffi_boundary;
-use crate::metrics::logspec;
 use crate::ffi::reentry::{inside_callback, reject_reentry, CallbackScope};
 use crate::ffi::status::*;
+use crate::metrics::logspec;
 
 /// Log level passed to `fg_set_log_callback` as `max_level`: no logging.
 pub const FG_LOG_OFF: i32 = 0;

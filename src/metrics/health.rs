@@ -131,6 +131,9 @@ impl HealthChecker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deliver::DeliveryStats;
+    use crate::metrics::ChannelMetrics;
+    use crate::node::ChannelBlockStats;
     use std::time::Duration;
 
     #[test]
@@ -138,7 +141,10 @@ mod tests {
         let t = UNIX_EPOCH + Duration::new(1_700_000_000, 5);
         let (code, ok) = body(&[], t);
         assert_eq!(code, 200);
-        assert_eq!(ok, r#"{"status":"OK","time":"2023-11-14T22:13:20.000000005Z"}"#);
+        assert_eq!(
+            ok,
+            r#"{"status":"OK","time":"2023-11-14T22:13:20.000000005Z"}"#
+        );
         let failed = [FailedCheck {
             component: "deliveryclient:ch1".into(),
             reason: "no orderer".into(),
@@ -157,5 +163,60 @@ mod tests {
         // A leap day.
         let t = UNIX_EPOCH + Duration::from_secs(951_782_400);
         assert_eq!(rfc3339(t), "2000-02-29T00:00:00.000000000Z");
+    }
+
+    fn channel(committed: u64, failed: u64) -> ChannelMetrics {
+        let mut blocks = ChannelBlockStats::default();
+        blocks.state.committed = committed;
+        blocks.state.commit_failed = failed;
+        ChannelMetrics {
+            name: "ch1".into(),
+            blocks: Some(blocks),
+            ..Default::default()
+        }
+    }
+
+    fn components(failed: &[FailedCheck]) -> Vec<&str> {
+        failed.iter().map(|f| f.component.as_str()).collect()
+    }
+
+    #[test]
+    fn ledger_fails_only_while_commits_fail_without_progress() {
+        let checker = HealthChecker::default();
+        let mut snap = Snapshot {
+            channels: vec![channel(3, 0)],
+            ..Default::default()
+        };
+        assert!(checker.check(&snap, true).is_empty());
+        // Failures and no commit since the last probe: stuck.
+        snap.channels = vec![channel(3, 2)];
+        assert_eq!(components(&checker.check(&snap, true)), ["ledger:ch1"]);
+        // A retry went through: healthy again, although the failures stay counted.
+        snap.channels = vec![channel(4, 2)];
+        assert!(checker.check(&snap, true).is_empty());
+        assert_eq!(components(&checker.check(&snap, false)), ["gossip"]);
+    }
+
+    #[test]
+    fn delivery_fails_for_a_leader_that_reaches_no_orderer() {
+        let checker = HealthChecker::default();
+        let mut ch = channel(0, 0);
+        ch.delivery = Some(DeliveryStats {
+            endpoint: "127.0.0.1:7050".into(),
+            reconnects: 2,
+            ..Default::default()
+        });
+        let mut snap = Snapshot {
+            channels: vec![ch.clone()],
+            ..Default::default()
+        };
+        // Not the leader (or unknown): the delivery client is not this peer's to run.
+        assert!(checker.check(&snap, true).is_empty());
+        snap.channels[0].leader = Some(true);
+        let failed = checker.check(&snap, true);
+        assert_eq!(components(&failed), ["deliveryclient:ch1"]);
+        assert!(failed[0].reason.contains("127.0.0.1:7050"), "{failed:?}");
+        snap.channels[0].delivery.as_mut().unwrap().connected = true;
+        assert!(checker.check(&snap, true).is_empty());
     }
 }

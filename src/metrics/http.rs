@@ -228,7 +228,10 @@ async fn answer(mut tcp: TcpStream, ops: &Operations) -> std::io::Result<()> {
                 "Version": env!("CARGO_PKG_VERSION"),
             }),
         ),
-        Request::LogspecGet => json("200 OK", serde_json::json!({ "spec": logspec::current_text() })),
+        Request::LogspecGet => json(
+            "200 OK",
+            serde_json::json!({ "spec": logspec::current_text() }),
+        ),
         Request::LogspecPut => put_logspec(&body),
         Request::NotFound => (
             "404 Not Found",
@@ -313,15 +316,27 @@ mod tests {
         assert!(get("/other").await.starts_with("HTTP/1.1 404"));
         let h = get("/healthz").await;
         assert!(h.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{h}");
-        assert!(h.contains(r#""failed_checks":[{"component":"gossip.comm","reason":"stopped"}]"#), "{h}");
+        assert!(
+            h.contains(r#""failed_checks":[{"component":"gossip.comm","reason":"stopped"}]"#),
+            "{h}"
+        );
         let v = get("/version").await;
-        assert!(v.contains(&format!(r#""Version":"{}""#, env!("CARGO_PKG_VERSION"))), "{v}");
+        assert!(
+            v.contains(&format!(r#""Version":"{}""#, env!("CARGO_PKG_VERSION"))),
+            "{v}"
+        );
         // A bad spec is refused with a JSON error; the body is read by its Content-Length.
         let mut s = TcpStream::connect(addr).await.unwrap();
         let body = r#"{"spec":"gossip=loud"}"#;
-        s.write_all(format!("PUT /logspec HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}", body.len()).as_bytes())
-            .await
-            .unwrap();
+        s.write_all(
+            format!(
+                "PUT /logspec HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).await.unwrap();
         assert!(out.starts_with("HTTP/1.1 400"), "{out}");

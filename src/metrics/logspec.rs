@@ -202,7 +202,10 @@ mod tests {
         assert_eq!(s.level_for("fabgossip::comm"), LevelFilter::DEBUG);
         assert_eq!(s.level_for("fabgossip::comm::dial"), LevelFilter::DEBUG);
         assert_eq!(s.level_for("fabgossip::commx"), LevelFilter::WARN);
-        assert_eq!(s.level_for("fabgossip::deliver::client"), LevelFilter::DEBUG);
+        assert_eq!(
+            s.level_for("fabgossip::deliver::client"),
+            LevelFilter::DEBUG
+        );
         assert_eq!(s.level_for("fabgossip::discovery"), LevelFilter::WARN);
         assert_eq!(s.level_for("tonic"), LevelFilter::ERROR);
         assert_eq!(target_of("gossip.gossip"), "fabgossip::node");
@@ -215,10 +218,20 @@ mod tests {
 
     #[test]
     fn bad_specs_are_refused_with_a_reason() {
-        for bad in ["verbose", "gossip=loud", "=debug", "gossip..comm=debug", "a b=info", "gossip=debug=info"] {
+        for bad in [
+            "verbose",
+            "gossip=loud",
+            "=debug",
+            "gossip..comm=debug",
+            "a b=info",
+            "gossip=debug=info",
+        ] {
             let e = LogSpec::parse(bad).unwrap_err();
             assert!(!e.reason.is_empty(), "{bad}");
         }
-        assert!(LogSpec::parse("gossip=loud").unwrap_err().to_string().contains("loud"));
+        assert!(LogSpec::parse("gossip=loud")
+            .unwrap_err()
+            .to_string()
+            .contains("loud"));
     }
 }

@@ -29,7 +29,7 @@ check "libfabgossip.so -> libfabgossip.so.$major" \
 check "static library is installed" test -f "$lib/libfabgossip.a"
 check "header is installed" cmp -s "$root/include/fabgossip.h" "$prefix/include/fabgossip.h"
 # No debug sections in what is installed (the build's own artefacts keep theirs).
-no_debug() { ! readelf -SW "$1" 2>/dev/null | grep -q ' \.debug_'; }
+no_debug() { ! readelf -SW "$1" 2>/dev/null | grep -Eq '\] \.(debug_|zdebug_)'; }
 check "the installed shared library has no .debug_* sections" no_debug "$lib/libfabgossip.so.$version"
 check "the installed static library has no .debug_* sections" no_debug "$lib/libfabgossip.a"
 echo "sizes: build .so $(stat -c %s "$root/target/release/libfabgossip.so"), installed .so" \
