@@ -84,6 +84,8 @@ pub enum Request {
     Version,
     LogspecGet,
     LogspecPut,
+    /// Fabric answers any other method on `/logspec` with 400 and an error body.
+    LogspecBadMethod,
     NotFound,
     MethodNotAllowed,
     Bad,
@@ -110,6 +112,7 @@ pub fn classify(head: &[u8]) -> Request {
         ("GET" | "HEAD", "/version") => Request::Version,
         ("GET" | "HEAD", "/logspec") => Request::LogspecGet,
         ("PUT", "/logspec") => Request::LogspecPut,
+        (_, "/logspec") => Request::LogspecBadMethod,
         ("GET" | "HEAD", _) => Request::NotFound,
         _ => Request::MethodNotAllowed,
     }
@@ -177,6 +180,8 @@ fn json(status: &'static str, value: serde_json::Value) -> (&'static str, &'stat
 fn put_logspec(body: &[u8]) -> (&'static str, &'static str, String) {
     #[derive(serde::Deserialize)]
     struct Put {
+        // Fabric takes a missing spec as the empty spec, which means `info`.
+        #[serde(default)]
         spec: String,
     }
     let put: Put = match serde_json::from_slice(body) {
@@ -184,7 +189,7 @@ fn put_logspec(body: &[u8]) -> (&'static str, &'static str, String) {
         Err(e) => {
             return json(
                 "400 Bad Request",
-                serde_json::json!({ "Error": format!("invalid request body: {e}") }),
+                serde_json::json!({ "error": format!("invalid request body: {e}") }),
             )
         }
     };
@@ -196,7 +201,7 @@ fn put_logspec(body: &[u8]) -> (&'static str, &'static str, String) {
         }
         Err(e) => json(
             "400 Bad Request",
-            serde_json::json!({ "Error": e.to_string() }),
+            serde_json::json!({ "error": e.to_string() }),
         ),
     }
 }
@@ -233,6 +238,14 @@ async fn answer(mut tcp: TcpStream, ops: &Operations) -> std::io::Result<()> {
             serde_json::json!({ "spec": logspec::current_text() }),
         ),
         Request::LogspecPut => put_logspec(&body),
+        Request::LogspecBadMethod => {
+            let method = String::from_utf8_lossy(head.split(|b| *b == b' ').next().unwrap_or(b""))
+                .into_owned();
+            json(
+                "400 Bad Request",
+                serde_json::json!({ "error": format!("invalid request method: {method}") }),
+            )
+        }
         Request::NotFound => (
             "404 Not Found",
             "text/plain",
@@ -275,6 +288,14 @@ mod tests {
         assert_eq!(
             classify(b"POST /metrics HTTP/1.1\r\n\r\n"),
             Request::MethodNotAllowed
+        );
+        assert_eq!(classify(b"GET /healthz HTTP/1.1\r\n\r\n"), Request::Healthz);
+        assert_eq!(classify(b"GET /version HTTP/1.1\r\n\r\n"), Request::Version);
+        assert_eq!(classify(b"GET /logspec HTTP/1.1\r\n\r\n"), Request::LogspecGet);
+        assert_eq!(classify(b"PUT /logspec HTTP/1.1\r\n\r\n"), Request::LogspecPut);
+        assert_eq!(
+            classify(b"POST /logspec HTTP/1.1\r\n\r\n"),
+            Request::LogspecBadMethod
         );
         assert_eq!(classify(b"garbage\r\n\r\n"), Request::Bad);
         assert_eq!(classify(b""), Request::Bad);

@@ -25,7 +25,7 @@ def ops_peer(spawn_peer, tmp_path, name):
 
 def call(url, method="GET", body=None):
     """(status, parsed JSON or None) of one request; HTTP errors are answers too."""
-    data = None if body is None else json.dumps(body).encode()
+    data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method)
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
@@ -78,8 +78,11 @@ def test_logspec_get_put_changes_the_level(spawn_peer, tmp_path):
     assert "[4] " not in log.read_text()
 
     status, body = call(base + "/logspec", "PUT", {"spec": "gossip=loud"})
-    assert status == 400 and "loud" in body["Error"], body
-    assert call(base + "/logspec", "PUT", {"nospec": 1})[0] == 400
+    assert status == 400 and "loud" in body["error"], body
+    status, body = call(base + "/logspec", "PUT", b"goo")
+    assert status == 400 and body["error"].startswith("invalid request body"), body
+    status, body = call(base + "/logspec", "POST", {"spec": "debug"})
+    assert (status, body) == (400, {"error": "invalid request method: POST"})
     assert call(base + "/logspec") == (200, {"spec": "info"})
 
     status, _ = call(base + "/logspec", "PUT", {"spec": "gossip=debug:info"})
