@@ -291,8 +291,14 @@ mod tests {
         );
         assert_eq!(classify(b"GET /healthz HTTP/1.1\r\n\r\n"), Request::Healthz);
         assert_eq!(classify(b"GET /version HTTP/1.1\r\n\r\n"), Request::Version);
-        assert_eq!(classify(b"GET /logspec HTTP/1.1\r\n\r\n"), Request::LogspecGet);
-        assert_eq!(classify(b"PUT /logspec HTTP/1.1\r\n\r\n"), Request::LogspecPut);
+        assert_eq!(
+            classify(b"GET /logspec HTTP/1.1\r\n\r\n"),
+            Request::LogspecGet
+        );
+        assert_eq!(
+            classify(b"PUT /logspec HTTP/1.1\r\n\r\n"),
+            Request::LogspecPut
+        );
         assert_eq!(
             classify(b"POST /logspec HTTP/1.1\r\n\r\n"),
             Request::LogspecBadMethod
