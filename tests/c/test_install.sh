@@ -102,7 +102,9 @@ import (
 
 func main() { fmt.Println(fabgossip.Version(), fabgossip.LinkMode) }
 GO
-  (cd "$gomod" && GOFLAGS=-mod=mod go build -tags fabgossip_pkgconfig -o "$tmp/gohost-bin" .) \
+  # Go's build cache does not key on pkg-config's answer: naming the prefix in CGO_CFLAGS
+  # keeps a package built against an earlier (now removed) prefix from being reused.
+  (cd "$gomod" && CGO_CFLAGS="-O2 -g -I$prefix/include" GOFLAGS=-mod=mod go build -tags fabgossip_pkgconfig -o "$tmp/gohost-bin" .) \
     >"$tmp/go-build.log" 2>&1 || cat "$tmp/go-build.log"
   check "Go builds with -tags fabgossip_pkgconfig against the prefix" test -x "$tmp/gohost-bin"
   check "the pkg-config Go build records no rpath" \
