@@ -88,12 +88,18 @@ test-c: build deps-c test-install test-sanitize test-cpp
 	$(CC) -std=c11 -Wall -Werror -pedantic -Iinclude examples/c/minimal.c -Ltarget/release -lfabgossip -o build/c/minimal
 	LD_LIBRARY_PATH=target/release build/c/minimal
 
+# The installed libraries carry no debug info (the build's own artefacts keep theirs):
+# --strip-debug keeps the symbol tables that linking and backtraces need.
+STRIP ?= strip
+
 install: build
 	install -d $(DESTDIR)$(libdir)/pkgconfig $(DESTDIR)$(includedir)
 	install -m 755 target/release/libfabgossip.so $(DESTDIR)$(libdir)/libfabgossip.so.$(VERSION)
+	$(STRIP) --strip-debug $(DESTDIR)$(libdir)/libfabgossip.so.$(VERSION)
 	ln -sfn libfabgossip.so.$(VERSION) $(DESTDIR)$(libdir)/libfabgossip.so.$(MAJOR)
 	ln -sfn libfabgossip.so.$(MAJOR) $(DESTDIR)$(libdir)/libfabgossip.so
 	install -m 644 target/release/libfabgossip.a $(DESTDIR)$(libdir)/libfabgossip.a
+	$(STRIP) --strip-debug $(DESTDIR)$(libdir)/libfabgossip.a
 	install -m 644 include/fabgossip.h $(DESTDIR)$(includedir)/fabgossip.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(libdir)|' -e 's|@INCLUDEDIR@|$(includedir)|' \
 		-e 's|@VERSION@|$(VERSION)|' fabgossip.pc.in > $(DESTDIR)$(libdir)/pkgconfig/fabgossip.pc

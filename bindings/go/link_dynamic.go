@@ -1,8 +1,9 @@
-//go:build !fabgossip_static
+//go:build !fabgossip_static && !fabgossip_pkgconfig
 
 package fabgossip
 
-// Dynamic linking (the default): the binary loads libfabgossip.so at run time.
+// Dynamic linking (the default): the binary loads libfabgossip.so at run time. For an
+// installed library, build with `-tags fabgossip_pkgconfig` (link_pkgconfig.go) instead.
 //
 // The flags below point at the library built in this repository (`cargo build --release`)
 // and record its directory as an rpath, so tests and `go run` work without setup. A host

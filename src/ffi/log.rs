@@ -19,6 +19,7 @@ use tracing_subscriber::prelude::*;
 use crate::ffi::panic::ffi_boundary;
 use crate::ffi::reentry::{inside_callback, reject_reentry, CallbackScope};
 use crate::ffi::status::*;
+use crate::metrics::logspec;
 
 /// Log level passed to `fg_set_log_callback` as `max_level`: no logging.
 pub const FG_LOG_OFF: i32 = 0;
@@ -93,11 +94,23 @@ impl<S: Subscriber> Layer<S> for HostLogLayer {
     }
 
     fn enabled(&self, meta: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
-        level_number(meta.level()) <= MAX_LEVEL.load(Ordering::Relaxed)
+        let host = MAX_LEVEL.load(Ordering::Relaxed);
+        if host == FG_LOG_OFF {
+            return false;
+        }
+        // A spec set through the operations `/logspec` overrides the host's level.
+        match logspec::active() {
+            Some(spec) => spec.level_for(meta.target()) >= *meta.level(),
+            None => level_number(meta.level()) <= host,
+        }
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
-        Some(level_filter(MAX_LEVEL.load(Ordering::Relaxed)))
+        let host = level_filter(MAX_LEVEL.load(Ordering::Relaxed));
+        match logspec::active() {
+            Some(spec) if host != LevelFilter::OFF => Some(spec.max_level()),
+            _ => Some(host),
+        }
     }
 
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
@@ -200,8 +213,9 @@ pub unsafe extern "C" fn fg_set_log_callback(
             *sink = new_sink;
             MAX_LEVEL.store(level, Ordering::Release);
         }
-        // Re-evaluate cached callsite interest against the new level.
-        tracing::callsite::rebuild_interest_cache();
+        // The host's new level replaces any `/logspec` spec; this also re-evaluates cached
+        // callsite interest against the new level.
+        logspec::set_host_level(level_filter(level));
         FG_STATUS_OK
     })
 }

@@ -458,12 +458,21 @@ impl GossipService {
             deliveries: deliveries.clone(),
             identity_view: identity_view.clone(),
         };
+        // Cleared when the owner task ends, for any reason: `/healthz` reports it.
+        let driver_running = Arc::new(AtomicBool::new(true));
         let metrics_listener = match config.operations.metrics_listen_address() {
             None => None,
             Some(addr) => {
                 let parts = metrics.clone();
                 let render: crate::metrics::http::Render = Arc::new(move || parts.text());
-                match crate::metrics::http::serve(addr, render, stop_rx.clone()).await {
+                let parts = metrics.clone();
+                let running = driver_running.clone();
+                let checker = crate::metrics::health::HealthChecker::default();
+                let health: crate::metrics::http::Health = Arc::new(move || {
+                    checker.check(&parts.snapshot(), running.load(Ordering::Acquire))
+                });
+                let ops = crate::metrics::http::Operations { render, health };
+                match crate::metrics::http::serve(addr, ops, stop_rx.clone()).await {
                     Ok(l) => Some(l),
                     Err(e) => {
                         comm.stop().await;
@@ -474,7 +483,11 @@ impl GossipService {
                 }
             }
         };
-        let handle = tokio::spawn(driver.run(initial, events, commands_rx, stop_rx));
+        let handle = tokio::spawn(async move {
+            let ran = driver.run(initial, events, commands_rx, stop_rx).await;
+            driver_running.store(false, Ordering::Release);
+            ran
+        });
         info!(pki_id = %crypto.self_pki_id, org = %crypto.self_org, listen = %bound,
               endpoint = %internal_endpoint, "gossip service started");
         Ok(GossipService {

@@ -1,11 +1,20 @@
 """Loads libfabgossip and declares the C signature of every exported function.
 
-The library is found at ``$FABGOSSIP_LIB``, else ``<repo>/target/release/libfabgossip.so``,
-else ``<repo>/target/debug/libfabgossip.so``.
+The library is found, in this order, at:
+
+1. ``$FABGOSSIP_LIB``;
+2. the repository's own build, ``<repo>/target/release`` then ``<repo>/target/debug``, when this
+   package is imported from a checkout that has one (so a checkout's tests never pick up an
+   older installed copy);
+3. an installed library: pkg-config's ``libdir`` for ``fabgossip`` (``PKG_CONFIG_PATH`` names
+   a non-standard prefix), then the loader's search path (``ctypes.util.find_library``:
+   ldconfig's cache, ``LD_LIBRARY_PATH``).
 """
 
 import ctypes
+import ctypes.util
 import os
+import subprocess
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_int32, c_int64, c_size_t,
                     c_uint32, c_uint64, c_void_p)
 from pathlib import Path
@@ -75,6 +84,20 @@ class fg_callbacks(Structure):
     ]
 
 
+def _pkg_config_libdir():
+    """The installed library under pkg-config's libdir, or None."""
+    try:
+        out = subprocess.run(["pkg-config", "--variable=libdir", "fabgossip"], capture_output=True,
+                             text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    libdir = out.stdout.strip()
+    if out.returncode != 0 or not libdir:
+        return None
+    candidate = Path(libdir) / "libfabgossip.so"
+    return str(candidate) if candidate.exists() else None
+
+
 def _find():
     env = os.environ.get("FABGOSSIP_LIB")
     if env:
@@ -84,7 +107,11 @@ def _find():
         candidate = repo / "target" / profile / "libfabgossip.so"
         if candidate.exists():
             return str(candidate)
-    raise OSError(f"libfabgossip.so not found under {repo}/target; build it or set FABGOSSIP_LIB")
+    installed = _pkg_config_libdir() or ctypes.util.find_library("fabgossip")
+    if installed:
+        return installed
+    raise OSError(f"libfabgossip.so not found: not built under {repo}/target, not known to "
+                  "pkg-config, not on the loader's search path; build it or set FABGOSSIP_LIB")
 
 
 PATH = _find()
