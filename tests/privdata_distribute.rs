@@ -13,11 +13,11 @@ use fabgossip::channel::{AnchorPeer, JoinChannelMessage};
 use fabgossip::config::Config;
 use fabgossip::node::{DistributeError, GossipService};
 use fabgossip::proto::common::{MspPrincipal, MspRole, SignaturePolicyEnvelope};
+use fabgossip::proto::kvrwset::{KvWrite, KvrwSet};
 use fabgossip::proto::protos::{
     collection_config, collection_policy_config, CollectionConfig, CollectionConfigPackage,
     CollectionPolicyConfig, StaticCollectionConfig,
 };
-use fabgossip::proto::kvrwset::{KvWrite, KvrwSet};
 use fabgossip::proto::rwset::{CollectionPvtReadWriteSet, NsPvtReadWriteSet, TxPvtReadWriteSet};
 use fabgossip::proto::transientstore::TxPvtReadWriteSetWithConfigInfo;
 use prost::Message;
@@ -220,7 +220,10 @@ async fn pushes_reach_the_chosen_peers_which_store_and_ack_them() {
     assert_eq!(shared.acked.len() + shared.failed.len(), 3, "{shared:?}");
     let org3 = &report.collections[1];
     assert_eq!(
-        org3.acked.iter().map(|p| p.pki_id.as_str()).collect::<Vec<_>>(),
+        org3.acked
+            .iter()
+            .map(|p| p.pki_id.as_str())
+            .collect::<Vec<_>>(),
         [peers[4].self_info().pki_id.as_str()],
         "{org3:?}"
     );

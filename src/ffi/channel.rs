@@ -156,7 +156,10 @@ pub unsafe extern "C" fn fg_update_ledger_height(
         let result = (|| {
             refuse_reentry(CALL)?;
             let ch = channel_arg(channel, channel_len)?;
-            run_call(CALL, |s| async move { s.update_ledger_height(ch, height).await })
+            run_call(
+                CALL,
+                |s| async move { s.update_ledger_height(ch, height).await },
+            )
         })();
         finish(CALL, err_out, result)
     })
@@ -189,7 +192,9 @@ pub unsafe extern "C" fn fg_update_chaincodes(
             let json = text_arg("chaincodes_json", chaincodes_json, json_len)?;
             let chaincodes = parse_chaincodes(json)
                 .map_err(|e| CallError::invalid_arg(format!("channel {ch:?}: {e}")))?;
-            run_call(CALL, |s| async move { s.update_chaincodes(ch, &chaincodes).await })
+            run_call(CALL, |s| async move {
+                s.update_chaincodes(ch, &chaincodes).await
+            })
         })();
         finish(CALL, err_out, result)
     })

@@ -219,8 +219,11 @@ pub(crate) fn set_ledger(table: Option<Arc<HostLedgerTable>>) -> Result<(), (fg_
         .map(|t| Arc::new(HostLedgerProvider::new(t)) as Arc<dyn LedgerProvider>);
     let service = running.service.clone();
     // The owner task runs on the library's runtime, so waiting here cannot starve it.
-    let waited = crate::ffi::wait::wait("fg_set_ledger_callbacks", service.set_ledger_provider(provider))
-        .map_err(|e| (e.status, e.detail))?;
+    let waited = crate::ffi::wait::wait(
+        "fg_set_ledger_callbacks",
+        service.set_ledger_provider(provider),
+    )
+    .map_err(|e| (e.status, e.detail))?;
     match waited {
         Ok(()) => {
             if let Some(old) = std::mem::replace(&mut running.ledger, table) {

@@ -106,7 +106,7 @@ impl LogSpec {
                 }
             }
         }
-        rules.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        rules.sort_by_key(|r| std::cmp::Reverse(r.0.len()));
         Ok(LogSpec {
             text: text.to_string(),
             default,

@@ -152,9 +152,10 @@ pub fn resolve(
     let found = package
         .into_iter()
         .flat_map(|p| &p.config)
-        .filter_map(|c| match &c.payload {
-            Some(CollectionPayload::StaticCollectionConfig(s)) => Some(s),
-            None => None,
+        .filter_map(|c| {
+            c.payload
+                .as_ref()
+                .map(|CollectionPayload::StaticCollectionConfig(s)| s)
         })
         .find(|s| s.name == collection);
     match found {
