@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use comm_support::{config as comm_config, Node};
 use fabgossip::channel::JoinChannelMessage;
-use fabgossip::comm::{CommEvent, RemotePeer};
+use fabgossip::comm::{AckOutcome, CommEvent, RemotePeer};
 use fabgossip::config::Config;
 use fabgossip::crypto::block::new_block;
 use fabgossip::message::SignedGossipMessage;
@@ -170,22 +170,17 @@ fn send(from: &Node, to: &RemotePeer, msg: GossipMessage) {
         .send(SignedGossipMessage::unsigned(msg).envelope, to);
 }
 
-/// The `Acknowledgement.error` answering `nonce`.
-async fn ack_of(peer: &mut Node, nonce: u64) -> String {
-    let ev = peer
-        .wait_event("the acknowledgement", |ev| match ev {
-            CommEvent::Message(m) => {
-                m.msg.nonce == nonce && matches!(m.msg.content, Some(Content::Ack(_)))
-            }
-            _ => false,
-        })
+/// A push sent with ack, as Fabric's distributor sends it: the `Acknowledgement.error` it
+/// got back ("" = stored).
+async fn pushed(from: &Node, to: &RemotePeer, msg: GossipMessage) -> String {
+    let results = from
+        .comm
+        .send_with_ack(msg, Duration::from_secs(10), 1, std::slice::from_ref(to))
         .await;
-    match ev {
-        CommEvent::Message(m) => match m.msg.content {
-            Some(Content::Ack(a)) => a.error,
-            _ => unreachable!(),
-        },
-        _ => unreachable!(),
+    match results.into_iter().next().map(|r| r.outcome) {
+        Some(AckOutcome::Acked) => String::new(),
+        Some(AckOutcome::Nacked(error)) => error,
+        other => panic!("no acknowledgement: {other:?}"),
     }
 }
 
@@ -239,20 +234,24 @@ async fn pushes_are_stored_and_acked_and_requests_answered_for_eligible_peers_on
     let shared = || Some(collection("shared", &["Org1MSP", "Org2MSP"]));
 
     // A member's push of a collection the node belongs to: stored, acked with "".
-    send(&member, &to, push(11, "tx1", "shared", shared()));
-    assert_eq!(ack_of(&mut member, 11).await, "");
+    assert_eq!(
+        pushed(&member, &to, push(11, "tx1", "shared", shared())).await,
+        ""
+    );
     // The node's own implicit collection needs no config.
-    send(&member, &to, push(12, "tx4", "_implicit_org_Org1MSP", None));
-    assert_eq!(ack_of(&mut member, 12).await, "");
+    assert_eq!(
+        pushed(&member, &to, push(12, "tx4", "_implicit_org_Org1MSP", None)).await,
+        ""
+    );
 
     // A collection the node's org is not a member of: acked with the reason, not stored.
     let theirs = Some(collection("theirs", &["Org2MSP", "Org3MSP"]));
-    send(&member, &to, push(13, "tx2", "theirs", theirs));
-    let err = ack_of(&mut member, 13).await;
+    let err = pushed(&member, &to, push(13, "tx2", "theirs", theirs)).await;
     assert!(err.contains("not eligible"), "{err}");
     // An explicit collection whose config the push does not carry.
-    send(&member, &to, push(14, "tx5", "shared", None));
-    assert!(!ack_of(&mut member, 14).await.is_empty());
+    assert!(!pushed(&member, &to, push(14, "tx5", "shared", None))
+        .await
+        .is_empty());
 
     // A peer of an org outside the channel: dropped unanswered, counted.
     let mut outsider = Node::start("Org3MSP", comm_config(false)).await;
@@ -350,14 +349,13 @@ async fn entries_older_than_the_retention_are_purged_as_blocks_commit() {
     let dir = tempdir("privdata-purge");
     let node = start_node(free_port(), &dir, 2).await;
     let to = remote(&node);
-    let mut member = Node::start("Org2MSP", comm_config(false)).await;
+    let member = Node::start("Org2MSP", comm_config(false)).await;
     for (nonce, tx, height) in [(1, "old", 1), (2, "new", 5)] {
         let mut m = push(nonce, tx, "_implicit_org_Org1MSP", None);
         if let Some(Content::PrivateData(p)) = &mut m.content {
             p.payload.as_mut().unwrap().private_sim_height = height;
         }
-        send(&member, &to, m);
-        assert_eq!(ack_of(&mut member, nonce).await, "");
+        assert_eq!(pushed(&member, &to, m).await, "");
     }
     assert_eq!(transient_entries(&node), 2.0);
     // Height 4 with a retention of 2: what was received below height 2 goes.
