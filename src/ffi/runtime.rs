@@ -1,11 +1,14 @@
 //! The Tokio runtime the library owns: one current-thread scheduler driven by a named
-//! thread (`fg-worker`), plus Tokio's blocking pool for commits, verification and host calls.
+//! thread (`fg-worker`), plus Tokio's blocking pool for ledger commits, state-transfer
+//! verification and private data.
 //!
 //! One scheduler thread, not a work-stealing pool: every task of a peer (connections, the owner
 //! task, emitters) hands messages to the next over channels, and on one thread a hand-off is a
 //! queue push, not a wake-up of another thread. Thread wake-ups dominated the CPU spent per block
-//! (see docs/BENCHMARKS.md). CPU-heavy work (block verification, ledger writes, host callbacks)
-//! already runs on the blocking pool, so the scheduler thread only moves bytes.
+//! (see docs/BENCHMARKS.md). Ledger writes (and the host's commit callback), the verification
+//! of state-transfer responses and private-data storage run on the blocking pool; pushed and
+//! pulled blocks, alive and StateInfo are still verified on the scheduler thread, so a slow
+//! host `verify` callback slows all traffic (docs/ARCHITECTURE.md, "Not yet in this shape").
 
 use std::io;
 use std::sync::Arc;

@@ -31,8 +31,8 @@ use super::payload::{BlockVerifier, CheckedPayload, Payload, Source, VerifiedPay
 ///   them;
 /// - a hole below a known block is reported at once as [`Output::PullGap`].
 ///
-/// Anti-entropy (`RemoteStateRequest`/`Response`) will feed payloads with
-/// [`Source::StateTransfer`] and read the ledger height from [`height`](Self::height).
+/// Anti-entropy (`RemoteStateRequest`/`Response`) feeds payloads with
+/// [`Source::StateTransfer`] and reads the ledger height from [`height`](Self::height).
 pub struct StateProvider {
     channel: String,
     cfg: StateProviderConfig,

@@ -102,7 +102,7 @@ impl Driver {
         ) {
             Ok(input) => input,
             Err(e) => {
-                // Identity pull is not served yet; other mismatches are malformed.
+                // Identity pull went to the cert store before this; what is left is malformed.
                 debug!(peer = %m.conn.pki_id, error = %e, "pull message dropped");
                 NodeCounters::inc(&self.counters.unhandled);
                 return;
