@@ -4,6 +4,7 @@
 //!
 //! - [`proto`]: the wire schema (gossip, common, msp, orderer, protos), generated from `proto/`.
 //! - [`types`]: PKI-ID and other small values shared by every part.
+//! - `sync`: taking a lock whether or not a caught panic poisoned it.
 //! - [`config`]: the `peer.gossip` keys of Fabric's `core.yaml`, parsed from YAML or JSON text.
 //! - [`message`]: signed gossip messages: sign, verify, tag rules, envelope helpers.
 //! - [`crypto`]: the `MessageCryptoService` and `SecurityAdvisor` contracts, the built-in Ed25519
@@ -71,4 +72,5 @@ pub mod proto;
 pub mod pull;
 pub mod push;
 pub mod state;
+pub(crate) mod sync;
 pub mod types;

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use tokio::sync::oneshot;
 
 use super::RemotePeer;
+use crate::sync::MutexExt;
 use crate::types::PkiId;
 
 /// How one peer answered a message sent with ack.
@@ -89,7 +90,7 @@ impl PendingAcks {
     fn lock(
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<PkiId, HashMap<u64, oneshot::Sender<AckOutcome>>>> {
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+        self.waiting.locked()
     }
 
     /// Starts waiting for `peer`'s ack of `nonce`. `None` when the same (nonce, peer) is

@@ -32,6 +32,7 @@ use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
 use super::metrics::{CommMetrics, Refusal};
+use crate::sync::MutexExt;
 
 /// Limits on inbound connections (`fabgossip.admission.*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +141,7 @@ impl Admission {
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, Table> {
-        self.table.lock().unwrap_or_else(|p| p.into_inner())
+        self.table.locked()
     }
 
     /// Decides on a connection just accepted from `remote`.
@@ -400,7 +401,7 @@ impl FdBudget {
         if self.reserve == 0 {
             return true;
         }
-        let mut slot = self.sample.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self.sample.locked();
         let now = Instant::now();
         let fresh = match *slot {
             Some(s) if now.duration_since(s.at) < FD_SAMPLE_INTERVAL => s,

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use super::conn::{Connection, Direction, QueueResult};
 use crate::proto::gossip::Envelope;
+use crate::sync::MutexExt;
 use crate::types::{OrgId, PkiId};
 
 /// How many PKI-ID → org entries are remembered for the identity-switch check.
@@ -62,7 +63,7 @@ impl ConnStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding this lock cannot leave the maps inconsistent (each
         // operation is a single insert/remove), so a poisoned lock is still usable.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.locked()
     }
 
     pub(crate) fn get(&self, pki_id: &PkiId) -> Option<Arc<Connection>> {

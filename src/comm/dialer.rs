@@ -17,6 +17,7 @@ use super::shared::Shared;
 use super::{CommError, ConnectionInfo};
 use crate::proto::gossip::gossip_client::GossipClient;
 use crate::proto::gossip::{Empty, Envelope};
+use crate::sync::MutexExt;
 
 /// Client keepalive, as Fabric's peer client (60 s interval, 20 s timeout).
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
@@ -96,7 +97,7 @@ async fn connect(
                         .peer_certificates()
                         .and_then(|c| c.first())
                         .map(|c| c.to_vec());
-                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = cert;
+                    *slot.locked() = cert;
                     ClientStream::Tls(Box::new(s))
                 }
             };
@@ -237,7 +238,7 @@ pub(crate) async fn dial(
 async fn dial_once(shared: &Shared, endpoint: &str, probe: bool) -> Result<Dialed, CommError> {
     let (mut client, channel, seen_cert) = connect(shared, endpoint).await?;
     ping(shared, &mut client, endpoint).await?;
-    let remote_cert = seen_cert.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let remote_cert = seen_cert.locked().clone();
     let hs = |e: HandshakeError| {
         shared.metrics.handshake_failed(e.reason);
         CommError::Handshake {

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 
+use crate::sync::MutexExt;
 use futures::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -59,14 +60,14 @@ pub(crate) struct IoKills {
 impl IoKills {
     pub(crate) fn register(&self) -> Arc<IoKill> {
         let k = Arc::new(IoKill::default());
-        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let mut live = self.live.locked();
         live.retain(|w| w.strong_count() > 0);
         live.push(Arc::downgrade(&k));
         k
     }
 
     pub(crate) fn kill_all(&self) -> usize {
-        let live = std::mem::take(&mut *self.live.lock().unwrap_or_else(|p| p.into_inner()));
+        let live = std::mem::take(&mut *self.live.locked());
         let mut n = 0;
         for k in live.iter().filter_map(Weak::upgrade) {
             k.kill();

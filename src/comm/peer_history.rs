@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use crate::sync::MutexExt;
 use crate::types::PkiId;
 
 /// Entries kept per map (endpoints, PKI-IDs).
@@ -116,7 +117,7 @@ impl PeerHistory {
     /// Records `c` at `now`; says whether it should be logged. Inbound contacts are kept only
     /// by PKI-ID: their endpoint is an ephemeral socket address nobody queries.
     pub fn record(&self, c: Contact, now: SystemTime) -> Notice {
-        let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        let mut maps = self.maps.locked();
         let mut notice = None;
         if c.direction == ContactDirection::Outbound && !c.endpoint.is_empty() {
             let key = c.endpoint.clone();
@@ -140,18 +141,18 @@ impl PeerHistory {
     }
 
     pub fn by_endpoint(&self, endpoint: &str) -> Option<ContactRecord> {
-        let maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        let maps = self.maps.locked();
         maps.by_endpoint.get(endpoint).cloned()
     }
 
     pub fn by_pki_id(&self, pki_id: &PkiId) -> Option<ContactRecord> {
-        let maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        let maps = self.maps.locked();
         maps.by_pki.get(pki_id).cloned()
     }
 
     /// The most recent outbound contact whose handshake reached `pki_id`, by endpoint.
     pub fn endpoint_of(&self, pki_id: &PkiId) -> Option<ContactRecord> {
-        let maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        let maps = self.maps.locked();
         maps.by_endpoint
             .values()
             .filter(|r| r.pki_id.as_ref() == Some(pki_id))
@@ -161,13 +162,13 @@ impl PeerHistory {
 
     /// Every record by PKI-ID (for per-peer metrics).
     pub fn peers(&self) -> Vec<ContactRecord> {
-        let maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        let maps = self.maps.locked();
         maps.by_pki.values().cloned().collect()
     }
 
     /// Every record by endpoint.
     pub fn endpoints(&self) -> Vec<ContactRecord> {
-        let maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        let maps = self.maps.locked();
         maps.by_endpoint.values().cloned().collect()
     }
 }

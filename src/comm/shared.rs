@@ -23,6 +23,7 @@ use super::{CommConfig, CommError, CommEvent, ConnectionInfo, ReceivedMessage, R
 use crate::crypto::CryptoContext;
 use crate::proto::gossip::gossip_message::Content;
 use crate::proto::gossip::{Envelope, GossipMessage};
+use crate::sync::MutexExt;
 use crate::types::{OrgId, PkiId};
 
 /// TLS material ready for both roles.
@@ -130,7 +131,7 @@ impl Shared {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tasks = self.tasks.locked();
         if self.is_stopping() {
             return;
         }
@@ -145,7 +146,7 @@ impl Shared {
         if self.is_stopping() {
             return;
         }
-        let mut backlog = self.backlog.lock().unwrap_or_else(|p| p.into_inner());
+        let mut backlog = self.backlog.locked();
         if backlog.forwarding {
             if backlog.queue.len() >= CONTROL_BACKLOG_MAX {
                 self.metrics.event_dropped();
@@ -172,7 +173,7 @@ impl Shared {
         tokio::pin!(stop);
         loop {
             let next = {
-                let mut backlog = self.backlog.lock().unwrap_or_else(|p| p.into_inner());
+                let mut backlog = self.backlog.locked();
                 let next = backlog.queue.pop_front();
                 if next.is_none() {
                     backlog.forwarding = false;
@@ -628,7 +629,7 @@ impl Shared {
         let _serial = self.stop_lock.lock().await;
         self.begin_stop();
         let mut tasks = {
-            let mut g = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+            let mut g = self.tasks.locked();
             std::mem::take(&mut *g)
         };
         // Closed streams end with a status and GOAWAY; give them a moment to go out.

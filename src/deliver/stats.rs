@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use crate::sync::MutexExt;
 use serde::Serialize;
 
 /// What the delivery client did, as of a snapshot.
@@ -45,11 +46,7 @@ pub struct DeliveryCounters {
 impl DeliveryCounters {
     pub fn snapshot(&self) -> DeliveryStats {
         DeliveryStats {
-            endpoint: self
-                .endpoint
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
+            endpoint: self.endpoint.locked().clone(),
             connected: self.connected.load(Ordering::Relaxed),
             blocks_received: self.blocks_received.load(Ordering::Relaxed),
             blocks_rejected: self.blocks_rejected.load(Ordering::Relaxed),
@@ -62,7 +59,7 @@ impl DeliveryCounters {
     }
 
     pub(super) fn set_endpoint(&self, endpoint: &str) {
-        let mut e = self.endpoint.lock().unwrap_or_else(|p| p.into_inner());
+        let mut e = self.endpoint.locked();
         if *e != endpoint {
             *e = endpoint.to_string();
         }

@@ -19,6 +19,7 @@ use crate::ffi::reentry::{reject_reentry, CallbackScope};
 use crate::ffi::service::current;
 use crate::ffi::status::*;
 use crate::node::{ChannelCallError, GossipService, LeadershipEvent};
+use crate::sync::RwLockExt;
 
 /// Receives one leadership change: this peer now leads `channel` (`is_leader == 1`) or no
 /// longer does (`0`). `channel` is UTF-8, borrowed for the call only, not NUL-terminated.
@@ -57,7 +58,7 @@ pub(crate) fn attach(service: &GossipService) -> std::io::Result<Arc<LeadershipQ
 
 /// Calls the host sink with one change (on the delivery thread).
 fn deliver(event: &LeadershipEvent) {
-    let sink = SINK.read().unwrap_or_else(|e| e.into_inner());
+    let sink = SINK.read_locked();
     let Some(sink) = sink.as_ref() else {
         return;
     };
@@ -93,7 +94,7 @@ pub unsafe extern "C" fn fg_set_leadership_callback(
     ffi_boundary!(FG_STATUS_PANIC, {
         reject_reentry!();
         let sink = cb.map(|cb| Sink { cb, user_data });
-        *SINK.write().unwrap_or_else(|e| e.into_inner()) = sink;
+        *SINK.write_locked() = sink;
         FG_STATUS_OK
     })
 }

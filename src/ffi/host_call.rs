@@ -9,6 +9,7 @@ use std::sync::RwLock;
 use super::callbacks::fg_release_fn;
 use super::reentry::CallbackScope;
 use super::status::{fg_status, FG_STATUS_BUFFER_TOO_SMALL, FG_STATUS_OK};
+use crate::sync::RwLockExt;
 
 /// Every call holds a shared lock and checks that the table is still open; [`release`]
 /// takes the lock exclusively, so once it returns no callback is running and none will start.
@@ -30,7 +31,7 @@ impl HostGate {
     /// Closes the gate: waits for running callbacks, forbids new ones, then calls
     /// `release(user_data)` if that has not happened yet.
     pub(crate) fn release(&self, release: fg_release_fn, user_data: *mut c_void) {
-        *self.open.write().unwrap_or_else(|e| e.into_inner()) = false;
+        *self.open.write_locked() = false;
         if !self.released.swap(true, Ordering::AcqRel) {
             if let Some(release) = release {
                 let _scope = CallbackScope::enter();
@@ -41,13 +42,13 @@ impl HostGate {
     }
 
     pub(crate) fn is_open(&self) -> bool {
-        *self.open.read().unwrap_or_else(|e| e.into_inner())
+        *self.open.read_locked()
     }
 
     /// Runs one host call while the gate is open, the thread marked "in callback";
     /// `None` once released.
     pub(crate) fn call<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
-        let open = self.open.read().unwrap_or_else(|e| e.into_inner());
+        let open = self.open.read_locked();
         if !*open {
             return None;
         }

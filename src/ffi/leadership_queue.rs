@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 
 use crate::ffi::counters;
 use crate::node::LeadershipEvent;
+use crate::sync::MutexExt;
 
 /// Changes queued beyond this are dropped and counted: only a host callback that stays
 /// blocked while leadership keeps changing can get here.
@@ -47,7 +48,7 @@ impl LeadershipQueue {
     /// Queues one change; never blocks. After `close`, or when the queue is full, the change
     /// is dropped, counted and logged.
     pub(crate) fn push(&self, event: LeadershipEvent) {
-        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = self.tx.locked();
         let Some(tx) = tx.as_ref() else {
             return;
         };
@@ -70,8 +71,8 @@ impl LeadershipQueue {
     /// Delivers the queued changes, then stops the thread. Idempotent. Must not be called
     /// from the delivery thread itself (`fg_shutdown` is refused there as re-entry).
     pub(crate) fn close(&self) {
-        drop(self.tx.lock().unwrap_or_else(|e| e.into_inner()).take());
-        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(self.tx.locked().take());
+        let thread = self.thread.locked().take();
         if let Some(t) = thread {
             if t.join().is_err() {
                 tracing::error!(target: "fabgossip::ffi", "the leadership delivery thread panicked");

@@ -20,6 +20,7 @@ use crate::ffi::panic::ffi_boundary;
 use crate::ffi::reentry::{inside_callback, reject_reentry, CallbackScope};
 use crate::ffi::status::*;
 use crate::metrics::logspec;
+use crate::sync::RwLockExt;
 
 /// Log level passed to `fg_set_log_callback` as `max_level`: no logging.
 pub const FG_LOG_OFF: i32 = 0;
@@ -121,7 +122,7 @@ impl<S: Subscriber> Layer<S> for HostLogLayer {
         let meta = event.metadata();
         let mut line = LineVisitor(String::new());
         event.record(&mut line);
-        let sink = SINK.read().unwrap_or_else(|e| e.into_inner());
+        let sink = SINK.read_locked();
         if let Some(sink) = sink.as_ref() {
             let target = meta.target();
             let _scope = CallbackScope::enter();
@@ -209,7 +210,7 @@ pub unsafe extern "C" fn fg_set_log_callback(
             FG_LOG_OFF
         };
         {
-            let mut sink = SINK.write().unwrap_or_else(|e| e.into_inner());
+            let mut sink = SINK.write_locked();
             *sink = new_sink;
             MAX_LEVEL.store(level, Ordering::Release);
         }

@@ -5,7 +5,7 @@
 //! for a moment by queries, so `fg_peers` never waits on a starting or stopping service.
 
 use std::ffi::c_char;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use super::host_crypto::HostCrypto;
 use super::host_ledger::{HostLedgerProvider, HostLedgerTable};
@@ -21,6 +21,7 @@ use crate::ffi::runtime::LibRuntime;
 use crate::ffi::status::*;
 use crate::ledger::LedgerProvider;
 use crate::node::{builtin_crypto, GossipService, LedgerProviderError, NodeError};
+use crate::sync::MutexExt;
 
 /// What `fg_init` started and `fg_shutdown` tears down.
 struct Running {
@@ -39,14 +40,8 @@ static LIFECYCLE: Mutex<Option<Running>> = Mutex::new(None);
 /// The running service for queries; set last by `fg_init`, cleared first by `fg_shutdown`.
 static RUNNING: Mutex<Option<Arc<GossipService>>> = Mutex::new(None);
 
-fn lock<T>(m: &'static Mutex<T>) -> MutexGuard<'static, T> {
-    // A panic while holding the lock was caught at the boundary; the data is still consistent
-    // because every critical section only swaps an Option.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 pub(crate) fn current() -> Option<Arc<GossipService>> {
-    lock(&RUNNING).clone()
+    RUNNING.locked().clone()
 }
 
 /// A failure of `fg_init`: a status and the detail text for `err_out`.
@@ -154,7 +149,7 @@ fn load_config(input: ConfigInput<'_>) -> Result<Config, InitError> {
 }
 
 fn init(input: ConfigInput<'_>, host: Option<Arc<HostCrypto>>) -> Result<(), InitError> {
-    let mut lifecycle = lock(&LIFECYCLE);
+    let mut lifecycle = LIFECYCLE.locked();
     if lifecycle.is_some() {
         return Err(InitError(
             FG_STATUS_ALREADY_INITIALIZED,
@@ -192,7 +187,7 @@ fn init(input: ConfigInput<'_>, host: Option<Arc<HostCrypto>>) -> Result<(), Ini
             ));
         }
     };
-    *lock(&RUNNING) = Some(service.clone());
+    *RUNNING.locked() = Some(service.clone());
     *lifecycle = Some(Running {
         runtime,
         service,
@@ -207,7 +202,7 @@ fn init(input: ConfigInput<'_>, host: Option<Arc<HostCrypto>>) -> Result<(), Ini
 /// ledger) opens the ledgers of channels joined from now on. On success the table given
 /// before is released; on failure the caller releases `table`.
 pub(crate) fn set_ledger(table: Option<Arc<HostLedgerTable>>) -> Result<(), (fg_status, String)> {
-    let mut lifecycle = lock(&LIFECYCLE);
+    let mut lifecycle = LIFECYCLE.locked();
     let Some(running) = lifecycle.as_mut() else {
         return Err((
             FG_STATUS_NOT_INITIALIZED,
@@ -369,7 +364,7 @@ pub extern "C" fn fg_shutdown() -> fg_status {
     ffi_boundary!(FG_STATUS_PANIC, {
         reject_reentry!();
         on_control_thread(|| {
-            let mut lifecycle = lock(&LIFECYCLE);
+            let mut lifecycle = LIFECYCLE.locked();
             let Some(Running {
                 runtime,
                 service,
@@ -380,7 +375,7 @@ pub extern "C" fn fg_shutdown() -> fg_status {
             else {
                 return FG_STATUS_OK;
             };
-            lock(&RUNNING).take();
+            RUNNING.locked().take();
             runtime.block_on(service.stop());
             // The owner task is gone: the changes it queued reach the host now, then the
             // delivery thread ends.

@@ -26,6 +26,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::crypto::{CryptoError, MessageCryptoService};
+use crate::sync::RwLockExt;
 use crate::types::PkiId;
 
 /// How long an identity may go unused before it is purged (Fabric: 1 hour).
@@ -434,11 +435,11 @@ impl IdentityMapper {
 
     fn read(&self) -> RwLockReadGuard<'_, HashMap<PkiId, Stored>> {
         // A poisoned lock only means a panic elsewhere while holding a plain map.
-        self.entries.read().unwrap_or_else(|p| p.into_inner())
+        self.entries.read_locked()
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, HashMap<PkiId, Stored>> {
-        self.entries.write().unwrap_or_else(|p| p.into_inner())
+        self.entries.write_locked()
     }
 }
 

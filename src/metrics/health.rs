@@ -19,6 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use super::Snapshot;
+use crate::sync::MutexExt;
 
 /// One failed check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -94,7 +95,7 @@ impl HealthChecker {
                 reason: "the gossip service's owner task has ended".into(),
             });
         }
-        let mut last = self.last_commits.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = self.last_commits.locked();
         for ch in &snap.channels {
             if let Some(blocks) = &ch.blocks {
                 let now = (blocks.state.committed, blocks.state.commit_failed);

@@ -17,6 +17,7 @@
 
 use std::sync::{Arc, RwLock};
 
+use crate::sync::RwLockExt;
 use tracing::level_filters::LevelFilter;
 
 /// A parsed spec: the default level and the per-target levels, longest prefix first.
@@ -140,7 +141,7 @@ static HOST_LEVEL: RwLock<LevelFilter> = RwLock::new(LevelFilter::OFF);
 /// Records the level the host chose with its log callback (what `GET /logspec` reports
 /// while no spec was set) and clears any `/logspec` spec: the host's latest word wins.
 pub fn set_host_level(level: LevelFilter) {
-    *HOST_LEVEL.write().unwrap_or_else(|e| e.into_inner()) = level;
+    *HOST_LEVEL.write_locked() = level;
     set_active(None);
 }
 
@@ -148,18 +149,18 @@ pub fn set_host_level(level: LevelFilter) {
 pub fn current_text() -> String {
     match active() {
         Some(spec) => spec.text.clone(),
-        None => level_name(*HOST_LEVEL.read().unwrap_or_else(|e| e.into_inner())).to_string(),
+        None => level_name(*HOST_LEVEL.read_locked()).to_string(),
     }
 }
 
 /// The spec set through `/logspec`, if any (the host's `fg_set_log_callback` level clears it).
 pub fn active() -> Option<Arc<LogSpec>> {
-    ACTIVE.read().unwrap_or_else(|e| e.into_inner()).clone()
+    ACTIVE.read_locked().clone()
 }
 
 /// Makes `spec` the process's log filter (or clears it) and re-evaluates cached interest.
 pub fn set_active(spec: Option<LogSpec>) {
-    *ACTIVE.write().unwrap_or_else(|e| e.into_inner()) = spec.map(Arc::new);
+    *ACTIVE.write_locked() = spec.map(Arc::new);
     tracing::callsite::rebuild_interest_cache();
 }
 

@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::comm::peer_history::PeerHistory;
 use crate::comm::{ContactDirection, ContactOutcome, ContactRecord};
 use crate::discovery::{DiscoveryCounters, Liveness, MemberView};
+use crate::sync::MutexExt;
 use crate::types::PkiId;
 
 /// Purged members remembered for explanations; beyond, the oldest are forgotten.
@@ -63,7 +64,7 @@ pub struct PeerTracker {
 
 impl PeerTracker {
     fn lock(&self) -> std::sync::MutexGuard<'_, TrackerState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.locked()
     }
 
     pub fn peer_up(&self, pki_id: &PkiId, now: SystemTime) {

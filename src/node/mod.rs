@@ -56,6 +56,7 @@ use crate::ledger::{FileLedgerOptions, FileLedgerProvider, LedgerProvider};
 use crate::pull::PullConfig;
 use crate::push::{PushConfig, PushEmitter};
 use crate::state::McsVerifier;
+use crate::sync::{MutexExt, RwLockExt};
 use command::Command;
 use driver::election::Elections;
 use driver::{ChannelSnapshot, Deliveries, DeliveryTable, Driver};
@@ -145,15 +146,9 @@ struct MetricsParts {
 impl MetricsParts {
     fn snapshot(&self) -> crate::metrics::Snapshot {
         use crate::metrics::ChannelMetrics;
-        let leaders = self
-            .leadership
-            .snapshot
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .leaders
-            .clone();
+        let leaders = self.leadership.snapshot.read_locked().leaders.clone();
         let (channel_registry, channels) = {
-            let view = self.channel_view.read().unwrap_or_else(|e| e.into_inner());
+            let view = self.channel_view.read_locked();
             let mut names: Vec<&String> = view.peers.keys().chain(view.blocks.keys()).collect();
             names.sort();
             names.dedup();
@@ -188,11 +183,7 @@ impl MetricsParts {
             node: self.counters.snapshot(),
             channel_registry,
             channels,
-            identity: self
-                .identity_view
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
+            identity: self.identity_view.read_locked().clone(),
         }
     }
 
@@ -519,7 +510,7 @@ impl GossipService {
 
     /// The membership view (self excluded); a snapshot, never blocks on the network.
     pub fn peers(&self) -> Vec<PeerInfo> {
-        self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.view.read_locked().clone()
     }
 
     /// Joins `channel`, or reconfigures it when `msg.sequence` is newer (an older one is
@@ -579,12 +570,7 @@ impl GossipService {
     /// after leaving it; `None` for a channel never joined. A snapshot, never blocks on
     /// the network.
     pub fn peers_of_channel(&self, channel: &str) -> Option<Vec<ChannelPeerInfo>> {
-        self.channel_view
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .peers
-            .get(channel)
-            .cloned()
+        self.channel_view.read_locked().peers.get(channel).cloned()
     }
 
     /// Adds a block the host obtained (Fabric's `AddPayload`): verified, committed in order
@@ -627,12 +613,7 @@ impl GossipService {
 
     /// Ledger height and block counters of a joined channel, as of the last snapshot.
     pub fn block_stats(&self, channel: &str) -> Option<ChannelBlockStats> {
-        self.channel_view
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .blocks
-            .get(channel)
-            .cloned()
+        self.channel_view.read_locked().blocks.get(channel).cloned()
     }
 
     /// The delivery service of `channel` when this peer pulls its blocks from an orderer
@@ -647,11 +628,7 @@ impl GossipService {
 
     /// The channel registry's counters, as of the last snapshot.
     pub fn channel_counters(&self) -> ChannelCounters {
-        self.channel_view
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .counters
-            .clone()
+        self.channel_view.read_locked().counters.clone()
     }
 
     /// Whether this peer leads `channel` (elected, or a static `orgLeader`); a snapshot,
@@ -659,8 +636,7 @@ impl GossipService {
     pub fn is_leader(&self, channel: &str) -> Result<bool, ChannelCallError> {
         self.leadership
             .snapshot
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+            .read_locked()
             .leaders
             .get(channel)
             .copied()
@@ -676,22 +652,13 @@ impl GossipService {
     /// Sets (or with `None` clears) the hook called on the owner task, in order, at every
     /// leadership change; it must return quickly. Changes already reported are not replayed.
     pub fn set_leadership_listener(&self, listener: Option<LeadershipListener>) {
-        *self
-            .leadership
-            .listener
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = listener;
+        *self.leadership.listener.write_locked() = listener;
     }
 
     /// Leadership counters (messages sent, received, refused; changes), as of the last
     /// snapshot.
     pub fn leadership_counters(&self) -> LeadershipCounters {
-        self.leadership
-            .snapshot
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .counters
-            .clone()
+        self.leadership.snapshot.read_locked().counters.clone()
     }
 
     /// Gives up leadership of `channel` (Fabric's `Yield`, e.g. when no orderer can be
@@ -718,10 +685,7 @@ impl GossipService {
     /// The identity mapper's, the cert store's and the identity pull's counters, as of the
     /// last snapshot (refreshed every driver tick).
     pub fn identity_stats(&self) -> IdentityStats {
-        self.identity_view
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.identity_view.read_locked().clone()
     }
 
     async fn call(
@@ -795,11 +759,7 @@ impl GossipService {
 
     /// Where the `GET /metrics` listener is bound, when the config names one.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_listener
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|(a, _)| *a)
+        self.metrics_listener.locked().as_ref().map(|(a, _)| *a)
     }
 
     /// The comm layer, for diagnostics (peer history, connected PKI-IDs).
@@ -813,15 +773,11 @@ impl GossipService {
             return;
         }
         let _ = self.stop_tx.send(true);
-        let handle = self.driver.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let handle = self.driver.locked().take();
         if let Some(handle) = handle {
             let _ = handle.await;
         }
-        let listener = self
-            .metrics_listener
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let listener = self.metrics_listener.locked().take();
         if let Some((_, handle)) = listener {
             let _ = handle.await;
         }

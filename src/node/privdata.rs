@@ -28,6 +28,7 @@ use crate::proto::protos::{
     CollectionPolicyConfig, StaticCollectionConfig,
 };
 use crate::proto::transientstore::TxPvtReadWriteSetWithConfigInfo;
+use crate::sync::MutexExt;
 use crate::types::PkiId;
 
 /// The settings and random source of distribution.
@@ -219,7 +220,7 @@ impl GossipService {
                         required_peer_count: 0,
                         max_peer_count: 0,
                     });
-                    let mut rng = self.pvt.rng.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut rng = self.pvt.rng.locked();
                     distributor::plan(
                         policy,
                         &candidates,

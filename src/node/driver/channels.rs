@@ -14,6 +14,7 @@ use crate::comm::{ReceivedMessage, RemotePeer};
 use crate::discovery::Input;
 use crate::ledger::LedgerProvider;
 use crate::message::SignedGossipMessage;
+use crate::sync::RwLockExt;
 
 /// Each joined channel's peers (see [`Driver::channel_views`]).
 pub(super) type ChannelViews = std::collections::BTreeMap<String, Vec<ChannelPeer>>;
@@ -166,6 +167,6 @@ impl Driver {
                 .collect(),
             privdata: self.privdata.clone(),
         };
-        *self.channel_view.write().unwrap_or_else(|e| e.into_inner()) = snapshot;
+        *self.channel_view.write_locked() = snapshot;
     }
 }

@@ -21,6 +21,7 @@ use crate::deliver::{
 };
 use crate::message::{data_msg, SignedGossipMessage};
 use crate::state::{Rejected, Source, StateProviderConfig, VerifiedPayload};
+use crate::sync::MutexExt;
 
 /// The running delivery services by channel; `GossipService::delivery_stats` reads it.
 pub(in crate::node) type DeliveryTable = Arc<Mutex<BTreeMap<String, Box<dyn DeliveryService>>>>;
@@ -30,11 +31,7 @@ pub(in crate::node) fn delivery_stats(
     table: &DeliveryTable,
     channel: &str,
 ) -> Option<DeliveryStats> {
-    table
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(channel)
-        .map(|s| s.stats())
+    table.locked().get(channel).map(|s| s.stats())
 }
 
 /// The delivery state the owner task keeps.
@@ -172,8 +169,7 @@ impl Driver {
                 info!(channel, "delivery service started");
                 self.delivery
                     .table
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
+                    .locked()
                     .insert(channel.to_string(), service);
                 self.delivery
                     .running
@@ -190,12 +186,7 @@ impl Driver {
     /// events are dropped.
     pub fn stop_deliver(&mut self, channel: &str) {
         self.delivery.running.remove(channel);
-        let service = self
-            .delivery
-            .table
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(channel);
+        let service = self.delivery.table.locked().remove(channel);
         if let Some(mut s) = service {
             s.stop();
             info!(channel, "delivery service stopped");

@@ -18,6 +18,7 @@ use crate::election::{
     ElectionCounters, Input, LeaderElection, LeadershipMode, LeadershipMsg, Output,
 };
 use crate::proto::gossip::gossip_message::Content;
+use crate::sync::RwLockExt;
 use crate::types::PkiId;
 
 /// How many leadership events a slow `subscribe_leadership` receiver may fall behind.
@@ -163,8 +164,7 @@ impl Driver {
             .election
             .shared
             .snapshot
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+            .read_locked()
             .leaders
             .get(channel)
             .copied()
@@ -288,12 +288,7 @@ impl Driver {
             }
         }
         let counters = self.election.counters();
-        self.election
-            .shared
-            .snapshot
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .counters = counters;
+        self.election.shared.snapshot.write_locked().counters = counters;
     }
 
     /// Alive channel peers of our org with a StateInfo, self excluded (Fabric's view).
@@ -331,13 +326,7 @@ impl Driver {
         };
         // No subscriber is fine.
         let _ = self.election.shared.events.send(event.clone());
-        let listener = self
-            .election
-            .shared
-            .listener
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let listener = self.election.shared.listener.read_locked().clone();
         if let Some(listener) = listener {
             listener(&event);
         }
@@ -348,19 +337,14 @@ impl Elections {
     fn shared_has(&self, channel: &str) -> bool {
         self.shared
             .snapshot
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+            .read_locked()
             .leaders
             .contains_key(channel)
     }
 
     /// Sets (or with `None` removes) the channel's entry in the snapshot.
     fn set_snapshot(&self, channel: &str, leader: Option<bool>) {
-        let mut s = self
-            .shared
-            .snapshot
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut s = self.shared.snapshot.write_locked();
         match leader {
             Some(l) => {
                 s.leaders.insert(channel.to_string(), l);

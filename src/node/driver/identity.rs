@@ -15,6 +15,7 @@ use crate::identity::IdentityDisclosure;
 use crate::message::SignedGossipMessage;
 use crate::proto::gossip::PullMsgType;
 use crate::pull::pull_input;
+use crate::sync::RwLockExt;
 use crate::types::PkiId;
 
 /// How often stored expiration dates are checked (no crypto call; Fabric arms a timer per
@@ -159,9 +160,6 @@ impl Driver {
     }
 
     pub(super) fn publish_identity_stats(&self) {
-        *self
-            .identity_view
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = self.cert_store.stats();
+        *self.identity_view.write_locked() = self.cert_store.stats();
     }
 }

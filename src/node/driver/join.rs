@@ -21,6 +21,7 @@ use crate::ledger::Ledger;
 use crate::message::{data_msg, SignedGossipMessage};
 use crate::proto::common::Block;
 use crate::state::{self, CommitBatch, Payload, Source, VerifiedPayload};
+use crate::sync::MutexExt;
 
 impl Driver {
     /// Joins `channel` or reconfigures it with a newer sequence (an older one is ignored).
@@ -184,7 +185,7 @@ fn latest_config(
     ledger: &Mutex<Box<dyn Ledger>>,
     height: u64,
 ) -> Result<Option<ChannelConfig>, String> {
-    let l = ledger.lock().unwrap_or_else(|e| e.into_inner());
+    let l = ledger.locked();
     let read = |seq: u64| -> Result<Vec<u8>, String> {
         l.get_blocks(seq, seq)
             .map_err(|e| format!("block {seq}: {e}"))?

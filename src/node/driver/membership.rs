@@ -13,6 +13,7 @@ use crate::comm::peer_history::{Contact, Notice};
 use crate::comm::{ConnectionInfo, ContactDirection, ContactOutcome, ReceivedMessage, RemotePeer};
 use crate::discovery::{AliveFields, Input, Liveness, Output, VerifiedAlive};
 use crate::proto::gossip::gossip_message::Content;
+use crate::sync::RwLockExt;
 
 impl Driver {
     pub(super) fn on_connected(&self, info: &ConnectionInfo) -> Option<Input> {
@@ -245,6 +246,6 @@ impl Driver {
                 },
             })
             .collect();
-        *self.view.write().unwrap_or_else(|e| e.into_inner()) = snapshot;
+        *self.view.write_locked() = snapshot;
     }
 }

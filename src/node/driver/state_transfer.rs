@@ -21,6 +21,7 @@ use crate::proto::gossip::Payload as GossipPayload;
 use crate::state::{
     check_response, check_state_access, CheckedPayload, Payload, ServePlan, Source, StateRequest,
 };
+use crate::sync::MutexExt;
 use crate::types::PkiId;
 
 /// Requests served at once per channel (ledger reads on blocking threads); more are
@@ -77,7 +78,7 @@ impl Driver {
         // Ledger reads stay off the async workers.
         tokio::task::spawn_blocking(move || {
             let read = {
-                let l = ledger.lock().unwrap_or_else(|e| e.into_inner());
+                let l = ledger.locked();
                 l.get_blocks(start, end)
             };
             match read {
