@@ -1,5 +1,7 @@
 //! `fg_bytes`: a byte buffer allocated by the library and handed to the host.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use std::ptr;
 
 /// Bytes owned by the library (JSON text, error detail). The host reads `ptr[0..len]` and
@@ -33,8 +35,10 @@ impl fg_bytes {
     /// # Safety
     /// `out` is NULL or points to writable memory for one `fg_bytes`.
     pub(crate) unsafe fn write_to(out: *mut fg_bytes, data: Vec<u8>) {
-        if let Some(out) = out.as_mut() {
-            ptr::write(out, fg_bytes::from_vec(data));
+        if !out.is_null() {
+            // SAFETY: not NULL, so writable for one `fg_bytes` by this function's contract;
+            // `ptr::write` neither reads nor drops what the host's memory held.
+            unsafe { ptr::write(out, fg_bytes::from_vec(data)) };
         }
     }
 }
@@ -47,12 +51,18 @@ impl fg_bytes {
 /// `bytes` is NULL or points to an `fg_bytes` written by this library and not altered since.
 #[no_mangle]
 pub unsafe extern "C" fn fg_bytes_free(bytes: *mut fg_bytes) {
-    crate::ffi::panic::ffi_boundary!((), {
-        let Some(b) = bytes.as_mut() else { return };
+    // Not a status-returning call: nothing to count or report, only the panic boundary.
+    crate::ffi::panic::boundary((), || {
+        // SAFETY: NULL or an `fg_bytes` written by this library, by this function's contract.
+        let Some(b) = (unsafe { bytes.as_mut() }) else {
+            return;
+        };
         if !b.ptr.is_null() {
-            // Rebuild the boxed slice of `len + 1` bytes made by `from_vec`.
             let slice = ptr::slice_from_raw_parts_mut(b.ptr, b.len + 1);
-            drop(Box::from_raw(slice));
+            // SAFETY: `from_vec` made `ptr` from a boxed slice of `len + 1` bytes, and the
+            // host has not altered it (the contract); rebuilding the box frees it once, since
+            // `ptr` is reset to NULL below.
+            drop(unsafe { Box::from_raw(slice) });
         }
         b.ptr = ptr::null_mut();
         b.len = 0;
@@ -67,13 +77,17 @@ mod tests {
     fn round_trip_keeps_bytes_and_adds_nul() {
         let mut b = fg_bytes::from_vec(b"[1,2]".to_vec());
         assert_eq!(b.len, 5);
+        // SAFETY: `b` was made by `fg_bytes::from_vec` (`len + 1` bytes), or is NULL/freed.
         let view = unsafe { std::slice::from_raw_parts(b.ptr, b.len + 1) };
         assert_eq!(view, b"[1,2]\0");
+        // SAFETY: `b` was made by `fg_bytes::from_vec` (`len + 1` bytes), or is NULL/freed.
         unsafe { fg_bytes_free(&mut b) };
         assert!(b.ptr.is_null());
         assert_eq!(b.len, 0);
         // A second free and a NULL free are no-ops.
+        // SAFETY: `b` was made by `fg_bytes::from_vec` (`len + 1` bytes), or is NULL/freed.
         unsafe { fg_bytes_free(&mut b) };
+        // SAFETY: `b` was made by `fg_bytes::from_vec` (`len + 1` bytes), or is NULL/freed.
         unsafe { fg_bytes_free(ptr::null_mut()) };
     }
 
@@ -82,6 +96,7 @@ mod tests {
         let mut b = fg_bytes::from_vec(Vec::new());
         assert!(!b.ptr.is_null());
         assert_eq!(b.len, 0);
+        // SAFETY: `b` was made by `fg_bytes::from_vec` (`len + 1` bytes), or is NULL/freed.
         unsafe { fg_bytes_free(&mut b) };
     }
 }

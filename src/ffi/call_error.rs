@@ -5,6 +5,8 @@
 //! because a Go host's goroutine may move to another OS thread between two cgo calls, so a
 //! thread-local read after the call could return another goroutine's error.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use std::ffi::c_char;
 
 use crate::channel::ChannelError;
@@ -30,6 +32,11 @@ impl CallError {
 
     pub(crate) fn invalid_arg(detail: impl Into<String>) -> CallError {
         CallError::new(FG_STATUS_INVALID_ARG, detail)
+    }
+
+    /// A failure that is the library's own (e.g. serializing a reply).
+    pub(crate) fn internal(e: impl std::fmt::Display) -> CallError {
+        CallError::new(FG_STATUS_INTERNAL, e.to_string())
     }
 
     pub(crate) fn not_initialized() -> CallError {
@@ -81,14 +88,16 @@ pub(crate) unsafe fn text_arg<'a>(
     if ptr.is_null() || len == 0 {
         return Err(CallError::invalid_arg(format!("{what} is NULL or empty")));
     }
-    let bytes = std::slice::from_raw_parts(ptr.cast::<u8>(), len);
+    // SAFETY: not NULL, so `len` readable bytes by this function's contract.
+    let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
     std::str::from_utf8(bytes)
         .map_err(|e| CallError::invalid_arg(format!("{what} is not UTF-8: {e}")))
 }
 
 /// Turns the result of `call` into its status: a refusal is logged, counted when it is an
 /// invalid argument, and its detail written to `err_out` (when not NULL). `err_out` is
-/// untouched on success.
+/// untouched on success. For the calls not yet on [`crate::ffi::call::run`], which does this
+/// and the rest of the boundary.
 ///
 /// # Safety
 /// `err_out` is NULL or points to writable memory for one `fg_bytes`.
@@ -105,7 +114,8 @@ pub(crate) unsafe fn finish(
         counters::bump(&counters::counters().invalid_args);
     }
     tracing::warn!(target: "fabgossip::ffi", "{call} refused ({}): {}", status_label(e.status), e.detail);
-    fg_bytes::write_to(err_out, e.detail.into_bytes());
+    // SAFETY: `err_out` is NULL or writable by this function's contract.
+    unsafe { fg_bytes::write_to(err_out, e.detail.into_bytes()) };
     e.status
 }
 
@@ -114,11 +124,9 @@ pub(crate) unsafe fn finish(
 /// # Safety
 /// `err_out` is NULL or points to writable memory for one `fg_bytes`.
 pub(crate) unsafe fn panicked(call: &str, err_out: *mut fg_bytes) -> fg_status {
-    fg_bytes::write_to(
-        err_out,
-        format!("{call}: internal error (a panic was caught; the log has its message)")
-            .into_bytes(),
-    );
+    let detail = format!("{call}: internal error (a panic was caught; the log has its message)");
+    // SAFETY: `err_out` is NULL or writable by this function's contract.
+    unsafe { fg_bytes::write_to(err_out, detail.into_bytes()) };
     FG_STATUS_PANIC
 }
 
@@ -128,8 +136,10 @@ mod tests {
     use crate::ffi::bytes::fg_bytes_free;
 
     fn take(b: &mut fg_bytes) -> String {
+        // SAFETY: locals and static byte strings with their lengths; `fg_bytes` the library wrote.
         let s = unsafe { String::from_utf8_lossy(std::slice::from_raw_parts(b.ptr, b.len)) }
             .into_owned();
+        // SAFETY: locals and static byte strings with their lengths; `fg_bytes` the library wrote.
         unsafe { fg_bytes_free(b) };
         s
     }
@@ -173,8 +183,10 @@ mod tests {
             ptr: std::ptr::null_mut(),
             len: 0,
         };
+        // SAFETY: locals and static byte strings with their lengths; `fg_bytes` the library wrote.
         assert_eq!(unsafe { finish("x", &mut out, Ok(())) }, FG_STATUS_OK);
         assert!(out.ptr.is_null(), "untouched on success");
+        // SAFETY: locals and static byte strings with their lengths; `fg_bytes` the library wrote.
         let st = unsafe {
             finish(
                 "x",
@@ -185,6 +197,7 @@ mod tests {
         assert_eq!(st, FG_STATUS_INVALID_ARG);
         assert_eq!(take(&mut out), "channel is NULL");
         // A NULL err_out is allowed.
+        // SAFETY: locals and static byte strings with their lengths; `fg_bytes` the library wrote.
         let st = unsafe {
             finish(
                 "x",
@@ -193,12 +206,14 @@ mod tests {
             )
         };
         assert_eq!(st, FG_STATUS_BUSY);
+        // SAFETY: locals and static byte strings with their lengths; `fg_bytes` the library wrote.
         assert_eq!(unsafe { panicked("fg_x", &mut out) }, FG_STATUS_PANIC);
         assert!(take(&mut out).contains("panic"));
     }
 
     #[test]
     fn text_arguments_are_checked() {
+        // SAFETY: locals and static byte strings with their lengths; `fg_bytes` the library wrote.
         unsafe {
             assert!(text_arg("channel", std::ptr::null(), 3)
                 .unwrap_err()

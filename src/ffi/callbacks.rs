@@ -18,6 +18,8 @@
 //!   called exactly once per `fg_init` that received the table: by `fg_shutdown` when
 //!   `fg_init` succeeded, or before `fg_init` returns when it failed.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use std::ffi::c_void;
 
 use crate::ffi::status::fg_status;
@@ -175,7 +177,9 @@ pub struct fg_callbacks {
     pub expiration: fg_expiration_fn,
 }
 
-// The table is only plain function pointers and the host's opaque `user_data`; the
-// contract above makes the host responsible for thread-safety of what `user_data` points to.
+// SAFETY: the table is only plain function pointers and the host's opaque `user_data`; the
+// contract above makes the host responsible for the thread-safety of what `user_data` points
+// to, and the self identity bytes are copied during `fg_init`.
 unsafe impl Send for fg_callbacks {}
+// SAFETY: as for `Send`: the contract says calls overlap, from any library thread.
 unsafe impl Sync for fg_callbacks {}

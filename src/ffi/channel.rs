@@ -2,31 +2,22 @@
 //! channel. Calls that change state wait for the node's owner task to apply them (it never
 //! waits on the network); the query reads its snapshot.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use std::ffi::c_char;
 
 use crate::ffi::bytes::fg_bytes;
-use crate::ffi::call_error::{finish, panicked, refuse_reentry, text_arg, CallError};
+use crate::ffi::call::{self, Out};
+use crate::ffi::call_error::{text_arg, CallError};
 use crate::ffi::channel_name::channel_arg;
-use crate::ffi::counters;
+use crate::ffi::counters::CallId;
 use crate::ffi::join_json::{is_join_json, parse_chaincodes, parse_join};
-use crate::ffi::panic::ffi_boundary;
-use crate::ffi::reentry::reject_reentry;
 use crate::ffi::service::current;
 use crate::ffi::status::*;
 use crate::node::ChannelCallError;
 
-/// The channel argument of a query (no `err_out`): `None`, logged, when refused.
-///
-/// # Safety
-/// `ptr` is NULL or points to `len` readable bytes.
-unsafe fn query_channel_arg<'a>(ptr: *const c_char, len: usize) -> Option<&'a str> {
-    channel_arg(ptr, len)
-        .map_err(|e| tracing::warn!(target: "fabgossip::ffi", "{}", e.detail))
-        .ok()
-}
-
 /// Runs one channel call on the running service, waiting for the owner task's answer.
-fn run_call<F, Fut>(call: &str, f: F) -> Result<(), CallError>
+fn run_call<F, Fut>(call: CallId, f: F) -> Result<(), CallError>
 where
     F: FnOnce(std::sync::Arc<crate::node::GossipService>) -> Fut,
     Fut: std::future::Future<Output = Result<(), ChannelCallError>>,
@@ -34,7 +25,7 @@ where
     let service = current().ok_or_else(CallError::not_initialized)?;
     // The owner task runs on the library's runtime, so waiting here cannot starve it, even
     // when the caller is itself a runtime thread of the host.
-    crate::ffi::wait::wait(call, f(service))?.map_err(CallError::from)
+    crate::ffi::wait::wait(call.name(), f(service))?.map_err(CallError::from)
 }
 
 /// Joins `channel` (or reconfigures it when the sequence is newer; an older one is
@@ -82,26 +73,28 @@ pub unsafe extern "C" fn fg_join_channel(
     join_len: usize,
     err_out: *mut fg_bytes,
 ) -> fg_status {
-    const CALL: &str = "fg_join_channel";
-    ffi_boundary!(panicked(CALL, err_out), {
-        let result = (|| {
-            refuse_reentry(CALL)?;
-            let ch = channel_arg(channel, channel_len)?;
-            if !join_json.is_null() && join_len > 0 {
-                let arg = std::slice::from_raw_parts(join_json.cast::<u8>(), join_len);
-                if !is_join_json(arg) {
-                    let block = arg.to_vec();
-                    return run_call(CALL, |s| async move {
-                        s.join_channel_with_block(ch, block).await.map(|_| ())
-                    });
-                }
+    const CALL: CallId = CallId::named("fg_join_channel");
+    // SAFETY: `err_out` is NULL or writable, as this function requires.
+    let err = unsafe { Out::new(err_out) };
+    call::run(CALL, err, || {
+        // SAFETY: `channel` points to `channel_len` readable bytes, as this function requires.
+        let ch = unsafe { channel_arg(channel, channel_len) }?;
+        if !join_json.is_null() && join_len > 0 {
+            // SAFETY: `join_json` points to `join_len` readable bytes, as this function
+            // requires; the bytes are copied before return.
+            let arg = unsafe { std::slice::from_raw_parts(join_json.cast::<u8>(), join_len) };
+            if !is_join_json(arg) {
+                let block = arg.to_vec();
+                return run_call(CALL, |s| async move {
+                    s.join_channel_with_block(ch, block).await.map(|_| ())
+                });
             }
-            let json = text_arg("join_json", join_json, join_len)?;
-            let msg = parse_join(json)
-                .map_err(|e| CallError::invalid_arg(format!("channel {ch:?}: {e}")))?;
-            run_call(CALL, |s| async move { s.join_channel(ch, msg).await })
-        })();
-        finish(CALL, err_out, result)
+        }
+        // SAFETY: as above.
+        let json = unsafe { text_arg("join_json", join_json, join_len) }?;
+        let msg =
+            parse_join(json).map_err(|e| CallError::invalid_arg(format!("channel {ch:?}: {e}")))?;
+        run_call(CALL, |s| async move { s.join_channel(ch, msg).await })
     })
 }
 
@@ -122,14 +115,13 @@ pub unsafe extern "C" fn fg_leave_channel(
     channel_len: usize,
     err_out: *mut fg_bytes,
 ) -> fg_status {
-    const CALL: &str = "fg_leave_channel";
-    ffi_boundary!(panicked(CALL, err_out), {
-        let result = (|| {
-            refuse_reentry(CALL)?;
-            let ch = channel_arg(channel, channel_len)?;
-            run_call(CALL, |s| async move { s.leave_channel(ch).await })
-        })();
-        finish(CALL, err_out, result)
+    const CALL: CallId = CallId::named("fg_leave_channel");
+    // SAFETY: `err_out` is NULL or writable, as this function requires.
+    let err = unsafe { Out::new(err_out) };
+    call::run(CALL, err, || {
+        // SAFETY: `channel` points to `channel_len` readable bytes, as this function requires.
+        let ch = unsafe { channel_arg(channel, channel_len) }?;
+        run_call(CALL, |s| async move { s.leave_channel(ch).await })
     })
 }
 
@@ -151,17 +143,16 @@ pub unsafe extern "C" fn fg_update_ledger_height(
     height: u64,
     err_out: *mut fg_bytes,
 ) -> fg_status {
-    const CALL: &str = "fg_update_ledger_height";
-    ffi_boundary!(panicked(CALL, err_out), {
-        let result = (|| {
-            refuse_reentry(CALL)?;
-            let ch = channel_arg(channel, channel_len)?;
-            run_call(
-                CALL,
-                |s| async move { s.update_ledger_height(ch, height).await },
-            )
-        })();
-        finish(CALL, err_out, result)
+    const CALL: CallId = CallId::named("fg_update_ledger_height");
+    // SAFETY: `err_out` is NULL or writable, as this function requires.
+    let err = unsafe { Out::new(err_out) };
+    call::run(CALL, err, || {
+        // SAFETY: `channel` points to `channel_len` readable bytes, as this function requires.
+        let ch = unsafe { channel_arg(channel, channel_len) }?;
+        run_call(
+            CALL,
+            |s| async move { s.update_ledger_height(ch, height).await },
+        )
     })
 }
 
@@ -184,19 +175,20 @@ pub unsafe extern "C" fn fg_update_chaincodes(
     json_len: usize,
     err_out: *mut fg_bytes,
 ) -> fg_status {
-    const CALL: &str = "fg_update_chaincodes";
-    ffi_boundary!(panicked(CALL, err_out), {
-        let result = (|| {
-            refuse_reentry(CALL)?;
-            let ch = channel_arg(channel, channel_len)?;
-            let json = text_arg("chaincodes_json", chaincodes_json, json_len)?;
-            let chaincodes = parse_chaincodes(json)
-                .map_err(|e| CallError::invalid_arg(format!("channel {ch:?}: {e}")))?;
-            run_call(CALL, |s| async move {
-                s.update_chaincodes(ch, &chaincodes).await
-            })
-        })();
-        finish(CALL, err_out, result)
+    const CALL: CallId = CallId::named("fg_update_chaincodes");
+    // SAFETY: `err_out` is NULL or writable, as this function requires.
+    let err = unsafe { Out::new(err_out) };
+    call::run(CALL, err, || {
+        // SAFETY: `channel` points to `channel_len` readable bytes, as this function requires.
+        let ch = unsafe { channel_arg(channel, channel_len) }?;
+        // SAFETY: `chaincodes_json` points to `json_len` readable bytes, as this function
+        // requires.
+        let json = unsafe { text_arg("chaincodes_json", chaincodes_json, json_len) }?;
+        let chaincodes = parse_chaincodes(json)
+            .map_err(|e| CallError::invalid_arg(format!("channel {ch:?}: {e}")))?;
+        run_call(CALL, |s| async move {
+            s.update_chaincodes(ch, &chaincodes).await
+        })
     })
 }
 
@@ -218,27 +210,19 @@ pub unsafe extern "C" fn fg_peers_of_channel(
     channel_len: usize,
     out_json: *mut fg_bytes,
 ) -> fg_status {
-    ffi_boundary!(FG_STATUS_PANIC, {
-        reject_reentry!();
-        let Some(ch) = query_channel_arg(channel, channel_len) else {
-            return counters::invalid_arg();
-        };
-        if out_json.is_null() {
-            return counters::invalid_arg();
-        }
-        let Some(service) = current() else {
-            return FG_STATUS_NOT_INITIALIZED;
-        };
-        let Some(peers) = service.peers_of_channel(ch) else {
-            return FG_STATUS_NOT_FOUND;
-        };
-        match serde_json::to_vec(&peers) {
-            Ok(json) => {
-                fg_bytes::write_to(out_json, json);
-                FG_STATUS_OK
-            }
-            Err(_) => FG_STATUS_INTERNAL,
-        }
+    const CALL: CallId = CallId::named("fg_peers_of_channel");
+    // SAFETY: `out_json` is NULL or writable, as this function requires.
+    let out = unsafe { Out::new(out_json) };
+    call::run(CALL, Out::none(), || {
+        // SAFETY: `channel` points to `channel_len` readable bytes, as this function requires.
+        let ch = unsafe { channel_arg(channel, channel_len) }?;
+        out.required("out_json")?;
+        let service = current().ok_or_else(CallError::not_initialized)?;
+        let peers = service.peers_of_channel(ch).ok_or_else(|| {
+            CallError::new(FG_STATUS_NOT_FOUND, format!("channel {ch:?} is not joined"))
+        })?;
+        out.write_bytes(serde_json::to_vec(&peers).map_err(CallError::internal)?);
+        Ok(())
     })
 }
 
@@ -269,18 +253,19 @@ pub unsafe extern "C" fn fg_add_payload(
     block_len: usize,
     err_out: *mut fg_bytes,
 ) -> fg_status {
-    const CALL: &str = "fg_add_payload";
-    ffi_boundary!(panicked(CALL, err_out), {
-        let result = (|| {
-            refuse_reentry(CALL)?;
-            let ch = channel_arg(channel, channel_len)?;
-            if block.is_null() || block_len == 0 {
-                return Err(CallError::invalid_arg("block is NULL or empty"));
-            }
-            let bytes = std::slice::from_raw_parts(block, block_len).to_vec();
-            run_call(CALL, |s| async move { s.add_payload(ch, seq, bytes).await })
-        })();
-        finish(CALL, err_out, result)
+    const CALL: CallId = CallId::named("fg_add_payload");
+    // SAFETY: `err_out` is NULL or writable, as this function requires.
+    let err = unsafe { Out::new(err_out) };
+    call::run(CALL, err, || {
+        // SAFETY: `channel` points to `channel_len` readable bytes, as this function requires.
+        let ch = unsafe { channel_arg(channel, channel_len) }?;
+        if block.is_null() || block_len == 0 {
+            return Err(CallError::invalid_arg("block is NULL or empty"));
+        }
+        // SAFETY: `block` points to `block_len` readable bytes, as this function requires;
+        // they are copied before return.
+        let bytes = unsafe { std::slice::from_raw_parts(block, block_len) }.to_vec();
+        run_call(CALL, |s| async move { s.add_payload(ch, seq, bytes).await })
     })
 }
 
@@ -299,23 +284,18 @@ pub unsafe extern "C" fn fg_ledger_height(
     channel_len: usize,
     out: *mut u64,
 ) -> fg_status {
-    ffi_boundary!(FG_STATUS_PANIC, {
-        reject_reentry!();
-        let Some(ch) = query_channel_arg(channel, channel_len) else {
-            return counters::invalid_arg();
-        };
-        if out.is_null() {
-            return counters::invalid_arg();
-        }
-        let Some(service) = current() else {
-            return FG_STATUS_NOT_INITIALIZED;
-        };
-        match service.ledger_height(ch) {
-            Some(h) => {
-                *out = h;
-                FG_STATUS_OK
-            }
-            None => FG_STATUS_NOT_FOUND,
-        }
+    const CALL: CallId = CallId::named("fg_ledger_height");
+    // SAFETY: `out` is NULL or writable, as this function requires.
+    let out = unsafe { Out::new(out) };
+    call::run(CALL, Out::none(), || {
+        // SAFETY: `channel` points to `channel_len` readable bytes, as this function requires.
+        let ch = unsafe { channel_arg(channel, channel_len) }?;
+        out.required("out")?;
+        let service = current().ok_or_else(CallError::not_initialized)?;
+        let height = service.ledger_height(ch).ok_or_else(|| {
+            CallError::new(FG_STATUS_NOT_FOUND, format!("channel {ch:?} is not joined"))
+        })?;
+        out.write(height);
+        Ok(())
     })
 }

@@ -3,6 +3,8 @@
 //! (Fabric's configtx rule). The name becomes a ledger folder, so `..`, `a/b` or a NUL must be
 //! refused as a bad argument, not fail later as an I/O error.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use std::ffi::c_char;
 
 use crate::ffi::call_error::{text_arg, CallError};
@@ -42,7 +44,8 @@ pub(crate) fn problem(name: &str) -> Option<String> {
 /// # Safety
 /// `ptr` is NULL or points to `len` readable bytes.
 pub(crate) unsafe fn channel_arg<'a>(ptr: *const c_char, len: usize) -> Result<&'a str, CallError> {
-    let name = text_arg("channel", ptr, len)?;
+    // SAFETY: `ptr` is NULL or points to `len` readable bytes, by this function's contract.
+    let name = unsafe { text_arg("channel", ptr, len) }?;
     match problem(name) {
         None => Ok(name),
         Some(why) => Err(CallError::invalid_arg(why)),
@@ -84,9 +87,11 @@ mod tests {
 
     #[test]
     fn refusal_is_an_invalid_argument() {
+        // SAFETY: static byte strings with their lengths.
         let e = unsafe { channel_arg(b"../x".as_ptr().cast(), 4) }.unwrap_err();
         assert_eq!(e.status, crate::ffi::status::FG_STATUS_INVALID_ARG);
         assert!(e.detail.contains("lower-case letter"), "{}", e.detail);
+        // SAFETY: as above.
         assert_eq!(unsafe { channel_arg(b"ch".as_ptr().cast(), 2) }, Ok("ch"));
     }
 }

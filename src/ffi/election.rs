@@ -6,16 +6,19 @@
 //! of the sink: swapping the callback waits for a running call, and since `fg_shutdown`
 //! delivers the queue and joins that thread, no call happens after it returns.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use std::ffi::{c_char, c_void};
 use std::sync::{Arc, RwLock};
 
 use crate::channel::ChannelError;
 use crate::ffi::bytes::fg_bytes;
-use crate::ffi::call_error::{finish, panicked, refuse_reentry, CallError};
-use crate::ffi::counters;
+use crate::ffi::call::{self, Out};
+use crate::ffi::call_error::CallError;
+use crate::ffi::channel_name::channel_arg;
+use crate::ffi::counters::CallId;
 use crate::ffi::leadership_queue::LeadershipQueue;
-use crate::ffi::panic::ffi_boundary;
-use crate::ffi::reentry::{reject_reentry, CallbackScope};
+use crate::ffi::reentry::CallbackScope;
 use crate::ffi::service::current;
 use crate::ffi::status::*;
 use crate::node::{ChannelCallError, GossipService, LeadershipEvent};
@@ -40,8 +43,11 @@ struct Sink {
     user_data: *mut c_void,
 }
 
-// The host promises its callback and user_data may be used from any library thread.
+// SAFETY: `fg_set_leadership_callback` makes the host promise that `cb` may be called with
+// `user_data` from any library thread until it is replaced; the library holds nothing else.
 unsafe impl Send for Sink {}
+// SAFETY: as for `Send`; calls are made under the read lock of `SINK`, one thread at a time
+// (the delivery thread), and the host's promise covers any thread.
 unsafe impl Sync for Sink {}
 
 static SINK: RwLock<Option<Sink>> = RwLock::new(None);
@@ -91,11 +97,11 @@ pub unsafe extern "C" fn fg_set_leadership_callback(
     cb: fg_leadership_fn,
     user_data: *mut c_void,
 ) -> fg_status {
-    ffi_boundary!(FG_STATUS_PANIC, {
-        reject_reentry!();
+    const CALL: CallId = CallId::named("fg_set_leadership_callback");
+    call::run(CALL, Out::none(), || {
         let sink = cb.map(|cb| Sink { cb, user_data });
         *SINK.write_locked() = sink;
-        FG_STATUS_OK
+        Ok(())
     })
 }
 
@@ -116,28 +122,21 @@ pub unsafe extern "C" fn fg_is_leader(
     channel_len: usize,
     out: *mut i32,
 ) -> fg_status {
-    ffi_boundary!(FG_STATUS_PANIC, {
-        reject_reentry!();
-        if out.is_null() {
-            return counters::invalid_arg();
-        }
-        let ch = match crate::ffi::channel_name::channel_arg(channel, channel_len) {
-            Ok(ch) => ch,
-            Err(e) => {
-                tracing::warn!(target: "fabgossip::ffi", "fg_is_leader: {}", e.detail);
-                return counters::invalid_arg();
-            }
-        };
-        let Some(service) = current() else {
-            return FG_STATUS_NOT_INITIALIZED;
-        };
+    const CALL: CallId = CallId::named("fg_is_leader");
+    // SAFETY: `out` is NULL or writable, as this function requires.
+    let out = unsafe { Out::new(out) };
+    call::run(CALL, Out::none(), || {
+        out.required("out")?;
+        // SAFETY: `channel` points to `channel_len` readable bytes, as this function requires.
+        let ch = unsafe { channel_arg(channel, channel_len) }?;
+        let service = current().ok_or_else(CallError::not_initialized)?;
         match service.is_leader(ch) {
             Ok(leader) => {
-                *out = i32::from(leader);
-                FG_STATUS_OK
+                out.write(i32::from(leader));
+                Ok(())
             }
-            Err(ChannelCallError::Stopped) => FG_STATUS_SHUTDOWN,
-            Err(_) => FG_STATUS_NOT_FOUND,
+            Err(e @ ChannelCallError::Stopped) => Err(e.into()),
+            Err(e) => Err(CallError::new(FG_STATUS_NOT_FOUND, e.to_string())),
         }
     })
 }
@@ -166,31 +165,30 @@ pub unsafe extern "C" fn fg_yield_leadership(
     channel_len: usize,
     err_out: *mut fg_bytes,
 ) -> fg_status {
-    const CALL: &str = "fg_yield_leadership";
-    ffi_boundary!(panicked(CALL, err_out), {
-        let result = (|| {
-            refuse_reentry(CALL)?;
-            let ch = crate::ffi::channel_name::channel_arg(channel, channel_len)?;
-            let service = current().ok_or_else(CallError::not_initialized)?;
-            match crate::ffi::wait::wait(CALL, service.yield_leadership(ch))? {
-                Ok(()) => Ok(()),
-                // Joined, yet without an election machine: a static mode.
-                Err(ChannelCallError::Channel(ChannelError::UnknownChannel(_)))
-                    if service.is_leader(ch).is_ok() =>
-                {
-                    Err(CallError::new(
-                        FG_STATUS_NOT_FOUND,
-                        format!(
-                            "channel {ch:?} has no leader election to yield: \
-                             peer.gossip.useLeaderElection is off (a static orgLeader leads \
-                             until it leaves the channel)"
-                        ),
-                    ))
-                }
-                Err(e) => Err(e.into()),
+    const CALL: CallId = CallId::named("fg_yield_leadership");
+    // SAFETY: `err_out` is NULL or writable, as this function requires.
+    let err = unsafe { Out::new(err_out) };
+    call::run(CALL, err, || {
+        // SAFETY: `channel` points to `channel_len` readable bytes, as this function requires.
+        let ch = unsafe { channel_arg(channel, channel_len) }?;
+        let service = current().ok_or_else(CallError::not_initialized)?;
+        match crate::ffi::wait::wait(CALL.name(), service.yield_leadership(ch))? {
+            Ok(()) => Ok(()),
+            // Joined, yet without an election machine: a static mode.
+            Err(ChannelCallError::Channel(ChannelError::UnknownChannel(_)))
+                if service.is_leader(ch).is_ok() =>
+            {
+                Err(CallError::new(
+                    FG_STATUS_NOT_FOUND,
+                    format!(
+                        "channel {ch:?} has no leader election to yield: \
+                         peer.gossip.useLeaderElection is off (a static orgLeader leads \
+                         until it leaves the channel)"
+                    ),
+                ))
             }
-        })();
-        finish(CALL, err_out, result)
+            Err(e) => Err(e.into()),
+        }
     })
 }
 
@@ -202,15 +200,19 @@ mod tests {
     static SEEN: Mutex<Vec<(String, i32, fg_status)>> = Mutex::new(Vec::new());
 
     unsafe extern "C" fn record(_ud: *mut c_void, ch: *const c_char, len: usize, leader: i32) {
-        let name = String::from_utf8_lossy(std::slice::from_raw_parts(ch.cast::<u8>(), len));
+        // SAFETY: the library passes `len` readable bytes of the channel name.
+        let bytes = unsafe { std::slice::from_raw_parts(ch.cast::<u8>(), len) };
+        let name = String::from_utf8_lossy(bytes);
         // Re-entry is refused inside the callback.
         let mut out = 0;
-        let st = fg_is_leader(ch, len, &mut out);
+        // SAFETY: `ch`/`len` as above; `out` is a local.
+        let st = unsafe { fg_is_leader(ch, len, &mut out) };
         SEEN.lock().unwrap().push((name.into_owned(), leader, st));
     }
 
     #[test]
     fn callback_gets_changes_in_order_and_reentry_is_refused() {
+        // SAFETY: locals and static byte strings with their lengths; `record` matches the callback type.
         unsafe {
             assert_eq!(
                 fg_set_leadership_callback(Some(record), std::ptr::null_mut()),
@@ -254,6 +256,7 @@ mod tests {
 
     #[test]
     fn is_leader_checks_its_arguments() {
+        // SAFETY: locals and static byte strings with their lengths; `record` matches the callback type.
         unsafe {
             let mut out = 7;
             assert_eq!(
@@ -274,6 +277,7 @@ mod tests {
 
     #[test]
     fn yield_checks_its_arguments_and_says_why() {
+        // SAFETY: locals and static byte strings with their lengths; `record` matches the callback type.
         unsafe {
             let mut err = fg_bytes {
                 ptr: std::ptr::null_mut(),

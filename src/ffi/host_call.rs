@@ -2,6 +2,8 @@
 //! open and releases `user_data` exactly once, and the buffer-retry contract for callbacks
 //! that fill a library buffer `(out, cap, out_len)`.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
@@ -35,7 +37,9 @@ impl HostGate {
         if !self.released.swap(true, Ordering::AcqRel) {
             if let Some(release) = release {
                 let _scope = CallbackScope::enter();
-                // SAFETY: called once, with the host's own user_data.
+                // SAFETY: `release` comes from the host's table with its own `user_data`; the
+                // `released` flag makes this the only call, and the write lock above means no
+                // other callback of the table is running or will start.
                 unsafe { release(user_data) };
             }
         }

@@ -4,6 +4,8 @@
 //! Every call passes the table's gate (`ffi::host_call::HostGate`): once
 //! [`HostCrypto::release`] returns no callback is running and none will start.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prost::Message;
@@ -81,6 +83,9 @@ impl HostCrypto {
         let f = t
             .self_identity_fn
             .ok_or_else(|| host_err("self_identity", "missing"))?;
+        // SAFETY: `f` is the host's callback for exactly these arguments (the `fg_callbacks`
+        // contract), called with its own `user_data`; the inputs are slices that outlive the call
+        // and `(out, cap, len)` is the writable buffer `call_out` lends for it.
         let id = self.call_out("self_identity_fn", IDENTITY_CAP, |out, cap, len| unsafe {
             f(t.user_data, out, cap, len)
         })?;
@@ -173,6 +178,9 @@ impl MessageCryptoService for HostCrypto {
         let Some(f) = t.pki_id_of else {
             return default_pki_id(identity);
         };
+        // SAFETY: `f` is the host's callback for exactly these arguments (the `fg_callbacks`
+        // contract), called with its own `user_data`; the inputs are slices that outlive the call
+        // and `(out, cap, len)` is the writable buffer `call_out` lends for it.
         let id = self.call_out("pki_id_of", PKI_ID_CAP, |out, cap, len| unsafe {
             f(
                 t.user_data,
@@ -194,6 +202,8 @@ impl MessageCryptoService for HostCrypto {
         let f = t
             .verify_block
             .ok_or_else(|| host_err("verify_block", "NULL"))?;
+        // SAFETY: `f` is the host's callback for exactly these arguments (the `fg_callbacks`
+        // contract), called with its own `user_data`; the inputs are slices that outlive the call.
         let st = self.call("verify_block", || unsafe {
             f(
                 t.user_data,
@@ -210,6 +220,9 @@ impl MessageCryptoService for HostCrypto {
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let t = &self.table;
         let f = t.sign.ok_or_else(|| host_err("sign", "NULL"))?;
+        // SAFETY: `f` is the host's callback for exactly these arguments (the `fg_callbacks`
+        // contract), called with its own `user_data`; the inputs are slices that outlive the call
+        // and `(out, cap, len)` is the writable buffer `call_out` lends for it.
         let sig = self.call_out("sign", SIGNATURE_CAP, |out, cap, len| unsafe {
             f(t.user_data, msg.as_ptr(), msg.len(), out, cap, len)
         })?;
@@ -222,6 +235,8 @@ impl MessageCryptoService for HostCrypto {
     fn verify(&self, identity: &[u8], signature: &[u8], msg: &[u8]) -> Result<(), CryptoError> {
         let t = &self.table;
         let f = t.verify.ok_or_else(|| host_err("verify", "NULL"))?;
+        // SAFETY: `f` is the host's callback for exactly these arguments (the `fg_callbacks`
+        // contract), called with its own `user_data`; the inputs are slices that outlive the call.
         let st = self.call("verify", || unsafe {
             f(
                 t.user_data,
@@ -247,6 +262,8 @@ impl MessageCryptoService for HostCrypto {
         let f = t
             .verify_by_channel
             .ok_or_else(|| host_err("verify_by_channel", "NULL"))?;
+        // SAFETY: `f` is the host's callback for exactly these arguments (the `fg_callbacks`
+        // contract), called with its own `user_data`; the inputs are slices that outlive the call.
         let st = self.call("verify_by_channel", || unsafe {
             f(
                 t.user_data,
@@ -270,6 +287,8 @@ impl MessageCryptoService for HostCrypto {
         let f = t
             .validate_identity
             .ok_or_else(|| host_err("validate_identity", "NULL"))?;
+        // SAFETY: `f` is the host's callback for exactly these arguments (the `fg_callbacks`
+        // contract), called with its own `user_data`; the inputs are slices that outlive the call.
         let st = self.call("validate_identity", || unsafe {
             f(t.user_data, identity.as_ptr(), identity.len())
         });
@@ -282,6 +301,8 @@ impl MessageCryptoService for HostCrypto {
             return Ok(None);
         };
         let mut secs = 0i64;
+        // SAFETY: `f` is the host's callback for exactly these arguments (the `fg_callbacks`
+        // contract), called with its own `user_data`; the inputs are slices that outlive the call.
         let st = self.call("expiration", || unsafe {
             f(t.user_data, identity.as_ptr(), identity.len(), &mut secs)
         })?;
@@ -305,6 +326,9 @@ impl SecurityAdvisor for HostCrypto {
     fn org_by_peer_identity(&self, identity: &[u8]) -> Option<OrgId> {
         let t = &self.table;
         let f = t.org_of_identity?;
+        // SAFETY: `f` is the host's callback for exactly these arguments (the `fg_callbacks`
+        // contract), called with its own `user_data`; the inputs are slices that outlive the call
+        // and `(out, cap, len)` is the writable buffer `call_out` lends for it.
         let res = self
             .call_out("org_of_identity", ORG_CAP, |out, cap, len| unsafe {
                 f(
@@ -351,11 +375,15 @@ mod tests {
     }
 
     unsafe fn host<'a>(ud: *mut c_void) -> &'a Host {
-        &*(ud as *const Host)
+        // SAFETY: user_data is the test's Host, which outlives every call.
+        unsafe { &*(ud as *const Host) }
     }
 
     unsafe extern "C" fn release(ud: *mut c_void) {
-        host(ud).releases.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: the library passes the table's user_data, the test's Host.
+        unsafe {
+            host(ud).releases.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     /// Writes a 200-byte signature, so the first 128-byte buffer is too small.
@@ -367,16 +395,20 @@ mod tests {
         cap: usize,
         len: *mut usize,
     ) -> fg_status {
-        let h = host(ud);
-        h.sign_calls.fetch_add(1, Ordering::SeqCst);
-        h.saw_reentry_flag
-            .store(inside_callback(), Ordering::SeqCst);
-        *len = 200;
-        if cap < 200 {
-            return FG_STATUS_BUFFER_TOO_SMALL;
+        // SAFETY: the library passes the table's user_data (the test's Host), a writable `cap`-byte
+        // buffer and a writable `len`.
+        unsafe {
+            let h = host(ud);
+            h.sign_calls.fetch_add(1, Ordering::SeqCst);
+            h.saw_reentry_flag
+                .store(inside_callback(), Ordering::SeqCst);
+            *len = 200;
+            if cap < 200 {
+                return FG_STATUS_BUFFER_TOO_SMALL;
+            }
+            std::ptr::write_bytes(out, 7, 200);
+            FG_STATUS_OK
         }
-        std::ptr::write_bytes(out, 7, 200);
-        FG_STATUS_OK
     }
 
     /// Always claims to need more room than offered.
@@ -388,8 +420,11 @@ mod tests {
         cap: usize,
         len: *mut usize,
     ) -> fg_status {
-        *len = cap + 1;
-        FG_STATUS_BUFFER_TOO_SMALL
+        // SAFETY: the library passes a writable `len`.
+        unsafe {
+            *len = cap + 1;
+            FG_STATUS_BUFFER_TOO_SMALL
+        }
     }
 
     unsafe extern "C" fn refuse(_ud: *mut c_void, _i: *const u8, _il: usize) -> fg_status {

@@ -4,6 +4,8 @@
 //! after that the callback and the level can be swapped at any time. Swapping waits for a
 //! running callback to finish, so the old callback never runs after the swap returns.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use std::ffi::{c_char, c_void};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -16,8 +18,10 @@ use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::prelude::*;
 
-use crate::ffi::panic::ffi_boundary;
-use crate::ffi::reentry::{inside_callback, reject_reentry, CallbackScope};
+use crate::ffi::call::{self, Out};
+use crate::ffi::call_error::CallError;
+use crate::ffi::counters::CallId;
+use crate::ffi::reentry::{inside_callback, CallbackScope};
 use crate::ffi::status::*;
 use crate::metrics::logspec;
 use crate::sync::RwLockExt;
@@ -55,8 +59,11 @@ struct Sink {
     user_data: *mut c_void,
 }
 
-// The host promises its callback and user_data may be used from any thread.
+// SAFETY: `fg_set_log_callback` makes the host promise that `cb` may be called with
+// `user_data` from any thread, concurrently, until it is replaced; the library holds
+// nothing else.
 unsafe impl Send for Sink {}
+// SAFETY: as for `Send`: concurrent calls from several threads are part of that promise.
 unsafe impl Sync for Sink {}
 
 static SINK: RwLock<Option<Sink>> = RwLock::new(None);
@@ -126,8 +133,9 @@ impl<S: Subscriber> Layer<S> for HostLogLayer {
         if let Some(sink) = sink.as_ref() {
             let target = meta.target();
             let _scope = CallbackScope::enter();
-            // SAFETY: the host registered `cb` for exactly these arguments; the strings
-            // outlive the call.
+            // SAFETY: the host registered `cb` for exactly these arguments and promised it
+            // may run on any thread with `user_data`; the strings outlive the call, and the
+            // read lock keeps the sink from being swapped out while it runs.
             unsafe {
                 (sink.cb)(
                     sink.user_data,
@@ -192,17 +200,22 @@ pub unsafe extern "C" fn fg_set_log_callback(
     user_data: *mut c_void,
     max_level: i32,
 ) -> fg_status {
-    ffi_boundary!(FG_STATUS_PANIC, {
-        reject_reentry!();
+    const CALL: CallId = CallId::named("fg_set_log_callback");
+    call::run(CALL, Out::none(), || {
         if !(FG_LOG_OFF..=FG_LOG_TRACE).contains(&max_level) {
-            return crate::ffi::counters::invalid_arg();
+            return Err(CallError::invalid_arg(format!(
+                "max_level {max_level} is outside FG_LOG_OFF..FG_LOG_TRACE (0..5)"
+            )));
         }
         let new_sink = match cb {
             Some(cb) if max_level > FG_LOG_OFF => Some(Sink { cb, user_data }),
             _ => None,
         };
         if new_sink.is_some() && !install_subscriber() {
-            return FG_STATUS_INTERNAL;
+            return Err(CallError::new(
+                FG_STATUS_INTERNAL,
+                "another tracing subscriber already owns the process",
+            ));
         }
         let level = if new_sink.is_some() {
             max_level
@@ -217,6 +230,6 @@ pub unsafe extern "C" fn fg_set_log_callback(
         // The host's new level replaces any `/logspec` spec; this also re-evaluates cached
         // callsite interest against the new level.
         logspec::set_host_level(level_filter(level));
-        FG_STATUS_OK
+        Ok(())
     })
 }

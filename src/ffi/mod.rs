@@ -1,6 +1,8 @@
 //! The C ABI: `fg_*` functions over one process-wide gossip service.
 //!
 //! Conventions (see `include/fabgossip.h`):
+//! - every fallible call runs through one boundary, `call::run` (re-entry refusal, panic
+//!   catch, status, `err_out`, counters);
 //! - every fallible call returns an [`fg_status`](status::fg_status) with a stable number;
 //!   out-params are written only on success, and error detail comes back in the same call
 //!   (`err_out` of `fg_init` and of the calls that change a channel; `call_error`);
@@ -20,13 +22,14 @@
 //! task),
 //! [`election`] (`fg_is_leader`, `fg_yield_leadership`, the leadership callback),
 //! `leadership_queue` (leadership changes handed to their own thread),
-//! [`counters`] (refusals and caught panics), `sigpipe` (library threads block SIGPIPE),
+//! [`counters`] (refusals, caught panics, calls by status), `sigpipe` (library threads block SIGPIPE),
 //! `runtime` (the library's Tokio runtime: one scheduler thread and the blocking pool),
 //! [`metrics`] (`fg_metrics`), [`explain`] (`fg_explain_peer`).
 
 #![allow(non_camel_case_types)]
 
 pub mod bytes;
+pub(crate) mod call;
 pub(crate) mod call_error;
 pub mod callbacks;
 pub mod channel;

@@ -1,7 +1,20 @@
 //! The panic boundary: no Rust panic ever unwinds into the host.
 //!
-//! Every exported function wraps its body in [`ffi_boundary!`]; a panic becomes a return
-//! value (`FG_STATUS_PANIC` for status-returning functions) and an error log line.
+//! Every exported function runs its body inside [`boundary`] (the status-returning calls
+//! through [`crate::ffi::call::run`]); a panic becomes a return value (`FG_STATUS_PANIC`
+//! for status-returning functions), a counter and an error log line. [`ffi_boundary!`] is
+//! the same boundary as a macro, for the calls not yet on `call::run`.
+
+/// Runs `body` and returns its value, or `on_panic` when it panics.
+pub(crate) fn boundary<R>(on_panic: R, body: impl FnOnce() -> R) -> R {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(value) => value,
+        Err(payload) => {
+            report(&*payload);
+            on_panic
+        }
+    }
+}
 
 /// Runs `$body` and returns its value, or `$on_panic` when it panics.
 /// `return` inside `$body` returns from the body, as in a closure.
@@ -46,5 +59,7 @@ mod tests {
     fn panic_becomes_status() {
         assert_eq!(body_that_panics(false), FG_STATUS_OK);
         assert_eq!(body_that_panics(true), FG_STATUS_PANIC);
+        assert_eq!(super::boundary(1, || 2), 2);
+        assert_eq!(super::boundary(1, || panic!("boom")), 1);
     }
 }

@@ -4,6 +4,8 @@
 //! `GossipService` value. `LIFECYCLE` serializes init and shutdown; `RUNNING` is held only
 //! for a moment by queries, so `fg_peers` never waits on a starting or stopping service.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use std::ffi::c_char;
 use std::sync::{Arc, Mutex};
 
@@ -12,11 +14,11 @@ use super::host_ledger::{HostLedgerProvider, HostLedgerTable};
 use crate::config::{Config, ConfigOrigin};
 use crate::crypto::CryptoContext;
 use crate::ffi::bytes::fg_bytes;
+use crate::ffi::call::{self, Out};
+use crate::ffi::call_error::CallError;
 use crate::ffi::callbacks::fg_callbacks;
-use crate::ffi::counters;
+use crate::ffi::counters::{self, CallId};
 use crate::ffi::leadership_queue::LeadershipQueue;
-use crate::ffi::panic::ffi_boundary;
-use crate::ffi::reentry::reject_reentry;
 use crate::ffi::runtime::LibRuntime;
 use crate::ffi::status::*;
 use crate::ledger::LedgerProvider;
@@ -43,9 +45,6 @@ static RUNNING: Mutex<Option<Arc<GossipService>>> = Mutex::new(None);
 pub(crate) fn current() -> Option<Arc<GossipService>> {
     RUNNING.locked().clone()
 }
-
-/// A failure of `fg_init`: a status and the detail text for `err_out`.
-struct InitError(fg_status, String);
 
 fn node_status(e: &NodeError) -> fg_status {
     match e {
@@ -80,14 +79,14 @@ fn on_control_thread<R: Send>(work: impl FnOnce() -> R + Send) -> Option<R> {
     })
 }
 
-fn host_crypto(host: &Arc<HostCrypto>) -> Result<CryptoContext, InitError> {
+fn host_crypto(host: &Arc<HostCrypto>) -> Result<CryptoContext, CallError> {
     host.check_required()
-        .map_err(|e| InitError(FG_STATUS_INVALID_ARG, e))?;
+        .map_err(|e| CallError::new(FG_STATUS_INVALID_ARG, e))?;
     let identity = host
         .self_identity()
-        .map_err(|e| InitError(FG_STATUS_CRYPTO, format!("self identity: {e}")))?;
+        .map_err(|e| CallError::new(FG_STATUS_CRYPTO, format!("self identity: {e}")))?;
     CryptoContext::new(host.clone(), host.clone(), identity)
-        .map_err(|e| InitError(FG_STATUS_CRYPTO, format!("self identity: {e}")))
+        .map_err(|e| CallError::new(FG_STATUS_CRYPTO, format!("self identity: {e}")))
 }
 
 /// `peer.mspConfigPath` when it names an MSP folder (with `signcerts`): the peer then signs
@@ -100,11 +99,11 @@ fn msp_folder(config: &Config) -> Option<std::path::PathBuf> {
         .filter(|d| crate::crypto::msp::MspCrypto::is_msp_folder(d))
 }
 
-fn msp_crypto(config: &Config) -> Result<CryptoContext, InitError> {
+fn msp_crypto(config: &Config) -> Result<CryptoContext, CallError> {
     let dir = msp_folder(config).unwrap_or_default();
     crate::crypto::msp::MspCrypto::open(&dir, &config.peer.local_msp_id)
         .and_then(|c| c.context())
-        .map_err(|e| InitError(FG_STATUS_CRYPTO, format!("{}: {e}", dir.display())))
+        .map_err(|e| CallError::new(FG_STATUS_CRYPTO, format!("{}: {e}", dir.display())))
 }
 
 /// Where `fg_init` or `fg_init_from_file` gets its config.
@@ -113,12 +112,13 @@ enum ConfigInput<'a> {
     File(std::path::PathBuf),
 }
 
-fn load_config(input: ConfigInput<'_>) -> Result<Config, InitError> {
-    let config_error = |e: crate::config::ConfigError| InitError(FG_STATUS_CONFIG, e.to_string());
+fn load_config(input: ConfigInput<'_>) -> Result<Config, CallError> {
+    let config_error =
+        |e: crate::config::ConfigError| CallError::new(FG_STATUS_CONFIG, e.to_string());
     let config = match input {
         ConfigInput::Text(bytes) => {
             let text = std::str::from_utf8(bytes).map_err(|e| {
-                InitError(
+                CallError::new(
                     FG_STATUS_INVALID_ARG,
                     format!("config text is not UTF-8: {e}"),
                 )
@@ -148,12 +148,12 @@ fn load_config(input: ConfigInput<'_>) -> Result<Config, InitError> {
     Ok(config)
 }
 
-fn init(input: ConfigInput<'_>, host: Option<Arc<HostCrypto>>) -> Result<(), InitError> {
+fn init(input: ConfigInput<'_>, host: Option<Arc<HostCrypto>>) -> Result<(), CallError> {
     let mut lifecycle = LIFECYCLE.locked();
     if lifecycle.is_some() {
-        return Err(InitError(
+        return Err(CallError::new(
             FG_STATUS_ALREADY_INITIALIZED,
-            "the gossip service is already running".into(),
+            "the gossip service is already running",
         ));
     }
     let config = load_config(input)?;
@@ -163,25 +163,26 @@ fn init(input: ConfigInput<'_>, host: Option<Arc<HostCrypto>>) -> Result<(), Ini
         Some(h) => (Some(host_crypto(h)?), None),
         None if msp_folder(&config).is_some() => (Some(msp_crypto(&config)?), None),
         None => {
-            let (ed, _) =
-                builtin_crypto(&config).map_err(|e| InitError(node_status(&e), e.to_string()))?;
+            let (ed, _) = builtin_crypto(&config)
+                .map_err(|e| CallError::new(node_status(&e), e.to_string()))?;
             (None, Some(ed))
         }
     };
-    let runtime = LibRuntime::start()
-        .map_err(|e| InitError(FG_STATUS_INTERNAL, format!("cannot start the runtime: {e}")))?;
+    let runtime = LibRuntime::start().map_err(|e| {
+        CallError::new(FG_STATUS_INTERNAL, format!("cannot start the runtime: {e}"))
+    })?;
     let started = match (crypto, builtin) {
         (Some(crypto), _) => runtime.block_on(GossipService::start(config, crypto)),
         (None, Some(ed)) => runtime.block_on(GossipService::start_with_builtin(config, ed)),
         (None, None) => Err(NodeError::Crypto("no crypto was chosen".into())),
     };
-    let service = started.map_err(|e| InitError(node_status(&e), e.to_string()))?;
+    let service = started.map_err(|e| CallError::new(node_status(&e), e.to_string()))?;
     let service = Arc::new(service);
     let leadership = match crate::ffi::election::attach(&service) {
         Ok(q) => q,
         Err(e) => {
             runtime.block_on(service.stop());
-            return Err(InitError(
+            return Err(CallError::new(
                 FG_STATUS_INTERNAL,
                 format!("cannot start the leadership delivery thread: {e}"),
             ));
@@ -269,20 +270,22 @@ pub unsafe extern "C" fn fg_init(
     callbacks: *const fg_callbacks,
     err_out: *mut fg_bytes,
 ) -> fg_status {
-    ffi_boundary!(FG_STATUS_PANIC, {
-        // Owning the table first makes `release` run exactly once on every failure path.
-        let host = callbacks.as_ref().map(|cb| Arc::new(HostCrypto::new(*cb)));
-        reject_reentry!();
-        let result = if config_text.is_null() || config_len == 0 {
-            Err(InitError(
-                FG_STATUS_INVALID_ARG,
-                "config_text is NULL or empty".into(),
-            ))
-        } else {
-            let text = std::slice::from_raw_parts(config_text.cast::<u8>(), config_len);
-            init_on_control_thread(ConfigInput::Text(text), host.clone())
-        };
-        finish_init(result, host, err_out)
+    const CALL: CallId = CallId::named("fg_init");
+    // SAFETY: `err_out` is NULL or writable, as this function requires.
+    let err = unsafe { Out::new(err_out) };
+    // SAFETY: `callbacks` is NULL or a valid table, as this function requires; it is copied.
+    let table = unsafe { callbacks.as_ref() }.copied();
+    // Owning the table before the call runs makes `release` run exactly once on every
+    // failure path: a refused call drops it unused, which releases it.
+    let host = table.map(|cb| Arc::new(HostCrypto::new(cb)));
+    call::run(CALL, err, move || {
+        if config_text.is_null() || config_len == 0 {
+            return init_failed(CallError::invalid_arg("config_text is NULL or empty"), host);
+        }
+        // SAFETY: `config_text` points to `config_len` readable bytes, as this function
+        // requires; init reads them before it returns.
+        let text = unsafe { std::slice::from_raw_parts(config_text.cast::<u8>(), config_len) };
+        init_on_control_thread(ConfigInput::Text(text), host)
     })
 }
 
@@ -303,56 +306,50 @@ pub unsafe extern "C" fn fg_init_from_file(
     callbacks: *const fg_callbacks,
     err_out: *mut fg_bytes,
 ) -> fg_status {
-    ffi_boundary!(FG_STATUS_PANIC, {
-        let host = callbacks.as_ref().map(|cb| Arc::new(HostCrypto::new(*cb)));
-        reject_reentry!();
-        let result = match crate::ffi::call_error::text_arg("path", path, path_len) {
-            Err(e) => Err(InitError(e.status, e.detail)),
-            Ok(p) => init_on_control_thread(ConfigInput::File(p.into()), host.clone()),
-        };
-        finish_init(result, host, err_out)
+    const CALL: CallId = CallId::named("fg_init_from_file");
+    // SAFETY: `err_out` is NULL or writable, as this function requires.
+    let err = unsafe { Out::new(err_out) };
+    // SAFETY: `callbacks` is NULL or a valid table, as this function requires; it is copied.
+    let table = unsafe { callbacks.as_ref() }.copied();
+    // As in `fg_init`: a refused call drops the table unused, which releases it.
+    let host = table.map(|cb| Arc::new(HostCrypto::new(cb)));
+    call::run(CALL, err, move || {
+        // SAFETY: `path` points to `path_len` readable bytes, as this function requires.
+        match unsafe { crate::ffi::call_error::text_arg("path", path, path_len) } {
+            Err(e) => init_failed(e, host),
+            Ok(p) => init_on_control_thread(ConfigInput::File(p.into()), host),
+        }
     })
 }
 
 fn init_on_control_thread(
     input: ConfigInput<'_>,
     host: Option<Arc<HostCrypto>>,
-) -> Result<(), InitError> {
-    on_control_thread(move || init(input, host)).unwrap_or_else(|| {
-        Err(InitError(
-            FG_STATUS_INTERNAL,
-            "cannot start a control thread".into(),
-        ))
+) -> Result<(), CallError> {
+    let started = on_control_thread({
+        let host = host.clone();
+        move || init(input, host)
     })
+    .unwrap_or_else(|| {
+        Err(CallError::new(
+            FG_STATUS_INTERNAL,
+            "cannot start a control thread",
+        ))
+    });
+    match started {
+        Ok(()) => Ok(()),
+        Err(e) => init_failed(e, host),
+    }
 }
 
-/// The status of an init call; on failure the host's table is released and `err_out` gets
-/// the detail.
-///
-/// # Safety
-/// `err_out` is NULL or writable.
-unsafe fn finish_init(
-    result: Result<(), InitError>,
-    host: Option<Arc<HostCrypto>>,
-    err_out: *mut fg_bytes,
-) -> fg_status {
-    match result {
-        Ok(()) => FG_STATUS_OK,
-        Err(InitError(status, detail)) => {
-            counters::bump(&counters::counters().init_failures);
-            if status == FG_STATUS_INVALID_ARG {
-                counters::bump(&counters::counters().invalid_args);
-            }
-            // The runtime and every task are gone by now; close the table even if a
-            // clone of it leaked somewhere.
-            if let Some(h) = host {
-                h.release();
-            }
-            tracing::warn!(target: "fabgossip::ffi", "fg_init failed: {detail}");
-            fg_bytes::write_to(err_out, detail.into_bytes());
-            status
-        }
+/// A failed init: counted, and the host's table released (the runtime and every task are
+/// gone by now; close the table even if a clone of it leaked somewhere).
+fn init_failed(e: CallError, host: Option<Arc<HostCrypto>>) -> Result<(), CallError> {
+    counters::bump(&counters::counters().init_failures);
+    if let Some(h) = host {
+        h.release();
     }
+    Err(e)
 }
 
 /// Stops the gossip service: closes connections, joins the runtime's threads and calls the
@@ -361,8 +358,8 @@ unsafe fn finish_init(
 /// `FG_STATUS_REENTRANT` inside a callback.
 #[no_mangle]
 pub extern "C" fn fg_shutdown() -> fg_status {
-    ffi_boundary!(FG_STATUS_PANIC, {
-        reject_reentry!();
+    const CALL: CallId = CallId::named("fg_shutdown");
+    call::run(CALL, Out::none(), || {
         on_control_thread(|| {
             let mut lifecycle = LIFECYCLE.locked();
             let Some(Running {
@@ -373,7 +370,7 @@ pub extern "C" fn fg_shutdown() -> fg_status {
                 leadership,
             }) = lifecycle.take()
             else {
-                return FG_STATUS_OK;
+                return;
             };
             RUNNING.locked().take();
             runtime.block_on(service.stop());
@@ -389,9 +386,8 @@ pub extern "C" fn fg_shutdown() -> fg_status {
             if let Some(ledger) = ledger {
                 ledger.release();
             }
-            FG_STATUS_OK
         })
-        .unwrap_or(FG_STATUS_INTERNAL)
+        .ok_or_else(|| CallError::new(FG_STATUS_INTERNAL, "cannot start a control thread"))
     })
 }
 
@@ -407,9 +403,11 @@ pub extern "C" fn fg_shutdown() -> fg_status {
 /// `out_json` is NULL or points to a writable `fg_bytes`.
 #[no_mangle]
 pub unsafe extern "C" fn fg_peers(out_json: *mut fg_bytes) -> fg_status {
-    ffi_boundary!(FG_STATUS_PANIC, {
-        reject_reentry!();
-        write_json(out_json, |service| service.peers())
+    const CALL: CallId = CallId::named("fg_peers");
+    // SAFETY: `out_json` is NULL or writable, as this function requires.
+    let out = unsafe { Out::new(out_json) };
+    call::run(CALL, Out::none(), || {
+        write_json(&out, |service| service.peers())
     })
 }
 
@@ -421,33 +419,23 @@ pub unsafe extern "C" fn fg_peers(out_json: *mut fg_bytes) -> fg_status {
 /// `out_json` is NULL or points to a writable `fg_bytes`.
 #[no_mangle]
 pub unsafe extern "C" fn fg_self(out_json: *mut fg_bytes) -> fg_status {
-    ffi_boundary!(FG_STATUS_PANIC, {
-        reject_reentry!();
-        write_json(out_json, |service| service.self_info())
+    const CALL: CallId = CallId::named("fg_self");
+    // SAFETY: `out_json` is NULL or writable, as this function requires.
+    let out = unsafe { Out::new(out_json) };
+    call::run(CALL, Out::none(), || {
+        write_json(&out, |service| service.self_info())
     })
 }
 
 /// The body of every JSON query: checks `out_json`, reads the running service, serializes.
-///
-/// # Safety
-/// `out_json` is NULL or points to a writable `fg_bytes`.
-unsafe fn write_json<T: serde::Serialize>(
-    out_json: *mut fg_bytes,
+fn write_json<T: serde::Serialize>(
+    out_json: &Out<fg_bytes>,
     query: impl FnOnce(&GossipService) -> T,
-) -> fg_status {
-    if out_json.is_null() {
-        return counters::invalid_arg();
-    }
-    let Some(service) = current() else {
-        return FG_STATUS_NOT_INITIALIZED;
-    };
-    match serde_json::to_vec(&query(&service)) {
-        Ok(json) => {
-            fg_bytes::write_to(out_json, json);
-            FG_STATUS_OK
-        }
-        Err(_) => FG_STATUS_INTERNAL,
-    }
+) -> Result<(), CallError> {
+    out_json.required("out_json")?;
+    let service = current().ok_or_else(CallError::not_initialized)?;
+    out_json.write_bytes(serde_json::to_vec(&query(&service)).map_err(CallError::internal)?);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -471,24 +459,33 @@ mod tests {
     }
 
     unsafe fn host<'a>(ud: *mut c_void) -> &'a Host {
-        &*(ud as *const Host)
+        // SAFETY: user_data is a Host that outlives every call, as tables built by `table` make it.
+        unsafe { &*(ud as *const Host) }
     }
 
     unsafe fn input<'a>(p: *const u8, n: usize) -> &'a [u8] {
-        if n == 0 {
-            &[]
-        } else {
-            std::slice::from_raw_parts(p, n)
+        // SAFETY: the caller passes `n` readable bytes at `p` (the library's contract for callback
+        // inputs).
+        unsafe {
+            if n == 0 {
+                &[]
+            } else {
+                std::slice::from_raw_parts(p, n)
+            }
         }
     }
 
     unsafe fn output(data: &[u8], out: *mut u8, cap: usize, len: *mut usize) -> fg_status {
-        *len = data.len();
-        if data.len() > cap {
-            return FG_STATUS_BUFFER_TOO_SMALL;
+        // SAFETY: the caller passes a `cap`-byte writable buffer and a writable `len` (the library's
+        // contract for callback outputs).
+        unsafe {
+            *len = data.len();
+            if data.len() > cap {
+                return FG_STATUS_BUFFER_TOO_SMALL;
+            }
+            std::ptr::copy_nonoverlapping(data.as_ptr(), out, data.len());
+            FG_STATUS_OK
         }
-        std::ptr::copy_nonoverlapping(data.as_ptr(), out, data.len());
-        FG_STATUS_OK
     }
 
     fn key_of(identity: &[u8]) -> Option<(String, ed25519_dalek::VerifyingKey)> {
@@ -501,7 +498,11 @@ mod tests {
     }
 
     unsafe extern "C" fn release(ud: *mut c_void) {
-        host(ud).releases.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: the library passes the user_data of the table (a live Host) and inputs readable for
+        // their lengths during the call.
+        unsafe {
+            host(ud).releases.fetch_add(1, Ordering::SeqCst);
+        }
     }
     unsafe extern "C" fn sign(
         ud: *mut c_void,
@@ -511,9 +512,13 @@ mod tests {
         cap: usize,
         len: *mut usize,
     ) -> fg_status {
-        let h = host(ud);
-        h.signs.fetch_add(1, Ordering::SeqCst);
-        output(&h.key.sign(input(m, ml)).to_bytes(), out, cap, len)
+        // SAFETY: the library passes the user_data of the table (a live Host) and inputs readable for
+        // their lengths during the call.
+        unsafe {
+            let h = host(ud);
+            h.signs.fetch_add(1, Ordering::SeqCst);
+            output(&h.key.sign(input(m, ml)).to_bytes(), out, cap, len)
+        }
     }
     unsafe extern "C" fn verify(
         _ud: *mut c_void,
@@ -524,14 +529,18 @@ mod tests {
         m: *const u8,
         ml: usize,
     ) -> fg_status {
-        let ok = key_of(input(i, il)).is_some_and(|(_, k)| {
-            ed25519_dalek::Signature::from_slice(input(s, sl))
-                .is_ok_and(|sig| k.verify(input(m, ml), &sig).is_ok())
-        });
-        if ok {
-            FG_STATUS_OK
-        } else {
-            FG_STATUS_CRYPTO
+        // SAFETY: the library passes the user_data of the table (a live Host) and inputs readable for
+        // their lengths during the call.
+        unsafe {
+            let ok = key_of(input(i, il)).is_some_and(|(_, k)| {
+                ed25519_dalek::Signature::from_slice(input(s, sl))
+                    .is_ok_and(|sig| k.verify(input(m, ml), &sig).is_ok())
+            });
+            if ok {
+                FG_STATUS_OK
+            } else {
+                FG_STATUS_CRYPTO
+            }
         }
     }
     unsafe extern "C" fn verify_by_channel(
@@ -545,7 +554,9 @@ mod tests {
         m: *const u8,
         ml: usize,
     ) -> fg_status {
-        verify(ud, i, il, s, sl, m, ml)
+        // SAFETY: the library passes the user_data of the table (a live Host) and inputs readable for
+        // their lengths during the call.
+        unsafe { verify(ud, i, il, s, sl, m, ml) }
     }
     unsafe extern "C" fn verify_block(
         _ud: *mut c_void,
@@ -555,18 +566,26 @@ mod tests {
         b: *const u8,
         bl: usize,
     ) -> fg_status {
-        // `REFUSED_BLOCK` stands for a block that fails the host's checks.
-        if bl > 0 && input(b, bl) != REFUSED_BLOCK {
-            FG_STATUS_OK
-        } else {
-            FG_STATUS_CRYPTO
+        // SAFETY: the library passes the user_data of the table (a live Host) and inputs readable for
+        // their lengths during the call.
+        unsafe {
+            // `REFUSED_BLOCK` stands for a block that fails the host's checks.
+            if bl > 0 && input(b, bl) != REFUSED_BLOCK {
+                FG_STATUS_OK
+            } else {
+                FG_STATUS_CRYPTO
+            }
         }
     }
     unsafe extern "C" fn validate_identity(_ud: *mut c_void, i: *const u8, il: usize) -> fg_status {
-        if key_of(input(i, il)).is_some() {
-            FG_STATUS_OK
-        } else {
-            FG_STATUS_CRYPTO
+        // SAFETY: the library passes the user_data of the table (a live Host) and inputs readable for
+        // their lengths during the call.
+        unsafe {
+            if key_of(input(i, il)).is_some() {
+                FG_STATUS_OK
+            } else {
+                FG_STATUS_CRYPTO
+            }
         }
     }
     unsafe extern "C" fn org_of_identity(
@@ -577,9 +596,13 @@ mod tests {
         cap: usize,
         len: *mut usize,
     ) -> fg_status {
-        match key_of(input(i, il)) {
-            Some((org, _)) => output(org.as_bytes(), out, cap, len),
-            None => FG_STATUS_CRYPTO,
+        // SAFETY: the library passes the user_data of the table (a live Host) and inputs readable for
+        // their lengths during the call.
+        unsafe {
+            match key_of(input(i, il)) {
+                Some((org, _)) => output(org.as_bytes(), out, cap, len),
+                None => FG_STATUS_CRYPTO,
+            }
         }
     }
 
@@ -630,241 +653,261 @@ mod tests {
         )
     }
 
-    unsafe fn init_with(h: &Host) -> (fg_status, String) {
-        let text = config();
-        let t = table(h);
-        with_err(|e| fg_init(text.as_ptr().cast(), text.len(), &t, e))
+    fn init_with(h: &Host) -> (fg_status, String) {
+        // SAFETY: the config text and the table are locals that outlive the call.
+        unsafe {
+            let text = config();
+            let t = table(h);
+            with_err(|e| fg_init(text.as_ptr().cast(), text.len(), &t, e))
+        }
     }
 
-    unsafe fn self_json() -> serde_json::Value {
-        let mut out = fg_bytes {
-            ptr: std::ptr::null_mut(),
-            len: 0,
-        };
-        assert_eq!(fg_self(&mut out), FG_STATUS_OK);
-        let v = serde_json::from_slice(std::slice::from_raw_parts(out.ptr, out.len)).unwrap();
-        fg_bytes_free(&mut out);
-        v
-    }
-
-    /// Runs one call with an `err_out`: its status and detail (empty when none was written).
-    unsafe fn with_err(call: impl FnOnce(*mut fg_bytes) -> fg_status) -> (fg_status, String) {
-        let mut err = fg_bytes {
-            ptr: std::ptr::null_mut(),
-            len: 0,
-        };
-        let st = call(&mut err);
-        let detail = if err.ptr.is_null() {
-            String::new()
-        } else {
-            String::from_utf8_lossy(std::slice::from_raw_parts(err.ptr, err.len)).into_owned()
-        };
-        fg_bytes_free(&mut err);
-        (st, detail)
-    }
-
-    /// The channel calls against the running singleton (no other peer).
-    unsafe fn channel_calls() {
-        use crate::ffi::channel::*;
-        let ch = b"mychannel";
-        let null = std::ptr::null_mut;
-        let call_join = |json: &[u8]| {
-            with_err(|e| {
-                fg_join_channel(
-                    ch.as_ptr().cast(),
-                    ch.len(),
-                    json.as_ptr().cast(),
-                    json.len(),
-                    e,
-                )
-            })
-        };
-        let peers_of = |name: &[u8]| {
+    fn self_json() -> serde_json::Value {
+        // SAFETY: `out` is a local; fg_self wrote `len` bytes at `ptr`.
+        unsafe {
             let mut out = fg_bytes {
                 ptr: std::ptr::null_mut(),
                 len: 0,
             };
-            let st = fg_peers_of_channel(name.as_ptr().cast(), name.len(), &mut out);
-            let text = if out.ptr.is_null() {
-                None
-            } else {
-                Some(
-                    String::from_utf8_lossy(std::slice::from_raw_parts(out.ptr, out.len))
-                        .into_owned(),
-                )
-            };
+            assert_eq!(fg_self(&mut out), FG_STATUS_OK);
+            let v = serde_json::from_slice(std::slice::from_raw_parts(out.ptr, out.len)).unwrap();
             fg_bytes_free(&mut out);
-            (st, text)
-        };
-        assert_eq!(peers_of(ch), (FG_STATUS_NOT_FOUND, None));
-        assert_eq!(
-            with_err(|e| fg_update_ledger_height(ch.as_ptr().cast(), ch.len(), 5, e)),
-            (
-                FG_STATUS_NOT_FOUND,
-                "channel \"mychannel\" is not joined".to_string()
-            )
-        );
-        // Bad JSON, unknown keys, own org missing, NULL arguments: refused, saying why.
-        let (st, detail) = call_join(b"{");
-        assert_eq!(st, FG_STATUS_INVALID_ARG);
-        assert!(detail.contains("join message is not JSON"), "{detail}");
-        let (st, detail) = call_join(br#"{"sequence":1,"members":["Org1MSP"],"extra":1}"#);
-        assert_eq!(st, FG_STATUS_INVALID_ARG);
-        assert!(detail.contains("unknown field \"extra\""), "{detail}");
-        let (st, detail) = call_join(
-            br#"{"sequence":1,"members":["Org1MSP"],"anchor_peers":[{"org":"Org1MSP","host":"h","port":"x"}]}"#,
-        );
-        assert_eq!(st, FG_STATUS_INVALID_ARG);
-        assert!(detail.contains("anchor_peers[0].port: "), "{detail}");
-        let (st, detail) = call_join(br#"{"sequence":1,"members":["Org2MSP"]}"#);
-        assert_eq!(st, FG_STATUS_INVALID_ARG);
-        assert!(detail.contains("Org1MSP is not a member"), "{detail}");
-        assert_eq!(
-            with_err(|e| fg_join_channel(std::ptr::null(), 3, b"{}".as_ptr().cast(), 2, e)),
-            (
-                FG_STATUS_INVALID_ARG,
-                "channel is NULL or empty".to_string()
-            )
-        );
-        assert_eq!(peers_of(ch).0, FG_STATUS_NOT_FOUND);
-        let join = br#"{"sequence":1,"members":["Org1MSP","Org2MSP"],"anchor_peers":[{"org":"Org2MSP","host":"127.0.0.1","port":1}]}"#;
-        assert_eq!(call_join(join), (FG_STATUS_OK, String::new()));
-        assert_eq!(peers_of(ch), (FG_STATUS_OK, Some("[]".to_string())));
-        assert_eq!(
-            fg_peers_of_channel(ch.as_ptr().cast(), ch.len(), std::ptr::null_mut()),
-            FG_STATUS_INVALID_ARG
-        );
-        assert_eq!(
-            fg_update_ledger_height(ch.as_ptr().cast(), ch.len(), 5, null()),
-            FG_STATUS_OK
-        );
-        let cc = br#"[{"name":"mycc","version":"1.0"}]"#;
-        assert_eq!(
-            fg_update_chaincodes(
-                ch.as_ptr().cast(),
-                ch.len(),
-                cc.as_ptr().cast(),
-                cc.len(),
-                null()
-            ),
-            FG_STATUS_OK
-        );
-        let (st, detail) = with_err(|e| {
-            fg_update_chaincodes(ch.as_ptr().cast(), ch.len(), b"[1]".as_ptr().cast(), 3, e)
-        });
-        assert_eq!(st, FG_STATUS_INVALID_ARG);
-        assert!(
-            detail.contains("chaincodes[0]: expected a JSON object"),
-            "{detail}"
-        );
-        // Blocks: the host's verify_block refuses empty blocks only; the ledger checks numbers.
-        let mut height = 99u64;
-        assert_eq!(
-            fg_ledger_height(ch.as_ptr().cast(), ch.len(), &mut height),
-            FG_STATUS_OK
-        );
-        assert_eq!(height, 0);
-        assert_eq!(
-            fg_ledger_height(ch.as_ptr().cast(), ch.len(), std::ptr::null_mut()),
-            FG_STATUS_INVALID_ARG
-        );
-        let block = {
-            use prost::Message;
-            crate::crypto::block::new_block(0, vec![], vec![b"tx".to_vec()]).encode_to_vec()
-        };
-        assert_eq!(
-            with_err(|e| fg_add_payload(ch.as_ptr().cast(), ch.len(), 0, std::ptr::null(), 0, e)),
-            (FG_STATUS_INVALID_ARG, "block is NULL or empty".to_string())
-        );
-        let (st, detail) = with_err(|e| {
-            fg_add_payload(
-                ch.as_ptr().cast(),
-                ch.len(),
-                9999,
-                block.as_ptr(),
-                block.len(),
-                e,
-            )
-        });
-        assert_eq!(st, FG_STATUS_BUSY);
-        assert!(
-            detail.contains("block 9999 is too far ahead of the ledger height 0"),
-            "{detail}"
-        );
-        // A block the host's verify_block refuses: the reason comes back.
-        let bad = REFUSED_BLOCK;
-        let (st, detail) = with_err(|e| {
-            fg_add_payload(ch.as_ptr().cast(), ch.len(), 0, bad.as_ptr(), bad.len(), e)
-        });
-        assert_eq!(st, FG_STATUS_CRYPTO, "{detail}");
-        assert!(
-            detail.contains("block 0 failed verification") && detail.contains("verify_block"),
-            "{detail}"
-        );
-        assert_eq!(
-            with_err(|e| fg_add_payload(
-                b"x".as_ptr().cast(),
-                1,
-                0,
-                block.as_ptr(),
-                block.len(),
-                e
-            )),
-            (
-                FG_STATUS_NOT_FOUND,
-                "channel \"x\" is not joined".to_string()
-            )
-        );
-        assert_eq!(
-            fg_add_payload(
-                ch.as_ptr().cast(),
-                ch.len(),
-                0,
-                block.as_ptr(),
-                block.len(),
-                null()
-            ),
-            FG_STATUS_OK
-        );
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while height != 1 && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(10));
+            v
+        }
+    }
+
+    /// Runs one call with an `err_out`: its status and detail (empty when none was written).
+    fn with_err(call: impl FnOnce(*mut fg_bytes) -> fg_status) -> (fg_status, String) {
+        // SAFETY: `err` is a local `fg_bytes`; when not NULL, the library wrote `len` bytes at `ptr`.
+        unsafe {
+            let mut err = fg_bytes {
+                ptr: std::ptr::null_mut(),
+                len: 0,
+            };
+            let st = call(&mut err);
+            let detail = if err.ptr.is_null() {
+                String::new()
+            } else {
+                String::from_utf8_lossy(std::slice::from_raw_parts(err.ptr, err.len)).into_owned()
+            };
+            fg_bytes_free(&mut err);
+            (st, detail)
+        }
+    }
+
+    /// The channel calls against the running singleton (no other peer).
+    fn channel_calls() {
+        // SAFETY: every pointer passed is a local or a static byte string with its length, and every
+        // out-param a local.
+        unsafe {
+            use crate::ffi::channel::*;
+            let ch = b"mychannel";
+            let null = std::ptr::null_mut;
+            let call_join = |json: &[u8]| {
+                with_err(|e| {
+                    fg_join_channel(
+                        ch.as_ptr().cast(),
+                        ch.len(),
+                        json.as_ptr().cast(),
+                        json.len(),
+                        e,
+                    )
+                })
+            };
+            let peers_of = |name: &[u8]| {
+                let mut out = fg_bytes {
+                    ptr: std::ptr::null_mut(),
+                    len: 0,
+                };
+                let st = fg_peers_of_channel(name.as_ptr().cast(), name.len(), &mut out);
+                let text = if out.ptr.is_null() {
+                    None
+                } else {
+                    Some(
+                        String::from_utf8_lossy(std::slice::from_raw_parts(out.ptr, out.len))
+                            .into_owned(),
+                    )
+                };
+                fg_bytes_free(&mut out);
+                (st, text)
+            };
+            assert_eq!(peers_of(ch), (FG_STATUS_NOT_FOUND, None));
+            assert_eq!(
+                with_err(|e| fg_update_ledger_height(ch.as_ptr().cast(), ch.len(), 5, e)),
+                (
+                    FG_STATUS_NOT_FOUND,
+                    "channel \"mychannel\" is not joined".to_string()
+                )
+            );
+            // Bad JSON, unknown keys, own org missing, NULL arguments: refused, saying why.
+            let (st, detail) = call_join(b"{");
+            assert_eq!(st, FG_STATUS_INVALID_ARG);
+            assert!(detail.contains("join message is not JSON"), "{detail}");
+            let (st, detail) = call_join(br#"{"sequence":1,"members":["Org1MSP"],"extra":1}"#);
+            assert_eq!(st, FG_STATUS_INVALID_ARG);
+            assert!(detail.contains("unknown field \"extra\""), "{detail}");
+            let (st, detail) = call_join(
+                br#"{"sequence":1,"members":["Org1MSP"],"anchor_peers":[{"org":"Org1MSP","host":"h","port":"x"}]}"#,
+            );
+            assert_eq!(st, FG_STATUS_INVALID_ARG);
+            assert!(detail.contains("anchor_peers[0].port: "), "{detail}");
+            let (st, detail) = call_join(br#"{"sequence":1,"members":["Org2MSP"]}"#);
+            assert_eq!(st, FG_STATUS_INVALID_ARG);
+            assert!(detail.contains("Org1MSP is not a member"), "{detail}");
+            assert_eq!(
+                with_err(|e| fg_join_channel(std::ptr::null(), 3, b"{}".as_ptr().cast(), 2, e)),
+                (
+                    FG_STATUS_INVALID_ARG,
+                    "channel is NULL or empty".to_string()
+                )
+            );
+            assert_eq!(peers_of(ch).0, FG_STATUS_NOT_FOUND);
+            let join = br#"{"sequence":1,"members":["Org1MSP","Org2MSP"],"anchor_peers":[{"org":"Org2MSP","host":"127.0.0.1","port":1}]}"#;
+            assert_eq!(call_join(join), (FG_STATUS_OK, String::new()));
+            assert_eq!(peers_of(ch), (FG_STATUS_OK, Some("[]".to_string())));
+            assert_eq!(
+                fg_peers_of_channel(ch.as_ptr().cast(), ch.len(), std::ptr::null_mut()),
+                FG_STATUS_INVALID_ARG
+            );
+            assert_eq!(
+                fg_update_ledger_height(ch.as_ptr().cast(), ch.len(), 5, null()),
+                FG_STATUS_OK
+            );
+            let cc = br#"[{"name":"mycc","version":"1.0"}]"#;
+            assert_eq!(
+                fg_update_chaincodes(
+                    ch.as_ptr().cast(),
+                    ch.len(),
+                    cc.as_ptr().cast(),
+                    cc.len(),
+                    null()
+                ),
+                FG_STATUS_OK
+            );
+            let (st, detail) = with_err(|e| {
+                fg_update_chaincodes(ch.as_ptr().cast(), ch.len(), b"[1]".as_ptr().cast(), 3, e)
+            });
+            assert_eq!(st, FG_STATUS_INVALID_ARG);
+            assert!(
+                detail.contains("chaincodes[0]: expected a JSON object"),
+                "{detail}"
+            );
+            // Blocks: the host's verify_block refuses empty blocks only; the ledger checks numbers.
+            let mut height = 99u64;
             assert_eq!(
                 fg_ledger_height(ch.as_ptr().cast(), ch.len(), &mut height),
                 FG_STATUS_OK
             );
+            assert_eq!(height, 0);
+            assert_eq!(
+                fg_ledger_height(ch.as_ptr().cast(), ch.len(), std::ptr::null_mut()),
+                FG_STATUS_INVALID_ARG
+            );
+            let block = {
+                use prost::Message;
+                crate::crypto::block::new_block(0, vec![], vec![b"tx".to_vec()]).encode_to_vec()
+            };
+            assert_eq!(
+                with_err(|e| fg_add_payload(
+                    ch.as_ptr().cast(),
+                    ch.len(),
+                    0,
+                    std::ptr::null(),
+                    0,
+                    e
+                )),
+                (FG_STATUS_INVALID_ARG, "block is NULL or empty".to_string())
+            );
+            let (st, detail) = with_err(|e| {
+                fg_add_payload(
+                    ch.as_ptr().cast(),
+                    ch.len(),
+                    9999,
+                    block.as_ptr(),
+                    block.len(),
+                    e,
+                )
+            });
+            assert_eq!(st, FG_STATUS_BUSY);
+            assert!(
+                detail.contains("block 9999 is too far ahead of the ledger height 0"),
+                "{detail}"
+            );
+            // A block the host's verify_block refuses: the reason comes back.
+            let bad = REFUSED_BLOCK;
+            let (st, detail) = with_err(|e| {
+                fg_add_payload(ch.as_ptr().cast(), ch.len(), 0, bad.as_ptr(), bad.len(), e)
+            });
+            assert_eq!(st, FG_STATUS_CRYPTO, "{detail}");
+            assert!(
+                detail.contains("block 0 failed verification") && detail.contains("verify_block"),
+                "{detail}"
+            );
+            assert_eq!(
+                with_err(|e| fg_add_payload(
+                    b"x".as_ptr().cast(),
+                    1,
+                    0,
+                    block.as_ptr(),
+                    block.len(),
+                    e
+                )),
+                (
+                    FG_STATUS_NOT_FOUND,
+                    "channel \"x\" is not joined".to_string()
+                )
+            );
+            assert_eq!(
+                fg_add_payload(
+                    ch.as_ptr().cast(),
+                    ch.len(),
+                    0,
+                    block.as_ptr(),
+                    block.len(),
+                    null()
+                ),
+                FG_STATUS_OK
+            );
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while height != 1 && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                assert_eq!(
+                    fg_ledger_height(ch.as_ptr().cast(), ch.len(), &mut height),
+                    FG_STATUS_OK
+                );
+            }
+            assert_eq!(height, 1, "block 0 committed to the file ledger");
+            // The static leader (the default) has no election to yield.
+            let (st, detail) = with_err(|e| {
+                crate::ffi::election::fg_yield_leadership(ch.as_ptr().cast(), ch.len(), e)
+            });
+            assert_eq!(st, FG_STATUS_NOT_FOUND);
+            assert!(detail.contains("no leader election"), "{detail}");
+            assert_eq!(
+                fg_leave_channel(ch.as_ptr().cast(), ch.len(), null()),
+                FG_STATUS_OK
+            );
+            assert_eq!(
+                fg_ledger_height(ch.as_ptr().cast(), ch.len(), &mut height),
+                FG_STATUS_NOT_FOUND
+            );
+            assert_eq!(
+                fg_leave_channel(ch.as_ptr().cast(), ch.len(), null()),
+                FG_STATUS_OK
+            );
+            assert_eq!(peers_of(ch), (FG_STATUS_OK, Some("[]".to_string())));
+            assert_eq!(
+                fg_update_ledger_height(ch.as_ptr().cast(), ch.len(), 6, null()),
+                FG_STATUS_NOT_FOUND
+            );
+            let (st, detail) = with_err(|e| fg_leave_channel(b"x".as_ptr().cast(), 1, e));
+            assert_eq!(st, FG_STATUS_NOT_FOUND);
+            assert!(detail.contains("\"x\""), "{detail}");
+            let (st, detail) =
+                with_err(|e| crate::ffi::election::fg_yield_leadership(b"x".as_ptr().cast(), 1, e));
+            assert_eq!(st, FG_STATUS_NOT_FOUND);
+            assert!(detail.contains("not joined"), "{detail}");
         }
-        assert_eq!(height, 1, "block 0 committed to the file ledger");
-        // The static leader (the default) has no election to yield.
-        let (st, detail) = with_err(|e| {
-            crate::ffi::election::fg_yield_leadership(ch.as_ptr().cast(), ch.len(), e)
-        });
-        assert_eq!(st, FG_STATUS_NOT_FOUND);
-        assert!(detail.contains("no leader election"), "{detail}");
-        assert_eq!(
-            fg_leave_channel(ch.as_ptr().cast(), ch.len(), null()),
-            FG_STATUS_OK
-        );
-        assert_eq!(
-            fg_ledger_height(ch.as_ptr().cast(), ch.len(), &mut height),
-            FG_STATUS_NOT_FOUND
-        );
-        assert_eq!(
-            fg_leave_channel(ch.as_ptr().cast(), ch.len(), null()),
-            FG_STATUS_OK
-        );
-        assert_eq!(peers_of(ch), (FG_STATUS_OK, Some("[]".to_string())));
-        assert_eq!(
-            fg_update_ledger_height(ch.as_ptr().cast(), ch.len(), 6, null()),
-            FG_STATUS_NOT_FOUND
-        );
-        let (st, detail) = with_err(|e| fg_leave_channel(b"x".as_ptr().cast(), 1, e));
-        assert_eq!(st, FG_STATUS_NOT_FOUND);
-        assert!(detail.contains("\"x\""), "{detail}");
-        let (st, detail) =
-            with_err(|e| crate::ffi::election::fg_yield_leadership(b"x".as_ptr().cast(), 1, e));
-        assert_eq!(st, FG_STATUS_NOT_FOUND);
-        assert!(detail.contains("not joined"), "{detail}");
     }
 
     #[test]
@@ -875,6 +918,7 @@ mod tests {
 
     #[test]
     fn singleton_life_cycle_with_host_callbacks() {
+        // SAFETY: locals and static byte strings with their lengths; the tables point to live Hosts.
         unsafe {
             let mut out = fg_bytes {
                 ptr: std::ptr::null_mut(),

@@ -7,9 +7,12 @@
 //! in its own signal mask, so the write just fails with `EPIPE` and the signal stays pending
 //! on that thread, never delivered.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 /// Blocks SIGPIPE for the calling thread only.
 pub(crate) fn block_on_this_thread() {
-    // SAFETY: plain libc calls on a local, zero-initialised sigset.
+    // SAFETY: plain libc calls on a local sigset; all-zero bytes are a valid `sigset_t`,
+    // and `sigemptyset` initialises it before use.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);

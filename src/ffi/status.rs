@@ -3,6 +3,8 @@
 //! The numbers are part of the ABI: they are explicit, stable and never reused. A retired
 //! status keeps its number as a comment here.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use std::ffi::c_char;
 
 /// Result of a fallible `fg_*` call and of a host callback. `FG_STATUS_OK` (0) is success;
@@ -92,6 +94,7 @@ mod tests {
     fn every_status_has_a_distinct_name() {
         let mut seen = std::collections::HashSet::new();
         for s in 0..=FG_STATUS_INCOMPLETE {
+            // SAFETY: `fg_status_str` returns a static NUL-terminated string.
             let name = unsafe { CStr::from_ptr(fg_status_str(s)) }
                 .to_str()
                 .unwrap();
@@ -101,6 +104,7 @@ mod tests {
             );
             assert!(seen.insert(name), "duplicate name {name}");
         }
+        // SAFETY: as above.
         let unknown = unsafe { CStr::from_ptr(fg_status_str(9999)) };
         assert_eq!(unknown.to_str().unwrap(), "FG_STATUS_UNKNOWN");
     }
