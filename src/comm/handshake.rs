@@ -207,7 +207,7 @@ mod tests {
     use crate::crypto::{CryptoError, MessageCryptoService, SecurityAdvisor};
     use crate::proto::msp::SerializedIdentity;
 
-    // From /work/shared/vectors/fabric-wire-vectors.json (produced by Fabric's own Go code):
+    // From tests/fabric-wire-vectors.json (produced by Fabric's own Go code):
     // identity_org1_peer0, msg_conn and env_conn_signed.
     const SEED: &str = "241ba616dfb9e26332812ff6c4e1783ff6181d8e42cb2f00f85584968585f2ff";
     const IDENTITY: &str =

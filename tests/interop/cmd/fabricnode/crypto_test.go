@@ -27,7 +27,7 @@ type vector struct {
 
 func loadVectors(t *testing.T) map[string]vector {
 	t.Helper()
-	raw, err := os.ReadFile("../../testdata/fabric-wire-vectors.json")
+	raw, err := os.ReadFile("../../../fabric-wire-vectors.json")
 	if err != nil {
 		t.Fatalf("read vectors: %v", err)
 	}
