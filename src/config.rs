@@ -13,15 +13,25 @@ use std::time::Duration;
 
 use serde_yaml_ng::Value;
 
-use crate::comm::AdmissionConfig;
-use crate::push::PushPolicy;
-
+mod admission;
 mod env;
 mod fabric_core;
 mod paths;
 
+pub use admission::AdmissionConfig;
 pub use env::EnvOverrides;
 pub use paths::ConfigOrigin;
+
+/// `fabgossip.pushPolicy`: which block fan-out rule push follows (push turns it into its
+/// `PushPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PushPolicyConfig {
+    /// `fabric`: Fabric's `propagatePeerNum` random peers and burst window.
+    Fabric,
+    /// `adaptive`: the fan-out from the channel view (see `push::policy`).
+    #[default]
+    Adaptive,
+}
 
 /// A configuration error; the text names the offending key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -267,7 +277,7 @@ pub struct LibConfig {
     /// `pushPolicy`: `adaptive` (default: a wide first hop from the channel view, relays at
     /// `propagatePeerNum`, the ring successor always a target, no burst window) or `fabric`
     /// (Fabric's `propagatePeerNum` random peers and burst window), for comparison.
-    pub push_policy: PushPolicy,
+    pub push_policy: PushPolicyConfig,
     /// `identityRevalidationInterval`: how often every stored identity is re-validated
     /// through the crypto contract (`Expiration`, `ValidateIdentity`), which catches
     /// revocations the host did not announce. Must be greater than zero.
@@ -376,7 +386,7 @@ impl Default for Config {
                 max_members: 10_000,
                 ledger_fsync: true,
                 ledger_verify_on_open: false,
-                push_policy: PushPolicy::Adaptive,
+                push_policy: PushPolicyConfig::Adaptive,
                 identity_revalidation_interval: Duration::from_secs(5),
                 admission: AdmissionConfig::default(),
                 max_identities: crate::identity::DEFAULT_MAX_IDENTITIES,
@@ -607,8 +617,8 @@ impl Config {
         s.string("pushPolicy", &mut policy)?;
         match policy.trim().to_ascii_lowercase().as_str() {
             "" => {}
-            "adaptive" => l.push_policy = PushPolicy::Adaptive,
-            "fabric" => l.push_policy = PushPolicy::Fabric,
+            "adaptive" => l.push_policy = PushPolicyConfig::Adaptive,
+            "fabric" => l.push_policy = PushPolicyConfig::Fabric,
             other => {
                 return err(
                     &s.key("pushPolicy"),
@@ -1262,11 +1272,11 @@ mod tests {
     #[test]
     fn push_policy_key() {
         let c = Config::parse("{}").unwrap();
-        assert_eq!(c.fabgossip.push_policy, PushPolicy::Adaptive);
+        assert_eq!(c.fabgossip.push_policy, PushPolicyConfig::Adaptive);
         let c = Config::parse("fabgossip: {pushPolicy: fabric}").unwrap();
-        assert_eq!(c.fabgossip.push_policy, PushPolicy::Fabric);
+        assert_eq!(c.fabgossip.push_policy, PushPolicyConfig::Fabric);
         let c = Config::parse("fabgossip: {pushPolicy: Adaptive}").unwrap();
-        assert_eq!(c.fabgossip.push_policy, PushPolicy::Adaptive);
+        assert_eq!(c.fabgossip.push_policy, PushPolicyConfig::Adaptive);
         let e = Config::parse("fabgossip: {pushPolicy: eager}").unwrap_err();
         assert!(e.0.starts_with("fabgossip.pushPolicy: "), "{e}");
         assert!(Config::parse("fabgossip: {pushPolicy: [fabric]}").is_err());

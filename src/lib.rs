@@ -50,6 +50,8 @@
 //!   `deliver`, `ffi` nor tokio: time, randomness and the peer's credential come in as values.
 //! - Only `node` combines transport, delivery and cores; only `ffi` and `metrics` (its
 //!   snapshot) import `node`.
+//! - `config` holds plain values (`AdmissionConfig`, `PushPolicyConfig`, ...) and imports none
+//!   of the parts that read them; they convert what they need.
 
 pub mod channel;
 pub mod channelconfig;

@@ -59,3 +59,14 @@ pub struct AuthInfo {
     pub signed_data: Vec<u8>,
     pub signature: Vec<u8>,
 }
+
+/// A peer to send to: its PKI-ID (its connection carries the message when there is one) and
+/// the endpoint to dial otherwise (the internal endpoint for a peer of this org when known,
+/// else the external one). The PKI-ID is empty when only the endpoint is known (a bootstrap
+/// or anchor peer not yet met); the endpoint is empty when only an existing connection can
+/// carry the message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RemotePeer {
+    pub pki_id: PkiId,
+    pub endpoint: String,
+}

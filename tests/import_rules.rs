@@ -2,7 +2,9 @@
 //! - only `src/ffi/` knows the C ABI (`crate::ffi`, `extern "C"`, `#[no_mangle]`);
 //! - the protocol cores import neither `comm`, `node`, `deliver`, `ffi` nor tokio;
 //! - only `src/node/` combines transport, delivery and cores: nothing below it imports it
-//!   (`ffi` drives it, `metrics` reads its snapshot).
+//!   (`ffi` drives it, `metrics` reads its snapshot);
+//! - `config` owns plain config values: it imports none of the parts that use them (they
+//!   convert what they need).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -29,6 +31,18 @@ const IO_PARTS: &[&str] = &[
     "crate::node",
     "crate::deliver",
     "crate::ffi",
+    "tokio",
+];
+
+/// What `config` must not import: the parts that read its values. (Its tests check that
+/// `peer.tls` paths load through `deliver`'s TLS loader, so `deliver` is not listed.)
+const CONFIG_USERS: &[&str] = &[
+    "crate::comm",
+    "crate::push",
+    "crate::pull",
+    "crate::node",
+    "crate::ffi",
+    "crate::metrics",
     "tokio",
 ];
 
@@ -199,6 +213,17 @@ fn only_the_parts_above_the_node_import_it() {
     assert!(
         found.is_empty(),
         "imports of the node from below it:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn config_imports_none_of_its_users() {
+    let mut found = uses(&src().join("config.rs"), CONFIG_USERS);
+    found.extend(uses(&src().join("config"), CONFIG_USERS));
+    assert!(
+        found.is_empty(),
+        "config imports a part that reads it (own the plain type in config and convert):\n{}",
         found.join("\n")
     );
 }

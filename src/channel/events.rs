@@ -1,8 +1,8 @@
 //! What the driver feeds the channel registry and what the registry asks the driver to do.
 
-use crate::discovery::RemoteTarget;
 use crate::message::SignedGossipMessage;
 use crate::proto::gossip::{Chaincode, Envelope};
+use crate::types::RemotePeer;
 use crate::types::{OrgId, PkiId};
 
 /// An anchor peer of a channel's configuration.
@@ -49,10 +49,7 @@ pub struct Received {
 pub enum Output {
     /// Send this envelope to the target (own StateInfo signed; forwarded StateInfo are the
     /// original bytes; pull requests and snapshots unsigned, as Fabric sends them).
-    Send {
-        to: RemoteTarget,
-        envelope: Envelope,
-    },
+    Send { to: RemotePeer, envelope: Envelope },
     /// An anchor peer of a joined channel, for discovery (`discovery::Input::AddAnchor`).
     AddAnchor { endpoint: String, org: OrgId },
 }

@@ -22,12 +22,13 @@ use super::state_info::{
     read_state_info, AddOutcome, Freshness, StateInfoError, StateInfoFields, StoredStateInfo,
 };
 use super::view::{MembershipView, StateInfoVerifier};
-use crate::discovery::{MemberView, RemoteTarget, Signer};
+use crate::discovery::{MemberView, Signer};
 use crate::message::{
     channel_mac, is_tag_legal, state_info_pull_req_msg, state_snapshot_msg, Content,
     SignedGossipMessage,
 };
 use crate::proto::gossip::{Chaincode, Envelope};
+use crate::types::RemotePeer;
 use crate::types::{OrgId, PkiId};
 
 /// Who this peer is, for the channels.
@@ -606,7 +607,7 @@ impl Channels {
         channel: &str,
         originator_has_ext: bool,
         exclude: &[&PkiId],
-    ) -> Vec<RemoteTarget> {
+    ) -> Vec<RemotePeer> {
         let orgs: Option<BTreeSet<OrgId>> = self.channels.get(channel).map(|c| c.orgs.clone());
         let candidates: Vec<MemberView> = view
             .alive_members()
@@ -620,10 +621,10 @@ impl Channels {
         self.pick(candidates, self.cfg.propagate_peer_num)
     }
 
-    fn pick(&mut self, candidates: Vec<MemberView>, n: usize) -> Vec<RemoteTarget> {
+    fn pick(&mut self, candidates: Vec<MemberView>, n: usize) -> Vec<RemotePeer> {
         candidates
             .choose_multiple(&mut self.rng, n)
-            .map(|m| RemoteTarget {
+            .map(|m| RemotePeer {
                 pki_id: m.pki_id.clone(),
                 endpoint: m.preferred_endpoint().to_string(),
             })
@@ -636,8 +637,8 @@ impl Channels {
             .saturating_add(u64::try_from(elapsed).unwrap_or(u64::MAX))
     }
 
-    fn target_of(&self, view: &dyn MembershipView, pki_id: &PkiId) -> RemoteTarget {
-        RemoteTarget {
+    fn target_of(&self, view: &dyn MembershipView, pki_id: &PkiId) -> RemotePeer {
+        RemotePeer {
             pki_id: pki_id.clone(),
             endpoint: view
                 .lookup(pki_id)

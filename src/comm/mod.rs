@@ -58,8 +58,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+pub use crate::config::AdmissionConfig;
 pub use ack::{AckCounts, AckOutcome, AckResult};
-pub use admission::AdmissionConfig;
 pub use handshake::HandshakeError;
 pub use inbound::RecvSlot;
 pub use metrics::{
@@ -168,14 +168,7 @@ impl CommError {
     }
 }
 
-/// A peer to send to. `pki_id` may be empty when only the endpoint is known.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemotePeer {
-    pub endpoint: String,
-    pub pki_id: PkiId,
-}
-
-pub use crate::types::AuthInfo;
+pub use crate::types::{AuthInfo, RemotePeer};
 
 /// An authenticated remote peer.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,16 +2,7 @@
 
 use super::alive::VerifiedAlive;
 use crate::proto::gossip::Envelope;
-use crate::types::{OrgId, PkiId};
-
-/// Where to send: the PKI-ID (use its connection if one exists) and the endpoint to dial
-/// otherwise (the internal endpoint for same-org peers when known, else the external one;
-/// empty when neither is known, so only an existing connection can carry the message).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct RemoteTarget {
-    pub pki_id: PkiId,
-    pub endpoint: String,
-}
+use crate::types::{OrgId, PkiId, RemotePeer};
 
 /// An event for the machine. Signatures are checked by the driver before it builds one.
 #[derive(Debug, Clone)]
@@ -63,10 +54,7 @@ pub enum Input {
 pub enum Output {
     /// Send this envelope (already signed where needed; forwarded alives are the original
     /// bytes) to the target.
-    Send {
-        to: RemoteTarget,
-        envelope: Envelope,
-    },
+    Send { to: RemotePeer, envelope: Envelope },
     /// Handshake with `probe = true` to learn who listens there; answer with `ProbeResult`.
     Probe { endpoint: String },
     /// Dial + `Ping` only; answer with `PingResult`.

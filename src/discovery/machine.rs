@@ -16,11 +16,12 @@ use super::connect::{is_own_endpoint, port_of, ConnectAttempt, ConnectKind, Phas
 use super::counters::DiscoveryCounters;
 use super::disclosure::{keeps_secret, may_disclose, may_forward};
 use super::error::DiscoveryError;
-use super::events::{Input, Output, RemoteTarget};
+use super::events::{Input, Output};
 use super::membership::{Learned, Liveness, MemberView, Membership};
 use super::membership_msg::{mem_req_envelope, mem_res_envelope};
 use super::signer::Signer;
 use crate::proto::gossip::{Envelope, SecretEnvelope};
+use crate::types::RemotePeer;
 use crate::types::{OrgId, PkiId};
 
 /// Who this peer is, as it announces itself in its alive messages.
@@ -304,7 +305,7 @@ impl Discovery {
         if !may_ask(&self.me, &org) {
             return;
         }
-        let target = RemoteTarget { pki_id, endpoint };
+        let target = RemotePeer { pki_id, endpoint };
         self.send_mem_req(now, target, &org, out);
     }
 
@@ -444,7 +445,7 @@ impl Discovery {
             .unwrap_or(requester_endpoint);
         self.counters.mem_res_sent += 1;
         out.push(Output::Send {
-            to: RemoteTarget {
+            to: RemotePeer {
                 pki_id: from,
                 endpoint,
             },
@@ -527,7 +528,7 @@ impl Discovery {
             return;
         }
         self.attempts[i].pki_id = Some(pki_id.clone());
-        let nonce = self.send_mem_req(now, RemoteTarget { pki_id, endpoint }, &org, out);
+        let nonce = self.send_mem_req(now, RemotePeer { pki_id, endpoint }, &org, out);
         self.attempts[i].phase = match nonce {
             Some(nonce) => Phase::AwaitingMemRes {
                 nonce,
@@ -549,7 +550,7 @@ impl Discovery {
         }
         debug!(pki_id = %pki_id, "dead peer answers ping; asking it for membership");
         let org = m.view.org.clone();
-        let target = RemoteTarget {
+        let target = RemotePeer {
             pki_id,
             endpoint: m.view.preferred_endpoint().to_string(),
         };
@@ -704,7 +705,7 @@ impl Discovery {
     /// Membership request to `mem_req_peers` random alive peers (Fabric's `InitiateSync`).
     fn sync(&mut self, now: Instant, out: &mut Vec<Output>) {
         let me = &self.me;
-        let alive: Vec<(RemoteTarget, OrgId)> = self
+        let alive: Vec<(RemotePeer, OrgId)> = self
             .members
             .alive()
             .filter(|m| may_ask(me, &m.view.org))
@@ -730,7 +731,7 @@ impl Discovery {
             return;
         };
         let my_org = self.me.org.clone();
-        let candidates: Vec<(RemoteTarget, OrgId)> = self
+        let candidates: Vec<(RemotePeer, OrgId)> = self
             .members
             .alive()
             .filter(|m| {
@@ -761,7 +762,7 @@ impl Discovery {
     /// it, never back to the sender or to the peer it describes.
     fn forward_alive(&mut self, a: &VerifiedAlive, from: &PkiId, out: &mut Vec<Output>) {
         let my_org = self.me.org.clone();
-        let candidates: Vec<(RemoteTarget, OrgId)> = self
+        let candidates: Vec<(RemotePeer, OrgId)> = self
             .members
             .alive()
             .filter(|m| m.view.pki_id != a.pki_id && m.view.pki_id != *from)
@@ -812,7 +813,7 @@ impl Discovery {
     fn send_mem_req(
         &mut self,
         now: Instant,
-        to: RemoteTarget,
+        to: RemotePeer,
         org: &str,
         out: &mut Vec<Output>,
     ) -> Option<u64> {
@@ -909,8 +910,8 @@ fn may_ask(me: &SelfInfo, target_org: &str) -> bool {
     target_org == me.org || !me.endpoint.is_empty()
 }
 
-fn target_of(v: &MemberView) -> RemoteTarget {
-    RemoteTarget {
+fn target_of(v: &MemberView) -> RemotePeer {
+    RemotePeer {
         pki_id: v.pki_id.clone(),
         endpoint: v.preferred_endpoint().to_string(),
     }

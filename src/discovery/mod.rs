@@ -50,7 +50,7 @@ pub use alive::{decode_alive, AliveFields, PeerTime, VerifiedAlive};
 pub use config::DiscoveryConfig;
 pub use counters::DiscoveryCounters;
 pub use error::{AliveError, DiscoveryError};
-pub use events::{Input, Output, RemoteTarget};
+pub use events::{Input, Output};
 pub use machine::{Discovery, SelfInfo};
 pub use membership::{Liveness, MemberView};
 pub use signer::Signer;

@@ -8,7 +8,7 @@ use super::alive::{sign_secret, sign_self_alive, SelfAliveParts};
 use super::*;
 use crate::crypto::CryptoError;
 use crate::proto::gossip::{gossip_message, Envelope, GossipMessage};
-use crate::types::PkiId;
+use crate::types::{PkiId, RemotePeer};
 
 const ORG1: &str = "Org1MSP";
 const ORG2: &str = "Org2MSP";
@@ -137,7 +137,7 @@ fn nonce_of(env: &Envelope) -> u64 {
 }
 
 /// (target, envelope) of every Send.
-fn sends(out: &[Output]) -> Vec<(&RemoteTarget, &Envelope)> {
+fn sends(out: &[Output]) -> Vec<(&RemotePeer, &Envelope)> {
     out.iter()
         .filter_map(|o| match o {
             Output::Send { to, envelope } => Some((to, envelope)),
@@ -146,14 +146,14 @@ fn sends(out: &[Output]) -> Vec<(&RemoteTarget, &Envelope)> {
         .collect()
 }
 
-fn mem_reqs(out: &[Output]) -> Vec<(&RemoteTarget, &Envelope)> {
+fn mem_reqs(out: &[Output]) -> Vec<(&RemotePeer, &Envelope)> {
     sends(out)
         .into_iter()
         .filter(|(_, e)| matches!(content(e), gossip_message::Content::MemReq(_)))
         .collect()
 }
 
-fn alive_sends(out: &[Output]) -> Vec<(&RemoteTarget, AliveFields)> {
+fn alive_sends(out: &[Output]) -> Vec<(&RemotePeer, AliveFields)> {
     sends(out)
         .into_iter()
         .filter(|(_, e)| matches!(content(e), gossip_message::Content::AliveMsg(_)))
@@ -164,7 +164,7 @@ fn alive_sends(out: &[Output]) -> Vec<(&RemoteTarget, AliveFields)> {
 fn mem_res(
     out: &[Output],
 ) -> (
-    RemoteTarget,
+    RemotePeer,
     u64,
     Vec<AliveFields>,
     Vec<AliveFields>,
@@ -1038,7 +1038,7 @@ fn membership_request_right_after_connected() {
     assert_eq!(reqs.len(), 1);
     assert_eq!(
         reqs[0].0,
-        &RemoteTarget {
+        &RemotePeer {
             pki_id: b.pki.clone(),
             endpoint: b.internal.clone()
         }

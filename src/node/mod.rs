@@ -385,7 +385,7 @@ impl GossipService {
         .map_err(|e| NodeError::Crypto(e.to_string()))?;
         let identity_view = Arc::new(RwLock::new(cert_store.stats()));
         let push = PushEmitter::new(
-            PushConfig::from_gossip(g, config.fabgossip.push_policy),
+            PushConfig::from_gossip(g, config.fabgossip.push_policy.into()),
             seed ^ 0x5eed,
         )
         .map_err(|e| NodeError::Config(e.to_string()))?;

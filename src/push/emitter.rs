@@ -14,10 +14,10 @@ use super::counters::PushCounters;
 use super::error::{PushError, RouteError};
 use super::router::{route, RouteParams};
 use super::snapshot::RoutingSnapshot;
-use crate::discovery::RemoteTarget;
 use crate::message::{strip_secret, SignedGossipMessage};
 use crate::proto::gossip::{Envelope, GossipMessage};
 use crate::types::PkiId;
+use crate::types::RemotePeer;
 
 /// An event for the emitter.
 // Inputs are built and consumed at once, never stored: the size gap costs nothing.
@@ -42,7 +42,7 @@ pub enum Output {
     /// Send this envelope (the original bytes, or without the secret for other orgs) to
     /// each target: its connection if one exists, else dial `endpoint`.
     Send {
-        to: Vec<RemoteTarget>,
+        to: Vec<RemotePeer>,
         envelope: Arc<Envelope>,
     },
 }

@@ -45,6 +45,15 @@ pub enum PushPolicy {
     Adaptive,
 }
 
+impl From<crate::config::PushPolicyConfig> for PushPolicy {
+    fn from(c: crate::config::PushPolicyConfig) -> PushPolicy {
+        match c {
+            crate::config::PushPolicyConfig::Fabric => PushPolicy::Fabric,
+            crate::config::PushPolicyConfig::Adaptive => PushPolicy::Adaptive,
+        }
+    }
+}
+
 /// What the adaptive rule adds to ⌈ln n⌉.
 pub const ADAPTIVE_EXTRA: usize = 2;
 

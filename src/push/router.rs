@@ -25,10 +25,10 @@ use super::error::RouteError;
 use super::policy::PushPolicy;
 use super::snapshot::{RoutePeer, RoutingSnapshot};
 use crate::discovery::disclosure::{keeps_secret, may_forward};
-use crate::discovery::RemoteTarget;
 use crate::message::{channel_mac, is_org_restricted, kind_name, Content};
 use crate::proto::gossip::GossipMessage;
 use crate::types::PkiId;
+use crate::types::RemotePeer;
 
 /// Which rule placed a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,9 +45,9 @@ pub enum RouteKind {
 pub struct Route {
     pub kind: RouteKind,
     /// Targets that get the envelope as it is.
-    pub full: Vec<RemoteTarget>,
+    pub full: Vec<RemotePeer>,
     /// Targets of other orgs that get the envelope without its secret (alives only).
-    pub stripped: Vec<RemoteTarget>,
+    pub stripped: Vec<RemotePeer>,
 }
 
 impl Route {
@@ -277,6 +277,6 @@ fn candidates<'p>(
 }
 
 /// `k` distinct random members of `pool` (all of it when smaller).
-fn pick<R: Rng + ?Sized>(pool: Vec<&RoutePeer>, k: usize, rng: &mut R) -> Vec<RemoteTarget> {
+fn pick<R: Rng + ?Sized>(pool: Vec<&RoutePeer>, k: usize, rng: &mut R) -> Vec<RemotePeer> {
     pool.choose_multiple(rng, k).map(|p| p.target()).collect()
 }

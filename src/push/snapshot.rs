@@ -3,7 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::discovery::{MemberView, RemoteTarget};
+use crate::discovery::MemberView;
+use crate::types::RemotePeer;
 use crate::types::{OrgId, PkiId};
 
 /// This peer, as routing needs it.
@@ -62,13 +63,13 @@ impl RoutePeer {
 
     /// Where to send: the internal endpoint when known (discovery keeps it for peers of my
     /// org only), else the external one.
-    pub fn target(&self) -> RemoteTarget {
+    pub fn target(&self) -> RemotePeer {
         let endpoint = if self.internal_endpoint.is_empty() {
             &self.endpoint
         } else {
             &self.internal_endpoint
         };
-        RemoteTarget {
+        RemotePeer {
             pki_id: self.pki_id.clone(),
             endpoint: endpoint.clone(),
         }

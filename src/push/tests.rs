@@ -88,7 +88,7 @@ fn params(ppn: usize, policy: PushPolicy) -> RouteParams {
     }
 }
 
-fn names(targets: &[crate::discovery::RemoteTarget]) -> BTreeSet<String> {
+fn names(targets: &[crate::types::RemotePeer]) -> BTreeSet<String> {
     targets
         .iter()
         .map(|t| String::from_utf8(t.pki_id.0.clone()).unwrap())

@@ -160,7 +160,10 @@ fn start_machines(c: &Config, cov: &mut Cov) {
             Err(e) => cov.error(&e),
         }
     }
-    match PushEmitter::new(PushConfig::from_gossip(g, c.fabgossip.push_policy), 1) {
+    match PushEmitter::new(
+        PushConfig::from_gossip(g, c.fabgossip.push_policy.into()),
+        1,
+    ) {
         Ok(_) => cov.hit("push"),
         Err(e) => cov.error(&e),
     }
