@@ -1,0 +1,126 @@
+//! What `VerifyBlock` costs per block: a real orderer-signed block of a stock Fabric network
+//! through the built-in Fabric MSP (the channel's MSPs and `/Channel/Orderer/BlockValidation`
+//! from its genesis block: X.509 chain to the orderer org's CA, ECDSA P-256), beside a block
+//! of the same transactions signed with Ed25519 and checked by the built-in Ed25519 crypto,
+//! and the structure checks alone (decode, number, data hash) that both include.
+//!
+//! Usage: `verify_cost GENESIS_BLOCK BLOCK MSP_DIR MSPID [ITERATIONS]`: MSP_DIR/MSPID is the
+//! local MSP of the verifying peer; prints one JSON object (microseconds per block).
+
+use std::path::Path;
+use std::time::Instant;
+
+use fabgossip::channelconfig::ChannelConfig;
+use fabgossip::crypto::block::{self, new_block};
+use fabgossip::crypto::ed25519::Ed25519Crypto;
+use fabgossip::crypto::msp::MspCrypto;
+use fabgossip::crypto::MessageCryptoService;
+use fabgossip::proto::common::Block;
+use prost::Message;
+use serde_json::json;
+
+fn fail(what: &str, e: impl std::fmt::Display) -> ! {
+    eprintln!("verify_cost: {what}: {e}");
+    std::process::exit(1)
+}
+
+/// Per-call times in µs of `iterations` calls of `f`, after one warm-up call whose time is
+/// returned apart (the first call pays for cold caches).
+fn time_calls(iterations: usize, mut f: impl FnMut()) -> (f64, Vec<f64>) {
+    let t = Instant::now();
+    f();
+    let first = t.elapsed().as_secs_f64() * 1e6;
+    let mut times = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let t = Instant::now();
+        f();
+        times.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    (first, times)
+}
+
+fn summary(first: f64, times: &[f64]) -> serde_json::Value {
+    let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+    json!({
+        "first": first,
+        "mean": times.iter().sum::<f64>() / times.len() as f64,
+        "p50": at(0.5),
+        "p99": at(0.99),
+        "min": times[0],
+    })
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 5 {
+        eprintln!("usage: verify_cost GENESIS_BLOCK BLOCK MSP_DIR MSPID [ITERATIONS]");
+        std::process::exit(2);
+    }
+    let iterations: usize = match args.get(5).map(|s| s.parse()) {
+        None => 2000,
+        Some(Ok(n)) if n > 0 => n,
+        Some(_) => fail("ITERATIONS", "not a positive number"),
+    };
+    let genesis = std::fs::read(&args[1]).unwrap_or_else(|e| fail(&args[1], e));
+    let real = std::fs::read(&args[2]).unwrap_or_else(|e| fail(&args[2], e));
+    let decoded = Block::decode(real.as_slice()).unwrap_or_else(|e| fail(&args[2], e));
+    let header = decoded.header.clone().unwrap_or_default();
+    let seq = header.number;
+
+    let (config_block, config) =
+        ChannelConfig::from_block_bytes(&genesis).unwrap_or_else(|e| fail("genesis block", e));
+    let channel = config_block.channel_id.clone();
+    let msp = MspCrypto::open(Path::new(&args[3]), &args[4]).unwrap_or_else(|e| fail(&args[3], e));
+    msp.set_channel(
+        &channel,
+        config.channel_msps().unwrap_or_else(|e| fail("channel MSPs", e)),
+    );
+    if let Err(e) = msp.verify_block(&channel, seq, &real) {
+        fail("the real block does not verify", e);
+    }
+    let (first, ecdsa) = time_calls(iterations, || {
+        let _ = std::hint::black_box(msp.verify_block(&channel, seq, &real));
+    });
+    let ecdsa = summary(first, &ecdsa);
+
+    // The same transactions and header links in a block an Ed25519 orderer signed.
+    let orderer = Ed25519Crypto::new("OrdererMSP".into(), [7u8; 32], vec![]);
+    let mut twin = new_block(
+        seq,
+        header.previous_hash.clone(),
+        decoded.data.clone().unwrap_or_default().data,
+    );
+    orderer
+        .sign_block(&mut twin)
+        .unwrap_or_else(|e| fail("Ed25519 signing", e));
+    let twin = twin.encode_to_vec();
+    let verifier = Ed25519Crypto::new("Org1MSP".into(), [9u8; 32], vec!["OrdererMSP".into()]);
+    verifier.set_orderer_keys(&channel, vec![orderer.public_key()]);
+    if let Err(e) = verifier.verify_block(&channel, seq, &twin) {
+        fail("the Ed25519 block does not verify", e);
+    }
+    let (first, ed) = time_calls(iterations, || {
+        let _ = std::hint::black_box(verifier.verify_block(&channel, seq, &twin));
+    });
+    let ed = summary(first, &ed);
+
+    let (first, structure) = time_calls(iterations, || {
+        let _ = std::hint::black_box(block::verify_block(&channel, seq, &real, &[]));
+    });
+    let structure = summary(first, &structure);
+
+    println!(
+        "{}",
+        json!({
+            "channel": channel,
+            "block": seq,
+            "iterations": iterations,
+            "ecdsa_block_bytes": real.len(),
+            "ed25519_block_bytes": twin.len(),
+            "ecdsa_p256_x509_us": ecdsa,
+            "ed25519_us": ed,
+            "structure_only_us": structure,
+        })
+    );
+}
