@@ -21,7 +21,7 @@ includedir ?= $(PREFIX)/include
 
 .PHONY: all build demo test lint test-rust test-c test-python test-go test-interop deps-python deps-c \
 	fabricnode gopeer bench install uninstall test-install test-sanitize test-cpp test-examples \
-	flooder test-fuzz fuzz fabric-bin test-fabnet test-faults deps-faults
+	flooder test-fuzz fuzz fabric-bin test-fabnet test-faults deps-faults demo-fabric bench-fabnet
 
 all: build
 
@@ -190,6 +190,13 @@ test-faults: deps-python deps-faults fabricnode
 test-fabnet: deps-python fabric-bin build gopeer
 	$(MAKE) -C tests/c peer
 	$(PYTHON) -m pytest -q tests/fabnet
+
+# fabgossip peers of each host kind (Python, gopeer, the C peer) joined to the stock Fabric
+# network of tests/fabnet; ends with every peer's height and last block hash side by side.
+# BLOCKS=n makes n blocks (default 20).
+demo-fabric: deps-python fabric-bin build gopeer
+	$(MAKE) -C tests/c peer
+	$(PYTHON) tests/fabnet/demo.py --blocks $(or $(BLOCKS),20)
 
 test-interop: build
 	cd tests/interop && go test -count=1 -timeout 20m ./...
