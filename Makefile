@@ -198,6 +198,15 @@ demo-fabric: deps-python fabric-bin build gopeer
 	$(MAKE) -C tests/c peer
 	$(PYTHON) tests/fabnet/demo.py --blocks $(or $(BLOCKS),20)
 
+# The stock-network benchmark (not part of `make test`): blocks from Fabric's orderer to N Fabric
+# and N fabgossip followers of Org1, and VerifyBlock's cost with X.509/ECDSA beside Ed25519.
+bench-fabnet: deps-python fabric-bin build
+	$(MAKE) -C tests/c peer
+	$(CARGO) build --release --locked --example verify_cost
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r requirements-bench.txt
+	$(PYTHON) bench/fabnet.py --peers $(or $(PEERS),3) --blocks $(or $(BLOCKS),100) \
+		--out docs/fabnet.json --txt docs/fabnet.txt --plot docs/fabnet.png
+
 test-interop: build
 	cd tests/interop && go test -count=1 -timeout 20m ./...
 

@@ -2,7 +2,10 @@
 //! through the built-in Fabric MSP (the channel's MSPs and `/Channel/Orderer/BlockValidation`
 //! from its genesis block: X.509 chain to the orderer org's CA, ECDSA P-256), beside a block
 //! of the same transactions signed with Ed25519 and checked by the built-in Ed25519 crypto,
-//! and the structure checks alone (decode, number, data hash) that both include.
+//! and the structure checks alone (decode, number, data hash) that both include. The X.509 cost
+//! is then taken apart: validating the orderer's identity against the channel MSPs (chain to
+//! the orderer org's CA), the one ECDSA P-256 verification of the block signature as the MSP
+//! does it (the `p256` crate), and the same verification by `ring` (assembly P-256).
 //!
 //! Usage: `verify_cost GENESIS_BLOCK BLOCK MSP_DIR MSPID [ITERATIONS]`: MSP_DIR/MSPID is the
 //! local MSP of the verifying peer; prints one JSON object (microseconds per block).
@@ -15,7 +18,8 @@ use fabgossip::crypto::block::{self, new_block};
 use fabgossip::crypto::ed25519::Ed25519Crypto;
 use fabgossip::crypto::msp::MspCrypto;
 use fabgossip::crypto::MessageCryptoService;
-use fabgossip::proto::common::Block;
+use fabgossip::proto::common::{Block, BlockMetadataIndex, Metadata, SignatureHeader};
+use fabgossip::proto::msp::SerializedIdentity;
 use prost::Message;
 use serde_json::json;
 
@@ -110,6 +114,54 @@ fn main() {
     });
     let structure = summary(first, &structure);
 
+    // The X.509 cost taken apart, on the block's first orderer signature.
+    let md = decoded
+        .metadata
+        .as_ref()
+        .and_then(|m| m.metadata.get(BlockMetadataIndex::Signatures as usize))
+        .and_then(|b| Metadata::decode(b.as_slice()).ok())
+        .unwrap_or_else(|| fail("block", "no SIGNATURES metadata"));
+    let sig = md
+        .signatures
+        .first()
+        .unwrap_or_else(|| fail("block", "no orderer signature"));
+    let creator = SignatureHeader::decode(sig.signature_header.as_slice())
+        .unwrap_or_else(|e| fail("signature header", e))
+        .creator;
+    let signed = block::block_signed_bytes(&md.value, &sig.signature_header, &header);
+    let msps = config
+        .msp_manager()
+        .unwrap_or_else(|e| fail("channel MSPs", e));
+    let orderer_id = msps
+        .validate(&creator)
+        .unwrap_or_else(|e| fail("orderer identity", e));
+    let (first, validate) = time_calls(iterations, || {
+        let _ = std::hint::black_box(msps.validate(&creator));
+    });
+    let validate = summary(first, &validate);
+    let (first, p256) = time_calls(iterations, || {
+        let _ = std::hint::black_box(orderer_id.verify(&signed, &sig.signature));
+    });
+    let p256 = summary(first, &p256);
+    let cert_pem = SerializedIdentity::decode(creator.as_slice())
+        .unwrap_or_else(|e| fail("creator", e))
+        .id_bytes;
+    let (_, pem) =
+        x509_parser::pem::parse_x509_pem(&cert_pem).unwrap_or_else(|e| fail("orderer PEM", e));
+    let cert = pem.parse_x509().unwrap_or_else(|e| fail("orderer certificate", e));
+    let point = cert.public_key().subject_public_key.data.to_vec();
+    let ring_key = ring::signature::UnparsedPublicKey::new(
+        &ring::signature::ECDSA_P256_SHA256_ASN1,
+        point,
+    );
+    if let Err(e) = ring_key.verify(&signed, &sig.signature) {
+        fail("ring verification of the orderer signature", format!("{e:?}"));
+    }
+    let (first, ring_times) = time_calls(iterations, || {
+        let _ = std::hint::black_box(ring_key.verify(&signed, &sig.signature));
+    });
+    let ring_verify = summary(first, &ring_times);
+
     println!(
         "{}",
         json!({
@@ -121,6 +173,10 @@ fn main() {
             "ecdsa_p256_x509_us": ecdsa,
             "ed25519_us": ed,
             "structure_only_us": structure,
+            "orderer_signatures": md.signatures.len(),
+            "msp_validate_orderer_identity_us": validate,
+            "p256_verify_us": p256,
+            "ring_p256_verify_us": ring_verify,
         })
     );
 }
