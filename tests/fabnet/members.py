@@ -81,6 +81,7 @@ def core_env(net, identity, mspid, port, home, bootstrap, ops_port=None):
     }
     if ops_port is not None:
         env["CORE_OPERATIONS_LISTENADDRESS"] = f"127.0.0.1:{ops_port}"
+        env["CORE_METRICS_PROVIDER"] = "prometheus"
     return env
 
 
