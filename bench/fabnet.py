@@ -49,6 +49,8 @@ from report import COLORS, KIND_NAMES, fmt, percentile, pyplot, ratio  # noqa: E
 
 VERIFY_COST = REPO / "target" / "release" / "examples" / "verify_cost"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# The height metric of the orderer's and the Fabric peers' block store.
+ORDERER_METRIC = "ledger_blockchain_height"
 
 
 class BenchNetwork(Network):
@@ -256,9 +258,11 @@ VERIFY_ROWS = (
 def print_report(res):
     by = {r["kind"]: r for r in res["results"]}
     fg, fa = by["fabgossip"], by["fabric"]
-    print(f"stock network, {res['peers']} Fabric + {res['peers']} fabgossip Org1 followers, "
-          f"{res['blocks']} blocks in {res['blocks_seconds']:.1f}s "
-          f"({res['blocks'] / res['blocks_seconds']:.1f}/s), poll every {res['poll_ms']:g} ms")
+    print(f"stock network, {res['peers']} Fabric + {res['peers']} fabgossip Org1 followers; "
+          f"latency phase: {res['blocks']} blocks in {res['blocks_seconds']:.1f}s "
+          f"({res['blocks'] / res['blocks_seconds']:.1f}/s), heights polled every "
+          f"{res['poll_ms']:g} ms; CPU phase: {res['blocks']} more blocks in "
+          f"{res['cpu_phase']['blocks_seconds']:.1f}s, polled every {res['cpu_poll_ms']:g} ms")
     print(f"orderer polled {res['orderer_polls']} times; the leader peer0.org1 was seen with "
           f"{res['leader_seen_before_orderer']} of the {res['blocks']} blocks before the orderer "
           "(the reference is the earlier sighting)")
@@ -345,10 +349,81 @@ def plot(res, path):
     print(f"plot written to {path}")
 
 
+class Phase:
+    """Pollers of every node's height at one interval, and how to make blocks under them."""
+
+    def __init__(self, net, members, interval):
+        ch = net.channel
+        self.stop = threading.Event()
+        self.orderer = HeightPoller("orderer", net.orderer.ops_port, ORDERER_METRIC, ch,
+                                    interval, self.stop)
+        leader = net.peer("peer0.org1")
+        # A Fabric peer sets gossip_state_height only at its first commit through gossip
+        # state; ledger_blockchain_height is set by the ledger's commit itself, from block 0.
+        self.lead = HeightPoller(leader.name, leader.ops_port, ORDERER_METRIC, ch, interval,
+                                 self.stop)
+        self.fabric = [HeightPoller(p.name, p.ops_port, ORDERER_METRIC, ch, interval, self.stop)
+                       for p in net.peers if p.mspid == "Org1MSP" and not p.org_leader]
+        self.fg = [HeightPoller(m.name, m.ops_port, "gossip_state_height", ch, interval,
+                                self.stop) for m in members]
+        self.pollers = [self.orderer, self.lead] + self.fabric + self.fg
+        for p in self.pollers:
+            p.start()
+        self.start_height = net.orderer_channel()["height"]
+        wait_for("every peer at the orderer's height",
+                 lambda: all(p.height >= self.start_height for p in self.pollers), 120,
+                 self.pollers)
+
+    def make_blocks(self, net, n, parallel, timeout):
+        """n approvals endorsed by the org leaders only; returns (seconds to make them,
+        seconds until every follower has them)."""
+        endorsers = [net.peer("peer0.org1"), net.peer("peer0.org2")]
+        target = self.start_height + n
+        t = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+            list(pool.map(lambda i: net.approve(endorsers[i % len(endorsers)]), range(n)))
+        made = time.monotonic() - t
+        wait_for(f"every follower at height {target}",
+                 lambda: net.check_running() or all(p.height >= target for p in self.pollers),
+                 timeout, self.pollers)
+        return made, time.monotonic() - t
+
+    def close(self):
+        self.stop.set()
+        for p in self.pollers:
+            p.join(timeout=10)
+
+
+def cpu_phase(net, members, args, pids, watched):
+    """CPU per block per follower, with heights polled once a second only (a Fabric peer's
+    /metrics page costs it CPU to render): an idle window, then the blocks."""
+    ph = Phase(net, members, args.cpu_poll_ms / 1000)
+    try:
+        time.sleep(1)
+        t0, c0 = time.monotonic(), {n: cpu_seconds(pids[n]) for n in watched}
+        time.sleep(args.idle_secs)
+        t1, c1 = time.monotonic(), {n: cpu_seconds(pids[n]) for n in watched}
+        print(f"CPU phase: {args.blocks} blocks, heights polled every {args.cpu_poll_ms:g} ms",
+              flush=True)
+        tb, cb = time.monotonic(), {n: cpu_seconds(pids[n]) for n in watched}
+        made, done = ph.make_blocks(net, args.blocks, args.parallel, args.timeout)
+        te, ce = time.monotonic(), {n: cpu_seconds(pids[n]) for n in watched}
+    finally:
+        ph.close()
+    cpu = {}
+    for n in watched:
+        idle = (c1[n] - c0[n]) / (t1 - t0)
+        used = ce[n] - cb[n]
+        cpu[n] = {"per_block_ms": used / args.blocks * 1000,
+                  "net_per_block_ms": (used - idle * (te - tb)) / args.blocks * 1000,
+                  "idle_percent": idle * 100}
+    return cpu, {"blocks_seconds": made, "all_committed_seconds": done}
+
+
 def run(args):
     net = BenchNetwork(args.peers, args.peers)
     members = []
-    stop = threading.Event()
+    ph = None
     try:
         check_programs({"c"})
         load_before = load_average()
@@ -358,81 +433,47 @@ def run(args):
             members.append(start_member(net, "c", "Org1MSP", net.extra_fabric + i,
                                         ops_port=free_port(), log=args.log))
         wait_known(net, members, timeout=120)
-        # The orderer's height metric: the block ledger's.
-        ord_metric = "ledger_blockchain_height"
-        if f'{ord_metric}{{channel="{ch}"}}' not in net.orderer.metrics_text():
-            raise FabnetError(f"the orderer's /metrics has no {ord_metric} for {ch}")
-        interval = args.poll_ms / 1000
-        orderer = HeightPoller("orderer", net.orderer.ops_port, ord_metric, ch, interval, stop)
-        leader = net.peer("peer0.org1")
-        # A Fabric peer sets gossip_state_height only at its first commit through gossip
-        # state; ledger_blockchain_height is set by the ledger's commit itself, from block 0.
-        lead = HeightPoller(leader.name, leader.ops_port, ord_metric, ch, interval, stop)
-        fabric = [HeightPoller(p.name, p.ops_port, ord_metric, ch, interval, stop)
-                  for p in net.peers if p.mspid == "Org1MSP" and not p.org_leader]
-        fg = [HeightPoller(m.name, m.ops_port, "gossip_state_height", ch, interval, stop)
-              for m in members]
-        pollers = [orderer, lead] + fabric + fg
-        for p in pollers:
-            p.start()
-        start_height = net.orderer_channel()["height"]
-        wait_for("every peer at the orderer's height",
-                 lambda: all(p.height >= start_height for p in pollers), 120, pollers)
+        if f'{ORDERER_METRIC}{{channel="{ch}"}}' not in net.orderer.metrics_text():
+            raise FabnetError(f"the orderer's /metrics has no {ORDERER_METRIC} for {ch}")
         pids = {p.name: p.proc.pid for p in net.peers}
         pids.update({m.name: m.pid for m in members})
-        watched = [p.node for p in fabric + fg]
+        watched = [p.name for p in net.peers if p.mspid == "Org1MSP" and not p.org_leader]
+        watched += [m.name for m in members]
 
-        # Idle window: the same polling, no blocks.
-        time.sleep(1)
-        t0, c0 = time.monotonic(), {n: cpu_seconds(pids[n]) for n in watched}
-        time.sleep(args.idle_secs)
-        t1, c1 = time.monotonic(), {n: cpu_seconds(pids[n]) for n in watched}
-        idle_rate = {n: (c1[n] - c0[n]) / (t1 - t0) for n in watched}
+        cpu, cpu_times = cpu_phase(net, members, args, pids, watched)
 
-        endorsers = [leader, net.peer("peer0.org2")]
-        target = start_height + args.blocks
-        print(f"making {args.blocks} blocks (approveformyorg, {args.parallel} at a time, "
-              f"endorsed by {', '.join(p.name for p in endorsers)}) ...", flush=True)
-        tb, cb = time.monotonic(), {n: cpu_seconds(pids[n]) for n in watched}
-        with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
-            list(pool.map(lambda i: net.approve(endorsers[i % len(endorsers)]),
-                          range(args.blocks)))
-        blocks_done = time.monotonic()
-        wait_for(f"every follower at height {target}",
-                 lambda: net.check_running() or all(p.height >= target for p in pollers),
-                 args.timeout, pollers)
-        te, ce = time.monotonic(), {n: cpu_seconds(pids[n]) for n in watched}
-        stop.set()
+        ph = Phase(net, members, args.poll_ms / 1000)
+        print(f"latency phase: {args.blocks} blocks (approveformyorg, {args.parallel} at a time, "
+              f"endorsed by peer0.org1 and peer0.org2), heights polled every {args.poll_ms:g} ms",
+              flush=True)
+        made, done = ph.make_blocks(net, args.blocks, args.parallel, args.timeout)
+        ph.close()
         mem = {n: memory_mb(pids[n]) for n in watched}
         fg_counters = {m.name: fabgossip_counters(m, ch) for m in members}
-        cpu = {}
-        for n in watched:
-            used = ce[n] - cb[n]
-            cpu[n] = {"per_block_ms": used / args.blocks * 1000,
-                      "net_per_block_ms": (used - idle_rate[n] * (te - tb)) / args.blocks * 1000,
-                      "idle_percent": idle_rate[n] * 100}
-        blocks = range(start_height, target)
+        orderer, lead = ph.orderer, ph.lead
+        blocks = range(ph.start_height, ph.start_height + args.blocks)
         # The orderer's /metrics page takes long to render under load, so its poll may see a
         # block after the leader, which cannot commit a block before the orderer has it: the
         # reference is the earlier of the two sightings.
         ref = {n: min(t for t in (orderer.seen.get(n), lead.seen.get(n)) if t is not None)
                for n in blocks if n in orderer.seen or n in lead.seen}
-        results = [summarize("fabgossip", fg, ref, blocks, cpu, mem),
-                   summarize("fabric", fabric, ref, blocks, cpu, mem)]
+        results = [summarize("fabgossip", ph.fg, ref, blocks, cpu, mem),
+                   summarize("fabric", ph.fabric, ref, blocks, cpu, mem)]
         leader_lat = sorted((lead.seen[n] - ref[n]) * 1000 for n in blocks
                             if n in lead.seen and n in ref)
         leader_first = sum(1 for n in blocks if n in lead.seen and n in orderer.seen
                            and lead.seen[n] < orderer.seen[n])
         seen = {p.node: {str(n): round((p.seen[n] - ref[n]) * 1000, 3) for n in blocks
-                         if n in p.seen and n in ref} for p in [orderer] + fabric + fg}
-        verify = verify_cost(net, target - 1, args.iterations) if args.iterations else None
+                         if n in p.seen and n in ref} for p in ph.pollers}
+        verify = verify_cost(net, blocks[-1], args.iterations) if args.iterations else None
         return {
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": {"cpus": os.cpu_count(), "load_before": load_before,
                         "load_after": load_average()},
             "peers": args.peers, "blocks": args.blocks, "poll_ms": args.poll_ms,
-            "parallel": args.parallel, "idle_secs": args.idle_secs,
-            "blocks_seconds": blocks_done - tb, "all_committed_seconds": te - tb,
+            "cpu_poll_ms": args.cpu_poll_ms, "parallel": args.parallel,
+            "idle_secs": args.idle_secs,
+            "blocks_seconds": made, "all_committed_seconds": done, "cpu_phase": cpu_times,
             "orderer_polls": orderer.polls,
             "leader_seen_before_orderer": leader_first,
             "seen_after_reference_ms": seen,
@@ -443,7 +484,8 @@ def run(args):
             "fabgossip_counters": fg_counters,
         }
     finally:
-        stop.set()
+        if ph is not None:
+            ph.close()
         for m in members:
             m.stop()
         net.down()
@@ -454,7 +496,8 @@ def main(argv=None):
     ap.add_argument("--peers", type=int, default=3, help="Fabric and fabgossip followers each")
     ap.add_argument("--blocks", type=int, default=100)
     ap.add_argument("--parallel", type=int, default=2, help="approvals in flight")
-    ap.add_argument("--poll-ms", type=float, default=10)
+    ap.add_argument("--poll-ms", type=float, default=10, help="height polling, latency phase")
+    ap.add_argument("--cpu-poll-ms", type=float, default=1000, help="height polling, CPU phase")
     ap.add_argument("--idle-secs", type=float, default=10, help="idle window for CPU net of idle")
     ap.add_argument("--iterations", type=int, default=2000,
                     help="VerifyBlock calls per kind (0: skip)")
