@@ -200,9 +200,10 @@ demo-fabric: deps-python fabric-bin build gopeer
 
 # The stock-network benchmark (not part of `make test`): blocks from Fabric's orderer to N Fabric
 # and N fabgossip followers of Org1, and VerifyBlock's cost with X.509/ECDSA beside Ed25519.
-bench-fabnet: deps-python fabric-bin build
+# One cargo run for the library and the example (see `demo`).
+bench-fabnet: deps-python fabric-bin
+	$(CARGO) build --release --locked --lib --example verify_cost
 	$(MAKE) -C tests/c peer
-	$(CARGO) build --release --locked --example verify_cost
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r requirements-bench.txt
 	$(PYTHON) bench/fabnet.py --peers $(or $(PEERS),3) --blocks $(or $(BLOCKS),100) \
 		--out docs/fabnet.json --txt docs/fabnet.txt --plot docs/fabnet.png
