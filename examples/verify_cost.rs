@@ -93,7 +93,9 @@ fn main() {
     let msp = MspCrypto::open(Path::new(&args[3]), &args[4]).unwrap_or_else(|e| fail(&args[3], e));
     msp.set_channel(
         &channel,
-        config.channel_msps().unwrap_or_else(|e| fail("channel MSPs", e)),
+        config
+            .channel_msps()
+            .unwrap_or_else(|e| fail("channel MSPs", e)),
     );
     if let Err(e) = msp.verify_block(&channel, seq, &real) {
         fail("the real block does not verify", e);
@@ -163,14 +165,17 @@ fn main() {
         .id_bytes;
     let (_, pem) =
         x509_parser::pem::parse_x509_pem(&cert_pem).unwrap_or_else(|e| fail("orderer PEM", e));
-    let cert = pem.parse_x509().unwrap_or_else(|e| fail("orderer certificate", e));
+    let cert = pem
+        .parse_x509()
+        .unwrap_or_else(|e| fail("orderer certificate", e));
     let point = cert.public_key().subject_public_key.data.to_vec();
-    let ring_key = ring::signature::UnparsedPublicKey::new(
-        &ring::signature::ECDSA_P256_SHA256_ASN1,
-        point,
-    );
+    let ring_key =
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, point);
     if let Err(e) = ring_key.verify(&signed, &sig.signature) {
-        fail("ring verification of the orderer signature", format!("{e:?}"));
+        fail(
+            "ring verification of the orderer signature",
+            format!("{e:?}"),
+        );
     }
     let (first, ring_times) = time_calls(iterations, || {
         let _ = std::hint::black_box(ring_key.verify(&signed, &sig.signature));
