@@ -7,10 +7,12 @@ commands, cryptogen X.509 identities, TLS, Fabric's sample core.yaml).
 Per (peer, block): the time from the orderer having the block to the peer having committed it
 (the reference is the earlier of the orderer's and the Fabric leader's sighting: the orderer's
 /metrics page renders slowly under load and the leader cannot have a block before it).
-Heights are polled every --poll-ms from each process's operations endpoint (`/metrics`): the
+Two phases of --blocks blocks each: CPU (heights polled every --cpu-poll-ms, 1 s: rendering
+/metrics costs the polled process CPU), then latency. Heights are polled every --poll-ms in the
+latency phase from each process's operations endpoint (`/metrics`): the
 orderer's and the Fabric peers' `ledger_blockchain_height` (set by their block store's commit),
 the fabgossip peers' `gossip_state_height` (set after the ledger commit). Also CPU seconds per block per peer process (/proc, minus the
-same process's CPU over an idle window of equal polling), RSS per peer, and what VerifyBlock costs
+same process's CPU over an idle window before it), RSS per peer, and what VerifyBlock costs
 per block: the real orderer-signed block through the library's Fabric MSP (X.509 chain, ECDSA
 P-256) beside an Ed25519-signed block of the same transactions (`examples/verify_cost.rs`).
 
