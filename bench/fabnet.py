@@ -6,15 +6,16 @@ commands, cryptogen X.509 identities, TLS, Fabric's sample core.yaml).
 
 Per (peer, block): the time from the orderer having the block to the peer having committed it
 (the reference is the earlier of the orderer's and the Fabric leader's sighting: the orderer's
-/metrics page renders slowly under load and the leader cannot have a block before it).
-Two phases of --blocks blocks each: CPU (heights polled every --cpu-poll-ms, 1 s: rendering
-/metrics costs the polled process CPU), then latency. Heights are polled every --poll-ms in the
-latency phase from each process's operations endpoint (`/metrics`): the
-orderer's and the Fabric peers' `ledger_blockchain_height` (set by their block store's commit),
-the fabgossip peers' `gossip_state_height` (set after the ledger commit). Also CPU seconds per block per peer process (/proc, minus the
-same process's CPU over an idle window before it), RSS per peer, and what VerifyBlock costs
-per block: the real orderer-signed block through the library's Fabric MSP (X.509 chain, ECDSA
-P-256) beside an Ed25519-signed block of the same transactions (`examples/verify_cost.rs`).
+/metrics page renders slowly under load and the leader cannot have a block before it). Heights
+come from each process's operations endpoint (`/metrics`): the orderer's and the Fabric peers'
+`ledger_blockchain_height` (set by their block store's commit), the fabgossip peers'
+`gossip_state_height` (set after the ledger commit). Two phases of --blocks blocks each: CPU
+(heights polled every --cpu-poll-ms, 1 s, since rendering /metrics costs the polled process CPU;
+CPU seconds per block per follower process from /proc, also net of the process's rate over an
+idle window before it; RSS and PSS), then latency (polled every --poll-ms). Last, what
+VerifyBlock costs per block: the real orderer-signed block through the library's Fabric MSP
+(X.509, ECDSA P-256) beside an Ed25519-signed block of the same transactions
+(`examples/verify_cost.rs`, CPU time per call).
 
 fabgossip peers are the C peer (`build/c/peer`, embedded file ledger); endorsements of the
 approveformyorg transactions that make the blocks go to peer0.org1 and peer0.org2 only, so the
@@ -150,7 +151,8 @@ def memory_mb(pid):
     return rss, pss
 
 
-FG_COUNTERS = ("fabgossip_blocks_pushed_in", "fabgossip_blocks_pulled", "fabgossip_blocks_forwarded",
+FG_COUNTERS = ("fabgossip_blocks_pushed_in", "fabgossip_blocks_pulled",
+               "fabgossip_blocks_forwarded",
                "fabgossip_blocks_committed", "fabgossip_state_gaps_reported",
                "gossip_state_commit_duration_sum", "gossip_state_commit_duration_count")
 
@@ -275,7 +277,8 @@ def print_report(res):
     print("|---|---|---|---|")
     for name, get, spec in ROWS:
         a, b = get(fg), get(fa)
-        print(f"| {name} | {fmt(a, spec)} | {fmt(b, spec)} | {ratio(b, a) if spec != 'd' else ''} |")
+        r = ratio(b, a) if spec != "d" else ""
+        print(f"| {name} | {fmt(a, spec)} | {fmt(b, spec)} | {r} |")
     print()
     print("| peer | kind | p50 (ms) | p99 (ms) | max (ms) | CPU/block (ms) | net of idle (ms) "
           "| idle CPU (%) | RSS (MB) | PSS (MB) |")
@@ -315,13 +318,15 @@ def plot(res, path):
             ys = [(i + 1) / (len(lat) + r["missing"]) for i in range(len(lat))]
             ax1.step(lat, ys, where="post", color=COLORS[r["kind"]],
                      label=f"{KIND_NAMES[r['kind']]} ×{len(r['peers'])} "
-                           f"(p50 {r['latency_ms']['p50']:.0f} ms, p99 {r['latency_ms']['p99']:.0f} ms)")
+                           f"(p50 {r['latency_ms']['p50']:.0f} ms, "
+                           f"p99 {r['latency_ms']['p99']:.0f} ms)")
     leader = sorted(res["leader_latencies_ms"])
     if leader:
         ax1.step([max(v, 1.0) for v in leader], [(i + 1) / len(leader) for i in range(len(leader))],
                  where="post", color="gray", ls="--", label="Fabric leader peer0.org1 (source)")
     ax1.set_xscale("log")
-    ax1.set_xlabel("commit after the orderer has the block, per (peer, block), ms (log; ≤ 1 ms drawn at 1)")
+    ax1.set_xlabel("commit after the orderer has the block, per (peer, block), "
+                   "ms (log; ≤ 1 ms drawn at 1)")
     ax1.set_ylabel("fraction of (peer, block)")
     ax1.grid(True, which="both", alpha=0.3)
     ax1.legend(loc="lower right", fontsize=8)

@@ -54,8 +54,11 @@ def table(rows):
     def line(c):
         return "  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip()
     lines = [line(head), line(tuple("-" * w for w in widths))] + [line(c) for c in cells]
-    verdict = (f"all {len(rows)} agree: height {heights.pop()}, last block {hashes.pop().hex()[:16]}"
-               if agree else f"DISAGREE: heights {sorted(heights)}, {len(hashes)} distinct hashes")
+    if agree:
+        verdict = (f"all {len(rows)} agree: height {heights.pop()}, "
+                   f"last block {hashes.pop().hex()[:16]}")
+    else:
+        verdict = f"DISAGREE: heights {sorted(heights)}, {len(hashes)} distinct hashes"
     return lines + ["", verdict], agree
 
 
