@@ -21,7 +21,7 @@ includedir ?= $(PREFIX)/include
 
 .PHONY: all build demo test lint test-rust test-c test-python test-go test-interop deps-python deps-c \
 	fabricnode gopeer bench install uninstall test-install test-sanitize test-cpp test-examples \
-	flooder test-fuzz fuzz fabric-bin test-fabnet test-faults deps-faults
+	flooder test-fuzz fuzz fabric-bin test-fabnet test-faults deps-faults demo-fabric bench-fabnet
 
 all: build
 
@@ -190,6 +190,23 @@ test-faults: deps-python deps-faults fabricnode
 test-fabnet: deps-python fabric-bin build gopeer
 	$(MAKE) -C tests/c peer
 	$(PYTHON) -m pytest -q tests/fabnet
+
+# fabgossip peers of each host kind (Python, gopeer, the C peer) joined to the stock Fabric
+# network of tests/fabnet; ends with every peer's height and last block hash side by side.
+# BLOCKS=n makes n blocks (default 20).
+demo-fabric: deps-python fabric-bin build gopeer
+	$(MAKE) -C tests/c peer
+	$(PYTHON) tests/fabnet/demo.py --blocks $(or $(BLOCKS),20)
+
+# The stock-network benchmark (not part of `make test`): blocks from Fabric's orderer to N Fabric
+# and N fabgossip followers of Org1, and VerifyBlock's cost with X.509/ECDSA beside Ed25519.
+# One cargo run for the library and the example (see `demo`).
+bench-fabnet: deps-python fabric-bin
+	$(CARGO) build --release --locked --lib --example verify_cost
+	$(MAKE) -C tests/c peer
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r requirements-bench.txt
+	$(PYTHON) bench/fabnet.py --peers $(or $(PEERS),3) --blocks $(or $(BLOCKS),100) \
+		--out docs/fabnet.json --txt docs/fabnet.txt --plot docs/fabnet.png
 
 test-interop: build
 	cd tests/interop && go test -count=1 -timeout 20m ./...
