@@ -144,11 +144,16 @@ async fn session(
     };
     let mut height_rx = req.height.clone();
     let from = *height_rx.borrow_and_update();
+    // Bound to the certificate this TLS connection presents, as a Fabric peer does.
+    let tls_cert_hash = match (&target.tls_root_cert, &req.client_tls) {
+        (Some(_), Some(id)) => id.cert_hash(),
+        _ => Vec::new(),
+    };
     let envelope = match seek_envelope(
         &req.channel,
         from,
         &req.self_identity,
-        Vec::new(),
+        tls_cert_hash,
         &*req.mcs,
     ) {
         Ok(e) => e,
