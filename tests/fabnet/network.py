@@ -304,13 +304,14 @@ class Network:
     """The network's files, processes and Fabric's views of it. up() then down(), or `with`."""
 
     def __init__(self, *, bin_dir=None, root=None, spare_peers=3, log_spec="info", keep=False,
-                 org1_leadership="static", orderer_client_auth=False, org3=False):
+                 org1_leadership="static", orderer_client_auth=False, org3=False, org1_env=None):
         """org1_leadership: "static" (peer0.org1 is Org1's static leader), "none" (no Fabric
         peer of Org1 pulls from the orderer: a peer a test adds leads Org1) or "election"
         (Org1's Fabric peers elect their leader: USELEADERELECTION=true, ORGLEADER=false).
         orderer_client_auth: the orderer requires a TLS client certificate (mutual TLS) on
         its cluster/deliver/broadcast port. org3: cryptogen also makes an Org3MSP with spare
-        peers only, outside the channel's genesis config (a config update adds it)."""
+        peers only, outside the channel's genesis config (a config update adds it).
+        org1_env: further CORE_* settings of Org1's Fabric peers (e.g. election timers)."""
         if org1_leadership not in ("static", "none", "election"):
             raise ValueError(f"org1_leadership: {org1_leadership!r}")
         self.bin = Path(bin_dir or os.environ.get("FABNET_BIN") or DEFAULT_BIN)
@@ -318,6 +319,7 @@ class Network:
         self.org1_leadership = org1_leadership
         self.orderer_client_auth = orderer_client_auth
         self.org3 = org3
+        self.org1_env = dict(org1_env or {})
         self.log_spec = log_spec
         self.keep = keep or os.environ.get("FABNET_KEEP") == "1"
         self._root_arg = root
@@ -573,7 +575,9 @@ class Network:
         # Org members bootstrap from each other; a peer alone in its org names itself.
         mates = [q for q in self.peers if q.mspid == p.mspid and q is not p] or [p]
         extra = self._mutual_tls_env(p) if self.orderer_client_auth else {}
-        return extra | {
+        if p.mspid == "Org1MSP":
+            extra |= self.org1_env
+        return {
             "CORE_PEER_ID": p.host,
             "CORE_PEER_NETWORKID": "fabnet",
             "CORE_PEER_LISTENADDRESS": p.address,
@@ -602,7 +606,7 @@ class Network:
             # listens on (Fabric requires one of the two; _lifecycle runs in the peer).
             "CORE_CHAINCODE_EXTERNALBUILDERS": "[]",
             "CORE_VM_ENDPOINT": f"unix://{self.root / 'no-docker.sock'}",
-        }
+        } | extra
 
     def _elects(self, p):
         return p.mspid == "Org1MSP" and self.org1_leadership == "election"
