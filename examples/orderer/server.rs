@@ -287,7 +287,10 @@ fn check_seek(
     }
     if let Some(hash) = client_cert_hash {
         if req.tls_cert_hash != hash {
-            shared.counters.unbound_seeks.fetch_add(1, Ordering::Relaxed);
+            shared
+                .counters
+                .unbound_seeks
+                .fetch_add(1, Ordering::Relaxed);
             return Err(Status::BadRequest);
         }
     }

@@ -708,6 +708,59 @@ class Network:
                         "CORE_PEER_TLS_CLIENTKEY_FILE": str(tls / "client.key")})
         return env
 
+    # --- config updates ---------------------------------------------------------------------
+
+    def fetch_config_block(self):
+        """The channel's latest config block from the orderer, as Org1's admin (`peer channel
+        fetch config`): its path under config/."""
+        block = self.root / "config" / "latest-config.block"
+        self.peer_cli(self.peer("peer0.org1"), "channel", "fetch", "config", str(block),
+                      "-c", self.channel, *self.orderer_args("Org1MSP"))
+        return block
+
+    def fetch_config(self):
+        """The channel's config (`common.Config` as configtxlator's JSON) from its latest
+        config block."""
+        decoded = json.loads(self.run("configtxlator", "proto_decode", "--input",
+                                      str(self.fetch_config_block()), "--type", "common.Block"))
+        return decoded["data"]["data"][0]["payload"]["data"]["config"]
+
+    def org_definition(self, mspid):
+        """An org's channel group (`configtxgen -printOrg`), for an org outside the genesis
+        config (Org3MSP)."""
+        folder = self.root / "config" / mspid
+        folder.mkdir(exist_ok=True)
+        self._render("configtx-org3.yaml", folder / "configtx.yaml", crypto=self.crypto)
+        return json.loads(self.run("configtxgen", "-configPath", str(folder),
+                                   "-printOrg", mspid))
+
+    def update_config(self, original, updated, signers):
+        """Computes the config update from `original` to `updated` (configtxlator), has it
+        signed by the admins of `signers` (MSP IDs, `peer channel signconfigtx`; the last one
+        signs as it submits) and submits it to the orderer (`peer channel update`)."""
+        work = Path(tempfile.mkdtemp(prefix="config-update-", dir=self.root / "config"))
+
+        def encode(obj, kind, name):
+            (work / f"{name}.json").write_text(json.dumps(obj))
+            self.run("configtxlator", "proto_encode", "--input", str(work / f"{name}.json"),
+                     "--type", kind, "--output", str(work / f"{name}.pb"))
+            return work / f"{name}.pb"
+
+        self.run("configtxlator", "compute_update", "--channel_id", self.channel,
+                 "--original", str(encode(original, "common.Config", "original")),
+                 "--updated", str(encode(updated, "common.Config", "updated")),
+                 "--output", str(work / "update.pb"))
+        update = json.loads(self.run("configtxlator", "proto_decode", "--input",
+                                     str(work / "update.pb"), "--type", "common.ConfigUpdate"))
+        envelope = encode({"payload": {"header": {"channel_header": {
+            "channel_id": self.channel, "type": 2}}, "data": {"config_update": update}}},
+            "common.Envelope", "envelope")
+        by_org = {p.mspid: p for p in self.peers}
+        for mspid in signers[:-1]:
+            self.peer_cli(by_org[mspid], "channel", "signconfigtx", "-f", str(envelope))
+        self.peer_cli(by_org[signers[-1]], "channel", "update", "-f", str(envelope),
+                      "-c", self.channel, *self.orderer_args(signers[-1]))
+
     def orderer_args(self, mspid):
         """The `peer` CLI's flags to reach the orderer over TLS as the org's admin (with its
         TLS client certificate when the orderer requires one)."""
