@@ -160,7 +160,7 @@ fabricnode:
 # Fabric's own commands at the pin of tests/interop/go.mod (its `tool` block), for the stock Fabric
 # network of tests/fabnet. Go's build cache makes a rebuild after a go.mod change a relink only;
 # the binaries stay as they are while go.mod and go.sum do.
-FABRIC_CMDS := orderer peer cryptogen configtxgen osnadmin discover
+FABRIC_CMDS := orderer peer cryptogen configtxgen configtxlator osnadmin discover
 FABRIC_BINS := $(addprefix build/fabric/bin/,$(FABRIC_CMDS))
 FABRIC_VERSION := 2.5.9
 

@@ -371,7 +371,9 @@ async fn tls_orderer_with_its_root_certificate() {
 }
 
 /// An orderer that requires a client certificate (mutual TLS): the peer presents
-/// `peer.tls.clientCert.file`; without it the orderer refuses the connection.
+/// `peer.tls.clientCert.file` and binds its seek requests to it (the channel header's
+/// `tls_cert_hash`, which the test orderer checks as Fabric's does); without a certificate
+/// the orderer refuses the connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_orderer_gets_the_client_certificate() {
     let dir = tempdir("deliver");
@@ -401,6 +403,7 @@ async fn mutual_tls_orderer_gets_the_client_certificate() {
         height_is(&p, 10)
     })
     .await;
+    assert_eq!(o.counters().unbound_seeks.load(Ordering::SeqCst), 0);
     p.stop().await;
     // Trusting the orderer but presenting no certificate gets nothing.
     let dir2 = tempdir("deliver");

@@ -78,6 +78,8 @@ pub struct OrdererCounters {
     pub sessions: AtomicU64,
     pub blocks_sent: AtomicU64,
     pub bad_seeks: AtomicU64,
+    /// Of those, seek requests under mutual TLS not bound to the client's certificate.
+    pub unbound_seeks: AtomicU64,
     /// Start positions of the seek requests served, in order.
     pub seeks: Mutex<Vec<u64>>,
 }
@@ -209,6 +211,7 @@ impl TestOrderer {
         let svc = AtomicBroadcastServer::new(Service {
             shared: self.shared.clone(),
             stop: stop_rx.clone(),
+            mutual_tls: tls.is_some_and(|t| t.client_ca_pem.is_some()),
         })
         .max_encoding_message_size(100 * 1024 * 1024);
         let mut shutdown = stop_rx;
@@ -256,6 +259,8 @@ impl Drop for ServerHandle {
 struct Service {
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
+    /// Clients must present a certificate: seek requests must then be bound to it.
+    mutual_tls: bool,
 }
 
 type DeliverStream = Pin<Box<dyn Stream<Item = Result<DeliverResponse, RpcStatus>> + Send>>;
@@ -268,11 +273,26 @@ fn status_reply(s: Status) -> DeliverResponse {
 }
 
 /// Checks the seek envelope: a DELIVER_SEEK_INFO for our channel, signed by its creator's
-/// Ed25519 key. Returns the start position or the status to reply with.
-fn check_seek(shared: &Shared, env: &Envelope) -> Result<u64, Status> {
+/// Ed25519 key and, under mutual TLS, carrying the SHA-256 of the connection's client
+/// certificate (`client_cert_hash`) as its `tls_cert_hash`, as a Fabric orderer requires.
+/// Returns the start position or the status to reply with.
+fn check_seek(
+    shared: &Shared,
+    env: &Envelope,
+    client_cert_hash: Option<&[u8]>,
+) -> Result<u64, Status> {
     let req = parse_seek_envelope(env).map_err(|_| Status::BadRequest)?;
     if req.channel != shared.channel {
         return Err(Status::NotFound);
+    }
+    if let Some(hash) = client_cert_hash {
+        if req.tls_cert_hash != hash {
+            shared
+                .counters
+                .unbound_seeks
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(Status::BadRequest);
+        }
     }
     let id = decode_identity(&req.creator).map_err(|_| Status::Forbidden)?;
     let key = verifying_key(&id.id_bytes).map_err(|_| Status::Forbidden)?;
@@ -307,6 +327,15 @@ impl AtomicBroadcast for Service {
         &self,
         req: Request<Streaming<Envelope>>,
     ) -> Result<Response<DeliverStream>, RpcStatus> {
+        // Under mutual TLS the handshake made sure a certificate is there.
+        let client_cert_hash = if self.mutual_tls {
+            use sha2::Digest;
+            let certs = req.peer_certs().unwrap_or_default();
+            let first = certs.first().map(|c| c.as_ref()).unwrap_or_default();
+            Some(sha2::Sha256::digest(first).to_vec())
+        } else {
+            None
+        };
         let mut inbound = req.into_inner();
         let env = inbound
             .message()
@@ -316,7 +345,7 @@ impl AtomicBroadcast for Service {
         let mut stop = self.stop.clone();
         let (tx, rx) = mpsc::channel(4);
         shared.counters.sessions.fetch_add(1, Ordering::Relaxed);
-        let start = match check_seek(&shared, &env) {
+        let start = match check_seek(&shared, &env, client_cert_hash.as_deref()) {
             Ok(s) => s,
             Err(status) => {
                 shared.counters.bad_seeks.fetch_add(1, Ordering::Relaxed);

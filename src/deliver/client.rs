@@ -17,8 +17,9 @@ use super::endpoints::{resolve_targets, EndpointSelector, OrdererTarget};
 use super::seek::seek_envelope;
 use super::stats::DeliveryCounters;
 use super::{ClientTlsIdentity, DeliverError, Delivered, DeliveryEvent, DeliveryRequest};
+use crate::channelconfig::GenesisBlockCheck;
 use crate::proto::common::{BlockHeader, Status};
-use crate::state::{McsVerifier, Payload, Source, VerifiedPayload};
+use crate::state::{BlockVerifier, McsVerifier, Payload, Source, VerifiedPayload};
 
 /// HTTP/2 keepalive towards the orderer: Fabric's `peer.keepalive.deliveryClient` 60s/20s.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
@@ -131,6 +132,25 @@ pub(super) async fn run(
     }
 }
 
+/// How a block from `target` is verified. The genesis block carries no orderer signature
+/// (configtxgen makes it): a peer that joined with a later config block gets it from an
+/// orderer the channel config names, over TLS checked against that orderer's TLS CA, and
+/// takes it after the checks that need no key (number 0, data hash, a config envelope of
+/// this channel), as `peer channel fetch 0` followed by `peer channel join -b` trusts it.
+/// Every later block chains to it and is verified by the channel's policy. Over plain TCP
+/// nothing vouches for block 0: it must pass the policy like any other block.
+fn block_verifier<'a>(
+    seq: u64,
+    target: &OrdererTarget,
+    mcs: &'a McsVerifier,
+) -> &'a dyn BlockVerifier {
+    if seq == 0 && target.tls_root_cert.is_some() {
+        &GenesisBlockCheck
+    } else {
+        mcs
+    }
+}
+
 /// One connection to one orderer: dial, seek, receive until something fails.
 async fn session(
     req: &DeliveryRequest,
@@ -144,11 +164,16 @@ async fn session(
     };
     let mut height_rx = req.height.clone();
     let from = *height_rx.borrow_and_update();
+    // Bound to the certificate this TLS connection presents, as a Fabric peer does.
+    let tls_cert_hash = match (&target.tls_root_cert, &req.client_tls) {
+        (Some(_), Some(id)) => id.cert_hash(),
+        _ => Vec::new(),
+    };
     let envelope = match seek_envelope(
         &req.channel,
         from,
         &req.self_identity,
-        Vec::new(),
+        tls_cert_hash,
         &*req.mcs,
     ) {
         Ok(e) => e,
@@ -228,8 +253,9 @@ async fn session(
             );
         }
         let payload = Payload::new(seq, block, Vec::new(), Source::Deliverer);
-        let verifier = McsVerifier(req.mcs.clone());
-        let verified = match VerifiedPayload::verify(&verifier, &req.channel, payload) {
+        let mcs = McsVerifier(req.mcs.clone());
+        let verifier = block_verifier(seq, target, &mcs);
+        let verified = match VerifiedPayload::verify(verifier, &req.channel, payload) {
             Ok(v) => v,
             Err((_, e)) => return bad_block(counters, target, format!("block {seq}: {e}")),
         };
@@ -313,4 +339,47 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::ed25519::Ed25519Crypto;
+
+    const GENESIS: &[u8] = include_bytes!("../../tests/channelconfig/genesis.block");
+    const UPDATE: &[u8] = include_bytes!("../../tests/channelconfig/anchor-update.block");
+    const CH: &str = "fixturechannel";
+
+    fn target(tls: bool) -> OrdererTarget {
+        OrdererTarget {
+            address: "orderer:7050".into(),
+            tls_root_cert: tls.then(|| b"PEM".to_vec()),
+        }
+    }
+
+    #[test]
+    fn an_unsigned_genesis_block_passes_only_from_a_tls_orderer() {
+        // A crypto that requires an orderer signature on every block of the channel.
+        let ed = Ed25519Crypto::new("Org1MSP".into(), [3; 32], vec![]);
+        ed.set_orderer_keys(CH, vec![[9; 32]]);
+        let mcs = McsVerifier(ed);
+        assert!(block_verifier(0, &target(true), &mcs)
+            .verify_block(CH, 0, GENESIS)
+            .is_ok());
+        // Over plain TCP block 0 needs the policy like every block.
+        assert!(block_verifier(0, &target(false), &mcs)
+            .verify_block(CH, 0, GENESIS)
+            .is_err());
+        // Later blocks always do, over TLS too.
+        assert!(block_verifier(1, &target(true), &mcs)
+            .verify_block(CH, 1, UPDATE)
+            .is_err());
+        // Block 0 of another channel, or a later block numbered 0, is no genesis block.
+        assert!(block_verifier(0, &target(true), &mcs)
+            .verify_block("other", 0, GENESIS)
+            .is_err());
+        assert!(block_verifier(0, &target(true), &mcs)
+            .verify_block(CH, 0, UPDATE)
+            .is_err());
+    }
 }

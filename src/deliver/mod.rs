@@ -119,6 +119,18 @@ impl std::fmt::Debug for ClientTlsIdentity {
 }
 
 impl ClientTlsIdentity {
+    /// SHA-256 of the client certificate's DER bytes: the `tls_cert_hash` of the seek
+    /// request's channel header, which an orderer requiring mutual TLS compares with the
+    /// certificate of the connection (Fabric's TLS binding; without it the orderer answers
+    /// BAD_REQUEST). Empty when the PEM holds no certificate (checked at start-up).
+    pub fn cert_hash(&self) -> Vec<u8> {
+        use sha2::Digest;
+        match rustls_pemfile::certs(&mut &self.cert_pem[..]).next() {
+            Some(Ok(der)) => sha2::Sha256::digest(der.as_ref()).to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Reads the client certificate and key the config names; `None` when it names none.
     /// Errors name the key at fault.
     pub fn from_config(tls: &crate::config::TlsConfig) -> Result<Option<Self>, String> {
@@ -211,5 +223,33 @@ impl DeliveryService for OrdererDelivery {
 impl Drop for OrdererDelivery {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::Digest;
+
+    #[test]
+    fn cert_hash_is_the_sha256_of_the_first_certificate_der() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["peer0".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let id = ClientTlsIdentity {
+            cert_pem: cert.pem().into_bytes(),
+            key_pem: key.serialize_pem().into_bytes(),
+        };
+        assert_eq!(
+            id.cert_hash(),
+            sha2::Sha256::digest(cert.der().as_ref()).to_vec()
+        );
+        let none = ClientTlsIdentity {
+            cert_pem: b"no PEM here".to_vec(),
+            key_pem: Vec::new(),
+        };
+        assert!(none.cert_hash().is_empty());
     }
 }

@@ -80,6 +80,8 @@ pub struct SeekRequest {
     pub channel: String,
     pub creator: Vec<u8>,
     pub seek: SeekInfo,
+    /// The channel header's `tls_cert_hash` (empty when the client sent none).
+    pub tls_cert_hash: Vec<u8>,
 }
 
 /// Decodes a seek envelope; the signature is not checked here.
@@ -101,6 +103,7 @@ pub fn parse_seek_envelope(env: &Envelope) -> Result<SeekRequest, String> {
         channel: ch.channel_id,
         creator: sh.creator,
         seek,
+        tls_cert_hash: ch.tls_cert_hash,
     })
 }
 

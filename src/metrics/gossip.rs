@@ -47,6 +47,8 @@ pub struct Snapshot {
     pub discovery: DiscoveryCounters,
     /// The node's refusal counters, name → value.
     pub node: Vec<(&'static str, u64)>,
+    /// Committed config blocks that reconfigured their channel.
+    pub config_blocks_applied: u64,
     pub channel_registry: ChannelCounters,
     pub channels: Vec<ChannelMetrics>,
     /// The identity mapper's, cert store's and identity pull's counters.
@@ -370,6 +372,11 @@ pub fn families(s: &Snapshot) -> Vec<Family> {
     out.push(f);
     for (name, help, v) in [
         (
+            "fabgossip_config_blocks_applied",
+            "Committed config blocks that reconfigured their channel (orgs, MSPs, anchor peers, orderers)",
+            s.config_blocks_applied,
+        ),
+        (
             "fabgossip_comm_flood_disconnects",
             "Connections closed for exceeding fabgossip.floodDisconnectDrops dropped messages in one second",
             c.flood_disconnects,
@@ -664,6 +671,7 @@ mod tests {
         });
         s.connected.push(pki);
         s.identity.known = 7;
+        s.config_blocks_applied = 6;
         s.identity.mapper.rejected = 4;
         s.identity.mapper.overflow = 3;
         s.channels.push(ChannelMetrics {
@@ -702,6 +710,7 @@ mod tests {
             Some(9.0)
         );
         for (sample, want) in [
+            ("fabgossip_config_blocks_applied", 6.0),
             ("gossip_payload_buffer_size{channel=\"ch1\"}", 4.0),
             ("gossip_leader_election_leader{channel=\"ch1\"}", 1.0),
             ("fabgossip_delivery_connected{channel=\"ch1\"}", 1.0),

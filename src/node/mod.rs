@@ -181,6 +181,10 @@ impl MetricsParts {
             members: self.tracker.members(),
             discovery: self.tracker.discovery_counters(),
             node: self.counters.snapshot(),
+            config_blocks_applied: self
+                .counters
+                .config_block_applied
+                .load(std::sync::atomic::Ordering::Relaxed),
             channel_registry,
             channels,
             identity: self.identity_view.read_locked().clone(),

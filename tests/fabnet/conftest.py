@@ -30,6 +30,28 @@ def net():
     assert network.leftovers() == [], network.leftovers()
 
 
+@pytest.fixture(scope="module")
+def make_net():
+    """A network of the module's own, with options (Network's keywords): make_net(**options)
+    brings it up; it goes down after the module's tests, with the same leftover check."""
+    made = []
+
+    def make(**options):
+        network = Network(**options)
+        _networks.append(network)
+        made.append(network)
+        network.up()
+        return network
+    try:
+        yield make
+    finally:
+        for network in made:
+            network.down()
+            _networks.remove(network)
+    for network in made:
+        assert network.leftovers() == [], network.leftovers()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

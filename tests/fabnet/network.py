@@ -48,7 +48,7 @@ DEFAULT_BIN = REPO / "build" / "fabric" / "bin"
 FABRIC_MODULE = "github.com/hyperledger/fabric"
 CHANNEL = "fabnet"
 DOMAIN = {"OrdererMSP": "example.com", "Org1MSP": "org1.example.com",
-          "Org2MSP": "org2.example.com"}
+          "Org2MSP": "org2.example.com", "Org3MSP": "org3.example.com"}
 
 # The Fabric peers: (name, MSP ID, static org leader).
 FABRIC_PEERS = (("peer0.org1", "Org1MSP", True),
@@ -303,9 +303,23 @@ def block_header_hash(block_bytes):
 class Network:
     """The network's files, processes and Fabric's views of it. up() then down(), or `with`."""
 
-    def __init__(self, *, bin_dir=None, root=None, spare_peers=3, log_spec="info", keep=False):
+    def __init__(self, *, bin_dir=None, root=None, spare_peers=3, log_spec="info", keep=False,
+                 org1_leadership="static", orderer_client_auth=False, org3=False, org1_env=None):
+        """org1_leadership: "static" (peer0.org1 is Org1's static leader), "none" (no Fabric
+        peer of Org1 pulls from the orderer: a peer a test adds leads Org1) or "election"
+        (Org1's Fabric peers elect their leader: USELEADERELECTION=true, ORGLEADER=false).
+        orderer_client_auth: the orderer requires a TLS client certificate (mutual TLS) on
+        its cluster/deliver/broadcast port. org3: cryptogen also makes an Org3MSP with spare
+        peers only, outside the channel's genesis config (a config update adds it).
+        org1_env: further CORE_* settings of Org1's Fabric peers (e.g. election timers)."""
+        if org1_leadership not in ("static", "none", "election"):
+            raise ValueError(f"org1_leadership: {org1_leadership!r}")
         self.bin = Path(bin_dir or os.environ.get("FABNET_BIN") or DEFAULT_BIN)
         self.spare_peers = spare_peers
+        self.org1_leadership = org1_leadership
+        self.orderer_client_auth = orderer_client_auth
+        self.org3 = org3
+        self.org1_env = dict(org1_env or {})
         self.log_spec = log_spec
         self.keep = keep or os.environ.get("FABNET_KEEP") == "1"
         self._root_arg = root
@@ -387,7 +401,8 @@ class Network:
         def left():
             return max(5.0, deadline - time.monotonic())
 
-        for cmd in ("orderer", "peer", "cryptogen", "configtxgen", "osnadmin", "discover"):
+        commands = ("orderer", "peer", "cryptogen", "configtxgen", "osnadmin", "discover")
+        for cmd in commands + (("configtxlator",) if self.org3 else ()):
             if not (self.bin / cmd).is_file():
                 raise FabnetError(f"{self.bin / cmd} missing: run `make fabric-bin`")
         self.sampleconfig = sampleconfig_dir()
@@ -434,6 +449,8 @@ class Network:
         self.orderer.admin_port = free_port()
         self.peers = []
         for name, mspid, leader in FABRIC_PEERS:
+            if mspid == "Org1MSP" and self.org1_leadership != "static":
+                leader = False
             crypto = self.org_dir(mspid) / "peers" / f"{name}.example.com"
             self.peers.append(Peer(name, mspid, free_port(), free_port(), self.root / name, crypto,
                                    chaincode_port=free_port(), org_leader=leader))
@@ -453,6 +470,11 @@ class Network:
                           org1_count=used["Org1MSP"] + self.spare_peers,
                           org2_count=used["Org2MSP"] + self.spare_peers)
         self.run("cryptogen", "generate", f"--config={cc}", f"--output={self.crypto}")
+        if self.org3:
+            cc3 = self._render("crypto-config-org3.yaml",
+                               self.root / "config" / "crypto-config-org3.yaml",
+                               org3_count=self.spare_peers)
+            self.run("cryptogen", "generate", f"--config={cc3}", f"--output={self.crypto}")
         p1, p2 = self.peer("peer0.org1"), self.peer("peer0.org2")
         self._render("configtx.yaml", self.root / "config" / "configtx.yaml",
                      crypto=self.crypto, orderer_port=self.orderer.port,
@@ -505,6 +527,11 @@ class Network:
             "ORDERER_GENERAL_TLS_CERTIFICATE": str(tls / "server.crt"),
             "ORDERER_GENERAL_TLS_PRIVATEKEY": str(tls / "server.key"),
             "ORDERER_GENERAL_TLS_ROOTCAS": f"[{tls / 'ca.crt'}]",
+            "ORDERER_GENERAL_TLS_CLIENTAUTHREQUIRED": "true" if self.orderer_client_auth else "false",
+            # The peer orgs' TLS CAs come from the channel config as well; listed here so that
+            # a client of any org is accepted from the first block on.
+            "ORDERER_GENERAL_TLS_CLIENTROOTCAS": "[" + ",".join(
+                str(ca) for ca in self._tls_cas("OrdererMSP", "Org1MSP", "Org2MSP")) + "]",
             "ORDERER_GENERAL_CLUSTER_CLIENTCERTIFICATE": str(tls / "server.crt"),
             "ORDERER_GENERAL_CLUSTER_CLIENTPRIVATEKEY": str(tls / "server.key"),
             "ORDERER_GENERAL_CLUSTER_ROOTCAS": f"[{tls / 'ca.crt'}]",
@@ -527,10 +554,29 @@ class Network:
         self._start(self.orderer)
         self._wait_serving(self.orderer, timeout)
 
+    def _tls_cas(self, *mspids):
+        return [self.org_dir(m) / "tlsca" / f"tlsca.{DOMAIN[m]}-cert.pem" for m in mspids]
+
+    def _mutual_tls_env(self, p):
+        """A Fabric peer presents its TLS certificate to the orderer and binds its deliver
+        requests to it only with peer.tls.clientAuthRequired, which makes its own port
+        require client certificates as well."""
+        tls = p.crypto / "tls"
+        return {
+            "CORE_PEER_TLS_CLIENTAUTHREQUIRED": "true",
+            "CORE_PEER_TLS_CLIENTCERT_FILE": str(tls / "server.crt"),
+            "CORE_PEER_TLS_CLIENTKEY_FILE": str(tls / "server.key"),
+            "CORE_PEER_TLS_CLIENTROOTCAS_FILES": " ".join(
+                str(ca) for ca in self._tls_cas("OrdererMSP", "Org1MSP", "Org2MSP")),
+        }
+
     def _peer_env(self, p):
         tls = p.crypto / "tls"
         # Org members bootstrap from each other; a peer alone in its org names itself.
         mates = [q for q in self.peers if q.mspid == p.mspid and q is not p] or [p]
+        extra = self._mutual_tls_env(p) if self.orderer_client_auth else {}
+        if p.mspid == "Org1MSP":
+            extra |= self.org1_env
         return {
             "CORE_PEER_ID": p.host,
             "CORE_PEER_NETWORKID": "fabnet",
@@ -550,7 +596,7 @@ class Network:
             # TLS (the channel's TLS CAs are not yet trusted) and is retried only after this
             # interval, 25s in core.yaml; 2s keeps bring-up within seconds.
             "CORE_PEER_GOSSIP_RECONNECTINTERVAL": "2s",
-            "CORE_PEER_GOSSIP_USELEADERELECTION": "false",
+            "CORE_PEER_GOSSIP_USELEADERELECTION": "true" if self._elects(p) else "false",
             "CORE_PEER_GOSSIP_ORGLEADER": "true" if p.org_leader else "false",
             "CORE_PEER_FILESYSTEMPATH": str(p.home / "data"),
             "CORE_LEDGER_SNAPSHOTS_ROOTDIR": str(p.home / "snapshots"),
@@ -560,7 +606,10 @@ class Network:
             # listens on (Fabric requires one of the two; _lifecycle runs in the peer).
             "CORE_CHAINCODE_EXTERNALBUILDERS": "[]",
             "CORE_VM_ENDPOINT": f"unix://{self.root / 'no-docker.sock'}",
-        }
+        } | extra
+
+    def _elects(self, p):
+        return p.mspid == "Org1MSP" and self.org1_leadership == "election"
 
     def _join_orderer(self, timeout):
         t = time.monotonic()
@@ -643,14 +692,84 @@ class Network:
         return out.stdout
 
     def admin_env(self, peer):
-        """Environment for the `peer` CLI as the peer's org admin, talking to that peer."""
-        return {
+        """Environment for the `peer` CLI as the peer's org admin, talking to that peer
+        (with the admin's TLS client certificate when the peers require one)."""
+        env = {
             "CORE_PEER_LOCALMSPID": peer.mspid,
             "CORE_PEER_MSPCONFIGPATH": str(self.admin_dir(peer.mspid) / "msp"),
             "CORE_PEER_ADDRESS": peer.address,
             "CORE_PEER_TLS_ENABLED": "true",
             "CORE_PEER_TLS_ROOTCERT_FILE": str(peer.tls_ca),
         }
+        if self.orderer_client_auth:
+            tls = self.admin_dir(peer.mspid) / "tls"
+            env.update({"CORE_PEER_TLS_CLIENTAUTHREQUIRED": "true",
+                        "CORE_PEER_TLS_CLIENTCERT_FILE": str(tls / "client.crt"),
+                        "CORE_PEER_TLS_CLIENTKEY_FILE": str(tls / "client.key")})
+        return env
+
+    # --- config updates ---------------------------------------------------------------------
+
+    def fetch_config_block(self):
+        """The channel's latest config block from the orderer, as Org1's admin (`peer channel
+        fetch config`): its path under config/."""
+        block = self.root / "config" / "latest-config.block"
+        self.peer_cli(self.peer("peer0.org1"), "channel", "fetch", "config", str(block),
+                      "-c", self.channel, *self.orderer_args("Org1MSP"))
+        return block
+
+    def fetch_config(self):
+        """The channel's config (`common.Config` as configtxlator's JSON) from its latest
+        config block."""
+        decoded = json.loads(self.run("configtxlator", "proto_decode", "--input",
+                                      str(self.fetch_config_block()), "--type", "common.Block"))
+        return decoded["data"]["data"][0]["payload"]["data"]["config"]
+
+    def org_definition(self, mspid):
+        """An org's channel group (`configtxgen -printOrg`), for an org outside the genesis
+        config (Org3MSP)."""
+        folder = self.root / "config" / mspid
+        folder.mkdir(exist_ok=True)
+        self._render("configtx-org3.yaml", folder / "configtx.yaml", crypto=self.crypto)
+        return json.loads(self.run("configtxgen", "-configPath", str(folder),
+                                   "-printOrg", mspid))
+
+    def update_config(self, original, updated, signers):
+        """Computes the config update from `original` to `updated` (configtxlator), has it
+        signed by the admins of `signers` (MSP IDs, `peer channel signconfigtx`; the last one
+        signs as it submits) and submits it to the orderer (`peer channel update`)."""
+        work = Path(tempfile.mkdtemp(prefix="config-update-", dir=self.root / "config"))
+
+        def encode(obj, kind, name):
+            (work / f"{name}.json").write_text(json.dumps(obj))
+            self.run("configtxlator", "proto_encode", "--input", str(work / f"{name}.json"),
+                     "--type", kind, "--output", str(work / f"{name}.pb"))
+            return work / f"{name}.pb"
+
+        self.run("configtxlator", "compute_update", "--channel_id", self.channel,
+                 "--original", str(encode(original, "common.Config", "original")),
+                 "--updated", str(encode(updated, "common.Config", "updated")),
+                 "--output", str(work / "update.pb"))
+        update = json.loads(self.run("configtxlator", "proto_decode", "--input",
+                                     str(work / "update.pb"), "--type", "common.ConfigUpdate"))
+        envelope = encode({"payload": {"header": {"channel_header": {
+            "channel_id": self.channel, "type": 2}}, "data": {"config_update": update}}},
+            "common.Envelope", "envelope")
+        by_org = {p.mspid: p for p in self.peers}
+        for mspid in signers[:-1]:
+            self.peer_cli(by_org[mspid], "channel", "signconfigtx", "-f", str(envelope))
+        self.peer_cli(by_org[signers[-1]], "channel", "update", "-f", str(envelope),
+                      "-c", self.channel, *self.orderer_args(signers[-1]))
+
+    def orderer_args(self, mspid):
+        """The `peer` CLI's flags to reach the orderer over TLS as the org's admin (with its
+        TLS client certificate when the orderer requires one)."""
+        args = ["-o", self.orderer.address, "--tls", "--cafile", str(self.orderer_tls_ca)]
+        if self.orderer_client_auth:
+            tls = self.admin_dir(mspid) / "tls"
+            args += ["--clientauth", "--certfile", str(tls / "client.crt"),
+                     "--keyfile", str(tls / "client.key")]
+        return args
 
     def peer_cli(self, peer, *args, timeout=120):
         return self.run("peer", *args, env=self.admin_env(peer), timeout=timeout)
@@ -698,8 +817,7 @@ class Network:
                                      dir=self.root)[1])
         try:
             self.peer_cli(self.peer("peer0.org1"), "channel", "fetch", str(number), str(dest),
-                          "-c", self.channel, "-o", self.orderer.address, "--tls",
-                          "--cafile", str(self.orderer_tls_ca))
+                          "-c", self.channel, *self.orderer_args("Org1MSP"))
             return dest.read_bytes()
         finally:
             dest.unlink(missing_ok=True)
@@ -728,7 +846,7 @@ class Network:
         the peer's `_lifecycle` system chaincode and sent to the orderer: one block."""
         name = next(self._cc_names)
         self.peer_cli(peer, "lifecycle", "chaincode", "approveformyorg",
-                      "-o", self.orderer.address, "--tls", "--cafile", str(self.orderer_tls_ca),
+                      *self.orderer_args(peer.mspid),
                       "-C", self.channel, "-n", name, "-v", "1", "--sequence", "1",
                       "--waitForEvent=false")
 
