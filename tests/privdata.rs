@@ -409,7 +409,10 @@ async fn the_hosts_collection_config_decides_over_the_pushed_one() {
 
     // The host makes Org1 a member: a push carrying no config at all is stored.
     set(&["Org1MSP", "Org2MSP"]).unwrap();
-    assert_eq!(pushed(&member, &to, push(33, "tx3", "secret", None)).await, "");
+    assert_eq!(
+        pushed(&member, &to, push(33, "tx3", "secret", None)).await,
+        ""
+    );
     assert_eq!(received(&node, "stored"), 1.0);
     assert_eq!(received(&node, "not_eligible"), 1.0);
     assert_eq!(received(&node, "unknown_collection"), 1.0);

@@ -339,11 +339,20 @@ async fn unplannable_collections_and_bad_input_send_nothing() {
     let e = explain(&org2, "ghost", 0);
     assert_eq!(e.reason, PvtReason::Eligible, "{e:?}");
     assert_eq!(e.member_orgs, ["Org2MSP"]);
-    assert_eq!(e.pki_id.as_deref(), Some(peers[2].self_info().pki_id.as_str()));
+    assert_eq!(
+        e.pki_id.as_deref(),
+        Some(peers[2].self_info().pki_id.as_str())
+    );
     let e = explain(&peers[4].self_info().pki_id, "ghost", 0);
     assert_eq!(e.reason, PvtReason::NotEligible, "{e:?}");
-    assert!(e.detail.contains("Org3MSP is not in the member orgs"), "{e:?}");
-    assert_eq!(explain(&org2, "ghost", 1000).reason, PvtReason::BelowBlockHeight);
+    assert!(
+        e.detail.contains("Org3MSP is not in the member orgs"),
+        "{e:?}"
+    );
+    assert_eq!(
+        explain(&org2, "ghost", 1000).reason,
+        PvtReason::BelowBlockHeight
+    );
     assert_eq!(
         explain(&peers[0].self_info().endpoint, "ghost", 0).reason,
         PvtReason::IsSelf
@@ -365,10 +374,9 @@ async fn unplannable_collections_and_bad_input_send_nothing() {
     // required Org2 peer acks.
     let only_ghost = TxPvtReadWriteSetWithConfigInfo {
         collection_configs: Default::default(),
-        ..TxPvtReadWriteSetWithConfigInfo::decode(&pvt(&[(
-            "ghost",
-            collection("ghost", &["Org3MSP"], 0, 0),
-        )])[..])
+        ..TxPvtReadWriteSetWithConfigInfo::decode(
+            &pvt(&[("ghost", collection("ghost", &["Org3MSP"], 0, 0))])[..],
+        )
         .unwrap()
     };
     let report = peers[0]

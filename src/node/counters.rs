@@ -69,7 +69,10 @@ impl NodeCounters {
             ("conn_rejected", r(&self.conn_rejected)),
             ("unhandled", r(&self.unhandled)),
             ("block_unknown_channel", r(&self.block_unknown_channel)),
-            ("privdata_unknown_channel", r(&self.privdata_unknown_channel)),
+            (
+                "privdata_unknown_channel",
+                r(&self.privdata_unknown_channel),
+            ),
             ("config_block_invalid", r(&self.config_block_invalid)),
         ]
     }

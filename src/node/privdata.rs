@@ -350,7 +350,8 @@ impl GossipService {
             let pushed = info.collection_configs.get(&ns.namespace);
             for col in &ns.collection_pvt_rwset {
                 let name = &col.collection_name;
-                let access = self.collection_access(&registry, channel, &ns.namespace, name, pushed);
+                let access =
+                    self.collection_access(&registry, channel, &ns.namespace, name, pushed);
                 let policy = access.as_ref().ok().map(DisseminationPolicy::of);
                 let plan = access.map_err(|e| e.to_string()).and_then(|a| {
                     let mut rng = self.pvt.rng.lock().unwrap_or_else(|p| p.into_inner());
@@ -470,7 +471,11 @@ impl GossipService {
             member_orgs: Vec::new(),
             required_peer_count: None,
             max_peer_count: None,
-            membership: if msps.is_some() { "msp_policy" } else { "msp_id" },
+            membership: if msps.is_some() {
+                "msp_policy"
+            } else {
+                "msp_id"
+            },
         };
         let access = {
             let registry = read_registry(&self.pvt.registry);
@@ -546,8 +551,8 @@ impl GossipService {
         }
         if e.endpoint.is_none() {
             e.reason = PvtReason::NoEndpoint;
-            e.detail = "it publishes no endpoint (no external endpoint, and not of this org)"
-                .into();
+            e.detail =
+                "it publishes no endpoint (no external endpoint, and not of this org)".into();
             return Ok(e);
         }
         if block_height > 0 && p.ledger_height < block_height {

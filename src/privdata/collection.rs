@@ -454,7 +454,10 @@ pub(crate) mod tests {
         }
         let cfg = a.implicit_static_config();
         assert_eq!(cfg.name, "_implicit_org_Org2MSP");
-        assert_eq!(CollectionAccess::from_static(&cfg).unwrap().member_orgs, a.member_orgs);
+        assert_eq!(
+            CollectionAccess::from_static(&cfg).unwrap().member_orgs,
+            a.member_orgs
+        );
     }
 
     #[test]

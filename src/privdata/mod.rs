@@ -21,8 +21,8 @@ pub mod stats;
 pub mod transient_store;
 
 pub use collection::{CollectionAccess, CollectionError, Membership};
-pub use registry::{CollectionRegistry, RegistryError};
 pub use receiver::{receive, LocalPeer, Outcome};
+pub use registry::{CollectionRegistry, RegistryError};
 pub use responder::{respond, Answered};
 pub use stats::PrivDataStats;
 pub use transient_store::{

@@ -124,12 +124,15 @@ pub fn receive(
     if let Err(e) = KvrwSet::decode(p.private_rwset.as_slice()) {
         return Outcome::Malformed(format!("rwset does not decode: {e}"));
     }
-    let configs = local.registry.decide(
-        local.channel,
-        &p.namespace,
-        p.collection_configs.as_ref(),
-    );
-    let access = match resolve(&p.collection_name, configs, local.org, local.implicit_policy) {
+    let configs = local
+        .registry
+        .decide(local.channel, &p.namespace, p.collection_configs.as_ref());
+    let access = match resolve(
+        &p.collection_name,
+        configs,
+        local.org,
+        local.implicit_policy,
+    ) {
         Ok(a) => a,
         Err(e) => return Outcome::UnknownCollection(e.to_string()),
     };
@@ -309,7 +312,10 @@ mod tests {
         // host's config beside it.
         registry.set("ch", "cc", &host(&["Org1MSP"])).unwrap();
         let mut m = push("tx2", "c", &[]);
-        assert_eq!(receive(&mut s, &local_with(&registry), true, &m), Outcome::Stored);
+        assert_eq!(
+            receive(&mut s, &local_with(&registry), true, &m),
+            Outcome::Stored
+        );
         assert_eq!(
             s.entries_of("tx2")[0].configs_of("cc"),
             registry.get("ch", "cc")

@@ -202,7 +202,11 @@ mod tests {
             Err(RegistryError::Invalid { .. })
         ));
         assert!(matches!(
-            r.set("ch", "cc", &bytes(&package(vec![static_config("", &["Org1MSP"])]))),
+            r.set(
+                "ch",
+                "cc",
+                &bytes(&package(vec![static_config("", &["Org1MSP"])]))
+            ),
             Err(RegistryError::Invalid { .. })
         ));
         assert_eq!(r.get("ch", "cc"), Some(&good));

@@ -55,8 +55,7 @@ pub fn respond(
         };
         // With nothing known of the collection there is nothing to serve, and no way to
         // tell who may read it.
-        let eligible =
-            access.is_some_and(|a| a.is_eligible(local.membership, requester_identity));
+        let eligible = access.is_some_and(|a| a.is_eligible(local.membership, requester_identity));
         if !eligible {
             answered.refused += 1;
             continue;
@@ -85,10 +84,10 @@ mod tests {
     use crate::privdata::collection::tests::{identity, package, static_config, MspidAdvisor};
     use crate::privdata::collection::Membership;
     use crate::privdata::registry::CollectionRegistry;
-    use prost::Message;
     use crate::privdata::transient_store::tests::{rwset, tempdir};
     use crate::privdata::transient_store::{NamespaceConfigs, TransientStoreLimits};
     use crate::proto::gossip::PvtDataDigest;
+    use prost::Message;
 
     const POLICY: ImplicitCollectionPolicy = ImplicitCollectionPolicy {
         required_peer_count: 0,

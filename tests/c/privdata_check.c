@@ -228,10 +228,6 @@ int main(void) {
   snprintf(self_dir, sizeof self_dir, "%s/self", dir);
   snprintf(child_dir, sizeof child_dir, "%s/child", dir);
 
-  st = fg_distribute_private_data(CHANNEL, strlen(CHANNEL), "tx", 2, data, len, 1, &out, &err);
-  CHECK(st == FG_STATUS_NOT_INITIALIZED && contains(&err, "fg_init"), "before init: %d", st);
-  fg_bytes_free(&err);
-
   child = fork();
   if (child < 0) {
     perror("fork");
@@ -242,6 +238,11 @@ int main(void) {
     _exit(child_main(done[0], child_dir, child_port, self_port));
   }
   close(done[0]);
+
+  /* No library call before the fork: the child must not inherit a half-started library. */
+  st = fg_distribute_private_data(CHANNEL, strlen(CHANNEL), "tx", 2, data, len, 1, &out, &err);
+  CHECK(st == FG_STATUS_NOT_INITIALIZED && contains(&err, "fg_init"), "before init: %d", st);
+  fg_bytes_free(&err);
 
   config(text, sizeof text, self_dir, self_port, child_port, '5');
   CHECK(init(text) == FG_STATUS_OK, "fg_init");

@@ -47,7 +47,10 @@ struct WarnLimiter {
 impl WarnLimiter {
     /// `Some(held back since the last one)` when a warning may be logged at `now`.
     fn allow(&mut self, now: Instant, interval: Duration) -> Option<u64> {
-        if self.last.is_some_and(|t| now.saturating_duration_since(t) < interval) {
+        if self
+            .last
+            .is_some_and(|t| now.saturating_duration_since(t) < interval)
+        {
             self.suppressed += 1;
             return None;
         }
@@ -75,7 +78,13 @@ struct Inbound {
 impl Inbound {
     /// Whether the sender's handshake credential passes the channel's readers policy.
     fn sender_is_reader(&self) -> bool {
-        check_state_access(&*self.mcs, &self.channel, &self.conn.identity, &self.conn.auth).is_ok()
+        check_state_access(
+            &*self.mcs,
+            &self.channel,
+            &self.conn.identity,
+            &self.conn.auth,
+        )
+        .is_ok()
     }
 
     /// Runs `f` with this peer as the receiver and responder see it: the channel's MSPs
