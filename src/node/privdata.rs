@@ -7,19 +7,21 @@
 //! Eligibility is the collection's one rule (`CollectionAccess::is_eligible`) over each
 //! channel peer's identity, with the channel's MSPs where it has a config block.
 
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use prost::Message;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::Serialize;
 
+use super::channel_info::ChannelPeerInfo;
 use super::GossipService;
 use crate::comm::{AckOutcome, RemotePeer};
 use crate::config::{ImplicitCollectionPolicy, PvtDataConfig};
 use crate::crypto::{MessageCryptoService, SecurityAdvisor};
+use crate::identity::IdentityMapper;
 use crate::msp::MspManager;
-use crate::privdata::collection::{resolve, CollectionAccess, Membership};
+use crate::privdata::collection::{resolve, static_config, CollectionAccess, Membership};
 use crate::privdata::distributor::{
     self, Candidate, CollectionReport, DisseminationPolicy, PeerResult, Target,
 };
@@ -29,10 +31,6 @@ use crate::proto::gossip::{GossipMessage, PrivateDataMessage, PrivatePayload};
 use crate::proto::protos::{collection_config, CollectionConfig, CollectionConfigPackage};
 use crate::proto::transientstore::TxPvtReadWriteSetWithConfigInfo;
 use crate::types::PkiId;
-use std::sync::Arc;
-
-use super::channel_info::ChannelPeerInfo;
-use crate::identity::IdentityMapper;
 
 /// The settings and random source of distribution, and the host's collection configs.
 pub(super) struct Distribution {
@@ -184,18 +182,6 @@ struct Planned {
     policy: DisseminationPolicy,
     targets: Vec<Target>,
     msg: GossipMessage,
-}
-
-fn static_config<'a>(
-    pkg: Option<&'a CollectionConfigPackage>,
-    collection: &str,
-) -> Option<&'a crate::proto::protos::StaticCollectionConfig> {
-    pkg?.config.iter().find_map(|c| match &c.payload {
-        Some(collection_config::Payload::StaticCollectionConfig(s)) if s.name == collection => {
-            Some(s)
-        }
-        _ => None,
-    })
 }
 
 impl GossipService {

@@ -241,7 +241,19 @@ pub fn resolve(
     if let Some(org) = implicit_collection_org(collection) {
         return Ok(CollectionAccess::implicit(org, own_org, policy));
     }
-    let found = package
+    let found = static_config(package, collection);
+    match found {
+        Some(s) => CollectionAccess::from_static(s),
+        None => Err(CollectionError::NotFound(collection.to_string())),
+    }
+}
+
+/// The static config of `collection` in `package`, if it has one.
+pub fn static_config<'a>(
+    package: Option<&'a CollectionConfigPackage>,
+    collection: &str,
+) -> Option<&'a StaticCollectionConfig> {
+    package
         .into_iter()
         .flat_map(|p| &p.config)
         .filter_map(|c| {
@@ -249,11 +261,7 @@ pub fn resolve(
                 .as_ref()
                 .map(|CollectionPayload::StaticCollectionConfig(s)| s)
         })
-        .find(|s| s.name == collection);
-    match found {
-        Some(s) => CollectionAccess::from_static(s),
-        None => Err(CollectionError::NotFound(collection.to_string())),
-    }
+        .find(|s| s.name == collection)
 }
 
 /// The MSP IDs the principals of a member-orgs policy name.
