@@ -377,3 +377,72 @@ async fn entries_older_than_the_retention_are_purged_as_blocks_commit() {
     assert_eq!(store.entries_of("new").len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn dropped(node: &GossipService, reason: &str) -> u64 {
+    node.node_counters()
+        .snapshot()
+        .into_iter()
+        .find(|(n, _)| *n == reason)
+        .map_or(0, |(_, v)| v)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hosts_collection_config_decides_over_the_pushed_one() {
+    let dir = tempdir("privdata-registry");
+    let node = start_node(free_port(), &dir, 20000).await;
+    let to = remote(&node);
+    let mut member = Node::start("Org2MSP", comm_config(false)).await;
+    let set = |orgs: &[&str]| {
+        node.set_collection_config(CH, NS, &collection("secret", orgs).encode_to_vec())
+    };
+
+    // The host says "secret" is Org2's only; a push claiming Org1 is a member is refused.
+    set(&["Org2MSP"]).unwrap();
+    let claims_org1 = Some(collection("secret", &["Org1MSP", "Org2MSP"]));
+    let err = pushed(&member, &to, push(31, "tx1", "secret", claims_org1)).await;
+    assert!(err.contains("not eligible"), "{err}");
+    // A collection missing from the host's package of the namespace is unknown, whatever
+    // the push carries.
+    let other = Some(collection("other", &["Org1MSP"]));
+    let err = pushed(&member, &to, push(32, "tx2", "other", other)).await;
+    assert!(err.contains("no collection config"), "{err}");
+
+    // The host makes Org1 a member: a push carrying no config at all is stored.
+    set(&["Org1MSP", "Org2MSP"]).unwrap();
+    assert_eq!(
+        pushed(&member, &to, push(33, "tx3", "secret", None)).await,
+        ""
+    );
+    assert_eq!(received(&node, "stored"), 1.0);
+    assert_eq!(received(&node, "not_eligible"), 1.0);
+    assert_eq!(received(&node, "unknown_collection"), 1.0);
+    // ...and served to Org2 by the host's config.
+    send(&member, &to, request(34, &[("tx3", "secret")]));
+    let res = response_of(&mut member, 34).await;
+    assert_eq!(res.elements.len(), 1, "{res:?}");
+    assert_eq!(res.elements[0].payload, vec![rwset("tx3")]);
+    // The host drops Org2: the same request is refused.
+    set(&["Org1MSP"]).unwrap();
+    send(&member, &to, request(35, &[("tx3", "secret")]));
+    assert!(response_of(&mut member, 35).await.elements.is_empty());
+
+    // Bad packages change nothing.
+    assert!(node.set_collection_config(CH, NS, &[0xff, 0xff]).is_err());
+    assert!(node.set_collection_config(CH, "", &[]).is_err());
+
+    // Private data of a channel the node has not joined: its own drop reason.
+    let mut elsewhere = push(36, "tx4", "secret", None);
+    elsewhere.channel = b"elsewhere".to_vec();
+    send(&member, &to, elsewhere);
+    wait_until(
+        "the push for an unjoined channel is counted",
+        Duration::from_secs(30),
+        || dropped(&node, "privdata_unknown_channel") == 1,
+    )
+    .await;
+    assert_eq!(dropped(&node, "block_unknown_channel"), 0);
+
+    node.stop().await;
+    member.comm.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

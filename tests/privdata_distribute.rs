@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use fabgossip::channel::{AnchorPeer, JoinChannelMessage};
 use fabgossip::config::Config;
-use fabgossip::node::{DistributeError, GossipService};
+use fabgossip::node::{DistributeError, GossipService, PvtExplainError, PvtReason};
 use fabgossip::proto::common::{MspPrincipal, MspRole, SignaturePolicyEnvelope};
 use fabgossip::proto::kvrwset::{KvWrite, KvrwSet};
 use fabgossip::proto::protos::{
@@ -318,6 +318,75 @@ async fn unplannable_collections_and_bad_input_send_nothing() {
         assert_eq!(unhandled(p), *b, "nothing was sent");
         assert_eq!(stored(p), 0, "nothing was stored");
     }
+
+    // Why a peer is not a target, before and after the host sets the config of "ghost".
+    let explain = |query: &str, collection: &str, height: u64| {
+        peers[0]
+            .explain_private_data("ch", "marbles", collection, query, height)
+            .unwrap()
+    };
+    let org2 = peers[2].self_info().endpoint;
+    assert_eq!(
+        explain(&org2, "ghost", 0).reason,
+        PvtReason::UnknownCollection
+    );
+    let ghost = CollectionConfigPackage {
+        config: vec![collection("ghost", &["Org2MSP"], 1, 1)],
+    };
+    peers[0]
+        .set_collection_config("ch", "marbles", &ghost.encode_to_vec())
+        .unwrap();
+    let e = explain(&org2, "ghost", 0);
+    assert_eq!(e.reason, PvtReason::Eligible, "{e:?}");
+    assert_eq!(e.member_orgs, ["Org2MSP"]);
+    assert_eq!(
+        e.pki_id.as_deref(),
+        Some(peers[2].self_info().pki_id.as_str())
+    );
+    let e = explain(&peers[4].self_info().pki_id, "ghost", 0);
+    assert_eq!(e.reason, PvtReason::NotEligible, "{e:?}");
+    assert!(
+        e.detail.contains("Org3MSP is not in the member orgs"),
+        "{e:?}"
+    );
+    assert_eq!(
+        explain(&org2, "ghost", 1000).reason,
+        PvtReason::BelowBlockHeight
+    );
+    assert_eq!(
+        explain(&peers[0].self_info().endpoint, "ghost", 0).reason,
+        PvtReason::IsSelf
+    );
+    assert_eq!(
+        explain("127.0.0.1:1", "ghost", 0).reason,
+        PvtReason::NotInChannel
+    );
+    assert_eq!(
+        explain(&org2, "_implicit_org_Org2MSP", 0).reason,
+        PvtReason::Eligible
+    );
+    assert!(matches!(
+        peers[0].explain_private_data("nope", "marbles", "ghost", &org2, 0),
+        Err(PvtExplainError::UnknownChannel(_))
+    ));
+
+    // The private data carries no config of "ghost": the host's is used, and its one
+    // required Org2 peer acks.
+    let only_ghost = TxPvtReadWriteSetWithConfigInfo {
+        collection_configs: Default::default(),
+        ..TxPvtReadWriteSetWithConfigInfo::decode(
+            &pvt(&[("ghost", collection("ghost", &["Org3MSP"], 0, 0))])[..],
+        )
+        .unwrap()
+    };
+    let report = peers[0]
+        .distribute_private_data("ch", "tx3", &only_ghost.encode_to_vec(), 1)
+        .await
+        .unwrap();
+    assert!(report.required_met, "{report:?}");
+    let acked = &report.collections[0].acked;
+    assert_eq!(acked.len(), 1, "{report:?}");
+    assert_eq!(acked[0].org, "Org2MSP");
     for p in &peers {
         p.stop().await;
     }

@@ -73,3 +73,71 @@ func DistributePrivateData(channel, txID string, pvtData []byte, blockHeight uin
 	}
 	return &report, err
 }
+
+// SetCollectionConfig sets the collection configs of chaincode namespace in channel
+// (fg_set_collection_config): pkg is a serialized protos.CollectionConfigPackage, as a
+// Fabric peer reads it from its ledger; an empty pkg removes them. They decide the
+// namespace's explicit collections for private data pushed to this peer and asked of it,
+// over the config a push carries.
+func SetCollectionConfig(channel, namespace string, pkg []byte) error {
+	ch, chLen := cText(channel)
+	defer C.free(unsafe.Pointer(ch))
+	ns, nsLen := cText(namespace)
+	defer C.free(unsafe.Pointer(ns))
+	var data unsafe.Pointer
+	if len(pkg) > 0 {
+		data = C.CBytes(pkg)
+		defer C.free(data)
+	}
+	var errOut C.fg_bytes
+	st := C.fg_set_collection_config(ch, chLen, ns, nsLen, (*C.uint8_t)(data),
+		C.size_t(len(pkg)), &errOut)
+	return statusErr(st, takeBytes(&errOut))
+}
+
+// PrivateDataExplanation says why a peer is or is not a target for a collection's private
+// data (fg_explain_private_data).
+type PrivateDataExplanation struct {
+	Channel    string `json:"channel"`
+	Namespace  string `json:"namespace"`
+	Collection string `json:"collection"`
+	Query      string `json:"query"`
+	// "eligible", "is_self", "not_in_channel", "unknown_collection", "identity_unknown",
+	// "not_eligible", "no_endpoint" or "below_block_height".
+	Reason            string   `json:"reason"`
+	Detail            string   `json:"detail"`
+	PKIID             *string  `json:"pki_id"`
+	Org               *string  `json:"org"`
+	Endpoint          *string  `json:"endpoint"`
+	LedgerHeight      *uint64  `json:"ledger_height"`
+	MemberOrgs        []string `json:"member_orgs"`
+	RequiredPeerCount *uint32  `json:"required_peer_count"`
+	MaxPeerCount      *uint32  `json:"max_peer_count"`
+	// "msp_policy" or "msp_id".
+	Membership string `json:"membership"`
+}
+
+// ExplainPrivateData says why the peer named by query (host:port or a PKI-ID in hex) is or
+// is not a target for the private data of namespace/collection in channel; blockHeight is
+// 0, or a ledger height the peer must have reached.
+func ExplainPrivateData(channel, namespace, collection, query string, blockHeight uint64) (*PrivateDataExplanation, error) {
+	ch, chLen := cText(channel)
+	defer C.free(unsafe.Pointer(ch))
+	ns, nsLen := cText(namespace)
+	defer C.free(unsafe.Pointer(ns))
+	coll, collLen := cText(collection)
+	defer C.free(unsafe.Pointer(coll))
+	q, qLen := cText(query)
+	defer C.free(unsafe.Pointer(q))
+	var out, errOut C.fg_bytes
+	st := C.fg_explain_private_data(ch, chLen, ns, nsLen, coll, collLen, q, qLen,
+		C.uint64_t(blockHeight), &out, &errOut)
+	if err := statusErr(st, takeBytes(&errOut)); err != nil {
+		return nil, err
+	}
+	var e PrivateDataExplanation
+	if jerr := json.Unmarshal([]byte(takeBytes(&out)), &e); jerr != nil {
+		return nil, &Error{Status: StatusInternal, Detail: "fg_explain_private_data JSON: " + jerr.Error()}
+	}
+	return &e, nil
+}

@@ -36,9 +36,9 @@ func cat(parts ...[]byte) []byte {
 	return out
 }
 
-// testPvtData is a TxPvtReadWriteSetWithConfigInfo with one collection of namespace "cc"
-// whose members are orgs.
-func testPvtData(collection string, orgs []string, required, max uint64) []byte {
+// testCollectionPackage is a CollectionConfigPackage with one collection whose members are
+// orgs.
+func testCollectionPackage(collection string, orgs []string, required, max uint64) []byte {
 	var principals []byte
 	for _, o := range orgs {
 		role := cat(pbField(1, o), pbField(2, uint64(0)))
@@ -46,7 +46,13 @@ func testPvtData(collection string, orgs []string, required, max uint64) []byte 
 	}
 	static := cat(pbField(1, collection), pbField(2, pbField(1, principals)),
 		pbField(3, required), pbField(4, max))
-	pkg := pbField(1, pbField(1, static))
+	return pbField(1, pbField(1, static))
+}
+
+// testPvtData is a TxPvtReadWriteSetWithConfigInfo with one collection of namespace "cc"
+// whose members are orgs.
+func testPvtData(collection string, orgs []string, required, max uint64) []byte {
+	pkg := testCollectionPackage(collection, orgs, required, max)
 	rwset := pbField(2, cat(pbField(1, "cc"), pbField(2, cat(pbField(1, collection), pbField(2, "kv")))))
 	entry := cat(pbField(1, "cc"), pbField(2, pkg))
 	return cat(pbField(1, uint64(1)), pbField(2, rwset), pbField(3, entry))
@@ -79,4 +85,37 @@ func TestDistributePrivateDataReportsAndRefuses(t *testing.T) {
 	if err != nil || !report.RequiredMet || report.TxID != "tx2" || len(report.Collections[0].Failed) != 0 {
 		t.Fatalf("nothing required: %+v, %v", report, err)
 	}
+}
+
+func TestSetCollectionConfigAndExplain(t *testing.T) {
+	pkg := testCollectionPackage("col", []string{"Org2MSP"}, 0, 1)
+	initT(t, localConfig(t, "Org1MSP"), nil)
+	wantDetail(t, "channel not joined", SetCollectionConfig("ch", "cc", pkg), StatusNotFound, "not joined")
+	if err := JoinChannel("ch", JoinMessage{Sequence: 1, Members: []string{"Org1MSP", "Org2MSP"}}); err != nil {
+		t.Fatal(err)
+	}
+	wantDetail(t, "garbage", SetCollectionConfig("ch", "cc", []byte{0xff, 0xff}), StatusInvalidArg,
+		"CollectionConfigPackage")
+	wantDetail(t, "no namespace", SetCollectionConfig("ch", "", pkg), StatusInvalidArg, "namespace")
+
+	e, err := ExplainPrivateData("ch", "cc", "col", "127.0.0.1:1", 0)
+	if err != nil || e.Reason != "unknown_collection" {
+		t.Fatalf("before the config: %+v, %v", e, err)
+	}
+	if err := SetCollectionConfig("ch", "cc", pkg); err != nil {
+		t.Fatal(err)
+	}
+	e, err = ExplainPrivateData("ch", "cc", "col", "127.0.0.1:1", 0)
+	if err != nil || e.Reason != "not_in_channel" || len(e.MemberOrgs) != 1 || e.MemberOrgs[0] != "Org2MSP" ||
+		e.MaxPeerCount == nil || *e.MaxPeerCount != 1 || e.Membership != "msp_id" {
+		t.Fatalf("with the config: %+v, %v", e, err)
+	}
+	if err := SetCollectionConfig("ch", "cc", nil); err != nil {
+		t.Fatal(err)
+	}
+	if e, err = ExplainPrivateData("ch", "cc", "col", "127.0.0.1:1", 0); err != nil || e.Reason != "unknown_collection" {
+		t.Fatalf("removed: %+v, %v", e, err)
+	}
+	_, err = ExplainPrivateData("ch", "cc", "", "127.0.0.1:1", 0)
+	wantDetail(t, "empty collection", err, StatusInvalidArg, "collection")
 }

@@ -9,7 +9,9 @@
 
 use super::error::PolicyError;
 use super::policy::{Policy, PolicyGroup};
-use crate::proto::common::{signature_policy, MspPrincipal, SignaturePolicy};
+use crate::proto::common::{
+    signature_policy, MspPrincipal, SignaturePolicy, SignaturePolicyEnvelope,
+};
 
 /// What a channel's MSPs answer for policy evaluation.
 pub trait PrincipalCheck {
@@ -113,6 +115,20 @@ fn satisfied(
             kind: *kind,
         }),
     }
+}
+
+/// Whether a signature policy outside the channel tree (a collection's member orgs policy)
+/// holds over identities already verified; an envelope with no rule holds for nobody.
+pub fn signature_policy_holds(
+    env: &SignaturePolicyEnvelope,
+    signers: &[&[u8]],
+    check: &dyn PrincipalCheck,
+) -> bool {
+    let Some(rule) = &env.rule else {
+        return false;
+    };
+    let mut used = vec![false; signers.len()];
+    rule_holds(rule, &env.identities, signers, &mut used, check)
 }
 
 /// `/Channel/Application/Readers` → `/Channel/Application`.

@@ -37,7 +37,9 @@ mod tests;
 pub use block::{is_config_block, is_config_block_bytes, ConfigBlock};
 pub use channel::{ChannelCapabilities, ChannelConfig, BLOCK_VALIDATION_POLICY, READERS_POLICY};
 pub use error::{ConfigError, PolicyError};
-pub use evaluate::{evaluate, verified_signers, PrincipalCheck, SignedData};
+pub use evaluate::{
+    evaluate, signature_policy_holds, verified_signers, PrincipalCheck, SignedData,
+};
 pub use genesis::GenesisBlockCheck;
 pub use msps::ChannelPolicyManager;
 pub use orderer::{Consenter, OrdererConfig};

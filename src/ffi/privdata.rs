@@ -1,4 +1,5 @@
-//! Private data calls of the C ABI: `fg_distribute_private_data`.
+//! Private data calls of the C ABI: `fg_distribute_private_data`, `fg_set_collection_config`,
+//! `fg_explain_private_data`.
 
 use std::ffi::c_char;
 
@@ -8,7 +9,7 @@ use crate::ffi::channel_name::channel_arg;
 use crate::ffi::panic::ffi_boundary;
 use crate::ffi::service::current;
 use crate::ffi::status::*;
-use crate::node::DistributeError;
+use crate::node::{DistributeError, PvtExplainError};
 
 impl From<DistributeError> for CallError {
     fn from(e: DistributeError) -> CallError {
@@ -32,8 +33,11 @@ impl From<DistributeError> for CallError {
 /// member org first, then to other eligible peers up to the collection's `maxPeerCount`
 /// (`peer.gossip.pvtData.implicitCollectionDisseminationPolicy` for this org's own
 /// implicit collection); this peer is never a target. A peer is eligible when its org is a
-/// member of the collection: the org of `_implicit_org_<MSPID>`, or an org named by the
-/// principals of the collection's member-orgs signature policy. Each target is awaited up
+/// member org of the collection (the org of `_implicit_org_<MSPID>`, or an org named by the
+/// principals of the collection's member-orgs signature policy) and, in a channel joined
+/// with a config block, the member-orgs policy holds over its identity under the channel's
+/// MSPs; it also needs an endpoint. A collection the private data carries no config for is
+/// looked up in the configs set with `fg_set_collection_config`. Each target is awaited up
 /// to `peer.gossip.pvtData.pushAckTimeout` (3 s), so the call blocks at most about that
 /// long.
 ///
@@ -101,6 +105,137 @@ pub unsafe extern "C" fn fg_distribute_private_data(
                     ),
                 ))
             }
+        })();
+        finish(CALL, err_out, result)
+    })
+}
+
+/// Sets the collection configs of one chaincode namespace in `channel`: the marshaled
+/// `protos.CollectionConfigPackage` a Fabric peer reads from its ledger (`_lifecycle` or
+/// `lscc` state), copied. It replaces the namespace's previous configs; an empty package
+/// (`package_len` 0, or no configs) removes them. Kept in memory: set them again after
+/// `fg_init`.
+///
+/// These configs decide explicit collections of the namespace when private data is pushed to
+/// this peer and when a peer asks it for private data: over the config a push carries
+/// (which the sender chose: the host's comes from its committed ledger), and a collection
+/// missing from them is unknown. Without them, the config that came with the data is used.
+/// `fg_distribute_private_data` uses them for collections the private data it is given
+/// carries no config for. `_implicit_org_<MSPID>` collections need no config.
+///
+/// `err_out`: NULL, or receives why the call failed, in an `fg_bytes` to free with
+/// `fg_bytes_free`; untouched on `FG_STATUS_OK`.
+///
+/// Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (bad channel or namespace, a package that
+/// does not decode, a config that is not a static collection config, has no member orgs
+/// policy or a negative peer count, a collection named twice, or more than 4096 namespaces
+/// in the channel), `FG_STATUS_NOT_FOUND` (channel not joined), `FG_STATUS_NOT_INITIALIZED`,
+/// `FG_STATUS_REENTRANT` or `FG_STATUS_PANIC`.
+///
+/// # Safety
+/// `channel` points to `channel_len` readable bytes, `namespace` to `namespace_len`,
+/// `package` to `package_len` (or is NULL when `package_len` is 0); `err_out` is NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn fg_set_collection_config(
+    channel: *const c_char,
+    channel_len: usize,
+    namespace: *const c_char,
+    namespace_len: usize,
+    package: *const u8,
+    package_len: usize,
+    err_out: *mut fg_bytes,
+) -> fg_status {
+    const CALL: &str = "fg_set_collection_config";
+    ffi_boundary!(panicked(CALL, err_out), {
+        let result = (|| {
+            refuse_reentry(CALL)?;
+            let ch = channel_arg(channel, channel_len)?;
+            let ns = text_arg("namespace", namespace, namespace_len)?;
+            let bytes: &[u8] = match (package.is_null(), package_len) {
+                (_, 0) => &[],
+                (true, _) => return Err(CallError::invalid_arg("package is NULL")),
+                (false, n) => std::slice::from_raw_parts(package, n),
+            };
+            let service = current().ok_or_else(CallError::not_initialized)?;
+            if service.peers_of_channel(ch).is_none() {
+                return Err(CallError::new(
+                    FG_STATUS_NOT_FOUND,
+                    format!("channel {ch} is not joined"),
+                ));
+            }
+            service
+                .set_collection_config(ch, ns, bytes)
+                .map_err(|e| CallError::invalid_arg(format!("namespace {ns}: {e}")))
+        })();
+        finish(CALL, err_out, result)
+    })
+}
+
+impl From<PvtExplainError> for CallError {
+    fn from(e: PvtExplainError) -> CallError {
+        let status = match &e {
+            PvtExplainError::UnknownChannel(_) => FG_STATUS_NOT_FOUND,
+            PvtExplainError::InvalidInput(_) => FG_STATUS_INVALID_ARG,
+        };
+        CallError::new(status, e.to_string())
+    }
+}
+
+/// Explains why the peer named by `query` — an endpoint `host:port` or a PKI-ID in hex — is
+/// or is not a target for the private data of `namespace`/`collection` in `channel`, by the
+/// rules `fg_distribute_private_data` applies. `block_height`: 0, or a ledger height the
+/// peer must have reached (the height private data was simulated at).
+///
+/// Writes JSON to `out_json` (free with `fg_bytes_free`): `channel`, `namespace`,
+/// `collection`, `query`, `reason` — `eligible`, `is_self`, `not_in_channel`,
+/// `unknown_collection` (an explicit collection with no config set), `identity_unknown`,
+/// `not_eligible` (its org is not a member org, or the member orgs policy does not hold over
+/// its identity), `no_endpoint`, `below_block_height` — `detail` (a sentence), `pki_id`,
+/// `org`, `endpoint`, `ledger_height`, `member_orgs`, `required_peer_count`,
+/// `max_peer_count` and `membership` (`msp_policy` when the channel's MSPs evaluate the
+/// policy, `msp_id` when only the org is compared). Unknown values are `null`. Never blocks
+/// on the network.
+///
+/// Returns `FG_STATUS_OK`, `FG_STATUS_INVALID_ARG` (bad channel, empty namespace, collection
+/// or query, NULL `out_json`), `FG_STATUS_NOT_FOUND` (channel not joined),
+/// `FG_STATUS_NOT_INITIALIZED`, `FG_STATUS_REENTRANT`, `FG_STATUS_INTERNAL` or
+/// `FG_STATUS_PANIC`; `err_out` (NULL or writable) says why on failure.
+///
+/// # Safety
+/// Each `(pointer, length)` pair points to that many readable bytes; `out_json` and
+/// `err_out` are NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fg_explain_private_data(
+    channel: *const c_char,
+    channel_len: usize,
+    namespace: *const c_char,
+    namespace_len: usize,
+    collection: *const c_char,
+    collection_len: usize,
+    query: *const c_char,
+    query_len: usize,
+    block_height: u64,
+    out_json: *mut fg_bytes,
+    err_out: *mut fg_bytes,
+) -> fg_status {
+    const CALL: &str = "fg_explain_private_data";
+    ffi_boundary!(panicked(CALL, err_out), {
+        let result = (|| {
+            refuse_reentry(CALL)?;
+            let ch = channel_arg(channel, channel_len)?;
+            let ns = text_arg("namespace", namespace, namespace_len)?;
+            let coll = text_arg("collection", collection, collection_len)?;
+            let q = text_arg("query", query, query_len)?;
+            if out_json.is_null() {
+                return Err(CallError::invalid_arg("out_json is NULL"));
+            }
+            let service = current().ok_or_else(CallError::not_initialized)?;
+            let e = service.explain_private_data(ch, ns, coll, q, block_height)?;
+            let json = serde_json::to_vec(&e)
+                .map_err(|e| CallError::new(FG_STATUS_INTERNAL, e.to_string()))?;
+            fg_bytes::write_to(out_json, json);
+            Ok(())
         })();
         finish(CALL, err_out, result)
     })

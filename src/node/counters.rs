@@ -27,6 +27,8 @@ pub struct NodeCounters {
     pub unhandled: AtomicU64,
     /// Block and block pull messages naming a channel this peer has not joined.
     pub block_unknown_channel: AtomicU64,
+    /// Private data pushes and requests naming a channel this peer has not joined.
+    pub privdata_unknown_channel: AtomicU64,
     /// Committed config blocks that reconfigured their channel (not a refusal: kept out of
     /// [`snapshot`](Self::snapshot)).
     pub config_block_applied: AtomicU64,
@@ -67,6 +69,10 @@ impl NodeCounters {
             ("conn_rejected", r(&self.conn_rejected)),
             ("unhandled", r(&self.unhandled)),
             ("block_unknown_channel", r(&self.block_unknown_channel)),
+            (
+                "privdata_unknown_channel",
+                r(&self.privdata_unknown_channel),
+            ),
             ("config_block_invalid", r(&self.config_block_invalid)),
         ]
     }

@@ -38,7 +38,9 @@ pub use driver::election::{
     LeadershipCounters, LeadershipEvent, LeadershipListener, LeadershipShared,
 };
 pub use explain::{Explanation, PeerTracker, QueryError, Reason};
-pub use privdata::{DistributeError, DistributionReport};
+pub use privdata::{
+    DistributeError, DistributionReport, PvtExplainError, PvtExplanation, PvtReason,
+};
 
 use crate::channel::{
     ChannelConfig, ChannelCounters, ChannelError, ChannelSelf, Channels, JoinChannelMessage,
@@ -351,6 +353,8 @@ impl GossipService {
                 .map_err(|e| NodeError::Crypto(e.to_string()))?
                 .with_max_identities(config.fabgossip.max_identities),
         );
+        let pvt_mapper = mapper.clone();
+        let collections = Arc::new(RwLock::new(crate::privdata::CollectionRegistry::new()));
         let mcs = crypto.mcs.clone();
         let channels = Channels::new(
             ChannelConfig::from_gossip(g),
@@ -419,6 +423,7 @@ impl GossipService {
             gossip_cfg: g.clone(),
             file_ledgers: file_ledgers.clone(),
             privdata: BTreeMap::new(),
+            collections: collections.clone(),
             pvt_root: config.peer.file_system_path.join("transientstore"),
             ledger_provider: file_ledgers,
             block_verifier: Arc::new(McsVerifier(crypto.mcs.clone())),
@@ -508,7 +513,12 @@ impl GossipService {
             driver: Mutex::new(Some(handle)),
             stopped: AtomicBool::new(false),
             deliveries,
-            pvt: privdata::Distribution::new(pvt_data, seed.rotate_left(53)),
+            pvt: privdata::Distribution::new(
+                pvt_data,
+                seed.rotate_left(53),
+                pvt_mapper,
+                collections,
+            ),
         })
     }
 

@@ -12,24 +12,17 @@
 //! even if an extra peer acked; here any `requiredPeerCount` acks succeed, the same guarantee
 //! (that many peers hold the data) with fewer false failures.
 //!
-//! Until the collection module supplies eligibility from the member-orgs policy evaluated on
-//! each peer's identity, [`eligible_orgs`] gives the org-level rule: an implicit collection
-//! `_implicit_org_<MSPID>` is for the peers of MSPID, an explicit one for the orgs its
-//! signature policy names.
+//! Eligibility is the collection's one rule ([`CollectionAccess::is_eligible`]) over each
+//! candidate's identity; the counts come from the same [`CollectionAccess`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use prost::Message;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::Serialize;
 
-use crate::proto::common::{MspRole, SignaturePolicyEnvelope};
-use crate::proto::protos::{collection_policy_config, StaticCollectionConfig};
+use super::collection::CollectionAccess;
 use crate::types::PkiId;
-
-/// Name prefix of the implicit per-org collections.
-pub const IMPLICIT_COLLECTION_PREFIX: &str = "_implicit_org_";
 
 /// A channel peer the plan may choose.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +30,8 @@ pub struct Candidate {
     pub pki_id: PkiId,
     pub endpoint: String,
     pub org: String,
+    /// Its serialized identity, which eligibility is evaluated over.
+    pub identity: Vec<u8>,
 }
 
 /// How many peers must and may get a collection's data.
@@ -52,6 +47,16 @@ pub struct Target {
     pub peer: Candidate,
     /// Chosen while the required count was not yet covered (Fabric's `MinAck: 1`).
     pub ack_required: bool,
+}
+
+impl DisseminationPolicy {
+    /// The collection's `requiredPeerCount` and `maxPeerCount`.
+    pub fn of(access: &CollectionAccess) -> Self {
+        DisseminationPolicy {
+            required_peer_count: access.required_peer_count as usize,
+            max_peer_count: access.max_peer_count as usize,
+        }
+    }
 }
 
 /// Why no plan could be made for a collection.
@@ -233,114 +238,9 @@ pub fn tally(
     report
 }
 
-/// The org of an implicit collection's name, `None` for an explicit collection.
-pub fn implicit_collection_org(name: &str) -> Option<&str> {
-    name.strip_prefix(IMPLICIT_COLLECTION_PREFIX)
-        .filter(|org| !org.is_empty())
-}
-
-/// The MSP IDs named by the principals of a collection's member-orgs signature policy.
-pub fn member_orgs(config: &StaticCollectionConfig) -> Result<BTreeSet<String>, String> {
-    let policy: &SignaturePolicyEnvelope = match config
-        .member_orgs_policy
-        .as_ref()
-        .and_then(|p| p.payload.as_ref())
-    {
-        Some(collection_policy_config::Payload::SignaturePolicy(p)) => p,
-        None => {
-            return Err(format!(
-                "collection {} has no member orgs policy",
-                config.name
-            ))
-        }
-    };
-    let mut orgs = BTreeSet::new();
-    for p in &policy.identities {
-        let msp = principal_msp(p.principal_classification, &p.principal)
-            .map_err(|e| format!("collection {}: unreadable principal: {e}", config.name))?;
-        orgs.extend(msp);
-    }
-    if orgs.is_empty() {
-        return Err(format!(
-            "collection {} names no member org in its policy",
-            config.name
-        ));
-    }
-    Ok(orgs)
-}
-
-/// The MSP ID a principal names (ROLE, ORGANIZATION_UNIT, IDENTITY); others name none.
-fn principal_msp(classification: i32, bytes: &[u8]) -> Result<Option<String>, String> {
-    use crate::msp::principal::{
-        OrganizationUnit, CLASSIFICATION_IDENTITY, CLASSIFICATION_ORGANIZATION_UNIT,
-        CLASSIFICATION_ROLE,
-    };
-    let msp = match classification {
-        CLASSIFICATION_ROLE => {
-            MspRole::decode(bytes)
-                .map_err(|e| e.to_string())?
-                .msp_identifier
-        }
-        CLASSIFICATION_ORGANIZATION_UNIT => {
-            OrganizationUnit::decode(bytes)
-                .map_err(|e| e.to_string())?
-                .msp_identifier
-        }
-        CLASSIFICATION_IDENTITY => {
-            crate::proto::msp::SerializedIdentity::decode(bytes)
-                .map_err(|e| e.to_string())?
-                .mspid
-        }
-        _ => return Ok(None),
-    };
-    Ok((!msp.is_empty()).then_some(msp))
-}
-
-/// The orgs whose peers may receive a collection: the implicit collection's org, or the
-/// member orgs of an explicit collection's config.
-pub fn eligible_orgs(
-    collection: &str,
-    config: Option<&StaticCollectionConfig>,
-) -> Result<BTreeSet<String>, String> {
-    if let Some(org) = implicit_collection_org(collection) {
-        return Ok(BTreeSet::from([org.to_string()]));
-    }
-    match config {
-        Some(c) => member_orgs(c),
-        None => Err(format!("no collection config for collection {collection}")),
-    }
-}
-
-/// How many peers get a collection: this org's own implicit collection follows
-/// `peer.gossip.pvtData.implicitCollectionDisseminationPolicy`, others their config (an
-/// implicit collection of another org without a config: none).
-pub fn dissemination_policy(
-    collection: &str,
-    config: Option<&StaticCollectionConfig>,
-    own_mspid: &str,
-    own_implicit: DisseminationPolicy,
-) -> DisseminationPolicy {
-    if implicit_collection_org(collection) == Some(own_mspid) {
-        return own_implicit;
-    }
-    let count = |n: i32| usize::try_from(n).unwrap_or(0);
-    match config {
-        Some(c) => DisseminationPolicy {
-            required_peer_count: count(c.required_peer_count),
-            max_peer_count: count(c.maximum_peer_count),
-        },
-        None => DisseminationPolicy {
-            required_peer_count: 0,
-            max_peer_count: 0,
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::common::MspPrincipal;
-    use crate::proto::protos::CollectionPolicyConfig;
     use rand::rngs::StdRng;
     use rand::SeedableRng;
 
@@ -349,6 +249,7 @@ mod tests {
             pki_id: PkiId(vec![org.len() as u8, org.as_bytes()[3], i]),
             endpoint: format!("{org}-peer{i}:7051"),
             org: org.into(),
+            identity: Vec::new(),
         }
     }
 
@@ -508,80 +409,16 @@ mod tests {
         assert_eq!(r.failed[0].result, "send_failed");
     }
 
-    fn config_for(name: &str, msps: &[&str], req: i32, max: i32) -> StaticCollectionConfig {
-        StaticCollectionConfig {
-            name: name.into(),
-            member_orgs_policy: Some(CollectionPolicyConfig {
-                payload: Some(collection_policy_config::Payload::SignaturePolicy(
-                    SignaturePolicyEnvelope {
-                        version: 0,
-                        rule: None,
-                        identities: msps
-                            .iter()
-                            .map(|m| MspPrincipal {
-                                principal_classification: 0,
-                                principal: MspRole {
-                                    msp_identifier: m.to_string(),
-                                    role: 0,
-                                }
-                                .encode_to_vec(),
-                            })
-                            .collect(),
-                    },
-                )),
-            }),
-            required_peer_count: req,
-            maximum_peer_count: max,
-            ..Default::default()
-        }
-    }
-
     #[test]
-    fn eligible_orgs_of_implicit_and_explicit_collections() {
-        assert_eq!(
-            eligible_orgs("_implicit_org_Org2MSP", None).unwrap(),
-            BTreeSet::from(["Org2MSP".to_string()])
-        );
-        let c = config_for("marbles", &["Org1MSP", "Org3MSP", "Org1MSP"], 1, 2);
-        assert_eq!(
-            eligible_orgs("marbles", Some(&c)).unwrap(),
-            BTreeSet::from(["Org1MSP".to_string(), "Org3MSP".to_string()])
-        );
-        assert!(eligible_orgs("marbles", None).is_err());
-        let mut broken = c.clone();
-        broken.member_orgs_policy = None;
-        assert!(eligible_orgs("marbles", Some(&broken)).is_err());
-        let mut garbage = c.clone();
-        if let Some(CollectionPolicyConfig {
-            payload: Some(collection_policy_config::Payload::SignaturePolicy(p)),
-        }) = &mut garbage.member_orgs_policy
-        {
-            p.identities[0].principal = vec![0xff, 0xff];
-        }
-        assert!(eligible_orgs("marbles", Some(&garbage)).is_err());
-        assert_eq!(implicit_collection_org("_implicit_org_"), None);
-    }
-
-    #[test]
-    fn own_implicit_collection_uses_the_configured_policy() {
-        let own = pol(0, 1);
-        assert_eq!(
-            dissemination_policy("_implicit_org_Org1MSP", None, "Org1MSP", own),
-            own
-        );
-        assert_eq!(
-            dissemination_policy("_implicit_org_Org2MSP", None, "Org1MSP", own),
-            pol(0, 0)
-        );
-        let c = config_for("marbles", &["Org1MSP"], 2, 3);
-        assert_eq!(
-            dissemination_policy("marbles", Some(&c), "Org1MSP", own),
-            pol(2, 3)
-        );
-        let neg = config_for("marbles", &["Org1MSP"], -1, -5);
-        assert_eq!(
-            dissemination_policy("marbles", Some(&neg), "Org1MSP", own),
-            pol(0, 0)
-        );
+    fn counts_come_from_the_collection() {
+        use crate::config::ImplicitCollectionPolicy;
+        use crate::privdata::collection::resolve;
+        let own = ImplicitCollectionPolicy {
+            required_peer_count: 1,
+            max_peer_count: 3,
+        };
+        let of = |name| DisseminationPolicy::of(&resolve(name, None, "Org1MSP", &own).unwrap());
+        assert_eq!(of("_implicit_org_Org1MSP"), pol(1, 3));
+        assert_eq!(of("_implicit_org_Org2MSP"), pol(0, 0));
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! - [`collection`]: a collection's access (member orgs, MemberOnlyRead/Write, peer counts,
 //!   block-to-live) and a peer's eligibility; implicit per-org collections.
+//! - [`registry`]: the collection configs the host set per channel and namespace.
 //! - [`transient_store`]: private write sets awaiting their block, on disk per channel.
 //! - [`receiver`]: a pushed `PrivateDataMessage`: checked, stored, acknowledged.
 //! - [`responder`]: a `RemotePvtDataRequest` answered for eligible requesters only.
@@ -14,12 +15,14 @@
 pub mod collection;
 pub mod distributor;
 pub mod receiver;
+pub mod registry;
 pub mod responder;
 pub mod stats;
 pub mod transient_store;
 
-pub use collection::{CollectionAccess, CollectionError};
+pub use collection::{CollectionAccess, CollectionError, Membership};
 pub use receiver::{receive, LocalPeer, Outcome};
+pub use registry::{CollectionRegistry, RegistryError};
 pub use responder::{respond, Answered};
 pub use stats::PrivDataStats;
 pub use transient_store::{

@@ -5,12 +5,17 @@
 //! policy is dropped with no answer at all (Fabric filters it out before its handler runs);
 //! every other refusal is answered with an `Acknowledgement` carrying the reason, so the
 //! sender learns it at once instead of waiting out its ack timeout. Beyond Fabric, this
-//! peer stores only collections it is itself a member of (by the collection config the push
-//! carries, or the implicit rule): a non-member never keeps a byte of a collection's data.
+//! peer stores only collections it is itself eligible for (the collection's one rule over
+//! this peer's identity; the host's config of the namespace, else the one the push carries,
+//! else the implicit rule): a non-member never keeps a byte of a collection's data.
+//!
+//! The sender need not be a member: as in Fabric, an endorser outside a collection still
+//! disseminates the private data its transaction wrote to the collection's members.
 
 use prost::Message;
 
-use super::collection::{resolve, CollectionAccess};
+use super::collection::{resolve, CollectionAccess, Membership};
+use super::registry::CollectionRegistry;
 use super::transient_store::{NamespaceConfigs, TransientStore, TransientStoreError};
 use crate::config::ImplicitCollectionPolicy;
 use crate::proto::gossip::PrivateDataMessage;
@@ -77,10 +82,17 @@ impl Outcome {
     ];
 }
 
-/// What the receiver knows of this peer.
+/// What the receiver and the responder know of this peer and the channel.
 pub struct LocalPeer<'a> {
     pub org: &'a str,
+    /// This peer's serialized identity.
+    pub identity: &'a [u8],
+    pub channel: &'a str,
+    /// How the channel evaluates collection membership.
+    pub membership: Membership<'a>,
     pub implicit_policy: &'a ImplicitCollectionPolicy,
+    /// The host's collection configs.
+    pub registry: &'a CollectionRegistry,
 }
 
 /// Handles one push. `sender_is_reader`: the sender's handshake credential passed the
@@ -112,16 +124,19 @@ pub fn receive(
     if let Err(e) = KvrwSet::decode(p.private_rwset.as_slice()) {
         return Outcome::Malformed(format!("rwset does not decode: {e}"));
     }
+    let configs = local
+        .registry
+        .decide(local.channel, &p.namespace, p.collection_configs.as_ref());
     let access = match resolve(
         &p.collection_name,
-        p.collection_configs.as_ref(),
+        configs,
         local.org,
         local.implicit_policy,
     ) {
         Ok(a) => a,
         Err(e) => return Outcome::UnknownCollection(e.to_string()),
     };
-    if !access.is_member_org(local.org) {
+    if !access.is_eligible(local.membership, local.identity) {
         return Outcome::NotEligible(not_member(&access, local.org));
     }
     let rwset = TxPvtReadWriteSet {
@@ -134,9 +149,8 @@ pub fn receive(
             }],
         }],
     };
-    let configs = p
-        .collection_configs
-        .iter()
+    let configs = configs
+        .into_iter()
         .map(|c| NamespaceConfigs {
             namespace: p.namespace.clone(),
             package: Some(c.clone()),
@@ -165,7 +179,7 @@ fn not_member(access: &CollectionAccess, org: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::privdata::collection::tests::{package, static_config};
+    use crate::privdata::collection::tests::{identity, package, static_config, MspidAdvisor};
     use crate::privdata::transient_store::tests::tempdir;
     use crate::privdata::transient_store::TransientStoreLimits;
     use crate::proto::gossip::PrivatePayload;
@@ -176,11 +190,22 @@ mod tests {
         max_peer_count: 1,
     };
 
-    fn local() -> LocalPeer<'static> {
+    static NO_CONFIGS: CollectionRegistry = CollectionRegistry::new();
+
+    fn local_with(registry: &CollectionRegistry) -> LocalPeer<'_> {
+        static ME: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
         LocalPeer {
             org: "Org1MSP",
+            identity: ME.get_or_init(|| identity("Org1MSP")),
+            channel: "ch",
+            membership: Membership::MspId(&MspidAdvisor),
             implicit_policy: &POLICY,
+            registry,
         }
+    }
+
+    fn local() -> LocalPeer<'static> {
+        local_with(&NO_CONFIGS)
     }
 
     pub fn kv(value: &[u8]) -> Vec<u8> {
@@ -265,6 +290,42 @@ mod tests {
         m.payload = None;
         assert_eq!(receive(&mut s, &local(), true, &m).label(), "malformed");
         assert_eq!(s.stats().entries, 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_hosts_config_decides_over_the_pushed_one() {
+        let dir = tempdir("recv-registry");
+        let mut s = TransientStore::open(&dir, TransientStoreLimits::default()).unwrap();
+        let mut registry = CollectionRegistry::default();
+        let host = |orgs: &[&str]| package(vec![static_config("c", orgs)]).encode_to_vec();
+        // The push claims Org1 is a member; the host's config says it is not.
+        registry.set("ch", "cc", &host(&["Org2MSP"])).unwrap();
+        let out = receive(
+            &mut s,
+            &local_with(&registry),
+            true,
+            &push("tx1", "c", &["Org1MSP"]),
+        );
+        assert_eq!(out.label(), "not_eligible");
+        // The host's config makes Org1 a member; the push names none: stored, with the
+        // host's config beside it.
+        registry.set("ch", "cc", &host(&["Org1MSP"])).unwrap();
+        let mut m = push("tx2", "c", &[]);
+        assert_eq!(
+            receive(&mut s, &local_with(&registry), true, &m),
+            Outcome::Stored
+        );
+        assert_eq!(
+            s.entries_of("tx2")[0].configs_of("cc"),
+            registry.get("ch", "cc")
+        );
+        // Another channel's configs do not count.
+        m.payload.as_mut().unwrap().tx_id = "tx3".into();
+        let mut elsewhere = CollectionRegistry::default();
+        elsewhere.set("other", "cc", &host(&["Org1MSP"])).unwrap();
+        let out = receive(&mut s, &local_with(&elsewhere), true, &m);
+        assert_eq!(out.label(), "unknown_collection");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -7,13 +7,13 @@
 //! Fabric answers a digest it finds nothing for.
 //!
 //! As in Fabric, a digest of a collection the requester is not eligible for is left out of
-//! the response entirely; the collection's access comes from the config stored with the
-//! write set (the endorser's), or the implicit rule.
+//! the response entirely; eligibility is the collection's one rule over the requester's
+//! handshake identity, its access from the host's config of the namespace, else the config
+//! stored with the write set (the endorser's), else the implicit rule.
 
 use super::collection::resolve;
+use super::receiver::LocalPeer;
 use super::transient_store::TransientStore;
-use crate::config::ImplicitCollectionPolicy;
-use crate::crypto::SecurityAdvisor;
 use crate::proto::gossip::{PvtDataElement, RemotePvtDataRequest, RemotePvtDataResponse};
 
 /// How the digests of one request were answered.
@@ -32,32 +32,30 @@ pub const MAX_DIGESTS: usize = 1024;
 
 pub fn respond(
     store: &mut TransientStore,
-    advisor: &dyn SecurityAdvisor,
-    own_org: &str,
-    implicit_policy: &ImplicitCollectionPolicy,
+    local: &LocalPeer<'_>,
     requester_identity: &[u8],
     req: &RemotePvtDataRequest,
 ) -> (RemotePvtDataResponse, Answered) {
     let mut answered = Answered::default();
     let mut elements = Vec::new();
-    let requester_org = advisor.org_by_peer_identity(requester_identity);
+    let (own_org, implicit_policy) = (local.org, local.implicit_policy);
     for dig in req.digests.iter().take(MAX_DIGESTS) {
         let entries = store.entries_of(&dig.tx_id);
-        // The newest config the endorsers sent for the collection decides, as Fabric uses
-        // the latest one; an implicit collection needs none.
-        let access = entries
-            .iter()
-            .rev()
-            .filter_map(|e| e.configs_of(&dig.namespace))
-            .find_map(|c| resolve(&dig.collection, Some(c), own_org, implicit_policy).ok())
-            .or_else(|| resolve(&dig.collection, None, own_org, implicit_policy).ok());
+        // The host's config of the namespace when it set one; else the newest config the
+        // endorsers sent for the collection, as Fabric uses the latest one; an implicit
+        // collection needs none.
+        let access = match local.registry.get(local.channel, &dig.namespace) {
+            Some(host) => resolve(&dig.collection, Some(host), own_org, implicit_policy).ok(),
+            None => entries
+                .iter()
+                .rev()
+                .filter_map(|e| e.configs_of(&dig.namespace))
+                .find_map(|c| resolve(&dig.collection, Some(c), own_org, implicit_policy).ok())
+                .or_else(|| resolve(&dig.collection, None, own_org, implicit_policy).ok()),
+        };
         // With nothing known of the collection there is nothing to serve, and no way to
         // tell who may read it.
-        let eligible = access.is_some_and(|a| {
-            requester_org
-                .as_deref()
-                .is_some_and(|org| a.is_member_org(org))
-        });
+        let eligible = access.is_some_and(|a| a.is_eligible(local.membership, requester_identity));
         if !eligible {
             answered.refused += 1;
             continue;
@@ -82,10 +80,14 @@ pub fn respond(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ImplicitCollectionPolicy;
     use crate::privdata::collection::tests::{identity, package, static_config, MspidAdvisor};
+    use crate::privdata::collection::Membership;
+    use crate::privdata::registry::CollectionRegistry;
     use crate::privdata::transient_store::tests::{rwset, tempdir};
     use crate::privdata::transient_store::{NamespaceConfigs, TransientStoreLimits};
     use crate::proto::gossip::PvtDataDigest;
+    use prost::Message;
 
     const POLICY: ImplicitCollectionPolicy = ImplicitCollectionPolicy {
         required_peer_count: 0,
@@ -135,13 +137,54 @@ mod tests {
         (s, dir)
     }
 
+    fn ask_with(
+        s: &mut TransientStore,
+        registry: &CollectionRegistry,
+        who: &str,
+        digests: Vec<PvtDataDigest>,
+    ) -> (RemotePvtDataResponse, Answered) {
+        let req = RemotePvtDataRequest { digests };
+        let me = identity("Org1MSP");
+        let local = LocalPeer {
+            org: "Org1MSP",
+            identity: &me,
+            channel: "ch",
+            membership: Membership::MspId(&MspidAdvisor),
+            implicit_policy: &POLICY,
+            registry,
+        };
+        respond(s, &local, &identity(who), &req)
+    }
+
     fn ask(
         s: &mut TransientStore,
         who: &str,
         digests: Vec<PvtDataDigest>,
     ) -> (RemotePvtDataResponse, Answered) {
-        let req = RemotePvtDataRequest { digests };
-        respond(s, &MspidAdvisor, "Org1MSP", &POLICY, &identity(who), &req)
+        ask_with(s, &CollectionRegistry::default(), who, digests)
+    }
+
+    #[test]
+    fn the_hosts_config_decides_who_may_read() {
+        let (mut s, dir) = store("respond-registry");
+        let mut registry = CollectionRegistry::default();
+        // The endorser's config made "mine" Org1's only; the host's adds Org2.
+        let host = package(vec![static_config("mine", &["Org1MSP", "Org2MSP"])]);
+        registry.set("ch", "cc", &host.encode_to_vec()).unwrap();
+        let (res, a) = ask_with(&mut s, &registry, "Org2MSP", vec![digest("tx1", "mine")]);
+        assert_eq!(a.served, 1);
+        assert_eq!(res.elements[0].payload, vec![b"m".to_vec()]);
+        // And the reverse: the host's config leaves Org2 out of "shared".
+        let host = package(vec![static_config("shared", &["Org1MSP"])]);
+        registry.set("ch", "cc", &host.encode_to_vec()).unwrap();
+        let (res, a) = ask_with(&mut s, &registry, "Org2MSP", vec![digest("tx1", "shared")]);
+        assert!(res.elements.is_empty());
+        assert_eq!(a.refused, 1);
+        // A collection the host's package of the namespace lacks is unknown.
+        let (res, a) = ask_with(&mut s, &registry, "Org1MSP", vec![digest("tx1", "mine")]);
+        assert!(res.elements.is_empty());
+        assert_eq!(a.refused, 1);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -18,7 +18,7 @@ _networks = []
 
 @pytest.fixture(scope="session")
 def net():
-    network = Network()
+    network = Network(spare_peers=4)
     _networks.append(network)
     try:
         network.up()

@@ -598,6 +598,10 @@ class Network:
             "CORE_PEER_GOSSIP_RECONNECTINTERVAL": "2s",
             "CORE_PEER_GOSSIP_USELEADERELECTION": "true" if self._elects(p) else "false",
             "CORE_PEER_GOSSIP_ORGLEADER": "true" if p.org_leader else "false",
+            # An endorser disseminates its org's implicit collection to every peer of the org
+            # it knows (core.yaml: at most 1, chosen at random), so the fabgossip peers of
+            # test_privdata.py are always among the targets; nothing more is required.
+            "CORE_PEER_GOSSIP_PVTDATA_IMPLICITCOLLECTIONDISSEMINATIONPOLICY_MAXPEERCOUNT": "10",
             "CORE_PEER_FILESYSTEMPATH": str(p.home / "data"),
             "CORE_LEDGER_SNAPSHOTS_ROOTDIR": str(p.home / "snapshots"),
             "CORE_OPERATIONS_LISTENADDRESS": f"127.0.0.1:{p.ops_port}",

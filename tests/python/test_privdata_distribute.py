@@ -1,7 +1,9 @@
 """Private data distribution through the C ABI (``fg_distribute_private_data``): a peer
 process pushes a collection's private write set to one peer of each member org, which store
 and ack it; the call is incomplete when a collection's ``requiredPeerCount`` cannot be met.
-Refusals: unknown channel, undecodable data, a collection with too few eligible peers."""
+Refusals: unknown channel, undecodable data, a collection with too few eligible peers.
+The host's collection configs (``fg_set_collection_config``) decide at the receiver over the
+config a push carries; ``fg_explain_private_data`` says why a peer is or is not a target."""
 
 import pytest
 
@@ -57,9 +59,15 @@ def pvt_data(namespace, collections):
     return _field(1, 7) + _field(2, rwset) + _field(3, entry)
 
 
+def package(*configs):
+    """A ``protos.CollectionConfigPackage`` of CollectionConfig bytes."""
+    return b"".join(_field(1, c) for c in configs)
+
+
 # ---- tests ----------------------------------------------------------------------------------
 
-def test_pushes_go_one_per_member_org_and_are_acked(spawn_peer, tmp_path):
+def three_peers(spawn_peer, tmp_path):
+    """p0 and p1 of Org1, p2 of Org2, each seeing the two others in the channel."""
     ports = [free_port() for _ in range(3)]
     orgs = ["Org1MSP", "Org1MSP", "Org2MSP"]
     anchors = [("127.0.0.1", ports[0], "Org1MSP"), ("127.0.0.1", ports[2], "Org2MSP")]
@@ -74,7 +82,11 @@ def test_pushes_go_one_per_member_org_and_are_acked(spawn_peer, tmp_path):
     for p in peers:
         p.join(CHANNEL, join)
     assert wait_until(lambda: all(len(p.channel_peers(CHANNEL)) == 2 for p in peers), 30, 0.25)
+    return peers
 
+
+def test_pushes_go_one_per_member_org_and_are_acked(spawn_peer, tmp_path):
+    peers = three_peers(spawn_peer, tmp_path)
     data = pvt_data("marbles", [
         ("both", collection_config("both", ["Org1MSP", "Org2MSP"], 1, 2)),
         ("_implicit_org_Org1MSP", None),
@@ -127,3 +139,40 @@ def test_refusals_in_process(service, tmp_path):
     free = pvt_data("marbles", [("free", collection_config("free", ["Org1MSP"], 0, 2))])
     report = fabgossip.distribute_private_data(CHANNEL, "tx", free, 1)
     assert report["required_met"] is True and report["collections"][0]["failed"] == []
+
+
+def test_the_receivers_collection_config_decides_and_explain_says_why(spawn_peer, tmp_path):
+    peers = three_peers(spawn_peer, tmp_path)
+    # p1's host says "secret" is Org2's only; the endorser p0 says Org1 and Org2.
+    org2_only = package(collection_config("secret", ["Org2MSP"], 0, 2))
+    peers[1].set_collection_config(CHANNEL, "marbles", org2_only)
+    data = pvt_data("marbles", [
+        ("secret", collection_config("secret", ["Org1MSP", "Org2MSP"], 0, 2))])
+    line = peers[0].distribute(CHANNEL, "tx9", 4, data)
+    secret = line["report"]["collections"][0]
+    assert [p["pki_id"] for p in secret["acked"]] == [peers[2].pki_id], secret
+    (refused,) = secret["failed"]
+    assert refused["pki_id"] == peers[1].pki_id and refused["result"] == "nacked", refused
+    assert "not eligible" in refused["error"], refused
+
+    # p0 has no config of "secret" to explain by; with p1's config it has the reasons.
+    p1, p2 = peers[1].pki_id, peers[2].pki_id
+    assert peers[0].explain_private_data(CHANNEL, "marbles", "secret", p1)["reason"] == \
+        "unknown_collection"
+    peers[0].set_collection_config(CHANNEL, "marbles", org2_only)
+    e = peers[0].explain_private_data(CHANNEL, "marbles", "secret", p1)
+    assert e["reason"] == "not_eligible" and e["org"] == "Org1MSP", e
+    assert e["member_orgs"] == ["Org2MSP"] and e["membership"] == "msp_id", e
+    e = peers[0].explain_private_data(CHANNEL, "marbles", "secret", p2)
+    assert e["reason"] == "eligible" and e["pki_id"] == peers[2].pki_id, e
+    assert peers[0].explain_private_data(CHANNEL, "marbles", "secret", p2, 10**6)["reason"] \
+        == "below_block_height"
+
+    # Removed again, and refusals of bad input.
+    peers[0].set_collection_config(CHANNEL, "marbles", b"")
+    assert peers[0].explain_private_data(CHANNEL, "marbles", "secret", p2)["reason"] == \
+        "unknown_collection"
+    with pytest.raises(RuntimeError, match="CollectionConfigPackage"):
+        peers[0].set_collection_config(CHANNEL, "marbles", b"\xff\xff")
+    with pytest.raises(RuntimeError, match="not joined"):
+        peers[0].set_collection_config("other", "marbles", org2_only)

@@ -245,6 +245,37 @@ def distribute_private_data(channel, tx_id, pvt_data, block_height):
     return report
 
 
+def set_collection_config(channel, namespace, package):
+    """Sets the collection configs of chaincode ``namespace`` in ``channel``: ``package`` is
+    bytes of a marshaled ``protos.CollectionConfigPackage`` (as a Fabric peer reads it from
+    its ledger); empty bytes remove them. They decide the namespace's explicit collections
+    for private data pushed to this peer and asked of it, over the config a push carries.
+    Raises :class:`InvalidArgError` for a package that does not decode or holds an invalid
+    config, :class:`NotFoundError` for a channel not joined."""
+    ch, ch_len = _arg(channel)
+    ns, ns_len = _arg(namespace)
+    pkg, pkg_len = _arg(package)
+    _detail_call(_lib.lib.fg_set_collection_config, ch, ch_len, ns, ns_len, pkg, pkg_len)
+
+
+def explain_private_data(channel, namespace, collection, query, block_height=0):
+    """Why the peer ``query`` (``host:port`` or a PKI-ID in hex) is or is not a target for
+    the private data of ``namespace``/``collection`` in ``channel``: dict with ``reason``
+    (``eligible``, ``is_self``, ``not_in_channel``, ``unknown_collection``,
+    ``identity_unknown``, ``not_eligible``, ``no_endpoint``, ``below_block_height``),
+    ``detail``, ``pki_id``, ``org``, ``endpoint``, ``ledger_height``, ``member_orgs``,
+    ``required_peer_count``, ``max_peer_count``, ``membership``. ``block_height``: 0, or a
+    height the peer must have reached."""
+    ch, ch_len = _arg(channel)
+    ns, ns_len = _arg(namespace)
+    coll, coll_len = _arg(collection)
+    q, q_len = _arg(query)
+    out = _lib.fg_bytes()
+    _detail_call(_lib.lib.fg_explain_private_data, ch, ch_len, ns, ns_len, coll, coll_len,
+                 q, q_len, block_height, ctypes.byref(out))
+    return json.loads(_lib.take_bytes(out))
+
+
 def ledger_height(channel):
     """The number of blocks committed to ``channel``'s ledger."""
     ch, ch_len = _arg(channel)

@@ -143,7 +143,10 @@ def channel_command(line):
     ``ledger_height``; ``watch <channel>`` → ``watching``, then ``committed`` lines;
     ``is_leader <channel>`` → ``is_leader``; ``yield <channel>`` → ``yielded``;
     ``distribute <channel> <tx_id> <block height> <hex private data>`` → ``distributed``
-    with the report (``incomplete`` too when a collection missed ``requiredPeerCount``).
+    with the report (``incomplete`` too when a collection missed ``requiredPeerCount``);
+    ``collection_config <channel> <namespace> [<hex CollectionConfigPackage>]`` →
+    ``collection_config_set``; ``explain_pvt <channel> <namespace> <collection> <peer>
+    [<block height>]`` → ``explain_pvt`` with the explanation.
     A refused call answers ``error``."""
     parts = line.split(None, 2)
     word = parts[0]
@@ -209,6 +212,16 @@ def channel_command(line):
             except fabgossip.IncompleteError as e:
                 emit({"event": "distributed", "report": e.report, "incomplete": True,
                       "detail": e.detail})
+        elif word == "collection_config" and len(parts) == 3:
+            namespace, _, package = parts[2].partition(" ")
+            fabgossip.set_collection_config(parts[1], namespace, bytes.fromhex(package))
+            emit({"event": "collection_config_set", "channel": parts[1],
+                  "namespace": namespace})
+        elif word == "explain_pvt" and len(parts) == 3 and len(parts[2].split()) in (3, 4):
+            namespace, collection, query, *height = parts[2].split()
+            emit({"event": "explain_pvt",
+                  "explanation": fabgossip.explain_private_data(
+                      parts[1], namespace, collection, query, int(height[0]) if height else 0)})
         elif word == "channel_peers" and len(parts) == 2:
             emit({"event": "channel_peers", "channel": parts[1],
                   "peers": fabgossip.peers_of_channel(parts[1])})
@@ -220,7 +233,7 @@ def channel_command(line):
 
 _CHANNEL_COMMANDS = ("join", "join_block", "leave", "height", "channel_peers", "add_block", "ledger_height",
                      "watch", "ledger_preload", "ledger_blocks", "ledger_block", "is_leader", "yield",
-                     "distribute")
+                     "distribute", "collection_config", "explain_pvt")
 
 _leadership_sleep_s = 0.0  # --leadership-sleep
 

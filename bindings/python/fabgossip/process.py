@@ -160,6 +160,17 @@ class PeerProcess:
         return self.command(f"distribute {channel} {tx_id} {int(block_height)} "
                             f"{bytes(pvt_data).hex()}", "distributed", timeout)
 
+    def set_collection_config(self, channel, namespace, package):
+        """``fg_set_collection_config`` in the peer (``package``: CollectionConfigPackage
+        bytes; empty removes the namespace's configs)."""
+        return self.command(f"collection_config {channel} {namespace} {bytes(package).hex()}",
+                            "collection_config_set")
+
+    def explain_private_data(self, channel, namespace, collection, query, block_height=0):
+        """``fg_explain_private_data`` in the peer: the explanation dict."""
+        return self.command(f"explain_pvt {channel} {namespace} {collection} {query} "
+                            f"{int(block_height)}", "explain_pvt")["explanation"]
+
     def channel_peers(self, channel):
         return self.command(f"channel_peers {channel}", "channel_peers")["peers"]
 

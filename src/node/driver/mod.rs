@@ -93,6 +93,8 @@ pub(super) struct Driver {
     pub blocks: BTreeMap<String, ChannelBlocks>,
     /// Per joined channel: the transient store and the private data counters.
     pub privdata: BTreeMap<String, Arc<ChannelPrivData>>,
+    /// The host's collection configs (`set_collection_config`), shared with the service.
+    pub collections: Arc<RwLock<crate::privdata::CollectionRegistry>>,
     /// `<peer.fileSystemPath>/transientstore`: one transient store folder per channel.
     pub pvt_root: std::path::PathBuf,
     pub push: PushEmitter,

@@ -9,17 +9,21 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use tracing::{debug, warn};
 
 use super::super::counters::NodeCounters;
+use super::super::privdata::{channel_msps, membership, read_registry};
 use super::Driver;
-use crate::comm::{ReceivedMessage, RemotePeer};
+use crate::comm::{Comm, ConnectionInfo, ReceivedMessage, RemotePeer};
+use crate::config::ImplicitCollectionPolicy;
+use crate::crypto::{MessageCryptoService, SecurityAdvisor};
 use crate::message::SignedGossipMessage;
 use crate::privdata::{
-    receive, respond, Answered, LocalPeer, Outcome, PrivDataStats, TransientStore,
-    TransientStoreLimits,
+    receive, respond, Answered, CollectionRegistry, LocalPeer, Outcome, PrivDataStats,
+    TransientStore, TransientStoreLimits,
 };
 use crate::proto::gossip::gossip_message::{Content, Tag};
 use crate::proto::gossip::GossipMessage;
@@ -28,6 +32,77 @@ use crate::state::check_state_access;
 /// Pushes and requests handled at once per channel; more are answered busy (pushes) or
 /// dropped (requests), and counted.
 const MAX_IN_PROGRESS: usize = 16;
+
+/// Refusals logged at `warn` at most once per this interval per channel; the others are
+/// counted (`fabgossip_privdata_received`) and summed into the next warning.
+const REFUSAL_WARN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Lets one warning through per interval and counts the ones held back.
+#[derive(Debug, Default)]
+struct WarnLimiter {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl WarnLimiter {
+    /// `Some(held back since the last one)` when a warning may be logged at `now`.
+    fn allow(&mut self, now: Instant, interval: Duration) -> Option<u64> {
+        if self
+            .last
+            .is_some_and(|t| now.saturating_duration_since(t) < interval)
+        {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+/// A private data message taken off the owner task, with what its blocking job needs.
+struct Inbound {
+    channel: String,
+    pd: Arc<ChannelPrivData>,
+    to: RemotePeer,
+    nonce: u64,
+    conn: Arc<ConnectionInfo>,
+    mcs: Arc<dyn MessageCryptoService>,
+    advisor: Arc<dyn SecurityAdvisor>,
+    org: String,
+    identity: Vec<u8>,
+    policy: ImplicitCollectionPolicy,
+    collections: Arc<RwLock<CollectionRegistry>>,
+    comm: Comm,
+}
+
+impl Inbound {
+    /// Whether the sender's handshake credential passes the channel's readers policy.
+    fn sender_is_reader(&self) -> bool {
+        check_state_access(
+            &*self.mcs,
+            &self.channel,
+            &self.conn.identity,
+            &self.conn.auth,
+        )
+        .is_ok()
+    }
+
+    /// Runs `f` with this peer as the receiver and responder see it: the channel's MSPs
+    /// (or MSP IDs) and the host's collection configs.
+    fn with_local<R>(&self, f: impl FnOnce(&LocalPeer<'_>) -> R) -> R {
+        let msps = channel_msps(&*self.mcs, &self.channel);
+        let registry = read_registry(&self.collections);
+        let local = LocalPeer {
+            org: &self.org,
+            identity: &self.identity,
+            channel: &self.channel,
+            membership: membership(msps.as_ref(), &*self.advisor),
+            implicit_policy: &self.policy,
+            registry: &registry,
+        };
+        f(&local)
+    }
+}
 
 /// One joined channel's private data: its transient store and counters.
 #[derive(Debug)]
@@ -40,6 +115,7 @@ pub(crate) struct ChannelPrivData {
     requests_unauthorized: AtomicU64,
     requests_busy: AtomicU64,
     in_progress: AtomicUsize,
+    refusal_warnings: Mutex<WarnLimiter>,
 }
 
 impl ChannelPrivData {
@@ -57,12 +133,33 @@ impl ChannelPrivData {
             requests_unauthorized: AtomicU64::new(0),
             requests_busy: AtomicU64::new(0),
             in_progress: AtomicUsize::new(0),
+            refusal_warnings: Mutex::new(WarnLimiter::default()),
         }
     }
 
     fn count(&self, outcome: &Outcome) {
         if let Some(i) = Outcome::LABELS.iter().position(|l| *l == outcome.label()) {
             self.received[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A refused push or request, logged at `warn` at most once per
+    /// [`REFUSAL_WARN_INTERVAL`]; each is counted regardless.
+    fn refused_warn(&self, channel: &str, from: &RemotePeer, outcome: &Outcome) {
+        let allowed = self
+            .refusal_warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .allow(Instant::now(), REFUSAL_WARN_INTERVAL);
+        match allowed {
+            Some(suppressed) => warn!(
+                channel,
+                peer = %from.pki_id,
+                reason = ?outcome,
+                suppressed,
+                "private data refused ({suppressed} more refusals since the last warning)"
+            ),
+            None => debug!(channel, peer = %from.pki_id, reason = ?outcome, "private data refused"),
         }
     }
 
@@ -124,137 +221,119 @@ impl Driver {
         self.privdata.remove(channel);
     }
 
-    fn privdata_channel(&self, m: &ReceivedMessage) -> Option<(String, Arc<ChannelPrivData>)> {
+    /// The preamble of both handlers: the message's joined channel (else counted as
+    /// `privdata_unknown_channel` and dropped), who sent it, and what the blocking job needs
+    /// to decide.
+    fn privdata_inbound(&self, m: ReceivedMessage) -> Option<(Inbound, Option<Content>)> {
         let found = std::str::from_utf8(&m.msg.channel)
             .ok()
             .and_then(|c| self.privdata.get(c).map(|p| (c.to_string(), p.clone())));
-        if found.is_none() {
-            NodeCounters::inc(&self.counters.block_unknown_channel);
+        let Some((channel, pd)) = found else {
+            NodeCounters::inc(&self.counters.privdata_unknown_channel);
             debug!(peer = %m.conn.pki_id, "private data message for a channel not joined dropped");
-        }
-        found
+            return None;
+        };
+        let inbound = Inbound {
+            to: RemotePeer {
+                endpoint: m.conn.endpoint.clone(),
+                pki_id: m.conn.pki_id.clone(),
+            },
+            nonce: m.msg.nonce,
+            conn: m.conn,
+            channel,
+            pd,
+            mcs: self.crypto.mcs.clone(),
+            advisor: self.crypto.advisor.clone(),
+            org: self.crypto.self_org.clone(),
+            identity: self.crypto.self_identity.clone(),
+            policy: self
+                .gossip_cfg
+                .pvt_data
+                .implicit_collection_dissemination_policy
+                .clone(),
+            collections: self.collections.clone(),
+            comm: self.comm.clone(),
+        };
+        Some((inbound, m.msg.content))
     }
 
     /// A pushed `PrivateDataMessage` (send-with-ack at the sender).
     pub(super) fn on_private_data(&mut self, m: ReceivedMessage) {
-        let Some((channel, pd)) = self.privdata_channel(&m) else {
+        let Some((inb, Some(Content::PrivateData(msg)))) = self.privdata_inbound(m) else {
             return;
         };
-        let nonce = m.msg.nonce;
-        let to = RemotePeer {
-            endpoint: m.conn.endpoint.clone(),
-            pki_id: m.conn.pki_id.clone(),
-        };
-        let Some(Content::PrivateData(msg)) = m.msg.content else {
-            return;
-        };
-        if !pd.begin() {
+        if !inb.pd.begin() {
             let outcome = Outcome::Busy;
-            pd.count(&outcome);
+            inb.pd.count(&outcome);
+            inb.pd.refused_warn(&inb.channel, &inb.to, &outcome);
             if let Some(error) = outcome.ack() {
-                self.comm.send_ack(&to.pki_id, nonce, &error);
+                inb.comm.send_ack(&inb.to.pki_id, inb.nonce, &error);
             }
             return;
         }
-        let conn = m.conn;
-        let mcs = self.crypto.mcs.clone();
-        let org = self.crypto.self_org.clone();
-        let policy = self
-            .gossip_cfg
-            .pvt_data
-            .implicit_collection_dissemination_policy
-            .clone();
-        let comm = self.comm.clone();
         tokio::task::spawn_blocking(move || {
             // Fabric's filter: the sender's handshake credential passes the readers policy.
-            let reader = check_state_access(&*mcs, &channel, &conn.identity, &conn.auth).is_ok();
-            let local = LocalPeer {
-                org: &org,
-                implicit_policy: &policy,
-            };
-            let outcome = match &mut *pd.lock() {
-                Ok(store) => receive(store, &local, reader, &msg),
+            let reader = inb.sender_is_reader();
+            let outcome = inb.with_local(|local| match &mut *inb.pd.lock() {
+                Ok(store) => receive(store, local, reader, &msg),
                 Err(e) if reader => Outcome::StoreError(e.clone()),
                 Err(_) => Outcome::Unauthorized,
-            };
-            pd.count(&outcome);
+            });
+            inb.pd.count(&outcome);
             match &outcome {
-                Outcome::Stored => debug!(channel, peer = %to.pki_id, "private data stored"),
-                Outcome::Unauthorized => {
-                    warn!(channel, peer = %to.pki_id, "private data from a peer outside the channel dropped")
+                Outcome::Stored => {
+                    debug!(channel = %inb.channel, peer = %inb.to.pki_id, "private data stored")
                 }
-                refused => {
-                    warn!(channel, peer = %to.pki_id, reason = ?refused, "private data refused")
-                }
+                refused => inb.pd.refused_warn(&inb.channel, &inb.to, refused),
             }
             if let Some(error) = outcome.ack() {
-                comm.send_ack(&to.pki_id, nonce, &error);
+                inb.comm.send_ack(&inb.to.pki_id, inb.nonce, &error);
             }
-            pd.end();
+            inb.pd.end();
         });
     }
 
     /// A `RemotePvtDataRequest`: answered with what the requester may read.
     pub(super) fn on_private_request(&mut self, m: ReceivedMessage) {
-        let Some((channel, pd)) = self.privdata_channel(&m) else {
+        let Some((inb, Some(Content::PrivateReq(req)))) = self.privdata_inbound(m) else {
             return;
         };
-        let nonce = m.msg.nonce;
-        let to = RemotePeer {
-            endpoint: m.conn.endpoint.clone(),
-            pki_id: m.conn.pki_id.clone(),
-        };
-        let Some(Content::PrivateReq(req)) = m.msg.content else {
-            return;
-        };
-        if !pd.begin() {
-            pd.requests_busy
+        if !inb.pd.begin() {
+            inb.pd
+                .requests_busy
                 .fetch_add(req.digests.len() as u64, Ordering::Relaxed);
             return;
         }
-        let conn = m.conn;
-        let mcs = self.crypto.mcs.clone();
-        let advisor = self.crypto.advisor.clone();
-        let org = self.crypto.self_org.clone();
-        let policy = self
-            .gossip_cfg
-            .pvt_data
-            .implicit_collection_dissemination_policy
-            .clone();
-        let comm = self.comm.clone();
         tokio::task::spawn_blocking(move || {
-            if check_state_access(&*mcs, &channel, &conn.identity, &conn.auth).is_err() {
-                pd.requests_unauthorized
+            if !inb.sender_is_reader() {
+                inb.pd
+                    .requests_unauthorized
                     .fetch_add(req.digests.len() as u64, Ordering::Relaxed);
-                warn!(channel, peer = %to.pki_id, "private data request from a peer outside the channel dropped");
-                pd.end();
+                inb.pd
+                    .refused_warn(&inb.channel, &inb.to, &Outcome::Unauthorized);
+                inb.pd.end();
                 return;
             }
-            let answer = match &mut *pd.lock() {
-                Ok(store) => Some(respond(
-                    store,
-                    &*advisor,
-                    &org,
-                    &policy,
-                    &conn.identity,
-                    &req,
-                )),
+            let answer = inb.with_local(|local| match &mut *inb.pd.lock() {
+                Ok(store) => Some(respond(store, local, &inb.conn.identity, &req)),
                 Err(_) => None,
-            };
+            });
             if let Some((res, answered)) = answer {
+                let pd = &inb.pd;
                 pd.served.fetch_add(answered.served, Ordering::Relaxed);
                 pd.not_found
                     .fetch_add(answered.not_found, Ordering::Relaxed);
                 pd.refused.fetch_add(answered.refused, Ordering::Relaxed);
                 let msg = GossipMessage {
-                    nonce,
-                    channel: channel.into_bytes(),
+                    nonce: inb.nonce,
+                    channel: inb.channel.clone().into_bytes(),
                     tag: Tag::ChanOnly as i32,
                     content: Some(Content::PrivateRes(res)),
                 };
-                comm.send(SignedGossipMessage::unsigned(msg).envelope, &to);
+                inb.comm
+                    .send(SignedGossipMessage::unsigned(msg).envelope, &inb.to);
             }
-            pd.end();
+            inb.pd.end();
         });
     }
 
@@ -276,5 +355,24 @@ impl Driver {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_warning_per_interval_with_the_count_held_back() {
+        let mut w = WarnLimiter::default();
+        let t0 = Instant::now();
+        let every = Duration::from_secs(10);
+        assert_eq!(w.allow(t0, every), Some(0));
+        for i in 1..=5 {
+            assert_eq!(w.allow(t0 + Duration::from_secs(i), every), None);
+        }
+        assert_eq!(w.allow(t0 + every, every), Some(5));
+        assert_eq!(w.allow(t0 + every, every), None);
+        assert_eq!(w.allow(t0 + every * 3, every), Some(1));
     }
 }
