@@ -29,18 +29,6 @@ impl fg_bytes {
             len,
         }
     }
-
-    /// Writes `data` into `out` when `out` is not NULL.
-    ///
-    /// # Safety
-    /// `out` is NULL or points to writable memory for one `fg_bytes`.
-    pub(crate) unsafe fn write_to(out: *mut fg_bytes, data: Vec<u8>) {
-        if !out.is_null() {
-            // SAFETY: not NULL, so writable for one `fg_bytes` by this function's contract;
-            // `ptr::write` neither reads nor drops what the host's memory held.
-            unsafe { ptr::write(out, fg_bytes::from_vec(data)) };
-        }
-    }
 }
 
 /// Releases a buffer the library returned, then sets `*bytes` to `{NULL, 0}` so a second

@@ -10,7 +10,6 @@
 use std::ffi::c_char;
 
 use crate::channel::ChannelError;
-use crate::ffi::bytes::fg_bytes;
 use crate::ffi::counters;
 use crate::ffi::status::*;
 use crate::node::ChannelCallError;
@@ -94,55 +93,9 @@ pub(crate) unsafe fn text_arg<'a>(
         .map_err(|e| CallError::invalid_arg(format!("{what} is not UTF-8: {e}")))
 }
 
-/// Turns the result of `call` into its status: a refusal is logged, counted when it is an
-/// invalid argument, and its detail written to `err_out` (when not NULL). `err_out` is
-/// untouched on success. For the calls not yet on [`crate::ffi::call::run`], which does this
-/// and the rest of the boundary.
-///
-/// # Safety
-/// `err_out` is NULL or points to writable memory for one `fg_bytes`.
-pub(crate) unsafe fn finish(
-    call: &str,
-    err_out: *mut fg_bytes,
-    result: Result<(), CallError>,
-) -> fg_status {
-    let e = match result {
-        Ok(()) => return FG_STATUS_OK,
-        Err(e) => e,
-    };
-    if e.status == FG_STATUS_INVALID_ARG {
-        counters::bump(&counters::counters().invalid_args);
-    }
-    tracing::warn!(target: "fabgossip::ffi", "{call} refused ({}): {}", status_label(e.status), e.detail);
-    // SAFETY: `err_out` is NULL or writable by this function's contract.
-    unsafe { fg_bytes::write_to(err_out, e.detail.into_bytes()) };
-    e.status
-}
-
-/// What a caught panic leaves in `err_out`.
-///
-/// # Safety
-/// `err_out` is NULL or points to writable memory for one `fg_bytes`.
-pub(crate) unsafe fn panicked(call: &str, err_out: *mut fg_bytes) -> fg_status {
-    let detail = format!("{call}: internal error (a panic was caught; the log has its message)");
-    // SAFETY: `err_out` is NULL or writable by this function's contract.
-    unsafe { fg_bytes::write_to(err_out, detail.into_bytes()) };
-    FG_STATUS_PANIC
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ffi::bytes::fg_bytes_free;
-
-    fn take(b: &mut fg_bytes) -> String {
-        // SAFETY: locals and static byte strings with their lengths; `fg_bytes` the library wrote.
-        let s = unsafe { String::from_utf8_lossy(std::slice::from_raw_parts(b.ptr, b.len)) }
-            .into_owned();
-        // SAFETY: locals and static byte strings with their lengths; `fg_bytes` the library wrote.
-        unsafe { fg_bytes_free(b) };
-        s
-    }
 
     #[test]
     fn channel_errors_map_to_stable_statuses_with_their_text() {
@@ -175,40 +128,6 @@ mod tests {
             let c = CallError::from(e);
             assert_eq!((c.status, c.detail.as_str()), (status, text));
         }
-    }
-
-    #[test]
-    fn finish_writes_detail_only_on_failure() {
-        let mut out = fg_bytes {
-            ptr: std::ptr::null_mut(),
-            len: 0,
-        };
-        // SAFETY: locals and static byte strings with their lengths; `fg_bytes` the library wrote.
-        assert_eq!(unsafe { finish("x", &mut out, Ok(())) }, FG_STATUS_OK);
-        assert!(out.ptr.is_null(), "untouched on success");
-        // SAFETY: locals and static byte strings with their lengths; `fg_bytes` the library wrote.
-        let st = unsafe {
-            finish(
-                "x",
-                &mut out,
-                Err(CallError::invalid_arg("channel is NULL")),
-            )
-        };
-        assert_eq!(st, FG_STATUS_INVALID_ARG);
-        assert_eq!(take(&mut out), "channel is NULL");
-        // A NULL err_out is allowed.
-        // SAFETY: locals and static byte strings with their lengths; `fg_bytes` the library wrote.
-        let st = unsafe {
-            finish(
-                "x",
-                std::ptr::null_mut(),
-                Err(CallError::new(FG_STATUS_BUSY, "later")),
-            )
-        };
-        assert_eq!(st, FG_STATUS_BUSY);
-        // SAFETY: locals and static byte strings with their lengths; `fg_bytes` the library wrote.
-        assert_eq!(unsafe { panicked("fg_x", &mut out) }, FG_STATUS_PANIC);
-        assert!(take(&mut out).contains("panic"));
     }
 
     #[test]

@@ -64,15 +64,9 @@ impl FfiCounters {
     }
 }
 
-/// Counts and returns `FG_STATUS_INVALID_ARG`.
-pub(crate) fn invalid_arg() -> crate::ffi::status::fg_status {
-    bump(&COUNTERS.invalid_args);
-    crate::ffi::status::FG_STATUS_INVALID_ARG
-}
-
 /// Every `fg_*` call that returns an `fg_status`; `fabgossip_ffi_calls` counts each by
 /// name and status.
-const CALLS: [&str; 20] = [
+const CALLS: [&str; 22] = [
     "fg_init",
     "fg_init_from_file",
     "fg_shutdown",
@@ -92,6 +86,8 @@ const CALLS: [&str; 20] = [
     "fg_metrics",
     "fg_explain_peer",
     "fg_distribute_private_data",
+    "fg_set_collection_config",
+    "fg_explain_private_data",
     "fg_set_ledger_callbacks",
 ];
 

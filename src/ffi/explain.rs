@@ -1,11 +1,13 @@
 //! `fg_explain_peer`: why a peer is or is not in this peer's view, as JSON.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use std::ffi::c_char;
 
 use crate::ffi::bytes::fg_bytes;
-use crate::ffi::counters;
-use crate::ffi::panic::ffi_boundary;
-use crate::ffi::reentry::reject_reentry;
+use crate::ffi::call::{self, Out};
+use crate::ffi::call_error::{text_arg, CallError};
+use crate::ffi::counters::CallId;
 use crate::ffi::service::current;
 use crate::ffi::status::*;
 
@@ -34,33 +36,19 @@ pub unsafe extern "C" fn fg_explain_peer(
     query_len: usize,
     out_json: *mut fg_bytes,
 ) -> fg_status {
-    ffi_boundary!(FG_STATUS_PANIC, {
-        reject_reentry!();
-        if out_json.is_null() || query.is_null() || query_len == 0 {
-            return counters::invalid_arg();
-        }
-        let bytes = std::slice::from_raw_parts(query.cast::<u8>(), query_len);
-        let Ok(text) = std::str::from_utf8(bytes) else {
-            tracing::warn!(target: "fabgossip::ffi", "fg_explain_peer: query is not UTF-8");
-            return counters::invalid_arg();
-        };
-        let Some(service) = current() else {
-            return FG_STATUS_NOT_INITIALIZED;
-        };
-        let explanation = match service.explain_peer(text) {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::warn!(target: "fabgossip::ffi", "fg_explain_peer: {e}");
-                return counters::invalid_arg();
-            }
-        };
-        match serde_json::to_vec(&explanation) {
-            Ok(json) => {
-                fg_bytes::write_to(out_json, json);
-                FG_STATUS_OK
-            }
-            Err(_) => FG_STATUS_INTERNAL,
-        }
+    const CALL: CallId = CallId::named("fg_explain_peer");
+    // SAFETY: `out_json` is NULL or writable, as this function requires.
+    let out = unsafe { Out::new(out_json) };
+    call::run(CALL, Out::none(), || {
+        out.required("out_json")?;
+        // SAFETY: `query` points to `query_len` readable bytes (this function's contract).
+        let text = unsafe { text_arg("query", query, query_len) }?;
+        let service = current().ok_or_else(CallError::not_initialized)?;
+        let explanation = service
+            .explain_peer(text)
+            .map_err(|e| CallError::invalid_arg(e.to_string()))?;
+        out.write_bytes(serde_json::to_vec(&explanation).map_err(CallError::internal)?);
+        Ok(())
     })
 }
 

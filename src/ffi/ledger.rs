@@ -13,10 +13,10 @@ use std::ffi::c_void;
 use std::sync::Arc;
 
 use super::host_ledger::HostLedgerTable;
+use crate::ffi::call::{self, Out};
+use crate::ffi::call_error::CallError;
 use crate::ffi::callbacks::fg_release_fn;
-use crate::ffi::counters;
-use crate::ffi::panic::ffi_boundary;
-use crate::ffi::reentry::inside_callback;
+use crate::ffi::counters::CallId;
 use crate::ffi::status::*;
 
 /// A borrowed byte string: `len` bytes at `ptr` (`ptr` may be NULL when `len` is 0).
@@ -109,9 +109,10 @@ pub struct fg_ledger_callbacks {
     pub get_block: fg_ledger_get_block_fn,
 }
 
-// Plain function pointers and the host's opaque `user_data`; the contract above makes the
-// host responsible for the thread-safety of what `user_data` points to.
+// SAFETY: plain function pointers and the host's opaque `user_data`; the contract above makes
+// the host responsible for the thread-safety of what `user_data` points to.
 unsafe impl Send for fg_ledger_callbacks {}
+// SAFETY: as for `Send`: the library only copies the table and calls through it.
 unsafe impl Sync for fg_ledger_callbacks {}
 
 /// Makes the host's ledger the ledger of every channel joined from now on; `callbacks`
@@ -131,33 +132,24 @@ unsafe impl Sync for fg_ledger_callbacks {}
 pub unsafe extern "C" fn fg_set_ledger_callbacks(
     callbacks: *const fg_ledger_callbacks,
 ) -> fg_status {
-    ffi_boundary!(FG_STATUS_PANIC, {
-        // Owning the table first makes `release` run exactly once on every failure path.
-        let table = callbacks
-            .as_ref()
-            .map(|cb| Arc::new(HostLedgerTable::new(*cb)));
-        let fail = |status: fg_status, detail: String| {
-            if let Some(t) = &table {
-                t.release();
-            }
-            tracing::warn!(target: "fabgossip::ffi", "fg_set_ledger_callbacks refused: {detail}");
-            status
-        };
-        if inside_callback() {
-            counters::bump(&counters::counters().reentrant_refused);
-            return fail(FG_STATUS_REENTRANT, "called inside a callback".into());
-        }
+    const CALL: CallId = CallId::named("fg_set_ledger_callbacks");
+    // Owning the table before the call's checks makes `release` run exactly once on every
+    // failure path, the refusal of a call made inside a callback included.
+    // SAFETY: `callbacks` is NULL or points to a valid table (this function's contract).
+    let table = unsafe { callbacks.as_ref() }.map(|cb| Arc::new(HostLedgerTable::new(*cb)));
+    let status = call::run(CALL, Out::none(), || {
         if let Some(t) = &table {
-            if let Err(e) = t.check_required() {
-                counters::bump(&counters::counters().invalid_args);
-                return fail(FG_STATUS_INVALID_ARG, e);
-            }
+            t.check_required().map_err(CallError::invalid_arg)?;
         }
-        match crate::ffi::service::set_ledger(table.clone()) {
-            Ok(()) => FG_STATUS_OK,
-            Err((status, detail)) => fail(status, detail),
+        crate::ffi::service::set_ledger(table.clone())
+            .map_err(|(status, detail)| CallError::new(status, detail))
+    });
+    if status != FG_STATUS_OK {
+        if let Some(t) = &table {
+            t.release();
         }
-    })
+    }
+    status
 }
 
 /// Exercised against the running singleton by `ffi::service`'s life-cycle test (the

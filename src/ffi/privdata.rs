@@ -1,12 +1,15 @@
 //! Private data calls of the C ABI: `fg_distribute_private_data`, `fg_set_collection_config`,
 //! `fg_explain_private_data`.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use std::ffi::c_char;
 
 use crate::ffi::bytes::fg_bytes;
-use crate::ffi::call_error::{finish, panicked, refuse_reentry, text_arg, CallError};
+use crate::ffi::call::{self, Out};
+use crate::ffi::call_error::{text_arg, CallError};
 use crate::ffi::channel_name::channel_arg;
-use crate::ffi::panic::ffi_boundary;
+use crate::ffi::counters::CallId;
 use crate::ffi::service::current;
 use crate::ffi::status::*;
 use crate::node::{DistributeError, PvtExplainError};
@@ -73,40 +76,38 @@ pub unsafe extern "C" fn fg_distribute_private_data(
     result_out: *mut fg_bytes,
     err_out: *mut fg_bytes,
 ) -> fg_status {
-    const CALL: &str = "fg_distribute_private_data";
-    ffi_boundary!(panicked(CALL, err_out), {
-        let result = (|| {
-            refuse_reentry(CALL)?;
-            let ch = channel_arg(channel, channel_len)?;
-            let tx = text_arg("tx_id", tx_id, tx_id_len)?;
-            if pvt_data.is_null() || pvt_data_len == 0 {
-                return Err(CallError::invalid_arg("pvt_data is NULL or empty"));
-            }
-            if result_out.is_null() {
-                return Err(CallError::invalid_arg("result_out is NULL"));
-            }
-            let bytes = std::slice::from_raw_parts(pvt_data, pvt_data_len);
-            let service = current().ok_or_else(CallError::not_initialized)?;
-            let report = crate::ffi::wait::wait(
-                CALL,
-                service.distribute_private_data(ch, tx, bytes, block_height),
-            )??;
-            let json = serde_json::to_vec(&report)
-                .map_err(|e| CallError::new(FG_STATUS_INTERNAL, e.to_string()))?;
-            fg_bytes::write_to(result_out, json);
-            if report.required_met {
-                Ok(())
-            } else {
-                Err(CallError::new(
-                    FG_STATUS_INCOMPLETE,
-                    format!(
-                        "requiredPeerCount not met for {}",
-                        report.failed_collections().join(", ")
-                    ),
-                ))
-            }
-        })();
-        finish(CALL, err_out, result)
+    const CALL: CallId = CallId::named("fg_distribute_private_data");
+    // SAFETY: `result_out` and `err_out` are NULL or writable, as this function requires.
+    let (result, err) = unsafe { (Out::new(result_out), Out::new(err_out)) };
+    call::run(CALL, err, || {
+        // SAFETY: `channel` and `tx_id` point to as many readable bytes as their lengths say
+        // (this function's contract).
+        let ch = unsafe { channel_arg(channel, channel_len) }?;
+        // SAFETY: as above.
+        let tx = unsafe { text_arg("tx_id", tx_id, tx_id_len) }?;
+        if pvt_data.is_null() || pvt_data_len == 0 {
+            return Err(CallError::invalid_arg("pvt_data is NULL or empty"));
+        }
+        result.required("result_out")?;
+        // SAFETY: not NULL, and `pvt_data_len` readable bytes by this function's contract.
+        let bytes = unsafe { std::slice::from_raw_parts(pvt_data, pvt_data_len) };
+        let service = current().ok_or_else(CallError::not_initialized)?;
+        let report = crate::ffi::wait::wait(
+            CALL.name(),
+            service.distribute_private_data(ch, tx, bytes, block_height),
+        )??;
+        result.write_bytes(serde_json::to_vec(&report).map_err(CallError::internal)?);
+        if report.required_met {
+            Ok(())
+        } else {
+            Err(CallError::new(
+                FG_STATUS_INCOMPLETE,
+                format!(
+                    "requiredPeerCount not met for {}",
+                    report.failed_collections().join(", ")
+                ),
+            ))
+        }
     })
 }
 
@@ -146,29 +147,31 @@ pub unsafe extern "C" fn fg_set_collection_config(
     package_len: usize,
     err_out: *mut fg_bytes,
 ) -> fg_status {
-    const CALL: &str = "fg_set_collection_config";
-    ffi_boundary!(panicked(CALL, err_out), {
-        let result = (|| {
-            refuse_reentry(CALL)?;
-            let ch = channel_arg(channel, channel_len)?;
-            let ns = text_arg("namespace", namespace, namespace_len)?;
-            let bytes: &[u8] = match (package.is_null(), package_len) {
-                (_, 0) => &[],
-                (true, _) => return Err(CallError::invalid_arg("package is NULL")),
-                (false, n) => std::slice::from_raw_parts(package, n),
-            };
-            let service = current().ok_or_else(CallError::not_initialized)?;
-            if service.peers_of_channel(ch).is_none() {
-                return Err(CallError::new(
-                    FG_STATUS_NOT_FOUND,
-                    format!("channel {ch} is not joined"),
-                ));
-            }
-            service
-                .set_collection_config(ch, ns, bytes)
-                .map_err(|e| CallError::invalid_arg(format!("namespace {ns}: {e}")))
-        })();
-        finish(CALL, err_out, result)
+    const CALL: CallId = CallId::named("fg_set_collection_config");
+    // SAFETY: `err_out` is NULL or writable, as this function requires.
+    let err = unsafe { Out::new(err_out) };
+    call::run(CALL, err, || {
+        // SAFETY: `channel` and `namespace` point to as many readable bytes as their lengths
+        // say (this function's contract).
+        let ch = unsafe { channel_arg(channel, channel_len) }?;
+        // SAFETY: as above.
+        let ns = unsafe { text_arg("namespace", namespace, namespace_len) }?;
+        let bytes: &[u8] = match (package.is_null(), package_len) {
+            (_, 0) => &[],
+            (true, _) => return Err(CallError::invalid_arg("package is NULL")),
+            // SAFETY: not NULL, and `n` readable bytes by this function's contract.
+            (false, n) => unsafe { std::slice::from_raw_parts(package, n) },
+        };
+        let service = current().ok_or_else(CallError::not_initialized)?;
+        if service.peers_of_channel(ch).is_none() {
+            return Err(CallError::new(
+                FG_STATUS_NOT_FOUND,
+                format!("channel {ch} is not joined"),
+            ));
+        }
+        service
+            .set_collection_config(ch, ns, bytes)
+            .map_err(|e| CallError::invalid_arg(format!("namespace {ns}: {e}")))
     })
 }
 
@@ -219,24 +222,23 @@ pub unsafe extern "C" fn fg_explain_private_data(
     out_json: *mut fg_bytes,
     err_out: *mut fg_bytes,
 ) -> fg_status {
-    const CALL: &str = "fg_explain_private_data";
-    ffi_boundary!(panicked(CALL, err_out), {
-        let result = (|| {
-            refuse_reentry(CALL)?;
-            let ch = channel_arg(channel, channel_len)?;
-            let ns = text_arg("namespace", namespace, namespace_len)?;
-            let coll = text_arg("collection", collection, collection_len)?;
-            let q = text_arg("query", query, query_len)?;
-            if out_json.is_null() {
-                return Err(CallError::invalid_arg("out_json is NULL"));
-            }
-            let service = current().ok_or_else(CallError::not_initialized)?;
-            let e = service.explain_private_data(ch, ns, coll, q, block_height)?;
-            let json = serde_json::to_vec(&e)
-                .map_err(|e| CallError::new(FG_STATUS_INTERNAL, e.to_string()))?;
-            fg_bytes::write_to(out_json, json);
-            Ok(())
-        })();
-        finish(CALL, err_out, result)
+    const CALL: CallId = CallId::named("fg_explain_private_data");
+    // SAFETY: `out_json` and `err_out` are NULL or writable, as this function requires.
+    let (out, err) = unsafe { (Out::new(out_json), Out::new(err_out)) };
+    call::run(CALL, err, || {
+        // SAFETY: each `(pointer, length)` pair points to that many readable bytes (this
+        // function's contract).
+        let ch = unsafe { channel_arg(channel, channel_len) }?;
+        // SAFETY: as above.
+        let ns = unsafe { text_arg("namespace", namespace, namespace_len) }?;
+        // SAFETY: as above.
+        let coll = unsafe { text_arg("collection", collection, collection_len) }?;
+        // SAFETY: as above.
+        let q = unsafe { text_arg("query", query, query_len) }?;
+        out.required("out_json")?;
+        let service = current().ok_or_else(CallError::not_initialized)?;
+        let e = service.explain_private_data(ch, ns, coll, q, block_height)?;
+        out.write_bytes(serde_json::to_vec(&e).map_err(CallError::internal)?);
+        Ok(())
     })
 }

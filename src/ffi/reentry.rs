@@ -32,17 +32,6 @@ impl Drop for CallbackScope {
     }
 }
 
-/// Returns `FG_STATUS_REENTRANT` from the enclosing function when called inside a callback.
-macro_rules! reject_reentry {
-    () => {
-        if $crate::ffi::reentry::inside_callback() {
-            $crate::ffi::counters::bump(&$crate::ffi::counters::counters().reentrant_refused);
-            return $crate::ffi::status::FG_STATUS_REENTRANT;
-        }
-    };
-}
-pub(crate) use reject_reentry;
-
 #[cfg(test)]
 mod tests {
     use super::*;
