@@ -25,7 +25,8 @@ use crate::proto::rwset::{CollectionPvtReadWriteSet, NsPvtReadWriteSet, TxPvtRea
 use crate::types::PkiId;
 
 /// How long one asked peer may stay silent before the digest is asked of the next one.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// Fabric's puller waits as long (`responseWaitTime`).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The access of explicit collections, from wherever the channel keeps their configs.
 pub trait CollectionLookup {
@@ -253,6 +254,8 @@ pub struct FetchPeer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PvtRequest {
     pub to: PkiId,
+    /// The request's nonce; the response carries it back.
+    pub nonce: u64,
     pub digests: Vec<PvtDataDigest>,
 }
 
@@ -292,6 +295,7 @@ struct Pending {
 
 #[derive(Debug)]
 struct Outstanding {
+    nonce: u64,
     sent: Instant,
     digests: Vec<usize>,
 }
@@ -309,10 +313,13 @@ pub struct Fetch {
     found: Vec<Found>,
     missing: Vec<MissingPvtData>,
     counts: FetchCounts,
+    next_nonce: u64,
 }
 
 impl Fetch {
     /// Starts fetching `wanted` at `now`; `pull_retry_threshold` bounds the whole fetch.
+    /// Request nonces count up from `nonce_base` (random, so that another fetch's late
+    /// responses do not match).
     pub fn new(
         block_seq: u64,
         self_pki_id: PkiId,
@@ -320,6 +327,7 @@ impl Fetch {
         now: Instant,
         pull_retry_threshold: Duration,
         request_timeout: Duration,
+        nonce_base: u64,
     ) -> Self {
         Fetch {
             block_seq,
@@ -338,6 +346,7 @@ impl Fetch {
             found: Vec::new(),
             missing: Vec::new(),
             counts: FetchCounts::default(),
+            next_nonce: nonce_base,
         }
     }
 
@@ -439,25 +448,38 @@ impl Fetch {
         }
         let mut requests = Vec::with_capacity(batches.len());
         for (to, digests) in batches {
+            let nonce = self.next_nonce;
+            self.next_nonce = self.next_nonce.wrapping_add(1);
             requests.push(PvtRequest {
                 to: to.clone(),
+                nonce,
                 digests: digests
                     .iter()
                     .map(|i| self.pending[*i].wanted.digest.clone())
                     .collect(),
             });
             self.counts.requests += 1;
-            self.outstanding
-                .insert(to, Outstanding { sent: now, digests });
+            self.outstanding.insert(
+                to,
+                Outstanding {
+                    nonce,
+                    sent: now,
+                    digests,
+                },
+            );
         }
         requests
     }
 
-    /// A peer's `RemotePvtDataResponse`. Call [`Fetch::poll`] afterwards: a digest this
-    /// peer answered without moves on to the next candidate, or fails fast.
-    pub fn on_response(&mut self, from: &PkiId, res: &RemotePvtDataResponse) {
-        let Some(o) = self.outstanding.remove(from) else {
+    /// A peer's `RemotePvtDataResponse` with the nonce it carried. Call [`Fetch::poll`]
+    /// afterwards: a digest this peer answered without moves on to the next candidate, or
+    /// fails fast.
+    pub fn on_response(&mut self, from: &PkiId, nonce: u64, res: &RemotePvtDataResponse) {
+        if self.outstanding.get(from).map(|o| o.nonce) != Some(nonce) {
             self.counts.unsolicited += 1;
+            return;
+        }
+        let Some(o) = self.outstanding.remove(from) else {
             return;
         };
         self.counts.responses += 1;
@@ -652,6 +674,12 @@ mod tests {
         }
     }
 
+    /// Answers the request outstanding to `from`, with its nonce.
+    fn reply(f: &mut Fetch, from: &str, res: RemotePvtDataResponse) {
+        let nonce = f.outstanding.get(&pki(from)).map_or(0, |o| o.nonce);
+        f.on_response(&pki(from), nonce, &res)
+    }
+
     fn answer(w: &Wanted, payload: Vec<Vec<u8>>) -> RemotePvtDataResponse {
         RemotePvtDataResponse {
             elements: vec![PvtDataElement {
@@ -798,22 +826,24 @@ mod tests {
             now,
             Duration::from_secs(60),
             DEFAULT_REQUEST_TIMEOUT,
+            100,
         );
         let reqs = f.poll(now, &peers);
         assert_eq!(
             reqs,
             vec![PvtRequest {
                 to: pki("e2"),
+                nonce: 100,
                 digests: vec![w.digest.clone()]
             }]
         );
         // Nothing new while the endorser's answer is awaited.
         assert!(f.poll(now, &peers).is_empty());
         // The endorser answers without it: the next peer is asked at once.
-        f.on_response(&pki("e2"), &answer(&w, vec![]));
+        reply(&mut f, "e2", answer(&w, vec![]));
         let reqs = f.poll(now, &peers);
         assert_eq!(reqs[0].to, pki("a"));
-        f.on_response(&pki("a"), &answer(&w, vec![b"x".to_vec()]));
+        reply(&mut f, "a", answer(&w, vec![b"x".to_vec()]));
         assert!(f.is_done());
         let (found, missing, counts) = f.finish();
         assert_eq!(found[0].rwset, b"x".to_vec());
@@ -837,17 +867,19 @@ mod tests {
             now,
             Duration::from_secs(60),
             DEFAULT_REQUEST_TIMEOUT,
+            100,
         );
         let reqs = f.poll(now, &peers);
         assert_eq!(reqs.len(), 1);
         assert_eq!(reqs[0].digests, vec![w0.digest.clone(), w1.digest.clone()]);
         // One of the two answered: the other is asked of the next peer.
-        f.on_response(&pki("a"), &answer(&w0, vec![b"x".to_vec()]));
+        reply(&mut f, "a", answer(&w0, vec![b"x".to_vec()]));
         let reqs = f.poll(now, &peers);
         assert_eq!(
             reqs,
             vec![PvtRequest {
                 to: pki("b"),
+                nonce: 101,
                 digests: vec![w1.digest.clone()]
             }]
         );
@@ -869,13 +901,14 @@ mod tests {
             now,
             Duration::from_secs(3600),
             DEFAULT_REQUEST_TIMEOUT,
+            100,
         );
         assert_eq!(f.poll(now, &peers)[0].to, pki("a"));
         // An explicit refusal leaves the digest out of the response.
-        f.on_response(&pki("a"), &RemotePvtDataResponse::default());
+        reply(&mut f, "a", RemotePvtDataResponse::default());
         assert_eq!(f.poll(now, &peers)[0].to, pki("b"));
         // A forged write set (wrong hash) is no better than none.
-        f.on_response(&pki("b"), &answer(&w, vec![b"forged".to_vec()]));
+        reply(&mut f, "b", answer(&w, vec![b"forged".to_vec()]));
         assert!(f.poll(now, &peers).is_empty());
         assert!(f.is_done(), "no wait for the hour-long threshold");
         let (found, missing, counts) = f.finish();
@@ -900,16 +933,18 @@ mod tests {
         let timeout = Duration::from_secs(2);
         let w = wanted(0, I1, b"x", &[]);
         let peers = vec![peer("a", "Org1MSP", 9), peer("b", "Org1MSP", 9)];
-        let mut f = Fetch::new(5, pki("me"), vec![w.clone()], start, threshold, timeout);
+        let mut f = Fetch::new(5, pki("me"), vec![w.clone()], start, threshold, timeout, 7);
         assert_eq!(f.poll(start, &peers)[0].to, pki("a"));
         assert_eq!(f.next_wakeup(), Some(start + timeout));
         let t = start + timeout;
         assert_eq!(f.poll(t, &peers)[0].to, pki("b"));
         // b answers without; a was only silent: it is asked again, not given up on.
-        f.on_response(&pki("b"), &RemotePvtDataResponse::default());
+        reply(&mut f, "b", RemotePvtDataResponse::default());
         assert_eq!(f.poll(t, &peers)[0].to, pki("a"));
-        // A late answer from a peer nothing is awaited from is ignored.
-        f.on_response(&pki("b"), &answer(&w, vec![b"x".to_vec()]));
+        // A late answer from a peer nothing is awaited from is ignored, and so is an answer
+        // with another nonce than the request's.
+        reply(&mut f, "b", answer(&w, vec![b"x".to_vec()]));
+        f.on_response(&pki("a"), 1234, &answer(&w, vec![b"x".to_vec()]));
         assert!(!f.is_done());
         // With no eligible peer at all the digest waits for peers to appear, up to the deadline.
         assert!(f.poll(t + timeout, &[]).is_empty());
@@ -922,7 +957,7 @@ mod tests {
         assert!(missing[0].eligible);
         assert_eq!(
             (counts.timed_out, counts.silent, counts.unsolicited),
-            (1, 2, 1)
+            (1, 2, 2)
         );
     }
 
