@@ -43,12 +43,7 @@ impl CollectionLookup for NoCollectionConfigs {
     }
 }
 
-/// A digest the block commits without, and whether this peer was eligible for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MissingPvtData {
-    pub digest: PvtDataDigest,
-    pub eligible: bool,
-}
+pub use crate::ledger::MissingPvtData;
 
 /// A collection's private write set found for the block.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,7 +13,10 @@ use std::sync::{Arc, Mutex};
 
 use tracing::{debug, warn};
 
+use tokio::sync::mpsc;
+
 use super::super::counters::NodeCounters;
+use super::pvt_commit::{PvtCommit, PvtResponse};
 use super::Driver;
 use crate::comm::{ReceivedMessage, RemotePeer};
 use crate::message::SignedGossipMessage;
@@ -40,6 +43,11 @@ pub(crate) struct ChannelPrivData {
     requests_unauthorized: AtomicU64,
     requests_busy: AtomicU64,
     in_progress: AtomicUsize,
+    /// Where the channel's running private data fetch takes responses (one at a time: the
+    /// channel commits one batch at a time).
+    fetch: Mutex<Option<mpsc::Sender<PvtResponse>>>,
+    /// Responses no fetch was waiting for, or that overflowed its queue.
+    pub(crate) responses_dropped: AtomicU64,
 }
 
 impl ChannelPrivData {
@@ -57,6 +65,8 @@ impl ChannelPrivData {
             requests_unauthorized: AtomicU64::new(0),
             requests_busy: AtomicU64::new(0),
             in_progress: AtomicUsize::new(0),
+            fetch: Mutex::new(None),
+            responses_dropped: AtomicU64::new(0),
         }
     }
 
@@ -66,7 +76,11 @@ impl ChannelPrivData {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Result<TransientStore, String>> {
+    pub(super) fn set_fetch(&self, tx: Option<mpsc::Sender<PvtResponse>>) {
+        *self.fetch.lock().unwrap_or_else(|e| e.into_inner()) = tx;
+    }
+
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Result<TransientStore, String>> {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -103,6 +117,7 @@ impl ChannelPrivData {
                     + self.requests_busy.load(Ordering::Relaxed),
             },
             requests_unauthorized: self.requests_unauthorized.load(Ordering::Relaxed),
+            responses_dropped: self.responses_dropped.load(Ordering::Relaxed),
             transient,
             store_unavailable,
         }
@@ -222,6 +237,7 @@ impl Driver {
             .implicit_collection_dissemination_policy
             .clone();
         let comm = self.comm.clone();
+        let ledger = self.blocks.get(&channel).map(|b| b.ledger.clone());
         tokio::task::spawn_blocking(move || {
             if check_state_access(&*mcs, &channel, &conn.identity, &conn.auth).is_err() {
                 pd.requests_unauthorized
@@ -230,9 +246,29 @@ impl Driver {
                 pd.end();
                 return;
             }
+            // Committed private data, read from the ledger only for digests the transient
+            // store has nothing for.
+            let mut committed = |seq: u64| {
+                let Some(l) = &ledger else {
+                    return Vec::new();
+                };
+                let l = l.lock().unwrap_or_else(|e| e.into_inner());
+                if seq >= l.height() {
+                    return Vec::new();
+                }
+                l.get_private_data(seq).unwrap_or_else(|e| {
+                    warn!(
+                        channel,
+                        block = seq,
+                        "committed private data unreadable: {e}"
+                    );
+                    Vec::new()
+                })
+            };
             let answer = match &mut *pd.lock() {
                 Ok(store) => Some(respond(
                     store,
+                    &mut committed,
                     &*advisor,
                     &org,
                     &policy,
@@ -256,6 +292,48 @@ impl Driver {
             }
             pd.end();
         });
+    }
+
+    /// A `RemotePvtDataResponse`: handed to the channel's running fetch, which matches it
+    /// to its request by sender and nonce. Never waits: a full queue drops it (counted).
+    pub(super) fn on_private_response(&mut self, m: ReceivedMessage) {
+        let Some((channel, pd)) = self.privdata_channel(&m) else {
+            return;
+        };
+        let Some(Content::PrivateRes(res)) = m.msg.content else {
+            return;
+        };
+        let sent = pd
+            .fetch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|tx| {
+                tx.try_send((m.conn.pki_id.clone(), m.msg.nonce, res))
+                    .is_ok()
+            });
+        if sent != Some(true) {
+            pd.responses_dropped.fetch_add(1, Ordering::Relaxed);
+            debug!(channel, peer = %m.conn.pki_id, "private data response nobody waits for dropped");
+        }
+    }
+
+    /// What a commit with private data needs of this node; `None` for a channel without
+    /// private data (not joined).
+    pub(super) fn pvt_commit(&self, channel: &str) -> Option<PvtCommit> {
+        let pd = self.privdata.get(channel)?.clone();
+        let cfg = &self.gossip_cfg.pvt_data;
+        Some(PvtCommit {
+            channel: channel.to_string(),
+            pd,
+            comm: self.comm.clone(),
+            view: self.channel_view.clone(),
+            mcs: self.crypto.mcs.clone(),
+            self_pki_id: self.crypto.self_pki_id.clone(),
+            own_org: self.crypto.self_org.to_string(),
+            implicit_policy: cfg.implicit_collection_dissemination_policy.clone(),
+            pull_retry_threshold: cfg.pull_retry_threshold,
+        })
     }
 
     /// After a commit: entries received more than `transientstoreMaxBlockRetention` blocks
