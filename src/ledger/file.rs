@@ -50,7 +50,7 @@ use tracing::{info, warn};
 use super::chain::{block_header, check_link};
 use super::channel_name::validate_channel_name;
 use super::record::{self, RecordHeader, HEADER_LEN, MIN_BODY_LEN};
-use super::{BatchCommitError, BlockToCommit, Ledger, LedgerError};
+use super::{BatchCommitError, BlockToCommit, Ledger, LedgerError, MissingPvtData};
 use crate::proto::common::Block;
 
 const DATA_FILE: &str = "blocks.dat";
@@ -168,6 +168,8 @@ pub struct FileLedger {
     tip: Option<Vec<u8>>,
     opts: FileLedgerOptions,
     recovery: Recovery,
+    /// The private data committed blocks lack (`missing.pvt`), by block.
+    missing: super::missing::MissingByBlock,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LedgerError + '_ {
@@ -242,9 +244,24 @@ impl FileLedger {
             tip: None,
             opts,
             recovery: Recovery::default(),
+            missing: Default::default(),
         };
         ledger.recover()?;
         ledger.load_tip()?;
+        ledger.missing = match super::missing::load(&ledger.dir) {
+            Ok(m) => m,
+            Err(e) => {
+                // Only a hint list for reconciliation: set aside, never a reason to refuse
+                // the ledger.
+                tracing::warn!(
+                    channel,
+                    "missing private data list unreadable, set aside: {e}"
+                );
+                let path = ledger.dir.join(super::missing::FILE);
+                let _ = std::fs::rename(&path, path.with_extension("corrupt"));
+                Default::default()
+            }
+        };
         Ok(ledger)
     }
 
@@ -593,6 +610,33 @@ impl Ledger for FileLedger {
             private_data,
         )?;
         self.append(&rec, &[rec.len() as u64], hash)
+    }
+
+    fn get_private_data(&self, seq: u64) -> Result<Vec<Vec<u8>>, LedgerError> {
+        FileLedger::get_private_data(self, seq)
+    }
+
+    /// Kept in `missing.pvt`, rewritten durably on each call.
+    fn record_missing(&mut self, seq: u64, missing: &[MissingPvtData]) -> Result<(), LedgerError> {
+        let mut next = self.missing.clone();
+        if missing.is_empty() {
+            next.remove(&seq);
+        } else {
+            next.insert(seq, missing.to_vec());
+        }
+        if next != self.missing {
+            super::missing::store(&self.dir, &next)?;
+            self.missing = next;
+        }
+        Ok(())
+    }
+
+    fn missing_private_data(&self) -> Result<Vec<MissingPvtData>, LedgerError> {
+        Ok(self
+            .missing
+            .range(..self.height())
+            .flat_map(|(_, m)| m.iter().cloned())
+            .collect())
     }
 
     /// The valid prefix of the run goes to disk with one write and one fdatasync; a block

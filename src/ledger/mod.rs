@@ -6,6 +6,7 @@
 //! - `crc32`: the record checksum.
 //! - [`record`]: the on-disk record (length prefix, checksum, sequence, block, private data).
 //! - [`file`](mod@file): the append-only block file with its offset index, crash recovery included.
+//! - [`missing`]: the private data a committed block lacks.
 //! - [`provider`]: [`LedgerProvider`], which opens a channel's ledger at join (the file
 //!   ledger by default).
 //! - A ledger kept by the host behind `fg_ledger_callbacks` is `ffi::host_ledger` (the C ABI's
@@ -15,6 +16,7 @@ pub mod chain;
 pub mod channel_name;
 pub(crate) mod crc32;
 pub mod file;
+pub mod missing;
 pub mod provider;
 pub mod record;
 
@@ -25,6 +27,7 @@ use sha2::{Digest, Sha256};
 
 pub use channel_name::validate_channel_name;
 pub use file::{Damage, FileLedger, FileLedgerOptions, Recovery};
+pub use missing::MissingPvtData;
 pub use provider::{FileLedgerProvider, LedgerProvider};
 
 /// Why a ledger refused an operation.
@@ -125,6 +128,29 @@ pub trait Ledger: Send {
                 .map_err(|error| BatchCommitError { committed, error })?;
         }
         Ok(())
+    }
+
+    /// Records the private data block `seq` commits without. Called before that block's
+    /// commit, so a crash between the two leaves a record for a block the ledger does not
+    /// hold: readers ignore records at or above the height, and a later call for the same
+    /// `seq` replaces it. A ledger that keeps no missing list (a test double) ignores it.
+    fn record_missing(&mut self, seq: u64, missing: &[MissingPvtData]) -> Result<(), LedgerError> {
+        let _ = (seq, missing);
+        Ok(())
+    }
+
+    /// The private data committed with block `seq`: marshaled gossip `PvtDataPayload`s.
+    /// A ledger that keeps no private data (a test double, a host without the optional
+    /// read) returns none.
+    fn get_private_data(&self, seq: u64) -> Result<Vec<Vec<u8>>, LedgerError> {
+        let _ = seq;
+        Ok(Vec::new())
+    }
+
+    /// The private data committed blocks lack, in block order (blocks below the height
+    /// only). A ledger that keeps no missing list returns none.
+    fn missing_private_data(&self) -> Result<Vec<MissingPvtData>, LedgerError> {
+        Ok(Vec::new())
     }
 
     /// The committed blocks `start..=end_inclusive`, in order (Fabric's state transfer

@@ -540,6 +540,40 @@ pub fn families(s: &Snapshot) -> Vec<Family> {
         f.histogram(&[("channel", ch)], b.commit_duration.value());
     }
     out.push(f);
+    type PvtHistogram = fn(&crate::node::PvtCommitMetrics) -> &crate::metrics::DurationHistogram;
+    let pvt_histograms: [(&str, &str, PvtHistogram); 3] = [
+        (
+            "gossip_privdata_fetch_duration",
+            "The time it takes to fetch missing private data from peers, in seconds",
+            |m| &m.fetch_duration,
+        ),
+        (
+            "gossip_privdata_commit_block_duration",
+            "The time it takes to commit private data and the corresponding block, in seconds",
+            |m| &m.commit_block_duration,
+        ),
+        (
+            "gossip_privdata_purge_duration",
+            "The time it takes to purge private data from the transient store, in seconds",
+            |m| &m.purge_duration,
+        ),
+    ];
+    for (name, help, get) in pvt_histograms {
+        let mut f = Family::new(name, help, Kind::Histogram);
+        for (ch, b) in &with_blocks {
+            f.histogram(&[("channel", ch)], get(&b.privdata).value());
+        }
+        out.push(f);
+    }
+    let mut f = Family::new(
+        "fabgossip_privdata_missing",
+        "Private data digests committed as missing (this peer not eligible, or no peer had them)",
+        Kind::Counter,
+    );
+    for (ch, b) in &with_blocks {
+        f.sample(&[("channel", ch)], b.privdata.missing as f64);
+    }
+    out.push(f);
     // The orderer the delivery service reads from (one series while it runs).
     let mut f = Family::new(
         "fabgossip_delivery_source",
@@ -635,6 +669,15 @@ fn privdata_families(s: &Snapshot, out: &mut Vec<Family>) {
         ] {
             f.sample(&[("channel", ch), ("result", result)], v as f64);
         }
+    }
+    out.push(f);
+    let mut f = Family::new(
+        "fabgossip_privdata_responses_dropped",
+        "Private data responses no running fetch waited for (late, unsolicited, or over its queue)",
+        Kind::Counter,
+    );
+    for (ch, p) in &with_pvt {
+        f.sample(&[("channel", ch)], p.responses_dropped as f64);
     }
     out.push(f);
 }

@@ -82,6 +82,21 @@ pub struct ChannelBlockStats {
     pub transfer: TransferCounters,
     /// What opening the ledger repaired, by kind (`Recovery::kinds`; empty: nothing).
     pub ledger_repairs: Vec<&'static str>,
+    /// Commits of blocks with private data.
+    pub privdata: PvtCommitMetrics,
+}
+
+/// The private data side of commits (Fabric's `gossip_privdata_*` durations).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PvtCommitMetrics {
+    /// Fetching a block's private data from other peers (blocks that fetched).
+    pub fetch_duration: DurationHistogram,
+    /// A block with private data from the start of its preparation to its commit.
+    pub commit_block_duration: DurationHistogram,
+    /// Purging the transient store of a committed batch's transactions.
+    pub purge_duration: DurationHistogram,
+    /// Digests committed as missing (eligible or not).
+    pub missing: u64,
 }
 
 /// A block that is new to this peer and passed verification.
@@ -105,6 +120,7 @@ pub(super) struct ChannelBlocks {
     pub ledger: Arc<Mutex<Box<dyn Ledger>>>,
     pub counters: BlockCounters,
     pub commit_duration: DurationHistogram,
+    pub privdata: PvtCommitMetrics,
     /// Verified gossip blocks beyond the state provider's window, by seq (see [`AHEAD_KEEP`]).
     ahead: std::collections::BTreeMap<u64, VerifiedPayload>,
     /// What opening the ledger repaired (see [`ChannelBlockStats::ledger_repairs`]).
@@ -187,6 +203,7 @@ impl ChannelBlocks {
             ledger: Arc::new(Mutex::new(ledger)),
             counters: BlockCounters::default(),
             commit_duration: DurationHistogram::default(),
+            privdata: PvtCommitMetrics::default(),
             ahead: std::collections::BTreeMap::new(),
             ledger_repairs,
             config_from_blocks: false,
@@ -212,6 +229,7 @@ impl ChannelBlocks {
                 t
             },
             ledger_repairs: self.ledger_repairs.clone(),
+            privdata: self.privdata.clone(),
         }
     }
 

@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 use tracing::info;
 
 pub use alive_check::{verify_alive, AliveReject};
-pub use blocks::{BlockCounters, ChannelBlockStats};
+pub use blocks::{BlockCounters, ChannelBlockStats, PvtCommitMetrics};
 pub use builtin::builtin_crypto;
 pub use channel_info::{ChaincodeInfo, ChannelPeerInfo};
 pub use counters::NodeCounters;

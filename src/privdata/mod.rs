@@ -8,11 +8,17 @@
 //! - [`transient_store`]: private write sets awaiting their block, on disk per channel.
 //! - [`receiver`]: a pushed `PrivateDataMessage`: checked, stored, acknowledged.
 //! - [`responder`]: a `RemotePvtDataRequest` answered for eligible requesters only.
+//! - [`block_pvt`]: the private data a block's valid transactions need (their hashed
+//!   read-write sets).
+//! - [`coordinator`]: what a block commits with: present, fetched from eligible peers (fail
+//!   fast), or missing.
 //! - [`stats`]: a channel's counters for metrics.
 //! - [`distributor`]: the sending side: which peers get a collection's private write set and
 //!   the verdict from their acks.
 
+pub mod block_pvt;
 pub mod collection;
+pub mod coordinator;
 pub mod distributor;
 pub mod receiver;
 pub mod registry;

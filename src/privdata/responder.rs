@@ -1,20 +1,26 @@
 //! Answers a `RemotePvtDataRequest`: for each digest, the write sets of its collection,
 //! only for collections the requester's handshake identity is eligible for.
 //!
-//! Sources: the transient store. The ledger contract (`crate::ledger::Ledger`) has no read of
-//! committed private data yet, so private data already committed and purged from the
-//! transient store is not served; such a digest gets an element with no write sets, as
-//! Fabric answers a digest it finds nothing for.
+//! Sources: the transient store, then the private data committed with the digest's block
+//! (the ledger's). A digest found in neither gets an element with no write sets, as Fabric
+//! answers a digest it finds nothing for.
 //!
 //! As in Fabric, a digest of a collection the requester is not eligible for is left out of
 //! the response entirely; eligibility is the collection's one rule over the requester's
 //! handshake identity, its access from the host's config of the namespace, else the config
 //! stored with the write set (the endorser's), else the implicit rule.
 
+use std::collections::HashMap;
+
+use prost::Message;
+
 use super::collection::resolve;
 use super::receiver::LocalPeer;
 use super::transient_store::TransientStore;
-use crate::proto::gossip::{PvtDataElement, RemotePvtDataRequest, RemotePvtDataResponse};
+use crate::proto::gossip::{
+    PvtDataDigest, PvtDataElement, PvtDataPayload, RemotePvtDataRequest, RemotePvtDataResponse,
+};
+use crate::proto::rwset::TxPvtReadWriteSet;
 
 /// How the digests of one request were answered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,8 +36,11 @@ pub struct Answered {
 /// Most digests one request may carry; the rest are not answered.
 pub const MAX_DIGESTS: usize = 1024;
 
+/// `committed(block_seq)` reads the private data committed with a block (marshaled
+/// `PvtDataPayload`s; none when the block is not committed).
 pub fn respond(
     store: &mut TransientStore,
+    committed: &mut dyn FnMut(u64) -> Vec<Vec<u8>>,
     local: &LocalPeer<'_>,
     requester_identity: &[u8],
     req: &RemotePvtDataRequest,
@@ -39,6 +48,7 @@ pub fn respond(
     let mut answered = Answered::default();
     let mut elements = Vec::new();
     let (own_org, implicit_policy) = (local.org, local.implicit_policy);
+    let mut blocks: HashMap<u64, Vec<(u64, TxPvtReadWriteSet)>> = HashMap::new();
     for dig in req.digests.iter().take(MAX_DIGESTS) {
         let entries = store.entries_of(&dig.tx_id);
         // The host's config of the namespace when it set one; else the newest config the
@@ -60,10 +70,16 @@ pub fn respond(
             answered.refused += 1;
             continue;
         }
-        let payload: Vec<Vec<u8>> = entries
+        let mut payload: Vec<Vec<u8>> = entries
             .iter()
             .flat_map(|e| e.rwsets_of(&dig.namespace, &dig.collection))
             .collect();
+        if payload.is_empty() {
+            let block = blocks
+                .entry(dig.block_seq)
+                .or_insert_with(|| decode_block_pvt(&committed(dig.block_seq)));
+            payload = committed_rwsets(block, dig);
+        }
         if payload.is_empty() {
             answered.not_found += 1;
         } else {
@@ -75,6 +91,29 @@ pub fn respond(
         });
     }
     (RemotePvtDataResponse { elements }, answered)
+}
+
+fn decode_block_pvt(raw: &[Vec<u8>]) -> Vec<(u64, TxPvtReadWriteSet)> {
+    raw.iter()
+        .filter_map(|p| PvtDataPayload::decode(p.as_slice()).ok())
+        .filter_map(|p| {
+            TxPvtReadWriteSet::decode(p.payload.as_slice())
+                .ok()
+                .map(|t| (p.tx_seq_in_block, t))
+        })
+        .collect()
+}
+
+fn committed_rwsets(block: &[(u64, TxPvtReadWriteSet)], dig: &PvtDataDigest) -> Vec<Vec<u8>> {
+    block
+        .iter()
+        .filter(|(seq, _)| *seq == dig.seq_in_block)
+        .flat_map(|(_, t)| &t.ns_pvt_rwset)
+        .filter(|ns| ns.namespace == dig.namespace)
+        .flat_map(|ns| &ns.collection_pvt_rwset)
+        .filter(|c| c.collection_name == dig.collection)
+        .map(|c| c.rwset.clone())
+        .collect()
 }
 
 #[cfg(test)]
@@ -153,7 +192,7 @@ mod tests {
             implicit_policy: &POLICY,
             registry,
         };
-        respond(s, &local, &identity(who), &req)
+        respond(s, &mut |_| Vec::new(), &local, &identity(who), &req)
     }
 
     fn ask(
@@ -241,6 +280,66 @@ mod tests {
         let (res, a) = ask(&mut s, "Org1MSP", vec![digest("tx9", "mine")]);
         assert!(res.elements.is_empty());
         assert_eq!(a.refused, 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn committed_private_data_is_served_once_the_store_is_purged() {
+        let dir = tempdir("respond-committed");
+        let mut s = TransientStore::open(&dir, TransientStoreLimits::default()).unwrap();
+        let block7 = vec![PvtDataPayload {
+            tx_seq_in_block: 2,
+            payload: rwset("cc", "_implicit_org_Org1MSP", b"from the ledger").encode_to_vec(),
+        }
+        .encode_to_vec()];
+        let mut reads = Vec::new();
+        let mut committed = |seq: u64| {
+            reads.push(seq);
+            if seq == 7 {
+                block7.clone()
+            } else {
+                Vec::new()
+            }
+        };
+        let dig = |seq_in_block: u64| PvtDataDigest {
+            tx_id: "tx".into(),
+            namespace: "cc".into(),
+            collection: "_implicit_org_Org1MSP".into(),
+            block_seq: 7,
+            seq_in_block,
+        };
+        let req = RemotePvtDataRequest {
+            digests: vec![dig(2), dig(3)],
+        };
+        let policy = ImplicitCollectionPolicy {
+            required_peer_count: 0,
+            max_peer_count: 1,
+        };
+        let registry = CollectionRegistry::default();
+        let me = identity("Org1MSP");
+        let local = LocalPeer {
+            org: "Org1MSP",
+            identity: &me,
+            channel: "ch",
+            membership: Membership::MspId(&MspidAdvisor),
+            implicit_policy: &policy,
+            registry: &registry,
+        };
+        let (res, a) = respond(&mut s, &mut committed, &local, &identity("Org1MSP"), &req);
+        assert_eq!(res.elements[0].payload, vec![b"from the ledger".to_vec()]);
+        assert!(res.elements[1].payload.is_empty());
+        assert_eq!((a.served, a.not_found), (1, 1));
+        assert_eq!(reads, vec![7], "one ledger read per block");
+        // Another org's peer gets nothing of it.
+        let (res, a) = respond(
+            &mut s,
+            &mut |_| block7.clone(),
+            &local,
+            &identity("Org2MSP"),
+            &req,
+        );
+        assert!(res.elements.is_empty());
+        assert_eq!(a.refused, 2);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -11,6 +11,8 @@ pub struct PrivDataStats {
     pub requests: Answered,
     /// Digests of requests from peers outside the channel, dropped unanswered.
     pub requests_unauthorized: u64,
+    /// Responses to private data requests that no fetch waited for.
+    pub responses_dropped: u64,
     pub transient: TransientStoreStats,
     /// Why the channel's transient store could not be opened, if it could not.
     pub store_unavailable: Option<String>,

@@ -226,9 +226,23 @@ impl Driver {
                     let scan_configs = b.config_from_blocks;
                     let tx = self.block_job_tx.clone();
                     let ch = channel.to_string();
+                    let pvt = self.pvt_commit(channel);
                     // Ledger I/O (fsync, host callbacks) stays off the async workers: the
                     // whole batch in one blocking job, one report back.
                     tokio::task::spawn_blocking(move || {
+                        // A batch with private data to gather commits from its own task.
+                        if let Some(pvt) = pvt {
+                            if let Some(needs) = super::pvt_commit::batch_needs(&batch) {
+                                tokio::runtime::Handle::current().spawn(pvt.run(
+                                    batch,
+                                    needs,
+                                    ledger,
+                                    tx,
+                                    scan_configs,
+                                ));
+                                return;
+                            }
+                        }
                         let started = std::time::Instant::now();
                         let report = {
                             let mut l = ledger.lock().unwrap_or_else(|e| e.into_inner());
@@ -245,6 +259,7 @@ impl Driver {
                             report,
                             took,
                             configs,
+                            pvt: None,
                         });
                     });
                 }
@@ -363,9 +378,21 @@ impl Driver {
                 report,
                 took,
                 configs,
+                pvt,
             } => {
                 if let Some(b) = self.blocks.get_mut(&channel) {
                     b.commit_duration.observe(took);
+                    if let Some(t) = pvt {
+                        let m = &mut b.privdata;
+                        t.fetch.iter().for_each(|d| m.fetch_duration.observe(*d));
+                        t.commit_block
+                            .iter()
+                            .for_each(|d| m.commit_block_duration.observe(*d));
+                        if let Some(d) = t.purge {
+                            m.purge_duration.observe(d);
+                        }
+                        m.missing += t.missing;
+                    }
                 }
                 self.on_commit_report(&channel, report);
                 self.privdata_committed(&channel);

@@ -12,6 +12,7 @@ mod join;
 
 mod membership;
 mod privdata;
+mod pvt_commit;
 mod state_transfer;
 
 use std::collections::BTreeMap;
@@ -71,6 +72,8 @@ pub(super) enum BlockJobReport {
         took: Duration,
         /// The configs of the committed config blocks (or why one is unreadable).
         configs: Vec<Result<crate::channelconfig::ChannelConfig, String>>,
+        /// The private data part, for batches that had some.
+        pvt: Option<pvt_commit::PvtCommitTimes>,
     },
     /// A state response's payloads, verified off the owner task.
     Verified {
@@ -390,6 +393,7 @@ impl Driver {
                     Some(Content::LeadershipMsg(_)) => self.on_leadership_message(m),
                     Some(Content::PrivateData(_)) => self.on_private_data(m),
                     Some(Content::PrivateReq(_)) => self.on_private_request(m),
+                    Some(Content::PrivateRes(_)) => self.on_private_response(m),
                     Some(
                         Content::Hello(_)
                         | Content::DataDig(_)

@@ -14,8 +14,11 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, warn};
 
+use tokio::sync::mpsc;
+
 use super::super::counters::NodeCounters;
 use super::super::privdata::{channel_msps, membership, read_registry};
+use super::pvt_commit::{PvtCommit, PvtResponse};
 use super::Driver;
 use crate::comm::{Comm, ConnectionInfo, ReceivedMessage, RemotePeer};
 use crate::config::ImplicitCollectionPolicy;
@@ -28,6 +31,7 @@ use crate::privdata::{
 use crate::proto::gossip::gossip_message::{Content, Tag};
 use crate::proto::gossip::GossipMessage;
 use crate::state::check_state_access;
+use crate::sync::MutexExt;
 
 /// Pushes and requests handled at once per channel; more are answered busy (pushes) or
 /// dropped (requests), and counted.
@@ -116,6 +120,11 @@ pub(crate) struct ChannelPrivData {
     requests_busy: AtomicU64,
     in_progress: AtomicUsize,
     refusal_warnings: Mutex<WarnLimiter>,
+    /// Where the channel's running private data fetch takes responses (one at a time: the
+    /// channel commits one batch at a time).
+    fetch: Mutex<Option<mpsc::Sender<PvtResponse>>>,
+    /// Responses no fetch was waiting for, or that overflowed its queue.
+    pub(crate) responses_dropped: AtomicU64,
 }
 
 impl ChannelPrivData {
@@ -134,6 +143,8 @@ impl ChannelPrivData {
             requests_busy: AtomicU64::new(0),
             in_progress: AtomicUsize::new(0),
             refusal_warnings: Mutex::new(WarnLimiter::default()),
+            fetch: Mutex::new(None),
+            responses_dropped: AtomicU64::new(0),
         }
     }
 
@@ -148,8 +159,7 @@ impl ChannelPrivData {
     fn refused_warn(&self, channel: &str, from: &RemotePeer, outcome: &Outcome) {
         let allowed = self
             .refusal_warnings
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .locked()
             .allow(Instant::now(), REFUSAL_WARN_INTERVAL);
         match allowed {
             Some(suppressed) => warn!(
@@ -163,8 +173,12 @@ impl ChannelPrivData {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Result<TransientStore, String>> {
-        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    pub(super) fn set_fetch(&self, tx: Option<mpsc::Sender<PvtResponse>>) {
+        *self.fetch.locked() = tx;
+    }
+
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Result<TransientStore, String>> {
+        self.store.locked()
     }
 
     /// Takes a slot for one push or request; `false` when all are taken.
@@ -200,6 +214,7 @@ impl ChannelPrivData {
                     + self.requests_busy.load(Ordering::Relaxed),
             },
             requests_unauthorized: self.requests_unauthorized.load(Ordering::Relaxed),
+            responses_dropped: self.responses_dropped.load(Ordering::Relaxed),
             transient,
             store_unavailable,
         }
@@ -221,18 +236,23 @@ impl Driver {
         self.privdata.remove(channel);
     }
 
-    /// The preamble of both handlers: the message's joined channel (else counted as
-    /// `privdata_unknown_channel` and dropped), who sent it, and what the blocking job needs
-    /// to decide.
-    fn privdata_inbound(&self, m: ReceivedMessage) -> Option<(Inbound, Option<Content>)> {
+    /// The message's joined channel and its private data; else counted as
+    /// `privdata_unknown_channel` and dropped.
+    fn privdata_channel(&self, m: &ReceivedMessage) -> Option<(String, Arc<ChannelPrivData>)> {
         let found = std::str::from_utf8(&m.msg.channel)
             .ok()
             .and_then(|c| self.privdata.get(c).map(|p| (c.to_string(), p.clone())));
-        let Some((channel, pd)) = found else {
+        if found.is_none() {
             NodeCounters::inc(&self.counters.privdata_unknown_channel);
             debug!(peer = %m.conn.pki_id, "private data message for a channel not joined dropped");
-            return None;
-        };
+        }
+        found
+    }
+
+    /// The preamble of the push and request handlers: the message's joined channel, who
+    /// sent it, and what the blocking job needs to decide.
+    fn privdata_inbound(&self, m: ReceivedMessage) -> Option<(Inbound, Option<Content>)> {
+        let (channel, pd) = self.privdata_channel(&m)?;
         let inbound = Inbound {
             to: RemotePeer {
                 endpoint: m.conn.endpoint.clone(),
@@ -304,6 +324,7 @@ impl Driver {
                 .fetch_add(req.digests.len() as u64, Ordering::Relaxed);
             return;
         }
+        let ledger = self.blocks.get(&inb.channel).map(|b| b.ledger.clone());
         tokio::task::spawn_blocking(move || {
             if !inb.sender_is_reader() {
                 inb.pd
@@ -314,8 +335,33 @@ impl Driver {
                 inb.pd.end();
                 return;
             }
+            // Committed private data, read from the ledger only for digests the transient
+            // store has nothing for.
+            let mut committed = |seq: u64| {
+                let Some(l) = &ledger else {
+                    return Vec::new();
+                };
+                let l = l.locked();
+                if seq >= l.height() {
+                    return Vec::new();
+                }
+                l.get_private_data(seq).unwrap_or_else(|e| {
+                    warn!(
+                        channel = inb.channel,
+                        block = seq,
+                        "committed private data unreadable: {e}"
+                    );
+                    Vec::new()
+                })
+            };
             let answer = inb.with_local(|local| match &mut *inb.pd.lock() {
-                Ok(store) => Some(respond(store, local, &inb.conn.identity, &req)),
+                Ok(store) => Some(respond(
+                    store,
+                    &mut committed,
+                    local,
+                    &inb.conn.identity,
+                    &req,
+                )),
                 Err(_) => None,
             });
             if let Some((res, answered)) = answer {
@@ -335,6 +381,43 @@ impl Driver {
             }
             inb.pd.end();
         });
+    }
+
+    /// A `RemotePvtDataResponse`: handed to the channel's running fetch, which matches it
+    /// to its request by sender and nonce. Never waits: a full queue drops it (counted).
+    pub(super) fn on_private_response(&mut self, m: ReceivedMessage) {
+        let Some((channel, pd)) = self.privdata_channel(&m) else {
+            return;
+        };
+        let Some(Content::PrivateRes(res)) = m.msg.content else {
+            return;
+        };
+        let sent = pd.fetch.locked().as_ref().map(|tx| {
+            tx.try_send((m.conn.pki_id.clone(), m.msg.nonce, res))
+                .is_ok()
+        });
+        if sent != Some(true) {
+            pd.responses_dropped.fetch_add(1, Ordering::Relaxed);
+            debug!(channel, peer = %m.conn.pki_id, "private data response nobody waits for dropped");
+        }
+    }
+
+    /// What a commit with private data needs of this node; `None` for a channel without
+    /// private data (not joined).
+    pub(super) fn pvt_commit(&self, channel: &str) -> Option<PvtCommit> {
+        let pd = self.privdata.get(channel)?.clone();
+        let cfg = &self.gossip_cfg.pvt_data;
+        Some(PvtCommit {
+            channel: channel.to_string(),
+            pd,
+            comm: self.comm.clone(),
+            view: self.channel_view.clone(),
+            mcs: self.crypto.mcs.clone(),
+            self_pki_id: self.crypto.self_pki_id.clone(),
+            own_org: self.crypto.self_org.to_string(),
+            implicit_policy: cfg.implicit_collection_dissemination_policy.clone(),
+            pull_retry_threshold: cfg.pull_retry_threshold,
+        })
     }
 
     /// After a commit: entries received more than `transientstoreMaxBlockRetention` blocks
