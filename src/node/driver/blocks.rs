@@ -18,6 +18,7 @@ use crate::proto::gossip::PullMsgType;
 use crate::pull::pull_input;
 use crate::push::{LocalPeer, RoutePeer, RoutingSnapshot};
 use crate::state::{self, commit_batch, Rejected, Source};
+use crate::sync::{MutexExt, RwLockExt};
 use crate::types::PkiId;
 
 impl Driver {
@@ -245,7 +246,7 @@ impl Driver {
                         }
                         let started = std::time::Instant::now();
                         let report = {
-                            let mut l = ledger.lock().unwrap_or_else(|e| e.into_inner());
+                            let mut l = ledger.locked();
                             commit_batch(&mut **l, &batch)
                         };
                         let took = started.elapsed();
@@ -433,8 +434,7 @@ impl Driver {
         }
         let stats = b.stats();
         self.channel_view
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
+            .write_locked()
             .blocks
             .insert(channel.to_string(), stats);
         self.execute_state(channel, out);

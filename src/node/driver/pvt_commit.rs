@@ -31,6 +31,7 @@ use crate::privdata::coordinator::{
 use crate::proto::gossip::gossip_message::{Content, Tag};
 use crate::proto::gossip::{GossipMessage, RemotePvtDataRequest, RemotePvtDataResponse};
 use crate::state::{self, commit_batch, CommitBatch, Payload};
+use crate::sync::{MutexExt, RwLockExt};
 use crate::types::PkiId;
 
 /// A `RemotePvtDataResponse` routed to a running fetch: sender, nonce, response.
@@ -260,7 +261,7 @@ impl PvtCommit {
 
     /// The channel's peers (not left) from the published view, with their endpoints.
     fn peers(&self) -> (Vec<FetchPeer>, BTreeMap<PkiId, String>) {
-        let view = self.view.read().unwrap_or_else(|e| e.into_inner());
+        let view = self.view.read_locked();
         let mut peers = Vec::new();
         let mut endpoints = BTreeMap::new();
         for p in view.peers.get(&self.channel).into_iter().flatten() {
@@ -331,7 +332,7 @@ fn commit_decided(
     decided: &[Decided],
 ) -> (state::Input, Option<CommitBatch>, Duration) {
     let started = Instant::now();
-    let mut l = ledger.lock().unwrap_or_else(|e| e.into_inner());
+    let mut l = ledger.locked();
     let height = l.height();
     // The same payloads the state provider handed out, private data added: still
     // consecutive and non-empty.
