@@ -417,6 +417,7 @@ impl Driver {
             own_org: self.crypto.self_org.to_string(),
             implicit_policy: cfg.implicit_collection_dissemination_policy.clone(),
             pull_retry_threshold: cfg.pull_retry_threshold,
+            collections: self.collections.clone(),
         })
     }
 

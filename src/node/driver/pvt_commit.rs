@@ -24,10 +24,12 @@ use crate::crypto::MessageCryptoService;
 use crate::ledger::{Ledger, MissingPvtData};
 use crate::message::SignedGossipMessage;
 use crate::privdata::block_pvt::{needs_of_block_bytes, BlockPvtNeeds};
+use crate::privdata::collection::{resolve, CollectionAccess};
 use crate::privdata::coordinator::{
-    assemble, prepare, Fetch, FetchCounts, FetchPeer, Found, LocalOrg, NoCollectionConfigs,
-    Prepared, PvtRequest, DEFAULT_REQUEST_TIMEOUT,
+    assemble, prepare, CollectionLookup, Fetch, FetchCounts, FetchPeer, Found, LocalOrg, Prepared,
+    PvtRequest, DEFAULT_REQUEST_TIMEOUT,
 };
+use crate::privdata::registry::CollectionRegistry;
 use crate::proto::gossip::gossip_message::{Content, Tag};
 use crate::proto::gossip::{GossipMessage, RemotePvtDataRequest, RemotePvtDataResponse};
 use crate::state::{self, commit_batch, CommitBatch, Payload};
@@ -73,6 +75,23 @@ pub(super) struct PvtCommit {
     pub own_org: String,
     pub implicit_policy: ImplicitCollectionPolicy,
     pub pull_retry_threshold: Duration,
+    /// The host's collection configs (`fg_set_collection_config`).
+    pub collections: Arc<RwLock<CollectionRegistry>>,
+}
+
+/// Explicit collections resolved through the host's configs of the channel.
+struct HostConfigs<'a> {
+    registry: &'a CollectionRegistry,
+    channel: &'a str,
+    org: &'a str,
+    policy: &'a ImplicitCollectionPolicy,
+}
+
+impl CollectionLookup for HostConfigs<'_> {
+    fn access(&self, namespace: &str, collection: &str) -> Option<CollectionAccess> {
+        let package = self.registry.get(self.channel, namespace)?;
+        resolve(collection, Some(package), self.org, self.policy).ok()
+    }
 }
 
 /// One block of the batch, decided.
@@ -185,10 +204,18 @@ impl PvtCommit {
         let policy = self.implicit_policy.clone();
         let preloaded = payload.private_data.clone();
         let owned = needs.clone();
+        let (channel, collections) = (self.channel.clone(), self.collections.clone());
         let res = tokio::task::spawn_blocking(move || {
             let local = LocalOrg {
                 org: &org,
                 implicit_policy: &policy,
+            };
+            let registry = collections.read_locked();
+            let lookup = HostConfigs {
+                registry: &registry,
+                channel: &channel,
+                org: &org,
+                policy: &policy,
             };
             let mut guard = pd.lock();
             let mut entries_of = |tx: &str| match &mut *guard {
@@ -198,7 +225,7 @@ impl PvtCommit {
             prepare(
                 &owned,
                 &local,
-                &NoCollectionConfigs,
+                &lookup,
                 &mut entries_of,
                 &preloaded,
                 &|identity| mcs.pki_id_of(identity).ok(),
