@@ -321,6 +321,21 @@ pub fn families(s: &Snapshot) -> Vec<Family> {
     }
     out.push(f);
     let mut f = Family::new(
+        "fabgossip_comm_tls_refused",
+        "TLS certificates refused for not chaining to a TLS CA of the peer's channels or root \
+         files, by direction (inbound: a client's, outbound: a dialed server's) and reason",
+        Kind::Counter,
+    );
+    for (direction, inbound) in [("inbound", true), ("outbound", false)] {
+        for r in crate::comm::TlsRefusal::ALL {
+            f.sample(
+                &[("direction", direction), ("reason", r.as_str())],
+                s.comm.tls_refused.get(inbound, r) as f64,
+            );
+        }
+    }
+    out.push(f);
+    let mut f = Family::new(
         "fabgossip_comm_connections_refused",
         "Inbound connections refused or closed before authenticating, by reason",
         Kind::Counter,

@@ -44,7 +44,7 @@ use crate::channel::{
     ChannelConfig, ChannelCounters, ChannelError, ChannelSelf, Channels, JoinChannelMessage,
     MapperVerifier,
 };
-use crate::comm::{Comm, CommConfig, CommMetricsSnapshot, TlsIdentity};
+use crate::comm::{Comm, CommConfig, CommMetricsSnapshot, TlsIdentity, TlsRoots};
 use crate::config::Config;
 use crate::crypto::ed25519::Ed25519Crypto;
 use crate::crypto::CryptoContext;
@@ -288,12 +288,25 @@ impl GossipService {
         } else {
             None
         };
+        let tls_roots = if tls.is_some() {
+            let t = &config.peer.tls;
+            let files: Vec<_> = t
+                .root_cert_file
+                .iter()
+                .chain(&t.client_root_cas)
+                .cloned()
+                .collect();
+            TlsRoots::from_files(&files).map_err(|e| NodeError::Config(e.to_string()))?
+        } else {
+            TlsRoots::default()
+        };
         let g = &config.gossip;
         let pvt_data = g.pvt_data.clone();
         let comm_cfg = CommConfig {
             listen_addr,
             tls,
             client_auth_required: config.peer.tls.client_auth_required,
+            tls_roots: Arc::new(tls_roots),
             dial_timeout: g.dial_timeout,
             conn_timeout: g.conn_timeout,
             send_buff_size: g.send_buff_size as usize,
