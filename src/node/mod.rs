@@ -140,6 +140,8 @@ struct MetricsParts {
     leadership: Arc<LeadershipShared>,
     deliveries: DeliveryTable,
     identity_view: Arc<RwLock<IdentityStats>>,
+    /// The crypto, for the built-in MSP's decisions.
+    mcs: Arc<dyn crate::crypto::MessageCryptoService>,
 }
 
 impl MetricsParts {
@@ -193,6 +195,7 @@ impl MetricsParts {
                 .read()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),
+            msp: self.mcs.as_msp().map(|m| m.decisions()),
         }
     }
 
@@ -470,6 +473,7 @@ impl GossipService {
             leadership: leadership.clone(),
             deliveries: deliveries.clone(),
             identity_view: identity_view.clone(),
+            mcs: crypto.mcs.clone(),
         };
         // Cleared when the owner task ends, for any reason: `/healthz` reports it.
         let driver_running = Arc::new(AtomicBool::new(true));
