@@ -293,10 +293,17 @@ impl GossipService {
         };
         let tls_roots = if tls.is_some() {
             let t = &config.peer.tls;
+            // As a Fabric peer, the client root CAs are read only when client certificates
+            // are required (Fabric's sample core.yaml names a file that is often absent).
+            let client_cas = if t.client_auth_required {
+                &t.client_root_cas[..]
+            } else {
+                &[]
+            };
             let files: Vec<_> = t
                 .root_cert_file
                 .iter()
-                .chain(&t.client_root_cas)
+                .chain(client_cas)
                 .cloned()
                 .collect();
             TlsRoots::from_files(&files).map_err(|e| NodeError::Config(e.to_string()))?

@@ -18,7 +18,9 @@ _networks = []
 
 @pytest.fixture(scope="session")
 def net():
-    network = Network()
+    # Spare Org1 identity 5 is revoked by a CRL in the channel config
+    # (test_identity_refusal.py); 0..2 serve test_fabgossip_peer.py, 3 and 4 the refusal tests.
+    network = Network(spare_peers=6, revoked_spares={"Org1MSP": [5]})
     _networks.append(network)
     try:
         network.up()
