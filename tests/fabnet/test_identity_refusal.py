@@ -79,6 +79,12 @@ def test_a_revoked_identity_is_refused_by_fabric_and_fabgossip_peers(net, health
             msg = peer.command(f"channel_peers {net.channel}", "channel_peers")
             return {m["endpoint"] for m in (msg["peers"] or [])}
 
+        cn = f"CN={net.spare_identity('Org1MSP', REVOKED).name}"
+        for name in ("peer0.org1", "peer0.org2"):
+            wait_until(f"{name} logs the revocation (Fabric's MSP reason)",
+                       lambda name=name: any("The certificate has been revoked" in line
+                                             and cn in line
+                                             for line in net.peer(name).log().splitlines()), 60)
         for _ in range(5):
             assert revoked.address not in in_channel_view(healthy)
             for p in fabric:
