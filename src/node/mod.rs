@@ -300,12 +300,7 @@ impl GossipService {
             } else {
                 &[]
             };
-            let files: Vec<_> = t
-                .root_cert_file
-                .iter()
-                .chain(client_cas)
-                .cloned()
-                .collect();
+            let files: Vec<_> = t.root_cert_file.iter().chain(client_cas).cloned().collect();
             TlsRoots::from_files(&files).map_err(|e| NodeError::Config(e.to_string()))?
         } else {
             TlsRoots::default()
