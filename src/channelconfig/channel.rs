@@ -116,4 +116,14 @@ impl ChannelConfig {
         let signers = verified_signers(check, signed);
         evaluate(&self.policies, path, &signers, check)
     }
+
+    /// Evaluates the policy at `path` over identities whose signatures the caller verified.
+    pub fn evaluate_verified(
+        &self,
+        path: &str,
+        signers: &[&[u8]],
+        check: &dyn PrincipalCheck,
+    ) -> Result<(), PolicyError> {
+        evaluate(&self.policies, path, signers, check)
+    }
 }

@@ -165,6 +165,12 @@ impl ChannelPolicies for ChannelPolicyManager {
             .map_err(|e| CryptoError::NotInChannel(format!("{} ({e})", self.config.channel_id)))
     }
 
+    fn readers_of_verified(&self, identity: &[u8]) -> Result<(), CryptoError> {
+        self.config
+            .evaluate_verified(READERS_POLICY, &[identity], &self.msps)
+            .map_err(|e| CryptoError::NotInChannel(format!("{} ({e})", self.config.channel_id)))
+    }
+
     fn block_validation(&self, seq: u64, block: &[u8]) -> Result<(), CryptoError> {
         let b = Block::decode(block)
             .map_err(|e| CryptoError::InvalidBlock(format!("undecodable block: {e}")))?;

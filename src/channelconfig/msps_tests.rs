@@ -253,3 +253,71 @@ fn the_crypto_of_a_peer_uses_the_channel_policies() {
     crypto.remove_channel(ch);
     assert!(crypto.validate_identity(&alpha_id).is_err());
 }
+
+/// Message signatures checked on this thread while `f` runs.
+fn verifications<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let count = || crate::msp::key::MESSAGE_VERIFICATIONS.with(|c| c.get());
+    let before = count();
+    let r = f();
+    (r, count() - before)
+}
+
+#[test]
+fn a_stateinfo_and_a_block_are_each_verified_once_and_bad_ones_still_refused() {
+    let n = net();
+    let me = leaf(&n.beta_ca, "peer0", &["peer"], 9);
+    let mut conf = config("BetaMSP", &[&n.beta_ca], &[]);
+    conf.signing_identity = Some(SigningIdentityInfo {
+        public_signer: me.pem.clone().into_bytes(),
+        private_signer: None,
+    });
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let crypto = MspCrypto::new(LocalMsp::new(conf, me.key, now).unwrap());
+    let ch = &n.config.channel_id;
+    crypto.set_channel(ch, n.config.channel_msps().unwrap());
+
+    // A StateInfo of a member org: one signature check, Readers evaluated over the signer.
+    let alpha = leaf(&n.alpha_ca, "peer0", &["peer"], 2);
+    let alpha_id = sid("AlphaMSP", &alpha.pem);
+    let sig = alpha.key.sign_message(b"stateinfo").unwrap();
+    let (r, checks) = verifications(|| crypto.verify_by_channel(ch, &alpha_id, &sig, b"stateinfo"));
+    r.unwrap();
+    assert_eq!(checks, 1);
+    // Refused still: a signature over other bytes, a non-reader org, a foreign CA.
+    let (r, checks) = verifications(|| crypto.verify_by_channel(ch, &alpha_id, &sig, b"other"));
+    assert_eq!(r.unwrap_err(), CryptoError::BadSignature);
+    assert_eq!(checks, 1);
+    let o = orderer(&n.orderer_ca);
+    let osig = o.key.sign_message(b"stateinfo").unwrap();
+    let e = crypto
+        .verify_by_channel(ch, &sid("OrderingMSP", &o.pem), &osig, b"stateinfo")
+        .unwrap_err();
+    assert!(matches!(e, CryptoError::NotInChannel(_)), "{e:?}");
+    let fake = leaf(&root("ca.fake"), "peer0", &["peer"], 2);
+    let fsig = fake.key.sign_message(b"stateinfo").unwrap();
+    crypto
+        .verify_by_channel(ch, &sid("AlphaMSP", &fake.pem), &fsig, b"stateinfo")
+        .unwrap_err();
+
+    // A block with one orderer signature: one signature check.
+    let block = signed_by(chain_block(2), "OrderingMSP", &o).encode_to_vec();
+    let (r, checks) = verifications(|| crypto.verify_block(ch, 2, &block));
+    r.unwrap();
+    assert_eq!(checks, 1);
+    let by_peer = signed_by(chain_block(2), "AlphaMSP", &alpha).encode_to_vec();
+    assert!(crypto.verify_block(ch, 2, &by_peer).is_err());
+    assert!(crypto
+        .verify_block(ch, 2, &chain_block(2).encode_to_vec())
+        .is_err());
+    let d = crypto.decisions();
+    use crate::crypto::msp::Check;
+    assert_eq!(d.passed(Check::Signature), 1);
+    assert_eq!(d.refused(Check::Signature, "bad_signature"), 1);
+    assert_eq!(d.refused(Check::Signature, "not_in_channel"), 1);
+    assert_eq!(d.refused(Check::Signature, "unknown_ca"), 1);
+    assert_eq!(d.passed(Check::Block), 1);
+    assert_eq!(d.refused(Check::Block, "policy"), 2);
+}

@@ -199,6 +199,8 @@ pub struct CommMetricsSnapshot {
     pub presumed_dead: u64,
     /// Send-with-ack outcomes and acks nobody waited for (`fabgossip_comm_acks{result}`).
     pub acks: super::AckCounts,
+    /// TLS certificates refused for not chaining to a TLS CA (`fabgossip_comm_tls_refused`).
+    pub tls_refused: super::TlsRefusalCounts,
 }
 
 #[derive(Default)]
@@ -360,6 +362,7 @@ impl CommMetrics {
             flood_disconnects: load(&self.flood_disconnects),
             presumed_dead: load(&self.presumed_dead),
             acks: Default::default(),
+            tls_refused: Default::default(),
         }
     }
 }

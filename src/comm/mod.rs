@@ -51,6 +51,7 @@ pub mod peer_history;
 mod server;
 mod shared;
 pub mod tls;
+mod tls_roots;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -67,6 +68,7 @@ pub use metrics::{
 };
 pub use peer_history::{ContactDirection, ContactOutcome, ContactRecord};
 pub use tls::TlsIdentity;
+pub use tls_roots::{ChannelCas, TlsRefusal, TlsRefusalCounts, TlsRoots};
 
 use crate::crypto::{CryptoContext, CryptoError};
 use crate::proto::gossip::{Envelope, GossipMessage};
@@ -82,6 +84,9 @@ pub struct CommConfig {
     pub tls: Option<TlsIdentity>,
     /// Refuse TLS clients that present no certificate (`peer.tls.clientAuthRequired`).
     pub client_auth_required: bool,
+    /// The TLS CAs remote certificates must chain to (with TLS on, once it holds one); the
+    /// owner updates it as channels are joined and reconfigured.
+    pub tls_roots: Arc<TlsRoots>,
     /// `peer.gossip.dialTimeout`, 3 s.
     pub dial_timeout: Duration,
     /// `peer.gossip.connTimeout`, 2 s: Ping and ConnEstablish deadlines.
@@ -116,6 +121,7 @@ impl Default for CommConfig {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             tls: None,
             client_auth_required: false,
+            tls_roots: Arc::default(),
             dial_timeout: Duration::from_secs(3),
             conn_timeout: Duration::from_secs(2),
             send_buff_size: 200,
@@ -246,8 +252,8 @@ impl Comm {
         let tls = match &cfg.tls {
             None => None,
             Some(id) => Some(TlsContext {
-                server: id.server_config(cfg.client_auth_required)?,
-                client: id.client_config()?,
+                server: id.server_config(cfg.client_auth_required, cfg.tls_roots.clone())?,
+                client: id.client_config(cfg.tls_roots.clone())?,
                 cert_hash: id.cert_hash(),
             }),
         };
@@ -388,7 +394,13 @@ impl Comm {
     pub fn metrics(&self) -> CommMetricsSnapshot {
         let mut s = self.shared.metrics.snapshot();
         s.acks = self.shared.acks.counts();
+        s.tls_refused = self.shared.cfg.tls_roots.refusals();
         s
+    }
+
+    /// The TLS CAs remote certificates must chain to.
+    pub fn tls_roots(&self) -> &Arc<TlsRoots> {
+        &self.shared.cfg.tls_roots
     }
 
     /// The last dial/handshake outcome per endpoint and per PKI-ID (bounded).

@@ -1,9 +1,11 @@
 //! TLS material and the rustls configurations of both roles.
 //!
 //! Gossip authenticates peers by the handshake's certificate-hash binding (the signed
-//! ConnEstablish carries SHA-256 of the sender's TLS certificate), not by a CA chain. So both
-//! verifiers accept any well-formed certificate and check only the TLS handshake signatures,
-//! which prove the remote holds the certificate's private key.
+//! ConnEstablish carries SHA-256 of the sender's TLS certificate). On top of it, both verifiers
+//! require the remote's certificate to chain to a TLS CA of the peer's [`TlsRoots`] (Fabric's
+//! rule) once that set holds a CA; while it is empty they accept any well-formed certificate.
+//! Both check the TLS handshake signatures, which prove the remote holds the certificate's
+//! private key.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use rustls::{
 };
 use sha2::{Digest, Sha256};
 
+use super::tls_roots::TlsRoots;
 use super::CommError;
 
 /// HTTP/2 over TLS must negotiate `h2` (grpc-go refuses connections without it).
@@ -140,13 +143,16 @@ impl TlsIdentity {
     }
 
     /// Server side: requests a client certificate, requires one only if `client_auth_required`.
+    /// Client certificates must chain to a CA of `roots` while it holds one.
     pub(crate) fn server_config(
         &self,
         client_auth_required: bool,
+        roots: Arc<TlsRoots>,
     ) -> Result<Arc<ServerConfig>, CommError> {
-        let verifier = Arc::new(AnyClientCert {
+        let verifier = Arc::new(ClientCertByRoots {
             algs: provider().signature_verification_algorithms,
             mandatory: client_auth_required,
+            roots,
         });
         let mut cfg = ServerConfig::builder_with_provider(Arc::new(provider()))
             .with_safe_default_protocol_versions()
@@ -158,10 +164,16 @@ impl TlsIdentity {
         Ok(Arc::new(cfg))
     }
 
-    /// Client side: presents this certificate, accepts any well-formed server certificate.
-    pub(crate) fn client_config(&self) -> Result<Arc<ClientConfig>, CommError> {
-        let verifier = Arc::new(AnyServerCert {
+    /// Client side: presents this certificate; the server's must chain to a CA of `roots`
+    /// while it holds one. Server names are not checked: gossip binds the certificate to the
+    /// peer's identity in the handshake.
+    pub(crate) fn client_config(
+        &self,
+        roots: Arc<TlsRoots>,
+    ) -> Result<Arc<ClientConfig>, CommError> {
+        let verifier = Arc::new(ServerCertByRoots {
             algs: provider().signature_verification_algorithms,
+            roots,
         });
         let mut cfg = ClientConfig::builder_with_provider(Arc::new(provider()))
             .with_safe_default_protocol_versions()
@@ -221,26 +233,24 @@ fn write_private(path: &PathBuf, data: &[u8]) -> Result<(), CommError> {
         .map_err(|e| tls_err(format!("writing {}: {e}", path.display())))
 }
 
-fn parse_cert(cert: &CertificateDer<'_>) -> Result<(), rustls::Error> {
-    ParsedCertificate::try_from(cert).map(|_| ())
-}
-
-/// Client role: any well-formed server certificate; handshake signatures verified.
+/// Client role: a server certificate chaining to the roots (any, while they are empty);
+/// handshake signatures verified.
 #[derive(Debug)]
-struct AnyServerCert {
+struct ServerCertByRoots {
     algs: WebPkiSupportedAlgorithms,
+    roots: Arc<TlsRoots>,
 }
 
-impl ServerCertVerifier for AnyServerCert {
+impl ServerCertVerifier for ServerCertByRoots {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
+        intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
         _ocsp_response: &[u8],
-        _now: UnixTime,
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        parse_cert(end_entity)?;
+        self.roots.verify_server(end_entity, intermediates, now)?;
         Ok(ServerCertVerified::assertion())
     }
 
@@ -267,14 +277,16 @@ impl ServerCertVerifier for AnyServerCert {
     }
 }
 
-/// Server role: any well-formed client certificate; handshake signatures verified.
+/// Server role: a client certificate chaining to the roots (any, while they are empty);
+/// handshake signatures verified.
 #[derive(Debug)]
-struct AnyClientCert {
+struct ClientCertByRoots {
     algs: WebPkiSupportedAlgorithms,
     mandatory: bool,
+    roots: Arc<TlsRoots>,
 }
 
-impl ClientCertVerifier for AnyClientCert {
+impl ClientCertVerifier for ClientCertByRoots {
     fn offer_client_auth(&self) -> bool {
         true
     }
@@ -290,10 +302,10 @@ impl ClientCertVerifier for AnyClientCert {
     fn verify_client_cert(
         &self,
         end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _now: UnixTime,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        parse_cert(end_entity)?;
+        self.roots.verify_client(end_entity, intermediates, now)?;
         Ok(ClientCertVerified::assertion())
     }
 
@@ -342,8 +354,8 @@ mod tests {
         assert_eq!(a, b);
         assert!(dir.join("tls-cert.pem").exists());
         assert_eq!(a.cert_hash().len(), 32);
-        a.server_config(true).unwrap();
-        a.client_config().unwrap();
+        a.server_config(true, Arc::default()).unwrap();
+        a.client_config(Arc::default()).unwrap();
         std::fs::remove_dir_all(&dir).ok();
     }
 

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::{block, CryptoContext, CryptoError, MessageCryptoService, SecurityAdvisor};
 use crate::proto::msp::SerializedIdentity;
+use crate::sync::RwLockExt;
 use crate::types::{OrgId, PkiId};
 
 /// Name of the file, in the MSP directory, that holds this peer's Ed25519 seed (64 hex digits).
@@ -341,11 +342,11 @@ impl Ed25519Crypto {
 
     fn write_trust(&self) -> std::sync::RwLockWriteGuard<'_, Trust> {
         // A poisoned lock only means another thread panicked mid-update of a plain map.
-        self.trust.write().unwrap_or_else(|p| p.into_inner())
+        self.trust.write_locked()
     }
 
     fn read_trust(&self) -> std::sync::RwLockReadGuard<'_, Trust> {
-        self.trust.read().unwrap_or_else(|p| p.into_inner())
+        self.trust.read_locked()
     }
 }
 

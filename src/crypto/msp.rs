@@ -22,12 +22,16 @@ use super::ed25519::CryptoCounters;
 use super::{block, CryptoContext, CryptoError, MessageCryptoService, SecurityAdvisor};
 use crate::msp::{pki_id, Identity, LocalMsp, Msp, MspError, MspManager, SigningIdentity};
 use crate::proto::msp::SerializedIdentity;
+use crate::sync::RwLockExt;
 use crate::types::{OrgId, PkiId};
 
 /// A channel's policies, evaluated by the channel-config part over the channel's MSPs.
 pub trait ChannelPolicies: Send + Sync + 'static {
     /// The channel's Readers policy over one signed message.
     fn readers(&self, identity: &[u8], signature: &[u8], msg: &[u8]) -> Result<(), CryptoError>;
+    /// The channel's Readers policy over a signer whose identity was validated and whose
+    /// signature was verified by the caller: no signature is checked again.
+    fn readers_of_verified(&self, identity: &[u8]) -> Result<(), CryptoError>;
     /// The channel's BlockValidation policy over a block whose structure was checked.
     fn block_validation(&self, seq: u64, block: &[u8]) -> Result<(), CryptoError>;
 }
@@ -39,14 +43,117 @@ pub struct ChannelMsps {
     pub policies: Option<Arc<dyn ChannelPolicies>>,
 }
 
+/// Why the MSP crypto refused an identity, a signature or a block: the `reason` label of
+/// the `fabgossip_msp_*` metrics. The first ones are [`MspError::reason`]'s.
+pub const REFUSAL_REASONS: [&str; 14] = [
+    "malformed",
+    "unknown_msp",
+    "unknown_ca",
+    "expired",
+    "not_yet_valid",
+    "revoked",
+    "wrong_role",
+    "invalid",
+    "bad_signature",
+    "principal",
+    "config",
+    "not_in_channel",
+    "bad_block",
+    "policy",
+];
+
+/// What the MSP crypto checks, each with its outcomes: the `kind` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// `ValidateIdentity`: chain, revocation, NodeOU role and validity period.
+    Identity,
+    /// `Verify` and `VerifyByChannel`: a message signature (and the channel's Readers).
+    Signature,
+    /// `VerifyBlock`: structure, data hash and the channel's BlockValidation policy.
+    Block,
+}
+
+impl Check {
+    pub const ALL: [Check; 3] = [Check::Identity, Check::Signature, Check::Block];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Check::Identity => "identity",
+            Check::Signature => "signature",
+            Check::Block => "block",
+        }
+    }
+}
+
+/// The MSP crypto's decisions: per check, how many passed and how many were refused by
+/// reason (in the order of [`REFUSAL_REASONS`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MspDecisions {
+    pub passed: [u64; 3],
+    pub refused: [[u64; REFUSAL_REASONS.len()]; 3],
+}
+
+impl MspDecisions {
+    pub fn passed(&self, check: Check) -> u64 {
+        self.passed[check as usize]
+    }
+
+    /// Refusals of `check` for `reason` (a name of [`REFUSAL_REASONS`]; 0 for another).
+    pub fn refused(&self, check: Check, reason: &str) -> u64 {
+        REFUSAL_REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .map_or(0, |i| self.refused[check as usize][i])
+    }
+
+    pub fn refused_total(&self, check: Check) -> u64 {
+        self.refused[check as usize].iter().sum()
+    }
+}
+
+/// A refusal with the reason it is counted under.
+struct Refusal {
+    reason: &'static str,
+    err: CryptoError,
+}
+
+impl From<MspError> for Refusal {
+    fn from(e: MspError) -> Self {
+        Refusal {
+            reason: e.reason(),
+            err: crypto_err(e),
+        }
+    }
+}
+
+fn refusal(reason: &'static str, err: CryptoError) -> Refusal {
+    Refusal { reason, err }
+}
+
 #[derive(Default)]
 struct Counters {
     signatures_made: AtomicU64,
-    signatures_verified: AtomicU64,
-    signatures_rejected: AtomicU64,
-    identities_rejected: AtomicU64,
-    blocks_verified: AtomicU64,
-    blocks_rejected: AtomicU64,
+    passed: [AtomicU64; 3],
+    refused: [[AtomicU64; REFUSAL_REASONS.len()]; 3],
+}
+
+impl Counters {
+    fn tally<T>(&self, check: Check, r: Result<T, Refusal>) -> Result<T, CryptoError> {
+        match r {
+            Ok(v) => {
+                self.passed[check as usize].fetch_add(1, Ordering::Relaxed);
+                Ok(v)
+            }
+            Err(Refusal { reason, err }) => {
+                let i = REFUSAL_REASONS
+                    .iter()
+                    .position(|r| *r == reason)
+                    .unwrap_or(REFUSAL_REASONS.len() - 1);
+                self.refused[check as usize][i].fetch_add(1, Ordering::Relaxed);
+                Err(err)
+            }
+        }
+    }
 }
 
 pub struct MspCrypto {
@@ -133,40 +240,48 @@ impl MspCrypto {
     }
 
     pub fn counters(&self) -> CryptoCounters {
-        let c = &self.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let d = self.decisions();
         CryptoCounters {
-            signatures_made: get(&c.signatures_made),
-            signatures_verified: get(&c.signatures_verified),
-            signatures_rejected: get(&c.signatures_rejected),
-            identities_rejected: get(&c.identities_rejected),
-            blocks_verified: get(&c.blocks_verified),
-            blocks_rejected: get(&c.blocks_rejected),
+            signatures_made: self.counters.signatures_made.load(Ordering::Relaxed),
+            signatures_verified: d.passed(Check::Signature),
+            signatures_rejected: d.refused_total(Check::Signature),
+            identities_rejected: d.refused_total(Check::Identity),
+            blocks_verified: d.passed(Check::Block),
+            blocks_rejected: d.refused_total(Check::Block),
         }
+    }
+
+    /// Every decision so far, by check and reason.
+    pub fn decisions(&self) -> MspDecisions {
+        let c = &self.counters;
+        let mut d = MspDecisions::default();
+        for k in 0..3 {
+            d.passed[k] = c.passed[k].load(Ordering::Relaxed);
+            for (o, a) in d.refused[k].iter_mut().zip(&c.refused[k]) {
+                *o = a.load(Ordering::Relaxed);
+            }
+        }
+        d
     }
 
     fn write_channels(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, ChannelMsps>> {
         // A poisoned lock only means another thread panicked mid-update of a plain map.
-        self.channels.write().unwrap_or_else(|p| p.into_inner())
+        self.channels.write_locked()
     }
 
     fn read_channels(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, ChannelMsps>> {
-        self.channels.read().unwrap_or_else(|p| p.into_inner())
+        self.channels.read_locked()
     }
 
     /// Fabric's `getValidatedIdentity`: the local MSP for the local org, else the first
     /// joined channel whose MSPs validate the identity.
-    fn validated(&self, identity: &[u8]) -> Result<Identity, CryptoError> {
-        let sid = SerializedIdentity::decode(identity).map_err(|e| {
-            CryptoError::MalformedIdentity(format!("not a SerializedIdentity: {e}"))
-        })?;
-        Msp::is_well_formed(&sid.id_bytes).map_err(crypto_err)?;
+    fn validated(&self, identity: &[u8]) -> Result<Identity, Refusal> {
+        let sid = SerializedIdentity::decode(identity)
+            .map_err(|e| MspError::Malformed(format!("not a SerializedIdentity: {e}")))?;
+        Msp::is_well_formed(&sid.id_bytes)?;
         if sid.mspid == self.mspid {
-            let id = self
-                .local
-                .deserialize_id_bytes(&sid.id_bytes)
-                .map_err(crypto_err)?;
-            self.local.validate(&id).map_err(crypto_err)?;
+            let id = self.local.deserialize_id_bytes(&sid.id_bytes)?;
+            self.local.validate(&id)?;
             return Ok(id);
         }
         let channels = self.read_channels();
@@ -178,44 +293,46 @@ impl MspCrypto {
             }
         }
         Err(match last {
-            Some(e) => crypto_err(e),
-            None => CryptoError::UntrustedIdentity(format!(
-                "no MSP of a joined channel knows {}",
-                sid.mspid
-            )),
+            Some(e) => e.into(),
+            None => refusal(
+                "unknown_msp",
+                CryptoError::UntrustedIdentity(format!(
+                    "no MSP of a joined channel knows {}",
+                    sid.mspid
+                )),
+            ),
         })
     }
 
+    /// Validates `identity` and checks `signature` over `msg` once. With the channel's
+    /// policies, the Readers policy is then evaluated over the verified signer: its
+    /// signature is not verified a second time.
     fn verify_in_channel(
         &self,
         channel: &str,
         identity: &[u8],
         signature: &[u8],
         msg: &[u8],
-    ) -> Result<(), CryptoError> {
+    ) -> Result<(), Refusal> {
         let ch = self.read_channels().get(channel).cloned();
         let Some(ch) = ch else {
             let id = self.validated(identity)?;
-            return id.verify(msg, signature).map_err(crypto_err);
+            return Ok(id.verify(msg, signature)?);
         };
         let id = ch.msps.validate(identity).map_err(|e| match e {
-            MspError::UnknownMsp(_) => CryptoError::NotInChannel(channel.to_string()),
-            e => crypto_err(e),
+            MspError::UnknownMsp(_) => refusal(
+                "not_in_channel",
+                CryptoError::NotInChannel(channel.to_string()),
+            ),
+            e => e.into(),
         })?;
-        id.verify(msg, signature).map_err(crypto_err)?;
+        id.verify(msg, signature)?;
         if let Some(p) = &ch.policies {
-            p.readers(identity, signature, msg)?;
+            p.readers_of_verified(identity)
+                .map_err(|e| refusal("not_in_channel", e))?;
         }
         Ok(())
     }
-}
-
-fn tally<T>(r: Result<T, CryptoError>, ok: &AtomicU64, err: &AtomicU64) -> Result<T, CryptoError> {
-    match &r {
-        Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
-        Err(_) => err.fetch_add(1, Ordering::Relaxed),
-    };
-    r
 }
 
 impl MessageCryptoService for MspCrypto {
@@ -231,15 +348,15 @@ impl MessageCryptoService for MspCrypto {
             .read_channels()
             .get(channel)
             .and_then(|c| c.policies.clone());
-        let r = block::verify_block(channel, seq, blk, &[]).and_then(|_| match policies {
-            Some(p) => p.block_validation(seq, blk),
-            None => Ok(()),
-        });
-        tally(
-            r,
-            &self.counters.blocks_verified,
-            &self.counters.blocks_rejected,
-        )
+        let r = block::verify_block(channel, seq, blk, &[])
+            .map_err(|e| refusal("bad_block", e))
+            .and_then(|_| match policies {
+                Some(p) => p
+                    .block_validation(seq, blk)
+                    .map_err(|e| refusal("policy", e)),
+                None => Ok(()),
+            });
+        self.counters.tally(Check::Block, r)
     }
 
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
@@ -254,12 +371,8 @@ impl MessageCryptoService for MspCrypto {
     fn verify(&self, identity: &[u8], signature: &[u8], msg: &[u8]) -> Result<(), CryptoError> {
         let r = self
             .validated(identity)
-            .and_then(|id| id.verify(msg, signature).map_err(crypto_err));
-        tally(
-            r,
-            &self.counters.signatures_verified,
-            &self.counters.signatures_rejected,
-        )
+            .and_then(|id| Ok(id.verify(msg, signature)?));
+        self.counters.tally(Check::Signature, r)
     }
 
     fn verify_by_channel(
@@ -270,25 +383,29 @@ impl MessageCryptoService for MspCrypto {
         msg: &[u8],
     ) -> Result<(), CryptoError> {
         let r = self.verify_in_channel(channel, identity, signature, msg);
-        tally(
-            r,
-            &self.counters.signatures_verified,
-            &self.counters.signatures_rejected,
-        )
+        self.counters.tally(Check::Signature, r)
     }
 
+    /// Fabric's `ValidateIdentity`, and the certificate is within its validity period now:
+    /// Fabric's identity mapper refuses an expired identity at the same point.
     fn validate_identity(&self, identity: &[u8]) -> Result<(), CryptoError> {
-        let r = self.validated(identity).map(|_| ());
-        if r.is_err() {
-            self.counters
-                .identities_rejected
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        r
+        let r = self.validated(identity).and_then(|id| {
+            let now = now_unix();
+            if now < id.cert.not_before {
+                return Err(MspError::NotYetValid.into());
+            }
+            if now > id.cert.not_after {
+                return Err(MspError::Expired.into());
+            }
+            Ok(())
+        });
+        self.counters.tally(Check::Identity, r)
     }
 
     fn expiration(&self, identity: &[u8]) -> Result<Option<SystemTime>, CryptoError> {
-        self.validated(identity).map(|id| Some(id.expires_at()))
+        self.validated(identity)
+            .map(|id| Some(id.expires_at()))
+            .map_err(|r| r.err)
     }
 
     fn as_msp(&self) -> Option<&MspCrypto> {
@@ -393,6 +510,9 @@ mod tests {
         struct OnlyOrg2;
         impl ChannelPolicies for OnlyOrg2 {
             fn readers(&self, identity: &[u8], _: &[u8], _: &[u8]) -> Result<(), CryptoError> {
+                self.readers_of_verified(identity)
+            }
+            fn readers_of_verified(&self, identity: &[u8]) -> Result<(), CryptoError> {
                 match SerializedIdentity::decode(identity) {
                     Ok(s) if s.mspid == "Org2MSP" => Ok(()),
                     _ => Err(CryptoError::NotInChannel("readers".into())),
@@ -440,5 +560,62 @@ mod tests {
             .verify_by_channel("ch", b.crypto.serialized_identity(), &own, b"m")
             .unwrap();
         assert!(b.crypto.verify_block("ch", 0, b"\x00").is_err());
+    }
+
+    #[test]
+    fn decisions_are_counted_by_check_and_reason() {
+        let a = org("Org1MSP");
+        let b = org("Org2MSP");
+        let mut conf = config("Org1MSP", &[&a.ca], &[]);
+        conf.revocation_list = vec![crl(&a.ca, &[77])];
+        b.crypto.set_channel(
+            "ch",
+            ChannelMsps {
+                msps: MspManager::from_configs(&[conf, config("Org2MSP", &[&b.ca], &[])]).unwrap(),
+                policies: None,
+            },
+        );
+        let c = &b.crypto;
+        let good = leaf(&a.ca, "peer1", &["peer"], 70);
+        let expired = leaf_with(&a.ca, "old", &["peer"], 71, (2021, 2022), false);
+        let future = leaf_with(&a.ca, "new", &["peer"], 72, (2085, 2089), false);
+        let no_role = leaf(&a.ca, "nobody", &["finance"], 73);
+        let revoked = leaf(&a.ca, "gone", &["peer"], 77);
+        let stranger = leaf(&root("ca.other"), "peer0", &["peer"], 74);
+        c.validate_identity(&sid("Org1MSP", &good.pem)).unwrap();
+        for (pem, mspid, reason) in [
+            (&expired.pem, "Org1MSP", "expired"),
+            (&future.pem, "Org1MSP", "not_yet_valid"),
+            (&no_role.pem, "Org1MSP", "wrong_role"),
+            (&revoked.pem, "Org1MSP", "revoked"),
+            (&stranger.pem, "Org1MSP", "unknown_ca"),
+            (&good.pem, "Org9MSP", "unknown_msp"),
+        ] {
+            c.validate_identity(&sid(mspid, pem)).unwrap_err();
+            assert_eq!(
+                c.decisions().refused(Check::Identity, reason),
+                1,
+                "{reason}"
+            );
+        }
+        c.validate_identity(b"\xff\xff").unwrap_err();
+        let d = c.decisions();
+        assert_eq!(d.refused(Check::Identity, "malformed"), 1);
+        assert_eq!(d.passed(Check::Identity), 1);
+        assert_eq!(d.refused_total(Check::Identity), 7);
+
+        let id = sid("Org1MSP", &good.pem);
+        let sig = good.key.sign_message(b"m").unwrap();
+        c.verify_by_channel("ch", &id, &sig, b"m").unwrap();
+        c.verify_by_channel("ch", &id, &sig, b"other").unwrap_err();
+        c.verify_by_channel("ch", &sid("Org9MSP", &good.pem), &sig, b"m")
+            .unwrap_err();
+        c.verify_block("ch", 1, b"\xff").unwrap_err();
+        let d = c.decisions();
+        assert_eq!(d.passed(Check::Signature), 1);
+        assert_eq!(d.refused(Check::Signature, "bad_signature"), 1);
+        assert_eq!(d.refused(Check::Signature, "not_in_channel"), 1);
+        assert_eq!(d.refused(Check::Block, "bad_block"), 1);
+        assert_eq!(c.counters().signatures_rejected, 2);
     }
 }

@@ -136,15 +136,6 @@ fn load_config(input: ConfigInput<'_>) -> Result<Config, CallError> {
         config.peer.listen_address,
         config.peer.file_system_path.display()
     );
-    let tls = &config.peer.tls;
-    if tls.enabled && (tls.root_cert_file.is_some() || !tls.client_root_cas.is_empty()) {
-        tracing::warn!(
-            target: "fabgossip::config",
-            "peer.tls.rootcert.file and peer.tls.clientRootCAs.files are read but not yet \
-             enforced on gossip connections: a peer's TLS certificate is bound to its \
-             identity by the gossip handshake, not checked against these CAs"
-        );
-    }
     Ok(config)
 }
 

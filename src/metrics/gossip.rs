@@ -53,6 +53,8 @@ pub struct Snapshot {
     pub channels: Vec<ChannelMetrics>,
     /// The identity mapper's, cert store's and identity pull's counters.
     pub identity: IdentityStats,
+    /// The built-in Fabric MSP's decisions; `None` with another crypto.
+    pub msp: Option<crate::crypto::msp::MspDecisions>,
 }
 
 /// A metric without labels of its own: name, help, and how to read it from `T`.
@@ -304,6 +306,53 @@ fn table<T>(out: &mut Vec<Family>, kind: Kind, rows: &[Row<T>], v: &T) {
     }
 }
 
+/// The built-in MSP's decisions: validations and verifications that passed, and refusals
+/// by reason.
+fn msp_families(out: &mut Vec<Family>, d: &crate::crypto::msp::MspDecisions) {
+    use crate::crypto::msp::{Check, REFUSAL_REASONS};
+    let mut f = Family::new(
+        "fabgossip_msp_verify",
+        "Identity validations, signature and block verifications of the built-in MSP, by \
+         kind (identity, signature, block) and result (valid, refused)",
+        Kind::Counter,
+    );
+    for k in Check::ALL {
+        f.sample(
+            &[("kind", k.as_str()), ("result", "valid")],
+            d.passed(k) as f64,
+        );
+        f.sample(
+            &[("kind", k.as_str()), ("result", "refused")],
+            d.refused_total(k) as f64,
+        );
+    }
+    out.push(f);
+    let mut f = Family::new(
+        "fabgossip_msp_identity_refused",
+        "Identities the built-in MSP refused, by reason (unknown_ca, expired, not_yet_valid, \
+         revoked, wrong_role, unknown_msp, malformed, ...)",
+        Kind::Counter,
+    );
+    for r in REFUSAL_REASONS {
+        f.sample(&[("reason", r)], d.refused(Check::Identity, r) as f64);
+    }
+    out.push(f);
+    let mut f = Family::new(
+        "fabgossip_msp_verify_refused",
+        "Signatures and blocks the built-in MSP refused, by kind and reason",
+        Kind::Counter,
+    );
+    for k in [Check::Signature, Check::Block] {
+        for r in REFUSAL_REASONS {
+            f.sample(
+                &[("kind", k.as_str()), ("reason", r)],
+                d.refused(k, r) as f64,
+            );
+        }
+    }
+    out.push(f);
+}
+
 /// The families of one scrape, in a stable order.
 pub fn families(s: &Snapshot) -> Vec<Family> {
     let mut out = Vec::new();
@@ -320,6 +369,24 @@ pub fn families(s: &Snapshot) -> Vec<Family> {
             &[("reason", r.as_str())],
             s.comm.handshake_failures.get(r) as f64,
         );
+    }
+    out.push(f);
+    if let Some(d) = &s.msp {
+        msp_families(&mut out, d);
+    }
+    let mut f = Family::new(
+        "fabgossip_comm_tls_refused",
+        "TLS certificates refused for not chaining to a TLS CA of the peer's channels or root \
+         files, by direction (inbound: a client's, outbound: a dialed server's) and reason",
+        Kind::Counter,
+    );
+    for (direction, inbound) in [("inbound", true), ("outbound", false)] {
+        for r in crate::comm::TlsRefusal::ALL {
+            f.sample(
+                &[("direction", direction), ("reason", r.as_str())],
+                s.comm.tls_refused.get(inbound, r) as f64,
+            );
+        }
     }
     out.push(f);
     let mut f = Family::new(
@@ -715,6 +782,12 @@ mod tests {
         s.connected.push(pki);
         s.identity.known = 7;
         s.config_blocks_applied = 6;
+        s.comm.tls_refused.outbound[0] = 6;
+        let mut msp = crate::crypto::msp::MspDecisions::default();
+        msp.passed[0] = 11;
+        msp.refused[0][3] = 2;
+        msp.refused[2][13] = 1;
+        s.msp = Some(msp);
         s.identity.mapper.rejected = 4;
         s.identity.mapper.overflow = 3;
         s.channels.push(ChannelMetrics {
@@ -767,6 +840,28 @@ mod tests {
             ("fabgossip_identities", 7.0),
             ("fabgossip_identity_rejected", 4.0),
             ("fabgossip_identity_overflow", 3.0),
+            (
+                "fabgossip_comm_tls_refused{direction=\"outbound\",reason=\"unknown_ca\"}",
+                6.0,
+            ),
+            (
+                "fabgossip_comm_tls_refused{direction=\"inbound\",reason=\"unknown_ca\"}",
+                0.0,
+            ),
+            (
+                "fabgossip_msp_verify{kind=\"identity\",result=\"valid\"}",
+                11.0,
+            ),
+            (
+                "fabgossip_msp_verify{kind=\"identity\",result=\"refused\"}",
+                2.0,
+            ),
+            ("fabgossip_msp_identity_refused{reason=\"expired\"}", 2.0),
+            ("fabgossip_msp_identity_refused{reason=\"revoked\"}", 0.0),
+            (
+                "fabgossip_msp_verify_refused{kind=\"block\",reason=\"policy\"}",
+                1.0,
+            ),
         ] {
             assert_eq!(sample_value(&text, sample), Some(want), "{sample}");
         }

@@ -35,7 +35,7 @@ impl CaPool {
             self.extend(&mut chain, at, &mut found);
         }
         if found.is_empty() {
-            return Err(MspError::Invalid(
+            return Err(MspError::UnknownAuthority(
                 "certificate signed by unknown authority".into(),
             ));
         }

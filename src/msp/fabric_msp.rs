@@ -359,7 +359,7 @@ impl Msp {
     pub fn validate_at(&self, id: &Identity, now: i64) -> Result<(), MspError> {
         self.validate(id)?;
         if now < id.cert.not_before {
-            return Err(MspError::Invalid("certificate is not yet valid".into()));
+            return Err(MspError::NotYetValid);
         }
         if now > id.cert.not_after {
             return Err(MspError::Expired);
@@ -437,7 +437,7 @@ impl Msp {
                     .is_some_and(|ids| ids.contains(&ou.certifiers_identifier))
             });
             if !found {
-                return Err(MspError::Invalid(if ous.is_empty() {
+                return Err(MspError::Role(if ous.is_empty() {
                     "the identity certificate does not contain an Organizational Unit (OU)".into()
                 } else {
                     format!(
@@ -472,7 +472,7 @@ impl Msp {
             if !node.certifiers_identifier.is_empty()
                 && node.certifiers_identifier != ou.certifiers_identifier
             {
-                return Err(MspError::Invalid(format!(
+                return Err(MspError::Role(format!(
                     "certifiersIdentifier does not match, MSP: [{}]",
                     self.name
                 )));
@@ -483,12 +483,12 @@ impl Msp {
             }
         }
         match count {
-            0 => Err(MspError::Invalid(format!(
+            0 => Err(MspError::Role(format!(
                 "the identity does not have an OU that resolves to client, peer, orderer, or admin role, MSP: [{}]",
                 self.name
             ))),
             1 => Ok(()),
-            _ => Err(MspError::Invalid(format!(
+            _ => Err(MspError::Role(format!(
                 "the identity must have a client, a peer, an orderer, or an admin OU role to be valid, not a combination of them, MSP: [{}]",
                 self.name
             ))),

@@ -9,6 +9,12 @@ use sha2::{Digest, Sha256, Sha384};
 
 use super::MspError;
 
+#[cfg(test)]
+thread_local! {
+    /// Message signatures checked by this thread (tests count the checks per message).
+    pub(crate) static MESSAGE_VERIFICATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 /// A certificate's public key.
 #[derive(Clone, Debug)]
 pub enum PublicKey {
@@ -72,6 +78,8 @@ impl PublicKey {
 
     /// Fabric's message signature check: SHA-256 of `msg`, the signature must be low-S.
     pub fn verify_message(&self, msg: &[u8], sig_der: &[u8]) -> Result<(), MspError> {
+        #[cfg(test)]
+        MESSAGE_VERIFICATIONS.with(|c| c.set(c.get() + 1));
         if !self.is_low_s(sig_der)? {
             return Err(MspError::BadSignature(
                 "signature S is above half the curve order".into(),

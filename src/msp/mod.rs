@@ -46,6 +46,14 @@ pub enum MspError {
     UnknownMsp(String),
     #[error("invalid identity: {0}")]
     Invalid(String),
+    /// The certificate chains to no root or intermediate CA of the MSP.
+    #[error("invalid identity: {0}")]
+    UnknownAuthority(String),
+    /// The certificate's NodeOU or OU does not make it a member of the MSP.
+    #[error("invalid identity: {0}")]
+    Role(String),
+    #[error("the certificate is not yet valid")]
+    NotYetValid,
     #[error("the certificate has been revoked")]
     Revoked,
     #[error("the certificate has expired")]
@@ -54,4 +62,23 @@ pub enum MspError {
     BadSignature(String),
     #[error("principal not satisfied: {0}")]
     Principal(String),
+}
+
+impl MspError {
+    /// Short stable name of the refusal: the `reason` label of the MSP metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            MspError::Config(_) => "config",
+            MspError::Malformed(_) => "malformed",
+            MspError::UnknownMsp(_) => "unknown_msp",
+            MspError::Invalid(_) => "invalid",
+            MspError::UnknownAuthority(_) => "unknown_ca",
+            MspError::Role(_) => "wrong_role",
+            MspError::NotYetValid => "not_yet_valid",
+            MspError::Revoked => "revoked",
+            MspError::Expired => "expired",
+            MspError::BadSignature(_) => "bad_signature",
+            MspError::Principal(_) => "principal",
+        }
+    }
 }

@@ -46,7 +46,7 @@ use crate::channel::{
     ChannelConfig, ChannelCounters, ChannelError, ChannelSelf, Channels, JoinChannelMessage,
     MapperVerifier,
 };
-use crate::comm::{Comm, CommConfig, CommMetricsSnapshot, TlsIdentity};
+use crate::comm::{Comm, CommConfig, CommMetricsSnapshot, TlsIdentity, TlsRoots};
 use crate::config::Config;
 use crate::crypto::ed25519::Ed25519Crypto;
 use crate::crypto::CryptoContext;
@@ -143,6 +143,8 @@ struct MetricsParts {
     leadership: Arc<LeadershipShared>,
     deliveries: DeliveryTable,
     identity_view: Arc<RwLock<IdentityStats>>,
+    /// The crypto, for the built-in MSP's decisions.
+    mcs: Arc<dyn crate::crypto::MessageCryptoService>,
 }
 
 impl MetricsParts {
@@ -190,6 +192,7 @@ impl MetricsParts {
             channel_registry,
             channels,
             identity: self.identity_view.read_locked().clone(),
+            msp: self.mcs.as_msp().map(|m| m.decisions()),
         }
     }
 
@@ -285,12 +288,27 @@ impl GossipService {
         } else {
             None
         };
+        let tls_roots = if tls.is_some() {
+            let t = &config.peer.tls;
+            // As a Fabric peer, the client root CAs are read only when client certificates
+            // are required (Fabric's sample core.yaml names a file that is often absent).
+            let client_cas = if t.client_auth_required {
+                &t.client_root_cas[..]
+            } else {
+                &[]
+            };
+            let files: Vec<_> = t.root_cert_file.iter().chain(client_cas).cloned().collect();
+            TlsRoots::from_files(&files).map_err(|e| NodeError::Config(e.to_string()))?
+        } else {
+            TlsRoots::default()
+        };
         let g = &config.gossip;
         let pvt_data = g.pvt_data.clone();
         let comm_cfg = CommConfig {
             listen_addr,
             tls,
             client_auth_required: config.peer.tls.client_auth_required,
+            tls_roots: Arc::new(tls_roots),
             dial_timeout: g.dial_timeout,
             conn_timeout: g.conn_timeout,
             send_buff_size: g.send_buff_size as usize,
@@ -457,6 +475,7 @@ impl GossipService {
             leadership: leadership.clone(),
             deliveries: deliveries.clone(),
             identity_view: identity_view.clone(),
+            mcs: crypto.mcs.clone(),
         };
         // Cleared when the owner task ends, for any reason: `/healthz` reports it.
         let driver_running = Arc::new(AtomicBool::new(true));

@@ -18,7 +18,10 @@ _networks = []
 
 @pytest.fixture(scope="session")
 def net():
-    network = Network(spare_peers=4)
+    # Spare Org1 identity 5 is revoked by a CRL in the channel config
+    # (test_identity_refusal.py); 0..2 serve test_fabgossip_peer.py, 3 and 4 the refusal
+    # tests, 6 test_privdata.py.
+    network = Network(spare_peers=7, revoked_spares={"Org1MSP": [5]})
     _networks.append(network)
     try:
         network.up()

@@ -304,14 +304,17 @@ class Network:
     """The network's files, processes and Fabric's views of it. up() then down(), or `with`."""
 
     def __init__(self, *, bin_dir=None, root=None, spare_peers=3, log_spec="info", keep=False,
-                 org1_leadership="static", orderer_client_auth=False, org3=False, org1_env=None):
+                 org1_leadership="static", orderer_client_auth=False, org3=False, org1_env=None,
+                 revoked_spares=None):
         """org1_leadership: "static" (peer0.org1 is Org1's static leader), "none" (no Fabric
         peer of Org1 pulls from the orderer: a peer a test adds leads Org1) or "election"
         (Org1's Fabric peers elect their leader: USELEADERELECTION=true, ORGLEADER=false).
         orderer_client_auth: the orderer requires a TLS client certificate (mutual TLS) on
         its cluster/deliver/broadcast port. org3: cryptogen also makes an Org3MSP with spare
         peers only, outside the channel's genesis config (a config update adds it).
-        org1_env: further CORE_* settings of Org1's Fabric peers (e.g. election timers)."""
+        org1_env: further CORE_* settings of Org1's Fabric peers (e.g. election timers).
+        revoked_spares: {mspid: [spare index, ...]}, spare identities a CRL of their org's CA
+        revokes; the CRL is in the org's msp/crls, so the genesis block's MSP config carries it."""
         if org1_leadership not in ("static", "none", "election"):
             raise ValueError(f"org1_leadership: {org1_leadership!r}")
         self.bin = Path(bin_dir or os.environ.get("FABNET_BIN") or DEFAULT_BIN)
@@ -320,6 +323,7 @@ class Network:
         self.orderer_client_auth = orderer_client_auth
         self.org3 = org3
         self.org1_env = dict(org1_env or {})
+        self.revoked_spares = dict(revoked_spares or {})
         self.log_spec = log_spec
         self.keep = keep or os.environ.get("FABNET_KEEP") == "1"
         self._root_arg = root
@@ -356,6 +360,70 @@ class Network:
             raise FabnetError(f"only {self.spare_peers} spare identities per org")
         n = used + index
         return self.org_dir(mspid) / "peers" / f"peer{n}.{DOMAIN[mspid]}"
+
+    def _org_ca(self, mspid):
+        """The org's cryptogen CA: (certificate, private key), with `cryptography`."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+        ca = self.org_dir(mspid) / "ca"
+        cert = x509.load_pem_x509_certificate(next(ca.glob("*-cert.pem")).read_bytes())
+        key = serialization.load_pem_private_key((ca / "priv_sk").read_bytes(), None)
+        return cert, key
+
+    @staticmethod
+    def _signcert(identity):
+        return next((identity / "msp" / "signcerts").iterdir())
+
+    def write_crl(self, mspid, identities):
+        """Writes `msp/crls/crl.pem` of the org: a CRL signed by the org's CA listing the
+        serials of the enrollment certificates of `identities` (cryptogen folders)."""
+        import datetime
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        ca_cert, ca_key = self._org_ca(mspid)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        builder = (x509.CertificateRevocationListBuilder()
+                   .issuer_name(ca_cert.subject)
+                   .last_update(now - datetime.timedelta(minutes=1))
+                   .next_update(now + datetime.timedelta(days=365))
+                   .add_extension(x509.AuthorityKeyIdentifier
+                                  .from_issuer_subject_key_identifier(ski), critical=False))
+        for identity in identities:
+            cert = x509.load_pem_x509_certificate(self._signcert(identity).read_bytes())
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(cert.serial_number)
+                .revocation_date(now - datetime.timedelta(minutes=1)).build())
+        crl = builder.sign(ca_key, hashes.SHA256())
+        crls = self.org_dir(mspid) / "msp" / "crls"
+        crls.mkdir(exist_ok=True)
+        path = crls / "crl.pem"
+        path.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+        return path
+
+    def expire_identity(self, mspid, identity):
+        """Re-issues the enrollment certificate of `identity` (a cryptogen folder) with the
+        same subject, key and extensions, signed by the org's CA, valid for one minute after
+        the CA's own NotBefore: expired since. Returns the certificate's path."""
+        import datetime
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        ca_cert, ca_key = self._org_ca(mspid)
+        path = self._signcert(identity)
+        old = x509.load_pem_x509_certificate(path.read_bytes())
+        start = ca_cert.not_valid_before_utc + datetime.timedelta(seconds=1)
+        builder = (x509.CertificateBuilder()
+                   .subject_name(old.subject)
+                   .issuer_name(ca_cert.subject)
+                   .public_key(old.public_key())
+                   .serial_number(x509.random_serial_number())
+                   .not_valid_before(start)
+                   .not_valid_after(start + datetime.timedelta(minutes=1)))
+        for ext in old.extensions:
+            builder = builder.add_extension(ext.value, ext.critical)
+        cert = builder.sign(ca_key, hashes.SHA256())
+        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        return path
 
     @property
     def orderer_tls_ca(self):
@@ -475,6 +543,8 @@ class Network:
                                self.root / "config" / "crypto-config-org3.yaml",
                                org3_count=self.spare_peers)
             self.run("cryptogen", "generate", f"--config={cc3}", f"--output={self.crypto}")
+        for mspid, indexes in self.revoked_spares.items():
+            self.write_crl(mspid, [self.spare_identity(mspid, i) for i in indexes])
         p1, p2 = self.peer("peer0.org1"), self.peer("peer0.org2")
         self._render("configtx.yaml", self.root / "config" / "configtx.yaml",
                      crypto=self.crypto, orderer_port=self.orderer.port,

@@ -29,7 +29,7 @@ NAMESPACE = "_lifecycle"
 COLLECTION = "_implicit_org_Org1MSP"
 APPROVALS = 3
 # The spare Org1 identity no other module uses (test_fabgossip_peer takes 0..2).
-SPARE = 3
+SPARE = 6
 
 
 @pytest.fixture(scope="module")

@@ -71,12 +71,27 @@ impl Driver {
             .channels
             .sequence(channel)
             .is_some_and(|seq| msg.sequence < seq);
-        let Some(msp) = mcs.as_msp().filter(|_| !stale) else {
+        if stale {
             return self.apply_join(channel.to_string(), msg);
+        }
+        // The TLS CAs are in force before the join dials the channel's anchor peers.
+        let roots = self.comm.tls_roots().clone();
+        let roots_before = roots.channel_cas(channel);
+        self.set_tls_roots(channel, config);
+        let Some(msp) = mcs.as_msp() else {
+            let res = self.apply_join(channel.to_string(), msg);
+            if res.is_err() || self.channels.has_left(channel) {
+                roots.restore_channel(channel, roots_before);
+            }
+            return res;
         };
-        let msps = config
-            .channel_msps()
-            .map_err(ChannelCallError::ConfigBlock)?;
+        let msps = match config.channel_msps() {
+            Ok(m) => m,
+            Err(e) => {
+                roots.restore_channel(channel, roots_before);
+                return Err(ChannelCallError::ConfigBlock(e));
+            }
+        };
         let before = msp.channel(channel);
         msp.set_channel(channel, msps);
         let res = self.apply_join(channel.to_string(), msg);
@@ -85,8 +100,31 @@ impl Driver {
                 Some(b) => msp.set_channel(channel, b),
                 None => msp.remove_channel(channel),
             }
+            roots.restore_channel(channel, roots_before);
         }
         res
+    }
+
+    /// The gossip TLS CAs follow the channel's config: every org's TLS root and intermediate
+    /// CAs, application and orderer orgs alike, as a Fabric peer's trusted roots do.
+    fn set_tls_roots(&mut self, channel: &str, config: &ChannelConfig) {
+        let roots = self.comm.tls_roots().clone();
+        let msps = config
+            .application_orgs
+            .iter()
+            .map(|o| &o.msp)
+            .chain(config.orderer.orgs.iter().map(|o| &o.msp));
+        let pems: Vec<Vec<u8>> = msps
+            .flat_map(|m| m.tls_root_certs.iter().chain(&m.tls_intermediate_certs))
+            .cloned()
+            .collect();
+        match roots.set_channel(channel, &pems) {
+            Ok(n) => info!(channel, cas = n, "gossip TLS CAs of the channel set"),
+            Err(e) => {
+                NodeCounters::inc(&self.counters.config_block_invalid);
+                warn!(channel, error = %e, "the channel's TLS CAs refused; the previous ones stay");
+            }
+        }
     }
 
     /// `channel` was joined with a config block: its committed config blocks reconfigure it

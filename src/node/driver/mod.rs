@@ -290,6 +290,7 @@ impl Driver {
                     if let Some(msp) = self.crypto.mcs.as_msp() {
                         msp.remove_channel(&channel);
                     }
+                    self.comm.tls_roots().remove_channel(&channel);
                     self.leave_orderers(&channel);
                     // The channel's block work stops; its ledger file is closed.
                     self.blocks.remove(&channel);
