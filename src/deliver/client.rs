@@ -18,6 +18,7 @@ use super::seek::seek_envelope;
 use super::stats::DeliveryCounters;
 use super::{ClientTlsIdentity, DeliverError, Delivered, DeliveryEvent, DeliveryRequest};
 use crate::channelconfig::GenesisBlockCheck;
+use crate::crypto::CryptoError;
 use crate::proto::common::{BlockHeader, Status};
 use crate::state::{BlockVerifier, McsVerifier, Payload, Source, VerifiedPayload};
 
@@ -132,22 +133,35 @@ pub(super) async fn run(
     }
 }
 
-/// How a block from `target` is verified. The genesis block carries no orderer signature
-/// (configtxgen makes it): a peer that joined with a later config block gets it from an
-/// orderer the channel config names, over TLS checked against that orderer's TLS CA, and
-/// takes it after the checks that need no key (number 0, data hash, a config envelope of
-/// this channel), as `peer channel fetch 0` followed by `peer channel join -b` trusts it.
-/// Every later block chains to it and is verified by the channel's policy. Over plain TCP
-/// nothing vouches for block 0: it must pass the policy like any other block.
+/// How a block from `target` is verified. A genesis block made by configtxgen carries no
+/// orderer signature: a peer that joined with a later config block gets it from an orderer
+/// the channel config names, over TLS checked against that orderer's TLS CA, and takes it
+/// when it passes the policy or else the checks that need no key (number 0, data hash, a
+/// config envelope of this channel), as `peer channel fetch 0` followed by `peer channel
+/// join -b` trusts it. Every later block chains to it and is verified by the channel's
+/// policy. Over plain TCP nothing vouches for block 0: it must pass the policy.
 fn block_verifier<'a>(
     seq: u64,
     target: &OrdererTarget,
     mcs: &'a McsVerifier,
-) -> &'a dyn BlockVerifier {
+) -> Box<dyn BlockVerifier + 'a> {
     if seq == 0 && target.tls_root_cert.is_some() {
-        &GenesisBlockCheck
+        Box::new(GenesisFromTls(mcs))
     } else {
-        mcs
+        Box::new(McsVerifier(mcs.0.clone()))
+    }
+}
+
+/// Block 0 from a TLS orderer: the policy, or else the genesis block checks.
+struct GenesisFromTls<'a>(&'a McsVerifier);
+
+impl BlockVerifier for GenesisFromTls<'_> {
+    fn verify_block(&self, channel: &str, seq: u64, block: &[u8]) -> Result<(), CryptoError> {
+        self.0.verify_block(channel, seq, block).or_else(|e| {
+            GenesisBlockCheck
+                .verify_block(channel, seq, block)
+                .map_err(|_| e)
+        })
     }
 }
 
@@ -255,7 +269,7 @@ async fn session(
         let payload = Payload::new(seq, block, Vec::new(), Source::Deliverer);
         let mcs = McsVerifier(req.mcs.clone());
         let verifier = block_verifier(seq, target, &mcs);
-        let verified = match VerifiedPayload::verify(verifier, &req.channel, payload) {
+        let verified = match VerifiedPayload::verify(&*verifier, &req.channel, payload) {
             Ok(v) => v,
             Err((_, e)) => return bad_block(counters, target, format!("block {seq}: {e}")),
         };
@@ -374,6 +388,12 @@ mod tests {
         assert!(block_verifier(1, &target(true), &mcs)
             .verify_block(CH, 1, UPDATE)
             .is_err());
+        // A block 0 that passes the policy passes over TLS too.
+        let signed = crate::crypto::block::new_block(0, Vec::new(), vec![b"tx".to_vec()]);
+        let plain = McsVerifier(Ed25519Crypto::new("Org1MSP".into(), [3; 32], vec![]));
+        assert!(block_verifier(0, &target(true), &plain)
+            .verify_block(CH, 0, &signed.encode_to_vec())
+            .is_ok());
         // Block 0 of another channel, or a later block numbered 0, is no genesis block.
         assert!(block_verifier(0, &target(true), &mcs)
             .verify_block("other", 0, GENESIS)
