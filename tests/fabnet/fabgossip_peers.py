@@ -11,36 +11,10 @@ sys.path.insert(0, str(REPO / "bindings" / "python"))
 
 from fabgossip.process import PeerProcess, free_port, python_peer_argv  # noqa: E402
 
+from members import core_env  # noqa: E402
 from network import _fields, metric, parse_metrics  # noqa: E402
 
 LIB = Path(os.environ.get("FABGOSSIP_LIB", REPO / "target" / "release" / "libfabgossip.so"))
-
-
-def core_env(net, identity, mspid, port, home, bootstrap, **overrides):
-    """CORE_PEER_* for a fabgossip peer; `overrides` are further CORE_PEER_* keys."""
-    tls = identity / "tls"
-    env = {
-        "FABGOSSIP_LIB": str(LIB),
-        "FABRIC_CFG_PATH": str(net.sampleconfig),
-        "CORE_PEER_ID": identity.name,
-        "CORE_PEER_LISTENADDRESS": f"127.0.0.1:{port}",
-        "CORE_PEER_ADDRESS": f"127.0.0.1:{port}",
-        "CORE_PEER_LOCALMSPID": mspid,
-        "CORE_PEER_MSPCONFIGPATH": str(identity / "msp"),
-        "CORE_PEER_TLS_ENABLED": "true",
-        "CORE_PEER_TLS_CERT_FILE": str(tls / "server.crt"),
-        "CORE_PEER_TLS_KEY_FILE": str(tls / "server.key"),
-        "CORE_PEER_TLS_ROOTCERT_FILE": str(tls / "ca.crt"),
-        "CORE_PEER_GOSSIP_BOOTSTRAP": bootstrap,
-        "CORE_PEER_GOSSIP_EXTERNALENDPOINT": f"127.0.0.1:{port}",
-        "CORE_PEER_GOSSIP_RECONNECTINTERVAL": "2s",
-        "CORE_PEER_GOSSIP_USELEADERELECTION": "false",
-        "CORE_PEER_GOSSIP_ORGLEADER": "false",
-        "CORE_PEER_FILESYSTEMPATH": str(home / "data"),
-        "FABGOSSIP_LOG": "info",
-    }
-    env.update(overrides)
-    return env
 
 
 def start_python_peer(net, name, mspid, index, bootstrap, join=True, **overrides):

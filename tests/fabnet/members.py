@@ -50,9 +50,9 @@ def check_programs(kinds):
             raise FabnetError(f"{program} missing: run `{make}`")
 
 
-def core_env(net, identity, mspid, port, home, bootstrap, ops_port=None):
+def core_env(net, identity, mspid, port, home, bootstrap, ops_port=None, **overrides):
     """The overrides of Fabric's core.yaml that network.py gives a Fabric peer, for a peer
-    that is not its org's leader."""
+    that is not its org's leader; `overrides` are further CORE_* keys (e.g. to lead)."""
     tls = identity / "tls"
     env = {
         "FABGOSSIP_LIB": str(LIB),
@@ -82,6 +82,7 @@ def core_env(net, identity, mspid, port, home, bootstrap, ops_port=None):
     if ops_port is not None:
         env["CORE_OPERATIONS_LISTENADDRESS"] = f"127.0.0.1:{ops_port}"
         env["CORE_METRICS_PROVIDER"] = "prometheus"
+    env.update(overrides)
     return env
 
 

@@ -19,35 +19,15 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bindings" / "python"))
 
 from fabgossip.process import PeerProcess, free_port, python_peer_argv  # noqa: E402
+from members import core_env  # noqa: E402
 
 LIB = Path(os.environ.get("FABGOSSIP_LIB", REPO / "target" / "release" / "libfabgossip.so"))
 BLOCKS = 4
 
 
 def fabgossip_env(net, identity, port, home, bootstrap):
-    """The overrides of Fabric's core.yaml that a Fabric peer of this network gets (network.py's
-    _peer_env), for a peer that is not its org's leader."""
-    tls = identity / "tls"
-    return {
-        "FABGOSSIP_LIB": str(LIB),
-        "FABRIC_CFG_PATH": str(net.sampleconfig),
-        "CORE_PEER_ID": identity.name,
-        "CORE_PEER_LISTENADDRESS": f"127.0.0.1:{port}",
-        "CORE_PEER_ADDRESS": f"127.0.0.1:{port}",
-        "CORE_PEER_LOCALMSPID": "Org1MSP",
-        "CORE_PEER_MSPCONFIGPATH": str(identity / "msp"),
-        "CORE_PEER_TLS_ENABLED": "true",
-        "CORE_PEER_TLS_CERT_FILE": str(tls / "server.crt"),
-        "CORE_PEER_TLS_KEY_FILE": str(tls / "server.key"),
-        "CORE_PEER_TLS_ROOTCERT_FILE": str(tls / "ca.crt"),
-        "CORE_PEER_GOSSIP_BOOTSTRAP": bootstrap,
-        "CORE_PEER_GOSSIP_EXTERNALENDPOINT": f"127.0.0.1:{port}",
-        "CORE_PEER_GOSSIP_RECONNECTINTERVAL": "2s",
-        "CORE_PEER_GOSSIP_USELEADERELECTION": "false",
-        "CORE_PEER_GOSSIP_ORGLEADER": "false",
-        "CORE_PEER_FILESYSTEMPATH": str(home / "data"),
-        "FABGOSSIP_LOG": "info",
-    }
+    """The core.yaml overrides of an Org1 fabgossip peer that is not its org's leader."""
+    return core_env(net, identity, "Org1MSP", port, home, bootstrap)
 
 
 # Each host kind with its own spare Org1 identity, and what its ledger tells about its blocks:
