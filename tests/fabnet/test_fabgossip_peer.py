@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from network import _fields, block_header, block_header_hash, metric, wait_until
+from network import block_header, block_header_hash, metric, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bindings" / "python"))
 
 from fabgossip.process import PeerProcess, free_port, python_peer_argv  # noqa: E402
+from fabgossip_peers import block_fields  # noqa: E402
 from members import core_env  # noqa: E402
 
 LIB = Path(os.environ.get("FABGOSSIP_LIB", REPO / "target" / "release" / "libfabgossip.so"))
@@ -75,20 +76,6 @@ def fg_peer(fg_peers):
 
 def ledger_block(peer, channel, n):
     return bytes.fromhex(peer.command(f"ledger_block {channel} {n}", "ledger_block")["block"])
-
-
-def block_fields(block):
-    """(header, data, [metadata entries]) of a marshaled common.Block."""
-    header = data = b""
-    metadata = []
-    for num, value in _fields(block):
-        if num == 1:
-            header = bytes(value)
-        elif num == 2:
-            data = bytes(value)
-        elif num == 3:
-            metadata = [bytes(v) for _n, v in _fields(value)]
-    return header, data, metadata
 
 
 def ledger_blocks(peer, channel):
