@@ -53,6 +53,8 @@
 //! - `config` holds plain values (`AdmissionConfig`, `PushPolicyConfig`, ...) and imports none
 //!   of the parts that read them; they convert what they need.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 pub mod channel;
 pub mod channelconfig;
 pub mod comm;

@@ -1,7 +1,5 @@
 //! `fg_bytes`: a byte buffer allocated by the library and handed to the host.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 use std::ptr;
 
 /// Bytes owned by the library (JSON text, error detail). The host reads `ptr[0..len]` and

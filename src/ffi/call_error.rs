@@ -5,8 +5,6 @@
 //! because a Go host's goroutine may move to another OS thread between two cgo calls, so a
 //! thread-local read after the call could return another goroutine's error.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 use std::ffi::c_char;
 
 use crate::channel::ChannelError;

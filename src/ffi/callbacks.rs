@@ -18,8 +18,6 @@
 //!   called exactly once per `fg_init` that received the table: by `fg_shutdown` when
 //!   `fg_init` succeeded, or before `fg_init` returns when it failed.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 use std::ffi::c_void;
 
 use crate::ffi::status::fg_status;

@@ -2,8 +2,6 @@
 //! channel. Calls that change state wait for the node's owner task to apply them (it never
 //! waits on the network); the query reads its snapshot.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 use std::ffi::c_char;
 
 use crate::ffi::bytes::fg_bytes;

@@ -3,8 +3,6 @@
 //! (Fabric's configtx rule). The name becomes a ledger folder, so `..`, `a/b` or a NUL must be
 //! refused as a bad argument, not fail later as an I/O error.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 use std::ffi::c_char;
 
 use crate::ffi::call_error::{text_arg, CallError};

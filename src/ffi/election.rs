@@ -6,8 +6,6 @@
 //! of the sink: swapping the callback waits for a running call, and since `fg_shutdown`
 //! delivers the queue and joins that thread, no call happens after it returns.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 use std::ffi::{c_char, c_void};
 use std::sync::{Arc, RwLock};
 

@@ -1,7 +1,5 @@
 //! `fg_explain_peer`: why a peer is or is not in this peer's view, as JSON.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 use std::ffi::c_char;
 
 use crate::ffi::bytes::fg_bytes;

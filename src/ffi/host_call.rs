@@ -2,8 +2,6 @@
 //! open and releases `user_data` exactly once, and the buffer-retry contract for callbacks
 //! that fill a library buffer `(out, cap, out_len)`.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;

@@ -4,8 +4,6 @@
 //! Every call passes the table's gate (`ffi::host_call::HostGate`): once
 //! [`HostCrypto::release`] returns no callback is running and none will start.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prost::Message;

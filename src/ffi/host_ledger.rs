@@ -94,6 +94,8 @@ impl HostLedgerTable {
             .height
             .ok_or_else(|| host_err("height", FG_STATUS_CALLBACK_FAILED, "NULL".into()))?;
         let mut height = 0u64;
+        // SAFETY: the host's table promised a callback taking these borrowed arguments for the
+        // call only; `height` is a live local.
         let st = self.call("height", |ud| unsafe {
             f(ud, channel.as_ptr(), channel.len(), &mut height)
         })?;
@@ -122,6 +124,8 @@ impl HostLedgerTable {
                 len: p.len(),
             })
             .collect();
+        // SAFETY: the channel, block and `slices` (each borrowing `private_data`) outlive the
+        // call, which is all the callback's contract lets the host keep them.
         let st = self.call("commit", |ud| unsafe {
             f(
                 ud,
@@ -153,6 +157,8 @@ impl HostLedgerTable {
             .ok_or_else(|| host_err("get_block", FG_STATUS_CALLBACK_FAILED, "NULL".into()))?;
         let what = |s: &str| format!("channel {channel:?}, block {seq}: {s}");
         let filled = fill_buffer(BLOCK_CAP, MAX_BLOCK, |out, cap, len| {
+            // SAFETY: `out` has `cap` writable bytes and `len` is writable (fill_buffer's
+            // contract); the channel is borrowed for the call only.
             self.call("get_block", |ud| unsafe {
                 f(ud, channel.as_ptr(), channel.len(), seq, out, cap, len)
             })
@@ -418,19 +424,35 @@ mod tests {
     }
 
     unsafe fn host<'a>(ud: *mut c_void) -> &'a Host {
-        &*(ud as *const Host)
+        // SAFETY: the library calls this test double with the arguments its callback
+
+        // contract promises (a live `Host` as user data, readable and writable buffers).
+
+        unsafe { &*(ud as *const Host) }
     }
 
     unsafe fn bytes<'a>(p: *const u8, n: usize) -> &'a [u8] {
-        if n == 0 {
-            &[]
-        } else {
-            std::slice::from_raw_parts(p, n)
+        // SAFETY: the library calls this test double with the arguments its callback
+
+        // contract promises (a live `Host` as user data, readable and writable buffers).
+
+        unsafe {
+            if n == 0 {
+                &[]
+            } else {
+                std::slice::from_raw_parts(p, n)
+            }
         }
     }
 
     unsafe extern "C" fn release(ud: *mut c_void) {
-        host(ud).releases.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: the library calls this test double with the arguments its callback
+
+        // contract promises (a live `Host` as user data, readable and writable buffers).
+
+        unsafe {
+            host(ud).releases.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     unsafe extern "C" fn height(
@@ -439,11 +461,17 @@ mod tests {
         chl: usize,
         out: *mut u64,
     ) -> fg_status {
-        let h = host(ud);
-        h.height_calls.fetch_add(1, Ordering::SeqCst);
-        *h.channel.lock().unwrap() = String::from_utf8_lossy(bytes(ch, chl)).into_owned();
-        *out = h.blocks.lock().unwrap().len() as u64;
-        FG_STATUS_OK
+        // SAFETY: the library calls this test double with the arguments its callback
+
+        // contract promises (a live `Host` as user data, readable and writable buffers).
+
+        unsafe {
+            let h = host(ud);
+            h.height_calls.fetch_add(1, Ordering::SeqCst);
+            *h.channel.lock().unwrap() = String::from_utf8_lossy(bytes(ch, chl)).into_owned();
+            *out = h.blocks.lock().unwrap().len() as u64;
+            FG_STATUS_OK
+        }
     }
 
     unsafe extern "C" fn commit(
@@ -456,35 +484,41 @@ mod tests {
         private_data: *const fg_slice,
         count: usize,
     ) -> fg_status {
-        let h = host(ud);
-        h.commit_calls.fetch_add(1, Ordering::SeqCst);
-        h.saw_scope.store(inside_callback(), Ordering::SeqCst);
-        if h.fail_commits
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return FG_STATUS_IO;
+        // SAFETY: the library calls this test double with the arguments its callback
+
+        // contract promises (a live `Host` as user data, readable and writable buffers).
+
+        unsafe {
+            let h = host(ud);
+            h.commit_calls.fetch_add(1, Ordering::SeqCst);
+            h.saw_scope.store(inside_callback(), Ordering::SeqCst);
+            if h.fail_commits
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return FG_STATUS_IO;
+            }
+            if h.fail_seq
+                .compare_exchange(seq, u64::MAX, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                return FG_STATUS_IO;
+            }
+            let mut blocks = h.blocks.lock().unwrap();
+            if seq != blocks.len() as u64 {
+                return FG_STATUS_CALLBACK_FAILED;
+            }
+            let pvt = if count == 0 {
+                Vec::new()
+            } else {
+                std::slice::from_raw_parts(private_data, count)
+                    .iter()
+                    .map(|s| bytes(s.ptr, s.len).to_vec())
+                    .collect()
+            };
+            blocks.push((bytes(block, block_len).to_vec(), pvt));
+            FG_STATUS_OK
         }
-        if h.fail_seq
-            .compare_exchange(seq, u64::MAX, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-        {
-            return FG_STATUS_IO;
-        }
-        let mut blocks = h.blocks.lock().unwrap();
-        if seq != blocks.len() as u64 {
-            return FG_STATUS_CALLBACK_FAILED;
-        }
-        let pvt = if count == 0 {
-            Vec::new()
-        } else {
-            std::slice::from_raw_parts(private_data, count)
-                .iter()
-                .map(|s| bytes(s.ptr, s.len).to_vec())
-                .collect()
-        };
-        blocks.push((bytes(block, block_len).to_vec(), pvt));
-        FG_STATUS_OK
     }
 
     unsafe extern "C" fn get_block(
@@ -496,18 +530,24 @@ mod tests {
         cap: usize,
         len: *mut usize,
     ) -> fg_status {
-        let h = host(ud);
-        h.get_calls.fetch_add(1, Ordering::SeqCst);
-        let blocks = h.blocks.lock().unwrap();
-        let Some((b, _)) = blocks.get(seq as usize) else {
-            return FG_STATUS_NOT_FOUND;
-        };
-        *len = b.len();
-        if b.len() > cap {
-            return FG_STATUS_BUFFER_TOO_SMALL;
+        // SAFETY: the library calls this test double with the arguments its callback
+
+        // contract promises (a live `Host` as user data, readable and writable buffers).
+
+        unsafe {
+            let h = host(ud);
+            h.get_calls.fetch_add(1, Ordering::SeqCst);
+            let blocks = h.blocks.lock().unwrap();
+            let Some((b, _)) = blocks.get(seq as usize) else {
+                return FG_STATUS_NOT_FOUND;
+            };
+            *len = b.len();
+            if b.len() > cap {
+                return FG_STATUS_BUFFER_TOO_SMALL;
+            }
+            std::ptr::copy_nonoverlapping(b.as_ptr(), out, b.len());
+            FG_STATUS_OK
         }
-        std::ptr::copy_nonoverlapping(b.as_ptr(), out, b.len());
-        FG_STATUS_OK
     }
 
     fn table(h: &Host) -> fg_ledger_callbacks {
@@ -800,8 +840,14 @@ mod tests {
             cap: usize,
             len: *mut usize,
         ) -> fg_status {
-            *len = cap + 1;
-            FG_STATUS_BUFFER_TOO_SMALL
+            // SAFETY: the library calls this test double with the arguments its callback
+
+            // contract promises (a live `Host` as user data, readable and writable buffers).
+
+            unsafe {
+                *len = cap + 1;
+                FG_STATUS_BUFFER_TOO_SMALL
+            }
         }
         unsafe extern "C" fn broken_height(
             _ud: *mut c_void,

@@ -177,11 +177,21 @@ pub(crate) mod tests {
     }
 
     unsafe fn host<'a>(ud: *mut c_void) -> &'a LedgerHost {
-        &*(ud as *const LedgerHost)
+        // SAFETY: the library calls this test double with the arguments its callback
+
+        // contract promises (a live `Host` as user data, readable and writable buffers).
+
+        unsafe { &*(ud as *const LedgerHost) }
     }
 
     unsafe extern "C" fn release(ud: *mut c_void) {
-        host(ud).releases.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: the library calls this test double with the arguments its callback
+
+        // contract promises (a live `Host` as user data, readable and writable buffers).
+
+        unsafe {
+            host(ud).releases.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     unsafe extern "C" fn height(
@@ -190,10 +200,16 @@ pub(crate) mod tests {
         _chl: usize,
         out: *mut u64,
     ) -> fg_status {
-        let h = host(ud);
-        h.heights.fetch_add(1, Ordering::SeqCst);
-        *out = h.blocks.lock().unwrap().len() as u64;
-        FG_STATUS_OK
+        // SAFETY: the library calls this test double with the arguments its callback
+
+        // contract promises (a live `Host` as user data, readable and writable buffers).
+
+        unsafe {
+            let h = host(ud);
+            h.heights.fetch_add(1, Ordering::SeqCst);
+            *out = h.blocks.lock().unwrap().len() as u64;
+            FG_STATUS_OK
+        }
     }
 
     unsafe extern "C" fn commit(
@@ -206,23 +222,29 @@ pub(crate) mod tests {
         _pvt: *const fg_slice,
         _count: usize,
     ) -> fg_status {
-        let h = host(ud);
-        h.commits.fetch_add(1, Ordering::SeqCst);
-        let mut out = 0u64;
-        h.reentry_status
-            .store(fg_ledger_height(ch.cast(), chl, &mut out), Ordering::SeqCst);
-        if h.fail_commits
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return FG_STATUS_IO;
+        // SAFETY: the library calls this test double with the arguments its callback
+
+        // contract promises (a live `Host` as user data, readable and writable buffers).
+
+        unsafe {
+            let h = host(ud);
+            h.commits.fetch_add(1, Ordering::SeqCst);
+            let mut out = 0u64;
+            h.reentry_status
+                .store(fg_ledger_height(ch.cast(), chl, &mut out), Ordering::SeqCst);
+            if h.fail_commits
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return FG_STATUS_IO;
+            }
+            let mut blocks = h.blocks.lock().unwrap();
+            if seq != blocks.len() as u64 {
+                return FG_STATUS_CALLBACK_FAILED;
+            }
+            blocks.push(std::slice::from_raw_parts(block, block_len).to_vec());
+            FG_STATUS_OK
         }
-        let mut blocks = h.blocks.lock().unwrap();
-        if seq != blocks.len() as u64 {
-            return FG_STATUS_CALLBACK_FAILED;
-        }
-        blocks.push(std::slice::from_raw_parts(block, block_len).to_vec());
-        FG_STATUS_OK
     }
 
     unsafe extern "C" fn get_block(
@@ -234,16 +256,22 @@ pub(crate) mod tests {
         cap: usize,
         len: *mut usize,
     ) -> fg_status {
-        let blocks = host(ud).blocks.lock().unwrap();
-        let Some(b) = blocks.get(seq as usize) else {
-            return FG_STATUS_NOT_FOUND;
-        };
-        *len = b.len();
-        if b.len() > cap {
-            return FG_STATUS_BUFFER_TOO_SMALL;
+        // SAFETY: the library calls this test double with the arguments its callback
+
+        // contract promises (a live `Host` as user data, readable and writable buffers).
+
+        unsafe {
+            let blocks = host(ud).blocks.lock().unwrap();
+            let Some(b) = blocks.get(seq as usize) else {
+                return FG_STATUS_NOT_FOUND;
+            };
+            *len = b.len();
+            if b.len() > cap {
+                return FG_STATUS_BUFFER_TOO_SMALL;
+            }
+            std::ptr::copy_nonoverlapping(b.as_ptr(), out, b.len());
+            FG_STATUS_OK
         }
-        std::ptr::copy_nonoverlapping(b.as_ptr(), out, b.len());
-        FG_STATUS_OK
     }
 
     fn table(h: &LedgerHost) -> fg_ledger_callbacks {
@@ -258,107 +286,116 @@ pub(crate) mod tests {
 
     /// Before `fg_init`: refused, and the table is released at once.
     pub(crate) unsafe fn before_init() {
-        let h = LedgerHost::default();
-        assert_eq!(
-            fg_set_ledger_callbacks(&table(&h)),
-            FG_STATUS_NOT_INITIALIZED
-        );
-        assert_eq!(h.releases.load(Ordering::SeqCst), 1);
+        // SAFETY: the library calls this test double with the arguments its callback
+        // contract promises (a live `Host` as user data, readable and writable buffers).
+        unsafe {
+            let h = LedgerHost::default();
+            assert_eq!(
+                fg_set_ledger_callbacks(&table(&h)),
+                FG_STATUS_NOT_INITIALIZED
+            );
+            assert_eq!(h.releases.load(Ordering::SeqCst), 1);
+        }
     }
 
     /// With the service running and no channel joined. Returns the host whose table is
     /// left installed, for the caller to check `fg_shutdown` releases it.
     pub(crate) unsafe fn ledger_calls() -> Box<LedgerHost> {
-        let ch = b"hostledger";
-        let join = br#"{"sequence":1,"members":["Org1MSP"]}"#;
-        // A required callback missing: refused, released.
-        let bad = LedgerHost::default();
-        let mut t = table(&bad);
-        t.get_block = None;
-        assert_eq!(fg_set_ledger_callbacks(&t), FG_STATUS_INVALID_ARG);
-        assert_eq!(bad.releases.load(Ordering::SeqCst), 1);
+        // SAFETY: the library calls this test double with the arguments its callback
+        // contract promises (a live `Host` as user data, readable and writable buffers).
+        unsafe {
+            let ch = b"hostledger";
+            let join = br#"{"sequence":1,"members":["Org1MSP"]}"#;
+            // A required callback missing: refused, released.
+            let bad = LedgerHost::default();
+            let mut t = table(&bad);
+            t.get_block = None;
+            assert_eq!(fg_set_ledger_callbacks(&t), FG_STATUS_INVALID_ARG);
+            assert_eq!(bad.releases.load(Ordering::SeqCst), 1);
 
-        let first = Box::new(LedgerHost::default());
-        first.blocks.lock().unwrap().push(
-            crate::crypto::block::new_block(0, vec![], vec![b"genesis".to_vec()]).encode_to_vec(),
-        );
-        first.fail_commits.store(2, Ordering::SeqCst);
-        assert_eq!(fg_set_ledger_callbacks(&table(&first)), FG_STATUS_OK);
-        assert_eq!(
-            fg_join_channel(
-                ch.as_ptr().cast(),
-                ch.len(),
-                join.as_ptr().cast(),
-                join.len(),
-                std::ptr::null_mut()
-            ),
-            FG_STATUS_OK
-        );
-        assert!(
-            first.heights.load(Ordering::SeqCst) >= 1,
-            "height read at join"
-        );
-        let mut height = 0u64;
-        assert_eq!(
-            fg_ledger_height(ch.as_ptr().cast(), ch.len(), &mut height),
-            FG_STATUS_OK
-        );
-        assert_eq!(height, 1, "the host's height, not the file ledger's");
-
-        // Replacing while a channel is joined: refused, the new table released, the old kept.
-        let other = LedgerHost::default();
-        assert_eq!(fg_set_ledger_callbacks(&table(&other)), FG_STATUS_BUSY);
-        assert_eq!(other.releases.load(Ordering::SeqCst), 1);
-        assert_eq!(first.releases.load(Ordering::SeqCst), 0);
-
-        // Block 1 fails twice at the host, then is committed: retried, not skipped.
-        let genesis_hash = crate::crypto::block::block_header_hash(
-            &crate::ledger::chain::block_header(&first.blocks.lock().unwrap()[0]).unwrap(),
-        );
-        let b1 =
-            crate::crypto::block::new_block(1, genesis_hash, vec![b"tx".to_vec()]).encode_to_vec();
-        assert_eq!(
-            fg_add_payload(
-                ch.as_ptr().cast(),
-                ch.len(),
-                1,
-                b1.as_ptr(),
-                b1.len(),
-                std::ptr::null_mut()
-            ),
-            FG_STATUS_OK
-        );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while height != 2 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
+            let first = Box::new(LedgerHost::default());
+            first.blocks.lock().unwrap().push(
+                crate::crypto::block::new_block(0, vec![], vec![b"genesis".to_vec()])
+                    .encode_to_vec(),
+            );
+            first.fail_commits.store(2, Ordering::SeqCst);
+            assert_eq!(fg_set_ledger_callbacks(&table(&first)), FG_STATUS_OK);
+            assert_eq!(
+                fg_join_channel(
+                    ch.as_ptr().cast(),
+                    ch.len(),
+                    join.as_ptr().cast(),
+                    join.len(),
+                    std::ptr::null_mut()
+                ),
+                FG_STATUS_OK
+            );
+            assert!(
+                first.heights.load(Ordering::SeqCst) >= 1,
+                "height read at join"
+            );
+            let mut height = 0u64;
             assert_eq!(
                 fg_ledger_height(ch.as_ptr().cast(), ch.len(), &mut height),
                 FG_STATUS_OK
             );
-        }
-        assert_eq!(height, 2);
-        assert_eq!(first.blocks.lock().unwrap()[1], b1);
-        assert_eq!(first.commits.load(Ordering::SeqCst), 3);
-        assert_eq!(
-            first.reentry_status.load(Ordering::SeqCst),
-            FG_STATUS_REENTRANT,
-            "fg_* inside commit is refused"
-        );
-        let stats = crate::ffi::service::current()
-            .and_then(|s| s.block_stats("hostledger"))
-            .unwrap();
-        assert_eq!(stats.blocks.commit_errors, 2);
+            assert_eq!(height, 1, "the host's height, not the file ledger's");
 
-        // After leaving: back to the file ledger releases the table; then a new one is set.
-        assert_eq!(
-            fg_leave_channel(ch.as_ptr().cast(), ch.len(), std::ptr::null_mut()),
-            FG_STATUS_OK
-        );
-        assert_eq!(fg_set_ledger_callbacks(std::ptr::null()), FG_STATUS_OK);
-        assert_eq!(first.releases.load(Ordering::SeqCst), 1);
-        let last = Box::new(LedgerHost::default());
-        assert_eq!(fg_set_ledger_callbacks(&table(&last)), FG_STATUS_OK);
-        assert_eq!(first.releases.load(Ordering::SeqCst), 1, "released once");
-        last
+            // Replacing while a channel is joined: refused, the new table released, the old kept.
+            let other = LedgerHost::default();
+            assert_eq!(fg_set_ledger_callbacks(&table(&other)), FG_STATUS_BUSY);
+            assert_eq!(other.releases.load(Ordering::SeqCst), 1);
+            assert_eq!(first.releases.load(Ordering::SeqCst), 0);
+
+            // Block 1 fails twice at the host, then is committed: retried, not skipped.
+            let genesis_hash = crate::crypto::block::block_header_hash(
+                &crate::ledger::chain::block_header(&first.blocks.lock().unwrap()[0]).unwrap(),
+            );
+            let b1 = crate::crypto::block::new_block(1, genesis_hash, vec![b"tx".to_vec()])
+                .encode_to_vec();
+            assert_eq!(
+                fg_add_payload(
+                    ch.as_ptr().cast(),
+                    ch.len(),
+                    1,
+                    b1.as_ptr(),
+                    b1.len(),
+                    std::ptr::null_mut()
+                ),
+                FG_STATUS_OK
+            );
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while height != 2 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+                assert_eq!(
+                    fg_ledger_height(ch.as_ptr().cast(), ch.len(), &mut height),
+                    FG_STATUS_OK
+                );
+            }
+            assert_eq!(height, 2);
+            assert_eq!(first.blocks.lock().unwrap()[1], b1);
+            assert_eq!(first.commits.load(Ordering::SeqCst), 3);
+            assert_eq!(
+                first.reentry_status.load(Ordering::SeqCst),
+                FG_STATUS_REENTRANT,
+                "fg_* inside commit is refused"
+            );
+            let stats = crate::ffi::service::current()
+                .and_then(|s| s.block_stats("hostledger"))
+                .unwrap();
+            assert_eq!(stats.blocks.commit_errors, 2);
+
+            // After leaving: back to the file ledger releases the table; then a new one is set.
+            assert_eq!(
+                fg_leave_channel(ch.as_ptr().cast(), ch.len(), std::ptr::null_mut()),
+                FG_STATUS_OK
+            );
+            assert_eq!(fg_set_ledger_callbacks(std::ptr::null()), FG_STATUS_OK);
+            assert_eq!(first.releases.load(Ordering::SeqCst), 1);
+            let last = Box::new(LedgerHost::default());
+            assert_eq!(fg_set_ledger_callbacks(&table(&last)), FG_STATUS_OK);
+            assert_eq!(first.releases.load(Ordering::SeqCst), 1, "released once");
+            last
+        }
     }
 }

@@ -4,8 +4,6 @@
 //! after that the callback and the level can be swapped at any time. Swapping waits for a
 //! running callback to finish, so the old callback never runs after the swap returns.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 use std::ffi::{c_char, c_void};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI32, Ordering};

@@ -2,8 +2,6 @@
 //! counters (caught panics, refused calls, calls by status), which only exist in a library
 //! host.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 use crate::ffi::bytes::fg_bytes;
 use crate::ffi::call::{self, Out};
 use crate::ffi::call_error::CallError;

@@ -1,8 +1,6 @@
 //! Private data calls of the C ABI: `fg_distribute_private_data`, `fg_set_collection_config`,
 //! `fg_explain_private_data`.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 use std::ffi::c_char;
 
 use crate::ffi::bytes::fg_bytes;

@@ -4,8 +4,6 @@
 //! `GossipService` value. `LIFECYCLE` serializes init and shutdown; `RUNNING` is held only
 //! for a moment by queries, so `fg_peers` never waits on a starting or stopping service.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 use std::ffi::c_char;
 use std::sync::{Arc, Mutex};
 

@@ -7,8 +7,6 @@
 //! in its own signal mask, so the write just fails with `EPIPE` and the signal stays pending
 //! on that thread, never delivered.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 /// Blocks SIGPIPE for the calling thread only.
 pub(crate) fn block_on_this_thread() {
     // SAFETY: plain libc calls on a local sigset; all-zero bytes are a valid `sigset_t`,

@@ -3,8 +3,6 @@
 //! The numbers are part of the ABI: they are explicit, stable and never reused. A retired
 //! status keeps its number as a comment here.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 use std::ffi::c_char;
 
 /// Result of a fallible `fg_*` call and of a host callback. `FG_STATUS_OK` (0) is success;
