@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 /// Entries per memo (Fabric's MSP caches are bounded too).
 pub const CAPACITY: usize = 4096;
 
-/// Keys longer than this are decided but not kept: certificates are a few KiB, and junk
-/// identities must not pin megabytes.
-const MAX_KEY_BYTES: usize = 16 * 1024;
+/// Keys longer than this are decided but not kept: an ECDSA certificate's PEM is about 1 KiB,
+/// and junk identities must not pin more than `CAPACITY` times this per memo.
+const MAX_KEY_BYTES: usize = 4 * 1024;
 
 #[derive(Debug)]
 pub struct BoundedCache<V> {
