@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use prost::Message;
 use sha2::{Digest, Sha256};
 
+use super::cache::{BoundedCache, CAPACITY};
 use super::cert::Cert;
 use super::chain::CaPool;
 use super::crl::Crl;
@@ -48,6 +49,19 @@ pub struct Msp {
     orderer_ou: Option<OuIdentifier>,
     tls_root_certs: Vec<Vec<u8>>,
     tls_intermediate_certs: Vec<Vec<u8>>,
+    /// Deserialization by PEM bytes and validation by sanitized DER, under this configuration
+    /// only (an MSP never changes once set up).
+    deserialized: BoundedCache<Result<Cert, MspError>>,
+    validated: BoundedCache<Result<(), MspError>>,
+}
+
+/// How often the MSP's identity caches answered (see [`Msp::cache_counters`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MspCacheCounters {
+    pub deserialize_hits: u64,
+    pub deserialize_misses: u64,
+    pub validate_hits: u64,
+    pub validate_misses: u64,
 }
 
 fn cfg<T>(what: &str) -> impl FnOnce(MspError) -> Result<T, MspError> + '_ {
@@ -121,6 +135,8 @@ impl Msp {
             orderer_ou: None,
             tls_root_certs: conf.tls_root_certs.clone(),
             tls_intermediate_certs: conf.tls_intermediate_certs.clone(),
+            deserialized: BoundedCache::new(CAPACITY),
+            validated: BoundedCache::new(CAPACITY),
         };
         msp.finalize_cas()?;
         msp.check_tls_cas()?;
@@ -168,7 +184,7 @@ impl Msp {
                     id_bytes: Vec::new(),
                     cert: admin.clone(),
                 };
-                msp.validate(&id)
+                msp.validate_uncached(&id)
                     .map_err(|e| MspError::Config(format!("admin {i} is invalid: {e}")))?;
             }
         } else {
@@ -338,18 +354,38 @@ impl Msp {
         self.deserialize_id_bytes(&sid.id_bytes)
     }
 
-    /// The identity of a PEM certificate issued under this MSP.
+    /// The identity of a PEM certificate issued under this MSP (cached by the PEM bytes).
     pub fn deserialize_id_bytes(&self, id_bytes: &[u8]) -> Result<Identity, MspError> {
+        let cert = self
+            .deserialized
+            .get_or_decide(id_bytes, || self.cert_of_identity(id_bytes))?;
         Ok(Identity {
             mspid: self.name.clone(),
             id_bytes: id_bytes.to_vec(),
-            cert: self.cert_of_identity(id_bytes)?,
+            cert,
         })
     }
 
     /// Fabric's `Validate`: the chain (checked at the certificate's NotBefore + 1 s, as Fabric
     /// does: expiry is the holder's business, see [`Identity::expires_at`]), revocation and OUs.
+    /// The decision depends on the certificate alone, so it is cached by its DER; the validity
+    /// period is no part of it ([`Msp::validate_at`] checks it at every call).
     pub fn validate(&self, id: &Identity) -> Result<(), MspError> {
+        self.validated
+            .get_or_decide(&id.cert.der, || self.validate_uncached(id))
+    }
+
+    /// How often the identity caches answered, and how often they had to decide.
+    pub fn cache_counters(&self) -> MspCacheCounters {
+        MspCacheCounters {
+            deserialize_hits: self.deserialized.hits(),
+            deserialize_misses: self.deserialized.misses(),
+            validate_hits: self.validated.hits(),
+            validate_misses: self.validated.misses(),
+        }
+    }
+
+    fn validate_uncached(&self, id: &Identity) -> Result<(), MspError> {
         let chain = self.validation_chain(&id.cert)?;
         self.check_revocation(&id.cert, &chain)?;
         self.validate_ous(id)

@@ -85,7 +85,28 @@ impl PublicKey {
                 "signature S is above half the curve order".into(),
             ));
         }
-        self.verify_digest_any_s(&Sha256::digest(msg), sig_der)
+        self.verify_sha256_message(msg, sig_der)
+    }
+
+    /// ECDSA over SHA-256 of `msg`, any S, by `ring`: its assembly P-256 and P-384 are several
+    /// times faster than the pure-Rust curves, and every block and message pays for this check.
+    /// Fabric hashes with the MSP's hash family (SHA-256) on both curves, so P-384 keys verify
+    /// SHA-256 digests too.
+    fn verify_sha256_message(&self, msg: &[u8], sig_der: &[u8]) -> Result<(), MspError> {
+        use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1, ECDSA_P384_SHA256_ASN1};
+        let verified = match self {
+            PublicKey::P256(k) => UnparsedPublicKey::new(
+                &ECDSA_P256_SHA256_ASN1,
+                k.to_encoded_point(false).as_bytes(),
+            )
+            .verify(msg, sig_der),
+            PublicKey::P384(k) => UnparsedPublicKey::new(
+                &ECDSA_P384_SHA256_ASN1,
+                k.to_encoded_point(false).as_bytes(),
+            )
+            .verify(msg, sig_der),
+        };
+        verified.map_err(|_| MspError::BadSignature("signature does not verify".into()))
     }
 
     /// Whether a DER signature is in low-S form for this key's curve.
@@ -188,5 +209,61 @@ impl SigningKey {
                     .to_vec()
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::msp::test_pki::{leaf_with, root};
+
+    /// The signature with S replaced by n - S (still a valid ECDSA signature).
+    fn high_s(key: &PublicKey, sig: &[u8]) -> Vec<u8> {
+        match key {
+            PublicKey::P256(_) => {
+                let s = p256::ecdsa::Signature::from_der(sig).unwrap();
+                let high = p256::ecdsa::Signature::from_scalars(s.r(), -*s.s()).unwrap();
+                high.to_der().as_bytes().to_vec()
+            }
+            PublicKey::P384(_) => {
+                let s = p384::ecdsa::Signature::from_der(sig).unwrap();
+                let high = p384::ecdsa::Signature::from_scalars(s.r(), -*s.s()).unwrap();
+                high.to_der().as_bytes().to_vec()
+            }
+        }
+    }
+
+    #[test]
+    fn ring_and_the_prehash_check_agree() {
+        let ca = root("ca.org1");
+        for p384 in [false, true] {
+            let key = leaf_with(&ca, "peer0", &["peer"], 90, (2021, 2070), p384).key;
+            let public = key.public_key();
+            for i in 0..8u8 {
+                let msg = [i; 50];
+                let good = key.sign_message(&msg).unwrap();
+                let high = high_s(&public, &good);
+                let mut flipped = good.clone();
+                let last = flipped.len() - 1;
+                flipped[last] ^= 1;
+                let cases: [(&[u8], &[u8], bool); 5] = [
+                    (&msg, &good, true),
+                    (&msg, &high, true),
+                    (b"another message", &good, false),
+                    (b"another message", &high, false),
+                    (&msg, &flipped, false),
+                ];
+                for (m, sig, verifies) in cases {
+                    let by_ring = public.verify_sha256_message(m, sig).is_ok();
+                    let by_prehash = public.verify_digest_any_s(&Sha256::digest(m), sig).is_ok();
+                    assert_eq!(by_ring, verifies, "p384={p384} i={i}");
+                    assert_eq!(by_prehash, verifies, "p384={p384} i={i}");
+                }
+                public.verify_message(&msg, &good).unwrap();
+                assert!(public.verify_message(&msg, &high).is_err());
+                assert!(public.verify_message(&msg, &flipped).is_err());
+                assert!(public.verify_message(b"another message", &good).is_err());
+            }
+        }
     }
 }

@@ -8,12 +8,14 @@
 //! - [`folder`]: the local MSP from an MSP folder, as a Fabric peer loads it, with its signing
 //!   identity.
 //! - [`identity`]: a deserialized identity; the gossip PKI-ID.
+//! - [`cache`]: the bounded memo of identity decisions each MSP keeps.
 //! - [`cert`], [`crl`], [`chain`], [`key`]: certificates, revocation lists, chain building,
 //!   ECDSA keys with Fabric's low-S rule.
 //!
 //! Time is an input: validation follows Fabric (chains checked at the certificate's own
 //! NotBefore + 1 s); callers that care about expiry pass `now`.
 
+pub mod cache;
 pub mod cert;
 pub mod chain;
 pub mod crl;
@@ -24,7 +26,7 @@ pub mod key;
 pub mod manager;
 pub mod principal;
 
-pub use fabric_msp::{Msp, NodeRole, OuIdentifier};
+pub use fabric_msp::{Msp, MspCacheCounters, NodeRole, OuIdentifier};
 pub use folder::{LocalMsp, SigningIdentity};
 pub use identity::{pki_id, Identity};
 pub use manager::MspManager;

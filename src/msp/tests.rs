@@ -270,3 +270,75 @@ fn pki_id_is_sha256_of_mspid_and_id_bytes() {
     let want: [u8; 32] = Sha256::digest(b"Org1MSPcert").into();
     assert_eq!(pki_id("Org1MSP", b"cert"), want);
 }
+
+#[test]
+fn validation_is_cached_per_identity() {
+    let r = root("ca.org1");
+    let mgr = MspManager::from_configs(&[config("Org1MSP", &[&r], &[])]).unwrap();
+    let msp = mgr.msp("Org1MSP").unwrap().clone();
+    let good = sid("Org1MSP", &leaf(&r, "peer0", &["peer"], 100).pem);
+    let first = mgr.validate(&good).unwrap();
+    let before = msp.cache_counters();
+    let again = mgr.validate(&good).unwrap();
+    let after = msp.cache_counters();
+    assert_eq!(again.cert.der, first.cert.der);
+    assert_eq!(again.id_bytes, first.id_bytes);
+    assert_eq!(after.deserialize_hits, before.deserialize_hits + 1);
+    assert_eq!(after.validate_hits, before.validate_hits + 1);
+    assert_eq!(after.deserialize_misses, before.deserialize_misses);
+    assert_eq!(after.validate_misses, before.validate_misses);
+
+    // Refusals are remembered too, and answered alike.
+    let no_ou = sid("Org1MSP", &leaf(&r, "peer1", &[], 101).pem);
+    let refused = mgr.validate(&no_ou).unwrap_err();
+    let hits = msp.cache_counters().validate_hits;
+    assert_eq!(mgr.validate(&no_ou).unwrap_err(), refused);
+    assert_eq!(msp.cache_counters().validate_hits, hits + 1);
+}
+
+#[test]
+fn a_new_configuration_does_not_reuse_cached_decisions() {
+    let r = root("ca.org1");
+    let r2 = root("ca2.org1");
+    let peer = sid("Org1MSP", &leaf(&r, "peer0", &["peer"], 110).pem);
+    let mgr = MspManager::from_configs(&[config("Org1MSP", &[&r], &[])]).unwrap();
+    assert!(mgr.validate(&peer).is_ok());
+    assert!(mgr.validate(&peer).is_ok());
+    // The CA is replaced: the identity it issued is refused at once.
+    let mgr = MspManager::from_configs(&[config("Org1MSP", &[&r2], &[])]).unwrap();
+    assert!(mgr.validate(&peer).is_err());
+    let c = mgr.msp("Org1MSP").unwrap().cache_counters();
+    assert_eq!((c.deserialize_hits, c.validate_hits), (0, 0));
+}
+
+#[test]
+fn an_identity_revoked_by_a_crl_update_is_refused_though_cached() {
+    let r = root("ca.org1");
+    let peer = sid("Org1MSP", &leaf(&r, "peer0", &["peer"], 120).pem);
+    let mgr = MspManager::from_configs(&[config("Org1MSP", &[&r], &[])]).unwrap();
+    assert!(mgr.validate(&peer).is_ok());
+    assert!(mgr.validate(&peer).is_ok());
+    let mut conf = config("Org1MSP", &[&r], &[]);
+    conf.revocation_list = vec![crl(&r, &[120])];
+    let mgr = MspManager::from_configs(&[conf]).unwrap();
+    assert_eq!(mgr.validate(&peer).unwrap_err(), MspError::Revoked);
+    assert_eq!(mgr.validate(&peer).unwrap_err(), MspError::Revoked);
+}
+
+#[test]
+fn an_identity_that_expires_while_cached_is_refused_at_once() {
+    let r = root("ca.org1");
+    let l = leaf_with(&r, "peer0", &["peer"], 130, (2021, 2030), false);
+    let msp = Msp::new(&config("Org1MSP", &[&r], &[])).unwrap();
+    let id = msp.deserialize_id_bytes(l.pem.as_bytes()).unwrap();
+    let in_2025 = 1_750_000_000;
+    msp.validate_at(&id, in_2025).unwrap();
+    msp.validate_at(&id, in_2025).unwrap();
+    assert!(msp.cache_counters().validate_hits >= 1);
+    let hits = msp.cache_counters().validate_hits;
+    assert_eq!(
+        msp.validate_at(&id, id.cert.not_after + 1).unwrap_err(),
+        MspError::Expired
+    );
+    assert_eq!(msp.cache_counters().validate_hits, hits + 1);
+}
