@@ -254,8 +254,8 @@ VERIFY_ROWS = (
     ("ed25519_us", "VerifyBlock, built-in Ed25519"),
     ("structure_only_us", "structure only (decode, number, data hash), in both"),
     ("msp_validate_orderer_identity_us", "of which: orderer identity against the channel MSPs"),
-    ("p256_verify_us", "of which: one P-256 signature check (p256 crate, as the MSP does)"),
-    ("ring_p256_verify_us", "for comparison: the same check by ring"),
+    ("p256_verify_us", "of which: one P-256 signature check, as the MSP does it (low-S, ring)"),
+    ("ring_p256_verify_us", "for comparison: ring's check alone"),
 )
 
 

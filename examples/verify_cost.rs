@@ -4,8 +4,9 @@
 //! of the same transactions signed with Ed25519 and checked by the built-in Ed25519 crypto,
 //! and the structure checks alone (decode, number, data hash) that both include. The X.509 cost
 //! is then taken apart: validating the orderer's identity against the channel MSPs (chain to
-//! the orderer org's CA), the one ECDSA P-256 verification of the block signature as the MSP
-//! does it (the `p256` crate), and the same verification by `ring` (assembly P-256).
+//! the orderer org's CA; the MSP caches it, so after the first call this is a cache hit), the
+//! one ECDSA P-256 verification of the block signature as the MSP does it (low-S rule, then
+//! `ring`), and `ring`'s verification alone.
 //!
 //! Usage: `verify_cost GENESIS_BLOCK BLOCK MSP_DIR MSPID [ITERATIONS]`: MSP_DIR/MSPID is the
 //! local MSP of the verifying peer; prints one JSON object (CPU microseconds of the calling
