@@ -33,16 +33,6 @@ pub trait CollectionLookup {
     fn access(&self, namespace: &str, collection: &str) -> Option<CollectionAccess>;
 }
 
-/// No explicit collection configs known: only the implicit rule and the configs stored with
-/// the transient store's entries decide.
-pub struct NoCollectionConfigs;
-
-impl CollectionLookup for NoCollectionConfigs {
-    fn access(&self, _: &str, _: &str) -> Option<CollectionAccess> {
-        None
-    }
-}
-
 pub use crate::ledger::MissingPvtData;
 
 /// A collection's private write set found for the block.
@@ -601,6 +591,16 @@ pub fn assemble(mut found: Vec<Found>) -> Vec<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// No explicit collection configs known: only the implicit rule and the configs stored
+    /// with the transient store's entries decide.
+    struct NoCollectionConfigs;
+
+    impl CollectionLookup for NoCollectionConfigs {
+        fn access(&self, _: &str, _: &str) -> Option<CollectionAccess> {
+            None
+        }
+    }
     use crate::privdata::block_pvt::needs_of_block;
     use crate::privdata::block_pvt::tests::{block, endorser_tx};
     use crate::privdata::collection::tests::{identity, package, static_config};
